@@ -1,0 +1,444 @@
+/**
+ * Capture for one database: turns newly committed WAL frames into local L0
+ * LTX files, one per sync, each with the next TXID and verified database
+ * checksums, and runs the agent's checkpoints.
+ *
+ * A sync first decides (the "verify" step) whether it can continue from the
+ * saved position — same WAL header and the frame at the saved offset still
+ * carries the saved cumulative checksum — or must write a full snapshot
+ * because the WAL was restarted, truncated or overwritten where we could not
+ * see it. It never guesses: anything it cannot prove leads to a snapshot.
+ *
+ * @module
+ */
+
+import { LtxEncoder } from "../ltx/encoder.ts";
+import { HEADER_FLAG_NO_CHECKSUM, type LtxHeader } from "../ltx/header.ts";
+import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
+import { txid, type Txid } from "../ltx/txid.ts";
+import type { Logger } from "../log.ts";
+import { CaptureConnection, type CheckpointMode } from "../sqlite/capture-connection.ts";
+import {
+  frameMatches,
+  readWalSegment,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  type WalHeader,
+} from "../sqlite/wal-reader.ts";
+import type { CapturePosition, LocalStore } from "./local-store.ts";
+
+/** Thresholds and timing for capture; see docs/CONFIG.md. */
+export interface CaptureOptions {
+  readonly busyTimeoutMs: number;
+  readonly minCheckpointPageCount: number;
+  readonly truncatePageN: number;
+  readonly checkpointIntervalMs: number;
+}
+
+/** What one sync produced. */
+export interface SyncResult {
+  readonly txid: Txid;
+  /** True when the file holds every page (the chain could not be continued). */
+  readonly snapshot: boolean;
+  /** Why a snapshot was taken, for the log. */
+  readonly reason: string | undefined;
+  readonly pages: number;
+  readonly size: number;
+  readonly timestamp: number;
+}
+
+/** See the module documentation. */
+export class DbCapture {
+  readonly path: string;
+  #conn: CaptureConnection;
+  #store: LocalStore;
+  #options: CaptureOptions;
+  #log: Logger;
+  #pos: CapturePosition | undefined;
+  /** Why the next sync must be a snapshot, when it must. */
+  #snapshotReason: string | undefined;
+  /** Latest committed frame offset per page in the current WAL, up to the position. */
+  #walIndex = new Map<number, number>();
+  #checksums: PageChecksums;
+  #lastCheckpoint = Date.now();
+  /** Lowest TXID the next file may take (above anything any replica holds). */
+  #floorTxid: Txid;
+
+  private constructor(path: string, conn: CaptureConnection, store: LocalStore, options: CaptureOptions, log: Logger, floorTxid: Txid) {
+    this.path = path;
+    this.#conn = conn;
+    this.#store = store;
+    this.#options = options;
+    this.#log = log;
+    this.#floorTxid = floorTxid;
+    this.#checksums = new PageChecksums(conn.pageSize);
+  }
+
+  /**
+   * Opens capture: takes the read lock, loads the saved position and proves
+   * it still describes this database (WAL frames and database checksum);
+   * otherwise the first sync writes a snapshot.
+   *
+   * @param floorTxid highest TXID any replica already holds; new files are numbered above it
+   */
+  static open(
+    path: string,
+    options: { store: LocalStore; capture: CaptureOptions; log: Logger; floorTxid: Txid },
+  ): DbCapture {
+    const conn = CaptureConnection.open(path, { busyTimeoutMs: options.capture.busyTimeoutMs });
+    const cap = new DbCapture(path, conn, options.store, options.capture, options.log, options.floorTxid);
+    try {
+      cap.#resume();
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+    return cap;
+  }
+
+  /** The current position (undefined before the first sync). */
+  get position(): CapturePosition | undefined {
+    return this.#pos;
+  }
+
+  /** Database page size. */
+  get pageSize(): number {
+    return this.#conn.pageSize;
+  }
+
+  #resume(): void {
+    const pos = this.#store.readPosition();
+    const local = this.#store.listLtxFiles(0);
+    const lastLocal = local.at(-1)?.maxTxid ?? 0n;
+    if (!pos) {
+      this.#snapshotReason = "no capture position";
+      this.#floorTxid = txid(max(this.#floorTxid, lastLocal));
+      return;
+    }
+    this.#floorTxid = txid(max(this.#floorTxid, lastLocal, pos.txid));
+    if (pos.txid !== lastLocal && local.length > 0) {
+      this.#snapshotReason = "capture position does not match the last local file";
+      return;
+    }
+    if (this.#floorTxid > pos.txid) {
+      this.#snapshotReason = "a replica holds newer TXIDs than this database";
+      return;
+    }
+    if (pos.pageSize !== this.#conn.pageSize) {
+      this.#snapshotReason = "page size changed";
+      return;
+    }
+    this.#pos = pos;
+    const hdr = this.#conn.readWalHeader();
+    if (!hdr || hdr.salt1 !== pos.salt1 || hdr.salt2 !== pos.salt2 || hdr.checkpointSeq !== pos.checkpointSeq) {
+      // Either our own checkpoint's restart (checked by the first sync) or
+      // the WAL changed while we were away. Rebuild the state from the
+      // database file and require it to match the recorded checksum.
+      this.#walIndex = new Map();
+    } else {
+      const read = (o: number, n: number) => this.#conn.readWal(o, n);
+      if (!frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
+        this.#snapshotReason = "wal overwritten while the agent was stopped";
+        return;
+      }
+      const seg = readWalSegment(read, hdr, { offset: WAL_HEADER_SIZE, seed: hdr.checksum, until: pos.walOffset });
+      if (seg.endOffset !== pos.walOffset) {
+        this.#snapshotReason = "wal no longer holds the captured frames";
+        return;
+      }
+      this.#walIndex = new Map(seg.pages);
+    }
+    this.#checksums = this.#computeChecksums(pos.commit);
+    const actual = this.#checksums.databaseChecksum();
+    if (actual !== pos.postApplyChecksum) {
+      this.#snapshotReason = "database changed while the agent was stopped";
+      this.#log.warn("database checksum differs from the last capture", {
+        expected: pos.postApplyChecksum.toString(16),
+        actual: actual.toString(16),
+      });
+    }
+  }
+
+  /**
+   * Captures everything committed since the last sync into one local L0
+   * file. Returns `undefined` when nothing changed.
+   */
+  sync(): SyncResult | undefined {
+    const hdr = this.#conn.readWalHeader();
+    const pos = this.#pos;
+    if (this.#snapshotReason !== undefined || !pos) {
+      return this.#writeSnapshot(hdr, this.#snapshotReason ?? "no capture position");
+    }
+    if (!hdr) {
+      if (pos.expectRestart) return undefined;
+      return this.#writeSnapshot(hdr, "wal truncated by another process");
+    }
+    let start = pos.walOffset;
+    let seed = pos.walChecksum;
+    let restarted = false;
+    const read = (o: number, n: number) => this.#conn.readWal(o, n);
+    if (hdr.salt1 === pos.salt1 && hdr.salt2 === pos.salt2 && hdr.checkpointSeq === pos.checkpointSeq) {
+      if (!frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
+        return this.#writeSnapshot(hdr, "wal overwritten by another process");
+      }
+    } else if (pos.expectRestart && isOneRestartLater(pos, hdr)) {
+      start = WAL_HEADER_SIZE;
+      seed = hdr.checksum;
+      restarted = true;
+    } else {
+      return this.#writeSnapshot(hdr, "wal restarted by another process");
+    }
+    const seg = readWalSegment(read, hdr, { offset: start, seed });
+    if (seg.endOffset === start) {
+      if (restarted) this.#walIndex = new Map();
+      return undefined;
+    }
+    if (restarted) this.#walIndex = new Map();
+    for (const [pgno, off] of seg.pages) this.#walIndex.set(pgno, off);
+    for (const pgno of this.#walIndex.keys()) if (pgno > seg.commit) this.#walIndex.delete(pgno);
+    const pages = new Set(seg.pages.keys());
+    for (let p = pos.commit + 1; p <= seg.commit; p++) pages.add(p);
+    pages.delete(lockPageNumber(this.pageSize));
+    return this.#writeL0({
+      hdr,
+      seg: { start, end: seg.endOffset, checksum: seg.checksum, commit: seg.commit },
+      pages: [...pages].sort((a, b) => a - b),
+      snapshot: false,
+      reason: undefined,
+    });
+  }
+
+  #writeSnapshot(hdr: WalHeader | undefined, reason: string): SyncResult {
+    let end = WAL_HEADER_SIZE;
+    let checksum: readonly [number, number] = hdr?.checksum ?? [0, 0];
+    let commit = 0;
+    this.#walIndex = new Map();
+    if (hdr) {
+      const seg = readWalSegment((o, n) => this.#conn.readWal(o, n), hdr, {
+        offset: WAL_HEADER_SIZE,
+        seed: hdr.checksum,
+      });
+      this.#walIndex = new Map(seg.pages);
+      end = seg.endOffset;
+      checksum = seg.checksum;
+      commit = seg.commit;
+    }
+    if (commit === 0) commit = Math.floor(this.#conn.dbFileSize() / this.pageSize);
+    const lock = lockPageNumber(this.pageSize);
+    const pages: number[] = [];
+    for (let p = 1; p <= commit; p++) if (p !== lock) pages.push(p);
+    this.#checksums = new PageChecksums(this.pageSize);
+    return this.#writeL0({ hdr, seg: { start: WAL_HEADER_SIZE, end, checksum, commit }, pages, snapshot: true, reason });
+  }
+
+  #writeL0(plan: {
+    hdr: WalHeader | undefined;
+    seg: { start: number; end: number; checksum: readonly [number, number]; commit: number };
+    pages: number[];
+    snapshot: boolean;
+    reason: string | undefined;
+  }): SyncResult {
+    const prev = this.#pos;
+    const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
+    const timestamp = Date.now();
+    // A full-database L0 after a broken chain keeps the previous post-apply
+    // checksum as its pre-apply, so the chain stays verifiable; with no
+    // previous state (fresh local state above existing replica data) the
+    // pre-apply is unknown and the file is written without checksums.
+    const preApply = prev?.postApplyChecksum ?? 0n;
+    const noChecksum = id !== 1n && preApply === 0n;
+    const header: LtxHeader = {
+      version: 3,
+      flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,
+      pageSize: this.pageSize,
+      commit: plan.seg.commit,
+      minTxid: id,
+      maxTxid: id,
+      timestamp,
+      preApplyChecksum: id === 1n || noChecksum ? 0n : preApply,
+      walOffset: BigInt(plan.seg.start),
+      walSize: BigInt(plan.seg.end - plan.seg.start),
+      walSalt1: plan.hdr?.salt1 ?? 0,
+      walSalt2: plan.hdr?.salt2 ?? 0,
+      nodeId: 0n,
+    };
+    const checksums = this.#checksums;
+    const file = this.#store.createLtxFile(0, id, id);
+    let size: number;
+    try {
+      const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
+      for (const pgno of plan.pages) {
+        const data = this.#pageAt(pgno);
+        checksums.set(pgno, data);
+        enc.encodePage(pgno, data);
+      }
+      checksums.truncate(plan.seg.commit);
+      const postApply = checksums.databaseChecksum();
+      size = enc.finish(noChecksum ? 0n : postApply).size;
+      file.commit({ mtime: new Date(timestamp) });
+    } catch (err) {
+      file.abort();
+      // The in-memory checksums may be half-updated: force a snapshot next time.
+      this.#snapshotReason = "previous sync failed";
+      throw err;
+    }
+    this.#pos = {
+      txid: id,
+      walOffset: plan.seg.end,
+      walChecksum: plan.seg.checksum,
+      salt1: plan.hdr?.salt1 ?? 0,
+      salt2: plan.hdr?.salt2 ?? 0,
+      checkpointSeq: plan.hdr?.checkpointSeq ?? 0,
+      pageSize: this.pageSize,
+      commit: plan.seg.commit,
+      postApplyChecksum: checksums.databaseChecksum(),
+      expectRestart: false,
+    };
+    this.#store.writePosition(this.#pos);
+    this.#snapshotReason = undefined;
+    return { txid: id, snapshot: plan.snapshot, reason: plan.reason, pages: plan.pages.length, size, timestamp };
+  }
+
+  /** The content of page `pgno` at the current position. */
+  #pageAt(pgno: number): Uint8Array {
+    const off = this.#walIndex.get(pgno);
+    if (off === undefined) return this.#conn.readDbPage(pgno);
+    const data = this.#conn.readWal(off + WAL_FRAME_HEADER_SIZE, this.pageSize);
+    if (data.length !== this.pageSize) {
+      throw new RangeError(`Cannot read WAL frame: page '${pgno}' at offset '${off}' is past the end of '${this.#conn.walPath}'`);
+    }
+    return data;
+  }
+
+  #computeChecksums(commit: number): PageChecksums {
+    const sums = new PageChecksums(this.pageSize);
+    const lock = lockPageNumber(this.pageSize);
+    for (let p = 1; p <= commit; p++) if (p !== lock) sums.set(p, this.#pageAt(p));
+    return sums;
+  }
+
+  /**
+   * Writes the level-9 snapshot `1-<txid>` of the current position into the
+   * local store (for upload). Call right after a sync, while no newer frame
+   * has been captured. Returns the file's TXID range.
+   */
+  writeLevel9Snapshot(): { minTxid: Txid; maxTxid: Txid; size: number; timestamp: number } | undefined {
+    const pos = this.#pos;
+    if (!pos) return undefined;
+    const timestamp = Date.now();
+    const header: LtxHeader = {
+      version: 3,
+      flags: 0,
+      pageSize: this.pageSize,
+      commit: pos.commit,
+      minTxid: txid(1n),
+      maxTxid: pos.txid,
+      timestamp,
+      preApplyChecksum: 0n,
+      walOffset: 0n,
+      walSize: 0n,
+      walSalt1: 0,
+      walSalt2: 0,
+      nodeId: 0n,
+    };
+    const file = this.#store.createLtxFile(9, header.minTxid, pos.txid);
+    try {
+      const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
+      const lock = lockPageNumber(this.pageSize);
+      for (let p = 1; p <= pos.commit; p++) if (p !== lock) enc.encodePage(p, this.#pageAt(p));
+      const { size } = enc.finish(pos.postApplyChecksum);
+      file.commit({ mtime: new Date(timestamp) });
+      return { minTxid: header.minTxid, maxTxid: pos.txid, size, timestamp };
+    } catch (err) {
+      file.abort();
+      throw err;
+    }
+  }
+
+  /**
+   * Runs a checkpoint when a threshold is crossed (design §2): TRUNCATE at
+   * `truncatePageN` frames, PASSIVE behind a write barrier at
+   * `minCheckpointPageCount` frames or after `checkpointIntervalMs`.
+   * Call after a sync. Returns the mode run, if any.
+   */
+  checkpointIfNeeded(now = Date.now()): CheckpointMode | undefined {
+    const pos = this.#pos;
+    if (!pos || this.#snapshotReason !== undefined) return undefined;
+    const frames = (pos.walOffset - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + this.pageSize);
+    if (frames <= 0) return undefined;
+    if (this.#options.truncatePageN > 0 && frames >= this.#options.truncatePageN) return this.checkpoint("TRUNCATE");
+    if (frames >= this.#options.minCheckpointPageCount) return this.checkpoint("PASSIVE");
+    if (now - this.#lastCheckpoint >= this.#options.checkpointIntervalMs) return this.checkpoint("PASSIVE");
+    return undefined;
+  }
+
+  /**
+   * Runs a checkpoint without losing a frame: take the write barrier,
+   * capture up to the WAL end, release our read lock, PASSIVE checkpoint,
+   * re-take the read lock, drop the barrier. When every frame was copied
+   * back, the next write restarts the WAL (salt1 + 1), which the next sync
+   * expects and continues from offset 32.
+   *
+   * `TRUNCATE` also shrinks the WAL file: after a complete checkpoint the
+   * agent makes that restarting write itself, on a connection with
+   * `journal_size_limit = 0`, so SQLite truncates the file. SQLite's own
+   * TRUNCATE mode is never used: it must run without our barrier, and it
+   * reports no frame count afterwards, so frames committed in between could
+   * not be proven captured.
+   */
+  checkpoint(mode: "PASSIVE" | "TRUNCATE"): CheckpointMode | undefined {
+    try {
+      this.#conn.beginBarrier();
+    } catch (err) {
+      this.#log.debug("checkpoint skipped: database busy", { err: String(err) });
+      this.#conn.endBarrier();
+      return undefined;
+    }
+    let complete = false;
+    try {
+      this.sync();
+      const pos = this.#pos;
+      if (!pos) return undefined;
+      this.#conn.releaseReadLock();
+      let result;
+      try {
+        result = this.#conn.checkpoint("PASSIVE");
+      } finally {
+        this.#conn.acquireReadLock();
+      }
+      this.#lastCheckpoint = Date.now();
+      complete = result.busy === 0 && result.checkpointed === result.log;
+      if (complete) {
+        // Everything is in the database file now; the WAL will restart.
+        this.#walIndex = new Map();
+        this.#pos = { ...pos, expectRestart: true };
+        this.#store.writePosition(this.#pos);
+      }
+    } finally {
+      this.#conn.endBarrier();
+    }
+    if (complete && mode === "TRUNCATE") this.#conn.restartWal();
+    return mode;
+  }
+
+  /** Closes the database connections (the local store stays). */
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+/**
+ * Every WAL restart adds one to salt1 (SQLite `walRestartHdr`); the
+ * checkpoint sequence also grows by one, except after a TRUNCATE checkpoint.
+ */
+function isOneRestartLater(pos: CapturePosition, hdr: WalHeader): boolean {
+  const seq = hdr.checkpointSeq;
+  return (
+    hdr.salt1 === ((pos.salt1 + 1) >>> 0) &&
+    (seq === pos.checkpointSeq || seq === ((pos.checkpointSeq + 1) >>> 0))
+  );
+}
+
+function max(...values: bigint[]): bigint {
+  return values.reduce((a, b) => (a > b ? a : b), 0n);
+}

@@ -1,0 +1,50 @@
+/**
+ * Finds and reads the config file for a command: `--config`, else
+ * `$LITEFLEET_CONFIG`, else `/etc/litefleet.yml` (only when it exists).
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseConfig } from "../config/parse.ts";
+import type { Config } from "../config/schema.ts";
+import { ConfigError } from "../errors.ts";
+import { defaultDeviceId } from "../platform/device-id.ts";
+import type { CliIo } from "./io.ts";
+
+/** The system-wide default config path. */
+export const DEFAULT_CONFIG_PATH = "/etc/litefleet.yml";
+
+/**
+ * Loads the config named by `--config` / `$LITEFLEET_CONFIG` / the default.
+ * Returns `undefined` when none was named and the default does not exist.
+ * @throws {ConfigError} when the named file is missing or invalid
+ */
+export function loadConfig(io: CliIo, explicit: string | undefined): Config | undefined {
+  const named = explicit ?? io.env.LITEFLEET_CONFIG;
+  const path = resolve(io.cwd, named ?? DEFAULT_CONFIG_PATH);
+  if (named === undefined && !existsSync(path)) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file '${path}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      field: "",
+      cause: err,
+    });
+  }
+  try {
+    return parseConfig(text, { env: io.env, cwd: io.cwd, deviceId: deviceId(io), configPath: path });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new ConfigError(`${err.message} (in '${path}')`, { field: err.field, cause: err });
+    }
+    throw err;
+  }
+}
+
+/** The fallback device id: `$DEVICE_ID`, else machine id / host name. */
+export function deviceId(io: CliIo): string {
+  return io.env.DEVICE_ID ?? defaultDeviceId();
+}

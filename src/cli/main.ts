@@ -1,0 +1,149 @@
+#!/usr/bin/env bun
+/**
+ * The `litefleet` command: parses arguments (commander), dispatches to one
+ * file per subcommand, and maps errors to messages and exit codes.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import { ChecksumMismatchError, ConfigError, CorruptFileError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
+import { NoRestorePointError } from "../restore/planner.ts";
+import { runDatabases } from "./databases.ts";
+import { ExitCode, processIo, type CliIo } from "./io.ts";
+import { runLtx } from "./ltx.ts";
+import { runReplicate } from "./replicate.ts";
+import { runRestore } from "./restore.ts";
+import { runVersion, VERSION } from "./version.ts";
+
+/** Long options that Litestream spells with one dash (`-config`). */
+const SINGLE_DASH_ALIASES = new Set([
+  "config",
+  "txid",
+  "timestamp",
+  "if-db-not-exists",
+  "if-replica-exists",
+  "replica",
+  "json",
+  "output",
+]);
+
+/** Rewrites Litestream-style `-config x` into `--config x`. */
+export function normalizeArgs(args: readonly string[]): string[] {
+  return args.map((a) => {
+    const m = /^-([a-z][a-z-]+)(=.*)?$/.exec(a);
+    return m && SINGLE_DASH_ALIASES.has(m[1] ?? "") ? `-${a}` : a;
+  });
+}
+
+/**
+ * Runs the CLI with `args` (without the program name) and returns the exit code.
+ */
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let code: number = ExitCode.ok;
+  const program = new Command("litefleet")
+    .description("Replicate SQLite databases to S3 or a directory (Litestream v0.5 layout), fleet-ready")
+    .version(VERSION, "-V, --version-flag", "print the version")
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError("(run with --help for usage)");
+  const configOption = () => new Option("-c, --config <file>", "config file (default: $LITEFLEET_CONFIG, else /etc/litefleet.yml)");
+
+  program
+    .command("replicate")
+    .description("replicate the configured databases (or DB_PATH to REPLICA_URL) until stopped")
+    .argument("[db_path]", "database to replicate (with REPLICA_URL, instead of a config file)")
+    .argument("[replica_url]", "s3://bucket/path?endpoint=…, file:///dir or a directory")
+    .addOption(configOption())
+    .action(async (db: string | undefined, url: string | undefined, opts: { config?: string }) => {
+      code = await runReplicate(io, [db, url].filter((x): x is string => x !== undefined), opts);
+    });
+
+  program
+    .command("restore")
+    .description("restore a database from its replica")
+    .argument("<source>", "DB_PATH from the config, or REPLICA_URL")
+    .addOption(configOption())
+    .option("-o, --output <path>", "where to write the database (default: the configured DB_PATH)")
+    .option("--txid <hex>", "restore exactly this TXID")
+    .option("--timestamp <rfc3339>", "restore the last state at or before this time")
+    .option("--replica <name>", "which configured replica to use (default: the first)")
+    .option("--if-db-not-exists", "do nothing (exit 0) when the output exists")
+    .option("--if-replica-exists", "do nothing (exit 0) when the replica holds no backup")
+    .option("--json", "print the result as JSON on stdout")
+    .action(async (source: string, opts) => {
+      code = await runRestore(io, source, opts);
+    });
+
+  program
+    .command("ltx")
+    .description("list a replica's LTX files per level")
+    .argument("<source>", "DB_PATH from the config, or REPLICA_URL")
+    .addOption(configOption())
+    .option("--replica <name>", "which configured replica to use (default: the first)")
+    .option("--json", "print JSON on stdout")
+    .action(async (source: string, opts) => {
+      code = await runLtx(io, source, opts);
+    });
+
+  program
+    .command("databases")
+    .description("list the configured databases and replicas")
+    .addOption(configOption())
+    .option("--json", "print JSON on stdout")
+    .action((opts) => {
+      code = runDatabases(io, opts);
+    });
+
+  program
+    .command("version")
+    .description("print the version")
+    .action(() => {
+      code = runVersion(io);
+    });
+
+  try {
+    if (args.length === 0) {
+      program.outputHelp();
+      return ExitCode.usage;
+    }
+    await program.parseAsync(normalizeArgs(args), { from: "user" });
+    return code;
+  } catch (err) {
+    return reportError(io, err);
+  }
+}
+
+function reportError(io: CliIo, err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed its message; --help and --version exit 0.
+    return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (err instanceof UsageError) {
+    io.stderr(`Error: ${err.message}\n${err.hint ? `Try: ${err.hint}\n` : ""}`);
+    return ExitCode.usage;
+  }
+  if (err instanceof ConfigError) {
+    io.stderr(`Error: ${err.message}\n`);
+    return ExitCode.usage;
+  }
+  if (err instanceof CorruptFileError || err instanceof ChecksumMismatchError) {
+    io.stderr(`Error: ${err.message}\n`);
+    return ExitCode.integrity;
+  }
+  if (err instanceof ReplicaError) {
+    io.stderr(`Error: ${err.message}\n${err.hint ? `Try: ${err.hint}\n` : ""}`);
+    return ExitCode.failure;
+  }
+  if (err instanceof NoRestorePointError) {
+    io.stderr(`Error: ${err.message}\n`);
+    return ExitCode.failure;
+  }
+  io.stderr(`Error: ${errorMessage(err)}\n`);
+  return ExitCode.failure;
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2), processIo());
+  process.exit(code);
+}

@@ -1,0 +1,103 @@
+/**
+ * Domain error classes that callers branch on. Argument problems use the
+ * built-in `TypeError` / `RangeError`; everything here carries data a caller
+ * or the CLI needs (a path, an object key, a field path, a hint).
+ *
+ * Messages follow "Cannot <action> <object>: <state>", capitalized, no
+ * trailing period, values quoted.
+ *
+ * @module
+ */
+
+/** A file or object that was asked for does not exist. */
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+  /** The path or object key that was missing. */
+  readonly path: string;
+  constructor(message: string, options: { path: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.path = options.path;
+  }
+}
+
+/** A checksum did not match: the data is not what its writer recorded. */
+export class ChecksumMismatchError extends Error {
+  override name = "ChecksumMismatchError";
+  /** Where the mismatch was found (file path, object key or database). */
+  readonly path: string;
+  readonly expected: bigint;
+  readonly actual: bigint;
+  constructor(
+    message: string,
+    options: { path: string; expected: bigint; actual: bigint },
+  ) {
+    super(message);
+    this.path = options.path;
+    this.expected = options.expected;
+    this.actual = options.actual;
+  }
+}
+
+/**
+ * A file is malformed: truncated, a bad magic number, an impossible field.
+ * `autoRecoverable` is true when the file is a local derived copy that can be
+ * thrown away and rebuilt (a local L0 file), false for replica data.
+ */
+export class CorruptFileError extends Error {
+  override name = "CorruptFileError";
+  readonly path: string;
+  /** Byte offset where the problem was found, when known. */
+  readonly offset: number | undefined;
+  readonly autoRecoverable: boolean;
+  constructor(
+    message: string,
+    options: { path: string; offset?: number; autoRecoverable?: boolean; cause?: unknown },
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.path = options.path;
+    this.offset = options.offset;
+    this.autoRecoverable = options.autoRecoverable ?? false;
+  }
+}
+
+/** A configuration value is invalid. `field` is a path like `dbs[0].replica.url`. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly field: string;
+  readonly value: unknown;
+  constructor(message: string, options: { field: string; value?: unknown; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.field = options.field;
+    this.value = options.value;
+  }
+}
+
+/** The command line was wrong. The CLI prints `Error: <message>` and `Try: <hint>`. */
+export class UsageError extends Error {
+  override name = "UsageError";
+  readonly hint: string | undefined;
+  constructor(message: string, hint?: string) {
+    super(message);
+    this.hint = hint;
+  }
+}
+
+/**
+ * A replica could not be reached or refused us (missing bucket, bad
+ * credentials, network). `hint` tells the operator what to check.
+ */
+export class ReplicaError extends Error {
+  override name = "ReplicaError";
+  readonly replica: string;
+  readonly hint: string | undefined;
+  constructor(message: string, options: { replica: string; hint?: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.replica = options.replica;
+    this.hint = options.hint;
+  }
+}
+
+/** Returns `err.message` for an Error, else `String(err)`. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

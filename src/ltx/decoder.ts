@@ -1,0 +1,348 @@
+/**
+ * Reads LTX v3 files held in memory. The header, trailer and page index are
+ * parsed and cross-checked up front; pages are decompressed on demand, and
+ * the file checksum is verified when {@linkcode LtxFile.pages} runs to the
+ * end. Both page encodings are read: current (page flag 0x0001, u32 size +
+ * LZ4 block) and legacy (page flag 0x0000, one LZ4 frame per page).
+ *
+ * Any malformed input throws {@linkcode CorruptFileError} naming the path
+ * and byte offset; no raw `RangeError` from slicing escapes.
+ *
+ * @module
+ */
+
+import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
+import { lz4DecompressBlock, lz4DecompressFrame } from "../platform/lz4.ts";
+import { CHECKSUM_FLAG, Crc64, lockPageNumber, pageChecksum } from "./checksum.ts";
+import {
+  decodeHeader,
+  HEADER_SIZE,
+  hasNoChecksum,
+  hex64,
+  isSnapshot,
+  PAGE_FLAG_SIZE,
+  PAGE_HEADER_SIZE,
+  TRAILER_SIZE,
+  validateTrailer,
+} from "./header.ts";
+import type { LtxHeader, LtxTrailer } from "./header.ts";
+
+/** Where one page frame sits in the file, as the page index records it. */
+export interface LtxPageIndexEntry {
+  /** The page number. */
+  readonly pgno: number;
+  /** Byte offset of the frame's page header. */
+  readonly offset: number;
+  /** Frame size: page header, size prefix (if any) and compressed data. */
+  readonly size: number;
+}
+
+/** Options for {@linkcode decodeLtxFile} and {@linkcode verifyLtxFile}. */
+export interface DecodeLtxOptions {
+  /** Names the file in errors. */
+  path: string;
+  /**
+   * Marks corruption errors as auto-recoverable (the file is a local copy
+   * that can be rebuilt).
+   * @default {false}
+   */
+  autoRecoverable?: boolean;
+}
+
+/** Bytes from the end of the file to the index-size field. */
+const INDEX_SIZE_FROM_END = TRAILER_SIZE + 8;
+/** The smallest possible file: header, end marker, empty index, index size, trailer. */
+const MIN_FILE_SIZE = HEADER_SIZE + PAGE_HEADER_SIZE + 1 + INDEX_SIZE_FROM_END;
+
+/** A decoded LTX file. Create one with {@linkcode decodeLtxFile}. */
+export class LtxFile {
+  /** The file header. */
+  readonly header: LtxHeader;
+  /** The file trailer, as stored (verified only by {@linkcode LtxFile.pages}). */
+  readonly trailer: LtxTrailer;
+  /** Page numbers in the file, ascending (which is also file order). */
+  readonly pageNumbers: readonly number[];
+  /** The page index, ascending by page number. */
+  readonly pageIndex: readonly LtxPageIndexEntry[];
+  #bytes: Uint8Array;
+  #options: DecodeLtxOptions;
+  #endMarkerOffset: number;
+  #byPgno: Map<number, LtxPageIndexEntry>;
+
+  /** Use {@linkcode decodeLtxFile}, which checks the parts it passes in. */
+  constructor(
+    bytes: Uint8Array,
+    parts: {
+      header: LtxHeader;
+      trailer: LtxTrailer;
+      pageIndex: LtxPageIndexEntry[];
+      endMarkerOffset: number;
+      options: DecodeLtxOptions;
+    },
+  ) {
+    this.#bytes = bytes;
+    this.header = parts.header;
+    this.trailer = parts.trailer;
+    this.pageIndex = parts.pageIndex;
+    this.pageNumbers = parts.pageIndex.map((e) => e.pgno);
+    this.#endMarkerOffset = parts.endMarkerOffset;
+    this.#options = parts.options;
+    this.#byPgno = new Map(parts.pageIndex.map((e) => [e.pgno, e]));
+  }
+
+  /** The path given when decoding, used in errors. */
+  get path(): string {
+    return this.#options.path;
+  }
+
+  /** The file size in bytes. */
+  get size(): number {
+    return this.#bytes.length;
+  }
+
+  /**
+   * Decompresses one page, found through the page index. This does not
+   * verify the file checksum; use {@linkcode LtxFile.pages} for that.
+   *
+   * @returns a new array of `header.pageSize` bytes
+   * @throws {RangeError} when the file does not contain page `pgno`
+   * @throws {CorruptFileError} when the frame is malformed
+   */
+  page(pgno: number): Uint8Array {
+    const entry = this.#byPgno.get(pgno);
+    if (entry === undefined) {
+      throw new RangeError(`Cannot read LTX page ${pgno}: file '${this.path}' does not contain it`);
+    }
+    return this.#decodeFrame(entry).data;
+  }
+
+  /**
+   * Yields every page in file order. After the last page it checks the file
+   * checksum (and, for snapshots that track checksums, the post-apply
+   * checksum against the pages), so callers must consume it to the end.
+   *
+   * @throws {CorruptFileError} when a frame is malformed
+   * @throws {ChecksumMismatchError} when the file or post-apply checksum does not match
+   */
+  *pages(): Generator<{ pgno: number; data: Uint8Array }, void, undefined> {
+    const bytes = this.#bytes;
+    const crc = new Crc64().update(bytes.subarray(0, HEADER_SIZE));
+    const trackDatabase = isSnapshot(this.header) && !hasNoChecksum(this.header);
+    // Go's decoder folds `flag | (cs ^ page)` from `flag`; the result is
+    // the flag on the XOR of all page checksums, even with no pages.
+    let pageXor = 0n;
+    for (const entry of this.pageIndex) {
+      const { data, prefixSize } = this.#decodeFrame(entry);
+      // Hashed: page header, size prefix (current encoding only) and the
+      // uncompressed page, never the compressed bytes.
+      crc.update(bytes.subarray(entry.offset, entry.offset + prefixSize));
+      crc.update(data);
+      if (trackDatabase) pageXor ^= pageChecksum(entry.pgno, data);
+      yield { pgno: entry.pgno, data };
+    }
+    crc.update(bytes.subarray(this.#endMarkerOffset, bytes.length - 8));
+    const actual = CHECKSUM_FLAG | crc.digest();
+    if (actual !== this.trailer.fileChecksum) {
+      throw new ChecksumMismatchError(
+        `Cannot verify LTX file '${this.path}': file checksum is ${hex64(actual)}, trailer says ${
+          hex64(this.trailer.fileChecksum)
+        }`,
+        { path: this.path, expected: this.trailer.fileChecksum, actual },
+      );
+    }
+    const databaseChecksum = CHECKSUM_FLAG | pageXor;
+    if (trackDatabase && databaseChecksum !== this.trailer.postApplyChecksum) {
+      throw new ChecksumMismatchError(
+        `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${
+          hex64(databaseChecksum)
+        }, trailer says ${hex64(this.trailer.postApplyChecksum)}`,
+        { path: this.path, expected: this.trailer.postApplyChecksum, actual: databaseChecksum },
+      );
+    }
+  }
+
+  #corrupt(offset: number, state: string, cause?: unknown): CorruptFileError {
+    return corruptError(this.#options, offset, state, cause);
+  }
+
+  /** Decodes one frame; `prefixSize` is how many of its leading bytes are hashed. */
+  #decodeFrame(entry: LtxPageIndexEntry): { data: Uint8Array; prefixSize: number } {
+    const bytes = this.#bytes;
+    const { offset, size, pgno } = entry;
+    const { pageSize } = this.header;
+    // decodeLtxFile checked that every frame lies inside the page block and
+    // is longer than a page header.
+    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, size);
+    const framePgno = view.getUint32(0);
+    const flags = view.getUint16(4);
+    if (framePgno !== pgno) {
+      throw this.#corrupt(offset, `frame holds page ${framePgno} but the index says page ${pgno}`);
+    }
+    if (flags === PAGE_FLAG_SIZE) {
+      if (size < PAGE_HEADER_SIZE + 4) throw this.#corrupt(offset, "frame is too short for a size prefix");
+      const blockSize = view.getUint32(PAGE_HEADER_SIZE);
+      if (blockSize !== size - PAGE_HEADER_SIZE - 4) {
+        throw this.#corrupt(
+          offset + PAGE_HEADER_SIZE,
+          `page ${pgno} block size ${blockSize} disagrees with index frame size ${size}`,
+        );
+      }
+      const blockStart = offset + PAGE_HEADER_SIZE + 4;
+      try {
+        const data = lz4DecompressBlock(bytes.subarray(blockStart, offset + size), pageSize);
+        return { data, prefixSize: PAGE_HEADER_SIZE + 4 };
+      } catch (err) {
+        throw this.#corrupt(blockStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);
+      }
+    }
+    if (flags === 0) {
+      const frameStart = offset + PAGE_HEADER_SIZE;
+      let result;
+      try {
+        result = lz4DecompressFrame(bytes.subarray(frameStart, offset + size));
+      } catch (err) {
+        throw this.#corrupt(frameStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);
+      }
+      if (result.bytesRead !== size - PAGE_HEADER_SIZE) {
+        throw this.#corrupt(frameStart, `page ${pgno} LZ4 frame is ${result.bytesRead} bytes, index says ${size - PAGE_HEADER_SIZE}`);
+      }
+      if (result.data.length !== pageSize) {
+        throw this.#corrupt(frameStart, `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`);
+      }
+      return { data: result.data, prefixSize: PAGE_HEADER_SIZE };
+    }
+    throw this.#corrupt(offset + 4, `page ${pgno} has unknown flags 0x${flags.toString(16).padStart(4, "0")}`);
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function corruptError(options: DecodeLtxOptions, offset: number, state: string, cause?: unknown): CorruptFileError {
+  return new CorruptFileError(`Cannot decode LTX file '${options.path}': ${state} (offset ${offset})`, {
+    path: options.path,
+    offset,
+    autoRecoverable: options.autoRecoverable ?? false,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/**
+ * Reads an unsigned LEB128 varint (Go `binary.Uvarint`) at `bounds.pos`,
+ * which it advances; the varint must end before `bounds.end`.
+ */
+function readUvarint(
+  bytes: Uint8Array,
+  bounds: { pos: number; end: number; fail: (offset: number, state: string) => Error },
+): number {
+  let value = 0;
+  let scale = 1;
+  // Seven bytes hold 49 bits, far beyond any page number, offset or size
+  // that fits in memory; longer varints are corrupt.
+  for (let n = 0; n < 7; n++) {
+    if (bounds.pos >= bounds.end) throw bounds.fail(bounds.pos, "page index is truncated");
+    const b = bytes[bounds.pos++] ?? 0;
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return value;
+    scale *= 0x80;
+  }
+  throw bounds.fail(bounds.pos, "page index varint is too long");
+}
+
+/**
+ * Parses `bytes` as an LTX file: validates the header and trailer and
+ * checks the page index against the file layout (frames contiguous from
+ * byte 100, ascending page numbers, none above the commit or at the lock
+ * page, snapshots complete). Keeps a reference to `bytes`, which must not
+ * change afterwards.
+ *
+ * @example
+ * ```ts
+ * const file = decodeLtxFile(bytes, { path: "0000000000000001-0000000000000001.ltx" });
+ * for (const { pgno, data } of file.pages()) db.write(pgno, data);
+ * ```
+ * @throws {CorruptFileError} when the file is malformed or truncated
+ */
+export function decodeLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): LtxFile {
+  const fail = (offset: number, state: string, cause?: unknown): CorruptFileError =>
+    corruptError(options, offset, state, cause);
+  const header = decodeHeader(bytes, options);
+  const len = bytes.length;
+  if (len < MIN_FILE_SIZE) throw fail(len, `file has ${len} bytes, an LTX file has at least ${MIN_FILE_SIZE}`);
+  const tail = new DataView(bytes.buffer, bytes.byteOffset + len - INDEX_SIZE_FROM_END, INDEX_SIZE_FROM_END);
+  const trailer: LtxTrailer = { postApplyChecksum: tail.getBigUint64(8), fileChecksum: tail.getBigUint64(16) };
+  try {
+    validateTrailer(header, trailer);
+  } catch (err) {
+    throw fail(len - TRAILER_SIZE, errorText(err), err);
+  }
+
+  const indexSize = tail.getBigUint64(0);
+  const maxIndexSize = len - INDEX_SIZE_FROM_END - HEADER_SIZE - PAGE_HEADER_SIZE;
+  if (indexSize < 1n || indexSize > BigInt(maxIndexSize)) {
+    throw fail(len - INDEX_SIZE_FROM_END, `page index size ${indexSize} does not fit the file`);
+  }
+  const indexEnd = len - INDEX_SIZE_FROM_END;
+  const indexStart = indexEnd - Number(indexSize);
+  const endMarkerOffset = indexStart - PAGE_HEADER_SIZE;
+  for (let i = endMarkerOffset; i < indexStart; i++) {
+    if (bytes[i] !== 0) throw fail(endMarkerOffset, "page block end marker is not zero");
+  }
+
+  const { commit, pageSize } = header;
+  const lockPgno = lockPageNumber(pageSize);
+  const snapshot = isSnapshot(header);
+  const pageIndex: LtxPageIndexEntry[] = [];
+  const cursor = { pos: indexStart, end: indexEnd, fail };
+  let nextOffset = HEADER_SIZE;
+  let prevPgno = 0;
+  for (;;) {
+    const at = cursor.pos;
+    const pgno = readUvarint(bytes, cursor);
+    if (pgno === 0) break;
+    const offset = readUvarint(bytes, cursor);
+    const size = readUvarint(bytes, cursor);
+    const problem = pgno <= prevPgno
+      ? `page ${pgno} follows page ${prevPgno}`
+      : pgno > commit
+      ? `page ${pgno} exceeds commit ${commit}`
+      : pgno === lockPgno
+      ? `page ${pgno} is the lock page`
+      : snapshot && pgno !== (prevPgno + 1 === lockPgno ? prevPgno + 2 : prevPgno + 1)
+      ? `snapshot skips from page ${prevPgno} to ${pgno}`
+      : offset !== nextOffset
+      ? `page ${pgno} frame offset ${offset} should be ${nextOffset}`
+      : size <= PAGE_HEADER_SIZE || size > endMarkerOffset - offset
+      ? `page ${pgno} frame size ${size} does not fit the page block`
+      : undefined;
+    if (problem !== undefined) throw fail(at, `page index is invalid: ${problem}`);
+    pageIndex.push({ pgno, offset, size });
+    nextOffset = offset + size;
+    prevPgno = pgno;
+  }
+  if (cursor.pos !== indexEnd) throw fail(cursor.pos, "page index has bytes after its terminator");
+  if (nextOffset !== endMarkerOffset) {
+    throw fail(nextOffset, `page frames end at ${nextOffset} but the end marker is at ${endMarkerOffset}`);
+  }
+  if (snapshot) {
+    const last = commit === lockPgno ? commit - 1 : commit;
+    if (prevPgno !== last) throw fail(indexStart, `snapshot has pages up to ${prevPgno} but commit is ${commit}`);
+  }
+  return new LtxFile(bytes, { header, trailer, pageIndex, endMarkerOffset, options });
+}
+
+/**
+ * Decodes `bytes` and reads every page, so that the file checksum (and a
+ * snapshot's post-apply checksum) is verified.
+ *
+ * @throws {CorruptFileError} when the file is malformed or truncated
+ * @throws {ChecksumMismatchError} when a checksum does not match
+ */
+export function verifyLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): LtxFile {
+  const file = decodeLtxFile(bytes, options);
+  for (const _ of file.pages()) {
+    // Reading is the point: the checksums are checked at the end.
+  }
+  return file;
+}

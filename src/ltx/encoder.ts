@@ -1,0 +1,227 @@
+/**
+ * Writes LTX v3 files: header, LZ4-block page frames (page flag
+ * {@linkcode PAGE_FLAG_SIZE}), end marker, page index and trailer.
+ *
+ * @module
+ */
+
+import { lz4CompressBlock } from "../platform/lz4.ts";
+import { CHECKSUM_FLAG, Crc64, lockPageNumber } from "./checksum.ts";
+import {
+  encodeHeader,
+  hasNoChecksum,
+  hex64,
+  isSnapshot,
+  PAGE_FLAG_SIZE,
+  PAGE_HEADER_SIZE,
+  TRAILER_SIZE,
+  validateTrailer,
+} from "./header.ts";
+import type { LtxHeader, LtxTrailer } from "./header.ts";
+
+/** Receives the encoded file piece by piece, in order. */
+export type LtxSink = (chunk: Uint8Array) => void;
+
+/** What {@linkcode LtxEncoder.finish} returns: the trailer and the file size. */
+export interface LtxEncodeResult extends LtxTrailer {
+  /** Total bytes written to the sink. */
+  size: number;
+}
+
+/** Appends `value` as an unsigned LEB128 varint (Go `binary.AppendUvarint`). */
+function pushUvarint(out: number[], value: number): void {
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
+/**
+ * Streams one LTX file to a sink. A state machine: the constructor writes
+ * the header, {@linkcode LtxEncoder.encodePage} writes page frames, and
+ * {@linkcode LtxEncoder.finish} writes the end marker, page index and
+ * trailer. Any call after `finish` — including a second `finish` — throws.
+ * If the sink throws, the encoder is unusable afterwards.
+ *
+ * Every chunk handed to the sink is a fresh array the encoder never touches
+ * again, so the sink may keep it.
+ *
+ * @example
+ * ```ts
+ * const chunks: Uint8Array[] = [];
+ * const enc = new LtxEncoder(header, (chunk) => chunks.push(chunk));
+ * enc.encodePage(1, page1);
+ * const { fileChecksum, size } = enc.finish(postApplyChecksum);
+ * ```
+ */
+export class LtxEncoder {
+  #header: LtxHeader;
+  #sink: LtxSink;
+  #state: "page" | "finished" | "failed" = "failed";
+  #crc = new Crc64();
+  #size = 0;
+  #lockPgno: number;
+  #prevPgno = 0;
+  #index: number[] = [];
+
+  /**
+   * Validates `header` and writes it to `sink`.
+   *
+   * @throws {RangeError} when the header is invalid (see `validateHeader`)
+   */
+  constructor(header: LtxHeader, sink: LtxSink) {
+    const bytes = encodeHeader(header);
+    this.#header = { ...header };
+    this.#sink = sink;
+    this.#lockPgno = lockPageNumber(header.pageSize);
+    this.#write(bytes, bytes.length);
+    this.#state = "page";
+  }
+
+  /** A copy of the header this encoder writes. */
+  get header(): LtxHeader {
+    return { ...this.#header };
+  }
+
+  /** Bytes written to the sink so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Compresses and writes one page. Pages must come in strictly ascending
+   * page number order, never include the lock page and never exceed the
+   * header's commit; a snapshot must hold exactly pages 1, 2, 3, … in turn
+   * (skipping the lock page).
+   *
+   * @param pgno the 1-based page number
+   * @param data the page image, exactly `header.pageSize` bytes
+   * @throws {Error} when the encoder is finished or failed
+   * @throws {RangeError} when the page breaks one of the rules above
+   */
+  encodePage(pgno: number, data: Uint8Array): void {
+    this.#checkState("encode LTX page");
+    const { commit, pageSize } = this.#header;
+    const fail = (state: string): RangeError => new RangeError(`Cannot encode LTX page ${pgno}: ${state}`);
+    if (!Number.isInteger(pgno) || pgno < 1) throw fail("page number must be a positive integer");
+    if (pgno > commit) throw fail(`page number exceeds commit ${commit}`);
+    if (data.length !== pageSize) throw fail(`data has ${data.length} bytes, expected ${pageSize}`);
+    if (pgno === this.#lockPgno) throw fail("the lock page is never stored");
+    if (isSnapshot(this.#header)) {
+      const expected = this.#nextSnapshotPgno();
+      if (pgno !== expected) throw fail(`snapshot pages must be sequential, expected page ${expected}`);
+    } else if (pgno <= this.#prevPgno) {
+      throw fail(`page numbers must ascend, previous page was ${this.#prevPgno}`);
+    }
+
+    const block = lz4CompressBlock(data);
+    const frameSize = PAGE_HEADER_SIZE + 4 + block.length;
+    const frame = new Uint8Array(frameSize);
+    const view = new DataView(frame.buffer);
+    view.setUint32(0, pgno);
+    view.setUint16(4, PAGE_FLAG_SIZE);
+    view.setUint32(PAGE_HEADER_SIZE, block.length);
+    frame.set(block, PAGE_HEADER_SIZE + 4);
+
+    const offset = this.#size;
+    // The file checksum covers the page header, the size and the
+    // *uncompressed* page, never the compressed bytes.
+    this.#write(frame, PAGE_HEADER_SIZE + 4);
+    this.#crc.update(data);
+    this.#index.push(pgno, offset, frameSize);
+    this.#prevPgno = pgno;
+  }
+
+  /**
+   * Writes the end marker, page index and trailer.
+   *
+   * @param postApplyChecksum the database checksum after applying the file;
+   *   0n when the header has NoChecksum, `CHECKSUM_FLAG` for a commit of 0
+   * @returns the trailer and the total file size
+   * @throws {Error} when the encoder is finished or failed
+   * @throws {RangeError} when the checksum is invalid or a snapshot is missing pages
+   */
+  finish(postApplyChecksum: bigint): LtxEncodeResult {
+    this.#checkState("finish LTX file");
+    const h = this.#header;
+    const fail = (state: string): RangeError => new RangeError(`Cannot finish LTX file: ${state}`);
+    // Check before writing anything so that a bad argument leaves the
+    // encoder usable.
+    validateTrailer(h, { postApplyChecksum, fileChecksum: CHECKSUM_FLAG });
+    if (!hasNoChecksum(h) && h.commit === 0 && postApplyChecksum !== CHECKSUM_FLAG) {
+      throw fail(`post-apply checksum ${hex64(postApplyChecksum)} must be ${hex64(CHECKSUM_FLAG)} for an empty database`);
+    }
+    if (isSnapshot(h) && this.#nextSnapshotPgno() <= h.commit) {
+      throw fail(`snapshot has pages up to ${this.#prevPgno} but commit is ${h.commit}`);
+    }
+
+    const tail: number[] = [0, 0, 0, 0, 0, 0]; // end marker: an all-zero page header
+    const indexStart = tail.length;
+    for (let i = 0; i < this.#index.length; i++) pushUvarint(tail, this.#index[i] ?? 0);
+    pushUvarint(tail, 0);
+    const indexSize = tail.length - indexStart;
+    const bytes = new Uint8Array(tail.length + 8 + TRAILER_SIZE);
+    bytes.set(tail);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(tail.length, BigInt(indexSize));
+    view.setBigUint64(tail.length + 8, postApplyChecksum);
+    const checksummed = bytes.length - 8;
+    this.#crc.update(bytes.subarray(0, checksummed));
+    const fileChecksum = CHECKSUM_FLAG | this.#crc.digest();
+    view.setBigUint64(checksummed, fileChecksum);
+    this.#state = "failed";
+    this.#sink(bytes);
+    this.#size += bytes.length;
+    this.#state = "finished";
+    return { postApplyChecksum, fileChecksum, size: this.#size };
+  }
+
+  /** The page number a snapshot must write next. */
+  #nextSnapshotPgno(): number {
+    const next = this.#prevPgno + 1;
+    return next === this.#lockPgno ? next + 1 : next;
+  }
+
+  #checkState(action: string): void {
+    if (this.#state !== "page") throw new Error(`Cannot ${action}: encoder is ${this.#state}`);
+  }
+
+  /** Sends `chunk` to the sink, adding its first `hashed` bytes to the file checksum. */
+  #write(chunk: Uint8Array, hashed: number): void {
+    const state = this.#state;
+    this.#state = "failed";
+    this.#crc.update(chunk.subarray(0, hashed));
+    this.#sink(chunk);
+    this.#size += chunk.length;
+    this.#state = state;
+  }
+}
+
+/**
+ * Encodes a whole LTX file in memory.
+ *
+ * @param header the file header
+ * @param pages the pages, in the order {@linkcode LtxEncoder.encodePage} requires
+ * @param postApplyChecksum see {@linkcode LtxEncoder.finish}
+ * @returns the complete file
+ * @throws {RangeError} as the encoder does
+ */
+export function encodeLtxFile(
+  header: LtxHeader,
+  pages: Iterable<{ pgno: number; data: Uint8Array }>,
+  postApplyChecksum: bigint,
+): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const enc = new LtxEncoder(header, (chunk) => chunks.push(chunk));
+  for (const { pgno, data } of pages) enc.encodePage(pgno, data);
+  const { size } = enc.finish(postApplyChecksum);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}

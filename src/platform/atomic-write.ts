@@ -1,0 +1,107 @@
+/**
+ * Crash-safe local writes: a temp file in the same directory, fsync, rename,
+ * fsync of the directory. A reader (or a restarted agent) sees the old file
+ * or the new one, never a torn one.
+ *
+ * @module
+ */
+
+import { closeSync, fsyncSync, futimesSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+
+/** Suffix of in-progress files; anything ending in it is garbage after a crash. */
+export const TEMP_SUFFIX = ".tmp";
+
+/**
+ * Atomically writes `chunks` to `path`.
+ * @throws {Error} from the file system; the temp file is removed on failure
+ */
+export async function atomicWrite(
+  path: string,
+  chunks: Uint8Array | readonly Uint8Array[],
+  options: { mtime?: Date } = {},
+): Promise<void> {
+  const tmp = `${path}${TEMP_SUFFIX}`;
+  const fh = await open(tmp, "w", 0o644);
+  try {
+    for (const chunk of chunks instanceof Uint8Array ? [chunks] : chunks) {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await fh.write(chunk, done, chunk.length - done);
+        done += bytesWritten;
+      }
+    }
+    await fh.sync();
+    if (options.mtime) await fh.utimes(options.mtime, options.mtime);
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  await fsyncDir(dirname(path));
+}
+
+/** Flushes a directory entry change (rename, unlink) to disk. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A file being written in place of `path`; see `createAtomicFile`. */
+export interface AtomicFile {
+  /** Appends bytes (synchronous, so encoders can stream into it). */
+  write(chunk: Uint8Array): void;
+  /** Bytes written so far. */
+  readonly size: number;
+  /** fsyncs, renames over `path` and fsyncs the directory. */
+  commit(options?: { mtime?: Date }): void;
+  /** Closes and removes the temp file (idempotent; a no-op after commit). */
+  abort(): void;
+}
+
+/**
+ * Starts a streamed atomic write: chunks go to `<path>.tmp`, which replaces
+ * `path` only on `commit()`. Memory stays bounded by one chunk.
+ */
+export function createAtomicFile(path: string): AtomicFile {
+  const tmp = `${path}${TEMP_SUFFIX}`;
+  const fd = openSync(tmp, "w", 0o644);
+  let size = 0;
+  let open = true;
+  return {
+    write(chunk) {
+      let done = 0;
+      while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+      size += chunk.length;
+    },
+    get size() {
+      return size;
+    },
+    commit(options = {}) {
+      fsyncSync(fd);
+      if (options.mtime) futimesSync(fd, options.mtime, options.mtime);
+      closeSync(fd);
+      open = false;
+      renameSync(tmp, path);
+      const dfd = openSync(dirname(path), "r");
+      try {
+        fsyncSync(dfd);
+      } finally {
+        closeSync(dfd);
+      }
+    },
+    abort() {
+      if (!open) return;
+      open = false;
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The storage interface every replica backend implements, and the shared
+ * vocabulary (level, file key, file info). Logic that works over any backend
+ * lives in free functions elsewhere (restore planning, position lookup), never
+ * copied into a backend.
+ *
+ * @module
+ */
+
+import type { Txid } from "../ltx/txid.ts";
+
+/** The level that holds full snapshots (`0000000000000001-<max>.ltx`). */
+export const SNAPSHOT_LEVEL = 9;
+
+/** Identifies one LTX file in a replica. */
+export interface LtxFileKey {
+  /** 0 = one file per upload, 1..8 = compactions, 9 = snapshots. */
+  readonly level: number;
+  readonly minTxid: Txid;
+  readonly maxTxid: Txid;
+}
+
+/** What a listing says about one LTX file. */
+export interface LtxFileInfo extends LtxFileKey {
+  /** Size of the object in bytes. */
+  readonly size: number;
+  /**
+   * When the file was made: the LTX header timestamp where the backend
+   * stores it (file mtime, S3 `litestream-timestamp` metadata when read),
+   * else the object's last-modified time.
+   */
+  readonly createdAt: Date;
+}
+
+/** Options accepted by every I/O call. */
+export interface SignalOptions {
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A place that stores LTX files: a directory, an S3 prefix.
+ *
+ * Contracts shared by every implementation (checked by
+ * `test/conformance/replica-client.ts`):
+ * - `writeLtxFile` is atomic (a reader sees the whole file or none) and
+ *   idempotent (writing the same key again replaces it).
+ * - `listLtxFiles` yields the files of one level in ascending `minTxid`
+ *   order, starting at the first file whose `minTxid >= seek`; objects whose
+ *   names are not LTX file names are skipped.
+ * - `readLtxFile` throws `NotFoundError` when the file does not exist.
+ * - `deleteLtxFiles` ignores files that are already gone.
+ * - Failures to reach the storage or authenticate throw `ReplicaError` with a
+ *   hint for the operator.
+ */
+export interface ReplicaClient {
+  /** Backend name: `file`, `s3`. */
+  readonly type: string;
+  /** A human-readable location for messages, never containing secrets. */
+  readonly location: string;
+  /** Checks that the storage is reachable and usable (bucket exists, credentials work). */
+  init(options?: SignalOptions): Promise<void>;
+  /** Lists the files of one level; see the interface contract. */
+  listLtxFiles(level: number, options?: SignalOptions & { seek?: Txid }): AsyncIterable<LtxFileInfo>;
+  /** Reads a whole file, or `size` bytes from `offset`. */
+  readLtxFile(
+    key: LtxFileKey,
+    options?: SignalOptions & { offset?: number; size?: number },
+  ): Promise<Uint8Array>;
+  /**
+   * Writes a file. `timestamp` is the LTX header timestamp, stored as file
+   * mtime or S3 metadata `litestream-timestamp`.
+   */
+  writeLtxFile(
+    key: LtxFileKey,
+    body: Uint8Array,
+    options: SignalOptions & { timestamp: Date },
+  ): Promise<LtxFileInfo>;
+  /** Deletes files; missing ones are ignored. */
+  deleteLtxFiles(keys: readonly LtxFileKey[], options?: SignalOptions): Promise<void>;
+  /** Deletes every LTX file of this replica. */
+  deleteAll(options?: SignalOptions): Promise<void>;
+}

@@ -1,0 +1,502 @@
+/**
+ * A replica in an S3 (or S3-compatible) bucket:
+ * `<prefix>/<level %04x>/<min>-<max>.ltx`, with the LTX timestamp in the
+ * object metadata `litestream-timestamp` (Litestream v0.5 layout).
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { parseLtxFileName } from "../ltx/file-name.ts";
+import { formatTxid, type Txid } from "../ltx/txid.ts";
+import { NotFoundError, ReplicaError, errorMessage } from "../errors.ts";
+import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions } from "./client.ts";
+import { SNAPSHOT_LEVEL } from "./client.ts";
+import { assertLevel, ltxFileNameOf, s3LevelPrefix } from "./layout.ts";
+import {
+  CREDENTIAL_SOURCES_HINT,
+  maskAccessKeyId,
+  resolveS3Credentials,
+  type ResolvedS3Credentials,
+} from "./s3-credentials.ts";
+import type { S3ReplicaSpec } from "./spec.ts";
+
+/** Options for `S3ReplicaClient` beyond the replica spec. */
+export interface S3ReplicaClientOptions {
+  /** Environment to read credentials and `AWS_REGION` from (never `process.env` implicitly). */
+  readonly env: Record<string, string | undefined>;
+  /**
+   * Bodies larger than this are sent as a multipart upload of parts this
+   * size (grown for bodies over 10,000 parts). At least 5 MiB, the S3
+   * minimum part size.
+   * @default 5242880
+   */
+  readonly partSize?: number;
+  /**
+   * Attempts per request, including the first (SDK retry strategy).
+   * @default 3
+   */
+  readonly maxAttempts?: number;
+  /** Connection and request timeout in milliseconds; none by default. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** The default multipart part size: 5 MiB, the S3 minimum. */
+export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
+
+/** S3 allows at most 10,000 parts per multipart upload. */
+const MAX_PARTS = 10_000;
+
+/** S3 allows at most 1000 keys per DeleteObjects request. */
+const DELETE_BATCH_SIZE = 1000;
+
+/** Parallel part uploads per multipart upload. */
+const UPLOAD_QUEUE_SIZE = 4;
+
+/** Error names/codes that mean the credentials are wrong or lack permission. */
+const AUTH_ERRORS = new Set([
+  "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "InvalidToken",
+  "ExpiredToken", "TokenRefreshRequired", "AllAccessDisabled", "InvalidSecurity",
+]);
+
+/** Error names/codes that mean the bucket is in another region than the one configured. */
+const REGION_ERRORS = new Set(["PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"]);
+
+/** Socket error codes that mean the endpoint could not be reached. */
+const NETWORK_ERRORS = new Set([
+  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT",
+  "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ConnectionRefused", "TimeoutError",
+]);
+
+/** TLS error codes that mean the endpoint's certificate is not trusted. */
+const TLS_ERRORS = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Stores LTX files in an S3 bucket. Small files are one `PutObject` with
+ * `Content-MD5`; files larger than `partSize` are multipart uploads. Every
+ * SDK failure is mapped the same way: a missing object becomes
+ * `NotFoundError`, a missing bucket, bad credentials or an unreachable
+ * endpoint become `ReplicaError` with a hint, and aborts pass through.
+ *
+ * TLS verification can be skipped (`skipVerify`) through the Node HTTPS
+ * agent option `rejectUnauthorized: false`.
+ *
+ * @example
+ * ```ts
+ * const client = new S3ReplicaClient(
+ *   { type: "s3", bucket: "backups", path: "app" },
+ *   { env: process.env },
+ * );
+ * await client.init();
+ * ```
+ */
+export class S3ReplicaClient implements ReplicaClient {
+  /** Always `s3`. */
+  readonly type = "s3";
+  /** `s3://bucket/prefix`, followed by ` (endpoint)` for custom endpoints. */
+  readonly location: string;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  readonly #prefix: string;
+  readonly #url: string;
+  readonly #endpoint: string;
+  readonly #customEndpoint: boolean;
+  readonly #region: string;
+  readonly #partSize: number;
+  readonly #credentials: ResolvedS3Credentials;
+
+  /**
+   * Creates a client; no request is made until a method is called.
+   * @throws {RangeError} when `partSize` is below 5 MiB or `maxAttempts` or `requestTimeoutMs` is not a positive integer
+   * @throws {ReplicaError} when only half of a credential pair is set
+   */
+  constructor(spec: S3ReplicaSpec, options: S3ReplicaClientOptions) {
+    const { env, partSize = DEFAULT_PART_SIZE, maxAttempts, requestTimeoutMs } = options;
+    if (!Number.isSafeInteger(partSize) || partSize < DEFAULT_PART_SIZE) {
+      throw new RangeError(
+        `Cannot create S3 replica client: 'partSize' must be an integer of at least ${DEFAULT_PART_SIZE} (5 MiB), got '${partSize}'`,
+      );
+    }
+    if (maxAttempts !== undefined) checkPositiveInteger("maxAttempts", maxAttempts);
+    if (requestTimeoutMs !== undefined) checkPositiveInteger("requestTimeoutMs", requestTimeoutMs);
+
+    this.#bucket = spec.bucket;
+    this.#prefix = spec.path.replace(/^\/+|\/+$/g, "");
+    this.#url = `s3://${spec.bucket}${this.#prefix === "" ? "" : `/${this.#prefix}`}`;
+    const region = spec.region ?? (spec.endpoint === undefined ? env["AWS_REGION"] : undefined) ?? "us-east-1";
+    this.#customEndpoint = spec.endpoint !== undefined;
+    this.#endpoint = spec.endpoint === undefined ? `https://s3.${region}.amazonaws.com` : redactUrl(spec.endpoint);
+    this.location = this.#customEndpoint ? `${this.#url} (${this.#endpoint})` : this.#url;
+    this.#region = region;
+    this.#partSize = partSize;
+    this.#credentials = resolveS3Credentials(spec, { env, replica: this.location });
+
+    const requestHandler: NonNullable<S3ClientConfig["requestHandler"]> = {
+      ...(requestTimeoutMs === undefined
+        ? {}
+        : { connectionTimeout: requestTimeoutMs, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true }),
+      ...(spec.skipVerify === true ? { httpsAgent: { rejectUnauthorized: false } } : {}),
+    };
+    this.#client = new S3Client({
+      region,
+      forcePathStyle: spec.forcePathStyle ?? this.#customEndpoint,
+      // The SDK's default since 3.729 adds CRC32 checksums (as aws-chunked
+      // trailers for streams) that several S3-compatible servers reject or
+      // store verbatim; send checksums only where S3 requires them and
+      // protect uploads with Content-MD5 instead, as Litestream does.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      requestHandler,
+      ...(spec.endpoint === undefined ? {} : { endpoint: spec.endpoint }),
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
+      ...(this.#credentials.credentials === undefined ? {} : { credentials: this.#credentials.credentials }),
+    });
+  }
+
+  /**
+   * Checks that the bucket exists and the credentials can list it (one
+   * `ListObjectsV2` with `MaxKeys=1`).
+   * @throws {ReplicaError} when the bucket is missing, access is denied or the endpoint is unreachable
+   */
+  async init(options: SignalOptions = {}): Promise<void> {
+    const action = `open replica '${this.#url}'`;
+    const command = new ListObjectsV2Command({
+      Bucket: this.#bucket,
+      MaxKeys: 1,
+      ...(this.#prefix === "" ? {} : { Prefix: `${this.#prefix}/` }),
+    });
+    await this.#call(action, options.signal, (o) => this.#client.send(command, o));
+  }
+
+  /**
+   * Lists one level in ascending `minTxid` order (S3 lists keys in byte
+   * order and names are fixed-width hex), paginating with `StartAfter` for
+   * `seek`. `createdAt` is the object's `LastModified`.
+   */
+  async *listLtxFiles(
+    level: number,
+    options: SignalOptions & { seek?: Txid } = {},
+  ): AsyncIterable<LtxFileInfo> {
+    assertLevel(level);
+    const { signal, seek } = options;
+    const prefix = s3LevelPrefix(this.#prefix, level);
+    const action = `list level '${level}' of replica '${this.#url}'`;
+    let token: string | undefined;
+    do {
+      const command = new ListObjectsV2Command({
+        Bucket: this.#bucket,
+        Prefix: prefix,
+        // Every key `<seek>-…` sorts after the bare 16 hex digits.
+        ...(token === undefined
+          ? seek === undefined ? {} : { StartAfter: prefix + formatTxid(seek) }
+          : { ContinuationToken: token }),
+      });
+      const out = await this.#call(action, signal, (o) => this.#client.send(command, o));
+      for (const obj of out.Contents ?? []) {
+        if (obj.Key === undefined || !obj.Key.startsWith(prefix)) continue;
+        const parsed = parseLtxFileName(obj.Key.slice(prefix.length));
+        if (parsed === undefined || (seek !== undefined && parsed.minTxid < seek)) continue;
+        yield {
+          level,
+          minTxid: parsed.minTxid,
+          maxTxid: parsed.maxTxid,
+          size: obj.Size ?? 0,
+          createdAt: obj.LastModified ?? new Date(0),
+        };
+      }
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  /**
+   * Reads a whole object, or `size` bytes from `offset` with a `Range`
+   * request (fewer at the end of the object, none past it).
+   * @throws {NotFoundError} when the object does not exist (`path` is the object key)
+   * @throws {RangeError} when `offset` or `size` is not a non-negative integer
+   */
+  async readLtxFile(
+    key: LtxFileKey,
+    options: SignalOptions & { offset?: number; size?: number } = {},
+  ): Promise<Uint8Array> {
+    const { signal, offset = 0, size } = options;
+    checkByteCount("offset", offset);
+    if (size !== undefined) checkByteCount("size", size);
+    const objectKey = this.#key(key);
+    const action = `read '${objectKey}' from replica '${this.#url}'`;
+    if (size === 0) {
+      // An empty range cannot be expressed; still report a missing object.
+      const command = new HeadObjectCommand({ Bucket: this.#bucket, Key: objectKey });
+      await this.#call(action, signal, (o) => this.#client.send(command, o), objectKey);
+      return new Uint8Array(0);
+    }
+    const range =
+      offset === 0 && size === undefined
+        ? {}
+        : { Range: `bytes=${offset}-${size === undefined ? "" : offset + size - 1}` };
+    try {
+      const out = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey, ...range }),
+        signal === undefined ? {} : { abortSignal: signal },
+      );
+      if (out.Body === undefined) return new Uint8Array(0);
+      return await out.Body.transformToByteArray();
+    } catch (err) {
+      // S3 answers 416 for a range starting past the end (or any range of an empty object).
+      if (errorName(err) === "InvalidRange") return new Uint8Array(0);
+      throw this.#toError(err, action, objectKey);
+    }
+  }
+
+  /**
+   * Writes an object with metadata `litestream-timestamp` (RFC 3339). Bodies
+   * up to `partSize` are one `PutObject` with `Content-MD5`; larger ones are
+   * multipart uploads, aborted on failure.
+   * @throws {ReplicaError} when the bucket is missing, access is denied or the endpoint is unreachable
+   */
+  async writeLtxFile(
+    key: LtxFileKey,
+    body: Uint8Array,
+    options: SignalOptions & { timestamp: Date },
+  ): Promise<LtxFileInfo> {
+    const { signal, timestamp } = options;
+    const objectKey = this.#key(key);
+    const action = `write '${objectKey}' to replica '${this.#url}'`;
+    const Metadata = { "litestream-timestamp": timestamp.toISOString() };
+    if (body.byteLength <= this.#partSize) {
+      const command = new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: objectKey,
+        Body: body,
+        ContentLength: body.byteLength,
+        ContentMD5: createHash("md5").update(body).digest("base64"),
+        Metadata,
+      });
+      await this.#call(action, signal, (o) => this.#client.send(command, o));
+    } else {
+      await this.#multipartUpload(objectKey, body, Metadata, action, signal);
+    }
+    return {
+      level: key.level,
+      minTxid: key.minTxid,
+      maxTxid: key.maxTxid,
+      size: body.byteLength,
+      createdAt: timestamp,
+    };
+  }
+
+  /**
+   * Deletes objects with `DeleteObjects`, 1000 keys per request; missing
+   * ones are ignored.
+   * @throws {ReplicaError} when S3 reports a key it could not delete
+   */
+  async deleteLtxFiles(keys: readonly LtxFileKey[], options: SignalOptions = {}): Promise<void> {
+    const objectKeys = keys.map((key) => this.#key(key));
+    for (let i = 0; i < objectKeys.length; i += DELETE_BATCH_SIZE) {
+      const batch = objectKeys.slice(i, i + DELETE_BATCH_SIZE);
+      const action = `delete ${batch.length} LTX files from replica '${this.#url}'`;
+      const command = new DeleteObjectsCommand({
+        Bucket: this.#bucket,
+        Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+      });
+      const out = await this.#call(action, options.signal, (o) => this.#client.send(command, o));
+      const failed = out.Errors?.[0];
+      if (failed !== undefined) {
+        throw new ReplicaError(
+          `Cannot delete '${failed.Key}' from replica '${this.#url}': ${failed.Code} ${failed.Message ?? ""}`.trimEnd(),
+          { replica: this.location, hint: `Check that the credentials allow s3:DeleteObject on bucket '${this.#bucket}'` },
+        );
+      }
+    }
+  }
+
+  /** Deletes every LTX file of every level (0 to 9); other objects under the prefix are left alone. */
+  async deleteAll(options: SignalOptions = {}): Promise<void> {
+    for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
+      const keys: LtxFileKey[] = [];
+      for await (const info of this.listLtxFiles(level, options)) keys.push(info);
+      await this.deleteLtxFiles(keys, options);
+    }
+  }
+
+  #key(key: LtxFileKey): string {
+    return s3LevelPrefix(this.#prefix, key.level) + ltxFileNameOf(key);
+  }
+
+  async #multipartUpload(
+    objectKey: string,
+    body: Uint8Array,
+    metadata: Record<string, string>,
+    action: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    signal?.throwIfAborted();
+    const abortController = new AbortController();
+    const onAbort = (): void => abortController.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const upload = new Upload({
+        client: this.#client,
+        params: { Bucket: this.#bucket, Key: objectKey, Body: body, Metadata: metadata },
+        partSize: Math.max(this.#partSize, Math.ceil(body.byteLength / MAX_PARTS)),
+        queueSize: UPLOAD_QUEUE_SIZE,
+        leavePartsOnError: false,
+        abortController,
+      });
+      await upload.done();
+    } catch (err) {
+      throw this.#toError(err, action);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Runs one SDK call with the caller's signal, mapping failures with `#toError`. */
+  async #call<T>(
+    action: string,
+    signal: AbortSignal | undefined,
+    run: (options: { abortSignal?: AbortSignal }) => Promise<T>,
+    objectKey?: string,
+  ): Promise<T> {
+    try {
+      return await run(signal === undefined ? {} : { abortSignal: signal });
+    } catch (err) {
+      throw this.#toError(err, action, objectKey);
+    }
+  }
+
+  /**
+   * The one place SDK errors are translated. `objectKey` is set when the
+   * operation addresses one object, so a 404 means that object is missing.
+   */
+  #toError(err: unknown, action: string, objectKey?: string): unknown {
+    if (err instanceof Error && err.name === "AbortError") return err;
+    const name = errorName(err);
+    const status = httpStatus(err);
+    const replica = this.location;
+
+    if (name !== "NoSuchBucket" && objectKey !== undefined && (name === "NoSuchKey" || status === 404)) {
+      return new NotFoundError(`Cannot ${action}: object '${objectKey}' does not exist`, {
+        path: objectKey,
+        cause: err,
+      });
+    }
+    if (name === "NoSuchBucket" || status === 404) {
+      return new ReplicaError(`Cannot ${action}: bucket '${this.#bucket}' does not exist`, {
+        replica,
+        hint: `Create the bucket '${this.#bucket}' or fix the bucket name in the replica URL`,
+        cause: err,
+      });
+    }
+    if (name === "CredentialsProviderError") {
+      return new ReplicaError(`Cannot ${action}: no S3 credentials were found`, {
+        replica,
+        hint: CREDENTIAL_SOURCES_HINT,
+        cause: err,
+      });
+    }
+    if ((name !== undefined && AUTH_ERRORS.has(name)) || status === 401 || status === 403) {
+      const { credentials, source } = this.#credentials;
+      const who =
+        credentials === undefined
+          ? `credentials from ${source}`
+          : `access key '${maskAccessKeyId(credentials.accessKeyId)}' from ${source}`;
+      return new ReplicaError(
+        `Cannot ${action}: access to bucket '${this.#bucket}' was denied (${name ?? `HTTP ${status}`}) for ${who}`,
+        {
+          replica,
+          hint: `Check the access key, secret key and their permissions on bucket '${this.#bucket}'; ${CREDENTIAL_SOURCES_HINT}`,
+          cause: err,
+        },
+      );
+    }
+    const code = errorCode(err) ?? name;
+    if (code !== undefined && TLS_ERRORS.has(code)) {
+      return new ReplicaError(`Cannot ${action}: the TLS certificate of endpoint '${this.#endpoint}' is not trusted (${code})`, {
+        replica,
+        hint: "Install the endpoint's CA certificate, or set skip-verify for a self-signed test endpoint",
+        cause: err,
+      });
+    }
+    if (code !== undefined && NETWORK_ERRORS.has(code)) {
+      return new ReplicaError(`Cannot ${action}: endpoint '${this.#endpoint}' is unreachable (${code})`, {
+        replica,
+        hint: this.#customEndpoint
+          ? `Check that '${this.#endpoint}' is up and reachable from this host, and that the endpoint in the replica config is right`
+          : `Check this host's network connection and DNS to '${this.#endpoint}'`,
+        cause: err,
+      });
+    }
+    if (name !== undefined && REGION_ERRORS.has(name)) {
+      return new ReplicaError(`Cannot ${action}: bucket '${this.#bucket}' is not in region '${this.#region}' (${name})`, {
+        replica,
+        hint: "Set the bucket's region in the replica config (region, or AWS_REGION without a custom endpoint)",
+        cause: err,
+      });
+    }
+    if (status !== undefined) {
+      return new ReplicaError(`Cannot ${action}: S3 answered '${name ?? "unknown error"}' (HTTP ${status}): ${errorMessage(err)}`, {
+        replica,
+        cause: err,
+      });
+    }
+    return new Error(`Cannot ${action}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Removes user info from an endpoint URL before it goes into messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === "" && u.password === "") return url;
+    u.username = "";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+function checkPositiveInteger(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`Cannot create S3 replica client: '${name}' must be a positive integer, got '${value}'`);
+  }
+}
+
+function checkByteCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`Cannot read LTX file: '${name}' must be a non-negative integer, got '${value}'`);
+  }
+}
+
+function errorName(err: unknown): string | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  if ("Code" in err && typeof err.Code === "string") return err.Code;
+  return err instanceof Error ? err.name : undefined;
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "string") {
+    return err.code;
+  }
+  return undefined;
+}
+
+function httpStatus(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null || !("$metadata" in err)) return undefined;
+  const meta = err.$metadata;
+  if (typeof meta !== "object" || meta === null || !("httpStatusCode" in meta)) return undefined;
+  return typeof meta.httpStatusCode === "number" ? meta.httpStatusCode : undefined;
+}

@@ -1,0 +1,213 @@
+/**
+ * The agent's hold on one live database: the SQLite connections and file
+ * descriptors that let it read the WAL safely and run its own checkpoints.
+ *
+ * - A long-running read transaction on `#reader` pins the WAL: while it is
+ *   open nobody can restart or truncate the WAL, so every frame is seen
+ *   before it is overwritten. It is released only around our checkpoints.
+ * - `#barrier` takes the write lock (`_litefleet_lock`, never committed) so a
+ *   PASSIVE checkpoint starts exactly at the end of what we have captured.
+ * - `#control` runs checkpoints and bumps `_litefleet_seq`.
+ * - The `-wal` and database files are read through descriptors that stay open
+ *   until `close()`: POSIX record locks are per process, and closing any
+ *   descriptor of a file drops SQLite's locks on it.
+ *
+ * @module
+ */
+
+import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { openSqlConnection, type SqlConnection } from "../platform/sqlite.ts";
+import { decodeWalHeader, type WalHeader } from "./wal-reader.ts";
+
+/** Checkpoint modes the agent uses (RESTART is avoided: it can hang applications). */
+export type CheckpointMode = "PASSIVE" | "FULL" | "RESTART" | "TRUNCATE";
+
+/** The result of `PRAGMA wal_checkpoint`. */
+export interface CheckpointResult {
+  /** 1 when the checkpoint could not finish because of readers or writers. */
+  readonly busy: number;
+  /** Frames in the WAL when the checkpoint ran. */
+  readonly log: number;
+  /** Frames copied back into the database. */
+  readonly checkpointed: number;
+}
+
+/** Options for `CaptureConnection.open`. */
+export interface CaptureOptions {
+  /** Busy timeout for our connections, in ms. */
+  readonly busyTimeoutMs: number;
+}
+
+/** See the module documentation. */
+export class CaptureConnection {
+  readonly path: string;
+  readonly walPath: string;
+  readonly pageSize: number;
+  #reader: SqlConnection;
+  #barrier: SqlConnection;
+  #control: SqlConnection;
+  #dbFd: number;
+  #walFd: number;
+  #readLocked = false;
+  #closed = false;
+
+  private constructor(path: string, conns: [SqlConnection, SqlConnection, SqlConnection]) {
+    this.path = path;
+    this.walPath = `${path}-wal`;
+    [this.#reader, this.#barrier, this.#control] = conns;
+    const mode = this.#control.get<{ journal_mode: string }>("PRAGMA journal_mode = wal");
+    if (mode?.journal_mode !== "wal") {
+      throw new Error(`Cannot capture '${path}': journal_mode is '${mode?.journal_mode}', not 'wal'`);
+    }
+    for (const c of conns) c.persistWal();
+    this.#control.exec(
+      "CREATE TABLE IF NOT EXISTS _litefleet_seq (id INTEGER PRIMARY KEY, seq INTEGER);" +
+        "CREATE TABLE IF NOT EXISTS _litefleet_lock (id INTEGER);",
+    );
+    this.pageSize = this.#control.get<{ page_size: number }>("PRAGMA page_size")?.page_size ?? 4096;
+    this.#dbFd = openSync(path, "r");
+    // Make sure a WAL with a header exists so its descriptor stays valid.
+    if (fileSize(this.walPath) < 32) this.bumpSeq();
+    this.#walFd = openSync(this.walPath, "r");
+  }
+
+  /**
+   * Opens the database for capture: switches it to WAL mode, keeps the WAL
+   * file on close, creates the bookkeeping tables and takes the read lock.
+   * @throws {Error} when the database does not exist or cannot be put in WAL mode
+   */
+  static open(path: string, options: CaptureOptions): CaptureConnection {
+    const open = () => openSqlConnection(path, { busyTimeoutMs: options.busyTimeoutMs });
+    const conns: [SqlConnection, SqlConnection, SqlConnection] = [open(), open(), open()];
+    try {
+      const cc = new CaptureConnection(path, conns);
+      cc.acquireReadLock();
+      return cc;
+    } catch (err) {
+      for (const c of conns) c.close();
+      throw err;
+    }
+  }
+
+  /** Reads and validates the WAL header; `undefined` when the WAL is empty or invalid. */
+  readWalHeader(): WalHeader | undefined {
+    return decodeWalHeader(this.readWal(0, 32));
+  }
+
+  /** Current size of the `-wal` file in bytes. */
+  walFileSize(): number {
+    return fstatSync(this.#walFd).size;
+  }
+
+  /** Current size of the database file in bytes. */
+  dbFileSize(): number {
+    return fstatSync(this.#dbFd).size;
+  }
+
+  /** Reads up to `length` bytes of the WAL at `offset` (short at end of file). */
+  readWal(offset: number, length: number): Uint8Array {
+    return readAt(this.#walFd, offset, length);
+  }
+
+  /** Reads page `pgno` from the database file; zero-filled past the end of the file. */
+  readDbPage(pgno: number): Uint8Array {
+    const page = readAt(this.#dbFd, (pgno - 1) * this.pageSize, this.pageSize);
+    if (page.length === this.pageSize) return page;
+    const full = new Uint8Array(this.pageSize);
+    full.set(page);
+    return full;
+  }
+
+  /** Starts the long-running read transaction (idempotent). */
+  acquireReadLock(): void {
+    if (this.#readLocked) return;
+    this.#reader.exec("BEGIN");
+    this.#reader.get("SELECT COUNT(1) FROM _litefleet_seq");
+    this.#readLocked = true;
+  }
+
+  /** Ends the read transaction (idempotent). */
+  releaseReadLock(): void {
+    if (!this.#readLocked) return;
+    this.#reader.exec("ROLLBACK");
+    this.#readLocked = false;
+  }
+
+  /**
+   * Takes the database write lock without committing anything, so no
+   * application transaction can commit until `endBarrier()`. Waits up to the
+   * busy timeout; throws SQLITE_BUSY when an application holds the lock longer.
+   */
+  beginBarrier(): void {
+    this.#barrier.exec("BEGIN IMMEDIATE");
+    this.#barrier.run("INSERT INTO _litefleet_lock (id) VALUES (1)");
+  }
+
+  /** Releases the write lock taken by `beginBarrier()` (rolls back). */
+  endBarrier(): void {
+    if (this.#barrier.inTransaction) this.#barrier.exec("ROLLBACK");
+  }
+
+  /** Runs `PRAGMA wal_checkpoint(mode)` on the control connection. */
+  checkpoint(mode: CheckpointMode): CheckpointResult {
+    const row = this.#control.get<CheckpointResult>(`PRAGMA wal_checkpoint(${mode})`);
+    return row ?? { busy: 1, log: -1, checkpointed: -1 };
+  }
+
+  /**
+   * Writes one row to `_litefleet_seq`. After a full checkpoint this write is
+   * what restarts the WAL (new salts), so it happens while we watch.
+   */
+  bumpSeq(): void {
+    this.#control.run(
+      "INSERT INTO _litefleet_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1",
+    );
+  }
+
+  /**
+   * Makes the write that restarts a fully checkpointed WAL, on a connection
+   * with `journal_size_limit = 0`, so SQLite truncates the `-wal` file to
+   * what that write needs. If an application write restarts the WAL first,
+   * this is an ordinary small write and the file keeps its size.
+   */
+  restartWal(): void {
+    this.#control.exec("PRAGMA journal_size_limit = 0");
+    try {
+      this.bumpSeq();
+    } finally {
+      this.#control.exec("PRAGMA journal_size_limit = -1");
+    }
+  }
+
+  /** Closes every connection and descriptor (idempotent). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.endBarrier();
+    this.releaseReadLock();
+    this.#reader.close();
+    this.#barrier.close();
+    this.#control.close();
+    closeSync(this.#walFd);
+    closeSync(this.#dbFd);
+  }
+}
+
+function readAt(fd: number, offset: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, offset + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done === length ? buf : buf.subarray(0, done);
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

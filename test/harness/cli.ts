@@ -1,0 +1,49 @@
+/**
+ * Runs the CLI for tests: in-process through `main(argv, io)`, or as a
+ * separate `bun src/cli/main.ts` process.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { main } from "../../src/cli/main.ts";
+import type { CliIo } from "../../src/cli/io.ts";
+
+/** Path of the CLI entry point. */
+export const CLI_ENTRY = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+/** Output of an in-process run. */
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `litefleet <args>` in this process. */
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<CliRun> {
+  let stdout = "";
+  let stderr = "";
+  const io: CliIo = {
+    stdout: (t) => void (stdout += t),
+    stderr: (t) => void (stderr += t),
+    env: options.env ?? {},
+    cwd: options.cwd ?? process.cwd(),
+    isTty: false,
+    onSignal: () => () => {},
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+/** Starts `litefleet <args>` as a child process (stdout/stderr piped). */
+export function spawnCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}) {
+  return Bun.spawn([process.execPath, CLI_ENTRY, ...args], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
+    cwd: options.cwd ?? process.cwd(),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
