@@ -28,8 +28,9 @@ function snapshotHeader(overrides: Partial<LtxHeader> = {}): LtxHeader {
   };
 }
 
-const incrementalHeader = (overrides: Partial<LtxHeader> = {}): LtxHeader =>
-  snapshotHeader({ minTxid: txid(2), maxTxid: txid(2), preApplyChecksum: CHECKSUM_FLAG | 1n, ...overrides });
+function incrementalHeader(overrides: Partial<LtxHeader> = {}): LtxHeader {
+  return snapshotHeader({ minTxid: txid(2), maxTxid: txid(2), preApplyChecksum: CHECKSUM_FLAG | 1n, ...overrides });
+}
 
 function pageOf(pageSize: number, fill: number): Uint8Array {
   return new Uint8Array(pageSize).fill(fill);

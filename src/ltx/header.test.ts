@@ -190,6 +190,7 @@ describe("validateTrailer()", () => {
     ["post-apply with NoChecksum", noChecksum, flag, flag, "post-apply checksum is not allowed with NoChecksum"],
     ["missing post-apply", snapshot, 0n, flag, "post-apply checksum is required"],
     ["post-apply without bit 63", snapshot, 5n, flag, "post-apply checksum 0000000000000005 lacks bit 63"],
+    ["post-apply beyond uint64", snapshot, 1n << 64n, flag, "post-apply checksum 18446744073709551616 is outside uint64"],
     ["missing file checksum", snapshot, flag, 0n, "file checksum is required"],
     ["file checksum without bit 63", snapshot, flag, 5n, "file checksum 0000000000000005 lacks bit 63"],
   ];

@@ -164,13 +164,16 @@ export function validateTrailer(h: LtxHeader, t: LtxTrailer): void {
     if (t.postApplyChecksum !== 0n) throw fail("post-apply checksum is not allowed with NoChecksum");
   } else if (t.postApplyChecksum === 0n) {
     throw fail("post-apply checksum is required");
-  } else if ((t.postApplyChecksum & CHECKSUM_FLAG) === 0n || t.postApplyChecksum > UINT64_MAX) {
+  } else if (t.postApplyChecksum < 0n || t.postApplyChecksum > UINT64_MAX) {
+    throw fail(`post-apply checksum ${t.postApplyChecksum} is outside uint64`);
+  } else if ((t.postApplyChecksum & CHECKSUM_FLAG) === 0n) {
     throw fail(`post-apply checksum ${hex64(t.postApplyChecksum)} lacks bit 63`);
   }
   if (t.fileChecksum === 0n) throw fail("file checksum is required");
-  if ((t.fileChecksum & CHECKSUM_FLAG) === 0n || t.fileChecksum > UINT64_MAX) {
-    throw fail(`file checksum ${hex64(t.fileChecksum)} lacks bit 63`);
+  if (t.fileChecksum < 0n || t.fileChecksum > UINT64_MAX) {
+    throw fail(`file checksum ${t.fileChecksum} is outside uint64`);
   }
+  if ((t.fileChecksum & CHECKSUM_FLAG) === 0n) throw fail(`file checksum ${hex64(t.fileChecksum)} lacks bit 63`);
 }
 
 /** Formats a checksum as 16 lower-case hex digits, as LTX tools print it. */

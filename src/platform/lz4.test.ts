@@ -82,6 +82,18 @@ describe("lz4DecompressBlock()", () => {
     expect(() => lz4DecompressBlock(block, 4097)).toThrow(/^Cannot decompress LZ4 block/);
   });
 
+  test("refuses sizes a block of its length cannot reach, before allocating", () => {
+    expect(() => lz4DecompressBlock(new Uint8Array(4), 0x7fffffff)).toThrow(
+      "Cannot decompress LZ4 block: 4 bytes cannot expand to 2147483647",
+    );
+    // The most compressible input still fits the bound: runs of zeros come
+    // within a few bytes of the 255:1 limit.
+    for (const size of [65536, 4 << 20]) {
+      const zeros = new Uint8Array(size);
+      expect(lz4DecompressBlock(lz4CompressBlock(zeros), size)).toEqual(zeros);
+    }
+  });
+
   test("throws RangeError for an impossible size", () => {
     expect(() => lz4DecompressBlock(new Uint8Array(1), -1)).toThrow(RangeError);
     expect(() => lz4DecompressBlock(new Uint8Array(1), 1.5)).toThrow(RangeError);

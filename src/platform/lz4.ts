@@ -37,6 +37,7 @@ const wasmModule = new WebAssembly.Module(readFileSync(wasmPath));
  */
 const heap = new Map<number, unknown>();
 let nextHeapRef = 1;
+const utf8 = new TextDecoder();
 
 let wasm = instantiate();
 
@@ -44,9 +45,7 @@ function instantiate(): Lz4Exports {
   const imports = {
     __wbindgen_placeholder__: {
       __wbindgen_string_new(ptr: number, len: number): number {
-        const text = new TextDecoder().decode(
-          new Uint8Array(wasm.memory.buffer, ptr, len),
-        );
+        const text = utf8.decode(new Uint8Array(wasm.memory.buffer, ptr, len));
         const ref = nextHeapRef++;
         heap.set(ref, text);
         return ref;
@@ -124,6 +123,14 @@ export function lz4DecompressBlock(block: Uint8Array, decompressedSize: number):
   if (!Number.isInteger(decompressedSize) || decompressedSize < 0 || decompressedSize > 0x7fffffff) {
     throw new RangeError(
       `Cannot decompress LZ4 block: size ${decompressedSize} is not an integer from 0 to 2147483647`,
+    );
+  }
+  // Each input byte of an LZ4 block yields at most 255 output bytes. Checking
+  // this first stops a tiny corrupt block from making the module reserve
+  // gigabytes of memory it never gives back.
+  if (decompressedSize > block.length * 255 + 19) {
+    throw new Error(
+      `Cannot decompress LZ4 block: ${block.length} bytes cannot expand to ${decompressedSize}`,
     );
   }
   const out = callWasm((retptr) => {
@@ -253,7 +260,7 @@ export function lz4DecompressFrame(frame: Uint8Array): Lz4FrameResult {
   if (contentSize !== undefined && contentSize !== total) {
     throw new Error(`Cannot decompress LZ4 frame: content size is ${contentSize} but blocks hold ${total} bytes`);
   }
-  return { data: out.slice(0, total), bytesRead: pos };
+  return { data: total === out.length ? out : out.slice(0, total), bytesRead: pos };
 }
 
 /** Returns a copy of `buf` with room for at least `size` bytes. */

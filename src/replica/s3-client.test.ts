@@ -311,6 +311,16 @@ describe("S3ReplicaClient", () => {
     }
   });
 
+  test("init() maps a bucket in another region to ReplicaError with a region hint", async () => {
+    using server = s3ErrorServer(301, "PermanentRedirect");
+    const client = makeClient({ bucket: "bkt", endpoint: `http://127.0.0.1:${server.port}`, region: "eu-west-1" });
+    const err = await client.init().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplicaError);
+    expect((err as Error).message).toBe(
+      "Cannot open replica 's3://bkt/app/db': bucket 'bkt' is not in region 'eu-west-1' (PermanentRedirect)",
+    );
+  });
+
   test("init() throws ReplicaError naming the endpoint when the connection is refused", async () => {
     // A port that was just free: start a server on port 0 and stop it.
     const closed = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });

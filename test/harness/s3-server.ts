@@ -6,7 +6,7 @@
  * s3rver checks that the access key id exists (`S3RVER`) but does not verify
  * SigV4 signatures, so a wrong secret is accepted.
  *
- * Four s3rver defects are patched before it loads (see `patchS3rver`):
+ * Five s3rver defects are patched before it loads (see `patchS3rver`):
  * - Listings follow `fs.readdirSync` order. Node (libuv) sorts directory
  *   entries, Bun does not, so under Bun keys came back unsorted and
  *   `StartAfter` pagination was wrong. S3 lists keys in byte order.
@@ -19,16 +19,22 @@
  *   emptied parent directories, so two keys in one directory race and the
  *   loser failed with HTTP 500 (ENOENT/ENOTEMPTY). That cleanup error is
  *   ignored; the object files themselves are already gone by then.
+ * - PutObject and UploadPart answered once the body was read, before the
+ *   file write finished, so an immediate LIST or GET could see a truncated
+ *   object (size 0). The patched writes wait for the file stream to finish.
  *
  * @module
  */
 
-import { createReadStream, readdirSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream, readdirSync, statSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import type { IncomingMessage, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { posix } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { makeTempDir } from "./temp-dir.ts";
 
 /** The parts of s3rver's API this harness uses (the package ships no types). */
@@ -78,8 +84,8 @@ export interface S3Server extends AsyncDisposable {
   /** Creates a bucket directly in the store (no S3 request is counted). */
   createBucket(name: string): Promise<void>;
   /**
-   * Stores an object directly in the store, without an S3 request: about
-   * ten times faster than a PUT, for tests that need thousands of objects.
+   * Stores an object directly in the store, without an S3 request (not
+   * counted in `requests`), for tests that need a thousand objects fast.
    */
   seedObject(bucket: string, key: string, body: Uint8Array): Promise<void>;
   /** Stops the server and deletes its directory. Calling it twice does nothing. */
@@ -191,9 +197,15 @@ interface S3rverObject {
 }
 
 interface FilesystemStorePrototype {
+  putObject(object: { bucket: string; key: string; content: Readable | Buffer; metadata: unknown }): Promise<{
+    size: number;
+    md5: string;
+  }>;
+  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
   deleteObject(bucket: string, key: string): Promise<void>;
   getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>;
-  getResourcePath(bucket: string, key: string, resource: string): string;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
 }
 
 /** A cipher object that returns its input unchanged. */
@@ -237,6 +249,21 @@ function patchS3rver(): void {
     return object;
   };
 
+  store.putObject = async function (object) {
+    const path = this.getResourcePath(object.bucket, object.key, "object");
+    const content = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    const { size, md5 } = await writeHashed(content, path);
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };
+  };
+
+  store.putPart = async function (bucket, uploadId, partNumber, content) {
+    const path = posix.join(this.getResourcePath(bucket, undefined, "uploads"), uploadId, String(partNumber));
+    const { size, md5 } = await writeHashed(content, path);
+    await writeFile(`${path}.md5`, md5);
+    return { size, md5 };
+  };
+
   const deleteObject = store.deleteObject;
   store.deleteObject = async function (bucket, key) {
     try {
@@ -246,4 +273,20 @@ function patchS3rver(): void {
       if (code !== "ENOENT" && code !== "ENOTEMPTY") throw err;
     }
   };
+}
+
+/** Writes a stream to `path` and returns its size and hex MD5 once the file is fully written. */
+async function writeHashed(content: Readable, path: string): Promise<{ size: number; md5: string }> {
+  await mkdir(posix.dirname(path), { recursive: true });
+  const hash = createHash("md5");
+  let size = 0;
+  const measure = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  await pipeline(content, measure, createWriteStream(path));
+  return { size, md5: hash.digest("hex") };
 }
