@@ -50,8 +50,26 @@ export class Uploader {
     let maxTxid = 0n;
     let snapshotTxid = 0n;
     let snapshotTime = 0;
+    const remoteSizes = new Map<bigint, number>();
     for await (const f of this.client.listLtxFiles(0, signal ? { signal } : {})) {
       if (f.maxTxid > maxTxid) maxTxid = f.maxTxid;
+      remoteSizes.set(f.minTxid, f.size);
+    }
+    // An upload cut off by a crash must not count as uploaded. S3 itself
+    // never stores a partial PUT, but not every S3-compatible server is as
+    // strict, so any file still in the spool whose remote copy is missing or
+    // has another size is sent again (LTX files are immutable, so resending
+    // is idempotent).
+    for (const local of this.#store.listLtxFiles(0)) {
+      if (local.maxTxid > maxTxid) break;
+      if (remoteSizes.get(local.minTxid) !== local.size) {
+        this.#log.warn("replica copy is missing or incomplete; uploading it again", {
+          txid: local.minTxid.toString(16),
+          size: remoteSizes.get(local.minTxid),
+        });
+        maxTxid = local.minTxid - 1n;
+        break;
+      }
     }
     for await (const f of this.client.listLtxFiles(SNAPSHOT_LEVEL, signal ? { signal } : {})) {
       if (f.maxTxid > maxTxid) maxTxid = f.maxTxid;

@@ -183,7 +183,7 @@ describe("S3ReplicaClient", () => {
 
     expect(await countRequests(() => client.deleteLtxFiles(keys))).toEqual({ DeleteObjects: 2 });
     expect(await objectKeys(bucket)).toEqual([]);
-  });
+  }, 30_000); // Seeding 1003 objects takes seconds on a loaded machine.
 
   test("deleteAll() leaves objects outside the level directories alone", async () => {
     const bucket = await freshBucket();

@@ -1,0 +1,58 @@
+/**
+ * The single binary: `bun build --compile` the CLI, then replicate and
+ * restore with it (proves the embedded LZ4 wasm and everything else work
+ * outside the source tree).
+ */
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeTempDir } from "../harness/temp-dir.ts";
+import { fileHash, imageHash } from "../harness/sqlite-image.ts";
+import { CLI_ENTRY } from "../harness/cli.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+describe("compiled binary", () => {
+  test("replicates and restores byte for byte", async () => {
+    await using dir = await makeTempDir("bin-");
+    const bin = join(dir.path, "litefleet");
+    const build = Bun.spawnSync([process.execPath, "build", "--compile", CLI_ENTRY, "--outfile", bin], { cwd: ROOT });
+    expect(build.stderr.toString()).not.toContain("error");
+    expect(build.exitCode).toBe(0);
+    const version = Bun.spawnSync([bin, "version"]);
+    expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+/);
+
+    const dbPath = join(dir.path, "app.db");
+    const app = new Database(dbPath, { create: true });
+    app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
+    for (let i = 0; i < 50; i++) app.run("INSERT INTO t (v) VALUES (?)", [`row ${i} `.repeat(40)]);
+    const replica = join(dir.path, "replica");
+    const agent = Bun.spawn([bin, "replicate", dbPath, `file://${replica}`], { stderr: "pipe", env: { PATH: process.env.PATH } });
+    let log = "";
+    const reader = (async () => {
+      for await (const chunk of agent.stderr) log += new TextDecoder().decode(chunk);
+    })();
+    await waitFor(() => log.includes("capture started"), "capture to start");
+    for (let i = 0; i < 20; i++) app.run("UPDATE t SET v = ? WHERE id = ?", [`changed ${i}`, i + 1]);
+    const expected = imageHash(app);
+    agent.kill("SIGTERM");
+    expect(await agent.exited).toBe(0);
+    await reader;
+    app.close();
+
+    const out = join(dir.path, "restored.db");
+    const restore = Bun.spawnSync([bin, "restore", "-o", out, replica]);
+    expect(restore.stderr.toString()).toContain("integrity ok");
+    expect(restore.exitCode).toBe(0);
+    expect(fileHash(out)).toBe(expected);
+  }, 120_000);
+});
