@@ -8,6 +8,7 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
 import { errorMessage } from "../errors.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
@@ -75,6 +76,7 @@ export class DbAgent {
    * bucket is unreachable and the position was recorded before.
    */
   async start(): Promise<void> {
+    await this.#waitForDatabase();
     const floor = await this.#resolveFloor();
     if (this.#abort.signal.aborted) return;
     this.#capture = DbCapture.open(this.path, {
@@ -88,6 +90,16 @@ export class DbAgent {
       const u = this.#uploaders[i];
       if (u) this.#loops.push(this.#uploadLoop(u, r.syncIntervalMs));
     });
+  }
+
+  /** An application may create its database after the agent starts. */
+  async #waitForDatabase(): Promise<void> {
+    let logged = false;
+    while (!existsSync(this.path) && !this.#abort.signal.aborted) {
+      if (!logged) this.#log.info("waiting for the database to be created");
+      logged = true;
+      await this.#clock.sleep(this.#opts.monitorIntervalMs, this.#abort.signal);
+    }
   }
 
   async #resolveFloor(): Promise<Txid> {
@@ -225,10 +237,10 @@ export class DbAgent {
     const done = minUploadedTxid(this.#uploaders);
     const l0 = this.#store.listLtxFiles(0);
     for (const f of l0.slice(0, -1)) if (f.maxTxid <= done) this.#store.removeLtxFile(0, f.minTxid, f.maxTxid);
-    const snapDone = this.#uploaders.reduce(
-      (m, u) => ((u.position?.snapshotTxid ?? 0n) < m ? (u.position?.snapshotTxid ?? 0n) : m),
-      BigInt(Number.MAX_SAFE_INTEGER) ** 2n,
-    );
+    if (this.#uploaders.length === 0) return;
+    const snapDone = this.#uploaders
+      .map((u) => u.position?.snapshotTxid ?? 0n)
+      .reduce((a, b) => (a < b ? a : b));
     for (const f of this.#store.listLtxFiles(SNAPSHOT_LEVEL)) {
       if (f.maxTxid <= snapDone) this.#store.removeLtxFile(SNAPSHOT_LEVEL, f.minTxid, f.maxTxid);
     }

@@ -100,18 +100,20 @@ export class Uploader {
         await this.client.writeLtxFile(snap, body, { timestamp: snap.createdAt, ...(signal ? { signal } : {}) });
         files++;
         bytes += body.length;
-        current = {
-          maxTxid: current.maxTxid > snap.maxTxid ? current.maxTxid : snap.maxTxid,
-          snapshotTxid: snap.maxTxid,
-          snapshotTime: snap.createdAt.getTime(),
-        };
+        current = { ...current, snapshotTxid: snap.maxTxid, snapshotTime: snap.createdAt.getTime() };
         this.#setPosition(current);
         this.#log.info("snapshot uploaded", { txid: snap.maxTxid.toString(16), size: body.length });
       }
-      const pending = this.#store.listLtxFiles(0).filter((f) => f.maxTxid > current.maxTxid);
+      let pending = this.#store.listLtxFiles(0).filter((f) => f.maxTxid > current.maxTxid);
       const first = pending[0];
       if (first && first.minTxid > current.maxTxid + 1n) {
-        return { files, bytes, needsSnapshot: true };
+        // The replica lacks TXIDs the spool no longer has. A snapshot at or
+        // past the gap bridges it; the L0 chain continues after the snapshot.
+        if (current.snapshotTxid + 1n < first.minTxid) return { files, bytes, needsSnapshot: true };
+        pending = pending.filter((f) => f.minTxid > current.snapshotTxid);
+        const next = pending[0];
+        if (next && next.minTxid !== current.snapshotTxid + 1n) return { files, bytes, needsSnapshot: true };
+        current = { ...current, maxTxid: current.snapshotTxid };
       }
       for (const f of pending) {
         const body = this.#store.readLtxFile(0, f.minTxid, f.maxTxid);

@@ -30,7 +30,14 @@ export function resolveReplicaSource(
   options: { config: Config | undefined; replica?: string | undefined },
 ): ReplicaSource {
   if (arg.includes("://")) {
-    return { client: createReplicaClient(parseReplicaUrl(arg, { cwd: io.cwd }), { env: io.env }), db: undefined };
+    let spec;
+    try {
+      spec = parseReplicaUrl(arg, { cwd: io.cwd });
+    } catch (err) {
+      if (err instanceof TypeError) throw new UsageError(err.message, "see docs/CONFIG.md for replica URL forms");
+      throw err;
+    }
+    return { client: createReplicaClient(spec, { env: io.env }), db: undefined };
   }
   const abs = resolve(io.cwd, arg);
   const db = options.config?.dbs.find((d) => d.path === abs);

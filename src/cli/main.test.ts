@@ -1,0 +1,52 @@
+import { describe, expect, test } from "bun:test";
+import { runCli } from "../../test/harness/cli.ts";
+import { normalizeArgs } from "./main.ts";
+
+describe("normalizeArgs", () => {
+  test("rewrites Litestream-style single-dash long options only", () => {
+    expect(normalizeArgs(["restore", "-config", "a.yml", "-o", "x", "-txid", "5", "-if-db-not-exists", "db"])).toEqual([
+      "restore",
+      "--config",
+      "a.yml",
+      "-o",
+      "x",
+      "--txid",
+      "5",
+      "--if-db-not-exists",
+      "db",
+    ]);
+    expect(normalizeArgs(["-bogus", "--config=x"])).toEqual(["-bogus", "--config=x"]);
+  });
+});
+
+describe("main", () => {
+  const cases: Array<{ name: string; args: string[]; code: number; stdout?: RegExp; stderr?: RegExp }> = [
+    { name: "no arguments prints help", args: [], code: 2, stdout: /Usage: litefleet/ },
+    { name: "--help", args: ["--help"], code: 0, stdout: /replicate/ },
+    { name: "restore --help", args: ["restore", "--help"], code: 0, stdout: /--timestamp/ },
+    { name: "version", args: ["version"], code: 0, stdout: /^litefleet \d+\.\d+\.\d+ \(sqlite 3\./ },
+    { name: "unknown command", args: ["frobnicate"], code: 2, stderr: /unknown command/ },
+    { name: "restore without source", args: ["restore"], code: 2, stderr: /missing required argument/ },
+    { name: "bad --txid", args: ["restore", "--txid", "xyz", "-o", "/tmp/x", "file:///nonexistent"], code: 2, stderr: /Cannot parse --txid 'xyz'/ },
+    {
+      name: "--txid with --timestamp",
+      args: ["restore", "--txid", "1", "--timestamp", "2026-01-01T00:00:00Z", "file:///x"],
+      code: 2,
+      stderr: /Cannot combine --txid and --timestamp/,
+    },
+    { name: "bad --timestamp", args: ["restore", "--timestamp", "yesterday", "-o", "/tmp/x", "file:///x"], code: 2, stderr: /RFC 3339/ },
+    { name: "URL without -o", args: ["restore", "file:///x"], code: 2, stderr: /Try: add -o PATH/ },
+    { name: "unsupported URL scheme", args: ["restore", "-o", "/tmp/x", "gs://b/p"], code: 2, stderr: /scheme 'gs' is not supported/ },
+    { name: "missing config file", args: ["replicate", "--config", "/nonexistent.yml"], code: 2, stderr: /Cannot read config file '\/nonexistent.yml'/ },
+    { name: "replicate with one argument", args: ["replicate", "/tmp/a.db"], code: 2, stderr: /expected DB_PATH and REPLICA_URL/ },
+    { name: "unknown source", args: ["ltx", "/nonexistent/dir"], code: 2, stderr: /Cannot find replica for '\/nonexistent\/dir'/ },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      const r = await runCli(c.args, { env: {} });
+      if (c.stdout) expect(r.stdout).toMatch(c.stdout);
+      if (c.stderr) expect(r.stderr).toMatch(c.stderr);
+      expect(r.code).toBe(c.code);
+    });
+  }
+});
