@@ -13,6 +13,7 @@ import { UsageError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { sqliteVersion } from "../platform/sqlite.ts";
 import { createReplicaClient } from "../replica/registry.ts";
+import { requireSqliteVersion } from "../sqlite/version.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { deviceId, loadConfig } from "./load-config.ts";
 
@@ -21,12 +22,9 @@ export interface ReplicateOptions {
   readonly config?: string;
 }
 
-/** The oldest SQLite without the WAL-reset corruption bug (reference §0.10). */
-const MIN_SQLITE = [3, 51, 3] as const;
-
 /** Runs `replicate`; resolves with the exit code when stopped. */
 export async function runReplicate(io: CliIo, args: string[], options: ReplicateOptions): Promise<number> {
-  requireSqlite(sqliteVersion());
+  requireSqliteVersion(sqliteVersion());
   const config = resolveConfig(io, args, options);
   if (config.dbs.length === 0) {
     throw new UsageError("Cannot replicate: the config lists no databases", "add a 'dbs:' entry or run 'litefleet replicate DB_PATH REPLICA_URL'");
@@ -99,18 +97,6 @@ function resolveConfig(io: CliIo, args: string[], options: ReplicateOptions): Co
     );
   }
   return config;
-}
-
-function requireSqlite(version: string): void {
-  const parts = version.split(".").map(Number);
-  for (let i = 0; i < 3; i++) {
-    const have = parts[i] ?? 0;
-    const need = MIN_SQLITE[i] ?? 0;
-    if (have > need) return;
-    if (have < need) {
-      throw new Error(`Cannot replicate: SQLite ${version} has the WAL-reset corruption bug; ${MIN_SQLITE.join(".")} or newer is required`);
-    }
-  }
 }
 
 /** A URL-like description of a replica spec without secrets. */

@@ -201,5 +201,52 @@ describe("replicate → restore end to end", () => {
     expect(fileHash(out)).toBe(imageHash(live));
     live.close();
   }, 120_000);
-});
 
+  test("several databases in one process, with periodic level-9 snapshots", async () => {
+    await using dir = await makeTempDir("e2e-multi-");
+    const cfg = join(dir.path, "litefleet.yml");
+    const dbs = ["a.db", "b.db"].map((n) => join(dir.path, n));
+    writeFileSync(
+      cfg,
+      [
+        "snapshot:",
+        "  interval: 300ms",
+        "dbs:",
+        ...dbs.flatMap((db, i) => [
+          `  - path: ${db}`,
+          "    monitor-interval: 50ms",
+          "    replica:",
+          `      path: ${join(dir.path, `replica-${i}`)}`,
+          "      sync-interval: 50ms",
+        ]),
+      ].join("\n"),
+    );
+    const listed = await runCli(["databases", "--json", "--config", cfg]);
+    expect(JSON.parse(listed.stdout)).toEqual(
+      dbs.map((db, i) => ({ path: db, replicas: [{ name: "file", url: `file://${join(dir.path, `replica-${i}`)}` }] })),
+    );
+    const apps = dbs.map((db) => {
+      const app = new Database(db, { create: true });
+      app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
+      return app;
+    });
+    const agent = startAgent(cfg, {});
+    await agent.waitForLog("capture started");
+    for (let i = 0; i < 40; i++) {
+      for (const app of apps) app.run("INSERT INTO t (v) VALUES (?)", [`row ${i}`]);
+      await Bun.sleep(25);
+    }
+    const expected = apps.map((app) => imageHash(app));
+    await agent.stop();
+    for (const [i, app] of apps.entries()) {
+      app.close();
+      const replica = join(dir.path, `replica-${i}`);
+      const out = join(dir.path, `restored-${i}.db`);
+      const r = await runCli(["restore", "-o", out, replica]);
+      expect(r.code).toBe(0);
+      expect(fileHash(out)).toBe(expected[i] as string);
+      const files = JSON.parse((await runCli(["ltx", "--json", replica])).stdout) as Array<{ level: number }>;
+      expect(files.filter((f) => f.level === 9).length).toBeGreaterThanOrEqual(2);
+    }
+  }, 60_000);
+});
