@@ -12,8 +12,7 @@
  * @module
  */
 
-import { LtxEncoder } from "../ltx/encoder.ts";
-import { HEADER_FLAG_NO_CHECKSUM, type LtxHeader } from "../ltx/header.ts";
+import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "../ltx/header.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
@@ -25,7 +24,10 @@ import {
   WAL_HEADER_SIZE,
   type WalHeader,
 } from "../sqlite/wal-reader.ts";
+import { SNAPSHOT_LEVEL } from "../replica/client.ts";
+import { CapturedPages } from "./captured-pages.ts";
 import type { CapturePosition, LocalStore } from "./local-store.ts";
+import { writeLocalLtx } from "./local-ltx.ts";
 
 /** Thresholds and timing for capture; see docs/CONFIG.md. */
 export interface CaptureOptions {
@@ -57,8 +59,7 @@ export class DbCapture {
   #pos: CapturePosition | undefined;
   /** Why the next sync must be a snapshot, when it must. */
   #snapshotReason: string | undefined;
-  /** Latest committed frame offset per page in the current WAL, up to the position. */
-  #walIndex = new Map<number, number>();
+  #pages: CapturedPages;
   #checksums: PageChecksums;
   #lastCheckpoint = Date.now();
   /** Lowest TXID the next file may take (above anything any replica holds). */
@@ -72,6 +73,7 @@ export class DbCapture {
     this.#log = log;
     this.#floorTxid = floorTxid;
     this.#checksums = new PageChecksums(conn.pageSize);
+    this.#pages = new CapturedPages(conn);
   }
 
   /**
@@ -134,7 +136,7 @@ export class DbCapture {
       // Either our own checkpoint's restart (checked by the first sync) or
       // the WAL changed while we were away. Rebuild the state from the
       // database file and require it to match the recorded checksum.
-      this.#walIndex = new Map();
+      this.#pages.reset();
     } else {
       const read = (o: number, n: number) => this.#conn.readWal(o, n);
       if (!frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
@@ -146,9 +148,9 @@ export class DbCapture {
         this.#snapshotReason = "wal no longer holds the captured frames";
         return;
       }
-      this.#walIndex = new Map(seg.pages);
+      this.#pages.reset(seg.pages);
     }
-    this.#checksums = this.#computeChecksums(pos.commit);
+    this.#checksums = this.#pages.checksums(pos.commit);
     const actual = this.#checksums.databaseChecksum();
     if (actual !== pos.postApplyChecksum) {
       this.#snapshotReason = "database changed while the agent was stopped";
@@ -190,12 +192,11 @@ export class DbCapture {
     }
     const seg = readWalSegment(read, hdr, { offset: start, seed });
     if (seg.endOffset === start) {
-      if (restarted) this.#walIndex = new Map();
+      if (restarted) this.#pages.reset();
       return undefined;
     }
-    if (restarted) this.#walIndex = new Map();
-    for (const [pgno, off] of seg.pages) this.#walIndex.set(pgno, off);
-    for (const pgno of this.#walIndex.keys()) if (pgno > seg.commit) this.#walIndex.delete(pgno);
+    if (restarted) this.#pages.reset();
+    this.#pages.apply(seg.pages, seg.commit);
     const pages = new Set(seg.pages.keys());
     for (let p = pos.commit + 1; p <= seg.commit; p++) pages.add(p);
     pages.delete(lockPageNumber(this.pageSize));
@@ -212,13 +213,13 @@ export class DbCapture {
     let end = WAL_HEADER_SIZE;
     let checksum: readonly [number, number] = hdr?.checksum ?? [0, 0];
     let commit = 0;
-    this.#walIndex = new Map();
+    this.#pages.reset();
     if (hdr) {
       const seg = readWalSegment((o, n) => this.#conn.readWal(o, n), hdr, {
         offset: WAL_HEADER_SIZE,
         seed: hdr.checksum,
       });
-      this.#walIndex = new Map(seg.pages);
+      this.#pages.reset(seg.pages);
       end = seg.endOffset;
       checksum = seg.checksum;
       commit = seg.commit;
@@ -247,8 +248,7 @@ export class DbCapture {
     // pre-apply is unknown and the file is written without checksums.
     const preApply = prev?.postApplyChecksum ?? 0n;
     const noChecksum = id !== 1n && preApply === 0n;
-    const header: LtxHeader = {
-      version: 3,
+    const header = newLtxHeader({
       flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,
       pageSize: this.pageSize,
       commit: plan.seg.commit,
@@ -260,24 +260,27 @@ export class DbCapture {
       walSize: BigInt(plan.seg.end - plan.seg.start),
       walSalt1: plan.hdr?.salt1 ?? 0,
       walSalt2: plan.hdr?.salt2 ?? 0,
-      nodeId: 0n,
-    };
+    });
     const checksums = this.#checksums;
-    const file = this.#store.createLtxFile(0, id, id);
+    const pages = this.#pages;
     let size: number;
     try {
-      const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
-      for (const pgno of plan.pages) {
-        const data = this.#pageAt(pgno);
-        checksums.set(pgno, data);
-        enc.encodePage(pgno, data);
-      }
-      checksums.truncate(plan.seg.commit);
-      const postApply = checksums.databaseChecksum();
-      size = enc.finish(noChecksum ? 0n : postApply).size;
-      file.commit({ mtime: new Date(timestamp) });
+      size = writeLocalLtx(this.#store, {
+        level: 0,
+        header,
+        pages: (function* () {
+          for (const pgno of plan.pages) {
+            const data = pages.page(pgno);
+            checksums.set(pgno, data);
+            yield { pgno, data };
+          }
+        })(),
+        postApply: () => {
+          checksums.truncate(plan.seg.commit);
+          return noChecksum ? 0n : checksums.databaseChecksum();
+        },
+      });
     } catch (err) {
-      file.abort();
       // The in-memory checksums may be half-updated: force a snapshot next time.
       this.#snapshotReason = "previous sync failed";
       throw err;
@@ -299,24 +302,6 @@ export class DbCapture {
     return { txid: id, snapshot: plan.snapshot, reason: plan.reason, pages: plan.pages.length, size, timestamp };
   }
 
-  /** The content of page `pgno` at the current position. */
-  #pageAt(pgno: number): Uint8Array {
-    const off = this.#walIndex.get(pgno);
-    if (off === undefined) return this.#conn.readDbPage(pgno);
-    const data = this.#conn.readWal(off + WAL_FRAME_HEADER_SIZE, this.pageSize);
-    if (data.length !== this.pageSize) {
-      throw new RangeError(`Cannot read WAL frame: page '${pgno}' at offset '${off}' is past the end of '${this.#conn.walPath}'`);
-    }
-    return data;
-  }
-
-  #computeChecksums(commit: number): PageChecksums {
-    const sums = new PageChecksums(this.pageSize);
-    const lock = lockPageNumber(this.pageSize);
-    for (let p = 1; p <= commit; p++) if (p !== lock) sums.set(p, this.#pageAt(p));
-    return sums;
-  }
-
   /**
    * Writes the level-9 snapshot `1-<txid>` of the current position into the
    * local store (for upload). Call right after a sync, while no newer frame
@@ -326,33 +311,24 @@ export class DbCapture {
     const pos = this.#pos;
     if (!pos) return undefined;
     const timestamp = Date.now();
-    const header: LtxHeader = {
-      version: 3,
-      flags: 0,
+    const header = newLtxHeader({
       pageSize: this.pageSize,
       commit: pos.commit,
       minTxid: txid(1n),
       maxTxid: pos.txid,
       timestamp,
-      preApplyChecksum: 0n,
-      walOffset: 0n,
-      walSize: 0n,
-      walSalt1: 0,
-      walSalt2: 0,
-      nodeId: 0n,
-    };
-    const file = this.#store.createLtxFile(9, header.minTxid, pos.txid);
-    try {
-      const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
-      const lock = lockPageNumber(this.pageSize);
-      for (let p = 1; p <= pos.commit; p++) if (p !== lock) enc.encodePage(p, this.#pageAt(p));
-      const { size } = enc.finish(pos.postApplyChecksum);
-      file.commit({ mtime: new Date(timestamp) });
-      return { minTxid: header.minTxid, maxTxid: pos.txid, size, timestamp };
-    } catch (err) {
-      file.abort();
-      throw err;
-    }
+    });
+    const lock = lockPageNumber(this.pageSize);
+    const pages = this.#pages;
+    const size = writeLocalLtx(this.#store, {
+      level: SNAPSHOT_LEVEL,
+      header,
+      pages: (function* () {
+        for (let pgno = 1; pgno <= pos.commit; pgno++) if (pgno !== lock) yield { pgno, data: pages.page(pgno) };
+      })(),
+      postApply: () => pos.postApplyChecksum,
+    });
+    return { minTxid: header.minTxid, maxTxid: pos.txid, size, timestamp };
   }
 
   /**
@@ -410,7 +386,7 @@ export class DbCapture {
       complete = result.busy === 0 && result.checkpointed === result.log;
       if (complete) {
         // Everything is in the database file now; the WAL will restart.
-        this.#walIndex = new Map();
+        this.#pages.reset();
         this.#pos = { ...pos, expectRestart: true };
         this.#store.writePosition(this.#pos);
       }

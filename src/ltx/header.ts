@@ -68,6 +68,28 @@ export interface LtxTrailer {
   fileChecksum: bigint;
 }
 
+/** The fields every new header must be given; the rest default to zero. */
+export type NewLtxHeaderFields = Pick<LtxHeader, "pageSize" | "commit" | "minTxid" | "maxTxid" | "timestamp"> &
+  Partial<LtxHeader>;
+
+/**
+ * Builds a version-3 header: flags 0 (checksums present), zero pre-apply
+ * checksum, WAL fields and node ID unless given.
+ */
+export function newLtxHeader(fields: NewLtxHeaderFields): LtxHeader {
+  return {
+    version: VERSION,
+    flags: 0,
+    preApplyChecksum: 0n,
+    walOffset: 0n,
+    walSize: 0n,
+    walSalt1: 0,
+    walSalt2: 0,
+    nodeId: 0n,
+    ...fields,
+  };
+}
+
 /** Returns true when `h` describes a snapshot (a file starting at TXID 1). */
 export function isSnapshot(h: LtxHeader): boolean {
   return h.minTxid === 1n;
