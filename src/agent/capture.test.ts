@@ -12,7 +12,7 @@ import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { fileHash, imageHash } from "../../test/harness/sqlite-image.ts";
 import { DbCapture } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
-import { Uploader } from "./uploader.ts";
+import { flush, testUploader } from "../../test/harness/uploader.ts";
 
 const OPTIONS = { busyTimeoutMs: 2000, minCheckpointPageCount: 1000, truncatePageN: 100000, checkpointIntervalMs: 60_000 };
 
@@ -24,12 +24,12 @@ async function setup(dir: string) {
   const store = new LocalStore(join(dir, "state"));
   const open = () => DbCapture.open(dbPath, { store, capture: OPTIONS, log: nullLogger(), floorTxid: txid(0) });
   const replica = new FileReplicaClient({ type: "file", path: join(dir, "replica") });
-  const uploader = new Uploader({ name: "file", client: replica, store, log: nullLogger() });
+  const uploader = testUploader({ name: "file", client: replica, store });
   const hashes = new Map<bigint, string>();
   async function record(cap: DbCapture): Promise<void> {
     const res = cap.sync();
     if (res) hashes.set(res.txid, imageHash(app));
-    await uploader.upload();
+    await flush(uploader);
   }
   async function restoreAll(): Promise<number> {
     let n = 0;
@@ -88,7 +88,7 @@ describe("DbCapture", () => {
         const res = cap.sync();
         expect(res?.snapshot).toBe(false);
         if (res) s.hashes.set(res.txid, imageHash(s.app));
-        await s.uploader.upload();
+        await flush(s.uploader);
       }
       expect(await s.restoreAll()).toBe(7);
     } finally {
@@ -112,7 +112,7 @@ describe("DbCapture", () => {
         const res = cap.sync();
         expect({ mode, snapshot: res?.snapshot }).toEqual({ mode, snapshot: false });
         if (res) s.hashes.set(res.txid, imageHash(s.app));
-        await s.uploader.upload();
+        await flush(s.uploader);
       }
       expect(await s.restoreAll()).toBe(5);
     } finally {
@@ -134,7 +134,7 @@ describe("DbCapture", () => {
     const resumed = cap.sync();
     expect(resumed?.snapshot).toBe(false);
     if (resumed) s.hashes.set(resumed.txid, imageHash(s.app));
-    await s.uploader.upload();
+    await flush(s.uploader);
     cap.close();
     // While the agent is away the application checkpoints and restarts the WAL.
     insert(s.app, 10);
@@ -144,7 +144,7 @@ describe("DbCapture", () => {
     const after = cap.sync();
     expect(after?.snapshot).toBe(true);
     if (after) s.hashes.set(after.txid, imageHash(s.app));
-    await s.uploader.upload();
+    await flush(s.uploader);
     cap.close();
     s.app.close();
     expect(await s.restoreAll()).toBe(4);

@@ -110,7 +110,7 @@ export class DbCapture {
 
   #resume(): void {
     const pos = this.#store.readPosition();
-    const local = this.#store.listLtxFiles(0);
+    const local = this.#store.spool.list(0);
     const lastLocal = local.at(-1)?.maxTxid ?? 0n;
     if (!pos) {
       this.#snapshotReason = "no capture position";
@@ -265,7 +265,7 @@ export class DbCapture {
     const pages = this.#pages;
     let size: number;
     try {
-      size = writeLocalLtx(this.#store, {
+      size = writeLocalLtx(this.#store.spool, {
         level: 0,
         header,
         pages: (function* () {
@@ -320,7 +320,7 @@ export class DbCapture {
     });
     const lock = lockPageNumber(this.pageSize);
     const pages = this.#pages;
-    const size = writeLocalLtx(this.#store, {
+    const size = writeLocalLtx(this.#store.spool, {
       level: SNAPSHOT_LEVEL,
       header,
       pages: (function* () {

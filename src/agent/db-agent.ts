@@ -1,24 +1,34 @@
 /**
  * Replication of one database: a capture loop (local, every
- * `monitor-interval`) and one upload loop per replica (remote, every
- * `sync-interval` or when woken), decoupled so a slow or absent network
- * never stalls capture. Errors back off exponentially with full jitter and
- * are retried forever; committed data stays in the local spool meanwhile.
+ * `monitor-interval`) and one upload loop per replica (by policy), decoupled
+ * so a slow or absent network never stalls capture. Errors back off
+ * exponentially with full jitter and are retried forever; committed data
+ * stays in the local spool meanwhile.
  *
  * @module
  */
 
 import { existsSync } from "node:fs";
+import type { ReplicaConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
-import type { ReplicaClient } from "../replica/client.ts";
-import { SNAPSHOT_LEVEL } from "../replica/client.ts";
+import type { MeteredState } from "../platform/metered.ts";
+import { SNAPSHOT_LEVEL, type ReplicaClient } from "../replica/client.ts";
+import { ByteThrottle } from "../replica/throttle.ts";
 import { Backoff } from "./backoff.ts";
 import { DbCapture, type CaptureOptions } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
-import { minUploadedTxid, Uploader } from "./uploader.ts";
+import { dbStatus, type DbStatus } from "./status.ts";
+import { Uploader } from "./uploader.ts";
+
+/** One replica of the database. */
+export interface DbAgentReplica {
+  readonly name: string;
+  readonly client: ReplicaClient;
+  readonly config: Pick<ReplicaConfig, "upload" | "meteredUpload" | "windows" | "metered" | "meteredSnapshots">;
+}
 
 /** Settings for one database. */
 export interface DbAgentOptions {
@@ -26,15 +36,25 @@ export interface DbAgentOptions {
   readonly metaPath: string;
   readonly monitorIntervalMs: number;
   readonly snapshotIntervalMs: number;
+  readonly snapshotRetentionMs: number;
+  readonly levels: ReadonlyArray<{ readonly interval: number }>;
+  readonly spool: { readonly maxBytes: number; readonly maxAge: number };
   readonly capture: CaptureOptions;
-  readonly replicas: ReadonlyArray<{ name: string; client: ReplicaClient; syncIntervalMs: number }>;
+  readonly replicas: readonly DbAgentReplica[];
   readonly log: Logger;
+  /** Answers whether the uplink is metered (for replicas with `metered: auto`). */
+  readonly meteredProbe?: { current(): Promise<MeteredState> };
   readonly clock?: Clock;
   /** Called after each captured L0 file (tests, status). */
   readonly onSync?: (info: { txid: Txid; snapshot: boolean }) => void;
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
 
 /** See the module documentation. */
 export class DbAgent {
@@ -48,6 +68,8 @@ export class DbAgent {
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
   #wake = new Set<() => void>();
+  #waiters = new Map<Uploader, Waiter[]>();
+  #metered = new Map<string, boolean>();
 
   constructor(options: DbAgentOptions) {
     this.path = options.path;
@@ -56,7 +78,19 @@ export class DbAgent {
     this.#log = options.log.with({ db: options.path });
     this.#store = new LocalStore(options.metaPath);
     this.#uploaders = options.replicas.map(
-      (r) => new Uploader({ name: r.name, client: r.client, store: this.#store, log: this.#log.with({ replica: r.name }) }),
+      (r) =>
+        new Uploader({
+          name: r.name,
+          client: r.client,
+          store: this.#store,
+          log: this.#log.with({ replica: r.name }),
+          replica: r.config,
+          levels: options.levels,
+          snapshotRetentionMs: options.snapshotRetentionMs,
+          spool: options.spool,
+          throttle: new ByteThrottle({ bytesPerSecond: r.config.upload.bandwidth, clock: this.#clock }),
+          clock: this.#clock,
+        }),
     );
   }
 
@@ -88,7 +122,7 @@ export class DbAgent {
     this.#loops.push(this.#captureLoop());
     this.#opts.replicas.forEach((r, i) => {
       const u = this.#uploaders[i];
-      if (u) this.#loops.push(this.#uploadLoop(u, r.syncIntervalMs));
+      if (u) this.#loops.push(this.#uploadLoop(u, r));
     });
   }
 
@@ -108,17 +142,16 @@ export class DbAgent {
     for (const u of this.#uploaders) {
       for (;;) {
         try {
-          const pos = await u.refreshPosition(this.#abort.signal);
-          if (pos.maxTxid > floor) floor = pos.maxTxid;
+          await u.refreshState(this.#abort.signal);
+          if (u.maxTxid > floor) floor = u.maxTxid;
           break;
         } catch (err) {
-          const cached = u.position ?? this.#store.readRemotePosition(u.name);
-          if (cached) {
+          if (u.state) {
             this.#log.warn("replica unreachable at start; using its recorded position", {
               replica: u.name,
               err: errorMessage(err),
             });
-            if (cached.maxTxid > floor) floor = cached.maxTxid;
+            if (u.maxTxid > floor) floor = u.maxTxid;
             break;
           }
           const wait = backoff.fail();
@@ -135,19 +168,40 @@ export class DbAgent {
     return txid(floor);
   }
 
-  /** Captures now and uploads to every replica (pre-empting intervals). */
+  /**
+   * Captures now and makes every replica batch and upload everything pending,
+   * pre-empting the policy. Rejects with the first replica's error.
+   */
   async syncNow(): Promise<void> {
     this.#syncOnce();
-    for (const u of this.#uploaders) await this.#uploadOnce(u);
+    await Promise.all(
+      this.#uploaders.map(
+        (u) =>
+          new Promise<void>((resolve, reject) => {
+            const list = this.#waiters.get(u) ?? [];
+            list.push({ resolve, reject });
+            this.#waiters.set(u, list);
+          }),
+      ),
+    );
   }
 
-  #syncOnce(): boolean {
+  /** The status object (`litefleet status`, MQTT later). */
+  status(): DbStatus {
+    return dbStatus({
+      path: this.path,
+      capture: this.#capture,
+      uploaders: this.#uploaders,
+      metered: this.#metered,
+      now: this.#clock.now(),
+    });
+  }
+
+  #syncOnce(): void {
     const cap = this.#capture;
-    if (!cap) return false;
-    let wrote = false;
+    if (!cap) return;
     const res = cap.sync();
     if (res) {
-      wrote = true;
       (res.snapshot ? this.#log.info : this.#log.debug)("sync", {
         txid: res.txid.toString(16),
         pages: res.pages,
@@ -158,26 +212,28 @@ export class DbAgent {
     }
     const mode = cap.checkpointIfNeeded(this.#clock.now());
     if (mode) this.#log.debug("checkpoint", { mode });
-    if (this.#snapshotDue()) {
-      const snap = cap.writeLevel9Snapshot();
-      if (snap) this.#log.info("snapshot written", { txid: snap.maxTxid.toString(16), size: snap.size });
-      wrote = true;
-    }
-    if (wrote) for (const w of this.#wake) w();
-    return wrote;
+    if (this.#snapshotDue()) this.#writeSnapshot();
+    for (const w of this.#wake) w();
+  }
+
+  #writeSnapshot(): void {
+    const snap = this.#capture?.writeLevel9Snapshot();
+    if (snap) this.#log.info("snapshot written", { txid: snap.maxTxid.toString(16), size: snap.size });
   }
 
   #snapshotDue(): boolean {
     const pos = this.#capture?.position;
     if (!pos) return false;
-    const pending = this.#store.listLtxFiles(SNAPSHOT_LEVEL).at(-1);
+    const pending = this.#store.spool.list(SNAPSHOT_LEVEL).at(-1);
     if (pending && pending.maxTxid >= pos.txid) return false;
+    if (pending) return false;
     const now = this.#clock.now();
     return this.#uploaders.some((u) => {
-      const p = u.position;
-      if (!p) return false;
-      if (p.snapshotTxid >= pos.txid) return false;
-      return p.snapshotTxid === 0n || now - p.snapshotTime >= this.#opts.snapshotIntervalMs;
+      const s = u.state;
+      if (!s) return false;
+      const snap = s.uploaded[SNAPSHOT_LEVEL] ?? 0n;
+      if (snap >= pos.txid) return false;
+      return snap === 0n || now - s.snapshotTime >= this.#opts.snapshotIntervalMs;
     });
   }
 
@@ -200,67 +256,103 @@ export class DbAgent {
     }
   }
 
-  async #uploadOnce(u: Uploader): Promise<void> {
-    const res = await u.upload(this.#abort.signal.aborted ? undefined : this.#abort.signal);
-    if (res.needsSnapshot) {
-      this.#log.warn("replica is missing history the spool no longer has; writing a snapshot", { replica: u.name });
-      this.#capture?.sync();
-      this.#capture?.writeLevel9Snapshot();
-      await u.upload();
+  async #isMetered(r: DbAgentReplica): Promise<boolean> {
+    let metered: boolean;
+    if (r.config.metered !== "auto") metered = r.config.metered === "yes";
+    else metered = (await this.#opts.meteredProbe?.current())?.metered ?? false;
+    if (this.#metered.get(r.name) !== metered && this.#metered.has(r.name)) {
+      this.#log.info(metered ? "link is metered; using the metered policy" : "link is not metered; normal policy", {
+        replica: r.name,
+      });
     }
-    if (res.files > 0) this.#log.debug("uploaded", { replica: u.name, files: res.files, bytes: res.bytes });
-    this.#prune();
+    this.#metered.set(r.name, metered);
+    return metered;
   }
 
-  async #uploadLoop(u: Uploader, intervalMs: number): Promise<void> {
+  async #uploadLoop(u: Uploader, r: DbAgentReplica): Promise<void> {
     const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS });
     const signal = this.#abort.signal;
     while (!signal.aborted) {
-      let wait = intervalMs;
+      const waiters = this.#waiters.get(u) ?? [];
+      this.#waiters.set(u, []);
+      let wait: number;
       try {
-        await this.#uploadOnce(u);
+        const res = await u.tick({ metered: await this.#isMetered(r), explicit: waiters.length > 0, signal });
+        if (res.needsSnapshot) {
+          this.#log.warn("replica is missing history the spool no longer has; writing a snapshot", { replica: u.name });
+          this.#capture?.sync();
+          this.#writeSnapshot();
+          this.#waiters.set(u, [...waiters, ...(this.#waiters.get(u) ?? [])]);
+          continue;
+        }
+        this.#prune();
+        for (const w of waiters) w.resolve();
+        u.stats.lastError = undefined;
         const n = backoff.succeed();
         if (n > 0) this.#log.info("upload recovered", { replica: u.name, previous_errors: n });
+        wait = Math.max(50, Math.min(res.nextDueMs, 5000));
       } catch (err) {
+        for (const w of waiters) w.reject(err);
         if (signal.aborted) break;
+        u.stats.lastError = errorMessage(err);
         wait = backoff.fail();
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
           this.#log.error("upload failed", { replica: u.name, err: errorMessage(err), backoff: `${wait}ms` });
         }
       }
-      await this.#clock.sleep(wait, signal);
+      await this.#sleepOrWake(wait, () => (this.#waiters.get(u)?.length ?? 0) > 0);
+    }
+    for (const w of this.#waiters.get(u) ?? []) w.reject(new Error("Cannot sync: the agent is stopping"));
+  }
+
+  /** Sleeps `ms`, ending early when the agent stops or a capture wakes us and `early()` says so. */
+  async #sleepOrWake(ms: number, early: () => boolean): Promise<void> {
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort();
+    this.#abort.signal.addEventListener("abort", onAbort, { once: true });
+    const wake = () => {
+      if (early()) ctl.abort();
+    };
+    this.#wake.add(wake);
+    try {
+      await this.#clock.sleep(ms, ctl.signal);
+    } finally {
+      this.#wake.delete(wake);
+      this.#abort.signal.removeEventListener("abort", onAbort);
     }
   }
 
-  /** Removes local files every replica holds, keeping the newest L0 (it anchors the position). */
+  /** Removes spool files every replica has batched, keeping the newest L0 (it anchors the position). */
   #prune(): void {
-    const done = minUploadedTxid(this.#uploaders);
-    const l0 = this.#store.listLtxFiles(0);
-    for (const f of l0.slice(0, -1)) if (f.maxTxid <= done) this.#store.removeLtxFile(0, f.minTxid, f.maxTxid);
-    if (this.#uploaders.length === 0) return;
-    const snapDone = this.#uploaders
-      .map((u) => u.position?.snapshotTxid ?? 0n)
-      .reduce((a, b) => (a < b ? a : b));
-    for (const f of this.#store.listLtxFiles(SNAPSHOT_LEVEL)) {
-      if (f.maxTxid <= snapDone) this.#store.removeLtxFile(SNAPSHOT_LEVEL, f.minTxid, f.maxTxid);
-    }
+    const states = this.#uploaders.map((u) => u.state);
+    if (states.length === 0 || states.some((s) => s === undefined)) return;
+    const built = states.map((s) => s?.built ?? 0n).reduce((a, b) => (a < b ? a : b));
+    const spool = this.#store.spool;
+    for (const f of spool.list(0).slice(0, -1)) if (f.maxTxid <= built) spool.remove(f);
+    const snaps = spool.list(SNAPSHOT_LEVEL);
+    const snapDone = states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n).reduce((a, b) => (a < b ? a : b));
+    snaps.forEach((f, i) => {
+      if (f.maxTxid <= snapDone || i < snaps.length - 1) spool.remove(f);
+    });
   }
 
   /**
-   * Stops the loops, then makes a final sync and upload attempt (bounded by
-   * `timeoutMs`), and closes the database.
+   * Stops the loops, then makes a final sync and an explicit upload of
+   * everything pending (bounded by `timeoutMs`), and closes the database.
    */
   async stop(options: { timeoutMs: number } = { timeoutMs: 30_000 }): Promise<void> {
     this.#abort.abort();
     await Promise.all(this.#loops);
     try {
       if (this.#capture) {
-        this.#syncOnce();
+        this.#capture.sync();
         const deadline = this.#clock.now() + options.timeoutMs;
-        for (const u of this.#uploaders) {
+        for (const [i, u] of this.#uploaders.entries()) {
+          const r = this.#opts.replicas[i];
           for (;;) {
             try {
-              await u.upload(AbortSignal.timeout(Math.max(1, deadline - this.#clock.now())));
+              const signal = AbortSignal.timeout(Math.max(1, deadline - this.#clock.now()));
+              await u.tick({ metered: r ? await this.#isMetered(r) : false, explicit: true, signal });
               break;
             } catch (err) {
               if (this.#clock.now() >= deadline) {

@@ -6,9 +6,12 @@
  * @module
  */
 
+import { compactLtxFiles } from "../ltx/compactor.ts";
+import { decodeLtxFile } from "../ltx/decoder.ts";
 import { LtxEncoder } from "../ltx/encoder.ts";
 import type { LtxHeader } from "../ltx/header.ts";
-import type { LocalStore } from "./local-store.ts";
+import type { LtxFileInfo } from "../replica/client.ts";
+import type { LtxDir } from "./ltx-dir.ts";
 
 /** What to put in the file. */
 export interface LocalLtxContent {
@@ -22,19 +25,44 @@ export interface LocalLtxContent {
 }
 
 /**
- * Writes `content` as `ltx/<level>/<min>-<max>.ltx` in `store`. Returns the
+ * Writes `content` as `ltx/<level>/<min>-<max>.ltx` in `dir`. Returns the
  * file size.
  * @throws whatever encoding or the file system throws; nothing is left behind then
  */
-export function writeLocalLtx(store: LocalStore, content: LocalLtxContent): number {
+export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
   const { header } = content;
-  const file = store.createLtxFile(content.level, header.minTxid, header.maxTxid);
+  const file = dir.create(content.level, header.minTxid, header.maxTxid);
   try {
     const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
     for (const { pgno, data } of content.pages) enc.encodePage(pgno, data);
     const { size } = enc.finish(content.postApply());
     file.commit({ mtime: new Date(header.timestamp) });
     return size;
+  } catch (err) {
+    file.abort();
+    throw err;
+  }
+}
+
+/**
+ * Merges contiguous local files (each page once, newest wins) into one file
+ * `<first min>-<last max>` at `level` in `dst`, with the last input's
+ * timestamp. Every input is verified (file checksum) on the way.
+ */
+export function mergeLocalLtx(
+  src: LtxDir,
+  options: { files: readonly LtxFileInfo[]; dst: LtxDir; level: number },
+): LtxFileInfo {
+  const inputs = options.files.map((f) => decodeLtxFile(src.read(f), { path: src.path(f), autoRecoverable: true }));
+  const first = options.files[0];
+  const last = options.files[options.files.length - 1];
+  if (!first || !last) throw new RangeError("Cannot merge LTX files: no input files");
+  const file = options.dst.create(options.level, first.minTxid, last.maxTxid);
+  try {
+    const { header, size } = compactLtxFiles(inputs, (chunk) => file.write(chunk));
+    const createdAt = new Date(header.timestamp);
+    file.commit({ mtime: createdAt });
+    return { level: options.level, minTxid: first.minTxid, maxTxid: last.maxTxid, size, createdAt };
   } catch (err) {
     file.abort();
     throw err;

@@ -2,10 +2,12 @@
  * The agent's local state directory for one database (`.<db>-litefleet/`):
  *
  * ```
- * ltx/0/<min>-<max>.ltx   captured L0 files not yet known to every replica (the spool)
- * ltx/9/<min>-<max>.ltx   a level-9 snapshot waiting for upload
- * position.json           where capture stands in the WAL (see CapturePosition)
- * replicas/<name>.json    the last TXID each replica is known to hold
+ * ltx/0/<min>-<max>.ltx          captured L0 files (the spool)
+ * ltx/9/<min>-<max>.ltx          a level-9 snapshot waiting for upload
+ * position.json                  where capture stands in the WAL (CapturePosition)
+ * replicas/<name>/state.json     what the replica holds (ReplicaState)
+ * replicas/<name>/ltx/<level>/   the replica's batches and compactions, kept
+ *                                until compacted upward (no GETs on the device)
  * ```
  *
  * Every write is atomic; leftover `*.tmp` files from a crash are removed at open.
@@ -13,13 +15,12 @@
  * @module
  */
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { formatLtxFileName, parseLtxFileName } from "../ltx/file-name.ts";
-import { parseTxid, formatTxid, type Txid } from "../ltx/txid.ts";
-import { createAtomicFile, TEMP_SUFFIX, type AtomicFile } from "../platform/atomic-write.ts";
-import type { LtxFileInfo } from "../replica/client.ts";
 import { CorruptFileError } from "../errors.ts";
+import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
+import { createAtomicFile } from "../platform/atomic-write.ts";
+import { LtxDir } from "./ltx-dir.ts";
 
 /** Where capture stands: enough to resume reading the WAL exactly where it stopped. */
 export interface CapturePosition {
@@ -39,100 +40,68 @@ export interface CapturePosition {
   readonly postApplyChecksum: bigint;
   /**
    * True after our own checkpoint captured every frame: the next WAL restart
-   * (checkpoint sequence + 1, salt1 + 1) continues the chain from offset 32.
+   * (salt1 + 1) continues the chain from offset 32.
    */
   readonly expectRestart: boolean;
 }
 
-/** What a replica is known to hold. */
-export interface RemotePosition {
-  /** Highest TXID uploaded (0 when none). */
-  readonly maxTxid: Txid;
-  /** Max TXID of the newest level-9 snapshot uploaded (0 when none). */
-  readonly snapshotTxid: Txid;
-  /** When that snapshot was made (Unix ms; 0 when none). */
+/** What one replica holds, and how far its local batches go. */
+export interface ReplicaState {
+  /** Highest max TXID uploaded at each level 0..9 (0 = none). */
+  readonly uploaded: readonly Txid[];
+  /** When the newest uploaded level-9 snapshot was made (Unix ms; 0 = none). */
   readonly snapshotTime: number;
+  /** Highest TXID merged into a local batch (level-0 copy) for this replica. */
+  readonly built: Txid;
+}
+
+/** A replica that holds nothing. */
+export function emptyReplicaState(): ReplicaState {
+  return { uploaded: Array.from({ length: 10 }, () => txid(0)), snapshotTime: 0, built: txid(0) };
 }
 
 /** See the module documentation. */
 export class LocalStore {
   readonly dir: string;
+  /** Captured L0 files and pending level-9 snapshots. */
+  readonly spool: LtxDir;
 
   /** Opens (creating) the state directory and removes temp files left by a crash. */
   constructor(dir: string) {
     this.dir = dir;
-    for (const sub of ["ltx/0", "ltx/9", "replicas"]) {
-      mkdirSync(join(dir, sub), { recursive: true });
-      for (const name of readdirSync(join(dir, sub))) {
-        if (name.endsWith(TEMP_SUFFIX)) rmSync(join(dir, sub, name), { force: true });
-      }
-    }
+    this.spool = new LtxDir(dir);
   }
 
-  /** Path of a local LTX file. */
-  ltxPath(level: number, minTxid: Txid, maxTxid: Txid): string {
-    return join(this.dir, "ltx", String(level), formatLtxFileName(minTxid, maxTxid));
-  }
-
-  /** Starts writing a local LTX file atomically. */
-  createLtxFile(level: number, minTxid: Txid, maxTxid: Txid): AtomicFile {
-    return createAtomicFile(this.ltxPath(level, minTxid, maxTxid));
-  }
-
-  /** Lists local LTX files of a level in ascending TXID order. */
-  listLtxFiles(level: number): LtxFileInfo[] {
-    const dir = join(this.dir, "ltx", String(level));
-    const out: LtxFileInfo[] = [];
-    for (const name of readdirSync(dir)) {
-      const parsed = parseLtxFileName(name);
-      if (!parsed) continue;
-      const st = statSync(join(dir, name));
-      out.push({ level, ...parsed, size: st.size, createdAt: st.mtime });
-    }
-    return out.sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : 0));
-  }
-
-  /** Reads a local LTX file. */
-  readLtxFile(level: number, minTxid: Txid, maxTxid: Txid): Uint8Array {
-    return readFileSync(this.ltxPath(level, minTxid, maxTxid));
-  }
-
-  /** Removes a local LTX file (missing is fine). */
-  removeLtxFile(level: number, minTxid: Txid, maxTxid: Txid): void {
-    rmSync(this.ltxPath(level, minTxid, maxTxid), { force: true });
+  /** The local copies of replica `name`. */
+  replicaDir(name: string): LtxDir {
+    return new LtxDir(join(this.dir, "replicas", encodeURIComponent(name)));
   }
 
   /** Reads the capture position; `undefined` when there is none. */
   readPosition(): CapturePosition | undefined {
-    const raw = this.#readJson("position.json");
+    const path = join(this.dir, "position.json");
+    const raw = readJson(path) as Record<string, unknown> | undefined;
     if (raw === undefined) return undefined;
-    try {
-      const r = raw as Record<string, unknown>;
-      const sum = r.walChecksum as [number, number];
+    return malformedAs(path, () => {
+      const sum = raw.walChecksum as [number, number];
       return {
-        txid: parseTxid(String(r.txid)),
-        walOffset: num(r.walOffset),
+        txid: parseTxid(String(raw.txid)),
+        walOffset: num(raw.walOffset),
         walChecksum: [num(sum[0]), num(sum[1])],
-        salt1: num(r.salt1),
-        salt2: num(r.salt2),
-        checkpointSeq: num(r.checkpointSeq),
-        pageSize: num(r.pageSize),
-        commit: num(r.commit),
-        postApplyChecksum: BigInt(`0x${String(r.postApplyChecksum)}`),
-        expectRestart: r.expectRestart === true,
+        salt1: num(raw.salt1),
+        salt2: num(raw.salt2),
+        checkpointSeq: num(raw.checkpointSeq),
+        pageSize: num(raw.pageSize),
+        commit: num(raw.commit),
+        postApplyChecksum: BigInt(`0x${String(raw.postApplyChecksum)}`),
+        expectRestart: raw.expectRestart === true,
       };
-    } catch (err) {
-      throw new CorruptFileError(`Cannot read capture position: '${join(this.dir, "position.json")}' is malformed`, {
-        path: join(this.dir, "position.json"),
-        autoRecoverable: true,
-        cause: err,
-      });
-    }
+    });
   }
 
   /** Persists the capture position atomically. */
   writePosition(pos: CapturePosition): void {
-    this.#writeJson("position.json", {
+    writeJson(join(this.dir, "position.json"), {
       ...pos,
       txid: formatTxid(pos.txid),
       postApplyChecksum: pos.postApplyChecksum.toString(16).padStart(16, "0"),
@@ -144,69 +113,66 @@ export class LocalStore {
     rmSync(join(this.dir, "position.json"), { force: true });
   }
 
-  /** Reads what replica `name` is known to hold; `undefined` when never recorded. */
-  readRemotePosition(name: string): RemotePosition | undefined {
-    const rel = join("replicas", `${encodeURIComponent(name)}.json`);
-    const raw = this.#readJson(rel) as Record<string, unknown> | undefined;
+  /** Reads what replica `name` holds; `undefined` when never recorded. */
+  readReplicaState(name: string): ReplicaState | undefined {
+    const path = join(this.replicaDir(name).root, "state.json");
+    const raw = readJson(path) as Record<string, unknown> | undefined;
     if (raw === undefined) return undefined;
-    try {
-      return {
-        maxTxid: parseTxid(String(raw.maxTxid)),
-        snapshotTxid: parseTxid(String(raw.snapshotTxid)),
-        snapshotTime: num(raw.snapshotTime),
-      };
-    } catch (err) {
-      throw new CorruptFileError(`Cannot read replica position: '${join(this.dir, rel)}' is malformed`, {
-        path: join(this.dir, rel),
-        autoRecoverable: true,
-        cause: err,
-      });
-    }
-  }
-
-  /** Records what replica `name` holds. */
-  writeRemotePosition(name: string, pos: RemotePosition): void {
-    this.#writeJson(join("replicas", `${encodeURIComponent(name)}.json`), {
-      maxTxid: formatTxid(pos.maxTxid),
-      snapshotTxid: formatTxid(pos.snapshotTxid),
-      snapshotTime: pos.snapshotTime,
+    return malformedAs(path, () => {
+      const uploaded = (raw.uploaded as unknown[]).map((v) => parseTxid(String(v)));
+      if (uploaded.length !== 10) throw new RangeError("uploaded must list levels 0..9");
+      return { uploaded, snapshotTime: num(raw.snapshotTime), built: parseTxid(String(raw.built)) };
     });
   }
 
-  #readJson(rel: string): unknown {
-    let text: string;
-    try {
-      text = readFileSync(join(this.dir, rel), "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw new CorruptFileError(`Cannot read state file: '${join(this.dir, rel)}' is not JSON`, {
-        path: join(this.dir, rel),
-        autoRecoverable: true,
-        cause: err,
-      });
-    }
+  /** Records what replica `name` holds. */
+  writeReplicaState(name: string, state: ReplicaState): void {
+    writeJson(join(this.replicaDir(name).root, "state.json"), {
+      uploaded: state.uploaded.map(formatTxid),
+      snapshotTime: state.snapshotTime,
+      built: formatTxid(state.built),
+    });
   }
+}
 
-  #writeJson(rel: string, value: unknown): void {
-    const f = createAtomicFile(join(this.dir, rel));
-    try {
-      f.write(new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`));
-      f.commit();
-    } catch (err) {
-      f.abort();
-      throw err;
-    }
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  return malformedAs(path, () => JSON.parse(text) as unknown);
+}
+
+function writeJson(path: string, value: unknown): void {
+  const f = createAtomicFile(path);
+  try {
+    f.write(new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`));
+    f.commit();
+  } catch (err) {
+    f.abort();
+    throw err;
+  }
+}
+
+/** Runs `read`, turning any failure into a CorruptFileError naming `path`. */
+function malformedAs<T>(path: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw new CorruptFileError(`Cannot read state file '${path}': it is malformed (${String(err)})`, {
+      path,
+      autoRecoverable: true,
+      cause: err,
+    });
   }
 }
 
 function num(v: unknown): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new TypeError(`Cannot read number: '${String(v)}' is not a non-negative integer`);
+    throw new TypeError(`'${String(v)}' is not a non-negative integer`);
   }
   return v;
 }

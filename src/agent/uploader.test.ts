@@ -2,89 +2,214 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { UploadPolicy } from "../config/schema.ts";
 import { nullLogger } from "../log.ts";
+import { decodeLtxFile } from "../ltx/decoder.ts";
 import { formatLtxFileName } from "../ltx/file-name.ts";
 import { txid } from "../ltx/txid.ts";
 import { FileReplicaClient } from "../replica/file-client.ts";
+import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
+import { offsetClock, type OffsetClock } from "../../test/harness/clocks.ts";
+import { FaultyReplicaClient } from "../../test/harness/faulty-client.ts";
+import { fileHash, imageHash } from "../../test/harness/sqlite-image.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { DbCapture } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
-import { Uploader } from "./uploader.ts";
+import { Uploader, type UploaderOptions } from "./uploader.ts";
 
-const CAPTURE = { busyTimeoutMs: 1000, minCheckpointPageCount: 1000, truncatePageN: 0, checkpointIntervalMs: 60_000 };
+const CAPTURE = { busyTimeoutMs: 1000, minCheckpointPageCount: 1000, truncatePageN: 0, checkpointIntervalMs: 3_600_000 };
+const POLICY: UploadPolicy = { minInterval: 10_000, maxInterval: 60_000, maxBatchBytes: 16 << 20, bandwidth: 0 };
+const METERED: UploadPolicy = { minInterval: 300_000, maxInterval: 900_000, maxBatchBytes: 16 << 20, bandwidth: 0 };
 
-async function fixture(dir: string) {
+async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
   const store = new LocalStore(join(dir, "state"));
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });
+  const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
+  const clock: OffsetClock = offsetClock();
+  const up = new Uploader({
+    name: "r",
+    client,
+    store,
+    log: nullLogger(),
+    replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
+    levels: [],
+    snapshotRetentionMs: 24 * 3_600_000,
+    spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
+    clock,
+    ...over,
+  });
   const write = (n: number) => {
     for (let i = 0; i < n; i++) {
-      app.run("INSERT INTO t (v) VALUES (?)", [`v${i}`]);
+      app.run("INSERT INTO t (v) VALUES (?)", [`value ${i} `.repeat(20)]);
       cap.sync();
     }
   };
-  const replica = (name: string) => new FileReplicaClient({ type: "file", path: join(dir, name) });
-  return { app, store, cap, write, replica };
+  const restore = async (name: string) => {
+    const out = join(dir, name);
+    await applyRestorePlan(client, await planRestore(client, {}), { output: out });
+    return fileHash(out);
+  };
+  return { app, store, cap, client, clock, up, write, restore, [Symbol.dispose]: () => (cap.close(), app.close()) };
 }
 
-describe("Uploader.upload", () => {
-  test("uploads every L0 file in TXID order and records the position", async () => {
+describe("Uploader.tick", () => {
+  test("merges every pending capture into one PUT when the batch is due", async () => {
     await using dir = await makeTempDir("uploader-");
-    const f = await fixture(dir.path);
-    f.write(4);
-    const client = f.replica("r1");
-    const up = new Uploader({ name: "r1", client, store: f.store, log: nullLogger() });
-    const res = await up.upload();
-    expect(res).toEqual({ files: 4, bytes: res.bytes, needsSnapshot: false });
-    expect(up.position?.maxTxid).toBe(txid(4));
-    expect(f.store.readRemotePosition("r1")?.maxTxid).toBe(txid(4));
-    expect((await up.upload()).files).toBe(0);
-    f.cap.close();
-    f.app.close();
+    using f = await fixture(dir.path);
+    f.write(30);
+    expect((await f.up.tick({ metered: false })).files).toBe(0); // younger than max-interval
+    f.clock.advance(60_000);
+    const res = await f.up.tick({ metered: false });
+    expect(res.files).toBe(1);
+    expect(f.client.writes.map((k) => [k.level, k.minTxid, k.maxTxid])).toEqual([[0, txid(1), txid(30)]]);
+    expect(f.up.state?.uploaded[0]).toBe(txid(30));
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
+  test("a page rewritten 100 times inside a batch is uploaded once", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path);
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true });
+    for (let i = 0; i < 100; i++) {
+      f.app.run("UPDATE t SET v = ? WHERE id = 1", [`rewrite ${i}`]);
+      f.cap.sync();
+    }
+    const spoolBytes = f.store.spool.list(0).filter((x) => x.minTxid > 1n).reduce((n, x) => n + x.size, 0);
+    await f.up.tick({ metered: false, explicit: true });
+    const key = f.client.writes[1];
+    if (!key) throw new Error("no second upload");
+    const file = decodeLtxFile(await f.client.readLtxFile(key), { path: "batch" });
+    expect([key.minTxid, key.maxTxid]).toEqual([txid(2), txid(101)]);
+    expect(file.pageNumbers).toEqual([2]); // the table's only leaf page, once
+    expect(file.size).toBeLessThan(spoolBytes / 50);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
+  test("an explicit sync pre-empts the policy; the metered policy waits longer", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path);
+    f.write(3);
+    f.clock.advance(60_000);
+    expect((await f.up.tick({ metered: true })).files).toBe(0);
+    f.clock.advance(900_000);
+    expect((await f.up.tick({ metered: true })).files).toBe(1);
+    f.write(2);
+    expect((await f.up.tick({ metered: true, explicit: true })).files).toBe(1);
+  });
+
+  test("offline: batches pile up locally, coalesce past max-bytes, and drain as one PUT", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path, { spool: { maxBytes: 4_000, maxAge: 24 * 3_600_000 } });
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true });
+    f.client.offline = true;
+    let failures = 0;
+    for (let round = 0; round < 12; round++) {
+      f.write(20);
+      f.clock.advance(60_000);
+      await f.up.tick({ metered: false }).catch(() => failures++);
+    }
+    expect(failures).toBe(12);
+    const waiting = f.store.replicaDir("r").list(0);
+    expect(waiting.length).toBeLessThan(6);
+    expect(f.up.stats.coalesced).toBeGreaterThan(0);
+    f.client.offline = false;
+    const res = await f.up.tick({ metered: false, explicit: true });
+    expect(res.files).toBe(waiting.length);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
+  test("compaction builds level 1 from local copies, and restore prefers it", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path, { levels: [{ interval: 60_000 }] });
+    for (let i = 0; i < 3; i++) {
+      f.write(5);
+      await f.up.tick({ metered: false, explicit: true });
+    }
+    f.clock.advance(60_000);
+    await f.up.tick({ metered: false });
+    const l1 = f.client.writes.filter((k) => k.level === 1);
+    expect(l1.map((k) => [k.minTxid, k.maxTxid])).toEqual([[txid(1), txid(15)]]);
+    expect(f.store.replicaDir("r").list(0)).toEqual([]); // consumed by L1
+    const plan = await planRestore(f.client, {});
+    expect(plan.files.map((x) => x.level)).toEqual([1]);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 
   test("a replica added after the spool was pruned gets a snapshot that bridges the gap", async () => {
     await using dir = await makeTempDir("uploader-");
-    const f = await fixture(dir.path);
+    using f = await fixture(dir.path);
     f.write(3);
-    for (const id of [1n, 2n]) f.store.removeLtxFile(0, txid(id), txid(id));
-    const client = f.replica("late");
-    const up = new Uploader({ name: "late", client, store: f.store, log: nullLogger() });
-    expect((await up.upload()).needsSnapshot).toBe(true);
+    for (const x of f.store.spool.list(0).slice(0, 2)) f.store.spool.remove(x);
+    expect((await f.up.tick({ metered: false, explicit: true })).needsSnapshot).toBe(true);
     f.cap.writeLevel9Snapshot();
     f.write(2);
-    const res = await up.upload();
-    expect(res.needsSnapshot).toBe(false);
-    const plan = await planRestore(client, {});
-    expect(plan.txid).toBe(txid(5));
-    expect(plan.files.map((x) => [x.level, x.maxTxid])).toEqual([
-      [9, txid(3)],
-      [0, txid(4)],
-      [0, txid(5)],
+    await f.up.tick({ metered: false, explicit: true });
+    const plan = await planRestore(f.client, {});
+    expect(plan.files.map((x) => [x.level, x.minTxid, x.maxTxid])).toEqual([
+      [9, txid(1), txid(3)],
+      [0, txid(4), txid(5)],
     ]);
-    f.cap.close();
-    f.app.close();
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 });
 
-describe("Uploader.refreshPosition", () => {
-  test("a missing or short remote copy of a spooled file is sent again", async () => {
+describe("Uploader snapshots", () => {
+  test("wait for a time window and for an unmetered link, then upload and apply retention", async () => {
     await using dir = await makeTempDir("uploader-");
-    const f = await fixture(dir.path);
-    f.write(3);
-    const client = f.replica("r1");
-    const up = new Uploader({ name: "r1", client, store: f.store, log: nullLogger() });
-    await up.upload();
-    // A crash cut the upload of TXID 2 short on a lenient server.
-    writeFileSync(join(dir.path, "r1", "ltx", "0", formatLtxFileName(txid(2), txid(2))), new Uint8Array(0));
-    const again = new Uploader({ name: "r1", client, store: f.store, log: nullLogger() });
-    expect((await again.refreshPosition()).maxTxid).toBe(txid(1));
-    expect((await again.upload()).files).toBe(2);
-    expect((await planRestore(client, {})).txid).toBe(txid(3));
-    f.cap.close();
-    f.app.close();
+    const now = new Date();
+    const minute = now.getHours() * 60 + now.getMinutes();
+    // A one-hour window starting two hours from now.
+    const start = (minute + 120) % 1440;
+    const windows = [{ start, end: (start + 60) % 1440 }];
+    using f = await fixture(dir.path, {
+      replica: { upload: POLICY, meteredUpload: METERED, windows, meteredSnapshots: false },
+    });
+    f.write(2);
+    await f.up.tick({ metered: false, explicit: true });
+    f.cap.writeLevel9Snapshot();
+    await f.up.tick({ metered: false, explicit: true });
+    expect(f.client.writes.filter((k) => k.level === 9)).toEqual([]);
+    f.clock.advance(120 * 60_000 + 60_000);
+    await f.up.tick({ metered: true, explicit: true });
+    expect(f.client.writes.filter((k) => k.level === 9)).toEqual([]);
+    await f.up.tick({ metered: false });
+    expect(f.client.writes.filter((k) => k.level === 9).map((k) => k.maxTxid)).toEqual([txid(2)]);
+    // Retention ran after the upload (a LIST per level); everything is
+    // younger than the window, so nothing went.
+    const remaining = [];
+    for await (const x of f.client.listLtxFiles(0)) remaining.push(x.maxTxid);
+    expect(remaining).toEqual([txid(2)]);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+});
+
+describe("Uploader.refreshState", () => {
+  test("a missing or short remote copy of a local batch is sent again", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path, { levels: [{ interval: 3_600_000 }] });
+    for (let i = 0; i < 3; i++) {
+      f.write(1);
+      await f.up.tick({ metered: false, explicit: true });
+    }
+    writeFileSync(join(dir.path, "replica", "ltx", "0", formatLtxFileName(txid(2), txid(2))), new Uint8Array(0));
+    const again = new Uploader({
+      name: "r",
+      client: f.client,
+      store: f.store,
+      log: nullLogger(),
+      replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
+      levels: [{ interval: 3_600_000 }],
+      snapshotRetentionMs: 24 * 3_600_000,
+      spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
+    });
+    expect((await again.refreshState()).uploaded[0]).toBe(txid(1));
+    expect((await again.tick({ metered: false })).files).toBe(2);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 });

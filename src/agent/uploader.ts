@@ -1,147 +1,369 @@
 /**
- * Sends one database's local LTX files to one replica, in TXID order, and
- * keeps that replica's position locally so steady-state uploads need no
- * LIST. The position is re-read from the bucket only at start and after an
- * error that leaves it unknown.
+ * Ships one database to one replica, by policy (design §3):
+ *
+ * 1. **Batch**: when due (`upload-policy.ts`), every pending spool file is
+ *    merged into one local batch `min-max` (each page once, newest wins),
+ *    kept in the replica's local directory.
+ * 2. **Coalesce**: batches not yet uploaded (offline) are merged again when
+ *    they exceed the spool's byte or age bound; nothing is dropped.
+ * 3. **Upload** batches in TXID order: one PUT each, paced by the
+ *    replica's bandwidth throttle.
+ * 4. **Snapshots** (level 9) and **compaction** (levels 1..n, from local
+ *    copies, never downloads) run only inside the time windows and not on a
+ *    metered link (unless the metered policy allows snapshots).
+ * 5. **Retention** after each snapshot upload deletes what no restore
+ *    inside `snapshot.retention` needs.
+ *
+ * The replica's position is kept locally (`ReplicaState`); the bucket is
+ * listed only at start (`refreshState`) and by retention.
  *
  * @module
  */
 
+import type { ReplicaConfig } from "../config/schema.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
-import { SNAPSHOT_LEVEL, type ReplicaClient } from "../replica/client.ts";
-import type { LocalStore, RemotePosition } from "./local-store.ts";
+import { systemClock, type Clock } from "../platform/clock.ts";
+import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient } from "../replica/client.ts";
+import type { ByteThrottle } from "../replica/throttle.ts";
+import { emptyReplicaState, type LocalStore, type ReplicaState } from "./local-store.ts";
+import { mergeLocalLtx } from "./local-ltx.ts";
+import type { LtxDir } from "./ltx-dir.ts";
+import { planRetention } from "./retention.ts";
+import { activePolicy, inWindow, isBatchDue, msUntilDue } from "./upload-policy.ts";
 
-/** What one upload pass did. */
-export interface UploadResult {
+/** Settings of one uploader. */
+export interface UploaderOptions {
+  readonly name: string;
+  readonly client: ReplicaClient;
+  readonly store: LocalStore;
+  readonly log: Logger;
+  readonly replica: Pick<ReplicaConfig, "upload" | "meteredUpload" | "windows" | "meteredSnapshots">;
+  /** Compaction levels L1..Ln (empty = none). */
+  readonly levels: ReadonlyArray<{ readonly interval: number }>;
+  readonly snapshotRetentionMs: number;
+  readonly spool: { readonly maxBytes: number; readonly maxAge: number };
+  readonly throttle?: ByteThrottle;
+  readonly clock?: Clock;
+}
+
+/** Counters since start, for status and metrics. */
+export interface UploaderStats {
+  readonly startedAt: number;
+  puts: number;
+  bytes: number;
+  lists: number;
+  deletes: number;
+  batches: number;
+  coalesced: number;
+  lastUploadAt: number;
+  lastError: string | undefined;
+}
+
+/** What one tick did. */
+export interface TickResult {
   readonly files: number;
   readonly bytes: number;
-  /** True when the replica is missing TXIDs the local spool no longer has. */
+  /** The replica lacks TXIDs the spool no longer has: a level-9 snapshot is needed. */
   readonly needsSnapshot: boolean;
+  /** How long until a batch can become due on time alone. */
+  readonly nextDueMs: number;
+}
+
+/** Options of one tick. */
+export interface TickOptions {
+  readonly metered: boolean;
+  /** An explicit sync: batch and upload now, whatever the policy says. */
+  readonly explicit?: boolean;
+  readonly signal?: AbortSignal;
 }
 
 /** See the module documentation. */
 export class Uploader {
   readonly name: string;
   readonly client: ReplicaClient;
-  #store: LocalStore;
-  #log: Logger;
-  #pos: RemotePosition | undefined;
+  readonly stats: UploaderStats;
+  #o: UploaderOptions;
+  #clock: Clock;
+  #dir: LtxDir;
+  #state: ReplicaState | undefined;
+  #lastBatchAt = 0;
+  #lastCompactAt: number[];
 
-  constructor(options: { name: string; client: ReplicaClient; store: LocalStore; log: Logger }) {
+  constructor(options: UploaderOptions) {
     this.name = options.name;
     this.client = options.client;
-    this.#store = options.store;
-    this.#log = options.log;
-    this.#pos = options.store.readRemotePosition(options.name);
+    this.#o = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#dir = options.store.replicaDir(options.name);
+    this.#state = options.store.readReplicaState(options.name);
+    const now = this.#clock.now();
+    this.#lastCompactAt = options.levels.map(() => now);
+    this.stats = {
+      startedAt: now,
+      puts: 0,
+      bytes: 0,
+      lists: 0,
+      deletes: 0,
+      batches: 0,
+      coalesced: 0,
+      lastUploadAt: 0,
+      lastError: undefined,
+    };
   }
 
-  /** The replica's known position, if any. */
-  get position(): RemotePosition | undefined {
-    return this.#pos;
+  /** The replica's known state, if any. */
+  get state(): ReplicaState | undefined {
+    return this.#state;
+  }
+
+  /** Highest TXID the replica holds at any level. */
+  get maxTxid(): Txid {
+    return txid((this.#state?.uploaded ?? []).reduce((m, t) => (t > m ? t : m), 0n));
   }
 
   /**
-   * Reads the replica's highest TXID from the bucket (LIST of levels 0 and
-   * 9) and records it. Throws when the replica cannot be reached.
+   * Reads what the replica holds from the bucket (one LIST per level) and
+   * records it. An upload cut off by a crash must not count as uploaded: S3
+   * itself never stores a partial PUT, but not every S3-compatible server is
+   * as strict, so any file still held locally whose remote copy is missing
+   * (level 0) or has another size (any level) is sent again. LTX files are
+   * immutable, so resending is idempotent.
    */
-  async refreshPosition(signal?: AbortSignal): Promise<RemotePosition> {
-    await this.client.init(signal ? { signal } : {});
-    let maxTxid = 0n;
-    let snapshotTxid = 0n;
+  async refreshState(signal?: AbortSignal): Promise<ReplicaState> {
+    const sig = signal ? { signal } : {};
+    await this.client.init(sig);
+    const uploaded: Txid[] = [];
     let snapshotTime = 0;
-    const remoteSizes = new Map<bigint, number>();
-    for await (const f of this.client.listLtxFiles(0, signal ? { signal } : {})) {
-      if (f.maxTxid > maxTxid) maxTxid = f.maxTxid;
-      remoteSizes.set(f.minTxid, f.size);
-    }
-    // An upload cut off by a crash must not count as uploaded. S3 itself
-    // never stores a partial PUT, but not every S3-compatible server is as
-    // strict, so any file still in the spool whose remote copy is missing or
-    // has another size is sent again (LTX files are immutable, so resending
-    // is idempotent).
-    for (const local of this.#store.listLtxFiles(0)) {
-      if (local.maxTxid > maxTxid) break;
-      if (remoteSizes.get(local.minTxid) !== local.size) {
-        this.#log.warn("replica copy is missing or incomplete; uploading it again", {
-          txid: local.minTxid.toString(16),
-          size: remoteSizes.get(local.minTxid),
-        });
-        maxTxid = local.minTxid - 1n;
-        break;
+    for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
+      const remote = new Map<bigint, LtxFileInfo>();
+      for await (const f of this.client.listLtxFiles(level, sig)) remote.set(f.minTxid * 2n ** 64n + f.maxTxid, f);
+      this.stats.lists++;
+      const locals = level === SNAPSHOT_LEVEL ? this.#o.store.spool.list(level) : this.#dir.list(level);
+      let max = 0n;
+      for (const f of remote.values()) if (f.maxTxid > max) max = f.maxTxid;
+      for (const local of locals) {
+        if (local.maxTxid > max) break;
+        const copy = remote.get(local.minTxid * 2n ** 64n + local.maxTxid);
+        if ((copy === undefined && level !== SNAPSHOT_LEVEL) || (copy !== undefined && copy.size !== local.size)) {
+          this.#o.log.warn("replica copy is missing or incomplete; uploading it again", {
+            level,
+            txid: `${local.minTxid.toString(16)}-${local.maxTxid.toString(16)}`,
+            size: copy?.size,
+          });
+          max = local.minTxid - 1n;
+          break;
+        }
       }
-    }
-    for await (const f of this.client.listLtxFiles(SNAPSHOT_LEVEL, signal ? { signal } : {})) {
-      if (f.maxTxid > maxTxid) maxTxid = f.maxTxid;
-      if (f.maxTxid >= snapshotTxid) {
-        snapshotTxid = f.maxTxid;
-        snapshotTime = f.createdAt.getTime();
+      if (level === SNAPSHOT_LEVEL) {
+        for (const f of remote.values()) if (f.maxTxid === max) snapshotTime = f.createdAt.getTime();
       }
+      uploaded.push(txid(max));
     }
-    this.#pos = { maxTxid: txid(maxTxid), snapshotTxid: txid(snapshotTxid), snapshotTime };
-    this.#store.writeRemotePosition(this.name, this.#pos);
-    return this.#pos;
+    const localMax = this.#dir.list(0).at(-1)?.maxTxid ?? 0n;
+    const built = [uploaded[0] ?? 0n, localMax, this.#state?.built ?? 0n].reduce((a, b) => (a > b ? a : b));
+    this.#setState({ uploaded, snapshotTime, built: txid(built) });
+    return this.#state as ReplicaState;
   }
 
-  /**
-   * Uploads every pending level-9 snapshot and L0 file above the replica's
-   * position, oldest first. On error the position is forgotten, so the next
-   * pass re-reads it from the bucket.
-   */
-  async upload(signal?: AbortSignal): Promise<UploadResult> {
-    const pos = this.#pos ?? (await this.refreshPosition(signal));
-    let files = 0;
-    let bytes = 0;
-    let current = pos;
-    try {
-      for (const snap of this.#store.listLtxFiles(SNAPSHOT_LEVEL)) {
-        if (snap.maxTxid <= current.snapshotTxid) continue;
-        const body = this.#store.readLtxFile(SNAPSHOT_LEVEL, snap.minTxid, snap.maxTxid);
-        await this.client.writeLtxFile(snap, body, { timestamp: snap.createdAt, ...(signal ? { signal } : {}) });
-        files++;
-        bytes += body.length;
-        current = { ...current, snapshotTxid: snap.maxTxid, snapshotTime: snap.createdAt.getTime() };
-        this.#setPosition(current);
-        this.#log.info("snapshot uploaded", { txid: snap.maxTxid.toString(16), size: body.length });
-      }
-      let pending = this.#store.listLtxFiles(0).filter((f) => f.maxTxid > current.maxTxid);
-      const first = pending[0];
-      if (first && first.minTxid > current.maxTxid + 1n) {
-        // The replica lacks TXIDs the spool no longer has. A snapshot at or
-        // past the gap bridges it; the L0 chain continues after the snapshot.
-        if (current.snapshotTxid + 1n < first.minTxid) return { files, bytes, needsSnapshot: true };
-        pending = pending.filter((f) => f.minTxid > current.snapshotTxid);
-        const next = pending[0];
-        if (next && next.minTxid !== current.snapshotTxid + 1n) return { files, bytes, needsSnapshot: true };
-        current = { ...current, maxTxid: current.snapshotTxid };
-      }
-      for (const f of pending) {
-        const body = this.#store.readLtxFile(0, f.minTxid, f.maxTxid);
-        await this.client.writeLtxFile(f, body, { timestamp: f.createdAt, ...(signal ? { signal } : {}) });
-        files++;
-        bytes += body.length;
-        current = { ...current, maxTxid: f.maxTxid };
-        this.#setPosition(current);
-      }
-    } catch (err) {
-      this.#pos = undefined;
-      throw err;
+  /** Pending work: spool files not yet batched plus batches not yet uploaded. */
+  pending(): { files: number; bytes: number; oldestAt: number | undefined } {
+    const state = this.#state ?? emptyReplicaState();
+    const spool = this.#o.store.spool.list(0).filter((f) => f.maxTxid > state.built);
+    const copies = this.#dir.list(0).filter((f) => f.maxTxid > (state.uploaded[0] ?? 0n));
+    const all = [...copies, ...spool];
+    const oldest = all.reduce<number | undefined>((m, f) => (m === undefined || f.createdAt.getTime() < m ? f.createdAt.getTime() : m), undefined);
+    return { files: all.length, bytes: all.reduce((n, f) => n + f.size, 0), oldestAt: oldest };
+  }
+
+  /** Does whatever the policy says is due now; see the module documentation. */
+  async tick(options: TickOptions): Promise<TickResult> {
+    const state = this.#state ?? (await this.refreshState(options.signal));
+    const policy = activePolicy(this.#o.replica, options.metered);
+    this.#o.throttle?.setRate(policy.bandwidth);
+    const now = this.#clock.now();
+    const before = { puts: this.stats.puts, bytes: this.stats.bytes };
+
+    const batched = this.#batch(state, { now, explicit: options.explicit === true, policy });
+    if (batched === "needs-snapshot") {
+      return { files: 0, bytes: 0, needsSnapshot: true, nextDueMs: 0 };
     }
-    return { files, bytes, needsSnapshot: false };
+    this.#coalesce(now);
+    await this.#uploadBatches(options.signal);
+    const bulkAllowed = inWindow(this.#o.replica.windows, new Date(now));
+    if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
+    if (bulkAllowed && !options.metered) await this.#compact(now, options.signal);
+    const pend = this.pending();
+    return {
+      files: this.stats.puts - before.puts,
+      bytes: this.stats.bytes - before.bytes,
+      needsSnapshot: false,
+      nextDueMs: msUntilDue(
+        { now, lastUploadAt: this.#lastBatchAt, oldestPendingAt: pend.oldestAt, pendingBytes: pend.bytes, explicit: false },
+        policy,
+      ),
+    };
   }
 
-  #setPosition(pos: RemotePosition): void {
-    this.#pos = pos;
-    this.#store.writeRemotePosition(this.name, pos);
+  /** Step 1: merge due spool files into local batches. */
+  #batch(
+    state: ReplicaState,
+    ctx: { now: number; explicit: boolean; policy: { minInterval: number; maxInterval: number; maxBatchBytes: number } },
+  ): "ok" | "needs-snapshot" {
+    let pending = this.#o.store.spool.list(0).filter((f) => f.maxTxid > state.built);
+    const first = pending[0];
+    if (!first) return "ok";
+    let built = state.built;
+    if (first.minTxid > built + 1n) {
+      // The spool no longer has what this replica lacks; a level-9 snapshot
+      // at or past the gap bridges it (batches then continue after it).
+      const localSnap = this.#o.store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? 0n;
+      const snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, localSnap].reduce((a, b) => (a > b ? a : b));
+      pending = pending.filter((f) => f.minTxid > snap);
+      if (snap + 1n < first.minTxid || (pending[0] && pending[0].minTxid !== snap + 1n)) return "needs-snapshot";
+      built = txid(snap);
+      if (!pending[0]) {
+        this.#setState({ ...state, built });
+        return "ok";
+      }
+    }
+    const bytes = pending.reduce((n, f) => n + f.size, 0);
+    const due = isBatchDue(
+      {
+        now: ctx.now,
+        lastUploadAt: this.#lastBatchAt,
+        oldestPendingAt: pending[0]?.createdAt.getTime(),
+        pendingBytes: bytes,
+        explicit: ctx.explicit,
+      },
+      { ...ctx.policy, bandwidth: 0 },
+    );
+    if (!due) return "ok";
+    while (pending.length > 0) {
+      let size = 0;
+      let n = 0;
+      while (n < pending.length && (n === 0 || size + (pending[n]?.size ?? 0) <= ctx.policy.maxBatchBytes)) {
+        size += pending[n]?.size ?? 0;
+        n++;
+      }
+      const batch = mergeLocalLtx(this.#o.store.spool, { files: pending.slice(0, n), dst: this.#dir, level: 0 });
+      pending = pending.slice(n);
+      built = batch.maxTxid;
+      this.#setState({ ...(this.#state ?? state), built });
+      this.stats.batches++;
+    }
+    this.#lastBatchAt = ctx.now;
+    return "ok";
   }
-}
 
-/** The lowest TXID every uploader holds (local files at or below it can go). */
-export function minUploadedTxid(uploaders: readonly Uploader[]): Txid {
-  let min: bigint | undefined;
-  for (const u of uploaders) {
-    const m = u.position?.maxTxid ?? 0n;
-    if (min === undefined || m < min) min = m;
+  /** Step 2: bound the not-yet-uploaded batches by merging them. */
+  #coalesce(now: number): void {
+    const uploaded = this.#state?.uploaded[0] ?? 0n;
+    const waiting = this.#dir.list(0).filter((f) => f.maxTxid > uploaded);
+    if (waiting.length < 2) return;
+    const bytes = waiting.reduce((n, f) => n + f.size, 0);
+    const largest = waiting.reduce((m, f) => Math.max(m, f.size), 0);
+    const oldest = waiting[0]?.createdAt.getTime() ?? now;
+    // Twice the largest file: once merged, a spool of distinct pages cannot
+    // shrink, so merging again only when it has doubled keeps the work linear.
+    const overBytes = bytes > Math.max(this.#o.spool.maxBytes, 2 * largest);
+    const overAge = now - oldest > this.#o.spool.maxAge;
+    if (!overBytes && !overAge) return;
+    const merged = mergeLocalLtx(this.#dir, { files: waiting, dst: this.#dir, level: 0 });
+    for (const f of waiting) if (f.maxTxid !== merged.maxTxid || f.minTxid !== merged.minTxid) this.#dir.remove(f);
+    this.stats.coalesced++;
+    this.#o.log.info("spool coalesced", {
+      files: waiting.length,
+      before: bytes,
+      after: merged.size,
+      reason: overBytes ? "max-bytes" : "max-age",
+    });
+    if (merged.size > this.#o.spool.maxBytes) {
+      this.#o.log.warn("spool is above max-bytes after coalescing; keeping every committed page", { size: merged.size });
+    }
   }
-  return txid(min ?? 0n);
+
+  /** Step 3: upload local batches above the replica's L0 position, in order. */
+  async #uploadBatches(signal: AbortSignal | undefined): Promise<void> {
+    for (const f of this.#dir.list(0)) {
+      if (f.maxTxid <= (this.#state?.uploaded[0] ?? 0n)) continue;
+      await this.#put(this.#dir, f, signal);
+      this.#setUploaded(0, f);
+      if (this.#o.levels.length === 0) this.#dir.remove(f);
+    }
+  }
+
+  /** Step 4: upload a pending level-9 snapshot, then apply retention. */
+  async #uploadSnapshots(signal: AbortSignal | undefined): Promise<void> {
+    const spool = this.#o.store.spool;
+    const snap = spool.list(SNAPSHOT_LEVEL).at(-1);
+    if (!snap || snap.maxTxid <= (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n)) return;
+    await this.#put(spool, snap, signal);
+    this.#setUploaded(SNAPSHOT_LEVEL, snap);
+    this.#setState({ ...(this.#state ?? emptyReplicaState()), snapshotTime: snap.createdAt.getTime() });
+    this.#o.log.info("snapshot uploaded", { txid: snap.maxTxid.toString(16), size: snap.size });
+    await this.#applyRetention(signal);
+  }
+
+  /** Step 5: compaction of levels 1..n from local copies, wall-clock aligned. */
+  async #compact(now: number, signal: AbortSignal | undefined): Promise<void> {
+    const levels = this.#o.levels;
+    for (let k = 1; k <= levels.length; k++) {
+      const interval = levels[k - 1]?.interval ?? 0;
+      const last = this.#lastCompactAt[k - 1] ?? now;
+      if (Math.floor(now / interval) <= Math.floor(last / interval)) continue;
+      this.#lastCompactAt[k - 1] = now;
+      const state = this.#state ?? emptyReplicaState();
+      const sources = this.#dir
+        .list(k - 1)
+        .filter((f) => f.minTxid > (state.uploaded[k] ?? 0n) && f.maxTxid <= (state.uploaded[k - 1] ?? 0n));
+      if (sources.length === 0) continue;
+      const out = mergeLocalLtx(this.#dir, { files: sources, dst: this.#dir, level: k });
+      await this.#put(this.#dir, out, signal);
+      this.#setUploaded(k, out);
+      for (const f of sources) this.#dir.remove(f);
+      if (k === levels.length) this.#dir.remove(out);
+      this.#o.log.debug("compacted", { level: k, files: sources.length, size: out.size });
+    }
+  }
+
+  /** Deletes remote files no restore inside the retention needs. */
+  async #applyRetention(signal: AbortSignal | undefined): Promise<void> {
+    const sig = signal ? { signal } : {};
+    const files: LtxFileInfo[] = [];
+    for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
+      for await (const f of this.client.listLtxFiles(level, sig)) files.push(f);
+      this.stats.lists++;
+    }
+    const doomed = planRetention(files, { now: this.#clock.now(), retentionMs: this.#o.snapshotRetentionMs });
+    if (doomed.length === 0) return;
+    await this.client.deleteLtxFiles(doomed, sig);
+    this.stats.deletes += doomed.length;
+    this.#o.log.info("retention deleted old files", { files: doomed.length });
+  }
+
+  async #put(dir: LtxDir, f: LtxFileInfo, signal: AbortSignal | undefined): Promise<void> {
+    const body = dir.read(f);
+    await this.client.writeLtxFile(f, body, {
+      timestamp: f.createdAt,
+      ...(signal ? { signal } : {}),
+      ...(this.#o.throttle ? { throttle: this.#o.throttle } : {}),
+    });
+    this.stats.puts++;
+    this.stats.bytes += body.length;
+    this.stats.lastUploadAt = this.#clock.now();
+  }
+
+  #setUploaded(level: number, f: LtxFileInfo): void {
+    const state = this.#state ?? emptyReplicaState();
+    const uploaded = [...state.uploaded];
+    uploaded[level] = f.maxTxid;
+    const built = level === 0 && f.maxTxid > state.built ? f.maxTxid : state.built;
+    this.#setState({ ...state, uploaded, built });
+  }
+
+  #setState(state: ReplicaState): void {
+    this.#state = state;
+    this.#o.store.writeReplicaState(this.name, state);
+  }
 }

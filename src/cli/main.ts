@@ -14,6 +14,7 @@ import { ExitCode, processIo, type CliIo } from "./io.ts";
 import { runLtx } from "./ltx.ts";
 import { runReplicate } from "./replicate.ts";
 import { runRestore } from "./restore.ts";
+import { runStatus, runSync } from "./status.ts";
 import { runVersion, VERSION } from "./version.ts";
 
 /** Long options that Litestream spells with one dash (`-config`). */
@@ -26,6 +27,8 @@ const SINGLE_DASH_ALIASES = new Set([
   "replica",
   "json",
   "output",
+  "addr",
+  "timeout",
 ]);
 
 /** Rewrites Litestream-style `-config x` into `--config x`. */
@@ -93,6 +96,27 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--json", "print JSON on stdout")
     .action((opts) => {
       code = runDatabases(io, opts);
+    });
+
+  program
+    .command("status")
+    .description("show the running agent's replication status (pending, lag, uploads, projected cost)")
+    .addOption(configOption())
+    .option("--addr <host:port>", "the agent's status address (default: status.addr from the config)")
+    .option("--json", "print the status object as JSON")
+    .action(async (opts) => {
+      code = await runStatus(io, opts);
+    });
+
+  program
+    .command("sync")
+    .description("make the running agent capture and upload everything now, and wait for it")
+    .addOption(configOption())
+    .option("--addr <host:port>", "the agent's status address (default: status.addr from the config)")
+    .option("--timeout <seconds>", "give up after this long (default 300)")
+    .option("--json", "print the result as JSON")
+    .action(async (opts) => {
+      code = await runSync(io, opts);
     });
 
   program

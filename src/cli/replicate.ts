@@ -7,6 +7,9 @@
  */
 
 import { DbAgent } from "../agent/db-agent.ts";
+import { startStatusServer } from "../agent/status-server.ts";
+import { STATUS_VERSION, type AgentStatus } from "../agent/status.ts";
+import { MeteredProbe } from "../platform/metered.ts";
 import { configForSingleDb } from "../config/parse.ts";
 import type { Config } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
@@ -16,6 +19,7 @@ import { createReplicaClient } from "../replica/registry.ts";
 import { requireSqliteVersion } from "../sqlite/version.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { deviceId, loadConfig } from "./load-config.ts";
+import { VERSION } from "./version.ts";
 
 /** Options of `replicate`. */
 export interface ReplicateOptions {
@@ -30,6 +34,7 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     throw new UsageError("Cannot replicate: the config lists no databases", "add a 'dbs:' entry or run 'litefleet replicate DB_PATH REPLICA_URL'");
   }
   const log = createLogger({ level: config.logging.level, format: config.logging.format, sink: io.stderr });
+  const meteredProbe = new MeteredProbe();
   const agents = config.dbs.map(
     (db) =>
       new DbAgent({
@@ -37,6 +42,9 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
         metaPath: db.metaPath,
         monitorIntervalMs: db.monitorInterval,
         snapshotIntervalMs: config.snapshot.interval,
+        snapshotRetentionMs: config.snapshot.retention,
+        levels: config.levels,
+        spool: db.spool,
         capture: {
           busyTimeoutMs: db.busyTimeout,
           minCheckpointPageCount: db.minCheckpointPageCount,
@@ -46,11 +54,30 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
         replicas: db.replicas.map((r) => ({
           name: r.name,
           client: createReplicaClient(r.spec, { env: io.env }),
-          syncIntervalMs: r.syncInterval,
+          config: r,
         })),
+        meteredProbe,
         log,
       }),
   );
+  const startedAt = Date.now();
+  const agentStatus = (): AgentStatus => ({
+    version: STATUS_VERSION,
+    agent: VERSION,
+    device: config.device.id,
+    startedAt,
+    now: Date.now(),
+    dbs: agents.map((a) => a.status()),
+  });
+  const server = config.status.addr
+    ? await startStatusServer(config.status.addr, {
+        status: agentStatus,
+        syncNow: async () => {
+          await Promise.all(agents.map((a) => a.syncNow()));
+        },
+      })
+    : undefined;
+  if (server) log.info("status server listening", { addr: server.addr });
   let stopping: Promise<void> | undefined;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -68,6 +95,7 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     await stopped;
   } finally {
     unregister();
+    await server?.close();
   }
   log.info("stopped");
   return ExitCode.ok;

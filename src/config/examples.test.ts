@@ -5,10 +5,14 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { formatByteSize } from "./byte-size.ts";
 import { formatDuration } from "./duration.ts";
 import { parseConfig } from "./parse.ts";
 import { REPLICA_KEYS } from "./replica-section.ts";
 import { DEFAULTS } from "./schema.ts";
+import { METERED_POLICY_KEYS } from "./upload-policy.ts";
+
+const MIB = 1024 * 1024;
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 
@@ -26,9 +30,24 @@ describe("example configs", () => {
     });
     expect(config.dbs).toHaveLength(1);
     expect(config.dbs[0]?.path).toBe(`${ROOT}/.tmp/quickstart/app.db`);
-    expect(config.dbs[0]?.replicas).toEqual([
-      { name: "file", spec: { type: "file", path: `${ROOT}/.tmp/quickstart/replica` }, syncInterval: 1000 },
-    ]);
+    expect(config.dbs[0]?.replicas).toEqual([{
+      name: "file",
+      spec: { type: "file", path: `${ROOT}/.tmp/quickstart/replica` },
+      upload: { ...DEFAULTS.upload, minInterval: 1000, maxInterval: 1000 },
+      windows: [],
+      metered: "no",
+      meteredUpload: {
+        ...DEFAULTS.upload,
+        minInterval: DEFAULTS.metered.minInterval,
+        maxInterval: DEFAULTS.metered.maxInterval,
+      },
+      meteredSnapshots: false,
+    }]);
+  });
+
+  test("etc/quickstart.yml keeps the default status server", () => {
+    const config = parseConfig(read("etc/quickstart.yml"), { env: {}, cwd: ROOT, deviceId: "host-1" });
+    expect(config.status.addr).toBe(DEFAULTS.status.addr);
   });
 
   test("etc/litefleet.example.yml parses with its variables set", () => {
@@ -56,11 +75,34 @@ describe("example configs", () => {
       accessKeyId: "k",
       secretAccessKey: "s",
     });
+    expect(config.levels).toEqual(DEFAULTS.levels.map((level) => ({ ...level })));
+    expect(config.status).toEqual({ addr: DEFAULTS.status.addr });
+    expect(config.dbs.map((db) => db.spool)).toEqual([
+      { maxBytes: 64 * MIB, maxAge: DEFAULTS.spool.maxAge },
+      { ...DEFAULTS.spool },
+    ]);
+    const metered = { minInterval: 300_000, maxInterval: 900_000, maxBatchBytes: 16 * MIB, bandwidth: 32_768 };
+    const [s3, minio, usb] = config.dbs.flatMap((db) => db.replicas);
+    expect(s3).toMatchObject({
+      upload: { minInterval: 10_000, maxInterval: 300_000, maxBatchBytes: 16 * MIB, bandwidth: 0 },
+      windows: [{ start: 22 * 60, end: 4 * 60 }],
+      metered: "auto",
+      meteredUpload: { ...metered, maxInterval: 1_800_000 },
+      meteredSnapshots: false,
+    });
+    expect(minio).toMatchObject({
+      upload: { minInterval: 10_000, maxInterval: 10_000, maxBatchBytes: 16 * MIB, bandwidth: 0 },
+      windows: [],
+      metered: "auto",
+      meteredUpload: metered,
+    });
+    expect(usb).toMatchObject({ upload: { ...DEFAULTS.upload }, metered: "no", meteredUpload: metered });
   });
 
-  test("etc/litefleet.example.yml shows every replica key", () => {
+  test("etc/litefleet.example.yml shows every key", () => {
     const text = read("etc/litefleet.example.yml");
-    for (const key of REPLICA_KEYS) expect(text).toContain(`${key}:`);
+    const keys = [...REPLICA_KEYS, ...METERED_POLICY_KEYS, "levels", "interval", "status", "addr", "spool", "max-bytes", "max-age", "upload"];
+    for (const key of keys) expect(text, key).toContain(`${key}:`);
   });
 });
 
@@ -79,7 +121,18 @@ describe("docs/CONFIG.md", () => {
       ["`min-checkpoint-page-count`", `\`${DEFAULTS.db.minCheckpointPageCount}\``],
       ["`truncate-page-n`", `\`${DEFAULTS.db.truncatePageN}\``],
       ["`busy-timeout`", `\`${formatDuration(DEFAULTS.db.busyTimeout)}\``],
-      ["`sync-interval`", `\`${formatDuration(DEFAULTS.replica.syncInterval)}\``],
+      ["`levels`", DEFAULTS.levels.map((level) => `\`${formatDuration(level.interval)}\``).join(", ")],
+      ["`status.addr`", `\`${DEFAULTS.status.addr}\``],
+      ["`spool.max-bytes`", `\`${formatByteSize(DEFAULTS.spool.maxBytes)}\``],
+      ["`spool.max-age`", `\`${formatDuration(DEFAULTS.spool.maxAge)}\``],
+      ["`min-interval`", `\`${formatDuration(DEFAULTS.upload.minInterval)}\``],
+      ["`max-interval`", `\`${formatDuration(DEFAULTS.upload.maxInterval)}\``],
+      ["`max-batch-bytes`", `\`${formatByteSize(DEFAULTS.upload.maxBatchBytes)}\``],
+      ["`bandwidth`", `\`${DEFAULTS.upload.bandwidth}\``],
+      ["`metered`", `\`${DEFAULTS.metered.mode}\``],
+      ["`metered-policy.min-interval`", `\`${formatDuration(DEFAULTS.metered.minInterval)}\``],
+      ["`metered-policy.max-interval`", `\`${formatDuration(DEFAULTS.metered.maxInterval)}\``],
+      ["`metered-policy.snapshots`", `\`${DEFAULTS.metered.snapshots}\``],
     ];
     for (const [key, value] of rows) {
       const row = doc.split("\n").find((line) => line.startsWith(`| ${key} |`));
@@ -88,7 +141,25 @@ describe("docs/CONFIG.md", () => {
     }
   });
 
-  test("docs/CONFIG.md has a row for every replica key", () => {
+  test("docs/CONFIG.md has a row for every replica and metered-policy key", () => {
     for (const key of REPLICA_KEYS) expect(doc).toContain(`| \`${key}\` |`);
+    for (const key of METERED_POLICY_KEYS) expect(doc).toContain(`| \`metered-policy.${key}\` |`);
+  });
+
+  test("docs/CONFIG.md YAML examples parse", () => {
+    const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    for (const block of blocks) {
+      expect(() =>
+        parseConfig(block, {
+          env: { SITE: "plant7", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" },
+          cwd: "/",
+          deviceId: "host-1",
+        }), block.split("\n")[0]).not.toThrow();
+    }
+  });
+
+  test("docs/CONFIG.md no longer calls retention unenforced", () => {
+    expect(doc).not.toMatch(/not (yet )?enforced/i);
   });
 });

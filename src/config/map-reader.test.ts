@@ -79,6 +79,45 @@ describe("MapReader", () => {
     );
   });
 
+  test("MapReader.string() returns an empty string with allowEmpty", () => {
+    const r = new MapReader({ s: "", t: "$E" }, "x", (name) => (name === "E" ? "" : undefined));
+    expect([r.string("s", { allowEmpty: true }), r.string("t", { allowEmpty: true })]).toEqual(["", ""]);
+    expect(() => r.string("t")).toThrow("Cannot read config: 'x.t' must not be empty");
+  });
+
+  test("MapReader.stringList() expands each item and names it in errors", () => {
+    const r = new MapReader({ l: ["a", "$N"], bad: ["a", 7], none: [] }, "x", lookup);
+    expect(r.stringList("l")).toEqual(["a", "12"]);
+    expect(r.stringList("none")).toEqual([]);
+    expect(r.stringList("absent")).toBeUndefined();
+    expect(() => r.stringList("bad")).toThrow(
+      `Cannot read config: 'x.bad[1]' must be a string: received 7 (put it in quotes: '"7"')`,
+    );
+  });
+
+  test("MapReader.byteSize() reads sizes and rates", () => {
+    const r = new MapReader({ a: "16MiB", b: 4096, c: "$N KiB", d: "64KiB/s", e: "0", f: "1MB / s" }, "x", lookup);
+    expect([r.byteSize("a", 1), r.byteSize("b", 1), r.byteSize("c", 1), r.byteSize("e", 0)]).toEqual([
+      16_777_216,
+      4096,
+      12_288,
+      0,
+    ]);
+    expect([r.byteSize("d", 0, { perSecond: true }), r.byteSize("f", 0, { perSecond: true })]).toEqual([65_536, 1_000_000]);
+    expect(r.byteSize("absent", 1)).toBeUndefined();
+  });
+
+  test("MapReader.byteSize() rejects zero, rates and non-scalars", () => {
+    const r = new MapReader({ z: 0, rate: "1KiB/s", list: [1] }, "x", lookup);
+    expect(() => r.byteSize("z", 1)).toThrow("Cannot read config: 'x.z' must be greater than 0: received 0");
+    expect(() => r.byteSize("rate", 1)).toThrow(
+      "Cannot read config: 'x.rate' must be a byte size like '16MiB' or '512KiB': cannot parse byte size '1KiB/s'",
+    );
+    expect(() => r.byteSize("list", 0, { perSecond: true })).toThrow(
+      "Cannot read config: 'x.list' must be a rate like '64KiB/s' or '1MB/s': received a list",
+    );
+  });
+
   test("MapReader.has() treats null as absent", () => {
     const r = new MapReader({ a: null, b: 0 }, "", lookup);
     expect([r.has("a"), r.has("b"), r.has("c")]).toEqual([false, true, false]);

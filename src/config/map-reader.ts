@@ -10,6 +10,7 @@
 
 import { posix } from "node:path";
 import { ConfigError, errorMessage } from "../errors.ts";
+import { parseByteSize } from "./byte-size.ts";
 import { parseDuration } from "./duration.ts";
 import { expandEnv, soleVariable, type VariableLookup } from "./expand.ts";
 import { suggestKey } from "./suggest.ts";
@@ -148,26 +149,29 @@ export class MapReader {
   /**
    * Reads an environment-expanded string.
    *
+   * @param options `allowEmpty`: return `""` (after expansion) instead of
+   * rejecting it, for keys where an empty string means "off"
    * @throws {ConfigError} when the value is not a string, is empty after
-   * expansion, or references an unset variable
+   * expansion (unless `allowEmpty`), or references an unset variable
    */
-  string(key: string): string | undefined {
+  string(key: string, options: { readonly allowEmpty?: boolean } = {}): string | undefined {
     const value = this.raw(key);
     if (value === undefined) return undefined;
+    return this.#scalarString(value, fieldPath(this.field, key), options.allowEmpty ?? false);
+  }
+
+  /**
+   * Reads a list of environment-expanded strings; errors name the item
+   * (`upload.windows[1]`).
+   *
+   * @throws {ConfigError} when the value is not a list, or an item is not a
+   * non-empty string or references an unset variable
+   */
+  stringList(key: string): string[] | undefined {
+    const list = this.list(key);
+    if (list === undefined) return undefined;
     const field = fieldPath(this.field, key);
-    const secret = isSecretKey(field);
-    if (typeof value !== "string") {
-      const quote = typeof value === "number" || typeof value === "boolean";
-      const hint = quote && !secret ? ` (put it in quotes: '"${value}"')` : "";
-      throw configError(field, `'${field}' must be a string: received ${describeValue(value, secret)}${hint}`, {
-        value,
-      });
-    }
-    const expanded = this.#expand(field, value, secret);
-    if (expanded.trim() === "") {
-      throw configError(field, `'${field}' must not be empty`, { value });
-    }
-    return expanded;
+    return list.map((item, i) => this.#scalarString(item, fieldPath(field, i), false));
   }
 
   /**
@@ -238,6 +242,40 @@ export class MapReader {
       });
     }
     return ms;
+  }
+
+  /**
+   * Reads a byte size ("16MiB", "512KiB", or an integer number of bytes).
+   * With `perSecond`, the value is a rate and may end in `/s` ("64KiB/s").
+   *
+   * @param min the smallest accepted value: 1 for sizes, 0 where zero means "none"
+   * @param options `perSecond`: accept (and drop) a trailing `/s`
+   * @throws {ConfigError} when the value is not a byte size or is below `min`
+   */
+  byteSize(key: string, min: 0 | 1, options: { readonly perSecond?: boolean } = {}): number | undefined {
+    const value = this.raw(key);
+    if (value === undefined) return undefined;
+    const field = fieldPath(this.field, key);
+    const perSecond = options.perSecond ?? false;
+    let bytes: number;
+    try {
+      if (typeof value !== "string" && typeof value !== "number") throw new TypeError("wrong type");
+      const text = typeof value === "string" ? this.#expand(field, value, false) : value;
+      bytes = parseByteSize(typeof text === "string" && perSecond ? text.replace(/\s*\/\s*s\s*$/i, "") : text);
+    } catch (cause) {
+      if (cause instanceof ConfigError) throw cause;
+      const like = perSecond ? "a rate like '64KiB/s' or '1MB/s'" : "a byte size like '16MiB' or '512KiB'";
+      const detail = typeof value === "string" || typeof value === "number"
+        ? `: ${lowerFirst(errorMessage(cause))}`
+        : `: received ${describeValue(value, false)}`;
+      throw configError(field, `'${field}' must be ${like}${detail}`, { value, cause });
+    }
+    if (bytes < min) {
+      throw configError(field, `'${field}' must be greater than 0: received ${describeValue(value, false)}`, {
+        value,
+      });
+    }
+    return bytes;
   }
 
   /**
@@ -314,6 +352,22 @@ export class MapReader {
   item(key: string, index: number): MapReader {
     const item = this.list(key)?.[index];
     return new MapReader(item, fieldPath(fieldPath(this.field, key), index), this.#lookup);
+  }
+
+  #scalarString(value: unknown, field: string, allowEmpty: boolean): string {
+    const secret = isSecretKey(field);
+    if (typeof value !== "string") {
+      const quote = typeof value === "number" || typeof value === "boolean";
+      const hint = quote && !secret ? ` (put it in quotes: '"${value}"')` : "";
+      throw configError(field, `'${field}' must be a string: received ${describeValue(value, secret)}${hint}`, {
+        value,
+      });
+    }
+    const expanded = this.#expand(field, value, secret);
+    if (!allowEmpty && expanded.trim() === "") {
+      throw configError(field, `'${field}' must not be empty`, { value });
+    }
+    return expanded;
   }
 
   #expand(field: string, text: string, secret: boolean): string {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { configForSingleDb, defaultMetaPath, parseConfig, type ParseConfigOptions } from "./parse.ts";
-import { type Config, type DbConfig, DEFAULTS } from "./schema.ts";
+import { type Config, type DbConfig, DEFAULTS, type ReplicaConfig } from "./schema.ts";
 
 const OPTIONS: ParseConfigOptions = {
   env: { HOME: "/home/op", BUCKET: "backups", N: "500", YES: "true", DEVICE_ID_ENV_ONLY: "x" },
@@ -9,13 +9,31 @@ const OPTIONS: ParseConfigOptions = {
   deviceId: "host-1",
 };
 
+/** The upload settings of a replica that sets none. */
+const UPLOAD_DEFAULTS: Omit<ReplicaConfig, "name" | "spec"> = {
+  upload: { ...DEFAULTS.upload },
+  windows: [],
+  metered: DEFAULTS.metered.mode,
+  meteredUpload: {
+    ...DEFAULTS.upload,
+    minInterval: DEFAULTS.metered.minInterval,
+    maxInterval: DEFAULTS.metered.maxInterval,
+  },
+  meteredSnapshots: DEFAULTS.metered.snapshots,
+};
+
+function replica(name: string, spec: ReplicaConfig["spec"]): ReplicaConfig {
+  return { name, spec, ...UPLOAD_DEFAULTS };
+}
+
 function db(path: string, extra: Partial<DbConfig> = {}): DbConfig {
   const { metaPathSuffix: _, ...defaults } = DEFAULTS.db;
   return {
     ...defaults,
     path,
     metaPath: defaultMetaPath(path),
-    replicas: [{ name: "file", spec: { type: "file", path: "/srv/replica" }, syncInterval: 1000 }],
+    spool: { ...DEFAULTS.spool },
+    replicas: [replica("file", { type: "file", path: "/srv/replica" })],
     ...extra,
   };
 }
@@ -25,6 +43,8 @@ function config(extra: Partial<Config> = {}): Config {
     device: { id: "host-1" },
     logging: { ...DEFAULTS.logging },
     snapshot: { ...DEFAULTS.snapshot },
+    levels: DEFAULTS.levels.map((level) => ({ ...level })),
+    status: { addr: DEFAULTS.status.addr },
     dbs: [],
     ...extra,
   };
@@ -56,12 +76,59 @@ logging:
 snapshot:
   interval: 1h
   retention: 72h
+levels:
+  - interval: 5m
+  - interval: 1h
+status:
+  addr: localhost:8080
+spool:
+  max-bytes: 1GiB
+  max-age: 6h
+upload:
+  sync-interval: 30s
 dbs: []
 `,
       want: config({
         device: { id: "edge-7" },
         logging: { level: "debug", format: "json" },
         snapshot: { interval: 3_600_000, retention: 259_200_000 },
+        levels: [{ interval: 300_000 }, { interval: 3_600_000 }],
+        status: { addr: "localhost:8080" },
+      }),
+    },
+    {
+      name: "top-level upload and spool apply to every replica and database",
+      text: `
+spool: { max-age: 1h }
+upload: { sync-interval: 30s, metered: no }
+dbs:
+  - path: a.db
+    replica: { path: replica }
+  - path: b.db
+    spool: { max-bytes: 1MiB }
+    replica: { path: replica, min-interval: 2m }
+`,
+      want: config({
+        dbs: [
+          db("/srv/a.db", {
+            spool: { maxBytes: DEFAULTS.spool.maxBytes, maxAge: 3_600_000 },
+            replicas: [{
+              ...replica("file", { type: "file", path: "/srv/replica" }),
+              upload: { ...DEFAULTS.upload, minInterval: 30_000, maxInterval: 30_000 },
+              metered: "no",
+              meteredUpload: { ...DEFAULTS.upload, minInterval: 300_000, maxInterval: 900_000 },
+            }],
+          }),
+          db("/srv/b.db", {
+            spool: { maxBytes: 1_048_576, maxAge: 3_600_000 },
+            replicas: [{
+              ...replica("file", { type: "file", path: "/srv/replica" }),
+              upload: { ...DEFAULTS.upload, minInterval: 120_000, maxInterval: 120_000 },
+              metered: "no",
+              meteredUpload: { ...DEFAULTS.upload, minInterval: 300_000, maxInterval: 900_000 },
+            }],
+          }),
+        ],
       }),
     },
     {
@@ -95,7 +162,7 @@ dbs:
       options: { configPath: "etc/litefleet.yml" },
       want: config({
         dbs: [db("/srv/data/app.db", {
-          replicas: [{ name: "file", spec: { type: "file", path: "/srv/etc/replica" }, syncInterval: 1000 }],
+          replicas: [replica("file", { type: "file", path: "/srv/etc/replica" })],
         })],
       }),
     },
@@ -104,7 +171,7 @@ dbs:
       text: "dbs:\n  - path: ~/app.db\n    replica: { url: ~/replica }\n",
       want: config({
         dbs: [db("/home/op/app.db", {
-          replicas: [{ name: "file", spec: { type: "file", path: "/home/op/replica" }, syncInterval: 1000 }],
+          replicas: [replica("file", { type: "file", path: "/home/op/replica" })],
         })],
       }),
     },
@@ -115,7 +182,7 @@ dbs:
       want: config({
         device: { id: "edge-9" },
         dbs: [db("/srv/app.db", {
-          replicas: [{ name: "s3", spec: { type: "s3", bucket: "backups", path: "edge-9/app" }, syncInterval: 1000 }],
+          replicas: [replica("s3", { type: "s3", bucket: "backups", path: "edge-9/app" })],
         })],
       }),
     },
@@ -126,7 +193,7 @@ dbs:
       want: config({
         device: { id: "from-env" },
         dbs: [db("/srv/from-env.db", {
-          replicas: [{ name: "file", spec: { type: "file", path: "/srv/r" }, syncInterval: 1000 }],
+          replicas: [replica("file", { type: "file", path: "/srv/r" })],
         })],
       }),
     },
@@ -179,6 +246,42 @@ dbs:
       text: "addr: ':9090'\n",
       field: "addr",
       message: "Cannot read config: key 'addr' is a Litestream setting that litefleet does not support",
+    },
+    {
+      name: "Litestream's addr names the status server key",
+      text: "addr: ':9090'\n",
+      field: "addr",
+      message: "Cannot read config: key 'addr' is a Litestream setting that litefleet does not support (the status server's address is 'status.addr')",
+    },
+    {
+      name: "sync-interval at the top level",
+      text: "sync-interval: 1s\n",
+      field: "sync-interval",
+      message: "Cannot read config: key 'sync-interval' is only supported in the top-level 'upload' section or on each replica (e.g. 'upload.sync-interval')",
+    },
+    {
+      name: "upload key on a database",
+      text: "dbs:\n  - { path: a.db, max-interval: 1m, replica: { path: r } }\n",
+      field: "dbs[0].max-interval",
+      message: "Cannot read config: key 'dbs[0].max-interval' is only supported in the top-level 'upload' section or on each replica",
+    },
+    {
+      name: "upload section on a database",
+      text: "dbs:\n  - { path: a.db, upload: { min-interval: 1m }, replica: { path: r } }\n",
+      field: "dbs[0].upload",
+      message: "Cannot read config: key 'dbs[0].upload' is only supported at the top level (or give its keys directly on each replica)",
+    },
+    {
+      name: "levels on a database",
+      text: "dbs:\n  - { path: a.db, levels: [], replica: { path: r } }\n",
+      field: "dbs[0].levels",
+      message: "Cannot read config: key 'dbs[0].levels' is only supported at the top level",
+    },
+    {
+      name: "misspelled upload section",
+      text: "uplaod: {}\n",
+      field: "uplaod",
+      message: "Cannot read config: unknown key 'uplaod' (did you mean 'upload'?)",
     },
     {
       name: "replica setting at the top level",
@@ -360,7 +463,20 @@ dbs:
   test("parseConfig() returns a fresh object each time", () => {
     const a = parseConfig("", OPTIONS);
     a.logging.level = "error";
+    a.levels[0]!.interval = 1;
     expect(parseConfig("", OPTIONS).logging.level).toBe("info");
+    expect(parseConfig("", OPTIONS).levels[0]?.interval).toBe(DEFAULTS.levels[0]?.interval);
+  });
+
+  test("parseConfig() gives each replica its own upload objects", () => {
+    const got = parseConfig(
+      "upload: { windows: ['01:00-05:00'] }\ndbs:\n  - path: a.db\n    replicas: [{ path: r1 }, { path: r2 }]\n",
+      OPTIONS,
+    );
+    const [r1, r2] = got.dbs[0]?.replicas ?? [];
+    expect(r1?.windows).toEqual(r2?.windows ?? []);
+    expect(r1?.windows).not.toBe(r2?.windows);
+    expect(r1?.upload).not.toBe(r2?.upload);
   });
 });
 
@@ -374,10 +490,10 @@ describe("defaultMetaPath", () => {
 describe("configForSingleDb", () => {
   const options = { cwd: "/srv", deviceId: "host-1", env: { BUCKET: "b" } };
 
-  test("configForSingleDb() builds one database with one replica", () => {
+  test("configForSingleDb() builds one database with one replica and every default", () => {
     expect(configForSingleDb("app.db", "s3://$BUCKET/${DEVICE_ID}/app", options)).toEqual(config({
       dbs: [db("/srv/app.db", {
-        replicas: [{ name: "s3", spec: { type: "s3", bucket: "b", path: "host-1/app" }, syncInterval: 1000 }],
+        replicas: [replica("s3", { type: "s3", bucket: "b", path: "host-1/app" })],
       })],
     }));
   });

@@ -12,9 +12,13 @@ import { LineCounter, parseDocument, type YAMLError } from "yaml";
 import { ConfigError, errorMessage } from "../errors.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
 import { expandEnv, type VariableLookup } from "./expand.ts";
+import { defaultLevels, readLevels } from "./levels-section.ts";
 import { CONFIG_ERROR_PREFIX, configError, fieldPath, MapReader } from "./map-reader.ts";
 import { readCredentials, readReplicas, type ReplicaContext } from "./replica-section.ts";
 import { type Config, type DbConfig, DEFAULTS, type LogFormat, type LogLevel } from "./schema.ts";
+import { readSpool, resolveSpool, type SpoolLayer } from "./spool-section.ts";
+import { readStatus } from "./status-section.ts";
+import { readUploadSection, resolveUpload, UPLOAD_KEYS } from "./upload-policy.ts";
 
 /** Inputs of {@linkcode parseConfig} besides the text. */
 export interface ParseConfigOptions {
@@ -40,14 +44,25 @@ export interface SingleDbOptions {
 
 const NOT_SUPPORTED = "is a Litestream setting that litefleet does not support";
 const PER_REPLICA = "is only supported on each replica (under 'dbs[].replica')";
+const UPLOAD_KEY = "is only supported in the top-level 'upload' section or on each replica";
+const TOP_LEVEL = "is only supported at the top level";
 
-const ROOT_KEYS = ["device", "logging", "snapshot", "dbs", "access-key-id", "secret-access-key"];
+const ROOT_KEYS = [
+  "device",
+  "logging",
+  "snapshot",
+  "levels",
+  "status",
+  "spool",
+  "upload",
+  "dbs",
+  "access-key-id",
+  "secret-access-key",
+];
 const ROOT_UNSUPPORTED: Readonly<Record<string, string>> = {
   ...Object.fromEntries(
     [
-      "addr",
       "exec",
-      "levels",
       "l0-retention",
       "l0-retention-check-interval",
       "retention",
@@ -62,10 +77,10 @@ const ROOT_UNSUPPORTED: Readonly<Record<string, string>> = {
     ].map((key) => [key, NOT_SUPPORTED]),
   ),
   ...Object.fromEntries(
-    ["bucket", "endpoint", "region", "force-path-style", "skip-verify", "sync-interval"].map((
-      key,
-    ) => [key, PER_REPLICA]),
+    ["bucket", "endpoint", "region", "force-path-style", "skip-verify"].map((key) => [key, PER_REPLICA]),
   ),
+  ...Object.fromEntries(UPLOAD_KEYS.map((key) => [key, `${UPLOAD_KEY} (e.g. 'upload.${key}')`])),
+  addr: `${NOT_SUPPORTED} (the status server's address is 'status.addr')`,
 };
 
 const DB_KEYS = [
@@ -76,6 +91,7 @@ const DB_KEYS = [
   "min-checkpoint-page-count",
   "truncate-page-n",
   "busy-timeout",
+  "spool",
   "replica",
   "replicas",
 ];
@@ -92,8 +108,18 @@ const DB_UNSUPPORTED: Readonly<Record<string, string>> = {
       "restore-if-db-not-exists",
     ].map((key) => [key, NOT_SUPPORTED]),
   ),
-  snapshot: "is only supported at the top level ('snapshot.interval', 'snapshot.retention')",
+  snapshot: `${TOP_LEVEL} ('snapshot.interval', 'snapshot.retention')`,
+  levels: TOP_LEVEL,
+  status: TOP_LEVEL,
+  upload: "is only supported at the top level (or give its keys directly on each replica)",
+  ...Object.fromEntries(UPLOAD_KEYS.map((key) => [key, UPLOAD_KEY])),
 };
+
+/** What database parsing needs from the enclosing config. */
+interface DbContext extends ReplicaContext {
+  /** The top-level `spool:` section, the defaults of every database's. */
+  readonly spool: SpoolLayer | undefined;
+}
 
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -140,18 +166,25 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
     : posix.dirname(posix.resolve(options.cwd, options.configPath));
   const logging = readLogging(root);
   const snapshot = readSnapshot(root);
+  const levels = readLevels(root);
+  const status = readStatus(root);
+  const spool = readSpool(root);
+  const upload = readUploadSection(root);
+  // Resolving the section alone reports its own errors even when no database uses it.
+  if (upload !== undefined) resolveUpload(upload, undefined);
   const credentials = readCredentials(root);
   const list = root.list("dbs") ?? [];
-  const dbs = list.map((_, i) => readDb(root.item("dbs", i), { base, lookup, credentials }));
+  const dbs = list.map((_, i) => readDb(root.item("dbs", i), { base, lookup, credentials, upload, spool }));
   checkDistinct(dbs);
-  return { device: { id }, logging, snapshot, dbs };
+  return { device: { id }, logging, snapshot, levels, status, dbs };
 }
 
 /**
  * Builds the config for `litefleet replicate DB_PATH REPLICA_URL` without a
- * config file: one database, one replica named after its type, defaults
- * everywhere else. `$NAME` and `$DEVICE_ID` (env `DEVICE_ID`, else
- * `options.deviceId`) are expanded in the URL.
+ * config file: one database, one replica named after its type, `DEFAULTS`
+ * everywhere else (compaction levels, status server, spool, upload policy).
+ * `$NAME` and `$DEVICE_ID` (env `DEVICE_ID`, else `options.deviceId`) are
+ * expanded in the URL.
  *
  * @example
  * ```ts
@@ -185,11 +218,13 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
     device: { id },
     logging: { ...DEFAULTS.logging },
     snapshot: { ...DEFAULTS.snapshot },
+    levels: defaultLevels(),
+    status: { addr: DEFAULTS.status.addr },
     dbs: [{
       ...dbDefaults(),
       path,
       metaPath: defaultMetaPath(path),
-      replicas: [{ name: spec.type, spec, syncInterval: DEFAULTS.replica.syncInterval }],
+      replicas: [{ name: spec.type, spec, ...resolveUpload(undefined, undefined) }],
     }],
   };
 }
@@ -288,10 +323,10 @@ function readSnapshot(root: MapReader): Config["snapshot"] {
 
 function dbDefaults(): Omit<DbConfig, "path" | "metaPath" | "replicas"> {
   const { metaPathSuffix: _, ...rest } = DEFAULTS.db;
-  return { ...rest };
+  return { ...rest, spool: resolveSpool(undefined, undefined) };
 }
 
-function readDb(r: MapReader, ctx: ReplicaContext): DbConfig {
+function readDb(r: MapReader, ctx: DbContext): DbConfig {
   const { base } = ctx;
   r.checkKeys(DB_KEYS, DB_UNSUPPORTED);
   const path = r.path("path", base);
@@ -313,6 +348,7 @@ function readDb(r: MapReader, ctx: ReplicaContext): DbConfig {
     minCheckpointPageCount: r.integer("min-checkpoint-page-count", 1) ?? defaults.minCheckpointPageCount,
     truncatePageN: r.integer("truncate-page-n", 0) ?? defaults.truncatePageN,
     busyTimeout: r.duration("busy-timeout", 0) ?? defaults.busyTimeout,
+    spool: resolveSpool(ctx.spool, readSpool(r)),
     replicas: readReplicas(r, ctx),
   };
 }

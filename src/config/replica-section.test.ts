@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { parseConfig, type ParseConfigOptions } from "./parse.ts";
-import type { ReplicaConfig } from "./schema.ts";
+import { DEFAULTS, type ReplicaConfig } from "./schema.ts";
 
 const OPTIONS: ParseConfigOptions = {
   env: { BUCKET: "env-bucket", FPS: "false", KEY: "env-key", SECRET: "env-secret" },
@@ -26,8 +26,25 @@ function errorOf(replicaYaml: string, top = ""): ConfigError {
   throw new Error("expected parseConfig() to throw");
 }
 
-function one(name: string, spec: ReplicaSpec, syncInterval = 1000): ReplicaConfig[] {
-  return [{ name, spec, syncInterval }];
+/** A replica with every upload setting at its default. */
+function replica(name: string, spec: ReplicaSpec): ReplicaConfig {
+  return {
+    name,
+    spec,
+    upload: { ...DEFAULTS.upload },
+    windows: [],
+    metered: DEFAULTS.metered.mode,
+    meteredUpload: {
+      ...DEFAULTS.upload,
+      minInterval: DEFAULTS.metered.minInterval,
+      maxInterval: DEFAULTS.metered.maxInterval,
+    },
+    meteredSnapshots: DEFAULTS.metered.snapshots,
+  };
+}
+
+function one(name: string, spec: ReplicaSpec, extra: Partial<ReplicaConfig> = {}): ReplicaConfig[] {
+  return [{ ...replica(name, spec), ...extra }];
 }
 
 describe("readReplicas", () => {
@@ -40,7 +57,9 @@ describe("readReplicas", () => {
     {
       name: "type file with a relative path",
       yaml: "    replica: { type: file, path: backup, sync-interval: 10s }\n",
-      want: one("file", { type: "file", path: "/srv/backup" }, 10_000),
+      want: one("file", { type: "file", path: "/srv/backup" }, {
+        upload: { ...DEFAULTS.upload, minInterval: 10_000, maxInterval: 10_000 },
+      }),
     },
     {
       name: "file URL",
@@ -104,17 +123,17 @@ describe("readReplicas", () => {
       name: "a list of replicas is named by type, with indexes for duplicates",
       yaml: "    replicas:\n      - { path: r1 }\n      - { url: 's3://b/p' }\n      - { path: r2 }\n",
       want: [
-        { name: "file-0", spec: { type: "file", path: "/srv/r1" }, syncInterval: 1000 },
-        { name: "s3", spec: { type: "s3", bucket: "b", path: "p" }, syncInterval: 1000 },
-        { name: "file-2", spec: { type: "file", path: "/srv/r2" }, syncInterval: 1000 },
+        replica("file-0", { type: "file", path: "/srv/r1" }),
+        replica("s3", { type: "s3", bucket: "b", path: "p" }),
+        replica("file-2", { type: "file", path: "/srv/r2" }),
       ],
     },
     {
       name: "a generated name avoids an explicit one",
       yaml: "    replicas:\n      - { path: r1, name: file }\n      - { path: r2 }\n",
       want: [
-        { name: "file", spec: { type: "file", path: "/srv/r1" }, syncInterval: 1000 },
-        { name: "file-1", spec: { type: "file", path: "/srv/r2" }, syncInterval: 1000 },
+        replica("file", { type: "file", path: "/srv/r1" }),
+        replica("file-1", { type: "file", path: "/srv/r2" }),
       ],
     },
   ];
@@ -256,6 +275,18 @@ describe("readReplicas", () => {
       yaml: "    replica: { type: s3, bucket: b, skip-verify: maybe }\n",
       field: "dbs[0].replica.skip-verify",
       message: "Cannot read config: 'dbs[0].replica.skip-verify' must be true or false: received 'maybe'",
+    },
+    {
+      name: "upload section on a replica",
+      yaml: "    replica: { path: r, upload: { min-interval: 1m } }\n",
+      field: "dbs[0].replica.upload",
+      message: "Cannot read config: key 'dbs[0].replica.upload' is only supported at the top level (give its keys, e.g. 'min-interval', directly on the replica)",
+    },
+    {
+      name: "spool on a replica",
+      yaml: "    replica: { path: r, spool: { max-age: 1h } }\n",
+      field: "dbs[0].replica.spool",
+      message: "Cannot read config: key 'dbs[0].replica.spool' is only supported at the top level and on each database",
     },
     {
       name: "zero sync interval",

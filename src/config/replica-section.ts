@@ -1,7 +1,7 @@
 /**
  * The replica part of a database entry: `replica:` (one) or `replicas:` (a
  * list), each given by `url` or by `type` + `path` / `bucket`, plus S3
- * settings, credentials and `sync-interval`.
+ * settings, credentials and the upload policy keys (`upload-policy.ts`).
  *
  * @module
  */
@@ -10,8 +10,9 @@ import { errorMessage } from "../errors.ts";
 import type { ReplicaSpec, S3ReplicaSpec } from "../replica/spec.ts";
 import { checkS3Endpoint, checkS3Region, parseReplicaUrl } from "../replica/url.ts";
 import { configError, fieldPath, type MapReader, resolvePath } from "./map-reader.ts";
-import { DEFAULTS, type ReplicaConfig } from "./schema.ts";
+import type { ReplicaConfig } from "./schema.ts";
 import type { VariableLookup } from "./expand.ts";
+import { readUploadLayer, resolveUpload, type ResolvedUpload, UPLOAD_KEYS, type UploadLayer } from "./upload-policy.ts";
 
 /** An access key pair from the config. */
 export interface Credentials {
@@ -27,6 +28,8 @@ export interface ReplicaContext {
   readonly lookup: VariableLookup;
   /** Top-level `access-key-id` / `secret-access-key`, the default for S3 replicas. */
   readonly credentials: Credentials | undefined;
+  /** The top-level `upload:` section, the defaults of every replica's upload keys. */
+  readonly upload: UploadLayer | undefined;
 }
 
 /** Keys accepted in a replica entry. */
@@ -42,7 +45,7 @@ export const REPLICA_KEYS = [
   "skip-verify",
   "access-key-id",
   "secret-access-key",
-  "sync-interval",
+  ...UPLOAD_KEYS,
 ] as const;
 
 /** Keys that only make sense for S3 replicas. */
@@ -85,6 +88,12 @@ const LITESTREAM_ONLY: Readonly<Record<string, string>> = Object.fromEntries(
     "key-path",
   ].map((key) => [key, NOT_SUPPORTED]),
 );
+
+/** litefleet keys that belong elsewhere than on a replica. */
+const ELSEWHERE: Readonly<Record<string, string>> = {
+  upload: "is only supported at the top level (give its keys, e.g. 'min-interval', directly on the replica)",
+  spool: "is only supported at the top level and on each database",
+};
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -132,7 +141,7 @@ export function readReplicas(db: MapReader, ctx: ReplicaContext): ReplicaConfig[
     );
   }
   const read = readers.map((r) => {
-    r.checkKeys(REPLICA_KEYS, LITESTREAM_ONLY);
+    r.checkKeys(REPLICA_KEYS, { ...LITESTREAM_ONLY, ...ELSEWHERE });
     return { r, name: readName(r), ...readReplica(r, ctx) };
   });
   const unnamedPerType = new Map<string, number>();
@@ -141,7 +150,7 @@ export function readReplicas(db: MapReader, ctx: ReplicaContext): ReplicaConfig[
   }
   const explicit = new Set(read.flatMap(({ name }) => (name === undefined ? [] : [name])));
   const taken = new Set<string>();
-  return read.map(({ r, name, spec, syncInterval }, i) => {
+  return read.map(({ r, name, spec, upload }, i) => {
     const generated = name === undefined;
     let finalName = name ?? spec.type;
     if (generated && ((unnamedPerType.get(spec.type) ?? 0) > 1 || explicit.has(finalName))) {
@@ -152,7 +161,7 @@ export function readReplicas(db: MapReader, ctx: ReplicaContext): ReplicaConfig[
       throw configError(field, `'${field}' repeats the replica name '${finalName}' (give each replica a unique 'name')`);
     }
     taken.add(finalName);
-    return { name: finalName, spec, syncInterval };
+    return { name: finalName, spec, ...upload };
   });
 }
 
@@ -169,8 +178,8 @@ function readName(r: MapReader): string | undefined {
   return name;
 }
 
-function readReplica(r: MapReader, ctx: ReplicaContext): { spec: ReplicaSpec; syncInterval: number } {
-  const syncInterval = r.duration("sync-interval", 1) ?? DEFAULTS.replica.syncInterval;
+function readReplica(r: MapReader, ctx: ReplicaContext): { spec: ReplicaSpec; upload: ResolvedUpload } {
+  const upload = resolveUpload(ctx.upload, readUploadLayer(r));
   const type = r.oneOf("type", ["file", "s3"]);
   const url = r.string("url");
   let spec: ReplicaSpec;
@@ -211,9 +220,9 @@ function readReplica(r: MapReader, ctx: ReplicaContext): { spec: ReplicaSpec; sy
       const field = fieldPath(r.field, s3Key);
       throw configError(field, `'${field}' applies only to s3 replicas`);
     }
-    return { spec, syncInterval };
+    return { spec, upload };
   }
-  return { spec: withS3Settings(r, spec, ctx), syncInterval };
+  return { spec: withS3Settings(r, spec, ctx), upload };
 }
 
 function specFromUrl(r: MapReader, url: string, ctx: ReplicaContext): ReplicaSpec {

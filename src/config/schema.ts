@@ -35,8 +35,41 @@ export interface Config {
     /** How long snapshots and the LTX files they cover are kept, in ms. */
     retention: number;
   };
+  /**
+   * Compaction levels L1..Ln (n ≤ 8), each merging the level below every
+   * `interval` ms (wall-clock aligned). Empty = no compaction.
+   */
+  levels: Array<{ interval: number }>;
+  /** The agent's local status/control HTTP server (`litefleet status`, `litefleet sync`). */
+  status: {
+    /**
+     * `host:port` to listen on (default loopback; the parser checks the form, not that the
+     * host is local), or `undefined` when disabled (`addr: ""`).
+     */
+    addr: string | undefined;
+  };
   /** Databases to replicate; may be empty when the CLI names one. */
   dbs: DbConfig[];
+}
+
+/** A time of day range in local time, minutes since midnight; `end < start` wraps past midnight. */
+export interface TimeWindow {
+  /** Minutes since local midnight, 0..1439. */
+  start: number;
+  /** Minutes since local midnight, 0..1440 (exclusive end). */
+  end: number;
+}
+
+/** When and how fast a replica uploads. */
+export interface UploadPolicy {
+  /** Never upload batches more often than this, in ms (an explicit sync pre-empts it). */
+  minInterval: number;
+  /** Upload a captured change at most this long after capture (the RPO bound), in ms (>= minInterval). */
+  maxInterval: number;
+  /** Upload as soon as `minInterval` allows once this many bytes are pending; also the size cap of one merged upload. */
+  maxBatchBytes: number;
+  /** Wire bytes per second for every upload (batches, snapshots, compactions, multipart parts); 0 = unlimited. */
+  bandwidth: number;
 }
 
 /** One replicated SQLite database. */
@@ -55,6 +88,13 @@ export interface DbConfig {
   truncatePageN: number;
   /** SQLite busy timeout for the agent's connection, in ms (>= 0). */
   busyTimeout: number;
+  /** Bounds of the local spool (captured files not yet uploaded to every replica). */
+  spool: {
+    /** When pending files exceed this many bytes they are coalesced (merged, newest page wins). */
+    maxBytes: number;
+    /** When the oldest pending file is older than this (ms), pending files are coalesced. */
+    maxAge: number;
+  };
   /** Where the database is replicated; at least one. Names are unique within the database. */
   replicas: ReplicaConfig[];
 }
@@ -69,8 +109,19 @@ export interface ReplicaConfig {
   name: string;
   /** Where the replica lives; credentials, when configured, are inside an S3 spec. */
   spec: ReplicaSpec;
-  /** How often new LTX files are uploaded, in ms (> 0). */
-  syncInterval: number;
+  /** The normal upload policy (config `min-interval`, `max-interval`, … or Litestream's `sync-interval`). */
+  upload: UploadPolicy;
+  /**
+   * Times of day when bulk work (level-9 snapshots, compaction uploads) may
+   * run; empty = any time. Batch uploads of captured changes are never held back.
+   */
+  windows: TimeWindow[];
+  /** `auto` probes NetworkManager; `yes` / `no` override the probe. */
+  metered: "auto" | "yes" | "no";
+  /** The policy while the link is metered (`metered-policy:` keys override the normal ones). */
+  meteredUpload: UploadPolicy;
+  /** Whether level-9 snapshots may be uploaded while metered (`metered-policy.snapshots`). */
+  meteredSnapshots: boolean;
 }
 
 const SECOND = 1000;
@@ -79,7 +130,9 @@ const HOUR = 60 * MINUTE;
 
 /**
  * Every default value. Nested objects mirror the config sections; `db`
- * holds per-database defaults and `replica` per-replica ones.
+ * holds per-database defaults, `spool` the per-database spool bounds, and
+ * `upload` / `metered` the per-replica upload policy (a replica with no
+ * `windows` may do bulk work at any time: the default list is empty).
  */
 export const DEFAULTS: {
   readonly logging: { readonly level: LogLevel; readonly format: LogFormat };
@@ -93,7 +146,17 @@ export const DEFAULTS: {
     /** Suffix of the default meta directory, `<dir>/.<basename><suffix>`. */
     readonly metaPathSuffix: string;
   };
-  readonly replica: { readonly syncInterval: number };
+  readonly levels: ReadonlyArray<{ readonly interval: number }>;
+  readonly status: { readonly addr: string };
+  readonly spool: { readonly maxBytes: number; readonly maxAge: number };
+  readonly upload: Readonly<UploadPolicy>;
+  readonly metered: {
+    readonly mode: "auto" | "yes" | "no";
+    /** Keys of the metered policy that differ from the normal one by default. */
+    readonly minInterval: number;
+    readonly maxInterval: number;
+    readonly snapshots: boolean;
+  };
 } = deepFreeze({
   logging: { level: "info", format: "text" },
   snapshot: { interval: 24 * HOUR, retention: 24 * HOUR },
@@ -105,7 +168,11 @@ export const DEFAULTS: {
     busyTimeout: 1 * SECOND,
     metaPathSuffix: "-litefleet",
   },
-  replica: { syncInterval: 1 * SECOND },
+  levels: [{ interval: 15 * MINUTE }, { interval: 3 * HOUR }, { interval: 24 * HOUR }],
+  status: { addr: "127.0.0.1:9397" },
+  spool: { maxBytes: 256 * 1024 * 1024, maxAge: 24 * HOUR },
+  upload: { minInterval: 10 * SECOND, maxInterval: 60 * SECOND, maxBatchBytes: 16 * 1024 * 1024, bandwidth: 0 },
+  metered: { mode: "auto", minInterval: 5 * MINUTE, maxInterval: 15 * MINUTE, snapshots: false },
 });
 
 function deepFreeze<T extends object>(value: T): T {

@@ -8,6 +8,7 @@
  */
 
 import type { Txid } from "../ltx/txid.ts";
+import type { ByteThrottle } from "./throttle.ts";
 
 /** The level that holds full snapshots (`0000000000000001-<max>.ltx`). */
 export const SNAPSHOT_LEVEL = 9;
@@ -35,6 +36,21 @@ export interface LtxFileInfo extends LtxFileKey {
 /** Options accepted by every I/O call. */
 export interface SignalOptions {
   readonly signal?: AbortSignal;
+}
+
+/** Options of `ReplicaClient.writeLtxFile`. */
+export interface WriteLtxFileOptions extends SignalOptions {
+  /** The LTX header timestamp, stored as file mtime or S3 metadata `litestream-timestamp`. */
+  readonly timestamp: Date;
+  /**
+   * Paces the upload: every body byte passes through the throttle before it
+   * is sent (S3: written to the request, file: written to the temp file),
+   * so the bandwidth cap is on the wire bytes of the body; request headers,
+   * responses and listings are not counted. Share one throttle between
+   * every upload of a replica to cap the replica as a whole. Without it the
+   * body goes out as fast as the storage takes it.
+   */
+  readonly throttle?: ByteThrottle;
 }
 
 /**
@@ -68,13 +84,10 @@ export interface ReplicaClient {
   ): Promise<Uint8Array>;
   /**
    * Writes a file. `timestamp` is the LTX header timestamp, stored as file
-   * mtime or S3 metadata `litestream-timestamp`.
+   * mtime or S3 metadata `litestream-timestamp`; `throttle` paces the body
+   * (see `WriteLtxFileOptions`).
    */
-  writeLtxFile(
-    key: LtxFileKey,
-    body: Uint8Array,
-    options: SignalOptions & { timestamp: Date },
-  ): Promise<LtxFileInfo>;
+  writeLtxFile(key: LtxFileKey, body: Uint8Array, options: WriteLtxFileOptions): Promise<LtxFileInfo>;
   /** Deletes files; missing ones are ignored. */
   deleteLtxFiles(keys: readonly LtxFileKey[], options?: SignalOptions): Promise<void>;
   /** Deletes every LTX file of this replica. */

@@ -6,17 +6,21 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
 import { NotFoundError, ReplicaError, errorMessage } from "../errors.ts";
-import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions } from "./client.ts";
+import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
 import { assertLevel, fileLevelDir, ltxFileNameOf } from "./layout.ts";
 import type { FileReplicaSpec } from "./spec.ts";
+import { pacedChunks, type ByteThrottle } from "./throttle.ts";
 
 /** How many `stat` calls a listing runs at once. */
 const STAT_CONCURRENCY = 64;
+
+/** Bytes written per `throttle.take` when a write is paced. */
+const PACED_CHUNK_SIZE = 64 * 1024;
 
 /** Error codes that mean the directory is not usable by this process. */
 const ACCESS_CODES = new Set(["EACCES", "EPERM", "EROFS"]);
@@ -159,15 +163,13 @@ export class FileReplicaClient implements ReplicaClient {
 
   /**
    * Writes a file atomically, replacing any file with the same key, and sets
-   * its mtime to `timestamp`.
+   * its mtime to `timestamp`. With a `throttle` the temp file is written in
+   * 64 KiB chunks, each after `throttle.take` (a mounted network share is
+   * then paced like an upload).
    * @throws {ReplicaError} when the directory is not writable or the disk is full
    */
-  async writeLtxFile(
-    key: LtxFileKey,
-    body: Uint8Array,
-    options: SignalOptions & { timestamp: Date },
-  ): Promise<LtxFileInfo> {
-    const { signal, timestamp } = options;
+  async writeLtxFile(key: LtxFileKey, body: Uint8Array, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
+    const { signal, timestamp, throttle } = options;
     const name = ltxFileNameOf(key);
     const dir = fileLevelDir(this.#dir, key.level);
     const path = join(dir, name);
@@ -180,7 +182,8 @@ export class FileReplicaClient implements ReplicaClient {
       const fh = await open(tmp, "w");
       created = true;
       try {
-        await fh.writeFile(body);
+        if (throttle === undefined) await fh.writeFile(body);
+        else await writePaced(fh, body, throttle, signal);
         await fh.sync();
       } finally {
         await fh.close();
@@ -264,6 +267,23 @@ export class FileReplicaClient implements ReplicaClient {
       });
     }
     return new Error(message, { cause: err });
+  }
+}
+
+/** Writes `body` from the start of `fh` in chunks released by `throttle`. */
+async function writePaced(
+  fh: FileHandle,
+  body: Uint8Array,
+  throttle: ByteThrottle,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const chunks = pacedChunks(body, throttle, { chunkSize: PACED_CHUNK_SIZE, ...(signal === undefined ? {} : { signal }) });
+  for await (const chunk of chunks) {
+    // `write` may write less than asked; finish each chunk before the next take.
+    for (let done = 0; done < chunk.byteLength; ) {
+      const { bytesWritten } = await fh.write(chunk, done, chunk.byteLength - done);
+      done += bytesWritten;
+    }
   }
 }
 

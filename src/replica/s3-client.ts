@@ -7,20 +7,26 @@
  */
 
 import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
+  type CompletedPart,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { parseLtxFileName } from "../ltx/file-name.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import { NotFoundError, ReplicaError, errorMessage } from "../errors.ts";
-import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions } from "./client.ts";
+import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
 import { SNAPSHOT_LEVEL } from "./client.ts";
 import { assertLevel, ltxFileNameOf, s3LevelPrefix } from "./layout.ts";
 import {
@@ -30,6 +36,7 @@ import {
   type ResolvedS3Credentials,
 } from "./s3-credentials.ts";
 import type { S3ReplicaSpec } from "./spec.ts";
+import { pacedChunks, type ByteThrottle } from "./throttle.ts";
 
 /** Options for `S3ReplicaClient` beyond the replica spec. */
 export interface S3ReplicaClientOptions {
@@ -62,6 +69,9 @@ const DELETE_BATCH_SIZE = 1000;
 
 /** Parallel part uploads per multipart upload. */
 const UPLOAD_QUEUE_SIZE = 4;
+
+/** Bytes released per `throttle.take` when a body is paced. */
+const PACED_CHUNK_SIZE = 16 * 1024;
 
 /** Error names/codes that mean the credentials are wrong or lack permission. */
 const AUTH_ERRORS = new Set([
@@ -264,14 +274,18 @@ export class S3ReplicaClient implements ReplicaClient {
    * Writes an object with metadata `litestream-timestamp` (RFC 3339). Bodies
    * up to `partSize` are one `PutObject` with `Content-MD5`; larger ones are
    * multipart uploads, aborted on failure.
+   *
+   * With a `throttle` the body is sent as a stream of 16 KiB chunks, each
+   * after `throttle.take`, with the same `Content-Length` and `Content-MD5`.
+   * Multipart uploads then send their parts one at a time, each paced the
+   * same way with its own `Content-MD5`, so the cap holds on the wire for
+   * every part rather than on average (a part buffered at the paced rate
+   * would otherwise leave at line rate). SDK retries still apply: each
+   * attempt streams the body again.
    * @throws {ReplicaError} when the bucket is missing, access is denied or the endpoint is unreachable
    */
-  async writeLtxFile(
-    key: LtxFileKey,
-    body: Uint8Array,
-    options: SignalOptions & { timestamp: Date },
-  ): Promise<LtxFileInfo> {
-    const { signal, timestamp } = options;
+  async writeLtxFile(key: LtxFileKey, body: Uint8Array, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
+    const { signal, timestamp, throttle } = options;
     const objectKey = this.#key(key);
     const action = `write '${objectKey}' to replica '${this.#url}'`;
     const Metadata = { "litestream-timestamp": timestamp.toISOString() };
@@ -284,9 +298,12 @@ export class S3ReplicaClient implements ReplicaClient {
         ContentMD5: createHash("md5").update(body).digest("base64"),
         Metadata,
       });
+      if (throttle !== undefined) command.middlewareStack.add(pacedBody(body, throttle, signal), PACED_BODY_OPTIONS);
       await this.#call(action, signal, (o) => this.#client.send(command, o));
-    } else {
+    } else if (throttle === undefined) {
       await this.#multipartUpload(objectKey, body, Metadata, action, signal);
+    } else {
+      await this.#pacedMultipartUpload(objectKey, body, Metadata, action, { throttle, signal });
     }
     return {
       level: key.level,
@@ -360,6 +377,57 @@ export class S3ReplicaClient implements ReplicaClient {
       throw this.#toError(err, action);
     } finally {
       signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * A multipart upload whose parts are sent one after another, each paced
+   * by `throttle` (the throttle, not parallelism, bounds the speed). Aborted
+   * on failure, so no parts are left behind.
+   */
+  async #pacedMultipartUpload(
+    objectKey: string,
+    body: Uint8Array,
+    metadata: Record<string, string>,
+    action: string,
+    options: { throttle: ByteThrottle; signal: AbortSignal | undefined },
+  ): Promise<void> {
+    const { throttle, signal } = options;
+    const target = { Bucket: this.#bucket, Key: objectKey };
+    const created = await this.#call(action, signal, (o) =>
+      this.#client.send(new CreateMultipartUploadCommand({ ...target, Metadata: metadata }), o),
+    );
+    const UploadId = created.UploadId;
+    if (UploadId === undefined) {
+      throw new ReplicaError(`Cannot ${action}: S3 answered CreateMultipartUpload without an upload id`, {
+        replica: this.location,
+      });
+    }
+    const partSize = Math.max(this.#partSize, Math.ceil(body.byteLength / MAX_PARTS));
+    try {
+      const parts: CompletedPart[] = [];
+      for (let offset = 0, PartNumber = 1; offset < body.byteLength; offset += partSize, PartNumber++) {
+        const part = body.subarray(offset, Math.min(body.byteLength, offset + partSize));
+        const command = new UploadPartCommand({
+          ...target,
+          UploadId,
+          PartNumber,
+          Body: part,
+          ContentLength: part.byteLength,
+          ContentMD5: createHash("md5").update(part).digest("base64"),
+        });
+        command.middlewareStack.add(pacedBody(part, throttle, signal), PACED_BODY_OPTIONS);
+        const out = await this.#client.send(command, signal === undefined ? {} : { abortSignal: signal });
+        parts.push({ PartNumber, ETag: out.ETag });
+      }
+      const complete = new CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts } });
+      await this.#client.send(complete, signal === undefined ? {} : { abortSignal: signal });
+    } catch (err) {
+      // Best effort, without the caller's (possibly aborted) signal: the
+      // upload's own error is the one to report, and S3 lifecycle rules
+      // clean up uploads that could not be aborted.
+      await this.#client.send(new AbortMultipartUploadCommand({ ...target, UploadId })).catch(() => undefined);
+      throw this.#toError(err, action);
     }
   }
 
@@ -454,6 +522,52 @@ export class S3ReplicaClient implements ReplicaClient {
     }
     return new Error(`Cannot ${action}: ${errorMessage(err)}`, { cause: err });
   }
+}
+
+/** Where `pacedBody` sits: innermost, right before the HTTP handler, inside the retry loop. */
+const PACED_BODY_OPTIONS = { step: "deserialize", priority: "low", name: "litefleetPacedBody", override: true } as const;
+
+/**
+ * A per-command middleware (added with `PACED_BODY_OPTIONS`) that sends
+ * `body` as a paced stream of 16 KiB chunks.
+ *
+ * The input keeps the bytes, so `Content-Length`, `Content-MD5` and the
+ * signature are computed as without a throttle, and the SDK's retry
+ * middleware still sees a replayable body: the SDK never retries a stream
+ * body (it logs "An error was encountered in a non-retryable streaming
+ * request" to the console and gives up). The stream is swapped in by the
+ * innermost middleware, once per attempt, right before the HTTP handler.
+ */
+function pacedBody(body: Uint8Array, throttle: ByteThrottle, signal: AbortSignal | undefined) {
+  return <A extends { request: unknown }, R>(next: (args: A) => Promise<R>) =>
+    async (args: A): Promise<R> => {
+      const request = args.request;
+      if (typeof request !== "object" || request === null || !("body" in request)) return next(args);
+      // Ends a paced wait at once when the attempt ends or the caller aborts,
+      // so no tokens are spent on bytes that will not be sent.
+      const attempt = new AbortController();
+      const onAbort = (): void => attempt.abort(signal?.reason);
+      if (signal?.aborted === true) onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const stream = Readable.from(pacedChunks(body, throttle, { chunkSize: PACED_CHUNK_SIZE, signal: attempt.signal }), {
+        objectMode: false,
+        highWaterMark: PACED_CHUNK_SIZE,
+      });
+      // The HTTP handler pipes the body into the request and does not listen
+      // for its errors; the only error here is the abort, which also fails
+      // the request through the SDK's abort signal.
+      stream.on("error", () => undefined);
+      const original = request.body;
+      request.body = stream;
+      try {
+        return await next(args);
+      } finally {
+        request.body = original;
+        signal?.removeEventListener("abort", onAbort);
+        attempt.abort();
+        stream.destroy();
+      }
+    };
 }
 
 /** Removes user info from an endpoint URL before it goes into messages. */

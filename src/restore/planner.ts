@@ -77,64 +77,52 @@ export async function planRestore(
     return (await timeOf(f)) <= limit;
   }
 
-  const snapshots = files
-    .filter((f) => f.minTxid === 1n)
-    .sort((a, b) => cmp(b.maxTxid, a.maxTxid) || b.level - a.level);
-  let start: LtxFileInfo | undefined;
-  for (const s of snapshots) {
-    if (await fits(s)) {
-      start = s;
-      break;
-    }
-  }
-  if (!start) {
-    throw new NoRestorePointError(
-      `Cannot restore from '${client.location}': no snapshot at or before ${describeTarget(target)}`,
-    );
-  }
-  const plan: LtxFileInfo[] = [start];
-  let pos = start.maxTxid;
-  const byMin = new Map<bigint, LtxFileInfo[]>();
-  for (const f of files) {
-    if (f.level === SNAPSHOT_LEVEL || f.minTxid === 1n) continue;
-    const list = byMin.get(f.minTxid) ?? [];
-    list.push(f);
-    byMin.set(f.minTxid, list);
-  }
-  for (;;) {
-    const next = (byMin.get(pos + 1n) ?? []).sort((a, b) => cmp(b.maxTxid, a.maxTxid) || b.level - a.level);
-    let chosen: LtxFileInfo | undefined;
-    for (const f of next) {
-      if (await fits(f)) {
-        chosen = f;
-        break;
-      }
-    }
-    if (!chosen) break;
-    plan.push(chosen);
-    pos = chosen.maxTxid;
-  }
-  // A gap must never silently yield an older database: the plan has to reach
-  // the newest file that fits the target.
+  // The TXID to reach: a gap must never silently yield an older database.
   let wanted = target.txid;
-  if (wanted === undefined && target.timestamp === undefined) wanted = maxTxidOf(files);
   if (wanted === undefined) {
     for (const f of [...files].sort((a, b) => cmp(b.maxTxid, a.maxTxid))) {
-      if (f.maxTxid <= pos) break;
       if (await fits(f)) {
         wanted = f.maxTxid;
         break;
       }
     }
   }
-  if (wanted !== undefined && pos !== wanted) {
+  const snapshots = files
+    .filter((f) => f.minTxid === 1n && (wanted === undefined || f.maxTxid <= wanted))
+    .sort((a, b) => cmp(b.maxTxid, a.maxTxid) || b.level - a.level);
+  const byMin = new Map<bigint, LtxFileInfo[]>();
+  for (const f of files) {
+    if (f.level === SNAPSHOT_LEVEL || f.minTxid === 1n) continue;
+    if (wanted !== undefined && f.maxTxid > wanted) continue;
+    const list = byMin.get(f.minTxid) ?? [];
+    list.push(f);
+    byMin.set(f.minTxid, list);
+  }
+  let furthest = 0n;
+  let plan: LtxFileInfo[] | undefined;
+  for (const s of snapshots) {
+    if (!(await fits(s))) continue;
+    const chain = await shortestChain(s, { byMin, fits, wanted: wanted ?? s.maxTxid });
+    if (chain.plan) {
+      plan = chain.plan;
+      break;
+    }
+    if (chain.furthest > furthest) furthest = chain.furthest;
+  }
+  if (!plan) {
+    if (snapshots.length === 0 || furthest === 0n) {
+      throw new NoRestorePointError(
+        `Cannot restore from '${client.location}': no snapshot at or before ${describeTarget(target)}`,
+      );
+    }
     throw new NoRestorePointError(
-      `Cannot restore TXID ${formatTxid(wanted)} from '${client.location}': the chain of files ends at ` +
-        `${formatTxid(pos)} (file ${formatTxid(pos + 1n as Txid)} is missing); restore an earlier --txid or repair the replica`,
+      `Cannot restore TXID ${formatTxid(wanted as Txid)} from '${client.location}': the chain of files ends at ` +
+        `${formatTxid(furthest as Txid)} (file ${formatTxid((furthest + 1n) as Txid)} is missing); restore an earlier --txid or repair the replica`,
     );
   }
+  const pos = (plan[plan.length - 1] as LtxFileInfo).maxTxid;
   const last = plan[plan.length - 1] as LtxFileInfo;
-  return { files: plan, txid: pos, timestamp: times.get(last) };
+  return { files: plan, txid: pos as Txid, timestamp: times.get(last) };
 }
 
 /** A message-friendly name for one file of a replica. */
@@ -142,8 +130,41 @@ export function describe(client: ReplicaClient, f: LtxFileInfo | { level: number
   return `${client.location} level ${f.level} ${formatLtxFileName(f.minTxid, f.maxTxid)}`;
 }
 
-function maxTxidOf(files: readonly LtxFileInfo[]): Txid {
-  return files.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), files[0]?.maxTxid ?? (0n as Txid));
+/**
+ * Breadth-first search over TXID positions from `start` to `wanted`, each
+ * step a file with `min = pos + 1`: the chain with the fewest files (so
+ * compacted levels are preferred), never a dead end a greedy choice could
+ * walk into.
+ */
+async function shortestChain(
+  start: LtxFileInfo,
+  ctx: { byMin: ReadonlyMap<bigint, LtxFileInfo[]>; fits: (f: LtxFileInfo) => Promise<boolean>; wanted: bigint },
+): Promise<{ plan: LtxFileInfo[] | undefined; furthest: bigint }> {
+  const prev = new Map<bigint, LtxFileInfo>();
+  let frontier: bigint[] = [start.maxTxid];
+  let furthest: bigint = start.maxTxid;
+  const seen = new Set<bigint>([start.maxTxid]);
+  while (frontier.length > 0 && !seen.has(ctx.wanted)) {
+    const next: bigint[] = [];
+    for (const pos of frontier) {
+      for (const f of ctx.byMin.get(pos + 1n) ?? []) {
+        if (seen.has(f.maxTxid) || !(await ctx.fits(f))) continue;
+        seen.add(f.maxTxid);
+        prev.set(f.maxTxid, f);
+        next.push(f.maxTxid);
+        if (f.maxTxid > furthest) furthest = f.maxTxid;
+      }
+    }
+    frontier = next;
+  }
+  if (!seen.has(ctx.wanted)) return { plan: undefined, furthest };
+  const plan: LtxFileInfo[] = [];
+  for (let at = ctx.wanted; at !== start.maxTxid; ) {
+    const f = prev.get(at) as LtxFileInfo;
+    plan.unshift(f);
+    at = f.minTxid - 1n;
+  }
+  return { plan: [start, ...plan], furthest };
 }
 
 function describeTarget(t: RestoreTarget): string {

@@ -23,6 +23,17 @@
  *   file write finished, so an immediate LIST or GET could see a truncated
  *   object (size 0). The patched writes wait for the file stream to finish.
  *
+ * Known difference from S3, left in place: an interrupted PutObject leaves
+ * a partial object. s3rver streams the body straight into the object file
+ * and checks neither `Content-Length` nor `Content-MD5`, so when the client
+ * aborts or the connection is reset mid-body (under Bun the request then
+ * fails with ECONNRESET "aborted"), the bytes received so far replace the
+ * previous object, under its old metadata. S3 stores nothing and keeps the
+ * previous version. Streamed (paced) bodies with `Content-Length` otherwise
+ * work under Bun and arrive byte for byte. The agent re-sends files whose
+ * remote size differs from the local copy; `src/replica/s3-client.test.ts`
+ * pins this behaviour ("aborted mid-body").
+ *
  * @module
  */
 

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DbCapture } from "../../src/agent/capture.ts";
 import { LocalStore } from "../../src/agent/local-store.ts";
-import { Uploader } from "../../src/agent/uploader.ts";
+import { flush, testUploader } from "../harness/uploader.ts";
 import { nullLogger } from "../../src/log.ts";
 import { txid } from "../../src/ltx/txid.ts";
 import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
@@ -42,12 +42,12 @@ beforeAll(async () => {
     log: nullLogger(),
     floorTxid: txid(0),
   });
-  const up = new Uploader({ name: "s3", client, store, log: nullLogger() });
+  const up = testUploader({ name: "s3", client, store });
   for (let i = 0; i < 3; i++) {
     app.run("INSERT INTO t (v) VALUES (?)", ["row".repeat(500)]);
     cap.sync();
+    await flush(up);
   }
-  await up.upload();
   cap.close();
   app.close();
 });

@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 import { Database } from "bun:sqlite";
 import { startS3Server } from "../harness/s3-server.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
-import { runCli, spawnCli } from "../harness/cli.ts";
+import { runCli } from "../harness/cli.ts";
+import { startAgent } from "../harness/agent-process.ts";
 import { fileHash, imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { mulberry32, randomSeed } from "../harness/prng.ts";
 
@@ -68,34 +69,6 @@ function writeConfig(path: string, db: string, s3: { endpoint: string }, replica
       "        sync-interval: 100ms",
     ].join("\n"),
   );
-}
-
-/** A running agent process whose log is collected as it runs. */
-function startAgent(cfg: string, env: Record<string, string>) {
-  const proc = spawnCli(["replicate", "-config", cfg], { env });
-  let log = "";
-  const collected = (async () => {
-    for await (const chunk of proc.stderr) log += new TextDecoder().decode(chunk);
-  })();
-  return {
-    proc,
-    async waitForLog(text: string): Promise<void> {
-      const deadline = Date.now() + 30_000;
-      while (!log.includes(text)) {
-        if (Date.now() > deadline) throw new Error(`Agent never logged '${text}':\n${log}`);
-        await Bun.sleep(20);
-      }
-    },
-    /** SIGTERM, expect a clean exit, return the whole log. */
-    async stop(): Promise<string> {
-      proc.kill("SIGTERM");
-      const code = await proc.exited;
-      await collected;
-      if (code !== 0) console.error(log);
-      expect(code).toBe(0);
-      return log;
-    },
-  };
 }
 
 describe("replicate → restore end to end", () => {
@@ -178,8 +151,7 @@ describe("replicate → restore end to end", () => {
       const agent = startAgent(cfg, env);
       await agent.waitForLog("capture started");
       await Bun.sleep(100 + round * 150);
-      agent.proc.kill("SIGKILL");
-      await agent.proc.exited;
+      await agent.kill();
     }
     expect(await writer.exited).toBe(0);
     const final = startAgent(cfg, env);

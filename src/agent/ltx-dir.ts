@@ -1,0 +1,71 @@
+/**
+ * A local directory of LTX files laid out like a file replica
+ * (`<root>/ltx/<level>/<min>-<max>.ltx`). Used for the capture spool and for
+ * each replica's local copies of what it uploads (the sources of
+ * compaction, so the device never downloads anything).
+ *
+ * @module
+ */
+
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { formatLtxFileName, parseLtxFileName } from "../ltx/file-name.ts";
+import type { Txid } from "../ltx/txid.ts";
+import { createAtomicFile, TEMP_SUFFIX, type AtomicFile } from "../platform/atomic-write.ts";
+import type { LtxFileInfo, LtxFileKey } from "../replica/client.ts";
+
+/** See the module documentation. */
+export class LtxDir {
+  readonly root: string;
+
+  /** Uses `root`, creating level directories on demand; removes temp files left by a crash. */
+  constructor(root: string) {
+    this.root = root;
+    mkdirSync(join(root, "ltx"), { recursive: true });
+    for (const level of readdirSync(join(root, "ltx"))) {
+      const dir = join(root, "ltx", level);
+      for (const name of readdirSync(dir)) if (name.endsWith(TEMP_SUFFIX)) rmSync(join(dir, name), { force: true });
+    }
+  }
+
+  /** Path of a file. */
+  path(key: LtxFileKey): string {
+    return join(this.root, "ltx", String(key.level), formatLtxFileName(key.minTxid, key.maxTxid));
+  }
+
+  /** Starts writing a file atomically. */
+  create(level: number, minTxid: Txid, maxTxid: Txid): AtomicFile {
+    mkdirSync(join(this.root, "ltx", String(level)), { recursive: true });
+    return createAtomicFile(this.path({ level, minTxid, maxTxid }));
+  }
+
+  /** Files of a level in ascending TXID order (createdAt = mtime = LTX timestamp). */
+  list(level: number): LtxFileInfo[] {
+    const dir = join(this.root, "ltx", String(level));
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const out: LtxFileInfo[] = [];
+    for (const name of names) {
+      const parsed = parseLtxFileName(name);
+      if (!parsed) continue;
+      const st = statSync(join(dir, name));
+      out.push({ level, ...parsed, size: st.size, createdAt: st.mtime });
+    }
+    return out.sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : 0));
+  }
+
+  /** Reads a file. */
+  read(key: LtxFileKey): Uint8Array {
+    return readFileSync(this.path(key));
+  }
+
+  /** Removes a file (missing is fine). */
+  remove(key: LtxFileKey): void {
+    rmSync(this.path(key), { force: true });
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The agent's status object: what `litefleet status` prints, what the local
+ * status server serves, and (later) what MQTT reports. Versioned JSON with
+ * TXIDs as 16-hex strings and times as Unix milliseconds.
+ *
+ * @module
+ */
+
+import { formatTxid } from "../ltx/txid.ts";
+import { SNAPSHOT_LEVEL } from "../replica/client.ts";
+import type { DbCapture } from "./capture.ts";
+import type { Uploader } from "./uploader.ts";
+
+/** Bumped when a field changes meaning or disappears. */
+export const STATUS_VERSION = 1;
+
+const MONTH_MS = 30 * 24 * 3_600_000;
+
+/** One replica of one database. */
+export interface ReplicaStatus {
+  readonly name: string;
+  readonly type: string;
+  readonly location: string;
+  /** Highest TXID uploaded at level 0 (the batch chain). */
+  readonly txid: string;
+  readonly snapshotTxid: string;
+  readonly snapshotTime: number;
+  readonly pending: { readonly files: number; readonly bytes: number; readonly oldestAt: number | null };
+  /** How long the oldest change not yet in the replica has waited (0 = caught up). */
+  readonly lagMs: number;
+  readonly metered: boolean | null;
+  readonly lastUploadAt: number | null;
+  readonly lastError: string | null;
+  /** Since the agent started. */
+  readonly puts: number;
+  readonly bytes: number;
+  readonly lists: number;
+  readonly deletes: number;
+  readonly batches: number;
+  readonly coalesced: number;
+  /** PUTs and bytes per 30 days at the rate seen since start. */
+  readonly projectedPerMonth: { readonly puts: number; readonly bytes: number };
+}
+
+/** One database. */
+export interface DbStatus {
+  readonly path: string;
+  /** Last captured TXID, or null before the first sync. */
+  readonly txid: string | null;
+  readonly pageSize: number | null;
+  readonly pages: number | null;
+  readonly replicas: readonly ReplicaStatus[];
+}
+
+/** The whole agent. */
+export interface AgentStatus {
+  readonly version: number;
+  readonly agent: string;
+  readonly device: string;
+  readonly startedAt: number;
+  readonly now: number;
+  readonly dbs: readonly DbStatus[];
+}
+
+/** Builds one database's status. */
+export function dbStatus(input: {
+  path: string;
+  capture: DbCapture | undefined;
+  uploaders: readonly Uploader[];
+  metered: ReadonlyMap<string, boolean>;
+  now: number;
+}): DbStatus {
+  const pos = input.capture?.position;
+  return {
+    path: input.path,
+    txid: pos ? formatTxid(pos.txid) : null,
+    pageSize: pos?.pageSize ?? null,
+    pages: pos?.commit ?? null,
+    replicas: input.uploaders.map((u) => {
+      const pending = u.pending();
+      const s = u.stats;
+      const elapsed = Math.max(1, input.now - s.startedAt);
+      const state = u.state;
+      return {
+        name: u.name,
+        type: u.client.type,
+        location: u.client.location,
+        txid: formatTxid(state?.uploaded[0] ?? (0n as never)),
+        snapshotTxid: formatTxid(state?.uploaded[SNAPSHOT_LEVEL] ?? (0n as never)),
+        snapshotTime: state?.snapshotTime ?? 0,
+        pending: { files: pending.files, bytes: pending.bytes, oldestAt: pending.oldestAt ?? null },
+        lagMs: pending.oldestAt === undefined ? 0 : Math.max(0, input.now - pending.oldestAt),
+        metered: input.metered.get(u.name) ?? null,
+        lastUploadAt: s.lastUploadAt || null,
+        lastError: s.lastError ?? null,
+        puts: s.puts,
+        bytes: s.bytes,
+        lists: s.lists,
+        deletes: s.deletes,
+        batches: s.batches,
+        coalesced: s.coalesced,
+        projectedPerMonth: {
+          puts: Math.round((s.puts * MONTH_MS) / elapsed),
+          bytes: Math.round((s.bytes * MONTH_MS) / elapsed),
+        },
+      };
+    }),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * `litefleet status` and `litefleet sync`: talk to the running agent's
+ * local status server (`status.addr` in the config, or `--addr`).
+ *
+ * @module
+ */
+
+import type { AgentStatus, ReplicaStatus } from "../agent/status.ts";
+import { DEFAULTS } from "../config/schema.ts";
+import { ReplicaError, UsageError } from "../errors.ts";
+import { ExitCode, type CliIo } from "./io.ts";
+import { loadConfig } from "./load-config.ts";
+import { table } from "./ltx.ts";
+import { formatBytes } from "./restore.ts";
+
+/** Options of `status` and `sync`. */
+export interface AgentCommandOptions {
+  readonly config?: string;
+  readonly addr?: string;
+  readonly json?: boolean;
+  /** `sync` only: give up after this many seconds. */
+  readonly timeout?: string;
+}
+
+function agentAddr(io: CliIo, options: AgentCommandOptions): string {
+  if (options.addr !== undefined) return options.addr;
+  const config = loadConfig(io, options.config);
+  const addr = config ? config.status.addr : DEFAULTS.status.addr;
+  if (!addr) {
+    throw new UsageError("Cannot reach the agent: its status server is disabled (status.addr is empty)", "set status.addr in the config");
+  }
+  return addr;
+}
+
+async function call(addr: string, init: { method: string; path: string; timeoutMs: number }): Promise<Response> {
+  try {
+    return await fetch(`http://${addr}${init.path}`, { method: init.method, signal: AbortSignal.timeout(init.timeoutMs) });
+  } catch (err) {
+    throw new ReplicaError(`Cannot reach the agent at '${addr}': ${(err as Error).message}`, {
+      replica: addr,
+      hint: "is 'litefleet replicate' running with this config? (systemctl status litefleet)",
+      cause: err,
+    });
+  }
+}
+
+/** Runs `status`. */
+export async function runStatus(io: CliIo, options: AgentCommandOptions): Promise<number> {
+  const addr = agentAddr(io, options);
+  const res = await call(addr, { method: "GET", path: "/status", timeoutMs: 5000 });
+  const status = (await res.json()) as AgentStatus;
+  if (options.json) {
+    io.stdout(`${JSON.stringify(status)}\n`);
+    return ExitCode.ok;
+  }
+  io.stdout(formatStatus(status));
+  return ExitCode.ok;
+}
+
+/** Runs `sync`: asks the agent to capture and upload everything now, and waits. */
+export async function runSync(io: CliIo, options: AgentCommandOptions): Promise<number> {
+  const addr = agentAddr(io, options);
+  const seconds = Number(options.timeout ?? "300");
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`Cannot use --timeout '${options.timeout}': expected seconds > 0`);
+  const res = await call(addr, { method: "POST", path: "/sync", timeoutMs: seconds * 1000 });
+  const body = (await res.json()) as { ok: boolean; error?: string } & Partial<AgentStatus>;
+  if (options.json) io.stdout(`${JSON.stringify(body)}\n`);
+  if (!body.ok) {
+    if (!options.json) io.stderr(`Error: Cannot sync: ${body.error}\n`);
+    return ExitCode.failure;
+  }
+  if (!options.json) io.stdout(formatStatus(body as AgentStatus));
+  return ExitCode.ok;
+}
+
+/** Human-readable status: one row per replica. */
+export function formatStatus(status: AgentStatus): string {
+  const rows = [["db", "replica", "txid", "uploaded", "pending", "lag", "puts", "sent", "puts/month", "metered", "last error"]];
+  for (const db of status.dbs) {
+    for (const r of db.replicas as ReplicaStatus[]) {
+      rows.push([
+        db.path,
+        r.name,
+        db.txid ?? "-",
+        r.txid,
+        `${r.pending.files} (${formatBytes(r.pending.bytes)})`,
+        `${Math.round(r.lagMs / 1000)}s`,
+        String(r.puts),
+        formatBytes(r.bytes),
+        String(r.projectedPerMonth.puts),
+        r.metered === null ? "-" : r.metered ? "yes" : "no",
+        r.lastError ?? "",
+      ]);
+    }
+  }
+  return `device ${status.device}, litefleet ${status.agent}, up ${Math.round((status.now - status.startedAt) / 1000)}s\n${table(rows)}`;
+}
