@@ -272,32 +272,46 @@ export class DbAgent {
   async #uploadLoop(u: Uploader, r: DbAgentReplica): Promise<void> {
     const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS });
     const signal = this.#abort.signal;
+    // While backing off, the loop still wakes for the local steps (batching,
+    // coalescing) so the spool stays bounded; only remote attempts wait.
+    let nextRemoteAt = 0;
     while (!signal.aborted) {
       const waiters = this.#waiters.get(u) ?? [];
       this.#waiters.set(u, []);
+      const explicit = waiters.length > 0;
+      const remote = explicit || this.#clock.now() >= nextRemoteAt;
       let wait: number;
       try {
-        const res = await u.tick({ metered: await this.#isMetered(r), explicit: waiters.length > 0, signal });
+        const res = await u.tick({ metered: await this.#isMetered(r), explicit, remote, signal });
         if (res.needsSnapshot) {
           this.#log.warn("replica is missing history the spool no longer has; writing a snapshot", { replica: u.name });
           this.#capture?.sync();
           this.#writeSnapshot();
+          if (this.#store.spool.list(SNAPSHOT_LEVEL).length === 0) {
+            throw new Error("Cannot bridge the replica's gap: no snapshot could be written yet");
+          }
           this.#waiters.set(u, [...waiters, ...(this.#waiters.get(u) ?? [])]);
           continue;
         }
-        this.#prune();
-        for (const w of waiters) w.resolve();
-        u.stats.lastError = undefined;
-        const n = backoff.succeed();
-        if (n > 0) this.#log.info("upload recovered", { replica: u.name, previous_errors: n });
         wait = Math.max(50, Math.min(res.nextDueMs, 5000));
+        if (remote) {
+          this.#prune();
+          for (const w of waiters) w.resolve();
+          u.stats.lastError = undefined;
+          const n = backoff.succeed();
+          if (n > 0) this.#log.info("upload recovered", { replica: u.name, previous_errors: n });
+        } else {
+          wait = Math.min(wait, Math.max(50, nextRemoteAt - this.#clock.now()));
+        }
       } catch (err) {
         for (const w of waiters) w.reject(err);
         if (signal.aborted) break;
         u.stats.lastError = errorMessage(err);
-        wait = backoff.fail();
+        const delay = backoff.fail();
+        nextRemoteAt = this.#clock.now() + delay;
+        wait = Math.max(50, Math.min(delay, this.#opts.monitorIntervalMs));
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
-          this.#log.error("upload failed", { replica: u.name, err: errorMessage(err), backoff: `${wait}ms` });
+          this.#log.error("upload failed", { replica: u.name, err: errorMessage(err), backoff: `${delay}ms` });
         }
       }
       await this.#sleepOrWake(wait, () => (this.#waiters.get(u)?.length ?? 0) > 0);

@@ -180,8 +180,8 @@ describe("Uploader snapshots", () => {
     expect(f.client.writes.filter((k) => k.level === 9)).toEqual([]);
     await f.up.tick({ metered: false });
     expect(f.client.writes.filter((k) => k.level === 9).map((k) => k.maxTxid)).toEqual([txid(2)]);
-    // Retention ran after the upload (a LIST per level); everything is
-    // younger than the window, so nothing went.
+    // The first snapshot replaces none, so retention has nothing to do and
+    // every file stays.
     const remaining = [];
     for await (const x of f.client.listLtxFiles(0)) remaining.push(x.maxTxid);
     expect(remaining).toEqual([txid(2)]);

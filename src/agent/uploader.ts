@@ -15,12 +15,13 @@
  *    inside `snapshot.retention` needs.
  *
  * The replica's position is kept locally (`ReplicaState`); the bucket is
- * listed only at start (`refreshState`) and by retention.
+ * listed only at start (`refreshState`: one LIST per level in use) and by
+ * retention (after a snapshot upload that replaces an older one).
  *
  * @module
  */
 
-import type { ReplicaConfig } from "../config/schema.ts";
+import type { ReplicaConfig, UploadPolicy } from "../config/schema.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
@@ -75,6 +76,12 @@ export interface TickOptions {
   readonly metered: boolean;
   /** An explicit sync: batch and upload now, whatever the policy says. */
   readonly explicit?: boolean;
+  /**
+   * False while backing off after an error: only the local steps run
+   * (batching and coalescing), so the spool stays bounded during an outage.
+   * Default true.
+   */
+  readonly remote?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -135,7 +142,14 @@ export class Uploader {
     await this.client.init(sig);
     const uploaded: Txid[] = [];
     let snapshotTime = 0;
+    // Only the levels in use: L0, the configured compaction levels and L9
+    // (every TXID is in L0 or covered by an L9 snapshot).
+    const inUse = new Set([0, SNAPSHOT_LEVEL, ...this.#o.levels.map((_, i) => i + 1)]);
     for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
+      if (!inUse.has(level)) {
+        uploaded.push(txid(0));
+        continue;
+      }
       const remote = new Map<bigint, LtxFileInfo>();
       for await (const f of this.client.listLtxFiles(level, sig)) remote.set(f.minTxid * 2n ** 64n + f.maxTxid, f);
       this.stats.lists++;
@@ -178,8 +192,12 @@ export class Uploader {
 
   /** Does whatever the policy says is due now; see the module documentation. */
   async tick(options: TickOptions): Promise<TickResult> {
-    const state = this.#state ?? (await this.refreshState(options.signal));
     const policy = activePolicy(this.#o.replica, options.metered);
+    if (!this.#state && options.remote === false) {
+      // Batches need the replica's position, which only the bucket can tell.
+      return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: policy.minInterval };
+    }
+    const state = this.#state ?? (await this.refreshState(options.signal));
     this.#o.throttle?.setRate(policy.bandwidth);
     const now = this.#clock.now();
     const before = { puts: this.stats.puts, bytes: this.stats.bytes };
@@ -189,20 +207,27 @@ export class Uploader {
       return { files: 0, bytes: 0, needsSnapshot: true, nextDueMs: 0 };
     }
     this.#coalesce(now);
+    if (options.remote === false) {
+      return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(now, policy) };
+    }
     await this.#uploadBatches(options.signal);
     const bulkAllowed = inWindow(this.#o.replica.windows, new Date(now));
     if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
     if (bulkAllowed && !options.metered) await this.#compact(now, options.signal);
-    const pend = this.pending();
     return {
       files: this.stats.puts - before.puts,
       bytes: this.stats.bytes - before.bytes,
       needsSnapshot: false,
-      nextDueMs: msUntilDue(
-        { now, lastUploadAt: this.#lastBatchAt, oldestPendingAt: pend.oldestAt, pendingBytes: pend.bytes, explicit: false },
-        policy,
-      ),
+      nextDueMs: this.#nextDueMs(now, policy),
     };
+  }
+
+  #nextDueMs(now: number, policy: UploadPolicy): number {
+    const pend = this.pending();
+    return msUntilDue(
+      { now, lastUploadAt: this.#lastBatchAt, oldestPendingAt: pend.oldestAt, pendingBytes: pend.bytes, explicit: false },
+      policy,
+    );
   }
 
   /** Step 1: merge due spool files into local batches. */
@@ -298,11 +323,13 @@ export class Uploader {
     const spool = this.#o.store.spool;
     const snap = spool.list(SNAPSHOT_LEVEL).at(-1);
     if (!snap || snap.maxTxid <= (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n)) return;
+    const hadSnapshot = (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n) > 0n;
     await this.#put(spool, snap, signal);
     this.#setUploaded(SNAPSHOT_LEVEL, snap);
     this.#setState({ ...(this.#state ?? emptyReplicaState()), snapshotTime: snap.createdAt.getTime() });
     this.#o.log.info("snapshot uploaded", { txid: snap.maxTxid.toString(16), size: snap.size });
-    await this.#applyRetention(signal);
+    // With no older snapshot nothing can be old enough to go: skip the LISTs.
+    if (hadSnapshot) await this.#applyRetention(signal);
   }
 
   /** Step 5: compaction of levels 1..n from local copies, wall-clock aligned. */
@@ -331,6 +358,7 @@ export class Uploader {
   async #applyRetention(signal: AbortSignal | undefined): Promise<void> {
     const sig = signal ? { signal } : {};
     const files: LtxFileInfo[] = [];
+    // Every level: files from an earlier configuration's levels count too.
     for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
       for await (const f of this.client.listLtxFiles(level, sig)) files.push(f);
       this.stats.lists++;

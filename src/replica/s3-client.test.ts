@@ -466,6 +466,31 @@ describe("S3ReplicaClient with a throttle", () => {
     expect(head.Metadata).toEqual({ "litestream-timestamp": "2024-05-06T07:08:09.123Z" });
   });
 
+  test("writeLtxFile() aborted during a paced multipart upload aborts the upload and stores nothing", async () => {
+    const bucket = await freshBucket();
+    const client = makeClient({ bucket });
+    const body = pattern(6 * MiB, 6);
+    const controller = new AbortController();
+    let taken = 0;
+    // Aborts in the second part.
+    const throttle = new (class extends ByteThrottle {
+      override take(n: number, o?: { signal?: AbortSignal }): Promise<void> {
+        taken += n;
+        if (taken > 5.5 * MiB) controller.abort();
+        return super.take(n, o);
+      }
+    })({ bytesPerSecond: 32 * MiB });
+    let failure: unknown;
+    const counts = await countRequests(() =>
+      client.writeLtxFile(key(9, 1, 3), body, { timestamp: TIMESTAMP, throttle, signal: controller.signal }).catch((e: unknown) => {
+        failure = e;
+      }),
+    );
+    expect(failure).toMatchObject({ name: "AbortError" });
+    expect(counts).toEqual({ CreateMultipartUpload: 1, UploadPart: 2, AbortMultipartUpload: 1 });
+    expect(await objectKeys(bucket)).toEqual([]);
+  });
+
   test("writeLtxFile() retries a paced PutObject with the whole body after a connection reset mid-body", async () => {
     const bucket = await freshBucket();
     let proxy: TcpProxy | undefined;

@@ -7,36 +7,26 @@
  */
 
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  UploadPartCommand,
-  type CompletedPart,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { parseLtxFileName } from "../ltx/file-name.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
-import { NotFoundError, ReplicaError, errorMessage } from "../errors.ts";
+import { ReplicaError } from "../errors.ts";
 import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
 import { SNAPSHOT_LEVEL } from "./client.ts";
 import { assertLevel, ltxFileNameOf, s3LevelPrefix } from "./layout.ts";
-import {
-  CREDENTIAL_SOURCES_HINT,
-  maskAccessKeyId,
-  resolveS3Credentials,
-  type ResolvedS3Credentials,
-} from "./s3-credentials.ts";
+import { resolveS3Credentials } from "./s3-credentials.ts";
+import { S3ErrorMapper, s3ErrorName } from "./s3-errors.ts";
+import { paceBody, pacedMultipartUpload } from "./s3-paced-upload.ts";
 import type { S3ReplicaSpec } from "./spec.ts";
-import { pacedChunks, type ByteThrottle } from "./throttle.ts";
 
 /** Options for `S3ReplicaClient` beyond the replica spec. */
 export interface S3ReplicaClientOptions {
@@ -70,34 +60,10 @@ const DELETE_BATCH_SIZE = 1000;
 /** Parallel part uploads per multipart upload. */
 const UPLOAD_QUEUE_SIZE = 4;
 
-/** Bytes released per `throttle.take` when a body is paced. */
-const PACED_CHUNK_SIZE = 16 * 1024;
-
-/** Error names/codes that mean the credentials are wrong or lack permission. */
-const AUTH_ERRORS = new Set([
-  "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "InvalidToken",
-  "ExpiredToken", "TokenRefreshRequired", "AllAccessDisabled", "InvalidSecurity",
-]);
-
-/** Error names/codes that mean the bucket is in another region than the one configured. */
-const REGION_ERRORS = new Set(["PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"]);
-
-/** Socket error codes that mean the endpoint could not be reached. */
-const NETWORK_ERRORS = new Set([
-  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT",
-  "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ConnectionRefused", "TimeoutError",
-]);
-
-/** TLS error codes that mean the endpoint's certificate is not trusted. */
-const TLS_ERRORS = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 /**
  * Stores LTX files in an S3 bucket. Small files are one `PutObject` with
  * `Content-MD5`; files larger than `partSize` are multipart uploads. Every
- * SDK failure is mapped the same way: a missing object becomes
+ * SDK failure is mapped the same way (`S3ErrorMapper`): a missing object becomes
  * `NotFoundError`, a missing bucket, bad credentials or an unreachable
  * endpoint become `ReplicaError` with a hint, and aborts pass through.
  *
@@ -122,11 +88,8 @@ export class S3ReplicaClient implements ReplicaClient {
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #url: string;
-  readonly #endpoint: string;
-  readonly #customEndpoint: boolean;
-  readonly #region: string;
   readonly #partSize: number;
-  readonly #credentials: ResolvedS3Credentials;
+  readonly #errors: S3ErrorMapper;
 
   /**
    * Creates a client; no request is made until a method is called.
@@ -147,12 +110,19 @@ export class S3ReplicaClient implements ReplicaClient {
     this.#prefix = spec.path.replace(/^\/+|\/+$/g, "");
     this.#url = `s3://${spec.bucket}${this.#prefix === "" ? "" : `/${this.#prefix}`}`;
     const region = spec.region ?? (spec.endpoint === undefined ? env["AWS_REGION"] : undefined) ?? "us-east-1";
-    this.#customEndpoint = spec.endpoint !== undefined;
-    this.#endpoint = spec.endpoint === undefined ? `https://s3.${region}.amazonaws.com` : redactUrl(spec.endpoint);
-    this.location = this.#customEndpoint ? `${this.#url} (${this.#endpoint})` : this.#url;
-    this.#region = region;
+    const customEndpoint = spec.endpoint !== undefined;
+    const endpoint = spec.endpoint === undefined ? `https://s3.${region}.amazonaws.com` : redactUrl(spec.endpoint);
+    this.location = customEndpoint ? `${this.#url} (${endpoint})` : this.#url;
     this.#partSize = partSize;
-    this.#credentials = resolveS3Credentials(spec, { env, replica: this.location });
+    const credentials = resolveS3Credentials(spec, { env, replica: this.location });
+    this.#errors = new S3ErrorMapper({
+      replica: this.location,
+      bucket: spec.bucket,
+      endpoint,
+      customEndpoint,
+      region,
+      credentials,
+    });
 
     const requestHandler: NonNullable<S3ClientConfig["requestHandler"]> = {
       ...(requestTimeoutMs === undefined
@@ -162,7 +132,7 @@ export class S3ReplicaClient implements ReplicaClient {
     };
     this.#client = new S3Client({
       region,
-      forcePathStyle: spec.forcePathStyle ?? this.#customEndpoint,
+      forcePathStyle: spec.forcePathStyle ?? customEndpoint,
       // The SDK's default since 3.729 adds CRC32 checksums (as aws-chunked
       // trailers for streams) that several S3-compatible servers reject or
       // store verbatim; send checksums only where S3 requires them and
@@ -172,7 +142,7 @@ export class S3ReplicaClient implements ReplicaClient {
       requestHandler,
       ...(spec.endpoint === undefined ? {} : { endpoint: spec.endpoint }),
       ...(maxAttempts === undefined ? {} : { maxAttempts }),
-      ...(this.#credentials.credentials === undefined ? {} : { credentials: this.#credentials.credentials }),
+      ...(credentials.credentials === undefined ? {} : { credentials: credentials.credentials }),
     });
   }
 
@@ -188,7 +158,7 @@ export class S3ReplicaClient implements ReplicaClient {
       MaxKeys: 1,
       ...(this.#prefix === "" ? {} : { Prefix: `${this.#prefix}/` }),
     });
-    await this.#call(action, options.signal, (o) => this.#client.send(command, o));
+    await this.#errors.call(action, (o) => this.#client.send(command, o), { signal: options.signal });
   }
 
   /**
@@ -214,7 +184,7 @@ export class S3ReplicaClient implements ReplicaClient {
           ? seek === undefined ? {} : { StartAfter: prefix + formatTxid(seek) }
           : { ContinuationToken: token }),
       });
-      const out = await this.#call(action, signal, (o) => this.#client.send(command, o));
+      const out = await this.#errors.call(action, (o) => this.#client.send(command, o), { signal });
       for (const obj of out.Contents ?? []) {
         if (obj.Key === undefined || !obj.Key.startsWith(prefix)) continue;
         const parsed = parseLtxFileName(obj.Key.slice(prefix.length));
@@ -249,7 +219,7 @@ export class S3ReplicaClient implements ReplicaClient {
     if (size === 0) {
       // An empty range cannot be expressed; still report a missing object.
       const command = new HeadObjectCommand({ Bucket: this.#bucket, Key: objectKey });
-      await this.#call(action, signal, (o) => this.#client.send(command, o), objectKey);
+      await this.#errors.call(action, (o) => this.#client.send(command, o), { signal, objectKey });
       return new Uint8Array(0);
     }
     const range =
@@ -265,8 +235,8 @@ export class S3ReplicaClient implements ReplicaClient {
       return await out.Body.transformToByteArray();
     } catch (err) {
       // S3 answers 416 for a range starting past the end (or any range of an empty object).
-      if (errorName(err) === "InvalidRange") return new Uint8Array(0);
-      throw this.#toError(err, action, objectKey);
+      if (s3ErrorName(err) === "InvalidRange") return new Uint8Array(0);
+      throw this.#errors.toError(err, action, { objectKey });
     }
   }
 
@@ -298,12 +268,22 @@ export class S3ReplicaClient implements ReplicaClient {
         ContentMD5: createHash("md5").update(body).digest("base64"),
         Metadata,
       });
-      if (throttle !== undefined) command.middlewareStack.add(pacedBody(body, throttle, signal), PACED_BODY_OPTIONS);
-      await this.#call(action, signal, (o) => this.#client.send(command, o));
+      if (throttle !== undefined) paceBody(command, body, { throttle, signal });
+      await this.#errors.call(action, (o) => this.#client.send(command, o), { signal });
     } else if (throttle === undefined) {
       await this.#multipartUpload(objectKey, body, Metadata, action, signal);
     } else {
-      await this.#pacedMultipartUpload(objectKey, body, Metadata, action, { throttle, signal });
+      await pacedMultipartUpload(this.#client, body, {
+        bucket: this.#bucket,
+        key: objectKey,
+        metadata: Metadata,
+        partSize: this.#multipartPartSize(body),
+        action,
+        replica: this.location,
+        errors: this.#errors,
+        throttle,
+        signal,
+      });
     }
     return {
       level: key.level,
@@ -328,7 +308,7 @@ export class S3ReplicaClient implements ReplicaClient {
         Bucket: this.#bucket,
         Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
       });
-      const out = await this.#call(action, options.signal, (o) => this.#client.send(command, o));
+      const out = await this.#errors.call(action, (o) => this.#client.send(command, o), { signal: options.signal });
       const failed = out.Errors?.[0];
       if (failed !== undefined) {
         throw new ReplicaError(
@@ -367,207 +347,23 @@ export class S3ReplicaClient implements ReplicaClient {
       const upload = new Upload({
         client: this.#client,
         params: { Bucket: this.#bucket, Key: objectKey, Body: body, Metadata: metadata },
-        partSize: Math.max(this.#partSize, Math.ceil(body.byteLength / MAX_PARTS)),
+        partSize: this.#multipartPartSize(body),
         queueSize: UPLOAD_QUEUE_SIZE,
         leavePartsOnError: false,
         abortController,
       });
       await upload.done();
     } catch (err) {
-      throw this.#toError(err, action);
+      throw this.#errors.toError(err, action);
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
   }
 
-  /**
-   * A multipart upload whose parts are sent one after another, each paced
-   * by `throttle` (the throttle, not parallelism, bounds the speed). Aborted
-   * on failure, so no parts are left behind.
-   */
-  async #pacedMultipartUpload(
-    objectKey: string,
-    body: Uint8Array,
-    metadata: Record<string, string>,
-    action: string,
-    options: { throttle: ByteThrottle; signal: AbortSignal | undefined },
-  ): Promise<void> {
-    const { throttle, signal } = options;
-    const target = { Bucket: this.#bucket, Key: objectKey };
-    const created = await this.#call(action, signal, (o) =>
-      this.#client.send(new CreateMultipartUploadCommand({ ...target, Metadata: metadata }), o),
-    );
-    const UploadId = created.UploadId;
-    if (UploadId === undefined) {
-      throw new ReplicaError(`Cannot ${action}: S3 answered CreateMultipartUpload without an upload id`, {
-        replica: this.location,
-      });
-    }
-    const partSize = Math.max(this.#partSize, Math.ceil(body.byteLength / MAX_PARTS));
-    try {
-      const parts: CompletedPart[] = [];
-      for (let offset = 0, PartNumber = 1; offset < body.byteLength; offset += partSize, PartNumber++) {
-        const part = body.subarray(offset, Math.min(body.byteLength, offset + partSize));
-        const command = new UploadPartCommand({
-          ...target,
-          UploadId,
-          PartNumber,
-          Body: part,
-          ContentLength: part.byteLength,
-          ContentMD5: createHash("md5").update(part).digest("base64"),
-        });
-        command.middlewareStack.add(pacedBody(part, throttle, signal), PACED_BODY_OPTIONS);
-        const out = await this.#client.send(command, signal === undefined ? {} : { abortSignal: signal });
-        parts.push({ PartNumber, ETag: out.ETag });
-      }
-      const complete = new CompleteMultipartUploadCommand({ ...target, UploadId, MultipartUpload: { Parts: parts } });
-      await this.#client.send(complete, signal === undefined ? {} : { abortSignal: signal });
-    } catch (err) {
-      // Best effort, without the caller's (possibly aborted) signal: the
-      // upload's own error is the one to report, and S3 lifecycle rules
-      // clean up uploads that could not be aborted.
-      await this.#client.send(new AbortMultipartUploadCommand({ ...target, UploadId })).catch(() => undefined);
-      throw this.#toError(err, action);
-    }
+  /** `partSize`, grown so that `body` fits in `MAX_PARTS` parts. */
+  #multipartPartSize(body: Uint8Array): number {
+    return Math.max(this.#partSize, Math.ceil(body.byteLength / MAX_PARTS));
   }
-
-  /** Runs one SDK call with the caller's signal, mapping failures with `#toError`. */
-  async #call<T>(
-    action: string,
-    signal: AbortSignal | undefined,
-    run: (options: { abortSignal?: AbortSignal }) => Promise<T>,
-    objectKey?: string,
-  ): Promise<T> {
-    try {
-      return await run(signal === undefined ? {} : { abortSignal: signal });
-    } catch (err) {
-      throw this.#toError(err, action, objectKey);
-    }
-  }
-
-  /**
-   * The one place SDK errors are translated. `objectKey` is set when the
-   * operation addresses one object, so a 404 means that object is missing.
-   */
-  #toError(err: unknown, action: string, objectKey?: string): unknown {
-    if (err instanceof Error && err.name === "AbortError") return err;
-    const name = errorName(err);
-    const status = httpStatus(err);
-    const replica = this.location;
-
-    if (name !== "NoSuchBucket" && objectKey !== undefined && (name === "NoSuchKey" || status === 404)) {
-      return new NotFoundError(`Cannot ${action}: object '${objectKey}' does not exist`, {
-        path: objectKey,
-        cause: err,
-      });
-    }
-    if (name === "NoSuchBucket" || status === 404) {
-      return new ReplicaError(`Cannot ${action}: bucket '${this.#bucket}' does not exist`, {
-        replica,
-        hint: `Create the bucket '${this.#bucket}' or fix the bucket name in the replica URL`,
-        cause: err,
-      });
-    }
-    if (name === "CredentialsProviderError") {
-      return new ReplicaError(`Cannot ${action}: no S3 credentials were found`, {
-        replica,
-        hint: CREDENTIAL_SOURCES_HINT,
-        cause: err,
-      });
-    }
-    if ((name !== undefined && AUTH_ERRORS.has(name)) || status === 401 || status === 403) {
-      const { credentials, source } = this.#credentials;
-      const who =
-        credentials === undefined
-          ? `credentials from ${source}`
-          : `access key '${maskAccessKeyId(credentials.accessKeyId)}' from ${source}`;
-      return new ReplicaError(
-        `Cannot ${action}: access to bucket '${this.#bucket}' was denied (${name ?? `HTTP ${status}`}) for ${who}`,
-        {
-          replica,
-          hint: `Check the access key, secret key and their permissions on bucket '${this.#bucket}'; ${CREDENTIAL_SOURCES_HINT}`,
-          cause: err,
-        },
-      );
-    }
-    const code = errorCode(err) ?? name;
-    if (code !== undefined && TLS_ERRORS.has(code)) {
-      return new ReplicaError(`Cannot ${action}: the TLS certificate of endpoint '${this.#endpoint}' is not trusted (${code})`, {
-        replica,
-        hint: "Install the endpoint's CA certificate, or set skip-verify for a self-signed test endpoint",
-        cause: err,
-      });
-    }
-    if (code !== undefined && NETWORK_ERRORS.has(code)) {
-      return new ReplicaError(`Cannot ${action}: endpoint '${this.#endpoint}' is unreachable (${code})`, {
-        replica,
-        hint: this.#customEndpoint
-          ? `Check that '${this.#endpoint}' is up and reachable from this host, and that the endpoint in the replica config is right`
-          : `Check this host's network connection and DNS to '${this.#endpoint}'`,
-        cause: err,
-      });
-    }
-    if (name !== undefined && REGION_ERRORS.has(name)) {
-      return new ReplicaError(`Cannot ${action}: bucket '${this.#bucket}' is not in region '${this.#region}' (${name})`, {
-        replica,
-        hint: "Set the bucket's region in the replica config (region, or AWS_REGION without a custom endpoint)",
-        cause: err,
-      });
-    }
-    if (status !== undefined) {
-      return new ReplicaError(`Cannot ${action}: S3 answered '${name ?? "unknown error"}' (HTTP ${status}): ${errorMessage(err)}`, {
-        replica,
-        cause: err,
-      });
-    }
-    return new Error(`Cannot ${action}: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
-/** Where `pacedBody` sits: innermost, right before the HTTP handler, inside the retry loop. */
-const PACED_BODY_OPTIONS = { step: "deserialize", priority: "low", name: "litefleetPacedBody", override: true } as const;
-
-/**
- * A per-command middleware (added with `PACED_BODY_OPTIONS`) that sends
- * `body` as a paced stream of 16 KiB chunks.
- *
- * The input keeps the bytes, so `Content-Length`, `Content-MD5` and the
- * signature are computed as without a throttle, and the SDK's retry
- * middleware still sees a replayable body: the SDK never retries a stream
- * body (it logs "An error was encountered in a non-retryable streaming
- * request" to the console and gives up). The stream is swapped in by the
- * innermost middleware, once per attempt, right before the HTTP handler.
- */
-function pacedBody(body: Uint8Array, throttle: ByteThrottle, signal: AbortSignal | undefined) {
-  return <A extends { request: unknown }, R>(next: (args: A) => Promise<R>) =>
-    async (args: A): Promise<R> => {
-      const request = args.request;
-      if (typeof request !== "object" || request === null || !("body" in request)) return next(args);
-      // Ends a paced wait at once when the attempt ends or the caller aborts,
-      // so no tokens are spent on bytes that will not be sent.
-      const attempt = new AbortController();
-      const onAbort = (): void => attempt.abort(signal?.reason);
-      if (signal?.aborted === true) onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const stream = Readable.from(pacedChunks(body, throttle, { chunkSize: PACED_CHUNK_SIZE, signal: attempt.signal }), {
-        objectMode: false,
-        highWaterMark: PACED_CHUNK_SIZE,
-      });
-      // The HTTP handler pipes the body into the request and does not listen
-      // for its errors; the only error here is the abort, which also fails
-      // the request through the SDK's abort signal.
-      stream.on("error", () => undefined);
-      const original = request.body;
-      request.body = stream;
-      try {
-        return await next(args);
-      } finally {
-        request.body = original;
-        signal?.removeEventListener("abort", onAbort);
-        attempt.abort();
-        stream.destroy();
-      }
-    };
 }
 
 /** Removes user info from an endpoint URL before it goes into messages. */
@@ -593,24 +389,4 @@ function checkByteCount(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(`Cannot read LTX file: '${name}' must be a non-negative integer, got '${value}'`);
   }
-}
-
-function errorName(err: unknown): string | undefined {
-  if (typeof err !== "object" || err === null) return undefined;
-  if ("Code" in err && typeof err.Code === "string") return err.Code;
-  return err instanceof Error ? err.name : undefined;
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "string") {
-    return err.code;
-  }
-  return undefined;
-}
-
-function httpStatus(err: unknown): number | undefined {
-  if (typeof err !== "object" || err === null || !("$metadata" in err)) return undefined;
-  const meta = err.$metadata;
-  if (typeof meta !== "object" || meta === null || !("httpStatusCode" in meta)) return undefined;
-  return typeof meta.httpStatusCode === "number" ? meta.httpStatusCode : undefined;
 }

@@ -1,0 +1,75 @@
+/**
+ * `bun run bench <benchmark> [options]`: runs one benchmark. Each benchmark
+ * is its own module; this file only dispatches and reports errors.
+ *
+ * @module
+ */
+
+import { runBatching } from "./batching.ts";
+import type { Benchmark } from "./benchmark.ts";
+import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
+import { ProcessGuard } from "./process-guard.ts";
+
+/** The benchmarks, by name (`footprint` and `aggregate` are to come). */
+const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
+  batching: {
+    description: "Litestream v0.3.13 vs litefleet at 1 s / 10 s / 60 s batches: S3 requests, bytes, CPU, RSS, restore",
+    run: runBatching,
+  },
+};
+
+function usage(): string {
+  const list = Object.entries(BENCHMARKS)
+    .map(([name, b]) => `  ${name.padEnd(12)}${b.description}`)
+    .join("\n");
+  return `Usage: bun run bench <benchmark> [options]\n\nBenchmarks:\n${list}\n\n${OPTIONS_USAGE}\n`;
+}
+
+async function main(args: readonly string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h") {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const bench = BENCHMARKS[name];
+  if (bench === undefined) {
+    process.stderr.write(`Error: unknown benchmark '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  let options: BenchOptions | "help";
+  try {
+    options = parseBenchOptions(rest);
+  } catch (err) {
+    process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
+    return 2;
+  }
+  if (options === "help") {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const say = (message: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+  const guard = new ProcessGuard();
+  guard.install();
+  // Everything temporary, the s3rver store included (the harness puts it
+  // under os.tmpdir()), goes under one directory the guard removes even on
+  // Ctrl-C, when async disposal does not run.
+  const tmpdirBefore = process.env["TMPDIR"];
+  const root = guard.makeTempDir("litefleet-bench-");
+  process.env["TMPDIR"] = root;
+  if (options.keep) {
+    guard.keepTempDirs();
+    say(`--keep: ${root} will be left in place`);
+  }
+  try {
+    return await bench.run(options, { guard, command: `bun run bench ${args.join(" ")}`, say });
+  } catch (err) {
+    process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    guard.dispose();
+    if (tmpdirBefore === undefined) delete process.env["TMPDIR"];
+    else process.env["TMPDIR"] = tmpdirBefore;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
