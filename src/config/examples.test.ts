@@ -75,7 +75,7 @@ describe("example configs", () => {
       accessKeyId: "k",
       secretAccessKey: "s",
     });
-    expect(config.levels).toEqual(DEFAULTS.levels.map((level) => ({ ...level })));
+    expect(config.levels).toEqual([{ interval: 900_000 }, { interval: 10_800_000 }, { interval: 86_400_000 }]);
     expect(config.status).toEqual({ addr: DEFAULTS.status.addr });
     expect(config.dbs.map((db) => db.spool)).toEqual([
       { maxBytes: 64 * MIB, maxAge: DEFAULTS.spool.maxAge },
@@ -121,7 +121,7 @@ describe("docs/CONFIG.md", () => {
       ["`min-checkpoint-page-count`", `\`${DEFAULTS.db.minCheckpointPageCount}\``],
       ["`truncate-page-n`", `\`${DEFAULTS.db.truncatePageN}\``],
       ["`busy-timeout`", `\`${formatDuration(DEFAULTS.db.busyTimeout)}\``],
-      ["`levels`", DEFAULTS.levels.map((level) => `\`${formatDuration(level.interval)}\``).join(", ")],
+      ["`levels`", DEFAULTS.levels.length === 0 ? "none (`[]`)" : DEFAULTS.levels.map((level) => `\`${formatDuration(level.interval)}\``).join(", ")],
       ["`status.addr`", `\`${DEFAULTS.status.addr}\``],
       ["`spool.max-bytes`", `\`${formatByteSize(DEFAULTS.spool.maxBytes)}\``],
       ["`spool.max-age`", `\`${formatDuration(DEFAULTS.spool.maxAge)}\``],

@@ -21,7 +21,7 @@ function errorOf(text: string): ConfigError {
 
 describe("readLevels", () => {
   const ok: { name: string; text: string; want: Config["levels"] }[] = [
-    { name: "absent means the defaults", text: "", want: [{ interval: 900_000 }, { interval: 10_800_000 }, { interval: 86_400_000 }] },
+    { name: "absent means the defaults (none)", text: "", want: [] },
     { name: "no value means the defaults", text: "levels:\n", want: DEFAULTS.levels.map((l) => ({ ...l })) },
     { name: "an empty list disables compaction", text: "levels: []\n", want: [] },
     {

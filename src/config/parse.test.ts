@@ -463,9 +463,11 @@ dbs:
   test("parseConfig() returns a fresh object each time", () => {
     const a = parseConfig("", OPTIONS);
     a.logging.level = "error";
-    a.levels[0]!.interval = 1;
+    a.levels.push({ interval: 1 });
+    a.status.addr = "x";
     expect(parseConfig("", OPTIONS).logging.level).toBe("info");
-    expect(parseConfig("", OPTIONS).levels[0]?.interval).toBe(DEFAULTS.levels[0]?.interval);
+    expect(parseConfig("", OPTIONS).levels).toEqual(DEFAULTS.levels.map((l) => ({ ...l })));
+    expect(parseConfig("", OPTIONS).status.addr).toBe(DEFAULTS.status.addr);
   });
 
   test("parseConfig() gives each replica its own upload objects", () => {

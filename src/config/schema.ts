@@ -168,7 +168,10 @@ export const DEFAULTS: {
     busyTimeout: 1 * SECOND,
     metaPathSuffix: "-litefleet",
   },
-  levels: [{ interval: 15 * MINUTE }, { interval: 3 * HOUR }, { interval: 24 * HOUR }],
+  // Off by default: every level re-sends the pages changed in its interval
+  // (bytes a cellular device pays for), and a day of 60 s batches restores
+  // in about 1,440 small GETs without it. See docs/COSTS.md.
+  levels: [],
   status: { addr: "127.0.0.1:9397" },
   spool: { maxBytes: 256 * 1024 * 1024, maxAge: 24 * HOUR },
   upload: { minInterval: 10 * SECOND, maxInterval: 60 * SECOND, maxBatchBytes: 16 * 1024 * 1024, bandwidth: 0 },
