@@ -121,6 +121,39 @@ describe("batching end to end", () => {
     await restoreEquals(s, expected);
   }, 60_000);
 
+  test("a metered link switches to the metered policy and holds snapshots back", async () => {
+    await using s3 = await startS3Server({ buckets: ["fleet"] });
+    await using proxy = await startTcpProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) } });
+    await using dir = await makeTempDir("metered-");
+    const s = await setup(dir.path, s3, proxy, [
+      "sync-interval: 1s",
+      "metered: yes",
+      "metered-policy: { min-interval: 10m, max-interval: 1h }",
+    ]);
+    const agent = startAgent(s.cfg, CREDS);
+    await agent.waitForLog("capture started");
+    const w = writer(s.db);
+    for (let i = 0; i < 20; i++) {
+      w.insert(2);
+      await Bun.sleep(100);
+    }
+    await Bun.sleep(1500);
+    const st = await status(s.statusAddr);
+    const r = st.dbs[0]?.replicas[0];
+    expect(r?.metered).toBe(true);
+    // Nothing went out: every capture waits for the metered max-interval.
+    expect(putsUnder(s3, "dev/app.db/0000/")).toBe(0);
+    expect(putsUnder(s3, "dev/app.db/0009/")).toBe(0);
+    expect(r?.pending.files).toBeGreaterThan(0);
+    // An explicit sync still goes out at once.
+    expect((await runCli(["sync", "--addr", s.statusAddr])).code).toBe(0);
+    expect(putsUnder(s3, "dev/app.db/0000/")).toBe(1);
+    const expected = w.hash();
+    w.close();
+    await agent.stop();
+    await restoreEquals(s, expected);
+  }, 60_000);
+
   test("the bandwidth cap holds within ±10% over 30 s", async () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     await using proxy = await startTcpProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) } });
