@@ -1,7 +1,8 @@
+import { defaultReplica } from "../../test/harness/config.ts";
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { configForSingleDb, defaultMetaPath, parseConfig, type ParseConfigOptions } from "./parse.ts";
-import { type Config, type DbConfig, DEFAULTS, type ReplicaConfig } from "./schema.ts";
+import { type Config, type DbConfig, DEFAULTS } from "./schema.ts";
 
 const OPTIONS: ParseConfigOptions = {
   env: { HOME: "/home/op", BUCKET: "backups", N: "500", YES: "true", DEVICE_ID_ENV_ONLY: "x" },
@@ -9,22 +10,7 @@ const OPTIONS: ParseConfigOptions = {
   deviceId: "host-1",
 };
 
-/** The upload settings of a replica that sets none. */
-const UPLOAD_DEFAULTS: Omit<ReplicaConfig, "name" | "spec"> = {
-  upload: { ...DEFAULTS.upload },
-  windows: [],
-  metered: DEFAULTS.metered.mode,
-  meteredUpload: {
-    ...DEFAULTS.upload,
-    minInterval: DEFAULTS.metered.minInterval,
-    maxInterval: DEFAULTS.metered.maxInterval,
-  },
-  meteredSnapshots: DEFAULTS.metered.snapshots,
-};
-
-function replica(name: string, spec: ReplicaConfig["spec"]): ReplicaConfig {
-  return { name, spec, ...UPLOAD_DEFAULTS };
-}
+const replica = defaultReplica;
 
 function db(path: string, extra: Partial<DbConfig> = {}): DbConfig {
   const { metaPathSuffix: _, ...defaults } = DEFAULTS.db;

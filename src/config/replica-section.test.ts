@@ -1,3 +1,4 @@
+import { defaultReplica } from "../../test/harness/config.ts";
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
@@ -27,21 +28,7 @@ function errorOf(replicaYaml: string, top = ""): ConfigError {
 }
 
 /** A replica with every upload setting at its default. */
-function replica(name: string, spec: ReplicaSpec): ReplicaConfig {
-  return {
-    name,
-    spec,
-    upload: { ...DEFAULTS.upload },
-    windows: [],
-    metered: DEFAULTS.metered.mode,
-    meteredUpload: {
-      ...DEFAULTS.upload,
-      minInterval: DEFAULTS.metered.minInterval,
-      maxInterval: DEFAULTS.metered.maxInterval,
-    },
-    meteredSnapshots: DEFAULTS.metered.snapshots,
-  };
-}
+const replica = defaultReplica;
 
 function one(name: string, spec: ReplicaSpec, extra: Partial<ReplicaConfig> = {}): ReplicaConfig[] {
   return [{ ...replica(name, spec), ...extra }];

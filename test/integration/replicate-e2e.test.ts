@@ -71,19 +71,36 @@ function writeConfig(path: string, db: string, s3: { endpoint: string }, replica
   );
 }
 
+/** An s3rver, a temp dir, a config for two replicas, and a database the writer created. */
+async function prepare(prefix: string, seed: number) {
+  const s3 = await startS3Server({ buckets: ["fleet"] });
+  const dir = await makeTempDir(prefix);
+  const db = join(dir.path, "app.db");
+  const log = join(dir.path, "writer.log");
+  const cfg = join(dir.path, "litefleet.yml");
+  writeConfig(cfg, db, s3, join(dir.path, "replica"));
+  const env = { S3_KEY: s3.accessKeyId, S3_SECRET: s3.secretAccessKey };
+  const init = Bun.spawn([process.execPath, WRITER, db, log, String(seed), "0"], { stderr: "inherit" });
+  expect(await init.exited).toBe(0);
+  return {
+    s3,
+    dir,
+    db,
+    log,
+    cfg,
+    env,
+    async [Symbol.asyncDispose]() {
+      await s3.stop();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+}
+
 describe("replicate → restore end to end", () => {
   test("s3 and file replicas restore every recorded state exactly", async () => {
     const seed = randomSeed();
-    await using s3 = await startS3Server({ buckets: ["fleet"] });
-    await using dir = await makeTempDir("e2e-");
-    const db = join(dir.path, "app.db");
-    const log = join(dir.path, "writer.log");
-    const cfg = join(dir.path, "litefleet.yml");
-    writeConfig(cfg, db, s3, join(dir.path, "replica"));
-    const env = { S3_KEY: s3.accessKeyId, S3_SECRET: s3.secretAccessKey };
-    // The writer creates the database before the agent starts.
-    const init = Bun.spawn([process.execPath, WRITER, db, log, String(seed), "0"], { stderr: "inherit" });
-    expect(await init.exited).toBe(0);
+    await using p = await prepare("e2e-", seed);
+    const { s3, dir, db, log, cfg, env } = p;
     const agent = startAgent(cfg, env);
     const writer = Bun.spawn([process.execPath, WRITER, db, log, String(seed + 1), "150", "--big", "--vacuum", "--interval-ms", "15"], {
       stderr: "inherit",
@@ -134,15 +151,8 @@ describe("replicate → restore end to end", () => {
 
   test("kill -9 of the agent mid-run loses nothing after restart", async () => {
     const seed = randomSeed() + 7;
-    await using s3 = await startS3Server({ buckets: ["fleet"] });
-    await using dir = await makeTempDir("e2e-kill-");
-    const db = join(dir.path, "app.db");
-    const log = join(dir.path, "writer.log");
-    const cfg = join(dir.path, "litefleet.yml");
-    writeConfig(cfg, db, s3, join(dir.path, "replica"));
-    const env = { S3_KEY: s3.accessKeyId, S3_SECRET: s3.secretAccessKey };
-    const init = Bun.spawn([process.execPath, WRITER, db, log, String(seed), "0"], { stderr: "inherit" });
-    expect(await init.exited).toBe(0);
+    await using p = await prepare("e2e-kill-", seed);
+    const { s3, dir, db, log, cfg, env } = p;
     const writer = Bun.spawn([process.execPath, WRITER, db, log, String(seed), "160", "--interval-ms", "10"], {
       stderr: "inherit",
     });
