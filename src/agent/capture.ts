@@ -108,6 +108,11 @@ export class DbCapture {
     return this.#conn.pageSize;
   }
 
+  /** Current sizes of the database and `-wal` files in bytes. */
+  fileSizes(): { db: number; wal: number } {
+    return { db: this.#conn.dbFileSize(), wal: this.#conn.walFileSize() };
+  }
+
   #resume(): void {
     const pos = this.#store.readPosition();
     const local = this.#store.spool.list(0);

@@ -51,6 +51,15 @@ export interface DbAgentOptions {
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 
+/** Capture counters since start (for metrics). */
+export interface CaptureCounters {
+  syncs: number;
+  syncErrors: number;
+  syncSeconds: number;
+  checkpoints: Record<string, number>;
+  checkpointSeconds: number;
+}
+
 interface Waiter {
   resolve(): void;
   reject(err: unknown): void;
@@ -70,6 +79,10 @@ export class DbAgent {
   #wake = new Set<() => void>();
   #waiters = new Map<Uploader, Waiter[]>();
   #metered = new Map<string, boolean>();
+  #firstSync: Promise<void>;
+  #firstSyncDone: () => void = () => {};
+  /** Capture counters since start. */
+  readonly counters: CaptureCounters = { syncs: 0, syncErrors: 0, syncSeconds: 0, checkpoints: {}, checkpointSeconds: 0 };
 
   constructor(options: DbAgentOptions) {
     this.path = options.path;
@@ -77,6 +90,7 @@ export class DbAgent {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log.with({ db: options.path });
     this.#store = new LocalStore(options.metaPath);
+    this.#firstSync = new Promise((resolve) => (this.#firstSyncDone = resolve));
     this.#uploaders = options.replicas.map(
       (r) =>
         new Uploader({
@@ -102,6 +116,11 @@ export class DbAgent {
   /** The uploaders, one per replica. */
   get uploaders(): readonly Uploader[] {
     return this.#uploaders;
+  }
+
+  /** Resolves once capture has a position (the first sync is done). */
+  firstSync(): Promise<void> {
+    return this.#firstSync;
   }
 
   /**
@@ -200,7 +219,11 @@ export class DbAgent {
   #syncOnce(): void {
     const cap = this.#capture;
     if (!cap) return;
+    const started = performance.now();
     const res = cap.sync();
+    this.counters.syncs++;
+    this.counters.syncSeconds += (performance.now() - started) / 1000;
+    if (cap.position) this.#firstSyncDone();
     if (res) {
       (res.snapshot ? this.#log.info : this.#log.debug)("sync", {
         txid: res.txid.toString(16),
@@ -210,8 +233,13 @@ export class DbAgent {
       });
       this.#opts.onSync?.({ txid: res.txid, snapshot: res.snapshot });
     }
+    const ckptStarted = performance.now();
     const mode = cap.checkpointIfNeeded(this.#clock.now());
-    if (mode) this.#log.debug("checkpoint", { mode });
+    if (mode) {
+      this.counters.checkpoints[mode] = (this.counters.checkpoints[mode] ?? 0) + 1;
+      this.counters.checkpointSeconds += (performance.now() - ckptStarted) / 1000;
+      this.#log.debug("checkpoint", { mode });
+    }
     if (this.#snapshotDue()) this.#writeSnapshot();
     for (const w of this.#wake) w();
   }
@@ -247,6 +275,7 @@ export class DbAgent {
         const n = backoff.succeed();
         if (n > 0) this.#log.info("sync recovered", { previous_errors: n });
       } catch (err) {
+        this.counters.syncErrors++;
         wait = backoff.fail();
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
           this.#log.error("sync failed", { err: errorMessage(err), backoff: `${wait}ms` });
@@ -306,6 +335,7 @@ export class DbAgent {
       } catch (err) {
         for (const w of waiters) w.reject(err);
         if (signal.aborted) break;
+        u.stats.errors++;
         u.stats.lastError = errorMessage(err);
         const delay = backoff.fail();
         nextRemoteAt = this.#clock.now() + delay;

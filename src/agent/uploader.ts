@@ -57,6 +57,8 @@ export interface UploaderStats {
   deletes: number;
   batches: number;
   coalesced: number;
+  /** Failed remote attempts (each followed by a backoff). */
+  errors: number;
   lastUploadAt: number;
   lastError: string | undefined;
 }
@@ -114,6 +116,7 @@ export class Uploader {
       deletes: 0,
       batches: 0,
       coalesced: 0,
+      errors: 0,
       lastUploadAt: 0,
       lastError: undefined,
     };

@@ -12,7 +12,7 @@ import { NoRestorePointError } from "../restore/planner.ts";
 import { runDatabases } from "./databases.ts";
 import { ExitCode, processIo, type CliIo } from "./io.ts";
 import { runLtx } from "./ltx.ts";
-import { runReplicate } from "./replicate.ts";
+import { runReplicate, type ReplicateOptions } from "./replicate.ts";
 import { runRestore } from "./restore.ts";
 import { runStatus, runSync } from "./status.ts";
 import { runVersion, VERSION } from "./version.ts";
@@ -29,6 +29,8 @@ const SINGLE_DASH_ALIASES = new Set([
   "output",
   "addr",
   "timeout",
+  "exec",
+  "restore-if-db-not-exists",
 ]);
 
 /** Rewrites Litestream-style `-config x` into `--config x`. */
@@ -58,7 +60,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .argument("[db_path]", "database to replicate (with REPLICA_URL, instead of a config file)")
     .argument("[replica_url]", "s3://bucket/path?endpoint=…, file:///dir or a directory")
     .addOption(configOption())
-    .action(async (db: string | undefined, url: string | undefined, opts: { config?: string }) => {
+    .option("--exec <command>", "run the application as a child after the first sync; forward signals; exit with its code")
+    .option("--restore-if-db-not-exists", "restore a missing database from its first replica before replicating")
+    .action(async (db: string | undefined, url: string | undefined, opts: ReplicateOptions) => {
       code = await runReplicate(io, [db, url].filter((x): x is string => x !== undefined), opts);
     });
 

@@ -6,17 +6,21 @@
  * @module
  */
 
-import { DbAgent } from "../agent/db-agent.ts";
-import { startStatusServer } from "../agent/status-server.ts";
-import { STATUS_VERSION, type AgentStatus } from "../agent/status.ts";
-import { MeteredProbe } from "../platform/metered.ts";
+import { existsSync } from "node:fs";
+import type { DbAgent } from "../agent/db-agent.ts";
+import { renderMetrics } from "../agent/metrics.ts";
+import { startMetricsServer, startStatusServer, type HttpSurface } from "../agent/status-server.ts";
+import { Store } from "../agent/store.ts";
 import { configForSingleDb } from "../config/parse.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { sqliteVersion } from "../platform/sqlite.ts";
 import { createReplicaClient } from "../replica/registry.ts";
+import { applyRestorePlan } from "../restore/applier.ts";
+import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
 import { requireSqliteVersion } from "../sqlite/version.ts";
+import { startExecChild, type ExecChild } from "./exec-child.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { deviceId, loadConfig } from "./load-config.ts";
 import { VERSION } from "./version.ts";
@@ -24,6 +28,10 @@ import { VERSION } from "./version.ts";
 /** Options of `replicate`. */
 export interface ReplicateOptions {
   readonly config?: string;
+  /** Run this command as a child after the first sync (overrides config `exec`). */
+  readonly exec?: string;
+  /** Restore each missing database from its first replica before starting. */
+  readonly restoreIfDbNotExists?: boolean;
 }
 
 /** Runs `replicate`; resolves with the exit code when stopped. */
@@ -34,76 +42,89 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     throw new UsageError("Cannot replicate: the config lists no databases", "add a 'dbs:' entry or run 'litefleet replicate DB_PATH REPLICA_URL'");
   }
   const log = createLogger({ level: config.logging.level, format: config.logging.format, sink: io.stderr });
-  const meteredProbe = new MeteredProbe();
-  const agents = config.dbs.map(
-    (db) =>
-      new DbAgent({
-        path: db.path,
-        metaPath: db.metaPath,
-        monitorIntervalMs: db.monitorInterval,
-        snapshotIntervalMs: config.snapshot.interval,
-        snapshotRetentionMs: config.snapshot.retention,
-        levels: config.levels,
-        spool: db.spool,
-        capture: {
-          busyTimeoutMs: db.busyTimeout,
-          minCheckpointPageCount: db.minCheckpointPageCount,
-          truncatePageN: db.truncatePageN,
-          checkpointIntervalMs: db.checkpointInterval,
-        },
-        replicas: db.replicas.map((r) => ({
-          name: r.name,
-          client: createReplicaClient(r.spec, { env: io.env }),
-          config: r,
-        })),
-        meteredProbe,
-        log,
-      }),
-  );
-  const startedAt = Date.now();
-  const agentStatus = (): AgentStatus => ({
-    version: STATUS_VERSION,
-    agent: VERSION,
-    device: config.device.id,
-    startedAt,
-    now: Date.now(),
-    dbs: agents.map((a) => a.status()),
-  });
-  const server = config.status.addr
-    ? await startStatusServer(config.status.addr, {
-        status: agentStatus,
-        syncNow: async () => {
-          await Promise.all(agents.map((a) => a.syncNow()));
-        },
-      })
-    : undefined;
-  if (server) log.info("status server listening", { addr: server.addr });
-  let stopping: Promise<void> | undefined;
-  let resolveStopped: () => void = () => {};
-  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  for (const db of config.dbs) {
+    if (options.restoreIfDbNotExists || db.restoreIfDbNotExists) await restoreIfMissing(io, db, log);
+  }
+  const store = new Store(config, { env: io.env, log, version: VERSION });
+  const metrics = () => renderMetrics(store.agents);
+  const servers: HttpSurface[] = [];
+  let child: ExecChild | undefined;
+  let stopRequested = false;
+  let resolveStop: () => void = () => {};
+  const stopSignal = new Promise<void>((r) => (resolveStop = r));
   const unregister = io.onSignal((sig) => {
-    if (stopping) return;
-    log.info("stopping", { signal: sig });
-    stopping = Promise.all(agents.map((a) => a.stop())).then(() => resolveStopped());
+    log.info("signal received", { signal: sig });
+    stopRequested = true;
+    // With a child, the child's exit stops the agent (after its final sync).
+    if (child) child.signal(sig as NodeJS.Signals);
+    else resolveStop();
   });
+  let code: number = ExitCode.ok;
   try {
-    log.info("litefleet replicating", { dbs: agents.length, device: config.device.id });
+    if (config.status.addr) {
+      servers.push(await startStatusServer(config.status.addr, { status: () => store.status(), syncNow: () => store.syncNow(), metrics }));
+      log.info("status server listening", { addr: servers[0]?.addr });
+    }
+    if (config.metrics.addr) {
+      const m = await startMetricsServer(config.metrics.addr, metrics);
+      servers.push(m);
+      log.info("metrics server listening", { addr: m.addr });
+    }
+    log.info("litefleet replicating", { dbs: store.agents.length, device: config.device.id, version: VERSION });
     for (const db of config.dbs) {
       for (const r of db.replicas) log.info("replica", { db: db.path, replica: r.name, url: describeSpec(r.spec) });
     }
-    await Promise.all(agents.map((a) => startLogged(a, log)));
-    await stopped;
+    // A signal while starting (waiting for a database to appear, or for a
+    // replica to answer) stops at once.
+    await Promise.race([Promise.all(store.agents.map((a) => startLogged(a, log))), stopSignal]);
+    const command = options.exec ?? config.exec;
+    if (command !== undefined && !stopRequested) {
+      await Promise.race([store.firstSync(), stopSignal]);
+      if (!stopRequested) {
+        child = startExecChild(command, { env: io.env });
+        log.info("started --exec child", { pid: child.pid, command });
+        code = await child.exited;
+        log.info("--exec child exited", { code });
+      }
+    } else {
+      await stopSignal;
+    }
+    log.info("stopping");
+    await store.stop();
   } finally {
     unregister();
-    await server?.close();
+    for (const srv of servers) await srv.close();
   }
-  log.info("stopped");
-  return ExitCode.ok;
+  log.info("stopped", { code });
+  return code;
 }
 
 async function startLogged(agent: DbAgent, log: Logger): Promise<void> {
   await agent.start();
   log.info("capture started", { db: agent.path, txid: agent.capture?.position?.txid.toString(16) });
+}
+
+/**
+ * Boot on fresh or replaced hardware: when the database file is missing,
+ * restore it from its first replica (nothing to do when that is empty).
+ */
+async function restoreIfMissing(io: CliIo, db: DbConfig, log: Logger): Promise<void> {
+  if (existsSync(db.path)) {
+    log.info("database exists; no restore", { db: db.path });
+    return;
+  }
+  const replica = db.replicas[0];
+  if (!replica) return;
+  const client = createReplicaClient(replica.spec, { env: io.env });
+  await client.init();
+  const files = await listAllLtxFiles(client);
+  if (files.length === 0) {
+    log.info("database missing and the replica holds no backup; starting without one", { db: db.path, replica: replica.name });
+    return;
+  }
+  const plan = await planRestore(client, {}, { files });
+  const result = await applyRestorePlan(client, plan, { output: db.path });
+  log.info("database restored from its replica", { db: db.path, replica: replica.name, txid: result.txid.toString(16), pages: result.pages });
 }
 
 function resolveConfig(io: CliIo, args: string[], options: ReplicateOptions): Config {

@@ -19,6 +19,7 @@ function db(path: string, extra: Partial<DbConfig> = {}): DbConfig {
     path,
     metaPath: defaultMetaPath(path),
     spool: { ...DEFAULTS.spool },
+    restoreIfDbNotExists: false,
     replicas: [replica("file", { type: "file", path: "/srv/replica" })],
     ...extra,
   };
@@ -31,6 +32,8 @@ function config(extra: Partial<Config> = {}): Config {
     snapshot: { ...DEFAULTS.snapshot },
     levels: DEFAULTS.levels.map((level) => ({ ...level })),
     status: { addr: DEFAULTS.status.addr },
+    metrics: { addr: undefined },
+    exec: undefined,
     dbs: [],
     ...extra,
   };
@@ -67,6 +70,9 @@ levels:
   - interval: 1h
 status:
   addr: localhost:8080
+metrics:
+  addr: 0.0.0.0:9398
+exec: /usr/bin/app --serve
 spool:
   max-bytes: 1GiB
   max-age: 6h
@@ -80,6 +86,8 @@ dbs: []
         snapshot: { interval: 3_600_000, retention: 259_200_000 },
         levels: [{ interval: 300_000 }, { interval: 3_600_000 }],
         status: { addr: "localhost:8080" },
+        metrics: { addr: "0.0.0.0:9398" },
+        exec: "/usr/bin/app --serve",
       }),
     },
     {
@@ -128,6 +136,7 @@ dbs:
     min-checkpoint-page-count: $N
     truncate-page-n: 0
     busy-timeout: 0
+    restore-if-db-not-exists: true
     replica:
       path: replica
 `,
@@ -139,6 +148,7 @@ dbs:
           minCheckpointPageCount: 500,
           truncatePageN: 0,
           busyTimeout: 0,
+          restoreIfDbNotExists: true,
         })],
       }),
     },
@@ -226,7 +236,7 @@ dbs:
       message: "Cannot read config: the document must be a mapping of keys to values: received a list",
     },
     { name: "unknown top-level key", text: "dbz: []\n", field: "dbz", message: "Cannot read config: unknown key 'dbz' (did you mean 'dbs'?)" },
-    { name: "unknown key without suggestion", text: "metrics: true\n", field: "metrics", message: "Cannot read config: unknown key 'metrics'" },
+    { name: "unknown key without suggestion", text: "telemetry: true\n", field: "telemetry", message: "Cannot read config: unknown key 'telemetry'" },
     {
       name: "unsupported Litestream key",
       text: "addr: ':9090'\n",

@@ -17,7 +17,7 @@ import { CONFIG_ERROR_PREFIX, configError, fieldPath, MapReader } from "./map-re
 import { readCredentials, readReplicas, type ReplicaContext } from "./replica-section.ts";
 import { type Config, type DbConfig, DEFAULTS, type LogFormat, type LogLevel } from "./schema.ts";
 import { readSpool, resolveSpool, type SpoolLayer } from "./spool-section.ts";
-import { readStatus } from "./status-section.ts";
+import { readMetrics, readStatus } from "./status-section.ts";
 import { readUploadSection, resolveUpload, UPLOAD_KEYS } from "./upload-policy.ts";
 
 /** Inputs of {@linkcode parseConfig} besides the text. */
@@ -53,6 +53,8 @@ const ROOT_KEYS = [
   "snapshot",
   "levels",
   "status",
+  "metrics",
+  "exec",
   "spool",
   "upload",
   "dbs",
@@ -62,7 +64,6 @@ const ROOT_KEYS = [
 const ROOT_UNSUPPORTED: Readonly<Record<string, string>> = {
   ...Object.fromEntries(
     [
-      "exec",
       "l0-retention",
       "l0-retention-check-interval",
       "retention",
@@ -92,6 +93,7 @@ const DB_KEYS = [
   "truncate-page-n",
   "busy-timeout",
   "spool",
+  "restore-if-db-not-exists",
   "replica",
   "replicas",
 ];
@@ -105,7 +107,6 @@ const DB_UNSUPPORTED: Readonly<Record<string, string>> = {
       "meta-dir",
       "max-sync-wal-bytes",
       "max-checkpoint-page-count",
-      "restore-if-db-not-exists",
     ].map((key) => [key, NOT_SUPPORTED]),
   ),
   snapshot: `${TOP_LEVEL} ('snapshot.interval', 'snapshot.retention')`,
@@ -168,6 +169,8 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const snapshot = readSnapshot(root);
   const levels = readLevels(root);
   const status = readStatus(root);
+  const metrics = readMetrics(root);
+  const exec = root.string("exec");
   const spool = readSpool(root);
   const upload = readUploadSection(root);
   // Resolving the section alone reports its own errors even when no database uses it.
@@ -176,7 +179,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const list = root.list("dbs") ?? [];
   const dbs = list.map((_, i) => readDb(root.item("dbs", i), { base, lookup, credentials, upload, spool }));
   checkDistinct(dbs);
-  return { device: { id }, logging, snapshot, levels, status, dbs };
+  return { device: { id }, logging, snapshot, levels, status, metrics, exec, dbs };
 }
 
 /**
@@ -220,6 +223,8 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
     snapshot: { ...DEFAULTS.snapshot },
     levels: defaultLevels(),
     status: { addr: DEFAULTS.status.addr },
+    metrics: { addr: undefined },
+    exec: undefined,
     dbs: [{
       ...dbDefaults(),
       path,
@@ -323,7 +328,7 @@ function readSnapshot(root: MapReader): Config["snapshot"] {
 
 function dbDefaults(): Omit<DbConfig, "path" | "metaPath" | "replicas"> {
   const { metaPathSuffix: _, ...rest } = DEFAULTS.db;
-  return { ...rest, spool: resolveSpool(undefined, undefined) };
+  return { ...rest, spool: resolveSpool(undefined, undefined), restoreIfDbNotExists: false };
 }
 
 function readDb(r: MapReader, ctx: DbContext): DbConfig {
@@ -349,6 +354,7 @@ function readDb(r: MapReader, ctx: DbContext): DbConfig {
     truncatePageN: r.integer("truncate-page-n", 0) ?? defaults.truncatePageN,
     busyTimeout: r.duration("busy-timeout", 0) ?? defaults.busyTimeout,
     spool: resolveSpool(ctx.spool, readSpool(r)),
+    restoreIfDbNotExists: r.boolean("restore-if-db-not-exists") ?? false,
     replicas: readReplicas(r, ctx),
   };
 }

@@ -48,6 +48,17 @@ export interface Config {
      */
     addr: string | undefined;
   };
+  /** Prometheus text exposition at `/metrics`. */
+  metrics: {
+    /** `host:port` to listen on, or `undefined` when off (the default). */
+    addr: string | undefined;
+  };
+  /**
+   * A command (the application) to run as a child once every database has
+   * made its first sync; SIGINT/SIGTERM are forwarded, and the agent exits
+   * with the child's code (Litestream's `exec`). `undefined` = none.
+   */
+  exec: string | undefined;
   /** Databases to replicate; may be empty when the CLI names one. */
   dbs: DbConfig[];
 }
@@ -95,6 +106,11 @@ export interface DbConfig {
     /** When the oldest pending file is older than this (ms), pending files are coalesced. */
     maxAge: number;
   };
+  /**
+   * When the database file does not exist at start, restore it from its
+   * first replica before replicating (a no-op when the replica is empty).
+   */
+  restoreIfDbNotExists: boolean;
   /** Where the database is replicated; at least one. Names are unique within the database. */
   replicas: ReplicaConfig[];
 }

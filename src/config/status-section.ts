@@ -68,20 +68,35 @@ export function parseListenAddr(text: string): { host: string; port: number } {
  * @throws {ConfigError} for an unknown key or an invalid address
  */
 export function readStatus(root: MapReader): Config["status"] {
-  const status = root.map("status");
-  status?.checkKeys(["addr"]);
-  const addr = status?.string("addr", { allowEmpty: true });
-  if (addr === undefined) return { addr: DEFAULTS.status.addr };
-  if (addr.trim() === "") return { addr: undefined };
+  return { addr: readListenSection(root, "status", DEFAULTS.status.addr) };
+}
+
+/**
+ * Reads `metrics:` (Prometheus `/metrics`). Absent or `addr: ""` means off.
+ *
+ * @param root the document root
+ * @returns the resolved section
+ * @throws {ConfigError} for an unknown key or an invalid address
+ */
+export function readMetrics(root: MapReader): Config["metrics"] {
+  return { addr: readListenSection(root, "metrics", "") };
+}
+
+/** Reads `<key>: { addr }`; `undefined` when off. */
+function readListenSection(root: MapReader, key: string, fallback: string): string | undefined {
+  const section = root.map(key);
+  section?.checkKeys(["addr"]);
+  const addr = section?.string("addr", { allowEmpty: true }) ?? fallback;
+  if (addr.trim() === "") return undefined;
   try {
     parseListenAddr(addr);
   } catch (cause) {
-    const field = fieldPath(status?.field ?? "status", "addr");
+    const field = fieldPath(section?.field ?? key, "addr");
     const reason = errorMessage(cause);
     throw configError(field, `'${field}' is invalid: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`, {
       value: addr,
       cause,
     });
   }
-  return { addr };
+  return addr;
 }

@@ -38,12 +38,21 @@ export async function runCli(
   return { code, stdout, stderr };
 }
 
+/** Children still running, killed when the test process exits (a failed test must not leave agents behind). */
+const running = new Set<{ kill(signal?: number | NodeJS.Signals): void }>();
+process.once("exit", () => {
+  for (const p of running) p.kill("SIGKILL");
+});
+
 /** Starts `litefleet <args>` as a child process (stdout/stderr piped). */
 export function spawnCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string } = {}) {
-  return Bun.spawn([process.execPath, CLI_ENTRY, ...args], {
+  const proc = Bun.spawn([process.execPath, CLI_ENTRY, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
     cwd: options.cwd ?? process.cwd(),
     stdout: "pipe",
     stderr: "pipe",
   });
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
+  return proc;
 }

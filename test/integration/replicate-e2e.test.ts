@@ -48,6 +48,7 @@ function writeConfig(path: string, db: string, s3: { endpoint: string }, replica
   writeFileSync(
     path,
     [
+      'status: { addr: "" }',
       "device:",
       "  id: gw-01",
       "logging:",
@@ -191,6 +192,7 @@ describe("replicate → restore end to end", () => {
     writeFileSync(
       cfg,
       [
+        'status: { addr: "" }',
         "snapshot:",
         "  interval: 300ms",
         "dbs:",

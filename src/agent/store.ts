@@ -1,0 +1,85 @@
+/**
+ * Every replicated database of one agent process: builds a `DbAgent` per
+ * configured database, starts and stops them together, and answers for all
+ * of them (status, explicit sync, metrics).
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
+import { MeteredProbe } from "../platform/metered.ts";
+import { createReplicaClient } from "../replica/registry.ts";
+import { DbAgent } from "./db-agent.ts";
+import { STATUS_VERSION, type AgentStatus } from "./status.ts";
+
+/** See the module documentation. */
+export class Store {
+  readonly agents: readonly DbAgent[];
+  readonly startedAt = Date.now();
+  #config: Config;
+  #version: string;
+
+  constructor(config: Config, options: { env: Record<string, string | undefined>; log: Logger; version: string }) {
+    this.#config = config;
+    this.#version = options.version;
+    const meteredProbe = new MeteredProbe();
+    this.agents = config.dbs.map(
+      (db) =>
+        new DbAgent({
+          path: db.path,
+          metaPath: db.metaPath,
+          monitorIntervalMs: db.monitorInterval,
+          snapshotIntervalMs: config.snapshot.interval,
+          snapshotRetentionMs: config.snapshot.retention,
+          levels: config.levels,
+          spool: db.spool,
+          capture: {
+            busyTimeoutMs: db.busyTimeout,
+            minCheckpointPageCount: db.minCheckpointPageCount,
+            truncatePageN: db.truncatePageN,
+            checkpointIntervalMs: db.checkpointInterval,
+          },
+          replicas: db.replicas.map((r) => ({
+            name: r.name,
+            client: createReplicaClient(r.spec, { env: options.env }),
+            config: r,
+          })),
+          meteredProbe,
+          log: options.log,
+        }),
+    );
+  }
+
+  /** Starts every database (resolves when each has opened capture). */
+  async start(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.start()));
+  }
+
+  /** Resolves once every database has made its first sync. */
+  async firstSync(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.firstSync()));
+  }
+
+  /** Captures and uploads everything now, for every database. */
+  async syncNow(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.syncNow()));
+  }
+
+  /** The agent's status object. */
+  status(): AgentStatus {
+    return {
+      version: STATUS_VERSION,
+      agent: this.#version,
+      device: this.#config.device.id,
+      startedAt: this.startedAt,
+      now: Date.now(),
+      dbs: this.agents.map((a) => a.status()),
+    };
+  }
+
+  /** Stops every database with a final sync and upload. */
+  async stop(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a.stop()));
+  }
+}
