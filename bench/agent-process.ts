@@ -28,8 +28,13 @@ export interface AgentLaunch {
   readonly env: Readonly<Record<string, string>>;
   /** File that receives stdout and stderr. */
   readonly logPath: string;
-  /** The agent is ready once its log contains this text. */
+  /** The agent is ready once its log contains this text {@linkcode AgentLaunch.readyCount} times. */
   readonly readyText: string;
+  /**
+   * How many times `readyText` must appear: once per database for an agent
+   * that logs it per database. @default 1
+   */
+  readonly readyCount?: number;
 }
 
 /** A running agent. */
@@ -51,7 +56,7 @@ export interface AgentExit {
 }
 
 /**
- * Starts an agent and waits until its log shows `readyText`.
+ * Starts an agent and waits until its log shows `readyText` (`readyCount` times).
  *
  * @throws {Error} when it exits first or is not ready within `timeoutMs`; the message includes the log's tail
  */
@@ -68,14 +73,16 @@ export async function startAgent(
     closeSync(out);
   }
   const deadline = performance.now() + options.timeoutMs;
+  const wanted = launch.readyCount ?? 1;
+  const expected = wanted === 1 ? `'${launch.readyText}'` : `'${launch.readyText}' ${wanted} times`;
   for (;;) {
-    if (readLog(launch.logPath).includes(launch.readyText)) return { name: launch.name, process: proc, logPath: launch.logPath };
+    if (readLog(launch.logPath).split(launch.readyText).length - 1 >= wanted) return { name: launch.name, process: proc, logPath: launch.logPath };
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`Cannot start ${launch.name}: it exited with ${proc.exitCode ?? proc.signalCode} before '${launch.readyText}'\n${logTail(launch.logPath)}`);
+      throw new Error(`Cannot start ${launch.name}: it exited with ${proc.exitCode ?? proc.signalCode} before ${expected} in its log\n${logTail(launch.logPath)}`);
     }
     if (performance.now() > deadline) {
       proc.kill("SIGKILL");
-      throw new Error(`Cannot start ${launch.name}: no '${launch.readyText}' in its log after ${options.timeoutMs} ms\n${logTail(launch.logPath)}`);
+      throw new Error(`Cannot start ${launch.name}: no ${expected} in its log after ${options.timeoutMs} ms\n${logTail(launch.logPath)}`);
     }
     await Bun.sleep(50);
   }

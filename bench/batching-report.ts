@@ -8,6 +8,7 @@ import type { AgentExit } from "./agent-process.ts";
 import { durationSeconds, type BatchingAgent, type BatchingSettings } from "./batching-settings.ts";
 import { projectMonthly, S3_PRICES, SECONDS_PER_MONTH } from "./cost-model.ts";
 import type { MachineInfo } from "./machine-info.ts";
+import type { RestoreCheck } from "./restore-check.ts";
 import type { RequestTally } from "./s3-accounting.ts";
 
 /** Requests of one agent, split by phase of the run. */
@@ -20,17 +21,6 @@ export interface PhaseTallies {
   readonly shutdown: RequestTally;
   /** The whole run: the sum of the three. */
   readonly total: RequestTally;
-}
-
-/** Outcome of restoring one replica and comparing it with its database. */
-export interface RestoreCheck {
-  readonly ok: boolean;
-  /** Rows in the restored `readings`, when the restore produced a database. */
-  readonly rows: number | undefined;
-  /** `PRAGMA integrity_check` of the restored database. */
-  readonly integrity: string | undefined;
-  /** One line for the report: what was compared, or why it failed. */
-  readonly detail: string;
 }
 
 /** Everything measured for one agent. */

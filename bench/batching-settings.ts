@@ -5,9 +5,8 @@
  * @module
  */
 
-import { randomSeed } from "../test/harness/prng.ts";
 import type { LitefleetConfigKeys } from "./litefleet-agent.ts";
-import type { WorkloadSettings } from "./workload.ts";
+import { TELEMETRY_WORKLOAD, type WorkloadSettings } from "./workload.ts";
 
 /** One agent of the comparison. Its key prefix is `<name>/app.db` and its database `<name>.db`. */
 export interface BatchingAgent {
@@ -32,7 +31,7 @@ export interface BatchingSettings {
   readonly bucket: string;
   /** Agent whose row the ratios compare against. */
   readonly baseline: string;
-  /** Seconds between every agent being ready and the first transaction (initial snapshots settle). */
+  /** Seconds from each agent being ready to the first transaction (initial snapshots settle); see `agent-run.ts`. */
   readonly settleSeconds: number;
   /** How long an agent may take to log that it is ready, in ms. */
   readonly readyTimeoutMs: number;
@@ -60,15 +59,7 @@ export const BATCHING_SETTINGS: BatchingSettings = {
     // Compaction off for this benchmark.
     levels: [],
   },
-  workload: {
-    rowsPerTransaction: 10,
-    intervalMs: 1000,
-    // Env LITEFLEET_SEED overrides it, as for the tests.
-    seed: randomSeed(),
-    busyTimeoutMs: 5000,
-    // SQLite's default: the application checkpoints as any app would.
-    walAutocheckpoint: 1000,
-  },
+  workload: TELEMETRY_WORKLOAD,
   bucket: "bench",
   baseline: "ls-1s",
   settleSeconds: 3,

@@ -9,33 +9,18 @@
  */
 
 import { writeFileSync } from "node:fs";
-import { logTail, startAgent, stopAgent, type AgentExit, type AgentProcess, type S3Target } from "./agent-process.ts";
-import { checkLitefleetConfig, prefixOf, prepareAgent, resolveBinaries, restoreAndCompare, type PreparedAgent } from "./batching-agents.ts";
+import { resolveBinaries } from "./agent-binaries.ts";
+import { logTail, type S3Target } from "./agent-process.ts";
+import { runAgentsUnderWorkload } from "./agent-run.ts";
+import { checkLitefleetConfig, prefixOf, prepareAgent, restoreAgent, type PreparedAgent } from "./batching-agents.ts";
 import { renderBatchingReport, type AgentResult, type PhaseTallies } from "./batching-report.ts";
 import { BATCHING_SETTINGS, type BatchingSettings } from "./batching-settings.ts";
 import type { BenchContext } from "./benchmark.ts";
 import type { BenchOptions } from "./cli-options.ts";
 import { machineInfo } from "./machine-info.ts";
 import type { TrackChild } from "./process-guard.ts";
-import { RssSampler, sampleProcess, type ProcessSample } from "./process-stats.ts";
 import { tallyByAgent, UNATTRIBUTED, type AgentRoute, type RequestTally } from "./s3-accounting.ts";
-import { startS3RequestLog, type LoggedS3Request, type S3RequestLog } from "./s3-request-log.ts";
-import { spawnWriter, type WriterResult } from "./workload.ts";
-
-/** What one run of the agents measured. */
-interface RunMeasurements {
-  readonly written: WriterResult;
-  /** Seconds from the first transaction to SIGTERM. */
-  readonly steadySeconds: number;
-  /** CPU and memory of each agent just before SIGTERM. */
-  readonly beforeStop: ReadonlyMap<string, ProcessSample>;
-  readonly exits: ReadonlyMap<string, AgentExit>;
-  readonly sampler: RssSampler;
-  /** Every request up to the last agent's exit, and where the phases start. */
-  readonly requests: readonly LoggedS3Request[];
-  readonly steadyFrom: number;
-  readonly shutdownFrom: number;
-}
+import { startS3RequestLog, type LoggedS3Request } from "./s3-request-log.ts";
 
 /**
  * Runs the benchmark and prints (and with `--out`, writes) its report.
@@ -76,7 +61,10 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
       : "litefleet configs leave out `status` and `levels` (`emitStatusAndLevels` is off in bench/batching-settings.ts): compaction and the status server are the build's defaults.",
   );
 
-  const m = await runAgents(prepared, { s3log, settings, durationSeconds: options.durationSeconds, track, say });
+  const m = await runAgentsUnderWorkload(
+    prepared.map((p) => p.launch),
+    { dbPaths: prepared.map((p) => p.dbPath), s3log, settings, durationSeconds: options.durationSeconds, track, say },
+  );
   const routes: AgentRoute[] = settings.agents.map((a) => ({
     name: a.name,
     prefix: prefixOf(a),
@@ -104,7 +92,7 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
     }
     say(`restoring ${agent.name}`);
     const rowsCommitted = m.written.rowsByDb[p.dbPath] ?? 0;
-    const { sourceRows, check } = await restoreAndCompare(p, { work, rowsCommitted, timeoutMs: settings.restoreTimeoutMs, track });
+    const { sourceRows, check } = await restoreAgent(p, { work, rowsCommitted, timeoutMs: settings.restoreTimeoutMs, track });
     const sample = m.beforeStop.get(agent.name);
     results.push({
       agent,
@@ -140,70 +128,6 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
     say(`report written to ${options.out}`);
   }
   return results.every((r) => r.skipped !== undefined || r.restore?.ok === true) ? 0 : 1;
-}
-
-/**
- * Starts the agents, lets them settle, runs the workload, samples them and
- * stops them with SIGTERM, waiting for each to exit (final upload included).
- */
-async function runAgents(
-  prepared: readonly PreparedAgent[],
-  ctx: { s3log: S3RequestLog; settings: BatchingSettings; durationSeconds: number; track: TrackChild; say: (m: string) => void },
-): Promise<RunMeasurements> {
-  const { s3log, settings, track, say } = ctx;
-  say(`starting ${prepared.map((p) => p.agent.name).join(", ")}`);
-  const running: AgentProcess[] = await Promise.all(prepared.map((p) => startAgent(p.launch, { timeoutMs: settings.readyTimeoutMs, track })));
-  const sampler = new RssSampler(new Map(running.map((r) => [r.name, r.process.pid])));
-  sampler.start(settings.rssSampleIntervalMs);
-  try {
-    await Bun.sleep(settings.settleSeconds * 1000);
-    ensureAlive(running);
-
-    const transactions = Math.round((ctx.durationSeconds * 1000) / settings.workload.intervalMs);
-    say(`workload: ${transactions} transactions of ${settings.workload.rowsPerTransaction} rows on ${prepared.length} databases (${ctx.durationSeconds} s)`);
-    const writer = spawnWriter({ settings: settings.workload, transactions, dbPaths: prepared.map((p) => p.dbPath) }, track);
-    await writer.started;
-    const steadyFrom = s3log.count();
-    const steadyStart = performance.now();
-    const progress = setInterval(() => {
-      say(`  ${Math.round((performance.now() - steadyStart) / 1000)} s, ${s3log.count()} S3 requests so far`);
-    }, 30_000);
-    let written: WriterResult;
-    try {
-      written = await Promise.race([writer.finished, whenAnyExits(running)]);
-    } finally {
-      clearInterval(progress);
-    }
-    ensureAlive(running);
-
-    // CPU and peak RSS just before stopping; the shutdown upload comes after.
-    const beforeStop = new Map(running.map((r) => [r.name, sampleProcess(r.process.pid)]));
-    sampler.sampleNow();
-    const shutdownFrom = s3log.count();
-    const steadySeconds = (performance.now() - steadyStart) / 1000;
-    say("stopping the agents (SIGTERM, final upload)");
-    const exits = new Map(await Promise.all(running.map(async (r) => [r.name, await stopAgent(r, settings.stopTimeoutMs)] as const)));
-    // Every agent has exited: nothing after this point is theirs.
-    const requests = s3log.requests();
-    return { written, steadySeconds, beforeStop, exits, sampler, requests, steadyFrom, shutdownFrom };
-  } finally {
-    sampler.stop();
-  }
-}
-
-/** Rejects as soon as any agent exits (they must run until SIGTERM). */
-async function whenAnyExits(running: readonly AgentProcess[]): Promise<never> {
-  await Promise.race(running.map((r) => r.process.exited));
-  ensureAlive(running);
-  throw new Error("Cannot continue the benchmark: an agent exited");
-}
-
-function ensureAlive(running: readonly AgentProcess[]): void {
-  for (const r of running) {
-    if (r.process.exitCode !== null || r.process.signalCode !== null) {
-      throw new Error(`Cannot continue the benchmark: ${r.name} exited with ${r.process.exitCode ?? r.process.signalCode}\n${logTail(r.logPath)}`);
-    }
-  }
 }
 
 function pick(phases: Record<keyof PhaseTallies, Map<string, RequestTally>>, name: string): PhaseTallies {

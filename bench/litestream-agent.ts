@@ -26,10 +26,8 @@ export const LITESTREAM_INSTALL_HINT =
   "install it with 'npm install' (devDependency @flydotio/litestream@1.0.1, which pulls the " +
   "@flydotio/litestream-<platform>-<arch> binary package; npm skips it with --omit=optional or on an unsupported platform)";
 
-/** One Litestream replica in the benchmark. */
-export interface LitestreamAgentSpec {
-  /** Agent name, e.g. `ls-1s`. */
-  readonly name: string;
+/** One database of a Litestream agent, with its one S3 replica. */
+export interface LitestreamDbSpec {
   /** Database file. */
   readonly dbPath: string;
   /** Key prefix in the bucket, e.g. `ls-1s/app.db`. */
@@ -38,6 +36,12 @@ export interface LitestreamAgentSpec {
   readonly syncInterval: string;
   /** Litestream `monitor-interval`, e.g. `1s` (its default). */
   readonly monitorInterval: string;
+}
+
+/** One Litestream agent in the benchmark that replicates one database. */
+export interface LitestreamAgentSpec extends LitestreamDbSpec {
+  /** Agent name, e.g. `ls-1s`. */
+  readonly name: string;
 }
 
 /**
@@ -55,39 +59,37 @@ export function findLitestreamBinary(): string | undefined {
   }
 }
 
-/** Returns Litestream's config file text for one database and one S3 replica. */
-export function litestreamConfigYaml(spec: LitestreamAgentSpec, s3: S3Target): string {
+/** Returns Litestream's config file text for `dbs`, each with one S3 replica. */
+export function litestreamConfigYaml(dbs: readonly LitestreamDbSpec[], s3: S3Target): string {
   return stringify({
-    dbs: [
-      {
-        path: spec.dbPath,
-        "monitor-interval": spec.monitorInterval,
-        replicas: [
-          {
-            type: "s3",
-            bucket: s3.bucket,
-            path: spec.prefix,
-            endpoint: s3.endpoint,
-            region: "us-east-1",
-            "force-path-style": true,
-            "access-key-id": s3.accessKeyId,
-            "secret-access-key": s3.secretAccessKey,
-            "sync-interval": spec.syncInterval,
-          },
-        ],
-      },
-    ],
+    dbs: dbs.map((spec) => ({
+      path: spec.dbPath,
+      "monitor-interval": spec.monitorInterval,
+      replicas: [
+        {
+          type: "s3",
+          bucket: s3.bucket,
+          path: spec.prefix,
+          endpoint: s3.endpoint,
+          region: "us-east-1",
+          "force-path-style": true,
+          "access-key-id": s3.accessKeyId,
+          "secret-access-key": s3.secretAccessKey,
+          "sync-interval": spec.syncInterval,
+        },
+      ],
+    })),
   });
 }
 
-/** Returns how to run `litestream replicate -config FILE`. */
-export function litestreamLaunch(binary: string, configPath: string, spec: LitestreamAgentSpec, logPath: string): AgentLaunch {
+/** Returns how to run `litestream replicate -config FILE` (ready once its first replica is). */
+export function litestreamLaunch(binary: string, configPath: string, spec: Pick<LitestreamAgentSpec, "name">, logPath: string): AgentLaunch {
   return {
     name: spec.name,
     argv: [binary, "replicate", "-config", configPath],
     env: baseEnv(),
     logPath,
-    // Logged once the database is open and its replica configured.
+    // Logged per replica, once its database is open and the replica configured.
     readyText: "replicating to",
   };
 }

@@ -8,13 +8,18 @@
 import { runBatching } from "./batching.ts";
 import type { Benchmark } from "./benchmark.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
+import { runFootprint } from "./footprint.ts";
 import { ProcessGuard } from "./process-guard.ts";
 
-/** The benchmarks, by name (`footprint` and `aggregate` are to come). */
+/** The benchmarks, by name (`aggregate` is to come). */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   batching: {
     description: "Litestream v0.3.13 vs litefleet at 1 s / 10 s / 60 s batches: S3 requests, bytes, CPU, RSS, restore",
     run: runBatching,
+  },
+  footprint: {
+    description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
+    run: runFootprint,
   },
 };
 

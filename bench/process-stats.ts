@@ -19,6 +19,12 @@ export interface ProcessSample {
   readonly rssKiB: number;
   /** Peak resident set size so far, in KiB (`VmHWM`). */
   readonly hwmKiB: number;
+  /** Of `rssKiB`: anonymous memory (heap, stacks), in KiB (`RssAnon`). */
+  readonly rssAnonKiB: number;
+  /** Of `rssKiB`: file-backed pages (the executable and libraries mapped in), in KiB (`RssFile`). */
+  readonly rssFileKiB: number;
+  /** Of `rssKiB`: shared memory, in KiB (`RssShmem`). */
+  readonly rssShmemKiB: number;
 }
 
 let cachedClockTicks: number | undefined;
@@ -70,18 +76,19 @@ export function readCpuSeconds(pid: number): number {
 }
 
 /**
- * Returns `VmRSS` and `VmHWM` of `pid` in KiB.
+ * Returns `VmRSS`, `VmHWM` and the parts of `VmRSS` (`RssAnon`, `RssFile`,
+ * `RssShmem`, Linux ≥ 4.5) of `pid` in KiB.
  *
  * @throws {Error} when `/proc/<pid>/status` cannot be read or lacks the fields
  */
-export function readMemoryKiB(pid: number): { rssKiB: number; hwmKiB: number } {
+export function readMemoryKiB(pid: number): Omit<ProcessSample, "cpuSeconds"> {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string): number => {
     const m = new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status);
     if (!m?.[1]) throw new Error(`Cannot read memory of process ${pid}: no '${name}' in /proc/${pid}/status`);
     return Number(m[1]);
   };
-  return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM") };
+  return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM"), rssAnonKiB: field("RssAnon"), rssFileKiB: field("RssFile"), rssShmemKiB: field("RssShmem") };
 }
 
 /** Samples `VmRSS` of several processes every `intervalMs` and keeps the maximum of each. */

@@ -13,7 +13,7 @@
 import { Database } from "bun:sqlite";
 import { fileURLToPath } from "node:url";
 import type { Subprocess } from "bun";
-import { mulberry32 } from "../test/harness/prng.ts";
+import { mulberry32, randomSeed } from "../test/harness/prng.ts";
 import type { TrackChild } from "./process-guard.ts";
 
 /** Settings of the workload. */
@@ -29,6 +29,20 @@ export interface WorkloadSettings {
   /** `PRAGMA wal_autocheckpoint` of the writer (SQLite's default is 1000 pages; 0 disables). */
   readonly walAutocheckpoint: number;
 }
+
+/**
+ * The telemetry workload every benchmark applies: one transaction of 10
+ * rows per second per database.
+ */
+export const TELEMETRY_WORKLOAD: WorkloadSettings = {
+  rowsPerTransaction: 10,
+  intervalMs: 1000,
+  // Env LITEFLEET_SEED overrides it, as for the tests.
+  seed: randomSeed(),
+  busyTimeoutMs: 5000,
+  // SQLite's default: the application checkpoints as any app would.
+  walAutocheckpoint: 1000,
+};
 
 /** One row of `readings` (without `id`, which SQLite assigns). */
 export interface Reading {

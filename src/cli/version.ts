@@ -1,5 +1,5 @@
 /**
- * `litefleet version`.
+ * `litefleet version`, and the build information a compiled binary carries.
  *
  * @module
  */
@@ -8,11 +8,45 @@ import pkg from "../../package.json" with { type: "json" };
 import { sqliteVersion } from "../platform/sqlite.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 
-/** The agent version from package.json. */
-export const VERSION: string = pkg.version;
+/** What a build says about itself. */
+export interface BuildInfo {
+  /** Package version, e.g. "0.1.0". */
+  readonly version: string;
+  /** Short git commit (e.g. "1a2b3c4" or "1a2b3c4-dirty"); "dev" when run from source. */
+  readonly commit: string;
+  /** Compile target (e.g. "linux-arm64"); "<platform>-<arch> (source)" when run from source. */
+  readonly target: string;
+}
 
-/** Runs `version`. */
+// The LITEFLEET_* names are replaced by `bun build --define` (cross-compile/build.ts).
+// From source they are not declared at all; `typeof` is the one read of an
+// undeclared name that does not throw a ReferenceError.
+
+/** The agent version: the one the binary was built with, else package.json's. */
+export const VERSION: string = typeof LITEFLEET_VERSION === "undefined" ? pkg.version : LITEFLEET_VERSION;
+
+/** This build's version, commit and target. */
+export const BUILD_INFO: BuildInfo = {
+  version: VERSION,
+  commit: typeof LITEFLEET_COMMIT === "undefined" ? "dev" : LITEFLEET_COMMIT,
+  target: typeof LITEFLEET_TARGET === "undefined" ? `${process.platform}-${process.arch} (source)` : LITEFLEET_TARGET,
+};
+
+/**
+ * Formats the `version` line.
+ *
+ * @example
+ * ```ts
+ * formatVersion({ version: "0.1.0", commit: "1a2b3c4", target: "linux-arm64" }, "3.54.1");
+ * // "litefleet 0.1.0 (commit 1a2b3c4, linux-arm64, sqlite 3.54.1)"
+ * ```
+ */
+export function formatVersion(info: BuildInfo, sqlite: string): string {
+  return `litefleet ${info.version} (commit ${info.commit}, ${info.target}, sqlite ${sqlite})`;
+}
+
+/** Runs `version`: prints {@linkcode formatVersion} of this build and the linked SQLite. */
 export function runVersion(io: CliIo): number {
-  io.stdout(`litefleet ${VERSION} (sqlite ${sqliteVersion()}, ${process.platform}-${process.arch})\n`);
+  io.stdout(`${formatVersion(BUILD_INFO, sqliteVersion())}\n`);
   return ExitCode.ok;
 }

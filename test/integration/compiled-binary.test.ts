@@ -6,12 +6,9 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { makeTempDir } from "../harness/temp-dir.ts";
 import { fileHash, imageHash } from "../harness/sqlite-image.ts";
-import { CLI_ENTRY } from "../harness/cli.ts";
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+import { buildBinary } from "../../cross-compile/build.ts";
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -24,12 +21,11 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): P
 describe("compiled binary", () => {
   test("replicates and restores byte for byte", async () => {
     await using dir = await makeTempDir("bin-");
-    const bin = join(dir.path, "litefleet");
-    const build = Bun.spawnSync([process.execPath, "build", "--compile", CLI_ENTRY, "--outfile", bin], { cwd: ROOT });
-    expect(build.stderr.toString()).not.toContain("error");
-    expect(build.exitCode).toBe(0);
+    // The release build (same flags and embedded build info as `npm run build`).
+    const target = process.arch === "arm64" ? "linux-arm64" : "linux-x64";
+    const { path: bin } = await buildBinary(target, { outDir: dir.path });
     const version = Bun.spawnSync([bin, "version"]);
-    expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+/);
+    expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+ (commit [0-9a-z-]+, linux-(x64|arm64), sqlite 3\./);
 
     const dbPath = join(dir.path, "app.db");
     const app = new Database(dbPath, { create: true });

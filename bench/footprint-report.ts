@@ -1,0 +1,232 @@
+/**
+ * The `footprint` benchmark's result and its markdown report, with the
+ * verdict on the issue's target: litefleet's peak RSS no higher than
+ * Litestream's.
+ *
+ * @module
+ */
+
+import type { AgentExit } from "./agent-process.ts";
+import type { FootprintAgent, FootprintSettings } from "./footprint-settings.ts";
+import type { MachineInfo } from "./machine-info.ts";
+import type { ProcessSample } from "./process-stats.ts";
+import type { RestoreCheck } from "./restore-check.ts";
+import type { RequestTally } from "./s3-accounting.ts";
+
+/** The issue's target, as the report quotes it. */
+export const RSS_TARGET = "RSS no higher than Litestream's";
+
+/** Restore of one database after the agents stopped. */
+export interface DatabaseRestore {
+  /** `<agent>-db-<i>` */
+  readonly name: string;
+  /** Rows the writer committed to it. */
+  readonly rowsCommitted: number;
+  /** Rows in it after the agents stopped. */
+  readonly sourceRows: number;
+  readonly check: RestoreCheck;
+}
+
+/** Everything measured for one agent process. */
+export interface FootprintAgentResult {
+  readonly agent: FootprintAgent;
+  /** Why the agent did not run, when it did not. */
+  readonly skipped: string | undefined;
+  /** Databases it replicated. */
+  readonly databases: number;
+  /** CPU and memory `settleSeconds` after it was ready, before the workload. */
+  readonly afterStart: ProcessSample | undefined;
+  /** CPU and memory just before SIGTERM: `hwmKiB` is the peak RSS of the table. */
+  readonly beforeStop: ProcessSample | undefined;
+  /** Largest sampled `VmRSS`, KiB. */
+  readonly maxSampledRssKiB: number | undefined;
+  /** Its requests over the whole run, final upload included. */
+  readonly requests: RequestTally;
+  readonly exit: AgentExit | undefined;
+  readonly restores: readonly DatabaseRestore[];
+}
+
+/** The whole run. */
+export interface FootprintResult {
+  /** The command as typed, e.g. `bun run bench footprint --quick`. */
+  readonly command: string;
+  readonly startedAt: Date;
+  readonly machine: MachineInfo;
+  readonly settings: FootprintSettings;
+  /** Versions of the agents, by family. */
+  readonly versions: Readonly<Record<string, string>>;
+  readonly quick: boolean;
+  /** Transactions committed to each database. */
+  readonly transactions: number;
+  /** Writer ticks that started more than one interval late. */
+  readonly lateTicks: number;
+  /** Seconds from the first transaction to SIGTERM. */
+  readonly steadySeconds: number;
+  readonly agents: readonly FootprintAgentResult[];
+  /** Requests that matched no agent. */
+  readonly unattributed: RequestTally;
+  /** Remarks worth reading next to the numbers. */
+  readonly notes: readonly string[];
+}
+
+/**
+ * Returns the verdict on {@linkcode RSS_TARGET}: litefleet's peak RSS
+ * (`VmHWM`) against Litestream's, saying plainly whether the target is met,
+ * followed by the same comparison on the largest sampled `VmRSS` (`VmHWM`
+ * can trail a sample slightly; see the report's method notes).
+ */
+export function rssVerdict(agents: readonly FootprintAgentResult[]): string {
+  const lf = agents.find((a) => a.agent.kind === "litefleet" && a.skipped === undefined);
+  const ls = agents.find((a) => a.agent.kind === "litestream" && a.skipped === undefined);
+  const prefix = `Target "${RSS_TARGET}":`;
+  const lfPeak = lf?.beforeStop?.hwmKiB;
+  const lsPeak = ls?.beforeStop?.hwmKiB;
+  if (lfPeak === undefined || lsPeak === undefined) {
+    return `${prefix} **not evaluated**: ${lfPeak === undefined ? "litefleet" : "Litestream"} has no peak RSS in this run.`;
+  }
+  const met = lfPeak <= lsPeak;
+  let text =
+    `${prefix} litefleet's peak RSS is ${mib(lfPeak)} MiB, ${relation(lfPeak, lsPeak)} Litestream's ${mib(lsPeak)} MiB ` +
+    `(${(lfPeak / lsPeak).toFixed(2)}×): **${met ? "met" : "NOT met"}**.`;
+  const lfMax = lf?.maxSampledRssKiB;
+  const lsMax = ls?.maxSampledRssKiB;
+  if (lfMax !== undefined && lsMax !== undefined) {
+    const agrees = lfMax <= lsMax === met;
+    text +=
+      ` On the largest sampled RSS, litefleet's ${mib(lfMax)} MiB is ${relation(lfMax, lsMax)} Litestream's ${mib(lsMax)} MiB` +
+      `${agrees ? ", the same verdict" : `: **the opposite verdict** (${lfMax <= lsMax ? "met" : "not met"})`}.`;
+  }
+  return text;
+}
+
+function relation(a: number, b: number): string {
+  const diff = a - b;
+  return diff === 0 ? "the same as" : diff < 0 ? `${mib(-diff)} MiB lower than` : `${mib(diff)} MiB higher than`;
+}
+
+/** Renders `result` as markdown: heading, run facts, result table, verdict, method, details, notes. */
+export function renderFootprintReport(result: FootprintResult): string {
+  const s = result.settings;
+  const w = s.workload;
+  const lines: string[] = [];
+  lines.push(`## Footprint: ${result.agents.map((a) => a.agent.name).join(" vs ")}, ${s.databasesPerAgent} databases each${result.quick ? " (quick smoke run, not a result of record)" : ""}`);
+  lines.push("");
+  lines.push(`- Command: \`${result.command}\``);
+  lines.push(`- Date: ${result.startedAt.toISOString()}`);
+  const m = result.machine;
+  lines.push(`- Machine: nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}; bun ${m.bunVersion}`);
+  lines.push(`- Agents: ${Object.entries(result.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
+  lines.push(
+    `- Workload: ${result.transactions} transactions of ${w.rowsPerTransaction} rows, one every ${w.intervalMs} ms, identical on each of the ` +
+      `${result.agents.filter((a) => a.skipped === undefined).length * s.databasesPerAgent} databases from one writer process ` +
+      `(\`readings\` + index on (sensor, ts), WAL, seed 0x${w.seed.toString(16)}, wal_autocheckpoint ${w.walAutocheckpoint}); ` +
+      `${fixed(result.steadySeconds, 1)} s from the first transaction to SIGTERM; ${result.lateTicks} late ticks`,
+  );
+  lines.push(
+    `- Each agent is one process with one config of ${s.databasesPerAgent} databases, each with one S3 replica under its own prefix ` +
+      `(\`sync-interval: ${s.syncInterval}\`, \`monitor-interval: ${s.monitorInterval}\`); one local s3rver, one bucket \`${s.bucket}\``,
+  );
+  lines.push("");
+  lines.push("| agent | databases | peak RSS MiB | max sampled RSS MiB | RSS after start MiB | CPU s | PUTs | bytes uploaded | restores ok |");
+  lines.push("|---|--:|--:|--:|--:|--:|--:|--:|---|");
+  for (const a of result.agents) {
+    if (a.skipped !== undefined) {
+      lines.push(`| ${a.agent.name} | ${a.databases} | skipped: ${a.skipped} |||||||`);
+      continue;
+    }
+    const ok = a.restores.filter((r) => r.check.ok).length;
+    const cpu = a.beforeStop?.cpuSeconds;
+    lines.push(
+      `| ${a.agent.name} | ${a.databases} | ${kib(a.beforeStop?.hwmKiB)} | ${kib(a.maxSampledRssKiB)} | ${kib(a.afterStart?.rssKiB)} | ` +
+        `${cpu === undefined ? "n/a" : fixed(cpu, 2)} | ${int(a.requests.puts)} | ${int(a.requests.bytesUploaded)} | ` +
+        `${ok === a.databases ? `${ok}/${a.databases}` : `**${ok}/${a.databases}**`} |`,
+    );
+  }
+  lines.push("");
+  lines.push(rssVerdict(result.agents));
+  lines.push("");
+  lines.push("How it is measured:");
+  lines.push(
+    "- Peak RSS = `VmHWM` of /proc/<pid>/status (the kernel's high-water mark over the process's life, start-up included) and CPU s = utime + stime of /proc/<pid>/stat ÷ CLK_TCK, " +
+      "both read just before SIGTERM, so the shutdown upload is not in them.",
+  );
+  lines.push(
+    `- Max sampled RSS = largest \`VmRSS\` sampled every ${s.rssSampleIntervalMs / 1000} s from ready to SIGTERM; ` +
+      `RSS after start = \`VmRSS\` ${s.settleSeconds} s after the agent logged every database ready, before the first transaction. ` +
+      "`VmHWM` is not always ≥ an earlier `VmRSS` sample: the kernel keeps the high-water mark lazily (updated when memory is unmapped, from approximate per-CPU counters), so it can trail a sample by a little; hence both columns.",
+  );
+  lines.push(
+    "- RSS counts file-backed pages (`RssFile`: the parts of the executable and libraries mapped in, shared with the page cache) as well as anonymous memory (`RssAnon`: heaps, stacks); the details split it, read just before SIGTERM.",
+  );
+  lines.push(
+    "- PUTs = PutObject + UploadPart + CreateMultipartUpload + CompleteMultipartUpload and bytes uploaded = sum of `content-length` of PutObject/UploadPart, " +
+      "over the whole run (start to exit, final upload included), attributed by key prefix, list prefix, then user agent.",
+  );
+  lines.push(
+    "- Restores ok = after both agents stopped, each database's replica restored (litefleet: `litefleet restore -o X <url>`; Litestream: `litestream restore -o X -config FILE <db>`) " +
+      "has as many `readings` rows as the database and as the writer committed, and `PRAGMA integrity_check` = ok.",
+  );
+  lines.push("");
+  lines.push(...detailLines(result));
+  if (result.notes.length > 0) {
+    lines.push("");
+    lines.push("Notes:");
+    for (const n of result.notes) lines.push(`- ${n}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function detailLines(result: FootprintResult): string[] {
+  const out = [
+    "Details:",
+    "",
+    "| agent | RSS before stop MiB: anon / file / shmem | CPU s during workload | CPU % of one core during workload | LIST | GET/HEAD | DELETE | requests | stop s | exit |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
+  ];
+  const ran = result.agents.filter((a) => a.skipped === undefined);
+  for (const a of ran) {
+    const t = a.requests;
+    const b = a.beforeStop;
+    const cpu = b && a.afterStart ? b.cpuSeconds - a.afterStart.cpuSeconds : undefined;
+    out.push(
+      `| ${a.agent.name} | ${b ? `${mib(b.rssAnonKiB)} / ${mib(b.rssFileKiB)} / ${mib(b.rssShmemKiB)}` : "n/a"} | ` +
+        `${cpu === undefined ? "n/a" : fixed(cpu, 2)} | ${cpu === undefined || result.steadySeconds <= 0 ? "n/a" : fixed((100 * cpu) / result.steadySeconds, 2)} | ` +
+        `${int(t.lists)} | ${int(t.getHeads)} | ${int(t.deletes)} | ${int(t.requests)} | ${a.exit ? fixed(a.exit.stopSeconds, 1) : "n/a"} | ` +
+        `${a.exit ? (a.exit.killed ? "SIGKILLed after timeout" : (a.exit.code ?? a.exit.signal)) : "n/a"} |`,
+    );
+  }
+  out.push("");
+  out.push("| database | rows committed / in db / restored | restore |");
+  out.push("|---|---|---|");
+  for (const a of ran) {
+    for (const r of a.restores) {
+      out.push(`| ${r.name} | ${r.rowsCommitted} / ${r.sourceRows} / ${r.check.rows ?? "n/a"} | ${r.check.ok ? "" : "**FAILED** "}${r.check.detail} |`);
+    }
+  }
+  const u = result.unattributed;
+  out.push("");
+  out.push(
+    u.requests === 0
+      ? "Every request was attributed to an agent."
+      : `Unattributed requests: ${u.requests} (PUT ${u.puts}, LIST ${u.lists}, GET/HEAD ${u.getHeads}, DELETE ${u.deletes}, other ${u.other}).`,
+  );
+  const noLength = ran.reduce((n, a) => n + a.requests.uploadsWithoutLength, 0);
+  if (noLength > 0) out.push(`Uploads without content-length (bytes missing from the table): ${noLength}.`);
+  return out;
+}
+
+function mib(kibValue: number): string {
+  return fixed(kibValue / 1024, 1);
+}
+
+function kib(value: number | undefined): string {
+  return value === undefined ? "n/a" : mib(value);
+}
+
+function int(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function fixed(n: number, digits: number): string {
+  return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
