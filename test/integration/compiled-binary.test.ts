@@ -25,7 +25,7 @@ describe("compiled binary", () => {
     const target = process.arch === "arm64" ? "linux-arm64" : "linux-x64";
     const { path: bin } = await buildBinary(target, { outDir: dir.path });
     const version = Bun.spawnSync([bin, "version"]);
-    expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+ (commit [0-9a-z-]+, linux-(x64|arm64), sqlite 3\./);
+    expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+ \(commit [0-9a-z-]+, linux-(x64|arm64), sqlite 3\./);
 
     const dbPath = join(dir.path, "app.db");
     const app = new Database(dbPath, { create: true });
