@@ -7,7 +7,7 @@
 import type { AgentExit } from "./agent-process.ts";
 import { durationSeconds, type BatchingAgent, type BatchingSettings } from "./batching-settings.ts";
 import { projectMonthly, S3_PRICES, SECONDS_PER_MONTH } from "./cost-model.ts";
-import type { MachineInfo } from "./machine-info.ts";
+import { attributionLines, exitCell, fixed, fixedOrNa, int, mibOrNa, notesSection, PUT_CLASS_REQUESTS, quickRunMark, restoreMethodNote, runFactLines, stopSecondsCell, UPLOADED_BYTES, type RunFacts } from "./report-common.ts";
 import type { RestoreCheck } from "./restore-check.ts";
 import type { RequestTally } from "./s3-accounting.ts";
 
@@ -44,26 +44,11 @@ export interface AgentResult {
 }
 
 /** The whole run. */
-export interface BatchingResult {
-  /** The command as typed, e.g. `bun run bench batching --quick`. */
-  readonly command: string;
-  readonly startedAt: Date;
-  readonly machine: MachineInfo;
+export interface BatchingResult extends RunFacts {
   readonly settings: BatchingSettings;
-  /** Versions of the agents, e.g. `{ litestream: "v0.3.13", litefleet: "litefleet 0.1.0 (…)" }`. */
-  readonly versions: Readonly<Record<string, string>>;
-  readonly quick: boolean;
-  /** Transactions committed to each database. */
-  readonly transactions: number;
-  /** Writer ticks that started more than one interval late. */
-  readonly lateTicks: number;
-  /** Seconds from the first transaction to SIGTERM. */
-  readonly steadySeconds: number;
   readonly agents: readonly AgentResult[];
   /** Requests that matched no agent. */
   readonly unattributed: RequestTally;
-  /** Remarks worth reading next to the numbers. */
-  readonly notes: readonly string[];
 }
 
 /** Renders `result` as markdown: heading, run facts, result table, ratios, projection, method, details. */
@@ -72,13 +57,9 @@ export function renderBatchingReport(result: BatchingResult): string {
   const w = s.workload;
   const ran = result.agents.filter((a) => a.skipped === undefined);
   const lines: string[] = [];
-  lines.push(`## Batching: ${result.agents.map((a) => a.agent.name).join(", ")}${result.quick ? " (quick smoke run, not a result of record)" : ""}`);
+  lines.push(`## Batching: ${result.agents.map((a) => a.agent.name).join(", ")}${quickRunMark(result.quick)}`);
   lines.push("");
-  lines.push(`- Command: \`${result.command}\``);
-  lines.push(`- Date: ${result.startedAt.toISOString()}`);
-  const m = result.machine;
-  lines.push(`- Machine: nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}; bun ${m.bunVersion}`);
-  lines.push(`- Agents: ${Object.entries(result.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
+  lines.push(...runFactLines(result));
   lines.push(
     `- Workload: ${result.transactions} transactions of ${w.rowsPerTransaction} rows, one every ${w.intervalMs} ms, identical on each database ` +
       `(\`readings\` + index on (sensor, ts), WAL, seed 0x${w.seed.toString(16)}, wal_autocheckpoint ${w.walAutocheckpoint}); ` +
@@ -97,7 +78,7 @@ export function renderBatchingReport(result: BatchingResult): string {
     lines.push(
       `| ${a.agent.name} | ${a.agent.syncInterval} | ${int(t.puts)} | ${int(t.lists)} | ${int(t.getHeads)} | ${int(t.deletes)} | ` +
         `${int(t.bytesUploaded)} | ${a.rowsCommitted > 0 ? fixed(t.bytesUploaded / a.rowsCommitted, 1) : "n/a"} | ` +
-        `${a.cpuSeconds === undefined ? "n/a" : fixed(a.cpuSeconds, 2)} | ${a.hwmKiB === undefined ? "n/a" : fixed(a.hwmKiB / 1024, 1)} | ` +
+        `${fixedOrNa(a.cpuSeconds, 2)} | ${mibOrNa(a.hwmKiB)} | ` +
         `${a.restore === undefined ? "n/a" : a.restore.ok ? "yes" : "**NO**"} |`,
     );
   }
@@ -135,11 +116,11 @@ export function renderBatchingReport(result: BatchingResult): string {
       "**before** requests were counted, so the final upload on shutdown is included (and restores, which come after, are not).",
   );
   lines.push(
-    "- PUTs = PutObject + UploadPart + CreateMultipartUpload + CompleteMultipartUpload, folded (each is one PUT-class request in S3's bill); " +
+    `- PUTs = ${PUT_CLASS_REQUESTS}, folded (each is one PUT-class request in S3's bill); ` +
       "LIST = ListObjects + ListObjectsV2; GET/HEAD = GetObject + HeadObject + HeadBucket; DELETE = DeleteObject(s) + AbortMultipartUpload (free).",
   );
   lines.push(
-    "- Bytes uploaded = sum of `content-length` of PutObject/UploadPart requests (bodies only: no headers, no TLS); bytes/row = bytes uploaded / rows committed to that database.",
+    `- Bytes uploaded = ${UPLOADED_BYTES} requests (bodies only: no headers, no TLS); bytes/row = bytes uploaded / rows committed to that database.`,
   );
   lines.push(
     "- Requests are attributed by object key prefix, else the list `prefix` parameter, else the user agent (litefleet runs with `AWS_SDK_UA_APP_ID=<agent>`).",
@@ -148,17 +129,10 @@ export function renderBatchingReport(result: BatchingResult): string {
     `- CPU s = utime + stime from /proc/<pid>/stat ÷ CLK_TCK and peak RSS = VmHWM from /proc/<pid>/status, both read just before SIGTERM (the shutdown upload is not in them); ` +
       `VmRSS was also sampled every ${s.rssSampleIntervalMs / 1000} s (max in the details).`,
   );
-  lines.push(
-    "- Restore ok = after the agents stopped, a restore of the replica (litefleet: `litefleet restore -o X <url>`; Litestream: `litestream restore -o X -config FILE <db>`) " +
-      "has as many `readings` rows as the database and as the writer committed, and `PRAGMA integrity_check` = ok.",
-  );
+  lines.push(restoreMethodNote("Restore ok", "the agents stopped, a restore of the replica"));
   lines.push("");
   lines.push(...detailLines(result));
-  if (result.notes.length > 0) {
-    lines.push("");
-    lines.push("Notes:");
-    for (const n of result.notes) lines.push(`- ${n}`);
-  }
+  lines.push(...notesSection(result.notes));
   return `${lines.join("\n")}\n`;
 }
 
@@ -188,29 +162,13 @@ function detailLines(result: BatchingResult): string[] {
     out.push(
       `| ${a.agent.name} | ${r.startup.puts} / ${r.steady.puts} / ${r.shutdown.puts} | ${r.total.multipartRequests} | ` +
         `${r.startup.lists} / ${r.steady.lists} / ${r.shutdown.lists} | ${r.total.requests > 0 ? int(r.total.headerBytes / r.total.requests) : "n/a"} | ` +
-        `${a.maxSampledRssKiB === undefined ? "n/a" : fixed(a.maxSampledRssKiB / 1024, 1)} | ${a.exit ? fixed(a.exit.stopSeconds, 1) : "n/a"} | ` +
-        `${a.exit ? (a.exit.killed ? "SIGKILLed after timeout" : (a.exit.code ?? a.exit.signal)) : "n/a"} | ` +
+        `${mibOrNa(a.maxSampledRssKiB)} | ${stopSecondsCell(a.exit)} | ${exitCell(a.exit)} | ` +
         `${a.rowsCommitted} / ${a.sourceRows ?? "n/a"} / ${a.restore?.rows ?? "n/a"} | ${a.restore?.detail ?? "n/a"} |`,
     );
   }
-  const u = result.unattributed;
-  out.push("");
-  out.push(
-    u.requests === 0
-      ? "Every request was attributed to an agent."
-      : `Unattributed requests: ${u.requests} (PUT ${u.puts}, LIST ${u.lists}, GET/HEAD ${u.getHeads}, DELETE ${u.deletes}, other ${u.other}).`,
-  );
   const noLength = result.agents.reduce((n, a) => n + a.requests.total.uploadsWithoutLength, 0);
-  if (noLength > 0) out.push(`Uploads without content-length (bytes missing from the table): ${noLength}.`);
+  out.push(...attributionLines(result.unattributed, noLength));
   return out;
-}
-
-function int(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
-}
-
-function fixed(n: number, digits: number): string {
-  return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 function usd(n: number): string {

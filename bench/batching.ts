@@ -8,19 +8,15 @@
  * @module
  */
 
-import { writeFileSync } from "node:fs";
-import { resolveBinaries } from "./agent-binaries.ts";
-import { logTail, type S3Target } from "./agent-process.ts";
 import { runAgentsUnderWorkload } from "./agent-run.ts";
-import { checkLitefleetConfig, prefixOf, prepareAgent, restoreAgent, type PreparedAgent } from "./batching-agents.ts";
+import { checkLitefleetConfig, prefixOf, prepareAgent, restoreAgent } from "./batching-agents.ts";
 import { renderBatchingReport, type AgentResult, type PhaseTallies } from "./batching-report.ts";
 import { BATCHING_SETTINGS, type BatchingSettings } from "./batching-settings.ts";
 import type { BenchContext } from "./benchmark.ts";
+import { agentRoutes, LITESTREAM_NOT_INSTALLED, prepareAgents, publishReport, runFacts, startComparisonRun, uncleanExitNote } from "./benchmark-run.ts";
 import type { BenchOptions } from "./cli-options.ts";
-import { machineInfo } from "./machine-info.ts";
-import type { TrackChild } from "./process-guard.ts";
-import { tallyByAgent, UNATTRIBUTED, type AgentRoute, type RequestTally } from "./s3-accounting.ts";
-import { startS3RequestLog, type LoggedS3Request } from "./s3-request-log.ts";
+import { tallyByAgent, UNATTRIBUTED, type RequestTally } from "./s3-accounting.ts";
+import type { LoggedS3Request } from "./s3-request-log.ts";
 
 /**
  * Runs the benchmark and prints (and with `--out`, writes) its report.
@@ -29,30 +25,16 @@ import { startS3RequestLog, type LoggedS3Request } from "./s3-request-log.ts";
  * @throws {Error} when litefleet cannot be built, a config is rejected, or an agent dies
  */
 export async function runBatching(options: BenchOptions, ctx: BenchContext, settings: BatchingSettings = BATCHING_SETTINGS): Promise<number> {
-  const { guard, say } = ctx;
-  const track: TrackChild = (child) => guard.track(child);
-  const startedAt = new Date();
-  const work = guard.makeTempDir("batching-");
-  say(`work dir ${work}`);
-  const binaries = await resolveBinaries(options.litefleetBin, { work, track, say });
-  const notes = [...binaries.notes];
+  const { say } = ctx;
+  await using run = await startComparisonRun("batching", options, ctx, { bucket: settings.bucket, build: "plain" });
+  const { work, track, binaries, notes, s3 } = run;
 
-  await using s3log = await startS3RequestLog([settings.bucket]);
-  const s3: S3Target = {
-    endpoint: s3log.server.endpoint,
-    bucket: settings.bucket,
-    accessKeyId: s3log.server.accessKeyId,
-    secretAccessKey: s3log.server.secretAccessKey,
-  };
-  say(`s3rver at ${s3.endpoint}`);
-
-  const prepared: PreparedAgent[] = [];
-  for (const agent of settings.agents) {
-    if (agent.kind === "litestream" && binaries.litestream === undefined) continue;
-    const p = prepareAgent(agent, { work, s3, settings, binaries });
-    if (agent.kind === "litefleet") await checkLitefleetConfig(p, binaries.litefleet, track);
-    prepared.push(p);
-  }
+  const prepared = await prepareAgents(
+    settings.agents,
+    binaries,
+    (agent) => prepareAgent(agent, { work, s3, settings, binaries }),
+    (p) => checkLitefleetConfig(p, binaries.litefleet, track),
+  );
   notes.push(
     "s3rver runs with the harness's patches plus bench/s3rver-list-fix.ts (delimiter listings lost common prefixes whose directory holds only deeper keys; " +
       'without the fix `litestream restore` fails with "no matching backups found").',
@@ -63,13 +45,9 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
 
   const m = await runAgentsUnderWorkload(
     prepared.map((p) => p.launch),
-    { dbPaths: prepared.map((p) => p.dbPath), s3log, settings, durationSeconds: options.durationSeconds, track, say },
+    { dbPaths: prepared.map((p) => p.dbPath), s3log: run.s3log, settings, durationSeconds: options.durationSeconds, track, say },
   );
-  const routes: AgentRoute[] = settings.agents.map((a) => ({
-    name: a.name,
-    prefix: prefixOf(a),
-    userAgentToken: a.kind === "litestream" ? "aws-sdk-go" : `app/${a.name}`,
-  }));
+  const routes = agentRoutes(settings.agents, prefixOf);
   const phases = {
     startup: tallyByAgent(m.requests.slice(0, m.steadyFrom), routes),
     steady: tallyByAgent(m.requests.slice(m.steadyFrom, m.shutdownFrom), routes),
@@ -83,13 +61,12 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
     const requests = pick(phases, agent.name);
     const p = prepared.find((x) => x.agent === agent);
     if (p === undefined) {
-      results.push({ agent, skipped: "Litestream binary not installed", requests, cpuSeconds: undefined, hwmKiB: undefined, maxSampledRssKiB: undefined, exit: undefined, rowsCommitted: 0, sourceRows: undefined, restore: undefined });
+      results.push({ agent, skipped: LITESTREAM_NOT_INSTALLED, requests, cpuSeconds: undefined, hwmKiB: undefined, maxSampledRssKiB: undefined, exit: undefined, rowsCommitted: 0, sourceRows: undefined, restore: undefined });
       continue;
     }
     const exit = m.exits.get(agent.name);
-    if (exit && (exit.killed || exit.code !== 0)) {
-      notes.push(`${agent.name} did not exit cleanly after SIGTERM (${exit.killed ? "killed after the timeout" : `exit ${exit.code ?? exit.signal}`}):\n${logTail(p.launch.logPath, 10)}`);
-    }
+    const unclean = uncleanExitNote(agent.name, exit, p.launch.logPath);
+    if (unclean !== undefined) notes.push(unclean);
     say(`restoring ${agent.name}`);
     const rowsCommitted = m.written.rowsByDb[p.dbPath] ?? 0;
     const { sourceRows, check } = await restoreAgent(p, { work, rowsCommitted, timeoutMs: settings.restoreTimeoutMs, track });
@@ -109,24 +86,12 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
   }
 
   const report = renderBatchingReport({
-    command: ctx.command,
-    startedAt,
-    machine: machineInfo(),
+    ...runFacts(run, options, ctx, m),
     settings,
-    versions: binaries.versions,
-    quick: options.quick,
-    transactions: m.written.transactions,
-    lateTicks: m.written.lateTicks,
-    steadySeconds: m.steadySeconds,
     agents: results,
     unattributed: pick(phases, UNATTRIBUTED).total,
-    notes,
   });
-  process.stdout.write(`\n${report}`);
-  if (options.out !== undefined) {
-    writeFileSync(options.out, report);
-    say(`report written to ${options.out}`);
-  }
+  publishReport(report, options, say);
   return results.every((r) => r.skipped !== undefined || r.restore?.ok === true) ? 0 : 1;
 }
 

@@ -8,8 +8,8 @@
 
 import type { AgentExit } from "./agent-process.ts";
 import type { FootprintAgent, FootprintSettings } from "./footprint-settings.ts";
-import type { MachineInfo } from "./machine-info.ts";
 import type { ProcessSample } from "./process-stats.ts";
+import { attributionLines, exitCell, fixed, fixedOrNa, int, mib, mibOrNa, notesSection, PUT_CLASS_REQUESTS, quickRunMark, restoreMethodNote, runFactLines, stopSecondsCell, UPLOADED_BYTES, type RunFacts } from "./report-common.ts";
 import type { RestoreCheck } from "./restore-check.ts";
 import type { RequestTally } from "./s3-accounting.ts";
 
@@ -47,26 +47,11 @@ export interface FootprintAgentResult {
 }
 
 /** The whole run. */
-export interface FootprintResult {
-  /** The command as typed, e.g. `bun run bench footprint --quick`. */
-  readonly command: string;
-  readonly startedAt: Date;
-  readonly machine: MachineInfo;
+export interface FootprintResult extends RunFacts {
   readonly settings: FootprintSettings;
-  /** Versions of the agents, by family. */
-  readonly versions: Readonly<Record<string, string>>;
-  readonly quick: boolean;
-  /** Transactions committed to each database. */
-  readonly transactions: number;
-  /** Writer ticks that started more than one interval late. */
-  readonly lateTicks: number;
-  /** Seconds from the first transaction to SIGTERM. */
-  readonly steadySeconds: number;
   readonly agents: readonly FootprintAgentResult[];
   /** Requests that matched no agent. */
   readonly unattributed: RequestTally;
-  /** Remarks worth reading next to the numbers. */
-  readonly notes: readonly string[];
 }
 
 /**
@@ -109,13 +94,9 @@ export function renderFootprintReport(result: FootprintResult): string {
   const s = result.settings;
   const w = s.workload;
   const lines: string[] = [];
-  lines.push(`## Footprint: ${result.agents.map((a) => a.agent.name).join(" vs ")}, ${s.databasesPerAgent} databases each${result.quick ? " (quick smoke run, not a result of record)" : ""}`);
+  lines.push(`## Footprint: ${result.agents.map((a) => a.agent.name).join(" vs ")}, ${s.databasesPerAgent} databases each${quickRunMark(result.quick)}`);
   lines.push("");
-  lines.push(`- Command: \`${result.command}\``);
-  lines.push(`- Date: ${result.startedAt.toISOString()}`);
-  const m = result.machine;
-  lines.push(`- Machine: nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}; bun ${m.bunVersion}`);
-  lines.push(`- Agents: ${Object.entries(result.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
+  lines.push(...runFactLines(result));
   lines.push(
     `- Workload: ${result.transactions} transactions of ${w.rowsPerTransaction} rows, one every ${w.intervalMs} ms, identical on each of the ` +
       `${result.agents.filter((a) => a.skipped === undefined).length * s.databasesPerAgent} databases from one writer process ` +
@@ -135,10 +116,9 @@ export function renderFootprintReport(result: FootprintResult): string {
       continue;
     }
     const ok = a.restores.filter((r) => r.check.ok).length;
-    const cpu = a.beforeStop?.cpuSeconds;
     lines.push(
-      `| ${a.agent.name} | ${a.databases} | ${kib(a.beforeStop?.hwmKiB)} | ${kib(a.maxSampledRssKiB)} | ${kib(a.afterStart?.rssKiB)} | ` +
-        `${cpu === undefined ? "n/a" : fixed(cpu, 2)} | ${int(a.requests.puts)} | ${int(a.requests.bytesUploaded)} | ` +
+      `| ${a.agent.name} | ${a.databases} | ${mibOrNa(a.beforeStop?.hwmKiB)} | ${mibOrNa(a.maxSampledRssKiB)} | ${mibOrNa(a.afterStart?.rssKiB)} | ` +
+        `${fixedOrNa(a.beforeStop?.cpuSeconds, 2)} | ${int(a.requests.puts)} | ${int(a.requests.bytesUploaded)} | ` +
         `${ok === a.databases ? `${ok}/${a.databases}` : `**${ok}/${a.databases}**`} |`,
     );
   }
@@ -159,20 +139,13 @@ export function renderFootprintReport(result: FootprintResult): string {
     "- RSS counts file-backed pages (`RssFile`: the parts of the executable and libraries mapped in, shared with the page cache) as well as anonymous memory (`RssAnon`: heaps, stacks); the details split it, read just before SIGTERM.",
   );
   lines.push(
-    "- PUTs = PutObject + UploadPart + CreateMultipartUpload + CompleteMultipartUpload and bytes uploaded = sum of `content-length` of PutObject/UploadPart, " +
+    `- PUTs = ${PUT_CLASS_REQUESTS} and bytes uploaded = ${UPLOADED_BYTES}, ` +
       "over the whole run (start to exit, final upload included), attributed by key prefix, list prefix, then user agent.",
   );
-  lines.push(
-    "- Restores ok = after both agents stopped, each database's replica restored (litefleet: `litefleet restore -o X <url>`; Litestream: `litestream restore -o X -config FILE <db>`) " +
-      "has as many `readings` rows as the database and as the writer committed, and `PRAGMA integrity_check` = ok.",
-  );
+  lines.push(restoreMethodNote("Restores ok", "both agents stopped, each database's replica restored"));
   lines.push("");
   lines.push(...detailLines(result));
-  if (result.notes.length > 0) {
-    lines.push("");
-    lines.push("Notes:");
-    for (const n of result.notes) lines.push(`- ${n}`);
-  }
+  lines.push(...notesSection(result.notes));
   return `${lines.join("\n")}\n`;
 }
 
@@ -190,9 +163,8 @@ function detailLines(result: FootprintResult): string[] {
     const cpu = b && a.afterStart ? b.cpuSeconds - a.afterStart.cpuSeconds : undefined;
     out.push(
       `| ${a.agent.name} | ${b ? `${mib(b.rssAnonKiB)} / ${mib(b.rssFileKiB)} / ${mib(b.rssShmemKiB)}` : "n/a"} | ` +
-        `${cpu === undefined ? "n/a" : fixed(cpu, 2)} | ${cpu === undefined || result.steadySeconds <= 0 ? "n/a" : fixed((100 * cpu) / result.steadySeconds, 2)} | ` +
-        `${int(t.lists)} | ${int(t.getHeads)} | ${int(t.deletes)} | ${int(t.requests)} | ${a.exit ? fixed(a.exit.stopSeconds, 1) : "n/a"} | ` +
-        `${a.exit ? (a.exit.killed ? "SIGKILLed after timeout" : (a.exit.code ?? a.exit.signal)) : "n/a"} |`,
+        `${fixedOrNa(cpu, 2)} | ${cpu === undefined || result.steadySeconds <= 0 ? "n/a" : fixed((100 * cpu) / result.steadySeconds, 2)} | ` +
+        `${int(t.lists)} | ${int(t.getHeads)} | ${int(t.deletes)} | ${int(t.requests)} | ${stopSecondsCell(a.exit)} | ${exitCell(a.exit)} |`,
     );
   }
   out.push("");
@@ -203,30 +175,7 @@ function detailLines(result: FootprintResult): string[] {
       out.push(`| ${r.name} | ${r.rowsCommitted} / ${r.sourceRows} / ${r.check.rows ?? "n/a"} | ${r.check.ok ? "" : "**FAILED** "}${r.check.detail} |`);
     }
   }
-  const u = result.unattributed;
-  out.push("");
-  out.push(
-    u.requests === 0
-      ? "Every request was attributed to an agent."
-      : `Unattributed requests: ${u.requests} (PUT ${u.puts}, LIST ${u.lists}, GET/HEAD ${u.getHeads}, DELETE ${u.deletes}, other ${u.other}).`,
-  );
   const noLength = ran.reduce((n, a) => n + a.requests.uploadsWithoutLength, 0);
-  if (noLength > 0) out.push(`Uploads without content-length (bytes missing from the table): ${noLength}.`);
+  out.push(...attributionLines(result.unattributed, noLength));
   return out;
-}
-
-function mib(kibValue: number): string {
-  return fixed(kibValue / 1024, 1);
-}
-
-function kib(value: number | undefined): string {
-  return value === undefined ? "n/a" : mib(value);
-}
-
-function int(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
-}
-
-function fixed(n: number, digits: number): string {
-  return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }

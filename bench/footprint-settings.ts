@@ -1,13 +1,12 @@
 /**
- * Every knob of the `footprint` benchmark in one place. Change values here;
- * the benchmark reads nothing else.
+ * Every knob of the `footprint` benchmark in one place: its own values here,
+ * on top of the values every comparison shares (`comparison-settings.ts`),
+ * any of which can be overridden here. The benchmark reads nothing else.
  *
  * @module
  */
 
-import type { AgentRunSettings } from "./agent-run.ts";
-import type { LitefleetConfigKeys } from "./litefleet-agent.ts";
-import { TELEMETRY_WORKLOAD } from "./workload.ts";
+import { SHARED_COMPARISON_SETTINGS, type ComparisonSettings } from "./comparison-settings.ts";
 
 /** One agent process of the comparison, replicating several databases. */
 export interface FootprintAgent {
@@ -20,25 +19,18 @@ export interface FootprintAgent {
 }
 
 /** Settings of the footprint benchmark. */
-export interface FootprintSettings extends AgentRunSettings {
+export interface FootprintSettings extends ComparisonSettings {
   /** The agents, in table order. */
   readonly agents: readonly FootprintAgent[];
   /** Databases each agent replicates (one config, one process). */
   readonly databasesPerAgent: number;
   /** `sync-interval` of every replica. */
   readonly syncInterval: string;
-  /** `monitor-interval` of every database. */
-  readonly monitorInterval: string;
-  /** Config keys that depend on the litefleet parser's progress. */
-  readonly litefleetConfigKeys: LitefleetConfigKeys;
-  /** The bucket all agents share (each under its own prefix). */
-  readonly bucket: string;
-  /** How long one restore may take, in ms. */
-  readonly restoreTimeoutMs: number;
 }
 
 /** The settings the benchmark runs with. */
 export const FOOTPRINT_SETTINGS: FootprintSettings = {
+  ...SHARED_COMPARISON_SETTINGS,
   agents: [
     { kind: "litefleet", name: "litefleet" },
     { kind: "litestream", name: "litestream" },
@@ -46,19 +38,7 @@ export const FOOTPRINT_SETTINGS: FootprintSettings = {
   databasesPerAgent: 3,
   // Litestream's default sync-interval, for both.
   syncInterval: "1s",
-  // Litestream's default and litefleet's default.
-  monitorInterval: "1s",
-  litefleetConfigKeys: {
-    // No status server (`status.addr: ""`), compaction off (`levels: []`).
-    emitStatusAndLevels: true,
-    levels: [],
-  },
-  workload: TELEMETRY_WORKLOAD,
-  bucket: "bench",
   // The "RSS after start" sample is taken this long after each agent is ready.
   settleSeconds: 5,
-  readyTimeoutMs: 30_000,
-  stopTimeoutMs: 120_000,
   rssSampleIntervalMs: 1000,
-  restoreTimeoutMs: 120_000,
 };

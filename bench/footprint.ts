@@ -10,21 +10,16 @@
  * @module
  */
 
-import { writeFileSync } from "node:fs";
-import { resolveBinaries } from "./agent-binaries.ts";
-import { logTail, type S3Target } from "./agent-process.ts";
 import { runAgentsUnderWorkload } from "./agent-run.ts";
 import type { BenchContext } from "./benchmark.ts";
+import { agentRoutes, LITESTREAM_NOT_INSTALLED, prepareAgents, publishReport, runFacts, startComparisonRun, uncleanExitNote } from "./benchmark-run.ts";
 import type { BenchOptions } from "./cli-options.ts";
-import { agentPrefix, prepareFootprintAgent, type PreparedFootprintAgent } from "./footprint-agents.ts";
+import { agentPrefix, prepareFootprintAgent } from "./footprint-agents.ts";
 import { renderFootprintReport, type DatabaseRestore, type FootprintAgentResult } from "./footprint-report.ts";
 import { FOOTPRINT_SETTINGS, type FootprintSettings } from "./footprint-settings.ts";
 import { validateLitefleetConfig } from "./litefleet-agent.ts";
-import { machineInfo } from "./machine-info.ts";
-import type { TrackChild } from "./process-guard.ts";
 import { restoreAndCompare } from "./restore-check.ts";
-import { emptyTally, tallyByAgent, UNATTRIBUTED, type AgentRoute } from "./s3-accounting.ts";
-import { startS3RequestLog } from "./s3-request-log.ts";
+import { emptyTally, tallyByAgent, UNATTRIBUTED } from "./s3-accounting.ts";
 
 /** Seconds of workload the issue asks for in a result of record. */
 const RECORD_SECONDS = 300;
@@ -36,33 +31,19 @@ const RECORD_SECONDS = 300;
  * @throws {Error} when litefleet cannot be built, a config is rejected, or an agent dies
  */
 export async function runFootprint(options: BenchOptions, ctx: BenchContext, settings: FootprintSettings = FOOTPRINT_SETTINGS): Promise<number> {
-  const { guard, say } = ctx;
-  const track: TrackChild = (child) => guard.track(child);
-  const startedAt = new Date();
-  const work = guard.makeTempDir("footprint-");
-  say(`work dir ${work}`);
-  const binaries = await resolveBinaries(options.litefleetBin, { work, track, say, build: "release" });
-  const notes = [...binaries.notes];
+  const { say } = ctx;
+  await using run = await startComparisonRun("footprint", options, ctx, { bucket: settings.bucket, build: "release" });
+  const { work, track, binaries, notes, s3 } = run;
   if (!options.quick && options.durationSeconds < RECORD_SECONDS) {
     notes.push(`The workload ran ${options.durationSeconds} s, less than the ${RECORD_SECONDS} s the issue asks for: not a result of record.`);
   }
 
-  await using s3log = await startS3RequestLog([settings.bucket]);
-  const s3: S3Target = {
-    endpoint: s3log.server.endpoint,
-    bucket: settings.bucket,
-    accessKeyId: s3log.server.accessKeyId,
-    secretAccessKey: s3log.server.secretAccessKey,
-  };
-  say(`s3rver at ${s3.endpoint}`);
-
-  const prepared: PreparedFootprintAgent[] = [];
-  for (const agent of settings.agents) {
-    if (agent.kind === "litestream" && binaries.litestream === undefined) continue;
-    const p = prepareFootprintAgent(agent, { work, s3, settings, binaries });
-    if (agent.kind === "litefleet") await validateLitefleetConfig(binaries.litefleet, p.configPath, { env: p.commandEnv, track });
-    prepared.push(p);
-  }
+  const prepared = await prepareAgents(
+    settings.agents,
+    binaries,
+    (agent) => prepareFootprintAgent(agent, { work, s3, settings, binaries }),
+    (p) => validateLitefleetConfig(binaries.litefleet, p.configPath, { env: p.commandEnv, track }),
+  );
   notes.push(
     "s3rver runs with the harness's patches plus bench/s3rver-list-fix.ts (delimiter listings lost common prefixes whose directory holds only deeper keys).",
     `litefleet's config sets \`status.addr: ""\` and \`levels: [${settings.litefleetConfigKeys.levels.join(", ")}]\` (no status server, no compaction).`,
@@ -70,14 +51,9 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
 
   const m = await runAgentsUnderWorkload(
     prepared.map((p) => p.launch),
-    { dbPaths: prepared.flatMap((p) => p.databases.map((d) => d.dbPath)), s3log, settings, durationSeconds: options.durationSeconds, track, say },
+    { dbPaths: prepared.flatMap((p) => p.databases.map((d) => d.dbPath)), s3log: run.s3log, settings, durationSeconds: options.durationSeconds, track, say },
   );
-  const routes: AgentRoute[] = settings.agents.map((a) => ({
-    name: a.name,
-    prefix: agentPrefix(a),
-    userAgentToken: a.kind === "litestream" ? "aws-sdk-go" : `app/${a.name}`,
-  }));
-  const tallies = tallyByAgent(m.requests, routes);
+  const tallies = tallyByAgent(m.requests, agentRoutes(settings.agents, agentPrefix));
 
   const results: FootprintAgentResult[] = [];
   for (const agent of settings.agents) {
@@ -86,7 +62,7 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
     if (p === undefined) {
       results.push({
         agent,
-        skipped: "Litestream binary not installed",
+        skipped: LITESTREAM_NOT_INSTALLED,
         databases: settings.databasesPerAgent,
         afterStart: undefined,
         beforeStop: undefined,
@@ -98,9 +74,8 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
       continue;
     }
     const exit = m.exits.get(agent.name);
-    if (exit && (exit.killed || exit.code !== 0)) {
-      notes.push(`${agent.name} did not exit cleanly after SIGTERM (${exit.killed ? "killed after the timeout" : `exit ${exit.code ?? exit.signal}`}):\n${logTail(p.launch.logPath, 10)}`);
-    }
+    const unclean = uncleanExitNote(agent.name, exit, p.launch.logPath);
+    if (unclean !== undefined) notes.push(unclean);
     const restores: DatabaseRestore[] = [];
     for (const db of p.databases) {
       say(`restoring ${db.name}`);
@@ -122,23 +97,11 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
   }
 
   const report = renderFootprintReport({
-    command: ctx.command,
-    startedAt,
-    machine: machineInfo(),
+    ...runFacts(run, options, ctx, m),
     settings,
-    versions: binaries.versions,
-    quick: options.quick,
-    transactions: m.written.transactions,
-    lateTicks: m.written.lateTicks,
-    steadySeconds: m.steadySeconds,
     agents: results,
     unattributed: tallies.get(UNATTRIBUTED) ?? emptyTally(),
-    notes,
   });
-  process.stdout.write(`\n${report}`);
-  if (options.out !== undefined) {
-    writeFileSync(options.out, report);
-    say(`report written to ${options.out}`);
-  }
+  publishReport(report, options, say);
   return results.every((r) => r.skipped !== undefined || r.restores.every((x) => x.check.ok)) ? 0 : 1;
 }
