@@ -252,9 +252,8 @@ export class DbAgent {
   #snapshotDue(): boolean {
     const pos = this.#capture?.position;
     if (!pos) return false;
-    const pending = this.#store.spool.list(SNAPSHOT_LEVEL).at(-1);
-    if (pending && pending.maxTxid >= pos.txid) return false;
-    if (pending) return false;
+    // One snapshot at a time: a pending one is uploaded before another is made.
+    if (this.#store.spool.list(SNAPSHOT_LEVEL).length > 0) return false;
     const now = this.#clock.now();
     return this.#uploaders.some((u) => {
       const s = u.state;

@@ -13,6 +13,7 @@
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { parseListenAddr } from "../config/status-section.ts";
 import { errorMessage } from "../errors.ts";
 import type { AgentStatus } from "./status.ts";
 
@@ -69,7 +70,7 @@ async function serve(
   key: string,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
 ): Promise<HttpSurface> {
-  const { host, port } = splitAddr(addr);
+  const { host, port } = parseListenAddr(addr);
   const server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) =>
@@ -95,11 +96,4 @@ function send(res: ServerResponse, code: number, type: string, body: string): vo
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {
   send(res, code, "application/json", `${JSON.stringify(body)}\n`);
-}
-
-/** Splits `host:port` (IPv6 in brackets). */
-export function splitAddr(addr: string): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(addr);
-  if (!m) throw new TypeError(`Cannot use listen address '${addr}': expected host:port`);
-  return { host: (m[1] ?? "").replace(/^\[|\]$/g, ""), port: Number(m[2]) };
 }
