@@ -15,6 +15,7 @@ import { runLtx } from "./ltx.ts";
 import { runReplicate, type ReplicateOptions } from "./replicate.ts";
 import { runRestore } from "./restore.ts";
 import { runStatus, runSync } from "./status.ts";
+import { runVerify } from "./verify.ts";
 import { runVersion, VERSION } from "./version.ts";
 
 /** Long options that Litestream spells with one dash (`-config`). */
@@ -31,6 +32,8 @@ const SINGLE_DASH_ALIASES = new Set([
   "timeout",
   "exec",
   "restore-if-db-not-exists",
+  "generation",
+  "index",
 ]);
 
 /** Rewrites Litestream-style `-config x` into `--config x`. */
@@ -74,6 +77,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("-o, --output <path>", "where to write the database (default: the configured DB_PATH)")
     .option("--txid <hex>", "restore exactly this TXID")
     .option("--timestamp <rfc3339>", "restore the last state at or before this time")
+    .option("--generation <hex>", "Litestream v0.3 replicas: restore from this generation")
+    .option("--index <n>", "Litestream v0.3 replicas: apply WAL up to this index (needs --generation)")
     .option("--replica <name>", "which configured replica to use (default: the first)")
     .option("--if-db-not-exists", "do nothing (exit 0) when the output exists")
     .option("--if-replica-exists", "do nothing (exit 0) when the replica holds no backup")
@@ -91,6 +96,19 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--json", "print JSON on stdout")
     .action(async (source: string, opts) => {
       code = await runLtx(io, source, opts);
+    });
+
+  program
+    .command("verify")
+    .description("prove that the replica holds the live database (checksums only; --full restores and compares pages)")
+    .argument("<db_path>", "the live database (configured, or with REPLICA_URL)")
+    .argument("[replica_url]", "s3://bucket/path?endpoint=…, file:///dir or a directory (default: the configured replica)")
+    .addOption(configOption())
+    .option("--replica <name>", "which configured replica to use (default: the first)")
+    .option("--full", "restore into a temporary file and compare page by page")
+    .option("--json", "print the proof as JSON on stdout")
+    .action(async (db: string, url: string | undefined, opts) => {
+      code = await runVerify(io, db, url, opts);
     });
 
   program

@@ -6,11 +6,17 @@
  */
 
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import type { DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
 import { applyRestorePlan, type RestoreProgress } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
+import { applyV3RestorePlan } from "../restore/v3/applier.ts";
+import { newestV3Object, planV3Restore } from "../restore/v3/planner.ts";
+import { createV3Storage } from "../restore/v3/storage.ts";
+import type { ReplicaSpec } from "../replica/spec.ts";
+import { parseReplicaUrl } from "../replica/url.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 import { resolveReplicaSource } from "./replica-source.ts";
@@ -21,6 +27,10 @@ export interface RestoreOptions {
   readonly output?: string;
   readonly txid?: string;
   readonly timestamp?: string;
+  /** Litestream v0.3 generation (16 hex digits). */
+  readonly generation?: string;
+  /** Litestream v0.3 WAL index to stop at (needs `generation`). */
+  readonly index?: string;
   readonly replica?: string;
   readonly ifDbNotExists?: boolean;
   readonly ifReplicaExists?: boolean;
@@ -30,7 +40,15 @@ export interface RestoreOptions {
 /** Runs `restore`; returns the exit code. */
 export async function runRestore(io: CliIo, source: string, options: RestoreOptions): Promise<number> {
   const target = parseTarget(options);
+  const v3Target = parseV3Target(options);
   const config = loadConfig(io, options.config);
+  const v3Dir = resolve(io.cwd, source);
+  if (!source.includes("://") && !existsSync(join(v3Dir, "ltx")) && existsSync(join(v3Dir, "generations"))) {
+    // A bare Litestream v0.3 file replica directory (no LTX files at all).
+    const db = config?.dbs.find((d) => d.path === v3Dir);
+    if (!db && target.txid !== undefined) throw new UsageError("Cannot use --txid with a Litestream v0.3 replica", "use --generation/--index or --timestamp");
+    if (!db) return runV3Restore(io, { type: "file", path: v3Dir }, { output: options.output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists });
+  }
   const { client, db } = resolveReplicaSource(io, source, { config, replica: options.replica });
   const outputArg = options.output ?? db?.path;
   if (outputArg === undefined) {
@@ -50,6 +68,23 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   }
   await client.init();
   const files = await listAllLtxFiles(client);
+  const spec = replicaSpecOf(io, source, db, options.replica);
+  if (spec) {
+    const storage = createV3Storage(spec, { env: io.env });
+    const listing = await storage.list();
+    const v3Newest = newestV3Object(listing);
+    const v5Newest = files.reduce<Date | undefined>((m, f) => (!m || f.createdAt > m ? f.createdAt : m), undefined);
+    // As Litestream v0.5 does: with both layouts present, the one written
+    // last wins, unless --generation/--index ask for v0.3 explicitly.
+    const wantV3 = options.generation !== undefined || options.index !== undefined;
+    if (v3Newest && (wantV3 || !v5Newest || v3Newest > v5Newest)) {
+      if (target.txid !== undefined) throw new UsageError("Cannot use --txid with a Litestream v0.3 replica", "use --generation/--index or --timestamp");
+      return runV3Restore(io, spec, { output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists });
+    }
+  }
+  if (options.generation !== undefined || options.index !== undefined) {
+    throw new UsageError(`Cannot use --generation or --index: '${client.location}' holds no Litestream v0.3 backup`, "use --txid or --timestamp for LTX replicas");
+  }
   if (files.length === 0 && options.ifReplicaExists) {
     say(`Replica '${client.location}' holds no backup; nothing restored`);
     if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "no-replica", path: output })}\n`);
@@ -77,6 +112,66 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     );
   } else {
     say(`Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  }
+  return ExitCode.ok;
+}
+
+function parseV3Target(options: RestoreOptions): { generation?: string; index?: number; timestamp?: Date } {
+  const out: { generation?: string; index?: number; timestamp?: Date } = {};
+  if (options.generation !== undefined) {
+    if (!/^[0-9a-f]{16}$/.test(options.generation)) {
+      throw new UsageError(`Cannot parse --generation '${options.generation}': expected 16 lower-case hex digits`, "see the generations/ folder of the replica");
+    }
+    out.generation = options.generation;
+  }
+  if (options.index !== undefined) {
+    if (!/^\d+$/.test(options.index) || Number(options.index) > 0x7fffffff) {
+      throw new UsageError(`Cannot parse --index '${options.index}': expected a decimal WAL index`, "e.g. --index 3");
+    }
+    if (out.generation === undefined) throw new UsageError("Cannot use --index without --generation", "add --generation HEX");
+    if (options.timestamp !== undefined) throw new UsageError("Cannot combine --index and --timestamp", "give one restore target");
+    out.index = Number(options.index);
+  }
+  if (options.timestamp !== undefined) {
+    const t = parseTarget({ timestamp: options.timestamp }).timestamp;
+    if (t) out.timestamp = t;
+  }
+  return out;
+}
+
+/** The spec behind `source`, for reading a Litestream v0.3 layout next to the LTX files. */
+function replicaSpecOf(io: CliIo, source: string, db: DbConfig | undefined, replica: string | undefined): ReplicaSpec | undefined {
+  if (source.includes("://")) return parseReplicaUrl(source, { cwd: io.cwd });
+  if (db) return (replica === undefined ? db.replicas[0] : db.replicas.find((r) => r.name === replica))?.spec;
+  return { type: "file", path: resolve(io.cwd, source) };
+}
+
+async function runV3Restore(
+  io: CliIo,
+  spec: ReplicaSpec,
+  options: { output: string | undefined; target: { generation?: string; index?: number; timestamp?: Date }; json: boolean | undefined; ifDbNotExists: boolean | undefined },
+): Promise<number> {
+  if (options.output === undefined) throw new UsageError("Cannot restore from a replica directory without an output path", "add -o PATH");
+  const output = resolve(io.cwd, options.output);
+  if (existsSync(output)) {
+    if (options.ifDbNotExists) {
+      if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "db-exists", path: output })}\n`);
+      else io.stderr(`Database '${output}' already exists; nothing restored\n`);
+      return ExitCode.ok;
+    }
+    throw new UsageError(`Cannot restore to '${output}': the file exists`, "choose another path with -o, or add --if-db-not-exists");
+  }
+  const storage = createV3Storage(spec, { env: io.env });
+  const plan = planV3Restore(await storage.list(), options.target, storage.location);
+  const started = Date.now();
+  if (!options.json) {
+    io.stderr(`Restoring Litestream v0.3 replica ${storage.location} generation ${plan.generation} (snapshot ${plan.snapshot.index}, ${plan.indexes.length} WAL indexes) into ${output}\n`);
+  }
+  const result = await applyV3RestorePlan(storage, plan, { output });
+  if (options.json) {
+    io.stdout(`${JSON.stringify({ restored: true, format: "litestream-v0.3", ...result, seconds: (Date.now() - started) / 1000 })}\n`);
+  } else {
+    io.stderr(`Restored generation ${result.generation} index ${result.index}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
   }
   return ExitCode.ok;
 }

@@ -148,7 +148,8 @@ function requireAllPages(sums: PageChecksums, geo: { pageSize: number; commit: n
   }
 }
 
-function checkIntegrity(path: string): void {
+/** Runs `PRAGMA integrity_check` on `path` and removes the `-wal`/`-shm` it leaves; throws `CorruptFileError` unless "ok". */
+export function checkIntegrity(path: string): void {
   const db = openSqlConnection(path, { busyTimeoutMs: 1000 });
   try {
     const rows = db.all<{ integrity_check: string }>("PRAGMA integrity_check");

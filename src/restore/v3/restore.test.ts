@@ -1,0 +1,136 @@
+import { describe, expect, test } from "bun:test";
+import { cpSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ChecksumMismatchError, CorruptFileError } from "../../errors.ts";
+import { lz4DecompressFrame } from "../../platform/lz4.ts";
+import { makeTempDir } from "../../../test/harness/temp-dir.ts";
+import type { FixtureManifest } from "../../../test/fixtures/litestream-v3/make-fixtures.ts";
+import { applyV3RestorePlan } from "./applier.ts";
+import { newestV3Object, planV3Restore } from "./planner.ts";
+import { lz4ContentChecksumMismatch } from "./lz4-checksum.ts";
+import { parseV3Key, segmentPath, V3FileStorage } from "./storage.ts";
+
+const FIXTURE = join(import.meta.dir, "../../../test/fixtures/litestream-v3/basic");
+const manifest = JSON.parse(readFileSync(join(FIXTURE, "manifest.json"), "utf8")) as FixtureManifest;
+
+/** Copies the fixture replica and sets the recorded mtimes (git keeps none). */
+function copyReplica(dir: string): string {
+  const replica = join(dir, "replica");
+  cpSync(join(FIXTURE, "replica"), replica, { recursive: true });
+  for (const [rel, ms] of Object.entries(manifest.mtimes)) utimesSync(join(replica, rel), ms / 1000, ms / 1000);
+  return replica;
+}
+
+describe("V3FileStorage", () => {
+  test("lists both generations with mtimes as createdAt", async () => {
+    await using dir = await makeTempDir("lf-v3-");
+    const listing = await new V3FileStorage(copyReplica(dir.path)).list();
+    expect(new Set(listing.snapshots.map((s) => s.generation))).toEqual(new Set(manifest.generations));
+    expect(listing.snapshots.length + listing.segments.length).toBe(Object.keys(manifest.mtimes).length);
+    const newest = Math.max(...Object.values(manifest.mtimes));
+    expect(Math.abs(newestV3Object(listing)!.getTime() - newest)).toBeLessThan(1);
+  });
+
+  test("lists nothing for a directory without generations", async () => {
+    await using dir = await makeTempDir("lf-v3-");
+    expect(await new V3FileStorage(dir.path).list()).toEqual({ snapshots: [], segments: [] });
+  });
+});
+
+describe("parseV3Key", () => {
+  const t = new Date(0);
+  test("OK", () => {
+    expect(parseV3Key("generations/00cb8f17634b8862/wal/00000001_00001038.wal.lz4", 5, t)).toEqual({
+      segment: { generation: "00cb8f17634b8862", index: 1, offset: 0x1038, size: 5, createdAt: t },
+    });
+    expect(parseV3Key("generations/00cb8f17634b8862/snapshots/0000000a.snapshot.lz4", 5, t)).toEqual({
+      snapshot: { generation: "00cb8f17634b8862", index: 10, size: 5, createdAt: t },
+    });
+  });
+  test("skips other names", () => {
+    expect(parseV3Key("generations/00cb8f17634b8862/wal/00000001.wal", 5, t)).toBeUndefined();
+    expect(parseV3Key("generations/xyz/snapshots/00000000.snapshot.lz4", 5, t)).toBeUndefined();
+    expect(parseV3Key("ltx/0/0000000000000001-0000000000000001.ltx", 5, t)).toBeUndefined();
+  });
+});
+
+describe("lz4ContentChecksumMismatch", () => {
+  test("OK on every fixture object", async () => {
+    for (const rel of Object.keys(manifest.mtimes)) {
+      const raw = new Uint8Array(readFileSync(join(FIXTURE, "replica", rel)));
+      expect(raw[4]! & 0x04).toBe(0x04);
+      const frame = lz4DecompressFrame(raw);
+      expect(await lz4ContentChecksumMismatch(raw, frame.bytesRead, frame.data)).toBeUndefined();
+    }
+  });
+});
+
+describe("planV3Restore", () => {
+  const seg = (index: number, offset: number, ms: number) => ({ generation: "0000000000000001", index, offset, size: 1, createdAt: new Date(ms) });
+  const snap = { generation: "0000000000000001", index: 0, size: 1, createdAt: new Date(0) };
+  test("ErrMissingInitialSegment", () => {
+    expect(() => planV3Restore({ snapshots: [snap], segments: [seg(0, 32, 1)] }, {}, "x")).toThrow(CorruptFileError);
+  });
+  test("ErrMissingIndex", () => {
+    expect(() => planV3Restore({ snapshots: [snap], segments: [seg(0, 0, 1), seg(2, 0, 2)] }, {}, "x")).toThrow(
+      "missing WAL index",
+    );
+  });
+  test("ErrIndexWithoutGeneration", () => {
+    expect(() => planV3Restore({ snapshots: [snap], segments: [] }, { index: 0 }, "x")).toThrow(RangeError);
+  });
+  test("ErrNoGeneration", () => {
+    expect(() => planV3Restore({ snapshots: [], segments: [] }, {}, "x")).toThrow("no v0.3 generation");
+  });
+});
+
+describe("applyV3RestorePlan", () => {
+  for (const r of manifest.restores) {
+    test(`matches litestream restore: ${r.name}`, async () => {
+      await using dir = await makeTempDir("lf-v3-");
+      const storage = new V3FileStorage(copyReplica(dir.path));
+      const plan = planV3Restore(
+        await storage.list(),
+        {
+          ...(r.generation === undefined ? {} : { generation: r.generation }),
+          ...(r.index === undefined ? {} : { index: r.index }),
+          ...(r.timestamp === undefined ? {} : { timestamp: new Date(r.timestamp) }),
+        },
+        storage.location,
+      );
+      const output = join(dir.path, "out.db");
+      await applyV3RestorePlan(storage, plan, { output });
+      const got = readFileSync(output);
+      const want = readFileSync(join(FIXTURE, "expected", r.expected));
+      expect(got.length).toBe(want.length);
+      expect(Buffer.compare(got, want)).toBe(0);
+    });
+  }
+
+  test("ErrContentChecksum: a wrong XXH32 trailer fails the restore", async () => {
+    await using dir = await makeTempDir("lf-v3-");
+    const replica = copyReplica(dir.path);
+    const storage = new V3FileStorage(replica);
+    const plan = planV3Restore(await storage.list(), {}, storage.location);
+    const seg = plan.indexes[0]!.segments[0]!;
+    const path = join(replica, segmentPath(seg));
+    const bytes = new Uint8Array(readFileSync(path));
+    bytes[bytes.length - 1]! ^= 0xff;
+    writeFileSync(path, bytes);
+    const output = join(dir.path, "out.db");
+    await expect(applyV3RestorePlan(storage, plan, { output })).rejects.toThrow(ChecksumMismatchError);
+    expect(await Bun.file(output).exists()).toBe(false);
+  });
+
+  test("ErrCorruptSnapshot leaves no output", async () => {
+    await using dir = await makeTempDir("lf-v3-");
+    const replica = copyReplica(dir.path);
+    const storage = new V3FileStorage(replica);
+    const plan = planV3Restore(await storage.list(), {}, storage.location);
+    writeFileSync(join(replica, `generations/${plan.generation}/snapshots/00000000.snapshot.lz4`), new Uint8Array([1, 2, 3]));
+    const output = join(dir.path, "out.db");
+    await expect(applyV3RestorePlan(storage, plan, { output })).rejects.toThrow(CorruptFileError);
+    expect(await Bun.file(output).exists()).toBe(false);
+    expect(await Bun.file(`${output}.tmp`).exists()).toBe(false);
+  });
+});
