@@ -8,17 +8,15 @@
  * @module
  */
 
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { ftruncateSync } from "node:fs";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { decodeLtxFile } from "../ltx/decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM } from "../ltx/header.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
-import { dirname } from "node:path";
-import { fsyncDir } from "../platform/atomic-write.ts";
-import { openSqlConnection } from "../platform/sqlite.ts";
 import type { ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "./planner.ts";
+import { writeAll, writeStagedDatabase } from "./staged-database.ts";
 
 /** Progress after each file. */
 export interface RestoreProgress {
@@ -52,19 +50,12 @@ export async function applyRestorePlan(
   options: SignalOptions & { output: string; onProgress?: (p: RestoreProgress) => void },
 ): Promise<RestoreResult> {
   const output = options.output;
-  if (existsSync(output)) {
-    throw new Error(`Cannot restore to '${output}': the file exists (choose another output path or remove it)`);
-  }
-  const tmp = `${output}.tmp`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, "w+", 0o644);
   let sums = new PageChecksums(4096);
   const bytesTotal = plan.files.reduce((n, f) => n + f.size, 0);
   let bytesDone = 0;
   let pageSize = 0;
   let commit = 0;
-  let ok = false;
-  try {
+  await writeStagedDatabase(output, async (fd) => {
     for (const [i, info] of plan.files.entries()) {
       const name = describe(client, info);
       const bytes = await client.readLtxFile(info, options.signal ? { signal: options.signal } : {});
@@ -107,22 +98,7 @@ export async function applyRestorePlan(
       options.onProgress?.({ filesDone: i + 1, filesTotal: plan.files.length, bytesDone, bytesTotal });
     }
     requireAllPages(sums, { pageSize, commit, path: client.location });
-    fsyncSync(fd);
-    closeSync(fd);
-    checkIntegrity(tmp);
-    renameSync(tmp, output);
-    await fsyncDir(dirname(output));
-    ok = true;
-  } finally {
-    if (!ok) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed on the success path before the failure
-      }
-      for (const suffix of ["", "-wal", "-shm"]) rmSync(`${tmp}${suffix}`, { force: true });
-    }
-  }
+  });
   return {
     path: output,
     txid: plan.txid,
@@ -146,29 +122,6 @@ function requireAllPages(sums: PageChecksums, geo: { pageSize: number; commit: n
       throw new CorruptFileError(`Cannot restore: page ${p} is in no file of the chain`, { path: geo.path });
     }
   }
-}
-
-/** Runs `PRAGMA integrity_check` on `path` and removes the `-wal`/`-shm` it leaves; throws `CorruptFileError` unless "ok". */
-export function checkIntegrity(path: string): void {
-  const db = openSqlConnection(path, { busyTimeoutMs: 1000 });
-  try {
-    const rows = db.all<{ integrity_check: string }>("PRAGMA integrity_check");
-    const result = rows.map((r) => r.integrity_check);
-    if (result.length !== 1 || result[0] !== "ok") {
-      throw new CorruptFileError(
-        `Cannot restore: integrity_check failed on the restored database: ${result.slice(0, 5).join("; ")}`,
-        { path },
-      );
-    }
-  } finally {
-    db.close();
-  }
-  for (const suffix of ["-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
-}
-
-function writeAll(fd: number, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 function hex(v: bigint): string {

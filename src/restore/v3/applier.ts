@@ -15,13 +15,11 @@
  * @module
  */
 
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { ftruncateSync } from "node:fs";
 import { ChecksumMismatchError, CorruptFileError } from "../../errors.ts";
-import { fsyncDir } from "../../platform/atomic-write.ts";
 import { lz4DecompressFrame } from "../../platform/lz4.ts";
 import { decodeWalHeader, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, walChecksum } from "../../sqlite/wal-reader.ts";
-import { checkIntegrity } from "../applier.ts";
+import { writeAll, writeStagedDatabase } from "../staged-database.ts";
 import { lz4ContentChecksumMismatch } from "./lz4-checksum.ts";
 import type { V3RestorePlan } from "./planner.ts";
 import { segmentPath, snapshotPath, type V3Storage } from "./storage.ts";
@@ -53,18 +51,11 @@ export async function applyV3RestorePlan(
   options: { output: string },
 ): Promise<V3RestoreResult> {
   const output = options.output;
-  if (existsSync(output)) {
-    throw new Error(`Cannot restore to '${output}': the file exists (choose another output path or remove it)`);
-  }
-  const tmp = `${output}.tmp`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, "w+", 0o644);
   let files = 0;
   let bytes = 0;
   let pageSize = 0;
   let size = 0;
   let transactions = 0;
-  let ok = false;
   const decompress = async (rel: string): Promise<Uint8Array> => {
     const raw = await storage.read(rel);
     files++;
@@ -84,7 +75,7 @@ export async function applyV3RestorePlan(
     }
     return frame.data;
   };
-  try {
+  await writeStagedDatabase(output, async (fd) => {
     const snap = await decompress(snapshotPath(plan.snapshot));
     writeAll(fd, snap, 0);
     size = snap.length;
@@ -107,22 +98,7 @@ export async function applyV3RestorePlan(
       size = replayed.size;
       transactions += replayed.transactions;
     }
-    fsyncSync(fd);
-    closeSync(fd);
-    checkIntegrity(tmp);
-    renameSync(tmp, output);
-    await fsyncDir(dirname(output));
-    ok = true;
-  } finally {
-    if (!ok) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed on the success path before the failure
-      }
-      for (const suffix of ["", "-wal", "-shm"]) rmSync(`${tmp}${suffix}`, { force: true });
-    }
-  }
+  });
   const last = plan.indexes.at(-1);
   return {
     path: output,
@@ -184,7 +160,3 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function writeAll(fd: number, data: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
-}
