@@ -53,8 +53,12 @@ export function writeAll(fd: number, data: Uint8Array, position: number): void {
   while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
-/** Runs `PRAGMA integrity_check` on `path` and removes the `-wal`/`-shm` it leaves; throws `CorruptFileError` unless "ok". */
-function checkIntegrity(path: string): void {
+/**
+ * Runs `PRAGMA integrity_check` on `path` and removes the `-wal`/`-shm` it
+ * leaves.
+ * @throws {CorruptFileError} unless the result is "ok"
+ */
+export function checkIntegrity(path: string): void {
   const db = openSqlConnection(path, { busyTimeoutMs: 1000 });
   try {
     const rows = db.all<{ integrity_check: string }>("PRAGMA integrity_check");

@@ -1,25 +1,16 @@
 import { describe, expect, test } from "bun:test";
-import { cpSync, mkdirSync, readFileSync, utimesSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../../test/harness/cli.ts";
 import { makeTempDir } from "../../../test/harness/temp-dir.ts";
-import type { FixtureManifest } from "../../../test/fixtures/litestream-v3/make-fixtures.ts";
+import { copyV3Replica, V3_FIXTURE as FIXTURE, v3Manifest } from "../../../test/fixtures/litestream-v3/fixture.ts";
 
-const FIXTURE = join(import.meta.dir, "../../../test/fixtures/litestream-v3/basic");
-const manifest = JSON.parse(readFileSync(join(FIXTURE, "manifest.json"), "utf8")) as FixtureManifest;
-
-function copyReplica(dir: string): string {
-  const replica = join(dir, "replica");
-  cpSync(join(FIXTURE, "replica"), replica, { recursive: true });
-  for (const [rel, ms] of Object.entries(manifest.mtimes)) utimesSync(join(replica, rel), ms / 1000, ms / 1000);
-  return replica;
-}
 
 describe("litefleet restore of a v0.3 replica", () => {
-  for (const r of manifest.restores) {
+  for (const r of v3Manifest.restores) {
     test(`OK: ${r.name}`, async () => {
       await using dir = await makeTempDir("lf-v3-cli-");
-      const replica = copyReplica(dir.path);
+      const replica = copyV3Replica(dir.path);
       const out = join(dir.path, "out.db");
       const args = ["restore", "-o", out];
       if (r.generation !== undefined) args.push("--generation", r.generation);
@@ -34,14 +25,14 @@ describe("litefleet restore of a v0.3 replica", () => {
 
   test("ErrTxid", async () => {
     await using dir = await makeTempDir("lf-v3-cli-");
-    const run = await runCli(["restore", "-o", join(dir.path, "out.db"), "--txid", "1", copyReplica(dir.path)]);
+    const run = await runCli(["restore", "-o", join(dir.path, "out.db"), "--txid", "1", copyV3Replica(dir.path)]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("Cannot use --txid with a Litestream v0.3 replica");
   });
 
   test("ErrIndexWithoutGeneration", async () => {
     await using dir = await makeTempDir("lf-v3-cli-");
-    const run = await runCli(["restore", "-o", join(dir.path, "out.db"), "--index", "0", copyReplica(dir.path)]);
+    const run = await runCli(["restore", "-o", join(dir.path, "out.db"), "--index", "0", copyV3Replica(dir.path)]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("Cannot use --index without --generation");
   });

@@ -91,7 +91,6 @@ export function planV3Restore(listing: V3Listing, target: V3RestoreTarget, locat
     throw new NoRestorePointError(`Cannot restore from '${location}': no v0.3 generation matches ${describeTarget(target)}`);
   }
   const gen = generation;
-
   let snapshot: V3Snapshot | undefined;
   for (const s of listing.snapshots) {
     if (s.generation !== gen) continue;
@@ -107,11 +106,28 @@ export function planV3Restore(listing: V3Listing, target: V3RestoreTarget, locat
     throw new NoRestorePointError(`Cannot restore from '${location}': generation ${gen} has no snapshot for ${describeTarget(target)}`);
   }
 
+  const indexes = walIndexesFrom(listing, snapshot, { ...(ts ? { timestamp: ts } : {}), ...(target.index !== undefined ? { index: target.index } : {}) }, location);
+  return { generation: gen, snapshot, indexes, updatedAt };
+}
+
+/**
+ * The WAL indexes to replay on top of `snapshot`: its generation's segments
+ * from the snapshot's index on, in (index, offset) order, stopping at the
+ * first created after `limit.timestamp` or past `limit.index`.
+ * @throws {CorruptFileError} when an index does not start at offset 0, offsets repeat, or an index is missing
+ */
+export function walIndexesFrom(
+  listing: V3Listing,
+  snapshot: V3Snapshot,
+  limit: { timestamp?: Date; index?: number },
+  location: string,
+): V3WalIndexPlan[] {
+  const gen = snapshot.generation;
   const byIndex = new Map<number, V3WalSegment[]>();
   for (const seg of listing.segments) {
     if (seg.generation !== gen) continue;
-    if (ts !== undefined && seg.createdAt > ts) break;
-    if (target.index !== undefined && seg.index > target.index) break;
+    if (limit.timestamp !== undefined && seg.createdAt > limit.timestamp) break;
+    if (limit.index !== undefined && seg.index > limit.index) break;
     if (seg.index < snapshot.index) continue;
     const list = byIndex.get(seg.index) ?? [];
     const last = list.at(-1);
@@ -131,7 +147,7 @@ export function planV3Restore(listing: V3Listing, target: V3RestoreTarget, locat
     if (!segments) throw new CorruptFileError(`Cannot restore: missing WAL index ${gen}/${hex8(i)}`, { path: location });
     indexes.push({ index: i, segments });
   }
-  return { generation: gen, snapshot, indexes, updatedAt };
+  return indexes;
 }
 
 function describeTarget(t: V3RestoreTarget): string {

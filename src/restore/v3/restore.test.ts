@@ -1,33 +1,23 @@
 import { describe, expect, test } from "bun:test";
-import { cpSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ChecksumMismatchError, CorruptFileError } from "../../errors.ts";
 import { lz4DecompressFrame } from "../../platform/lz4.ts";
 import { makeTempDir } from "../../../test/harness/temp-dir.ts";
-import type { FixtureManifest } from "../../../test/fixtures/litestream-v3/make-fixtures.ts";
+import { copyV3Replica, V3_FIXTURE as FIXTURE, v3Manifest } from "../../../test/fixtures/litestream-v3/fixture.ts";
 import { applyV3RestorePlan } from "./applier.ts";
 import { newestV3Object, planV3Restore } from "./planner.ts";
 import { lz4ContentChecksumMismatch } from "./lz4-checksum.ts";
 import { parseV3Key, segmentPath, V3FileStorage } from "./storage.ts";
 
-const FIXTURE = join(import.meta.dir, "../../../test/fixtures/litestream-v3/basic");
-const manifest = JSON.parse(readFileSync(join(FIXTURE, "manifest.json"), "utf8")) as FixtureManifest;
-
-/** Copies the fixture replica and sets the recorded mtimes (git keeps none). */
-function copyReplica(dir: string): string {
-  const replica = join(dir, "replica");
-  cpSync(join(FIXTURE, "replica"), replica, { recursive: true });
-  for (const [rel, ms] of Object.entries(manifest.mtimes)) utimesSync(join(replica, rel), ms / 1000, ms / 1000);
-  return replica;
-}
 
 describe("V3FileStorage", () => {
   test("lists both generations with mtimes as createdAt", async () => {
     await using dir = await makeTempDir("lf-v3-");
-    const listing = await new V3FileStorage(copyReplica(dir.path)).list();
-    expect(new Set(listing.snapshots.map((s) => s.generation))).toEqual(new Set(manifest.generations));
-    expect(listing.snapshots.length + listing.segments.length).toBe(Object.keys(manifest.mtimes).length);
-    const newest = Math.max(...Object.values(manifest.mtimes));
+    const listing = await new V3FileStorage(copyV3Replica(dir.path)).list();
+    expect(new Set(listing.snapshots.map((s) => s.generation))).toEqual(new Set(v3Manifest.generations));
+    expect(listing.snapshots.length + listing.segments.length).toBe(Object.keys(v3Manifest.mtimes).length);
+    const newest = Math.max(...Object.values(v3Manifest.mtimes));
     expect(Math.abs(newestV3Object(listing)!.getTime() - newest)).toBeLessThan(1);
   });
 
@@ -56,7 +46,7 @@ describe("parseV3Key", () => {
 
 describe("lz4ContentChecksumMismatch", () => {
   test("OK on every fixture object", async () => {
-    for (const rel of Object.keys(manifest.mtimes)) {
+    for (const rel of Object.keys(v3Manifest.mtimes)) {
       const raw = new Uint8Array(readFileSync(join(FIXTURE, "replica", rel)));
       expect(raw[4]! & 0x04).toBe(0x04);
       const frame = lz4DecompressFrame(raw);
@@ -85,10 +75,10 @@ describe("planV3Restore", () => {
 });
 
 describe("applyV3RestorePlan", () => {
-  for (const r of manifest.restores) {
+  for (const r of v3Manifest.restores) {
     test(`matches litestream restore: ${r.name}`, async () => {
       await using dir = await makeTempDir("lf-v3-");
-      const storage = new V3FileStorage(copyReplica(dir.path));
+      const storage = new V3FileStorage(copyV3Replica(dir.path));
       const plan = planV3Restore(
         await storage.list(),
         {
@@ -109,7 +99,7 @@ describe("applyV3RestorePlan", () => {
 
   test("ErrContentChecksum: a wrong XXH32 trailer fails the restore", async () => {
     await using dir = await makeTempDir("lf-v3-");
-    const replica = copyReplica(dir.path);
+    const replica = copyV3Replica(dir.path);
     const storage = new V3FileStorage(replica);
     const plan = planV3Restore(await storage.list(), {}, storage.location);
     const seg = plan.indexes[0]!.segments[0]!;
@@ -124,7 +114,7 @@ describe("applyV3RestorePlan", () => {
 
   test("ErrCorruptSnapshot leaves no output", async () => {
     await using dir = await makeTempDir("lf-v3-");
-    const replica = copyReplica(dir.path);
+    const replica = copyV3Replica(dir.path);
     const storage = new V3FileStorage(replica);
     const plan = planV3Restore(await storage.list(), {}, storage.location);
     writeFileSync(join(replica, `generations/${plan.generation}/snapshots/00000000.snapshot.lz4`), new Uint8Array([1, 2, 3]));
