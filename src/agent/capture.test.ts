@@ -5,6 +5,7 @@ import { readdirSync, statSync } from "node:fs";
 import { nullLogger } from "../log.ts";
 import { txid } from "../ltx/txid.ts";
 import { verifyLtxFile } from "../ltx/decoder.ts";
+import { decodeHeader, hasNoChecksum } from "../ltx/header.ts";
 import { FileReplicaClient } from "../replica/file-client.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
@@ -154,5 +155,38 @@ describe("DbCapture", () => {
         verifyLtxFile(await Bun.file(join(d, name)).bytes(), { path: name });
       }
     }
+  });
+
+  test("fresh local state above a replica continues its checksum chain when given the floor checksum", async () => {
+    await using dir = await makeTempDir("capture-");
+    const s = await setup(dir.path);
+    const first = s.open();
+    await s.record(first);
+    insert(s.app, 10);
+    await s.record(first);
+    const floor = first.position!;
+    first.close();
+    insert(s.app, 5);
+    // A new device state (lost or migrated) on top of the replica's TXID 2.
+    for (const [name, floorChecksum] of [["with", floor.postApplyChecksum], ["without", undefined]] as const) {
+      const store = new LocalStore(join(dir.path, `fresh-${name}`));
+      const cap = DbCapture.open(s.dbPath, {
+        store,
+        capture: OPTIONS,
+        log: nullLogger(),
+        floorTxid: floor.txid,
+        ...(floorChecksum === undefined ? {} : { floorChecksum }),
+      });
+      try {
+        const res = cap.sync()!;
+        expect(res).toMatchObject({ txid: txid(3), snapshot: true });
+        const header = decodeHeader(store.spool.read({ level: 0, minTxid: txid(3), maxTxid: txid(3) }), { path: name });
+        if (floorChecksum === undefined) expect(hasNoChecksum(header)).toBe(true);
+        else expect({ flags: header.flags, pre: header.preApplyChecksum }).toEqual({ flags: 0, pre: floorChecksum });
+      } finally {
+        cap.close();
+      }
+    }
+    s.app.close();
   });
 });

@@ -64,14 +64,24 @@ export class DbCapture {
   #lastCheckpoint = Date.now();
   /** Lowest TXID the next file may take (above anything any replica holds). */
   #floorTxid: Txid;
+  /** The replica's database checksum at the floor it was given with. */
+  readonly #floorChecksum: { txid: Txid; checksum: bigint } | undefined;
 
-  private constructor(path: string, conn: CaptureConnection, store: LocalStore, options: CaptureOptions, log: Logger, floorTxid: Txid) {
+  private constructor(
+    path: string,
+    conn: CaptureConnection,
+    store: LocalStore,
+    options: CaptureOptions,
+    log: Logger,
+    floor: { txid: Txid; checksum: bigint | undefined },
+  ) {
     this.path = path;
     this.#conn = conn;
     this.#store = store;
     this.#options = options;
     this.#log = log;
-    this.#floorTxid = floorTxid;
+    this.#floorTxid = floor.txid;
+    this.#floorChecksum = floor.checksum === undefined ? undefined : { txid: floor.txid, checksum: floor.checksum };
     this.#checksums = new PageChecksums(conn.pageSize);
     this.#pages = new CapturedPages(conn);
   }
@@ -81,14 +91,17 @@ export class DbCapture {
    * it still describes this database (WAL frames and database checksum);
    * otherwise the first sync writes a snapshot.
    *
-   * @param floorTxid highest TXID any replica already holds; new files are numbered above it
+   * @param options.floorTxid highest TXID any replica already holds; new files are numbered above it
+   * @param options.floorChecksum the replica's database checksum at `floorTxid`: the first file
+   *   without a local predecessor (it holds every page) takes it as its pre-apply checksum
    */
   static open(
     path: string,
-    options: { store: LocalStore; capture: CaptureOptions; log: Logger; floorTxid: Txid },
+    options: { store: LocalStore; capture: CaptureOptions; log: Logger; floorTxid: Txid; floorChecksum?: bigint },
   ): DbCapture {
     const conn = CaptureConnection.open(path, { busyTimeoutMs: options.capture.busyTimeoutMs });
-    const cap = new DbCapture(path, conn, options.store, options.capture, options.log, options.floorTxid);
+    const floor = { txid: options.floorTxid, checksum: options.floorChecksum };
+    const cap = new DbCapture(path, conn, options.store, options.capture, options.log, floor);
     try {
       cap.#resume();
     } catch (err) {
@@ -248,10 +261,13 @@ export class DbCapture {
     const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
     const timestamp = Date.now();
     // A full-database L0 after a broken chain keeps the previous post-apply
-    // checksum as its pre-apply, so the chain stays verifiable; with no
-    // previous state (fresh local state above existing replica data) the
-    // pre-apply is unknown and the file is written without checksums.
-    const preApply = prev?.postApplyChecksum ?? 0n;
+    // checksum as its pre-apply, so the chain stays verifiable: it holds
+    // every page, so it applies on top of any state. With no previous local
+    // state (fresh state above existing replica data) it takes the
+    // replica's checksum at the floor when known; else it is written
+    // without checksums.
+    const floorChecksum = id === (this.#floorChecksum?.txid ?? -1n) + 1n ? this.#floorChecksum?.checksum : undefined;
+    const preApply = prev?.postApplyChecksum ?? floorChecksum ?? 0n;
     const noChecksum = id !== 1n && preApply === 0n;
     const header = newLtxHeader({
       flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,

@@ -132,11 +132,13 @@ export class DbAgent {
     await this.#waitForDatabase();
     const floor = await this.#resolveFloor();
     if (this.#abort.signal.aborted) return;
+    const floorChecksum = await this.#floorChecksum(floor);
     this.#capture = DbCapture.open(this.path, {
       store: this.#store,
       capture: this.#opts.capture,
       log: this.#log,
       floorTxid: floor,
+      ...(floorChecksum === undefined ? {} : { floorChecksum }),
     });
     this.#loops.push(this.#captureLoop());
     this.#opts.replicas.forEach((r, i) => {
@@ -185,6 +187,27 @@ export class DbAgent {
       }
     }
     return txid(floor);
+  }
+
+  /**
+   * When capture will start above the replicas (no local position, or one
+   * below `floor`: fresh local state, a migrated or restored replica), the
+   * checksum the replica records at `floor`, so the first file continues
+   * its chain instead of breaking it. Best effort: undefined on any error.
+   */
+  async #floorChecksum(floor: Txid): Promise<bigint | undefined> {
+    const pos = this.#store.readPosition();
+    if (floor === 0n || (pos && pos.txid >= floor)) return undefined;
+    const tip = this.#uploaders.find((u) => u.maxTxid === floor);
+    try {
+      return (await tip?.tipChecksum(this.#abort.signal))?.checksum;
+    } catch (err) {
+      this.#log.warn("cannot read the replica's checksum at its latest TXID; the next file starts a new checksum chain", {
+        replica: tip?.name,
+        err: errorMessage(err),
+      });
+      return undefined;
+    }
   }
 
   /**

@@ -22,11 +22,13 @@
  */
 
 import type { ReplicaConfig, UploadPolicy } from "../config/schema.ts";
+import { decodeTrailer, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
 import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient } from "../replica/client.ts";
 import type { ByteThrottle } from "../replica/throttle.ts";
+import { describe } from "../restore/planner.ts";
 import { emptyReplicaState, type LocalStore, type ReplicaState } from "./local-store.ts";
 import { mergeLocalLtx } from "./local-ltx.ts";
 import type { LtxDir } from "./ltx-dir.ts";
@@ -96,6 +98,8 @@ export class Uploader {
   #clock: Clock;
   #dir: LtxDir;
   #state: ReplicaState | undefined;
+  /** The remote file with the highest TXID, as of the last `refreshState`. */
+  #tip: LtxFileInfo | undefined;
   #lastBatchAt = 0;
   #lastCompactAt: number[];
 
@@ -145,6 +149,7 @@ export class Uploader {
     await this.client.init(sig);
     const uploaded: Txid[] = [];
     let snapshotTime = 0;
+    let tip: LtxFileInfo | undefined;
     // Only the levels in use: L0, the configured compaction levels and L9
     // (every TXID is in L0 or covered by an L9 snapshot).
     const inUse = new Set([0, SNAPSHOT_LEVEL, ...this.#o.levels.map((_, i) => i + 1)]);
@@ -158,7 +163,10 @@ export class Uploader {
       this.stats.lists++;
       const locals = level === SNAPSHOT_LEVEL ? this.#o.store.spool.list(level) : this.#dir.list(level);
       let max = 0n;
-      for (const f of remote.values()) if (f.maxTxid > max) max = f.maxTxid;
+      for (const f of remote.values()) {
+        if (f.maxTxid > max) max = f.maxTxid;
+        if (!tip || f.maxTxid > tip.maxTxid) tip = f;
+      }
       for (const local of locals) {
         if (local.maxTxid > max) break;
         const copy = remote.get(local.minTxid * 2n ** 64n + local.maxTxid);
@@ -180,7 +188,22 @@ export class Uploader {
     const localMax = this.#dir.list(0).at(-1)?.maxTxid ?? 0n;
     const built = [uploaded[0] ?? 0n, localMax, this.#state?.built ?? 0n].reduce((a, b) => (a > b ? a : b));
     this.#setState({ uploaded, snapshotTime, built: txid(built) });
+    this.#tip = tip;
     return this.#state as ReplicaState;
+  }
+
+  /**
+   * The database checksum the replica records at its highest TXID (one
+   * ranged read of the tip file's trailer, after `refreshState`), so the
+   * first file of a fresh local state can continue the replica's checksum
+   * chain. Undefined when unknown (no tip, or it records no checksums).
+   */
+  async tipChecksum(signal?: AbortSignal): Promise<{ txid: Txid; checksum: bigint } | undefined> {
+    const tip = this.#tip;
+    if (!tip || tip.maxTxid !== this.maxTxid || tip.size < HEADER_SIZE + TRAILER_SIZE) return undefined;
+    const bytes = await this.client.readLtxFile(tip, { offset: tip.size - TRAILER_SIZE, size: TRAILER_SIZE, ...(signal ? { signal } : {}) });
+    const { postApplyChecksum } = decodeTrailer(bytes, { path: describe(this.client, tip) });
+    return postApplyChecksum === 0n ? undefined : { txid: tip.maxTxid, checksum: postApplyChecksum };
   }
 
   /** Pending work: spool files not yet batched plus batches not yet uploaded. */

@@ -278,3 +278,19 @@ export function decodeHeader(
   }
   return header;
 }
+
+/**
+ * Decodes a trailer (the last {@linkcode TRAILER_SIZE} bytes of a file)
+ * without validating it against a header.
+ *
+ * @throws {CorruptFileError} when `bytes` is not exactly a trailer long
+ */
+export function decodeTrailer(bytes: Uint8Array, options: { path: string }): LtxTrailer {
+  if (bytes.length !== TRAILER_SIZE) {
+    throw new CorruptFileError(`Cannot decode LTX trailer in '${options.path}': got ${bytes.length} bytes, need ${TRAILER_SIZE}`, {
+      path: options.path,
+    });
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, TRAILER_SIZE);
+  return { postApplyChecksum: view.getBigUint64(0), fileChecksum: view.getBigUint64(8) };
+}

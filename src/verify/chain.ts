@@ -13,7 +13,7 @@
  */
 
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
-import { decodeHeader, HEADER_SIZE, hasNoChecksum, hex64, TRAILER_SIZE, validateTrailer, type LtxTrailer } from "../ltx/header.ts";
+import { decodeHeader, decodeTrailer, HEADER_SIZE, hasNoChecksum, hex64, TRAILER_SIZE, validateTrailer } from "../ltx/header.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "../restore/planner.ts";
@@ -83,7 +83,7 @@ export async function verifyChain(
     }
     pageSize = h.pageSize;
     pages = h.commit;
-    const trailer = decodeTrailer(tailBytes, name);
+    const trailer = decodeTrailer(tailBytes, { path: name });
     try {
       validateTrailer(h, trailer);
     } catch (err) {
@@ -110,12 +110,4 @@ export async function verifyChain(
     bytesInPlan: plan.files.reduce((n, f) => n + f.size, 0),
     positions,
   };
-}
-
-function decodeTrailer(bytes: Uint8Array, path: string): LtxTrailer {
-  if (bytes.length !== TRAILER_SIZE) {
-    throw new CorruptFileError(`Cannot decode LTX trailer in '${path}': got ${bytes.length} bytes, need ${TRAILER_SIZE}`, { path });
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, TRAILER_SIZE);
-  return { postApplyChecksum: view.getBigUint64(0), fileChecksum: view.getBigUint64(8) };
 }
