@@ -19,6 +19,11 @@ export interface SqlConnection {
   run(sql: string, ...params: Array<string | number | bigint | null | Uint8Array>): number;
   /** Keeps the `-wal` file on close (`SQLITE_FCNTL_PERSIST_WAL`). */
   persistWal(): void;
+  /**
+   * The database image as SQLite sees it, WAL included (`sqlite3_serialize`),
+   * read in one read transaction.
+   */
+  serialize(): Uint8Array;
   /** True while a transaction is open on this connection. */
   readonly inTransaction: boolean;
   close(): void;
@@ -53,6 +58,7 @@ export function openSqlConnection(path: string, options: OpenOptions = {}): SqlC
       const rc = db.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
       if (rc !== 0) throw new Error(`Cannot set SQLITE_FCNTL_PERSIST_WAL on '${path}': SQLite returned '${rc}'`);
     },
+    serialize: () => new Uint8Array(db.serialize()),
     get inTransaction() {
       return db.inTransaction;
     },

@@ -2,12 +2,9 @@
  * Reads the live database the way SQLite sees it, WAL included, in one
  * consistent read transaction, and computes its LTX database checksum.
  *
- * Uses `bun:sqlite`'s `serialize()` (sqlite3_serialize), which reads every
+ * Uses `SqlConnection.serialize()` (sqlite3_serialize), which reads every
  * page through the pager inside a single read transaction: concurrent
- * writers and checkpoints cannot tear the image. This is the one place
- * outside `src/platform/sqlite.ts` that imports `bun:sqlite`, because
- * `SqlConnection` has no page-level read and that module is owned elsewhere;
- * moving `serialize` behind `SqlConnection` is a follow-up.
+ * writers and checkpoints cannot tear the image.
  *
  * The image is held in memory (the database's size), which suits the
  * few-hundred-MB databases of edge devices.
@@ -15,10 +12,10 @@
  * @module
  */
 
-import { Database } from "bun:sqlite";
 import { CorruptFileError } from "../errors.ts";
 import { isValidPageSize } from "../ltx/header.ts";
 import { PageChecksums } from "../ltx/checksum.ts";
+import { openSqlConnection } from "../platform/sqlite.ts";
 
 /** A consistent image of a database and its LTX checksum. */
 export interface LiveImage {
@@ -37,11 +34,10 @@ export interface LiveImage {
  * @throws {Error} from SQLite when the file cannot be opened
  */
 export function readLiveImage(path: string): LiveImage {
-  const db = new Database(path, { readonly: true });
+  const db = openSqlConnection(path, { readonly: true, busyTimeoutMs: 5000 });
   let image: Uint8Array;
   try {
-    db.exec("PRAGMA busy_timeout = 5000");
-    image = new Uint8Array(db.serialize());
+    image = db.serialize();
   } finally {
     db.close();
   }
