@@ -12,6 +12,7 @@ import { NoRestorePointError } from "../restore/planner.ts";
 import { runDatabases } from "./databases.ts";
 import { ExitCode, processIo, type CliIo } from "./io.ts";
 import { runLtx } from "./ltx.ts";
+import { runMigrate } from "./migrate.ts";
 import { runReplicate, type ReplicateOptions } from "./replicate.ts";
 import { runRestore } from "./restore.ts";
 import { runStatus, runSync } from "./status.ts";
@@ -34,6 +35,9 @@ const SINGLE_DASH_ALIASES = new Set([
   "restore-if-db-not-exists",
   "generation",
   "index",
+  "from",
+  "to",
+  "history",
 ]);
 
 /** Rewrites Litestream-style `-config x` into `--config x`. */
@@ -109,6 +113,18 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--json", "print the proof as JSON on stdout")
     .action(async (db: string, url: string | undefined, opts) => {
       code = await runVerify(io, db, url, opts);
+    });
+
+  program
+    .command("migrate")
+    .description("convert a Litestream v0.3 replica into LTX files (v0.5 layout) that replicate continues from")
+    .option("--from <replica>", "the Litestream v0.3 replica: s3://bucket/path?endpoint=…, file:///dir or a directory")
+    .option("--to <replica>", "the destination replica (may be the same path); must hold no LTX files")
+    .option("--history", "convert every restore point of every generation, not only the latest state")
+    .option("--work-dir <dir>", "where to stage the database while converting (default: the system temp dir)")
+    .option("--json", "print the result as JSON on stdout")
+    .action(async (opts) => {
+      code = await runMigrate(io, opts);
     });
 
   program
