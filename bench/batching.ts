@@ -36,7 +36,7 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
     (p) => checkLitefleetConfig(p, binaries.litefleet, track),
   );
   notes.push(
-    "s3rver runs with the harness's patches plus bench/s3rver-list-fix.ts (delimiter listings lost common prefixes whose directory holds only deeper keys; " +
+    "s3rver runs with the harness's patches (test/harness/s3-server.ts; among them: delimiter listings lost common prefixes whose directory holds only deeper keys; " +
       'without the fix `litestream restore` fails with "no matching backups found").',
     settings.litefleetConfigKeys.emitStatusAndLevels
       ? `litefleet configs set \`status.addr: ""\` and \`levels: [${settings.litefleetConfigKeys.levels.join(", ")}]\`.`

@@ -45,7 +45,7 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
     (p) => validateLitefleetConfig(binaries.litefleet, p.configPath, { env: p.commandEnv, track }),
   );
   notes.push(
-    "s3rver runs with the harness's patches plus bench/s3rver-list-fix.ts (delimiter listings lost common prefixes whose directory holds only deeper keys).",
+    "s3rver runs with the harness's patches (test/harness/s3-server.ts; among them: delimiter listings lost common prefixes whose directory holds only deeper keys).",
     `litefleet's config sets \`status.addr: ""\` and \`levels: [${settings.litefleetConfigKeys.levels.join(", ")}]\` (no status server, no compaction).`,
   );
 

@@ -18,7 +18,6 @@
 import type { IncomingMessage, Server } from "node:http";
 import { createRequire } from "node:module";
 import { startS3Server, type S3Request, type S3Server } from "../test/harness/s3-server.ts";
-import { fixS3rverDelimiterListing } from "./s3rver-list-fix.ts";
 
 /** One request: the harness's record plus the list prefix. */
 export interface LoggedS3Request extends S3Request {
@@ -47,11 +46,10 @@ interface Tapped {
 const require = createRequire(import.meta.url);
 
 /**
- * Starts the harness s3rver with `buckets` (with the fix of
- * `s3rver-list-fix.ts`) and taps its requests; see the module doc.
+ * Starts the harness s3rver with `buckets` and taps its requests; see the
+ * module doc.
  */
 export async function startS3RequestLog(buckets: string[]): Promise<S3RequestLog> {
-  fixS3rverDelimiterListing();
   const http = require("node:http") as { createServer: (...args: unknown[]) => Server };
   const tapped: Tapped[] = [];
   const createServer = http.createServer;

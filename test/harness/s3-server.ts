@@ -6,7 +6,9 @@
  * s3rver checks that the access key id exists (`S3RVER`) but does not verify
  * SigV4 signatures, so a wrong secret is accepted.
  *
- * Five s3rver defects are patched before it loads (see `patchS3rver`):
+ * Six s3rver defects are patched before it loads (see `patchS3rver`; the
+ * sixth, delimiter listings that lose common prefixes, in
+ * `s3rver-list-fix.ts`):
  * - Listings follow `fs.readdirSync` order. Node (libuv) sorts directory
  *   entries, Bun does not, so under Bun keys came back unsorted and
  *   `StartAfter` pagination was wrong. S3 lists keys in byte order.
@@ -46,6 +48,7 @@ import { createRequire } from "node:module";
 import { posix } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { fixS3rverDelimiterListing } from "./s3rver-list-fix.ts";
 import { makeTempDir } from "./temp-dir.ts";
 
 /** The parts of s3rver's API this harness uses (the package ships no types). */
@@ -284,6 +287,8 @@ function patchS3rver(): void {
       if (code !== "ENOENT" && code !== "ENOTEMPTY") throw err;
     }
   };
+
+  fixS3rverDelimiterListing();
 }
 
 /** Writes a stream to `path` and returns its size and hex MD5 once the file is fully written. */

@@ -1,7 +1,7 @@
 /**
- * A sixth s3rver 3.7.1 defect, found by running Litestream v0.3.13 against
- * it; fixed here for the benchmark (its place is next to the five others in
- * `test/harness/s3-server.ts`).
+ * The sixth s3rver 3.7.1 defect (the five others are in `s3-server.ts`,
+ * which installs this fix too), found by running Litestream v0.3.13
+ * against it.
  *
  * A listing with a delimiter loses every common prefix whose "directory"
  * holds only deeper keys. `FilesystemStore.listObjects` prunes its directory
@@ -24,8 +24,6 @@
  */
 
 import { createRequire } from "node:module";
-// Loads s3rver through the harness first, so its own patches (sorted walk) are in place.
-import "../test/harness/s3-server.ts";
 
 interface ListOptions {
   delimiter?: string;
@@ -50,9 +48,12 @@ interface FilesystemStoreClass {
 }
 
 const require = createRequire(import.meta.url);
-const PATCHED = Symbol.for("litefleet.bench.s3rverDelimiterFix");
+const PATCHED = Symbol.for("litefleet.s3rverDelimiterFix");
 
-/** Installs the fix described in the module doc. Calling it twice does nothing. */
+/**
+ * Installs the fix described in the module doc, on top of the sorted walk
+ * `s3-server.ts` installs first. Calling it twice does nothing.
+ */
 export function fixS3rverDelimiterListing(): void {
   const Store = require("s3rver/lib/stores/filesystem") as FilesystemStoreClass;
   const utils = require("s3rver/lib/utils") as { walk: (dir: string, filter?: (dir: string) => boolean) => Iterable<string> };

@@ -4,10 +4,12 @@
  * second generation after an offline `wal_checkpoint(TRUNCATE)`) to a file
  * replica and to s3rver; `litefleet restore` (latest and two timestamps)
  * must be byte-identical to `litestream restore` of the same replica and
- * pass `integrity_check`.
+ * pass `integrity_check`; after `litefleet migrate --history` into the same
+ * S3 prefix, restoring the LTX files gives the same databases.
  *
- * s3rver needs the delimiter-listing fix (`bench/s3rver-list-fix.ts`) for
- * Litestream's own generation listing; litefleet lists without a delimiter.
+ * s3rver needs the harness's delimiter-listing fix (`s3rver-list-fix.ts`)
+ * for Litestream's own generation listing; litefleet lists without a
+ * delimiter.
  *
  * Skips, with the reason printed, when the binary is missing.
  *
@@ -18,7 +20,6 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fixS3rverDelimiterListing } from "../../bench/s3rver-list-fix.ts";
 import { litestreamRestore, litestreamV3Missing, runV3Workload } from "../fixtures/litestream-v3/workload.ts";
 import { runCli } from "../harness/cli.ts";
 import { startS3Server } from "../harness/s3-server.ts";
@@ -56,7 +57,6 @@ describe.skipIf(skipReason !== undefined)("litefleet restore of Litestream v0.3.
   }, 120_000);
 
   test("S3 replica (s3rver): latest and two timestamps match litestream restore", async () => {
-    fixS3rverDelimiterListing();
     await using dir = await makeTempDir("lf-v3-int-s3-");
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     const env = {
@@ -71,17 +71,27 @@ describe.skipIf(skipReason !== undefined)("litefleet restore of Litestream v0.3.
     const cfg = join(dir.path, "litestream.yml");
     const targets: (string | undefined)[] = [undefined, timestamps[1], timestamps[3]];
     const url = `s3://fleet/edge/app.db?endpoint=${s3.endpoint}&region=us-east-1`;
+    const litefleetEnv = { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey };
     for (const [i, ts] of targets.entries()) {
       const want = join(dir.path, `want-${i}.db`);
       const got = join(dir.path, `got-${i}.db`);
       await litestreamRestore(["-config", cfg, dbPath], want, { ...(ts === undefined ? {} : { timestamp: ts }), env });
-      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], {
-        env: { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey },
-      });
+      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], { env: litefleetEnv });
       expect(run.stderr).toContain("Litestream v0.3 replica");
       expect(run.code).toBe(0);
       expect(Buffer.compare(readFileSync(got), readFileSync(want))).toBe(0);
       expect(integrityOk(got)).toBe(true);
+    }
+
+    // Migrated in place, the LTX files (written last) win and restore the same states.
+    const migrated = await runCli(["migrate", "--from", url, "--to", url, "--history"], { env: litefleetEnv });
+    expect(migrated.code).toBe(0);
+    for (const [i, ts] of targets.entries()) {
+      const got = join(dir.path, `migrated-${i}.db`);
+      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], { env: litefleetEnv });
+      expect(run.code).toBe(0);
+      expect(run.stderr).not.toContain("Litestream v0.3 replica");
+      expect(Buffer.compare(readFileSync(got), readFileSync(join(dir.path, `want-${i}.db`)))).toBe(0);
     }
   }, 120_000);
 });
