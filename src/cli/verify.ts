@@ -1,44 +1,19 @@
 /**
  * `litefleet verify DB_PATH [REPLICA_URL]`: proves that a replica holds the
- * live database.
- *
- * Fast path (default):
- * 1. Read the live database in one read transaction (`serialize`) and
- *    compute its LTX database checksum.
- * 2. When the config names a status server and an agent answers there, ask
- *    it to sync (`POST /sync`), so the replica holds at least what was read.
- * 3. Plan a restore to the replica's latest TXID and walk it reading only
- *    headers and trailers (`verifyChain`): chain continuity, and the
- *    post-apply checksum at each file's last TXID.
- * 4. Proof: the live checksum equals the post-apply checksum at the latest
- *    TXID (or, when writes landed after step 1, at an earlier position of
- *    the plan). Otherwise exit 3 naming the replica's TXID and both checksums.
- *
- * `--full`: restore the plan into a temporary file (every file checksum and
- * chain checksum verified by the applier) and compare it page by page with
- * the live image; exit 3 naming the first differing page.
+ * live database (`src/verify/verify.ts`); when the config names a status
+ * server and an agent answers there, it is asked to sync first
+ * (`POST /sync`). Exit 0 only on proof; 3 naming the first TXID or page
+ * that differs.
  *
  * @module
  */
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { ChecksumMismatchError, CorruptFileError, UsageError } from "../errors.ts";
-import { formatLtxFileName } from "../ltx/file-name.ts";
-import { hex64 } from "../ltx/header.ts";
-import { formatTxid } from "../ltx/txid.ts";
-import { applyRestorePlan } from "../restore/applier.ts";
-import { listAllLtxFiles, planRestore, type RestorePlan } from "../restore/planner.ts";
-import type { LtxFileInfo, ReplicaClient } from "../replica/client.ts";
-import { verifyChain, type ChainProof } from "../verify/chain.ts";
-import { firstDifferingPage, readLiveImage, type LiveImage } from "../verify/live-image.ts";
+import { resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import { verifyReplica, type VerifyReport } from "../verify/verify.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 import { resolveReplicaSource } from "./replica-source.ts";
-
-/** Fast-path attempts while a running agent keeps writing (see `runVerify`). */
-const FAST_ATTEMPTS = 3;
 
 /** Options of `verify`. */
 export interface VerifyOptions {
@@ -46,36 +21,6 @@ export interface VerifyOptions {
   readonly replica?: string;
   readonly json?: boolean;
   readonly full?: boolean;
-}
-
-/** The JSON document `verify --json` prints. */
-export interface VerifyReport {
-  readonly ok: boolean;
-  readonly mode: "fast" | "full";
-  readonly db: string;
-  readonly replica: string;
-  /** Whether a running agent synced before the comparison. */
-  readonly agentSynced: boolean;
-  /** The replica's latest TXID (hex). */
-  readonly txid: string;
-  /** The TXID whose state equals the live database, when proven. */
-  readonly matchedTxid: string | null;
-  readonly liveChecksum: string;
-  /** Null when the chain failed before its end. */
-  readonly replicaChecksum: string | null;
-  readonly pages: number;
-  readonly pageSize: number;
-  readonly files: number;
-  /** Null when a check failed part way. */
-  readonly bytesFetched: number | null;
-  readonly bytesInPlan: number;
-  /** `--full` only: first page that differs. */
-  readonly firstDifferingPage: number | null;
-  /** The first TXID of the first replica file that failed a checksum or chain check (hex). */
-  readonly firstBadTxid: string | null;
-  /** That file, as `level N MIN-MAX.ltx`. */
-  readonly badFile: string | null;
-  readonly error: string | null;
 }
 
 /** Runs `verify`; returns the exit code. */
@@ -86,133 +31,8 @@ export async function runVerify(io: CliIo, dbArg: string, replicaUrl: string | u
   if (replicaUrl === undefined && !config?.dbs.some((d) => d.path === dbPath)) {
     throw new UsageError(`Cannot verify '${dbPath}': it is not a database in the config`, "pass --config, or a REPLICA_URL after DB_PATH");
   }
-
-  await client.init();
-  // With a running agent, writes can land between the live read and the
-  // sync, leaving the live state inside a file's TXID range where no
-  // checksum is recorded; a few fresh attempts settle that when writes pause.
-  const attempts = options.full ? 1 : FAST_ATTEMPTS;
-  let current: LtxFileInfo | undefined;
-  for (let attempt = 1; ; attempt++) {
-    const live = readLiveImage(dbPath);
-    const agentSynced = await syncAgent(config?.status.addr);
-    const files = await listAllLtxFiles(client);
-    const plan = await planRestore(client, {}, { files });
-    let chain;
-    try {
-      chain = await verifyChain(client, plan, { onFile: (f) => void (current = f) });
-    } catch (err) {
-      return failed(io, options, { err, info: current, mode: "fast", dbPath, client, agentSynced, plan, live });
-    }
-    const settled = chain.positions.some((p) => p.checksum === live.checksum);
-    if (settled || !agentSynced || attempt >= attempts) return await conclude(io, options, { dbPath, client, agentSynced, plan, live, chain });
-  }
-}
-
-/** Everything one attempt gathered. */
-interface Attempt {
-  readonly dbPath: string;
-  readonly client: ReplicaClient;
-  readonly agentSynced: boolean;
-  readonly plan: RestorePlan;
-  readonly live: LiveImage;
-}
-
-/** Reports a replica file that failed a check; rethrows anything else. */
-function failed(
-  io: CliIo,
-  options: VerifyOptions,
-  a: Attempt & { err: unknown; info: LtxFileInfo | undefined; mode: "fast" | "full" },
-): number {
-  const { err, info, plan, live } = a;
-  if (!(err instanceof ChecksumMismatchError || err instanceof CorruptFileError) || !info) throw err;
-  return finish(io, options, {
-    ok: false,
-    mode: a.mode,
-    db: a.dbPath,
-    replica: a.client.location,
-    agentSynced: a.agentSynced,
-    txid: formatTxid(plan.txid),
-    matchedTxid: null,
-    liveChecksum: hex64(live.checksum),
-    replicaChecksum: null,
-    pages: live.pages,
-    pageSize: live.pageSize,
-    files: plan.files.length,
-    bytesFetched: null,
-    bytesInPlan: plan.files.reduce((n, f) => n + f.size, 0),
-    firstDifferingPage: null,
-    firstBadTxid: formatTxid(info.minTxid),
-    badFile: `level ${info.level} ${formatLtxFileName(info.minTxid, info.maxTxid)}`,
-    error: `replica file at TXID ${formatTxid(info.minTxid)} is bad: ${err.message}`,
-  });
-}
-
-/** Compares the live image with the walked chain (fast) or a restored copy (full). */
-async function conclude(io: CliIo, options: VerifyOptions, a: Attempt & { chain: ChainProof }): Promise<number> {
-  const { dbPath, client, agentSynced, live, chain } = a;
-  // When the agent wrote after the live read, the live state may sit at an
-  // earlier file boundary of the plan (the only TXIDs trailers record).
-  const matched = [...chain.positions].reverse().find((p) => p.checksum === live.checksum)?.txid;
-  // --full restores to the TXID the live image claims to be, when it claims one.
-  const plan = options.full && matched !== undefined && matched !== a.plan.txid ? await planRestore(client, { txid: matched }) : a.plan;
-  const base = {
-    db: dbPath,
-    replica: client.location,
-    agentSynced,
-    txid: formatTxid(plan.txid),
-    liveChecksum: hex64(live.checksum),
-    replicaChecksum: hex64(chain.checksum),
-    pages: live.pages,
-    pageSize: live.pageSize,
-    files: chain.files,
-    bytesInPlan: chain.bytesInPlan,
-  };
-  if (!options.full) {
-    const ok = matched !== undefined;
-    const error = ok
-      ? null
-      : `live database checksum ${hex64(live.checksum)} does not equal the replica's post-apply checksum ${hex64(chain.checksum)} at TXID ${formatTxid(plan.txid)}`;
-    return finish(io, options, {
-      ...base,
-      ok,
-      mode: "fast",
-      matchedTxid: matched === undefined ? null : formatTxid(matched),
-      bytesFetched: chain.bytesFetched,
-      firstDifferingPage: null,
-      firstBadTxid: null,
-      badFile: null,
-      error,
-    });
-  }
-
-  let current = plan.files[0];
-  const dir = mkdtempSync(join(tmpdir(), "litefleet-verify-"));
-  try {
-    const output = join(dir, "restored.db");
-    let result;
-    try {
-      result = await applyRestorePlan(client, plan, { output, onProgress: (p) => void (current = plan.files[p.filesDone]) });
-    } catch (err) {
-      return failed(io, options, { ...a, plan, err, info: current, mode: "full" });
-    }
-    const restored = new Uint8Array(readFileSync(output));
-    const page = firstDifferingPage(live.image, restored, live.pageSize || result.pageSize);
-    const ok = page === undefined;
-    return finish(io, options, {
-      ...base,
-      ok,
-      mode: "full",
-      matchedTxid: ok ? formatTxid(plan.txid) : null,
-      bytesFetched: result.bytes,
-      firstDifferingPage: page ?? null,
-      firstBadTxid: null,
-      badFile: null,
-      error: ok ? null : `page ${page} of the live database differs from the replica restored at TXID ${formatTxid(plan.txid)}`,
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const report = await verifyReplica(dbPath, client, { full: options.full === true, sync: () => syncAgent(config?.status.addr) });
+  return finish(io, options, report);
 }
 
 /** POST /sync to the agent, when one answers at `addr`; false when none does. */
