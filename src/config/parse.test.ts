@@ -35,6 +35,8 @@ function config(extra: Partial<Config> = {}): Config {
     metrics: { addr: undefined },
     exec: undefined,
     dbs: [],
+    mqtt: undefined,
+    fleet: { operatorKeys: [], restoreDirs: [], quiesceTimeout: DEFAULTS.fleet.quiesceTimeout, probe: undefined },
     ...extra,
   };
 }

@@ -17,6 +17,7 @@ import { CONFIG_ERROR_PREFIX, configError, fieldPath, MapReader } from "./map-re
 import { readCredentials, readReplicas, type ReplicaContext } from "./replica-section.ts";
 import { type Config, type DbConfig, DEFAULTS, type LogFormat, type LogLevel } from "./schema.ts";
 import { readSpool, resolveSpool, type SpoolLayer } from "./spool-section.ts";
+import { defaultFleet, readFleet, readMqtt } from "./mqtt-section.ts";
 import { readMetrics, readStatus } from "./status-section.ts";
 import { readUploadSection, resolveUpload, UPLOAD_KEYS } from "./upload-policy.ts";
 
@@ -58,6 +59,8 @@ const ROOT_KEYS = [
   "spool",
   "upload",
   "dbs",
+  "mqtt",
+  "fleet",
   "access-key-id",
   "secret-access-key",
 ];
@@ -179,7 +182,9 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const list = root.list("dbs") ?? [];
   const dbs = list.map((_, i) => readDb(root.item("dbs", i), { base, lookup, credentials, upload, spool }));
   checkDistinct(dbs);
-  return { device: { id }, logging, snapshot, levels, status, metrics, exec, dbs };
+  const mqtt = readMqtt(root, { base, deviceId: id, firstDb: dbs[0]?.path });
+  const fleet = readFleet(root, { base });
+  return { device: { id }, logging, snapshot, levels, status, metrics, exec, dbs, mqtt, fleet };
 }
 
 /**
@@ -231,6 +236,8 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
       metaPath: defaultMetaPath(path),
       replicas: [{ name: spec.type, spec, ...resolveUpload(undefined, undefined) }],
     }],
+    mqtt: undefined,
+    fleet: defaultFleet(),
   };
 }
 

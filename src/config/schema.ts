@@ -61,6 +61,50 @@ export interface Config {
   exec: string | undefined;
   /** Databases to replicate; may be empty when the CLI names one. */
   dbs: DbConfig[];
+  /** The fleet link over MQTT (docs/FLEET.md); `undefined` = no MQTT. */
+  mqtt: MqttConfig | undefined;
+  /** Who may command this device and what commands may touch. */
+  fleet: FleetConfig;
+}
+
+/** `mqtt:`. Durations in ms. */
+export interface MqttConfig {
+  /** `mqtt://`, `mqtts://`, `ws://` or `wss://` broker URL. */
+  url: string;
+  username?: string;
+  /** Never logged or echoed. */
+  password?: string;
+  /** PEM files for TLS: CA bundle, client certificate and key. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Default: the device id. */
+  clientId: string;
+  /** Default `litefleet/v1`. */
+  topicRoot: string;
+  /** How often the retained status and telemetry are republished. */
+  statusInterval: number;
+  keepalive: number;
+  /** 5 (default) or 4 (MQTT 3.1.1). */
+  protocolVersion: 4 | 5;
+  /** MQTT 5 Will Delay: a drop shorter than this does not mark the device offline. */
+  willDelay: number;
+  /** Session counter, event outbox and command journal. */
+  stateDir: string;
+  /** Bound of the on-disk event outbox; the oldest events are dropped (and counted) beyond it. */
+  outboxMaxBytes: number;
+}
+
+/** `fleet:`. */
+export interface FleetConfig {
+  /** Pinned operator public keys (`ed25519:…`); commands signed by none of them are rejected. */
+  operatorKeys: string[];
+  /** Directories a remote restore may write to, besides the configured database paths. */
+  restoreDirs: string[];
+  /** How long a live restore waits for the application to release the database (ms). */
+  quiesceTimeout: number;
+  /** SQL that must succeed on a restored database before it is committed (health probe). */
+  probe: string | undefined;
 }
 
 /** A time of day range in local time, minutes since midnight; `end < start` wraps past midnight. */
@@ -164,6 +208,15 @@ export const DEFAULTS: {
   };
   readonly levels: ReadonlyArray<{ readonly interval: number }>;
   readonly status: { readonly addr: string };
+  readonly mqtt: {
+    readonly topicRoot: string;
+    readonly statusInterval: number;
+    readonly keepalive: number;
+    readonly protocolVersion: 4 | 5;
+    readonly willDelay: number;
+    readonly outboxMaxBytes: number;
+  };
+  readonly fleet: { readonly quiesceTimeout: number };
   readonly spool: { readonly maxBytes: number; readonly maxAge: number };
   readonly upload: Readonly<UploadPolicy>;
   readonly metered: {
@@ -189,6 +242,15 @@ export const DEFAULTS: {
   // in about 1,440 small GETs without it. See docs/COSTS.md.
   levels: [],
   status: { addr: "127.0.0.1:9397" },
+  mqtt: {
+    topicRoot: "litefleet/v1",
+    statusInterval: 60 * SECOND,
+    keepalive: 60 * SECOND,
+    protocolVersion: 5,
+    willDelay: 30 * SECOND,
+    outboxMaxBytes: 1024 * 1024,
+  },
+  fleet: { quiesceTimeout: 60 * SECOND },
   spool: { maxBytes: 256 * 1024 * 1024, maxAge: 24 * HOUR },
   upload: { minInterval: 10 * SECOND, maxInterval: 60 * SECOND, maxBatchBytes: 16 * 1024 * 1024, bandwidth: 0 },
   metered: { mode: "auto", minInterval: 5 * MINUTE, maxInterval: 15 * MINUTE, snapshots: false },

@@ -1,0 +1,275 @@
+/**
+ * MQTT payloads: versioned JSON (`"v": 1`), TXIDs as 16-hex strings, times
+ * as Unix milliseconds. Every message has a `type`. Parsers accept only
+ * well-formed messages and say what is wrong otherwise; unknown fields are
+ * ignored so that a newer sender stays readable (a field that changes
+ * meaning bumps `v`). Schemas: docs/FLEET.md.
+ *
+ * @module
+ */
+
+import type { AgentStatus } from "../agent/status.ts";
+
+/** Payload schema version. */
+export const MESSAGE_VERSION = 1;
+
+/** One database in a status message. */
+export interface DbSummary {
+  readonly path: string;
+  /** Last captured TXID, or null before the first sync. */
+  readonly txid: string | null;
+  /** "ok" (caught up), "pending" (changes waiting), "error" (last upload failed), "starting". */
+  readonly state: "ok" | "pending" | "error" | "starting";
+  readonly pendingFiles: number;
+  readonly pendingBytes: number;
+  /** Age of the oldest change not yet in every replica (0 = caught up). */
+  readonly lagMs: number;
+  readonly lastUploadAt: number | null;
+  readonly lastError: string | null;
+  /** Database size in bytes (pages × page size), or null before the first sync. */
+  readonly size: number | null;
+}
+
+/** Retained `status`: online (birth / periodic) or offline (Will, or a clean stop). */
+export interface StatusMessage {
+  readonly v: 1;
+  readonly type: "status";
+  readonly device: string;
+  readonly online: boolean;
+  /** Increases with every MQTT session of this device; the Will carries the same value as the birth. */
+  readonly session: number;
+  /** When sent (ms); for the Will, when its session connected. */
+  readonly ts: number;
+  /** Why offline: "lost" (the Will) or "stopped" (a clean shutdown). */
+  readonly reason?: "lost" | "stopped";
+  readonly agent?: string;
+  readonly startedAt?: number;
+  readonly dbs?: readonly DbSummary[];
+  /** Free and total bytes of the file system holding the first database. */
+  readonly disk?: { readonly free: number; readonly total: number };
+}
+
+/** `evt`: something happened (QoS 1 via the on-disk outbox). */
+export interface EventMessage {
+  readonly v: 1;
+  readonly type: "event";
+  readonly device: string;
+  /** Unique per device, sortable: `<ms>-<seq>`. */
+  readonly id: string;
+  readonly ts: number;
+  /** e.g. "snapshot.written", "restore.step", "upload.error", "command.rejected". */
+  readonly event: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** The signed part of a command. */
+export interface CommandBody {
+  /** Unique command id (idempotency key): 8–64 of A-Z a-z 0-9 _ -. */
+  readonly id: string;
+  readonly device: string;
+  /** "sync" | "snapshot" | "status" | "verify" | "restore". */
+  readonly name: string;
+  readonly args: Readonly<Record<string, unknown>>;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+/** `cmd`: a command and its Ed25519 signature over the canonical body. */
+export interface CommandMessage {
+  readonly v: 1;
+  readonly type: "command";
+  readonly body: CommandBody;
+  /** Which operator key signed (see `keyId`). */
+  readonly keyId: string;
+  /** Base64url Ed25519 signature of `canonicalJson(body)`. */
+  readonly signature: string;
+}
+
+/** A reply to a command, on its response topic. */
+export interface ReplyMessage {
+  readonly v: 1;
+  readonly type: "reply";
+  readonly device: string;
+  /** The command id. */
+  readonly id: string;
+  /** "accepted" → "progress"* → "done" | "failed"; or "rejected" with no effect. */
+  readonly status: "accepted" | "progress" | "done" | "failed" | "rejected";
+  readonly ts: number;
+  /** For "progress": the step reached. */
+  readonly step?: string;
+  readonly result?: Readonly<Record<string, unknown>>;
+  readonly error?: string;
+}
+
+/** A payload that is not a valid message. */
+export class MessageError extends Error {
+  override name = "MessageError";
+}
+
+const COMMAND_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+
+/** Summarises the agent's status for the `status` topic. */
+export function summarizeStatus(status: AgentStatus): DbSummary[] {
+  return status.dbs.map((db) => {
+    const replicas = db.replicas;
+    const lastError = replicas.find((r) => r.lastError !== null)?.lastError ?? null;
+    const pendingFiles = replicas.reduce((n, r) => Math.max(n, r.pending.files), 0);
+    const pendingBytes = replicas.reduce((n, r) => Math.max(n, r.pending.bytes), 0);
+    const lagMs = replicas.reduce((n, r) => Math.max(n, r.lagMs), 0);
+    const uploads = replicas.map((r) => r.lastUploadAt).filter((t): t is number => t !== null);
+    const state = db.txid === null ? "starting" : lastError !== null ? "error" : pendingFiles > 0 ? "pending" : "ok";
+    return {
+      path: db.path,
+      txid: db.txid,
+      state,
+      pendingFiles,
+      pendingBytes,
+      lagMs,
+      lastUploadAt: uploads.length === 0 ? null : Math.min(...uploads),
+      lastError,
+      size: db.pages === null || db.pageSize === null ? null : db.pages * db.pageSize,
+    };
+  });
+}
+
+/** Encodes a message as UTF-8 JSON. */
+export function encodeMessage(message: StatusMessage | EventMessage | CommandMessage | ReplyMessage): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+/**
+ * Parses a JSON payload and checks `v` and `type`.
+ * @throws {MessageError} when it is not JSON, not an object, or another version or type
+ */
+function parseEnvelope(payload: Uint8Array, type: string): Record<string, unknown> {
+  if (payload.length > 256 * 1024) throw new MessageError(`Cannot parse ${type} message: ${payload.length} bytes is over the 256 KiB limit`);
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(payload).toString("utf8"));
+  } catch {
+    throw new MessageError(`Cannot parse ${type} message: payload is not JSON`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new MessageError(`Cannot parse ${type} message: payload is not a JSON object`);
+  const obj = value as Record<string, unknown>;
+  if (obj.v !== MESSAGE_VERSION) throw new MessageError(`Cannot parse ${type} message: version ${JSON.stringify(obj.v)} is not ${MESSAGE_VERSION}`);
+  if (obj.type !== type) throw new MessageError(`Cannot parse ${type} message: type is ${JSON.stringify(obj.type)}`);
+  return obj;
+}
+
+function field<T>(obj: Record<string, unknown>, key: string, type: string, check: (x: unknown) => x is T, what: string): T {
+  const value = obj[key];
+  if (!check(value)) throw new MessageError(`Cannot parse ${what} message: '${key}' must be ${type}`);
+  return value;
+}
+
+const isString = (x: unknown): x is string => typeof x === "string";
+const isNumber = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x);
+const isBoolean = (x: unknown): x is boolean => typeof x === "boolean";
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+/**
+ * Parses a `status` payload (online or offline).
+ * @throws {MessageError} naming the first bad field
+ */
+export function parseStatus(payload: Uint8Array): StatusMessage {
+  const o = parseEnvelope(payload, "status");
+  const msg: StatusMessage = {
+    v: 1,
+    type: "status",
+    device: field(o, "device", "a string", isString, "status"),
+    online: field(o, "online", "a boolean", isBoolean, "status"),
+    session: field(o, "session", "a number", isNumber, "status"),
+    ts: field(o, "ts", "a number", isNumber, "status"),
+  };
+  const extra: { -readonly [K in keyof StatusMessage]?: StatusMessage[K] } = {};
+  if (o.reason === "lost" || o.reason === "stopped") extra.reason = o.reason;
+  if (isString(o.agent)) extra.agent = o.agent;
+  if (isNumber(o.startedAt)) extra.startedAt = o.startedAt;
+  if (Array.isArray(o.dbs)) extra.dbs = o.dbs.filter(isObject).map(parseDbSummary);
+  if (isObject(o.disk) && isNumber(o.disk.free) && isNumber(o.disk.total)) extra.disk = { free: o.disk.free, total: o.disk.total };
+  return { ...msg, ...extra };
+}
+
+function parseDbSummary(o: Record<string, unknown>): DbSummary {
+  const num = (k: string) => (isNumber(o[k]) ? (o[k] as number) : 0);
+  const nullableNum = (k: string) => (isNumber(o[k]) ? (o[k] as number) : null);
+  const state = o.state === "ok" || o.state === "pending" || o.state === "error" || o.state === "starting" ? o.state : "starting";
+  return {
+    path: field(o, "path", "a string", isString, "status"),
+    txid: isString(o.txid) ? o.txid : null,
+    state,
+    pendingFiles: num("pendingFiles"),
+    pendingBytes: num("pendingBytes"),
+    lagMs: num("lagMs"),
+    lastUploadAt: nullableNum("lastUploadAt"),
+    lastError: isString(o.lastError) ? o.lastError : null,
+    size: nullableNum("size"),
+  };
+}
+
+/**
+ * Parses an `evt` payload.
+ * @throws {MessageError} naming the first bad field
+ */
+export function parseEvent(payload: Uint8Array): EventMessage {
+  const o = parseEnvelope(payload, "event");
+  return {
+    v: 1,
+    type: "event",
+    device: field(o, "device", "a string", isString, "event"),
+    id: field(o, "id", "a string", isString, "event"),
+    ts: field(o, "ts", "a number", isNumber, "event"),
+    event: field(o, "event", "a string", isString, "event"),
+    data: field(o, "data", "an object", isObject, "event"),
+  };
+}
+
+/**
+ * Parses a `cmd` payload (the signature is checked by `signing.ts`, not here).
+ * @throws {MessageError} naming the first bad field
+ */
+export function parseCommand(payload: Uint8Array): CommandMessage {
+  const o = parseEnvelope(payload, "command");
+  const b = field(o, "body", "an object", isObject, "command");
+  const body: CommandBody = {
+    id: field(b, "id", "a string", isString, "command"),
+    device: field(b, "device", "a string", isString, "command"),
+    name: field(b, "name", "a string", isString, "command"),
+    args: field(b, "args", "an object", isObject, "command"),
+    issuedAt: field(b, "issuedAt", "a number", isNumber, "command"),
+    expiresAt: field(b, "expiresAt", "a number", isNumber, "command"),
+  };
+  if (!COMMAND_ID_RE.test(body.id)) throw new MessageError("Cannot parse command message: 'id' must be 8-64 of A-Z a-z 0-9 _ -");
+  return {
+    v: 1,
+    type: "command",
+    body,
+    keyId: field(o, "keyId", "a string", isString, "command"),
+    signature: field(o, "signature", "a string", isString, "command"),
+  };
+}
+
+/**
+ * Parses a reply payload.
+ * @throws {MessageError} naming the first bad field
+ */
+export function parseReply(payload: Uint8Array): ReplyMessage {
+  const o = parseEnvelope(payload, "reply");
+  const status = o.status;
+  if (status !== "accepted" && status !== "progress" && status !== "done" && status !== "failed" && status !== "rejected") {
+    throw new MessageError(`Cannot parse reply message: 'status' ${JSON.stringify(status)} is not one of accepted, progress, done, failed, rejected`);
+  }
+  const msg: ReplyMessage = {
+    v: 1,
+    type: "reply",
+    device: field(o, "device", "a string", isString, "reply"),
+    id: field(o, "id", "a string", isString, "reply"),
+    status,
+    ts: field(o, "ts", "a number", isNumber, "reply"),
+  };
+  const extra: { -readonly [K in keyof ReplyMessage]?: ReplyMessage[K] } = {};
+  if (isString(o.step)) extra.step = o.step;
+  if (isObject(o.result)) extra.result = o.result;
+  if (isString(o.error)) extra.error = o.error;
+  return { ...msg, ...extra };
+}
