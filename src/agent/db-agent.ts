@@ -11,7 +11,7 @@
 import { existsSync } from "node:fs";
 import type { ReplicaConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
-import { txid, type Txid } from "../ltx/txid.ts";
+import { formatTxid, txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
 import type { MeteredState } from "../platform/metered.ts";
@@ -47,6 +47,12 @@ export interface DbAgentOptions {
   readonly clock?: Clock;
   /** Called after each captured L0 file (tests, status). */
   readonly onSync?: (info: { txid: Txid; snapshot: boolean }) => void;
+  /**
+   * Called for what the fleet hears about: "snapshot.written", and the first
+   * error of a streak ("sync.error", "upload.error") and its recovery
+   * ("sync.recovered", "upload.recovered").
+   */
+  readonly onEvent?: (event: string, data: Record<string, unknown>) => void;
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -267,9 +273,27 @@ export class DbAgent {
     for (const w of this.#wake) w();
   }
 
-  #writeSnapshot(): void {
+  #writeSnapshot(): Txid | undefined {
     const snap = this.#capture?.writeLevel9Snapshot();
-    if (snap) this.#log.info("snapshot written", { txid: snap.maxTxid.toString(16), size: snap.size });
+    if (snap) {
+      this.#log.info("snapshot written", { txid: snap.maxTxid.toString(16), size: snap.size });
+      this.#opts.onEvent?.("snapshot.written", { db: this.path, txid: formatTxid(snap.maxTxid), size: snap.size });
+    }
+    return snap?.maxTxid;
+  }
+
+  /**
+   * Captures now, writes a level-9 snapshot of that position (unless one is
+   * already waiting) and uploads it with everything pending, as far as
+   * time windows and the metered policy allow. Returns the snapshot's TXID
+   * and whether every replica holds it.
+   */
+  async snapshotNow(): Promise<{ txid: Txid; uploaded: boolean } | undefined> {
+    this.#syncOnce();
+    const id = this.#store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? this.#writeSnapshot();
+    if (id === undefined) return undefined;
+    await this.syncNow();
+    return { txid: id, uploaded: this.#uploaders.every((u) => (u.state?.uploaded[SNAPSHOT_LEVEL] ?? 0n) >= id) };
   }
 
   #snapshotDue(): boolean {
@@ -295,10 +319,14 @@ export class DbAgent {
       try {
         this.#syncOnce();
         const n = backoff.succeed();
-        if (n > 0) this.#log.info("sync recovered", { previous_errors: n });
+        if (n > 0) {
+          this.#log.info("sync recovered", { previous_errors: n });
+          this.#opts.onEvent?.("sync.recovered", { db: this.path, previousErrors: n });
+        }
       } catch (err) {
         this.counters.syncErrors++;
         wait = backoff.fail();
+        if (backoff.failures === 1) this.#opts.onEvent?.("sync.error", { db: this.path, error: errorMessage(err) });
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
           this.#log.error("sync failed", { err: errorMessage(err), backoff: `${wait}ms` });
         }
@@ -350,7 +378,10 @@ export class DbAgent {
           for (const w of waiters) w.resolve();
           u.stats.lastError = undefined;
           const n = backoff.succeed();
-          if (n > 0) this.#log.info("upload recovered", { replica: u.name, previous_errors: n });
+          if (n > 0) {
+            this.#log.info("upload recovered", { replica: u.name, previous_errors: n });
+            this.#opts.onEvent?.("upload.recovered", { db: this.path, replica: u.name, previousErrors: n });
+          }
         } else {
           wait = Math.min(wait, Math.max(50, nextRemoteAt - this.#clock.now()));
         }
@@ -360,6 +391,7 @@ export class DbAgent {
         u.stats.errors++;
         u.stats.lastError = errorMessage(err);
         const delay = backoff.fail();
+        if (backoff.failures === 1) this.#opts.onEvent?.("upload.error", { db: this.path, replica: u.name, error: errorMessage(err) });
         nextRemoteAt = this.#clock.now() + delay;
         wait = Math.max(50, Math.min(delay, this.#opts.monitorIntervalMs));
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {

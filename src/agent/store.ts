@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Config } from "../config/schema.ts";
+import type { Config, DbConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { MeteredProbe } from "../platform/metered.ts";
 import { createReplicaClient } from "../replica/registry.ts";
@@ -15,40 +15,77 @@ import { STATUS_VERSION, type AgentStatus } from "./status.ts";
 
 /** See the module documentation. */
 export class Store {
-  readonly agents: readonly DbAgent[];
   readonly startedAt = Date.now();
   #config: Config;
   #version: string;
+  #agents: DbAgent[];
+  #make: (db: DbConfig) => DbAgent;
 
-  constructor(config: Config, options: { env: Record<string, string | undefined>; log: Logger; version: string }) {
+  constructor(
+    config: Config,
+    options: {
+      env: Record<string, string | undefined>;
+      log: Logger;
+      version: string;
+      /** Events for the fleet (see `DbAgentOptions.onEvent`). */
+      onEvent?: (event: string, data: Record<string, unknown>) => void;
+    },
+  ) {
     this.#config = config;
     this.#version = options.version;
     const meteredProbe = new MeteredProbe();
-    this.agents = config.dbs.map(
-      (db) =>
-        new DbAgent({
-          path: db.path,
-          metaPath: db.metaPath,
-          monitorIntervalMs: db.monitorInterval,
-          snapshotIntervalMs: config.snapshot.interval,
-          snapshotRetentionMs: config.snapshot.retention,
-          levels: config.levels,
-          spool: db.spool,
-          capture: {
-            busyTimeoutMs: db.busyTimeout,
-            minCheckpointPageCount: db.minCheckpointPageCount,
-            truncatePageN: db.truncatePageN,
-            checkpointIntervalMs: db.checkpointInterval,
-          },
-          replicas: db.replicas.map((r) => ({
-            name: r.name,
-            client: createReplicaClient(r.spec, { env: options.env }),
-            config: r,
-          })),
-          meteredProbe,
-          log: options.log,
-        }),
-    );
+    this.#make = (db) =>
+      new DbAgent({
+        path: db.path,
+        metaPath: db.metaPath,
+        monitorIntervalMs: db.monitorInterval,
+        snapshotIntervalMs: config.snapshot.interval,
+        snapshotRetentionMs: config.snapshot.retention,
+        levels: config.levels,
+        spool: db.spool,
+        capture: {
+          busyTimeoutMs: db.busyTimeout,
+          minCheckpointPageCount: db.minCheckpointPageCount,
+          truncatePageN: db.truncatePageN,
+          checkpointIntervalMs: db.checkpointInterval,
+        },
+        replicas: db.replicas.map((r) => ({
+          name: r.name,
+          client: createReplicaClient(r.spec, { env: options.env }),
+          config: r,
+        })),
+        meteredProbe,
+        log: options.log,
+        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      });
+    this.#agents = config.dbs.map((db) => this.#make(db));
+  }
+
+  /** One agent per configured database, in config order. */
+  get agents(): readonly DbAgent[] {
+    return this.#agents;
+  }
+
+  /**
+   * Stops the agent of `path` (with its final sync), runs `between` while
+   * nothing of this process has the database open, then starts a new agent
+   * for it (which reads its local state afresh). Resolves once capture is
+   * open again.
+   * @throws {RangeError} when `path` is not a configured database
+   */
+  async replaceDb(path: string, between: () => Promise<void>): Promise<DbAgent> {
+    const i = this.#agents.findIndex((a) => a.path === path);
+    const db = this.#config.dbs.find((d) => d.path === path);
+    if (i < 0 || !db) throw new RangeError(`Cannot replace database '${path}': it is not configured`);
+    await this.#agents[i]!.stop();
+    try {
+      await between();
+    } finally {
+      const next = this.#make(db);
+      this.#agents[i] = next;
+      await next.start();
+    }
+    return this.#agents[i]!;
   }
 
   /** Starts every database (resolves when each has opened capture). */

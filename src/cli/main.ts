@@ -11,6 +11,7 @@ import { ChecksumMismatchError, ConfigError, CorruptFileError, ReplicaError, Usa
 import { NoRestorePointError } from "../restore/planner.ts";
 import { runDatabases } from "./databases.ts";
 import { ExitCode, processIo, type CliIo } from "./io.ts";
+import { runFleetDashboard, runFleetKeygen, runFleetSend, runFleetStatus } from "./fleet.ts";
 import { runLtx } from "./ltx.ts";
 import { runMigrate } from "./migrate.ts";
 import { runReplicate, type ReplicateOptions } from "./replicate.ts";
@@ -125,6 +126,57 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--json", "print the result as JSON on stdout")
     .action(async (opts) => {
       code = await runMigrate(io, opts);
+    });
+
+  const fleet = program.command("fleet").description("operator commands: keys, fleet status, signed commands, dashboard (docs/FLEET.md)");
+  const brokerOptions = (cmd: Command): Command =>
+    cmd
+      .addOption(configOption())
+      .option("--broker <url>", "MQTT broker (default: $LITEFLEET_MQTT_URL, else the config's mqtt.url); password from $LITEFLEET_MQTT_PASSWORD")
+      .option("--username <name>", "MQTT user name (default: $LITEFLEET_MQTT_USERNAME)")
+      .option("--ca <file>", "CA bundle (PEM) for mqtts:// / wss://")
+      .option("--cert <file>", "client certificate (PEM)")
+      .option("--key <file>", "client certificate key (PEM)")
+      .option("--protocol <version>", "5 (default) or 3.1.1")
+      .option("--topic-root <root>", "topic root (default: litefleet/v1)");
+  fleet
+    .command("keygen")
+    .description("make an Ed25519 operator key: the private key file and the public key line for device configs")
+    .option("--out <file>", "where to write the private key (mode 0600; never overwritten)")
+    .action((opts) => {
+      code = runFleetKeygen(io, opts);
+    });
+  brokerOptions(fleet.command("status").description("show every device from its retained status"))
+    .option("--watch", "keep printing on every change until Ctrl-C")
+    .option("--wait <duration>", "how long to collect retained statuses before printing (default 1s)")
+    .option("--json", "print JSON")
+    .action(async (opts) => {
+      code = await runFleetStatus(io, opts);
+    });
+  brokerOptions(
+    fleet
+      .command("send")
+      .description("send a signed command and follow its replies (sync, snapshot, status, verify, restore)")
+      .argument("<device>", "device id")
+      .argument("<command>", "sync | snapshot | status | verify | restore"),
+  )
+    .option("--operator-key <file>", "operator private key (default: $LITEFLEET_OPERATOR_KEY)")
+    .option("--db <path>", "the device's database (default: all; required for restore)")
+    .option("--txid <hex>", "restore: this TXID")
+    .option("--timestamp <rfc3339>", "restore: the last state at or before this time")
+    .option("--output <path>", "restore: to this path on the device (inside fleet.restore-dirs) instead of the live database")
+    .option("--full", "verify: restore and compare page by page")
+    .option("--id <id>", "command id (default: random); resending the same id never runs a command twice")
+    .option("--timeout <duration>", "give up waiting for a reply after this long (default 60s)")
+    .option("--ttl <duration>", "how long the command stays valid (default 5m)")
+    .option("--json", "print every reply as JSON")
+    .action(async (device: string, command: string, opts) => {
+      code = await runFleetSend(io, device, command, { ...opts, ...(opts.operatorKey ? { keyFile: opts.operatorKey } : {}) });
+    });
+  brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost"))
+    .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")
+    .action(async (opts) => {
+      code = await runFleetDashboard(io, opts);
     });
 
   program

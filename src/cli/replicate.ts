@@ -11,6 +11,7 @@ import type { DbAgent } from "../agent/db-agent.ts";
 import { renderMetrics } from "../agent/metrics.ts";
 import { startMetricsServer, startStatusServer, type HttpSurface } from "../agent/status-server.ts";
 import { Store } from "../agent/store.ts";
+import { AgentFleet } from "../fleet/agent-fleet.ts";
 import { configForSingleDb } from "../config/parse.ts";
 import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
@@ -45,7 +46,10 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   for (const db of config.dbs) {
     if (options.restoreIfDbNotExists || db.restoreIfDbNotExists) await restoreIfMissing(io, db, log);
   }
-  const store = new Store(config, { env: io.env, log, version: VERSION });
+  const fleet = config.mqtt ? new AgentFleet(config, { log, version: VERSION }) : undefined;
+  // Before any agent opens a database: finish a live restore a crash interrupted.
+  await fleet?.recover();
+  const store = new Store(config, { env: io.env, log, version: VERSION, ...(fleet ? { onEvent: fleet.event } : {}) });
   const metrics = () => renderMetrics(store.agents);
   const servers: HttpSurface[] = [];
   let child: ExecChild | undefined;
@@ -71,6 +75,7 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
       log.info("metrics server listening", { addr: m.addr });
     }
     log.info("litefleet replicating", { dbs: store.agents.length, device: config.device.id, version: VERSION });
+    fleet?.start(store);
     for (const db of config.dbs) {
       for (const r of db.replicas) log.info("replica", { db: db.path, replica: r.name, url: describeSpec(r.spec) });
     }
@@ -92,6 +97,7 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     log.info("stopping");
     await store.stop();
   } finally {
+    await fleet?.stop();
     unregister();
     for (const srv of servers) await srv.close();
   }

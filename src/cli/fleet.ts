@@ -1,0 +1,213 @@
+/**
+ * `litefleet fleet …`: the operator's commands (docs/FLEET.md).
+ *
+ * - `keygen --out FILE`: a new Ed25519 operator key (private key file, mode
+ *   0600, never overwritten) and the public key line for device configs;
+ * - `status [--watch] [--json]`: the fleet from retained status messages;
+ * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
+ * - `dashboard [--addr]`: a live web page on localhost.
+ *
+ * The broker comes from `--broker` (else `$LITEFLEET_MQTT_URL`, else the
+ * config's `mqtt.url`); the password only from `$LITEFLEET_MQTT_PASSWORD`
+ * or the config, never from a flag (flags show in `ps`).
+ *
+ * @module
+ */
+
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { startDashboard } from "../fleet/dashboard/server.ts";
+import { FleetView } from "../fleet/fleet-view.ts";
+import type { ReplyMessage } from "../fleet/messages.ts";
+import { connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
+import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
+import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../fleet/topics.ts";
+import { parseDuration } from "../config/duration.ts";
+import { UsageError } from "../errors.ts";
+import { ExitCode, type CliIo } from "./io.ts";
+import { loadConfig } from "./load-config.ts";
+
+/** Broker options shared by the fleet subcommands. */
+export interface BrokerOptions {
+  readonly config?: string;
+  readonly broker?: string;
+  readonly username?: string;
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly protocol?: string;
+  readonly topicRoot?: string;
+}
+
+/** Runs `fleet keygen`. */
+export function runFleetKeygen(io: CliIo, options: { out?: string }): number {
+  if (options.out === undefined) throw new UsageError("Cannot make a key without --out", "litefleet fleet keygen --out ~/.config/litefleet/operator.key");
+  const out = resolve(io.cwd, options.out);
+  if (existsSync(out)) throw new UsageError(`Cannot write '${out}': the file exists (keys are never overwritten)`, "choose another --out path");
+  const key = generateOperatorKey();
+  writeFileSync(out, key.privatePem, { mode: 0o600, flag: "wx" });
+  io.stderr(`Wrote the private key to ${out} (mode 0600). Keep it off the devices.\n`);
+  io.stderr("Add the public key to each device's config:\n\nfleet:\n  operator-keys:\n");
+  io.stdout(`${key.publicKey}\n`);
+  io.stderr(`\n(key id ${key.keyId})\n`);
+  return ExitCode.ok;
+}
+
+/** Runs `fleet send`. */
+export async function runFleetSend(
+  io: CliIo,
+  device: string,
+  command: string,
+  options: BrokerOptions & {
+    keyFile?: string;
+    db?: string;
+    txid?: string;
+    timestamp?: string;
+    output?: string;
+    full?: boolean;
+    timeout?: string;
+    ttl?: string;
+    id?: string;
+    json?: boolean;
+  },
+) {
+  try {
+    checkTopicId(device, "device id");
+  } catch (err) {
+    throw new UsageError((err as Error).message, "device ids are shown by 'litefleet fleet status'");
+  }
+  const keyFile = options.keyFile ?? io.env["LITEFLEET_OPERATOR_KEY"];
+  if (keyFile === undefined) throw new UsageError("Cannot sign the command: no operator key", "pass --key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY");
+  let signer;
+  try {
+    signer = parsePrivateKey(readFileSync(resolve(io.cwd, keyFile), "utf8"));
+  } catch (err) {
+    throw new UsageError(`Cannot use operator key '${keyFile}': ${(err as Error).message}`, "make one with 'litefleet fleet keygen --out FILE'");
+  }
+  const args: Record<string, unknown> = {};
+  if (options.db !== undefined) args["db"] = options.db;
+  if (options.txid !== undefined) args["txid"] = options.txid;
+  if (options.timestamp !== undefined) args["timestamp"] = options.timestamp;
+  if (options.output !== undefined) args["output"] = options.output;
+  if (options.full) args["full"] = true;
+  const settings = brokerSettings(io, options);
+  const client = await connectBroker(settings.broker);
+  let last: ReplyMessage | undefined;
+  try {
+    for await (const reply of sendCommand(
+      client,
+      { root: settings.root, device, name: command, args, ttlMs: durationOption(options.ttl, "--ttl", 300_000), ...(options.id ? { id: options.id } : {}) },
+      { signer, protocolVersion: settings.broker.protocolVersion, timeoutMs: durationOption(options.timeout, "--timeout", 60_000) },
+    )) {
+      last = reply;
+      if (options.json) io.stdout(`${JSON.stringify(reply)}\n`);
+      else io.stderr(`${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.error ? `: ${reply.error}` : ""}\n`);
+    }
+  } finally {
+    await client.endAsync();
+  }
+  if (!options.json && last?.result) io.stdout(`${JSON.stringify(last.result, null, 2)}\n`);
+  if (last?.status !== "done") return ExitCode.failure;
+  return last.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
+}
+
+/** Runs `fleet status`: prints the fleet once (after retained messages arrive) or, with `--watch`, on every change. */
+export async function runFleetStatus(io: CliIo, options: BrokerOptions & { watch?: boolean; json?: boolean; wait?: string }): Promise<number> {
+  const settings = brokerSettings(io, options);
+  const client = await connectBroker(settings.broker);
+  const view = await FleetView.open(client, { root: settings.root });
+  try {
+    // Retained messages arrive right after the subscription; give them a moment.
+    await new Promise((r) => setTimeout(r, durationOption(options.wait, "--wait", 1000)));
+    const print = () => {
+      const devices = view.devices();
+      if (options.json) io.stdout(`${JSON.stringify(devices)}\n`);
+      else io.stdout(formatTable(devices));
+    };
+    print();
+    if (options.watch) {
+      const off = view.onChange(print);
+      await new Promise<void>((resolveStop) => {
+        const unregister = io.onSignal(() => {
+          unregister();
+          resolveStop();
+        });
+      });
+      off();
+    }
+  } finally {
+    await view.close();
+    await client.endAsync();
+  }
+  return ExitCode.ok;
+}
+
+/** Runs `fleet dashboard` until SIGINT/SIGTERM. */
+export async function runFleetDashboard(io: CliIo, options: BrokerOptions & { addr?: string }): Promise<number> {
+  const settings = brokerSettings(io, options);
+  const client = await connectBroker(settings.broker);
+  const view = await FleetView.open(client, { root: settings.root });
+  const dashboard = await startDashboard({ view, addr: options.addr ?? "127.0.0.1:9398" });
+  io.stderr(`Fleet dashboard on ${dashboard.url} (Ctrl-C to stop)\n`);
+  await new Promise<void>((resolveStop) => {
+    const unregister = io.onSignal(() => {
+      unregister();
+      resolveStop();
+    });
+  });
+  await dashboard.close();
+  await view.close();
+  await client.endAsync();
+  return ExitCode.ok;
+}
+
+function formatTable(devices: ReturnType<FleetView["devices"]>): string {
+  const rows = [["DEVICE", "ONLINE", "STATE", "LAG", "PENDING", "TXID", "LAST ERROR"]];
+  for (const d of devices) {
+    const txid = d.dbs.length === 1 ? d.dbs[0]?.txid ?? "-" : `${d.dbs.length} dbs`;
+    rows.push([d.device, d.online ? "yes" : `no (${d.reason ?? "?"})`, d.state ?? "-", `${Math.round(d.maxLagMs / 1000)}s`, String(d.pendingFiles), txid, d.lastError ?? ""]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`;
+}
+
+/** Broker settings from flags, env and config (see the module documentation). */
+function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSettings; root: string } {
+  const config = loadConfig(io, options.config)?.mqtt;
+  const url = options.broker ?? io.env["LITEFLEET_MQTT_URL"] ?? config?.url;
+  if (url === undefined) throw new UsageError("Cannot reach the fleet: no MQTT broker", "pass --broker mqtt://host:1883, set $LITEFLEET_MQTT_URL, or --config with an 'mqtt' section");
+  if (!/^(mqtts?|wss?):\/\/[^/]/.test(url)) throw new UsageError("Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://", "e.g. --broker mqtts://broker.example.com:8883");
+  let protocolVersion: 4 | 5 = config?.protocolVersion ?? 5;
+  if (options.protocol !== undefined) {
+    if (options.protocol === "5") protocolVersion = 5;
+    else if (options.protocol === "3.1.1" || options.protocol === "4") protocolVersion = 4;
+    else throw new UsageError(`Cannot use --protocol '${options.protocol}'`, "--protocol 5 or --protocol 3.1.1");
+  }
+  const username = options.username ?? io.env["LITEFLEET_MQTT_USERNAME"] ?? config?.username;
+  const password = io.env["LITEFLEET_MQTT_PASSWORD"] ?? config?.password;
+  const tls = {
+    ca: options.ca ?? config?.ca,
+    cert: options.cert ?? config?.cert,
+    key: options.key ?? config?.key,
+  };
+  const broker: BrokerSettings = {
+    url,
+    protocolVersion,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(tls.ca !== undefined ? { ca: resolve(io.cwd, tls.ca) } : {}),
+    ...(tls.cert !== undefined ? { cert: resolve(io.cwd, tls.cert) } : {}),
+    ...(tls.key !== undefined ? { key: resolve(io.cwd, tls.key) } : {}),
+  };
+  return { broker, root: options.topicRoot ?? config?.topicRoot ?? DEFAULT_TOPIC_ROOT };
+}
+
+function durationOption(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  try {
+    return parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
+  } catch {
+    throw new UsageError(`Cannot parse ${flag} '${text}': expected a duration`, `e.g. ${flag} 30s`);
+  }
+}
+

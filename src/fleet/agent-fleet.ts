@@ -1,0 +1,169 @@
+/**
+ * The device side of the fleet, assembled for `litefleet replicate` when
+ * the config has `mqtt:`: the MQTT link, the event outbox, the command
+ * executor and its handlers (`sync`, `snapshot`, `status`, `verify`,
+ * `restore`) over the agent's `Store`, and the recovery of a live restore a
+ * crash interrupted.
+ *
+ * @module
+ */
+
+import { statfsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { DbAgent } from "../agent/db-agent.ts";
+import type { Store } from "../agent/store.ts";
+import type { Config, DbConfig } from "../config/schema.ts";
+import { errorMessage } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { formatTxid } from "../ltx/txid.ts";
+import { verifyReplica } from "../verify/verify.ts";
+import { CommandExecutor, type CommandHandler } from "./commands.ts";
+import { DeviceLink } from "./device-link.ts";
+import { DeviceState } from "./device-state.ts";
+import { Outbox } from "./outbox.ts";
+import { recoverInterruptedRestore, runRemoteRestore } from "./remote-restore.ts";
+import { parsePublicKey } from "./signing.ts";
+
+/** See the module documentation. */
+export class AgentFleet {
+  readonly link: DeviceLink;
+  readonly #config: Config;
+  readonly #state: DeviceState;
+  readonly #log: Logger;
+  #store: Store | undefined;
+
+  /** Builds the link (not yet connected); `config.mqtt` must be set. */
+  constructor(config: Config, options: { log: Logger; version: string }) {
+    const mqtt = config.mqtt;
+    if (!mqtt) throw new RangeError("Cannot start the fleet link: the config has no 'mqtt' section");
+    this.#config = config;
+    this.#log = options.log;
+    this.#state = new DeviceState(mqtt.stateDir);
+    const outbox = new Outbox(join(mqtt.stateDir, "outbox"), { maxBytes: mqtt.outboxMaxBytes });
+    const executor = new CommandExecutor({
+      device: config.device.id,
+      keys: config.fleet.operatorKeys.map(parsePublicKey),
+      state: this.#state,
+      handlers: this.#handlers(),
+      reply: (reply, meta) => this.link.reply(reply, meta),
+      event: (event, data) => this.link.event(event, data),
+      log: options.log,
+    });
+    this.link = new DeviceLink({
+      config: mqtt,
+      device: config.device.id,
+      agentVersion: options.version,
+      status: () => this.#requireStore().status(),
+      disk: () => diskOf(config.dbs[0]),
+      state: this.#state,
+      outbox,
+      onCommand: (payload, meta) => {
+        executor.handle(payload, meta).catch((err: unknown) => options.log.error("command handling failed", { err: errorMessage(err) }));
+      },
+      log: options.log,
+    });
+  }
+
+  /** Queues an event (for `Store`'s `onEvent`). */
+  readonly event = (event: string, data: Record<string, unknown>): void => {
+    this.link.event(event, data).catch((err: unknown) => this.#log.warn("cannot queue event", { event, err: errorMessage(err) }));
+  };
+
+  /**
+   * Rolls back or cleans up live restores a crash interrupted (before the
+   * agents open their databases), recording each as a failed command.
+   */
+  async recover(): Promise<void> {
+    for (const db of this.#config.dbs) {
+      const recovered = await recoverInterruptedRestore(db);
+      if (!recovered) continue;
+      this.#log.warn("finished an interrupted restore", { db: db.path, ...recovered });
+      const error = `the agent stopped during the restore; ${recovered.outcome === "rolled-back" ? "rolled back to the database as it was before" : "the live database was not changed"}`;
+      await this.#state.record(recovered.id, { expiresAt: Date.now() + 24 * 3_600_000, status: "failed", error }, Date.now(), 0);
+      await this.link.event("restore.recovered", { db: db.path, id: recovered.id, outcome: recovered.outcome });
+    }
+  }
+
+  /** Connects (in the background) once the agent's `Store` exists. */
+  start(store: Store): void {
+    this.#store = store;
+    this.link.start();
+  }
+
+  /** Publishes the retained "stopped" status and disconnects. */
+  async stop(): Promise<void> {
+    await this.link.stop();
+  }
+
+  #requireStore(): Store {
+    if (!this.#store) throw new Error("Cannot run a command: the agent is still starting");
+    return this.#store;
+  }
+
+  #handlers(): Record<string, CommandHandler> {
+    const dbsOf = (args: Readonly<Record<string, unknown>>): DbConfig[] => {
+      if (args["db"] === undefined) return this.#config.dbs;
+      const db = this.#config.dbs.find((d) => d.path === args["db"]);
+      if (!db) throw new Error(`Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#config.dbs.map((d) => d.path).join(", ")})`);
+      return [db];
+    };
+    const agentOf = (db: DbConfig) => {
+      const agent = this.#requireStore().agents.find((a) => a.path === db.path);
+      if (!agent) throw new Error(`Cannot run the command: no agent for '${db.path}'`);
+      return agent;
+    };
+    return {
+      sync: async (args) => {
+        const dbs = dbsOf(args);
+        await Promise.all(dbs.map((db) => agentOf(db).syncNow()));
+        this.link.publishStatus();
+        return { dbs: dbs.map((db) => ({ db: db.path, txid: txidOf(agentOf(db)) })) };
+      },
+      snapshot: async (args) => {
+        const out: Record<string, unknown>[] = [];
+        for (const db of dbsOf(args)) {
+          const snap = await agentOf(db).snapshotNow();
+          out.push({ db: db.path, txid: snap ? formatTxid(snap.txid) : null, uploaded: snap?.uploaded ?? false });
+        }
+        return { dbs: out };
+      },
+      status: () => {
+        this.link.publishStatus();
+        return Promise.resolve({ ...this.#requireStore().status() });
+      },
+      verify: async (args) => {
+        const out: Record<string, unknown>[] = [];
+        for (const db of dbsOf(args)) {
+          const agent = agentOf(db);
+          const client = agent.uploaders[0]?.client;
+          if (!client) throw new Error(`Cannot verify '${db.path}': it has no replica`);
+          const report = await verifyReplica(db.path, client, {
+            full: args["full"] === true,
+            sync: async () => {
+              await agent.syncNow();
+              return true;
+            },
+          });
+          out.push({ ...report });
+        }
+        return { ok: out.every((r) => r["ok"] === true), reports: out };
+      },
+      restore: (args, ctx) => runRemoteRestore({ store: this.#requireStore(), dbs: this.#config.dbs, fleet: this.#config.fleet }, args, ctx),
+    };
+  }
+}
+
+function txidOf(agent: DbAgent): string | null {
+  const id = agent.capture?.position?.txid;
+  return id === undefined ? null : formatTxid(id);
+}
+
+function diskOf(db: DbConfig | undefined): { free: number; total: number } | undefined {
+  if (!db) return undefined;
+  try {
+    const fs = statfsSync(dirname(db.path));
+    return { free: fs.bavail * fs.bsize, total: fs.blocks * fs.bsize };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import mqtt, { type MqttClient } from "mqtt";
+import { startMqttBroker, type MqttBroker } from "../../../test/harness/mqtt-broker.ts";
+import { FleetView } from "../fleet-view.ts";
+import { encodeMessage, type StatusMessage } from "../messages.ts";
+import { deviceTopics } from "../topics.ts";
+import { PAGE_CSP } from "./page.ts";
+import { startDashboard } from "./server.ts";
+
+function status(device: string, lagMs: number): StatusMessage {
+  return {
+    v: 1,
+    type: "status",
+    device,
+    online: true,
+    session: 1,
+    ts: 1_000,
+    dbs: [{ path: "/app.db", txid: "00000000000000a1", state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs, lastUploadAt: 900, lastError: null, size: 4096 }],
+  };
+}
+
+/** Reads Server-Sent Events frames (the text between blank lines) from a response. */
+function sseReader(res: Response) {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    /** The next frame, or null when the stream ended. */
+    async next(): Promise<string | null> {
+      for (;;) {
+        const end = buffer.indexOf("\n\n");
+        if (end >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          return frame;
+        }
+        const { done, value } = await reader.read();
+        if (done) return null;
+        buffer += decoder.decode(value, { stream: true });
+      }
+    },
+    /** The next frame with a `data:` line, parsed. */
+    async nextData(): Promise<unknown> {
+      for (;;) {
+        const frame = await this.next();
+        if (frame === null) throw new Error("Cannot read SSE data: the stream ended");
+        const data = frame.split("\n").find((l) => l.startsWith("data: "));
+        if (data !== undefined) return JSON.parse(data.slice(6));
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+let broker: MqttBroker;
+let publisher: MqttClient;
+let watcher: MqttClient;
+beforeAll(async () => {
+  broker = await startMqttBroker();
+  publisher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  watcher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+});
+afterAll(async () => {
+  await publisher.endAsync();
+  await watcher.endAsync();
+  await broker.stop();
+});
+
+describe("startDashboard()", () => {
+  test("listens on loopback and serves the page with its CSP", async () => {
+    const view = await FleetView.open(watcher, { root: "dash/page" });
+    await using dashboard = await startDashboard({ view });
+    expect(dashboard.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const res = await fetch(dashboard.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(res.headers.get("content-security-policy")).toBe(PAGE_CSP);
+    expect(await res.text()).toContain('<tbody id="devices">');
+    await view.close();
+  });
+
+  test("GET /api/devices returns the view's devices", async () => {
+    const root = "dash/api";
+    await publisher.publishAsync(deviceTopics(root, "dev-01").status, encodeMessage(status("dev-01", 3_000)), { qos: 1, retain: true });
+    const view = await FleetView.open(watcher, { root });
+    await using dashboard = await startDashboard({ view, addr: ":0" });
+    // The retained status may arrive before or after open() returns.
+    if (view.devices().length === 0) await new Promise<void>((resolve) => view.onChange(() => resolve()));
+    const res = await fetch(new URL("api/devices", dashboard.url));
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(await res.json()).toEqual(JSON.parse(JSON.stringify(view.devices())));
+    expect(view.devices()).toHaveLength(1);
+    await view.close();
+  });
+
+  test("GET /events sends the list at once, after each change, and heartbeats", async () => {
+    const root = "dash/events";
+    const view = await FleetView.open(watcher, { root });
+    await using dashboard = await startDashboard({ view, heartbeatMs: 20 });
+    const res = await fetch(new URL("events", dashboard.url));
+    expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    const sse = sseReader(res);
+    expect(await sse.nextData()).toEqual([]);
+
+    await publisher.publishAsync(deviceTopics(root, "dev-07").status, encodeMessage(status("dev-07", 120_000)), { qos: 1 });
+    expect(await sse.nextData()).toMatchObject([{ device: "dev-07", maxLagMs: 120_000 }]);
+
+    let frame = await sse.next();
+    while (frame !== null && frame.startsWith("data: ")) frame = await sse.next();
+    expect(frame).toBe(": heartbeat");
+
+    await dashboard.close();
+    // close() ends the stream.
+    while (frame !== null) frame = await sse.next();
+    await view.close();
+  });
+
+  test("answers 404 for other paths and 405 for other methods", async () => {
+    const view = await FleetView.open(watcher, { root: "dash/errors" });
+    await using dashboard = await startDashboard({ view });
+    const missing = await fetch(new URL("nope", dashboard.url));
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe("Cannot find /nope\n");
+    const post = await fetch(new URL("api/devices", dashboard.url), { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    await view.close();
+  });
+
+  test("rejects a malformed address and a port in use", async () => {
+    const view = await FleetView.open(watcher, { root: "dash/addr" });
+    for (const addr of ["8080", "127.0.0.1:70000", "a:b:1"]) {
+      await expect(startDashboard({ view, addr })).rejects.toThrow(
+        new RangeError(`Cannot parse dashboard address '${addr}': use host:port with a port in 0-65535`),
+      );
+    }
+    await using first = await startDashboard({ view });
+    const addr = new URL(first.url).host;
+    await expect(startDashboard({ view, addr })).rejects.toThrow(`Cannot start dashboard: listening on '${addr}' failed`);
+    await view.close();
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * A read-only fleet dashboard over HTTP (`node:http`, so it runs under Bun
+ * and Node):
+ *
+ * | route | answer |
+ * |---|---|
+ * | `GET /` | the page ({@linkcode PAGE_HTML}) |
+ * | `GET /api/devices` | `DeviceView[]` as JSON |
+ * | `GET /events` | Server-Sent Events: the `DeviceView[]` at once and after every change, a comment as heartbeat |
+ *
+ * Changes are coalesced: a burst of statuses (such as the retained ones when
+ * the view opens) becomes one push per {@linkcode PUSH_DELAY_MS}. The server
+ * listens on loopback unless told otherwise and has no authentication, so
+ * it must not be exposed as is.
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { FleetView } from "../fleet-view.ts";
+import { PAGE_CSP, PAGE_HTML } from "./page.ts";
+
+/** Longest wait between a change and its push to `/events` clients (ms). */
+export const PUSH_DELAY_MS = 50;
+
+/** Options for {@linkcode startDashboard}. */
+export interface DashboardOptions {
+  readonly view: FleetView;
+  /**
+   * `host:port` to listen on (`[::1]:8080` for IPv6); port 0 picks a free
+   * one, an empty host means 127.0.0.1.
+   *
+   * @default {"127.0.0.1:0"}
+   */
+  readonly addr?: string;
+  /**
+   * Interval of the `/events` heartbeat comment, which keeps proxies from
+   * closing an idle stream (ms).
+   *
+   * @default {15000}
+   */
+  readonly heartbeatMs?: number;
+}
+
+/** A running dashboard. Dispose it (or call `close()`) to stop it; calling `close()` twice does nothing. */
+export interface Dashboard extends AsyncDisposable {
+  /** `http://<host>:<port>/` */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const SECURITY_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
+
+/**
+ * Starts the dashboard for `view`.
+ *
+ * @throws {RangeError} when `addr` is not `host:port` with a port in 0-65535
+ * @throws {Error} when the address cannot be bound (e.g. `EADDRINUSE`)
+ *
+ * @example
+ * ```ts
+ * const dashboard = await startDashboard({ view, addr: "127.0.0.1:8080" });
+ * console.log(`dashboard at ${dashboard.url}`);
+ * ```
+ */
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const { host, port } = parseAddr(options.addr ?? "127.0.0.1:0");
+  const { view } = options;
+  const streams = new Set<ServerResponse>();
+
+  const server = createServer((req, res) => {
+    handle(req, res);
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path !== "/" && path !== "/api/devices" && path !== "/events") {
+      send(res, 404, "text/plain; charset=utf-8", `Cannot find ${path}\n`);
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("allow", "GET, HEAD");
+      send(res, 405, "text/plain; charset=utf-8", `Cannot ${req.method} ${path}: only GET is allowed\n`);
+      return;
+    }
+    if (path === "/") {
+      res.setHeader("content-security-policy", PAGE_CSP);
+      send(res, 200, "text/html; charset=utf-8", PAGE_HTML);
+    } else if (path === "/api/devices") {
+      send(res, 200, "application/json", JSON.stringify(view.devices()));
+    } else {
+      res.writeHead(200, { ...SECURITY_HEADERS, "content-type": "text/event-stream; charset=utf-8", connection: "keep-alive" });
+      if (req.method === "HEAD") {
+        res.end();
+        return;
+      }
+      res.write(`retry: 2000\ndata: ${JSON.stringify(view.devices())}\n\n`);
+      streams.add(res);
+      res.on("close", () => streams.delete(res));
+    }
+  }
+
+  let pushTimer: ReturnType<typeof setTimeout> | undefined;
+  const unsubscribe = view.onChange((change) => {
+    if (change.kind === "event" || pushTimer !== undefined) return;
+    pushTimer = setTimeout(() => {
+      pushTimer = undefined;
+      const frame = `data: ${JSON.stringify(view.devices())}\n\n`;
+      for (const res of streams) res.write(frame);
+    }, PUSH_DELAY_MS);
+  });
+  const heartbeat = setInterval(() => {
+    for (const res of streams) res.write(": heartbeat\n\n");
+  }, options.heartbeatMs ?? 15_000);
+
+  let closed = false;
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    clearTimeout(pushTimer);
+    clearInterval(heartbeat);
+    for (const res of streams) res.end();
+    const done = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    server.closeAllConnections();
+    await done;
+  }
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw new Error(`Cannot start dashboard: listening on '${options.addr ?? "127.0.0.1:0"}' failed`, { cause: err });
+  }
+  const bound = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  return { url: `http://${urlHost}:${bound}/`, close, [Symbol.asyncDispose]: close };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, "content-type": type, "content-length": Buffer.byteLength(body) });
+  res.end(res.req.method === "HEAD" ? undefined : body);
+}
+
+/**
+ * Splits `host:port` (`[v6]:port` for IPv6); an empty host is 127.0.0.1.
+ *
+ * @throws {RangeError} when it is not that shape or the port is out of range
+ */
+function parseAddr(addr: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) {
+    throw new RangeError(`Cannot parse dashboard address '${addr}': use host:port with a port in 0-65535`);
+  }
+  const host = match[1] ?? match[2] ?? "";
+  return { host: host === "" ? "127.0.0.1" : host, port };
+}

@@ -1,0 +1,288 @@
+/**
+ * The device's MQTT link (docs/FLEET.md): one connection at a time, made
+ * by this module rather than by mqtt.js's fixed one-second reconnect
+ * (`reconnectPeriod: 0`), with jittered exponential backoff (1 s doubling
+ * to 5 min, full jitter) so a fleet does not hammer a restarted broker.
+ *
+ * Per connection: a new session sequence (`DeviceState`), a retained Last
+ * Will `offline`/"lost" with that sequence (MQTT 5 Will Delay rides out
+ * short drops), then the retained birth `status`, a subscription to `cmd`,
+ * the outbox drained at QoS 1, and every `status-interval` the retained
+ * status again plus telemetry (`tele`, QoS 0, the full status object). A
+ * clean stop publishes a retained `offline`/"stopped" status.
+ *
+ * @module
+ */
+
+import { readFileSync } from "node:fs";
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
+import type { AgentStatus } from "../agent/status.ts";
+import { Backoff } from "../agent/backoff.ts";
+import type { MqttConfig } from "../config/schema.ts";
+import { errorMessage } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { systemClock } from "../platform/clock.ts";
+import type { DeviceState } from "./device-state.ts";
+import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "./messages.ts";
+import type { Outbox } from "./outbox.ts";
+import { deviceTopics, type DeviceTopics } from "./topics.ts";
+
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+/** Where a command came from and where its replies go. */
+export interface CommandMeta {
+  readonly responseTopic?: string;
+  readonly correlationData?: Buffer;
+}
+
+/** Options of {@linkcode DeviceLink}. */
+export interface DeviceLinkOptions {
+  readonly config: MqttConfig;
+  readonly device: string;
+  readonly agentVersion: string;
+  readonly status: () => AgentStatus;
+  readonly disk?: () => { free: number; total: number } | undefined;
+  readonly state: DeviceState;
+  readonly outbox: Outbox;
+  readonly onCommand: (payload: Buffer, meta: CommandMeta) => void;
+  readonly log: Logger;
+  readonly random?: () => number;
+}
+
+/** See the module documentation. */
+export class DeviceLink {
+  readonly topics: DeviceTopics;
+  readonly #o: DeviceLinkOptions;
+  readonly #abort = new AbortController();
+  #client: MqttClient | undefined;
+  #session = 0;
+  #eventSeq = 0;
+  #draining = false;
+  #loop: Promise<void> | undefined;
+  /** Connections made so far (for tests and the log). */
+  connections = 0;
+
+  constructor(options: DeviceLinkOptions) {
+    this.#o = options;
+    this.topics = deviceTopics(options.config.topicRoot, options.device);
+  }
+
+  /** True while connected to the broker. */
+  get connected(): boolean {
+    return this.#client?.connected === true;
+  }
+
+  /** Starts connecting in the background (and reconnecting, until `stop`). */
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Queues an event in the outbox (durable) and sends it when connected. */
+  async event(event: string, data: Record<string, unknown>): Promise<void> {
+    const msg: EventMessage = { v: 1, type: "event", device: this.#o.device, id: `${Date.now()}-${this.#eventSeq++}`, ts: Date.now(), event, data };
+    await this.#o.outbox.add(msg);
+    void this.#drain();
+  }
+
+  /**
+   * Publishes a reply (QoS 1) to `meta.responseTopic` when it lies under
+   * this device's `res/` topics, else to `res/<command id>`. Dropped when
+   * offline: a repeated command gets its recorded outcome again.
+   */
+  async reply(reply: ReplyMessage, meta: CommandMeta): Promise<void> {
+    const client = this.#client;
+    if (!client?.connected) return;
+    const topic = meta.responseTopic?.startsWith(this.topics.resPrefix) ? meta.responseTopic : `${this.topics.resPrefix}${reply.id}`;
+    const opts: IClientPublishOptions = { qos: 1 };
+    if (this.#o.config.protocolVersion === 5 && meta.correlationData) opts.properties = { correlationData: meta.correlationData };
+    await client.publishAsync(topic, encodeMessage(reply), opts).catch((err: unknown) => {
+      this.#o.log.warn("cannot publish command reply", { id: reply.id, err: errorMessage(err) });
+    });
+  }
+
+  /** Republishes the retained status now (after a change worth showing). */
+  publishStatus(): void {
+    const client = this.#client;
+    if (client?.connected) void this.#publishStatus(client);
+  }
+
+  /** Publishes a retained "stopped" status and disconnects. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    const client = this.#client;
+    if (client?.connected) {
+      const offline: StatusMessage = { ...this.#offline("stopped"), ts: Date.now() };
+      await client.publishAsync(this.topics.status, encodeMessage(offline), { qos: 1, retain: true }).catch(() => undefined);
+      await client.endAsync().catch(() => undefined);
+    } else {
+      client?.end(true);
+    }
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS, ...(this.#o.random ? { random: this.#o.random } : {}) });
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      this.#session = await this.#o.state.nextSession();
+      const client = mqtt.connect(this.#o.config.url, this.#clientOptions());
+      this.#client = client;
+      const error = await connected(client, signal);
+      if (error !== undefined) {
+        client.end(true);
+        if (signal.aborted) return;
+        const wait = backoff.fail();
+        this.#o.log.warn("cannot connect to the MQTT broker; retrying", { url: redactUrl(this.#o.config.url), err: error, backoff: `${wait}ms` });
+        await systemClock.sleep(wait, signal);
+        continue;
+      }
+      this.connections++;
+      const failures = backoff.succeed();
+      this.#o.log.info("mqtt connected", { session: this.#session, ...(failures > 0 ? { previousFailures: failures } : {}) });
+      const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+      client.on("message", (topic, payload, packet) => {
+        if (topic !== this.topics.cmd) return;
+        const props = packet.properties;
+        this.#o.onCommand(payload, {
+          ...(props?.responseTopic ? { responseTopic: props.responseTopic } : {}),
+          ...(props?.correlationData ? { correlationData: props.correlationData } : {}),
+        });
+      });
+      const timer = setInterval(() => {
+        void this.#publishStatus(client);
+        void this.#publishTelemetry(client);
+      }, this.#o.config.statusInterval);
+      try {
+        await client.subscribeAsync(this.topics.cmd, { qos: 1 });
+        await this.#publishStatus(client);
+        void this.#drain();
+      } catch (err) {
+        this.#o.log.warn("mqtt session setup failed", { err: errorMessage(err) });
+        client.end(true);
+      }
+      await Promise.race([closed, abortPromise(signal)]);
+      clearInterval(timer);
+      if (signal.aborted) return;
+      client.end(true);
+      const wait = backoff.fail();
+      this.#o.log.warn("mqtt connection lost; reconnecting", { backoff: `${wait}ms` });
+      await systemClock.sleep(wait, signal);
+    }
+  }
+
+  #clientOptions(): IClientOptions {
+    const c = this.#o.config;
+    const will = { ...this.#offline("lost"), ts: Date.now() };
+    const opts: IClientOptions = {
+      clientId: c.clientId,
+      protocolVersion: c.protocolVersion,
+      keepalive: Math.max(1, Math.round(c.keepalive / 1000)),
+      reconnectPeriod: 0,
+      connectTimeout: 30_000,
+      clean: true,
+      will: {
+        topic: this.topics.status,
+        payload: encodeMessage(will),
+        qos: 1,
+        retain: true,
+        ...(c.protocolVersion === 5 ? { properties: { willDelayInterval: Math.round(c.willDelay / 1000) } } : {}),
+      },
+    };
+    // The Will Delay only holds while the session outlives the connection.
+    if (c.protocolVersion === 5) opts.properties = { sessionExpiryInterval: Math.round(c.willDelay / 1000) };
+    if (c.username !== undefined) opts.username = c.username;
+    if (c.password !== undefined) opts.password = c.password;
+    if (c.ca !== undefined) opts.ca = readFileSync(c.ca);
+    if (c.cert !== undefined) opts.cert = readFileSync(c.cert);
+    if (c.key !== undefined) opts.key = readFileSync(c.key);
+    return opts;
+  }
+
+  #offline(reason: "lost" | "stopped"): Omit<StatusMessage, "ts"> {
+    return { v: 1, type: "status", device: this.#o.device, online: false, session: this.#session, reason, agent: this.#o.agentVersion };
+  }
+
+  async #publishStatus(client: MqttClient): Promise<void> {
+    const status = this.#o.status();
+    const disk = this.#o.disk?.();
+    const msg: StatusMessage = {
+      v: 1,
+      type: "status",
+      device: this.#o.device,
+      online: true,
+      session: this.#session,
+      ts: Date.now(),
+      agent: this.#o.agentVersion,
+      startedAt: status.startedAt,
+      dbs: summarizeStatus(status),
+      ...(disk ? { disk } : {}),
+    };
+    await client.publishAsync(this.topics.status, encodeMessage(msg), { qos: 1, retain: true }).catch((err: unknown) => {
+      this.#o.log.warn("cannot publish status", { err: errorMessage(err) });
+    });
+  }
+
+  async #publishTelemetry(client: MqttClient): Promise<void> {
+    await client.publishAsync(this.topics.tele, Buffer.from(JSON.stringify({ v: 1, type: "tele", ...this.#o.status() })), { qos: 0 }).catch(() => undefined);
+  }
+
+  /** Sends waiting events in order; stops at the first failure (retried on the next connection). */
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (;;) {
+        const client = this.#client;
+        if (!client?.connected) return;
+        const dropped = this.#o.outbox.takeDropped();
+        if (dropped > 0) await this.event("outbox.dropped", { count: dropped });
+        const batch = this.#o.outbox.pending();
+        if (batch.length === 0) return;
+        for (const entry of batch) {
+          try {
+            await client.publishAsync(this.topics.evt, encodeMessage(entry.message), { qos: 1 });
+          } catch (err) {
+            this.#o.log.warn("cannot publish event; keeping it in the outbox", { err: errorMessage(err) });
+            return;
+          }
+          this.#o.outbox.remove(entry.name);
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+}
+
+/** Resolves undefined on CONNACK, or the error message on failure or abort. */
+function connected(client: MqttClient, signal: AbortSignal): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const done = (result: string | undefined) => {
+      client.off("connect", onConnect);
+      client.off("error", onError);
+      client.off("close", onClose);
+      signal.removeEventListener("abort", onAbort);
+      resolve(result);
+    };
+    const onConnect = () => done(undefined);
+    const onError = (err: Error) => done(errorMessage(err));
+    const onClose = () => done("connection closed");
+    const onAbort = () => done("stopped");
+    client.on("connect", onConnect);
+    client.on("error", onError);
+    client.on("close", onClose);
+    signal.addEventListener("abort", onAbort);
+  });
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** The URL without user info (never log credentials). */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}

@@ -1,0 +1,269 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import mqtt, { type MqttClient } from "mqtt";
+import { startMqttBroker, type MqttBroker } from "../../test/harness/mqtt-broker.ts";
+import { FleetView, type FleetChange } from "./fleet-view.ts";
+import { encodeMessage, type DbSummary, type EventMessage, type StatusMessage } from "./messages.ts";
+import { DEFAULT_TOPIC_ROOT, deviceTopics } from "./topics.ts";
+
+const ROOT = DEFAULT_TOPIC_ROOT;
+
+function db(overrides: Partial<DbSummary> = {}): DbSummary {
+  return {
+    path: "/data/app.db",
+    txid: "0000000000000001",
+    state: "ok",
+    pendingFiles: 0,
+    pendingBytes: 0,
+    lagMs: 0,
+    lastUploadAt: 1_000,
+    lastError: null,
+    size: 4096,
+    ...overrides,
+  };
+}
+
+function status(device: string, overrides: Partial<StatusMessage> = {}): StatusMessage {
+  return { v: 1, type: "status", device, online: true, session: 1, ts: 1_000, agent: "litefleet/0.1.0", dbs: [db()], ...overrides };
+}
+
+function event(device: string, id: string): EventMessage {
+  return { v: 1, type: "event", device, id, ts: 1_000, event: "snapshot.written", data: {} };
+}
+
+/** Resolves once `cond()` holds, checking after every change of `view` (10 s limit). */
+function waitFor(view: FleetView, cond: () => boolean, what: string): Promise<void> {
+  if (cond()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`Timed out waiting for ${what}: ${JSON.stringify(view.devices())}`));
+    }, 10_000);
+    const off = view.onChange(() => {
+      if (!cond()) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}
+
+let broker: MqttBroker;
+beforeAll(async () => {
+  broker = await startMqttBroker();
+});
+afterAll(async () => {
+  await broker.stop();
+});
+
+/**
+ * A watcher client and a publisher client. Each test uses its own topic root,
+ * so no test sees another's retained messages.
+ */
+async function setup() {
+  const watcher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  const publisher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  const publish = (topic: string, payload: string | Buffer, retain = true) => publisher.publishAsync(topic, payload, { qos: 1, retain });
+  return {
+    watcher,
+    publisher,
+    publish,
+    async [Symbol.asyncDispose]() {
+      await publisher.endAsync();
+      await watcher.endAsync();
+    },
+  };
+}
+
+/** The next message on `topic` that `client` receives. */
+function nextMessage(client: MqttClient, topic: string): Promise<void> {
+  return new Promise((resolve) => {
+    client.on("message", (t) => {
+      if (t === topic) resolve();
+    });
+  });
+}
+
+describe("FleetView", () => {
+  test("devices() lists retained statuses sorted by device id, with derived fields", async () => {
+    const root = `${ROOT}-sorted`;
+    await using t = await setup();
+    for (const id of ["dev-c", "dev-a", "dev-b"]) await t.publish(deviceTopics(root, id).status, encodeMessage(status(id)));
+    await t.publish(
+      deviceTopics(root, "dev-b").status,
+      encodeMessage(
+        status("dev-b", {
+          session: 3,
+          ts: 5_000,
+          dbs: [
+            db({ path: "/a.db", state: "pending", pendingFiles: 2, pendingBytes: 100, lagMs: 3_000, lastUploadAt: 4_000 }),
+            db({ path: "/b.db", state: "error", pendingFiles: 1, pendingBytes: 50, lagMs: 9_000, lastUploadAt: 2_000, lastError: "Cannot upload: 503" }),
+            db({ path: "/c.db", state: "starting", txid: null, lastUploadAt: null }),
+          ],
+        }),
+      ),
+    );
+
+    const view = await FleetView.open(t.watcher, { root });
+    await waitFor(view, () => view.devices().find((d) => d.device === "dev-b")?.session === 3, "dev-b session 3");
+    expect(view.devices().map((d) => d.device)).toEqual(["dev-a", "dev-b", "dev-c"]);
+    const devB = view.devices()[1];
+    expect({ ...devB, dbs: devB?.dbs.length }).toEqual({
+      device: "dev-b",
+      online: true,
+      reason: null,
+      session: 3,
+      lastSeen: 5_000,
+      agent: "litefleet/0.1.0",
+      dbs: 3,
+      state: "error",
+      maxLagMs: 9_000,
+      pendingFiles: 3,
+      pendingBytes: 150,
+      lastUploadAt: 4_000,
+      lastError: "Cannot upload: 503",
+    });
+    expect(view.devices()[0]?.state).toBe("ok");
+    await view.close();
+  });
+
+  test("ignores an offline status of an older session (a stale Will) but applies one of the same session", async () => {
+    const root = `${ROOT}-stale`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root });
+    const topic = deviceTopics(root, "dev-01").status;
+    const seen: string[] = [];
+    view.onChange(() => {
+      const d = view.devices()[0];
+      seen.push(`${d?.session} ${d?.online ? "online" : "offline"} ${d?.lastSeen}`);
+    });
+
+    await t.publish(topic, encodeMessage(status("dev-01", { session: 2, ts: 2_000 })));
+    await t.publish(topic, encodeMessage(status("dev-01", { online: false, session: 1, ts: 1_000, reason: "lost", dbs: [] })));
+    await t.publish(topic, encodeMessage(status("dev-01", { session: 2, ts: 3_000, agent: "litefleet/0.2.0" })));
+    await waitFor(view, () => view.devices()[0]?.lastSeen === 3_000, "the second online status");
+    expect(seen).toEqual(["2 online 2000", "2 online 3000"]);
+    expect(view.devices()[0]).toMatchObject({ online: true, session: 2, agent: "litefleet/0.2.0" });
+    expect(view.stats()).toEqual({ malformed: 0, stale: 1 });
+
+    // The Will of the current session: offline, and the last known databases stay.
+    const will: StatusMessage = { v: 1, type: "status", device: "dev-01", online: false, session: 2, ts: 2_000, reason: "lost" };
+    await t.publish(topic, encodeMessage(will));
+    await waitFor(view, () => view.devices()[0]?.online === false, "dev-01 offline");
+    expect(view.devices()[0]).toMatchObject({ online: false, reason: "lost", session: 2, lastSeen: 3_000, agent: "litefleet/0.2.0", state: "ok" });
+    expect(view.devices()[0]?.dbs).toHaveLength(1);
+    await view.close();
+  });
+
+  test("counts malformed payloads and keeps going", async () => {
+    const root = `${ROOT}-malformed`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root });
+    const topics = deviceTopics(root, "dev-01");
+
+    await t.publish(topics.status, "not json", false);
+    await t.publish(topics.status, JSON.stringify({ ...status("dev-01"), v: 2 }), false);
+    await t.publish(topics.status, encodeMessage(status("dev-02")), false); // another device's payload
+    await t.publish(topics.status, JSON.stringify({ v: 1, type: "status", device: "dev-01" }), false);
+    await t.publish(topics.evt, "{}", false);
+    await t.publish(`${root}/bad device!/status`, encodeMessage(status("bad device!")), false);
+    await t.publish(`${root}/dev-01/tele`, "ignored: not a topic the view reads", false);
+    await t.publish(topics.status, encodeMessage(status("dev-01", { ts: 7_000 })), false);
+
+    await waitFor(view, () => view.devices().length === 1, "the valid status");
+    expect(view.devices()[0]).toMatchObject({ device: "dev-01", lastSeen: 7_000 });
+    expect(view.stats()).toEqual({ malformed: 6, stale: 0 });
+    await view.close();
+  });
+
+  test("applies statuses of one device in order: the last one wins", async () => {
+    const root = `${ROOT}-order`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root });
+    const topic = deviceTopics(root, "dev-01").status;
+    const seen: number[] = [];
+    view.onChange(() => seen.push(view.devices()[0]?.maxLagMs ?? -1));
+
+    for (let i = 1; i <= 20; i++) t.publisher.publish(topic, encodeMessage(status("dev-01", { ts: i, dbs: [db({ lagMs: i })] })), { qos: 1 });
+    await waitFor(view, () => seen.length === 20, "20 changes");
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await view.close();
+  });
+
+  test("keeps the newest maxEvents events per device, once each", async () => {
+    const root = `${ROOT}-events`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root, maxEvents: 3 });
+    const topic = deviceTopics(root, "dev-01").evt;
+
+    for (const id of ["1-1", "1-2", "1-2", "1-3", "1-4"]) await t.publish(topic, encodeMessage(event("dev-01", id)), false);
+    await waitFor(view, () => view.events("dev-01").at(-1)?.id === "1-4", "event 1-4");
+    expect(view.events("dev-01").map((e) => e.id)).toEqual(["1-2", "1-3", "1-4"]);
+    expect(view.events("dev-02")).toEqual([]);
+    await view.close();
+  });
+
+  test("an empty retained status forgets the device", async () => {
+    const root = `${ROOT}-removed`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root });
+    const changes: FleetChange[] = [];
+    view.onChange((c) => changes.push(c));
+    const topics = deviceTopics(root, "dev-01");
+
+    await t.publish(topics.status, encodeMessage(status("dev-01")));
+    await t.publish(topics.evt, encodeMessage(event("dev-01", "1-1")), false);
+    await t.publish(topics.status, "");
+    await waitFor(view, () => changes.length === 3, "three changes");
+    expect(changes).toEqual([
+      { kind: "status", device: "dev-01" },
+      { kind: "event", device: "dev-01" },
+      { kind: "removed", device: "dev-01" },
+    ]);
+    expect(view.devices()).toEqual([]);
+    expect(view.events("dev-01")).toEqual([]);
+    await view.close();
+  });
+
+  test("onChange() returns a function that removes the listener", async () => {
+    const root = `${ROOT}-listeners`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root });
+    let removedCalls = 0;
+    const off = view.onChange(() => removedCalls++);
+    off();
+    const topic = deviceTopics(root, "dev-01").status;
+    await t.publish(topic, encodeMessage(status("dev-01")));
+    await waitFor(view, () => view.devices().length === 1, "dev-01");
+    expect(removedCalls).toBe(0);
+    await view.close();
+  });
+
+  test("close() unsubscribes: later messages reach neither the view nor the client", async () => {
+    const root = `${ROOT}-close`;
+    await using t = await setup();
+    const view = await FleetView.open(t.watcher, { root });
+    const topic = deviceTopics(root, "dev-01").status;
+    await t.publish(topic, encodeMessage(status("dev-01", { ts: 1 })));
+    await waitFor(view, () => view.devices().length === 1, "dev-01");
+    await view.close();
+    await view.close();
+
+    const received: string[] = [];
+    t.watcher.on("message", (topic) => received.push(topic));
+    await t.watcher.subscribeAsync(`${root}-marker`, { qos: 1 });
+    const marker = nextMessage(t.watcher, `${root}-marker`);
+    await t.publish(topic, encodeMessage(status("dev-01", { ts: 2 })), false);
+    await t.publish(`${root}-marker`, "marker", false);
+    await marker;
+    expect(received).toEqual([`${root}-marker`]);
+    expect(view.devices()[0]?.lastSeen).toBe(1);
+  });
+
+  test("open() rejects a bad root or maxEvents", async () => {
+    await using t = await setup();
+    await expect(FleetView.open(t.watcher, { root: "a/+/b" })).rejects.toThrow(RangeError);
+    await expect(FleetView.open(t.watcher, { maxEvents: 0 })).rejects.toThrow(
+      new RangeError("Cannot open fleet view: 'maxEvents' must be a positive integer: current value is 0"),
+    );
+  });
+});

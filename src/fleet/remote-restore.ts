@@ -1,0 +1,305 @@
+/**
+ * The remote `restore` command (docs/FLEET.md "Remote restore"): restores a
+ * configured database to the latest state, a TXID or a time, either to
+ * another path (inside `fleet.restore-dirs`) or into the live path, where
+ * it must never corrupt or silently replace a database in use:
+ *
+ * 1. plan: the restore point exists; free space for the staged copy and a
+ *    rollback copy;
+ * 2. stage: restore into `.<db>-litefleet-staged` (every checksum verified,
+ *    `integrity_check`), then run the health probe (`fleet.probe`) on it;
+ * 3. quiesce: create `<db>.litefleet-lock` — the contract: the application
+ *    closes its connections while that file exists and reopens when it is
+ *    gone — and wait (`fleet.quiesce-timeout`) until SQLite grants an
+ *    exclusive lock, which it does only when no other process has the
+ *    database open; then one more sync uploads the last pre-restore writes;
+ * 4. swap: checkpoint, keep a rollback copy `.<db>-litefleet-rollback`,
+ *    rename the staged file over the database, remove stale `-wal`/`-shm`,
+ *    fsync; reset the agent's local state so replication continues as a new
+ *    lineage: the next TXID above everything in the bucket holds the
+ *    restored database whole, followed by a level-9 snapshot, and every
+ *    older TXID still restores the history before the restore;
+ * 5. health: `quick_check` and the probe on the live path;
+ * 6. commit (remove the lock and the rollback copy) or roll back (the
+ *    rollback copy goes back in place, again as a new lineage).
+ *
+ * The swap is journaled (`.<db>-litefleet-restore.json`: "staged",
+ * "copied" once the rollback copy is complete, "swapped");
+ * `recoverInterruptedRestore` runs at agent start and rolls an interrupted
+ * restore back (or cleans up one that never touched the live file).
+ *
+ * @module
+ */
+
+import { copyFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve, sep } from "node:path";
+import type { Store } from "../agent/store.ts";
+import type { DbConfig, FleetConfig } from "../config/schema.ts";
+import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
+import { atomicWrite, fsyncDir } from "../platform/atomic-write.ts";
+import { systemClock } from "../platform/clock.ts";
+import { failpoint } from "../platform/failpoint.ts";
+import { openSqlConnection } from "../platform/sqlite.ts";
+import { applyRestorePlan } from "../restore/applier.ts";
+import { planRestore } from "../restore/planner.ts";
+import type { CommandContext } from "./commands.ts";
+
+/** The files a live restore uses next to the database. */
+export function restoreFiles(dbPath: string): { lock: string; staged: string; rollback: string; journal: string } {
+  const dir = dirname(dbPath);
+  const base = basename(dbPath);
+  return {
+    lock: `${dbPath}.litefleet-lock`,
+    staged: join(dir, `.${base}-litefleet-staged`),
+    rollback: join(dir, `.${base}-litefleet-rollback`),
+    journal: join(dir, `.${base}-litefleet-restore.json`),
+  };
+}
+
+/** The journal: which step a live restore reached. */
+interface Journal {
+  readonly id: string;
+  /** "copied": the rollback copy is complete; the rename may or may not have happened. */
+  readonly step: "staged" | "copied" | "swapped";
+}
+
+/** What the restore needs from the agent. */
+export interface RemoteRestoreDeps {
+  readonly store: Store;
+  readonly dbs: readonly DbConfig[];
+  readonly fleet: FleetConfig;
+  readonly now?: () => number;
+}
+
+/**
+ * Runs a `restore` command: `args.db` (a configured path), one of
+ * `args.txid` / `args.timestamp` (default latest), optional `args.output`.
+ * @throws {Error} with a message naming what stopped it; the live database is then as before
+ */
+export async function runRemoteRestore(
+  deps: RemoteRestoreDeps,
+  args: Readonly<Record<string, unknown>>,
+  ctx: CommandContext,
+): Promise<Record<string, unknown>> {
+  const db = configuredDb(deps.dbs, args["db"]);
+  const agent = deps.store.agents.find((a) => a.path === db.path);
+  const client = agent?.uploaders[0]?.client;
+  if (!client) throw new Error(`Cannot restore '${db.path}': it has no replica`);
+  const target = restoreTarget(args);
+  const files = restoreFiles(db.path);
+
+  // 1. Plan.
+  const plan = await planRestore(client, target);
+  const planBytes = plan.files.reduce((n, f) => n + f.size, 0);
+  await ctx.progress("planned", { txid: formatTxid(plan.txid), files: plan.files.length, bytes: planBytes });
+  const output = args["output"] === undefined ? undefined : outputPath(deps.fleet, db, args["output"]);
+  checkFreeSpace(dirname(output ?? db.path), output ? planBytes : 2 * (fileSize(db.path) + fileSize(`${db.path}-wal`)) + planBytes);
+
+  // 2. Stage.
+  const staged = output ?? files.staged;
+  rmSync(files.staged, { force: true });
+  const result = await applyRestorePlan(client, plan, { output: staged });
+  try {
+    probe(staged, deps.fleet.probe);
+  } catch (err) {
+    rmSync(staged, { force: true });
+    throw new Error(`${(err as Error).message} (on the staged copy); the live database was not changed`, { cause: err });
+  }
+  await ctx.progress("staged", { txid: formatTxid(result.txid), pages: result.pages });
+  if (output) return { db: db.path, output, txid: formatTxid(result.txid), pages: result.pages, live: false };
+
+  // 3–6. Live swap, journaled.
+  await writeJournal(files.journal, { id: ctx.body.id, step: "staged" });
+  let swapped = false;
+  try {
+    writeFileSync(files.lock, JSON.stringify({ command: ctx.body.id, since: new Date().toISOString() }));
+    // Our agent's own connections hold SQLite locks too: stop it while waiting for the application.
+    await deps.store.replaceDb(db.path, () => waitForRelease(db.path, deps.fleet.quiesceTimeout));
+    // The restarted agent captured what the application wrote until it let go: upload it.
+    await deps.store.agents.find((a) => a.path === db.path)?.syncNow();
+    await ctx.progress("quiesced");
+    await deps.store.replaceDb(db.path, async () => {
+      await waitForRelease(db.path, deps.fleet.quiesceTimeout);
+      checkpointAndCopy(db.path, files.rollback);
+      await writeJournal(files.journal, { id: ctx.body.id, step: "copied" });
+      await replaceDatabase(files.staged, db.path);
+      swapped = true;
+      await writeJournal(files.journal, { id: ctx.body.id, step: "swapped" });
+      failpoint("restore.after-swap");
+      rmSync(db.metaPath, { recursive: true, force: true });
+    });
+    await ctx.progress("swapped");
+    const lineage = await deps.store.agents.find((a) => a.path === db.path)?.snapshotNow();
+    await ctx.progress("new-lineage", lineage ? { txid: formatTxid(lineage.txid), uploaded: lineage.uploaded } : {});
+    probe(db.path, deps.fleet.probe, "quick_check");
+    await ctx.progress("healthy");
+  } catch (err) {
+    if (swapped) await rollBack(deps.store, db, files);
+    rmSync(files.staged, { force: true });
+    rmSync(files.lock, { force: true });
+    rmSync(files.journal, { force: true });
+    throw new Error(`${(err as Error).message}${swapped ? "; rolled back to the database as it was before the restore" : "; the live database was not changed"}`, { cause: err });
+  }
+  rmSync(files.lock, { force: true });
+  rmSync(files.rollback, { force: true });
+  rmSync(files.journal, { force: true });
+  const lineageTxid = deps.store.agents.find((a) => a.path === db.path)?.capture?.position?.txid;
+  return { db: db.path, txid: formatTxid(result.txid), pages: result.pages, live: true, ...(lineageTxid ? { lineageTxid: formatTxid(lineageTxid) } : {}) };
+}
+
+/**
+ * Finishes a live restore that a crash interrupted, before the agent opens
+ * the database: a swap that happened (or may have) is rolled back from the
+ * rollback copy; anything earlier is cleaned up. Returns what it did, or
+ * undefined when there was nothing to recover.
+ */
+export async function recoverInterruptedRestore(db: DbConfig): Promise<{ id: string; outcome: "rolled-back" | "cleaned-up" } | undefined> {
+  const files = restoreFiles(db.path);
+  if (!existsSync(files.journal)) return undefined;
+  let journal: Journal;
+  try {
+    journal = JSON.parse(readFileSync(files.journal, "utf8")) as Journal;
+  } catch {
+    // A torn journal is never written (atomic), so this is someone else's file: touch nothing live.
+    journal = { id: "unknown", step: "staged" };
+  }
+  // The live file was replaced when the step says so, or when "copied" and the staged file is gone (renamed).
+  const replaced = journal.step === "swapped" || (journal.step === "copied" && !existsSync(files.staged));
+  let outcome: "rolled-back" | "cleaned-up" = "cleaned-up";
+  if (replaced && existsSync(files.rollback)) {
+    await replaceDatabase(files.rollback, db.path);
+    rmSync(db.metaPath, { recursive: true, force: true });
+    outcome = "rolled-back";
+  }
+  rmSync(files.rollback, { force: true });
+  rmSync(files.staged, { force: true });
+  rmSync(files.lock, { force: true });
+  rmSync(files.journal, { force: true });
+  return { id: journal.id, outcome };
+}
+
+async function rollBack(store: Store, db: DbConfig, files: ReturnType<typeof restoreFiles>): Promise<void> {
+  await store.replaceDb(db.path, async () => {
+    await replaceDatabase(files.rollback, db.path);
+    rmSync(db.metaPath, { recursive: true, force: true });
+  });
+  await store.agents.find((a) => a.path === db.path)?.snapshotNow();
+}
+
+function configuredDb(dbs: readonly DbConfig[], arg: unknown): DbConfig {
+  if (typeof arg !== "string") throw new Error(`Cannot restore: 'db' must name a configured database (${dbs.map((d) => d.path).join(", ")})`);
+  const db = dbs.find((d) => d.path === arg);
+  if (!db) throw new Error(`Cannot restore '${arg}': it is not a configured database (${dbs.map((d) => d.path).join(", ")})`);
+  return db;
+}
+
+function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; timestamp?: Date } {
+  const { txid, timestamp } = args;
+  if (txid !== undefined && timestamp !== undefined) throw new Error("Cannot restore: give 'txid' or 'timestamp', not both");
+  if (txid !== undefined) {
+    if (typeof txid !== "string") throw new Error("Cannot restore: 'txid' must be a hex string");
+    try {
+      return { txid: parseTxid(txid) };
+    } catch {
+      throw new Error(`Cannot restore: 'txid' ${JSON.stringify(txid)} is not up to 16 hex digits`);
+    }
+  }
+  if (timestamp !== undefined) {
+    const t = typeof timestamp === "string" ? new Date(timestamp) : undefined;
+    if (!t || Number.isNaN(t.getTime())) throw new Error("Cannot restore: 'timestamp' must be an RFC 3339 time");
+    return { timestamp: t };
+  }
+  return {};
+}
+
+/** An output path must lie inside one of `fleet.restore-dirs` and not exist. */
+function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
+  if (typeof arg !== "string" || arg === "") throw new Error("Cannot restore: 'output' must be a path");
+  const out = resolve(arg);
+  if (out === db.path) throw new Error("Cannot restore: 'output' is the live database; leave 'output' out to restore in place");
+  if (!fleet.restoreDirs.some((d) => out.startsWith(d.endsWith(sep) ? d : d + sep))) {
+    throw new Error(`Cannot restore to '${out}': it is not inside fleet.restore-dirs (${fleet.restoreDirs.join(", ") || "none configured"})`);
+  }
+  if (existsSync(out)) throw new Error(`Cannot restore to '${out}': the file exists`);
+  return out;
+}
+
+function fileSize(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+function checkFreeSpace(dir: string, needed: number): void {
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  if (free < needed) throw new Error(`Cannot restore: ${free} bytes free in '${dir}', ${needed} needed (staged copy and rollback copy)`);
+}
+
+/** Runs `PRAGMA <check>` and the configured probe SQL on `path`; throws naming the failure. */
+function probe(path: string, sql: string | undefined, check: "quick_check" | undefined = undefined): void {
+  const conn = openSqlConnection(path, { readonly: true, busyTimeoutMs: 5000 });
+  try {
+    if (check) {
+      const rows = conn.all<{ quick_check: string }>("PRAGMA quick_check").map((r) => r.quick_check);
+      if (rows.join() !== "ok") throw new Error(`Cannot commit the restore: quick_check says ${rows.slice(0, 3).join("; ")}`);
+    }
+    if (sql !== undefined) {
+      try {
+        conn.all(sql);
+      } catch (err) {
+        throw new Error(`Cannot commit the restore: the health probe failed: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** Waits until SQLite grants an exclusive lock (no other process has the database open). */
+async function waitForRelease(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const conn = openSqlConnection(path, { busyTimeoutMs: 0 });
+    try {
+      conn.exec("PRAGMA locking_mode = EXCLUSIVE");
+      conn.exec("BEGIN EXCLUSIVE");
+      conn.exec("COMMIT");
+      return;
+    } catch {
+      // Someone still has it open.
+    } finally {
+      conn.close();
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`Cannot restore '${path}': the application did not close the database within ${Math.round(timeoutMs / 1000)} s of '${path}.litefleet-lock' appearing`);
+    }
+    await systemClock.sleep(200);
+  }
+}
+
+/** Folds the WAL into the database file, then copies it to `rollback` (fsynced). */
+function checkpointAndCopy(path: string, rollback: string): void {
+  const conn = openSqlConnection(path, { busyTimeoutMs: 5000 });
+  try {
+    conn.get("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    conn.close();
+  }
+  copyFileSync(path, rollback);
+  const fd = openSync(rollback, "r+");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Renames `from` over `path`, removes `path`'s stale `-wal`/`-shm`, fsyncs the directory. */
+async function replaceDatabase(from: string, path: string): Promise<void> {
+  for (const suffix of ["-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
+  renameSync(from, path);
+  await fsyncDir(dirname(path));
+}
+
+async function writeJournal(path: string, journal: Journal): Promise<void> {
+  await atomicWrite(path, Buffer.from(JSON.stringify(journal)));
+}
