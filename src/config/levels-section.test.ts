@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { parseConfig, type ParseConfigOptions } from "./parse.ts";
 import { type Config, DEFAULTS } from "./schema.ts";
+import { thrownConfigError } from "../../test/harness/config.ts";
 
 const OPTIONS: ParseConfigOptions = { env: { L1: "5m" }, cwd: "/srv", deviceId: "host-1" };
 
@@ -9,15 +10,7 @@ function levelsOf(text: string): Config["levels"] {
   return parseConfig(text, OPTIONS).levels;
 }
 
-function errorOf(text: string): ConfigError {
-  try {
-    levelsOf(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const errorOf = (text: string): ConfigError => thrownConfigError(() => levelsOf(text));
 
 describe("readLevels", () => {
   const ok: { name: string; text: string; want: Config["levels"] }[] = [

@@ -3,19 +3,12 @@ import { ConfigError } from "../errors.ts";
 import { generateOperatorKey } from "../fleet/signing.ts";
 import { parseConfig } from "./parse.ts";
 import { DEFAULTS } from "./schema.ts";
+import { thrownConfigError } from "../../test/harness/config.ts";
 
 const parse = (yaml: string, env: Record<string, string> = {}) => parseConfig(yaml, { env, cwd: "/srv", deviceId: "gw-01" });
 const DB = "dbs:\n  - path: /data/app.db\n    replica: { path: /backup }\n";
 
-function errorOf(yaml: string): ConfigError {
-  try {
-    parse(yaml);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
+const errorOf = (yaml: string): ConfigError => thrownConfigError(() => parse(yaml));
 
 describe("mqtt:", () => {
   test("absent: no MQTT, and no operator keys", () => {

@@ -1,4 +1,4 @@
-import { defaultReplica } from "../../test/harness/config.ts";
+import { defaultReplica, thrownConfigError } from "../../test/harness/config.ts";
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { configForSingleDb, defaultMetaPath, parseConfig, type ParseConfigOptions } from "./parse.ts";
@@ -42,15 +42,8 @@ function config(extra: Partial<Config> = {}): Config {
 }
 
 /** Runs parseConfig and returns the ConfigError it throws. */
-function configErrorOf(text: string, options: Partial<ParseConfigOptions> = {}): ConfigError {
-  try {
-    parseConfig(text, { ...OPTIONS, ...options });
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const configErrorOf = (text: string, options: Partial<ParseConfigOptions> = {}): ConfigError =>
+  thrownConfigError(() => parseConfig(text, { ...OPTIONS, ...options }));
 
 describe("parseConfig", () => {
   const ok: { name: string; text: string; options?: Partial<ParseConfigOptions>; want: Config }[] = [

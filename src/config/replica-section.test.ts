@@ -1,4 +1,4 @@
-import { defaultReplica } from "../../test/harness/config.ts";
+import { defaultReplica, thrownConfigError } from "../../test/harness/config.ts";
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
@@ -17,15 +17,7 @@ function replicasOf(replicaYaml: string, top = ""): ReplicaConfig[] {
   return config.dbs[0]?.replicas ?? [];
 }
 
-function errorOf(replicaYaml: string, top = ""): ConfigError {
-  try {
-    replicasOf(replicaYaml, top);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const errorOf = (replicaYaml: string, top = ""): ConfigError => thrownConfigError(() => replicasOf(replicaYaml, top));
 
 /** A replica with every upload setting at its default. */
 const replica = defaultReplica;

@@ -6,18 +6,12 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { parseConfig, type ParseConfigOptions } from "./parse.ts";
+import { thrownConfigError } from "../../test/harness/config.ts";
 
 const OPTIONS: ParseConfigOptions = { env: {}, cwd: "/srv", deviceId: "host-1" };
 
-function configErrorOf(text: string, options: Partial<ParseConfigOptions> = {}): ConfigError {
-  try {
-    parseConfig(text, { ...OPTIONS, ...options });
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const configErrorOf = (text: string, options: Partial<ParseConfigOptions> = {}): ConfigError =>
+  thrownConfigError(() => parseConfig(text, { ...OPTIONS, ...options }));
 
 describe("parseConfig secrets", () => {
   const SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRET";

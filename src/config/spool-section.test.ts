@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { parseConfig, type ParseConfigOptions } from "./parse.ts";
 import type { DbConfig } from "./schema.ts";
+import { thrownConfigError } from "../../test/harness/config.ts";
 
 const OPTIONS: ParseConfigOptions = { env: { SPOOL: "64MiB" }, cwd: "/srv", deviceId: "host-1" };
 const MIB = 1024 * 1024;
@@ -12,15 +13,7 @@ function spoolOf(keys: string, top = ""): DbConfig["spool"] | undefined {
   return config.dbs[0]?.spool;
 }
 
-function errorOf(keys: string, top = ""): ConfigError {
-  try {
-    spoolOf(keys, top);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const errorOf = (keys: string, top = ""): ConfigError => thrownConfigError(() => spoolOf(keys, top));
 
 describe("readSpool", () => {
   const ok: { name: string; keys: string; top?: string; want: DbConfig["spool"] }[] = [

@@ -3,6 +3,7 @@ import { ConfigError } from "../errors.ts";
 import { parseConfig, type ParseConfigOptions } from "./parse.ts";
 import type { Config } from "./schema.ts";
 import { parseListenAddr } from "./status-section.ts";
+import { thrownConfigError } from "../../test/harness/config.ts";
 
 const OPTIONS: ParseConfigOptions = { env: { ADDR: "127.0.0.1:0", EMPTY: "" }, cwd: "/srv", deviceId: "host-1" };
 
@@ -10,15 +11,7 @@ function statusOf(text: string): Config["status"] {
   return parseConfig(text, OPTIONS).status;
 }
 
-function errorOf(text: string): ConfigError {
-  try {
-    statusOf(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const errorOf = (text: string): ConfigError => thrownConfigError(() => statusOf(text));
 
 describe("parseListenAddr", () => {
   const ok: [string, { host: string; port: number }][] = [

@@ -3,6 +3,7 @@ import { ConfigError } from "../errors.ts";
 import { parseConfig, type ParseConfigOptions } from "./parse.ts";
 import { DEFAULTS, type UploadPolicy } from "./schema.ts";
 import type { ResolvedUpload } from "./upload-policy.ts";
+import { thrownConfigError } from "../../test/harness/config.ts";
 
 const OPTIONS: ParseConfigOptions = { env: { METERED: "Yes", RATE: "64KiB/s" }, cwd: "/srv", deviceId: "host-1" };
 
@@ -25,15 +26,7 @@ function uploadOf(keys: string, top = ""): ResolvedUpload {
   return upload;
 }
 
-function errorOf(keys: string, top = ""): ConfigError {
-  try {
-    uploadOf(keys, top);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected parseConfig() to throw");
-}
+const errorOf = (keys: string, top = ""): ConfigError => thrownConfigError(() => uploadOf(keys, top));
 
 function policy(minInterval: number, maxInterval: number, extra: Partial<UploadPolicy> = {}): UploadPolicy {
   return { minInterval, maxInterval, maxBatchBytes: 16 * MIB, bandwidth: 0, ...extra };

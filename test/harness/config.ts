@@ -1,10 +1,11 @@
 /**
- * Expected values for config tests.
+ * Expected values and error capture for config tests.
  *
  * @module
  */
 
 import { DEFAULTS, type ReplicaConfig } from "../../src/config/schema.ts";
+import { ConfigError } from "../../src/errors.ts";
 import type { ReplicaSpec } from "../../src/replica/spec.ts";
 
 /** A replica as `parseConfig` resolves it when the config sets no upload keys. */
@@ -22,4 +23,15 @@ export function defaultReplica(name: string, spec: ReplicaSpec): ReplicaConfig {
     },
     meteredSnapshots: DEFAULTS.metered.snapshots,
   };
+}
+
+/** Runs `parse` and returns the `ConfigError` it throws; fails the test when it throws nothing or something else. */
+export function thrownConfigError(parse: () => unknown): ConfigError {
+  try {
+    parse();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("expected parseConfig() to throw a ConfigError");
 }
