@@ -20,7 +20,7 @@
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { encodeMessage, parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
@@ -322,6 +322,36 @@ describe("fleet over MQTT", () => {
       await agent.stop();
     }
   }, 90_000);
+
+  test("verify proves the replica; a restore to another path writes a verified copy only inside fleet.restore-dirs", async () => {
+    await using dir = await makeTempDir("lf-fleet-copy-");
+    await using broker = await startMqttBroker();
+    const labDir = join(dir.path, "lab");
+    mkdirSync(labDir);
+    const r = await rig(dir.path, broker, [`  restore-dirs: [${labDir}]`]);
+    insert(r.db, 10);
+    const agent = r.start();
+    try {
+      await agent.waitForLog("mqtt connected");
+      const verified = await r.send("verify", ["--db", r.db]);
+      expect(verified.code).toBe(0);
+      expect(verified.replies.at(-1)?.result).toMatchObject({ ok: true, reports: [{ ok: true, mode: "fast" }] });
+      const before = appData(r.db);
+      const copy = join(labDir, "copy.db");
+      const res = await r.send("restore", ["--db", r.db, "--output", copy]);
+      expect(res.code).toBe(0);
+      expect(res.replies.at(-1)?.result).toMatchObject({ output: copy, live: false });
+      expect(appData(copy)).toBe(before);
+      const outside = await r.send("restore", ["--db", r.db, "--output", join(dir.path, "elsewhere.db")]);
+      expect(outside.code).toBe(1);
+      expect(outside.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
+      const unknown = await r.send("restore", ["--db", "/etc/passwd"]);
+      expect(unknown.replies.at(-1)?.error).toContain("not a configured database");
+    } finally {
+      await r.operator.endAsync();
+      await agent.stop();
+    }
+  }, 60_000);
 
   test("a failing health probe leaves the live database untouched; a crash after the swap rolls back on restart", async () => {
     await using dir = await makeTempDir("lf-fleet-fault-");
