@@ -14,7 +14,7 @@ import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { decodeLtxFile } from "../ltx/decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM } from "../ltx/header.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
-import type { ReplicaClient, SignalOptions } from "../replica/client.ts";
+import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "./planner.ts";
 import { writeAll, writeStagedDatabase } from "./staged-database.ts";
 
@@ -49,80 +49,118 @@ export async function applyRestorePlan(
   plan: RestorePlan,
   options: SignalOptions & { output: string; onProgress?: (p: RestoreProgress) => void },
 ): Promise<RestoreResult> {
-  const output = options.output;
-  let sums = new PageChecksums(4096);
+  const db = new ChainedDatabase();
   const bytesTotal = plan.files.reduce((n, f) => n + f.size, 0);
   let bytesDone = 0;
-  let pageSize = 0;
-  let commit = 0;
-  await writeStagedDatabase(output, async (fd) => {
+  await writeStagedDatabase(options.output, async (fd) => {
     for (const [i, info] of plan.files.entries()) {
-      const name = describe(client, info);
-      const bytes = await client.readLtxFile(info, options.signal ? { signal: options.signal } : {});
-      const file = decodeLtxFile(bytes, { path: name });
-      const h = file.header;
-      if (h.minTxid !== info.minTxid || h.maxTxid !== info.maxTxid) {
-        throw new CorruptFileError(
-          `Cannot apply '${name}': its header says TXIDs ${formatTxid(h.minTxid)}-${formatTxid(h.maxTxid)}`,
-          { path: name },
-        );
-      }
-      if (pageSize === 0) {
-        pageSize = h.pageSize;
-        sums = new PageChecksums(pageSize);
-      }
-      if (h.pageSize !== pageSize) {
-        throw new CorruptFileError(`Cannot apply '${name}': page size ${h.pageSize} differs from ${pageSize}`, { path: name });
-      }
-      const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
-      if (checked && i > 0 && h.preApplyChecksum !== sums.databaseChecksum()) {
-        throw new ChecksumMismatchError(
-          `Cannot apply '${name}': pre-apply checksum ${hex(h.preApplyChecksum)} does not match the database built so far (${hex(sums.databaseChecksum())})`,
-          { path: name, expected: h.preApplyChecksum, actual: sums.databaseChecksum() },
-        );
-      }
-      for (const { pgno, data } of file.pages()) {
-        writeAll(fd, data, (pgno - 1) * pageSize);
-        sums.set(pgno, data);
-      }
-      commit = h.commit;
-      ftruncateSync(fd, commit * pageSize);
-      sums.truncate(commit);
-      if (checked && file.trailer.postApplyChecksum !== sums.databaseChecksum()) {
-        throw new ChecksumMismatchError(
-          `Cannot apply '${name}': post-apply checksum ${hex(file.trailer.postApplyChecksum)} does not match the restored database (${hex(sums.databaseChecksum())})`,
-          { path: name, expected: file.trailer.postApplyChecksum, actual: sums.databaseChecksum() },
-        );
-      }
+      await db.apply(client, info, fd, { ...options, first: i === 0 });
       bytesDone += info.size;
       options.onProgress?.({ filesDone: i + 1, filesTotal: plan.files.length, bytesDone, bytesTotal });
     }
-    requireAllPages(sums, { pageSize, commit, path: client.location });
+    db.requireAllPages(client.location);
   });
   return {
-    path: output,
+    path: options.output,
     txid: plan.txid,
-    pageSize,
-    pages: commit,
+    pageSize: db.pageSize,
+    pages: db.commit,
     files: plan.files.length,
     bytes: bytesDone,
-    checksum: sums.databaseChecksum(),
+    checksum: db.checksum,
   };
 }
 
 /**
- * Every page 1..commit (but the lock page) must have been written by some
- * file; a hole means the chain was incomplete, which would otherwise surface
- * as a zero page in the database.
+ * A database file being built from LTX files, with its page checksums: each
+ * file is checked against its name, its pre-apply checksum against the
+ * database so far, its pages written, the file truncated to its commit, and
+ * its post-apply checksum against the result. Also used to bring an
+ * existing copy forward (`ChainedDatabase.fromImage`).
  */
-function requireAllPages(sums: PageChecksums, geo: { pageSize: number; commit: number; path: string }): void {
-  const lock = lockPageNumber(geo.pageSize);
-  for (let p = 1; p <= geo.commit; p++) {
-    if (p !== lock && sums.get(p) === 0n) {
-      throw new CorruptFileError(`Cannot restore: page ${p} is in no file of the chain`, { path: geo.path });
+export class ChainedDatabase {
+  #sums = new PageChecksums(4096);
+  pageSize = 0;
+  commit = 0;
+
+  /** Starts from an existing database image (its checksums computed), to apply later files to it. */
+  static fromImage(image: Uint8Array, pageSize: number): ChainedDatabase {
+    const db = new ChainedDatabase();
+    db.pageSize = pageSize;
+    db.commit = image.length / pageSize;
+    db.#sums = new PageChecksums(pageSize);
+    for (let p = 1; p <= db.commit; p++) db.#sums.set(p, image.subarray((p - 1) * pageSize, p * pageSize));
+    return db;
+  }
+
+  /** The LTX database checksum of what was built. */
+  get checksum(): bigint {
+    return this.#sums.databaseChecksum();
+  }
+
+  /**
+   * Downloads `info` and applies it to the database open at `fd`.
+   * `first` skips the pre-apply check (a snapshot starts the chain).
+   * @throws {CorruptFileError} when the file is malformed or does not fit
+   * @throws {ChecksumMismatchError} when a file or database checksum does not verify
+   */
+  async apply(client: ReplicaClient, info: LtxFileInfo, fd: number, options: SignalOptions & { first: boolean }): Promise<void> {
+    const name = describe(client, info);
+    const bytes = await client.readLtxFile(info, options.signal ? { signal: options.signal } : {});
+    const file = decodeLtxFile(bytes, { path: name });
+    const h = file.header;
+    if (h.minTxid !== info.minTxid || h.maxTxid !== info.maxTxid) {
+      throw new CorruptFileError(
+        `Cannot apply '${name}': its header says TXIDs ${formatTxid(h.minTxid)}-${formatTxid(h.maxTxid)}`,
+        { path: name },
+      );
+    }
+    if (this.pageSize === 0) {
+      this.pageSize = h.pageSize;
+      this.#sums = new PageChecksums(h.pageSize);
+    }
+    if (h.pageSize !== this.pageSize) {
+      throw new CorruptFileError(`Cannot apply '${name}': page size ${h.pageSize} differs from ${this.pageSize}`, { path: name });
+    }
+    const sums = this.#sums;
+    const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
+    if (checked && !options.first && h.preApplyChecksum !== sums.databaseChecksum()) {
+      throw new ChecksumMismatchError(
+        `Cannot apply '${name}': pre-apply checksum ${hex(h.preApplyChecksum)} does not match the database built so far (${hex(sums.databaseChecksum())})`,
+        { path: name, expected: h.preApplyChecksum, actual: sums.databaseChecksum() },
+      );
+    }
+    for (const { pgno, data } of file.pages()) {
+      writeAll(fd, data, (pgno - 1) * this.pageSize);
+      sums.set(pgno, data);
+    }
+    this.commit = h.commit;
+    ftruncateSync(fd, this.commit * this.pageSize);
+    sums.truncate(this.commit);
+    if (checked && file.trailer.postApplyChecksum !== sums.databaseChecksum()) {
+      throw new ChecksumMismatchError(
+        `Cannot apply '${name}': post-apply checksum ${hex(file.trailer.postApplyChecksum)} does not match the restored database (${hex(sums.databaseChecksum())})`,
+        { path: name, expected: file.trailer.postApplyChecksum, actual: sums.databaseChecksum() },
+      );
+    }
+  }
+
+  /**
+   * Every page 1..commit (but the lock page) must have been written by some
+   * file; a hole means the chain was incomplete, which would otherwise surface
+   * as a zero page in the database.
+   * @throws {CorruptFileError} naming the first missing page
+   */
+  requireAllPages(path: string): void {
+    const lock = lockPageNumber(this.pageSize);
+    for (let p = 1; p <= this.commit; p++) {
+      if (p !== lock && this.#sums.get(p) === 0n) {
+        throw new CorruptFileError(`Cannot restore: page ${p} is in no file of the chain`, { path });
+      }
     }
   }
 }
+
 
 function hex(v: bigint): string {
   return v.toString(16).padStart(16, "0");

@@ -125,6 +125,24 @@ export async function planRestore(
   return { files: plan, txid: pos as Txid, timestamp: times.get(last) };
 }
 
+/**
+ * The fewest files that bring a database at TXID `from` to `wanted`
+ * (snapshots excluded: they restart the chain), or undefined when the
+ * replica has no contiguous chain from there (retention removed it).
+ */
+export async function chainFrom(files: readonly LtxFileInfo[], from: Txid, wanted: Txid): Promise<LtxFileInfo[] | undefined> {
+  const byMin = new Map<bigint, LtxFileInfo[]>();
+  for (const f of files) {
+    if (f.level === SNAPSHOT_LEVEL || f.minTxid === 1n || f.maxTxid > wanted) continue;
+    const list = byMin.get(f.minTxid) ?? [];
+    list.push(f);
+    byMin.set(f.minTxid, list);
+  }
+  const start = { level: 0, minTxid: from, maxTxid: from, size: 0, createdAt: new Date(0) } as LtxFileInfo;
+  const chain = await shortestChain(start, { byMin, fits: () => Promise.resolve(true), wanted });
+  return chain.plan?.slice(1);
+}
+
 /** A message-friendly name for one file of a replica. */
 export function describe(client: ReplicaClient, f: LtxFileInfo | { level: number; minTxid: Txid; maxTxid: Txid }): string {
   return `${client.location} level ${f.level} ${formatLtxFileName(f.minTxid, f.maxTxid)}`;

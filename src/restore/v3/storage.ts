@@ -13,9 +13,9 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { NotFoundError, ReplicaError } from "../../errors.ts";
-import { resolveS3Credentials } from "../../replica/s3-credentials.ts";
+import { s3Access } from "../../replica/s3-sdk.ts";
 import type { ReplicaSpec, S3ReplicaSpec } from "../../replica/spec.ts";
 
 /** A v0.3 snapshot. */
@@ -164,21 +164,11 @@ export class V3S3Storage implements V3Storage {
   readonly #prefix: string;
 
   constructor(spec: S3ReplicaSpec, options: { env: Record<string, string | undefined> }) {
-    this.#bucket = spec.bucket;
-    const prefix = spec.path.replace(/^\/+|\/+$/g, "");
-    this.#prefix = prefix === "" ? "" : `${prefix}/`;
-    this.location = `s3://${spec.bucket}/${prefix}`;
-    const region = spec.region ?? (spec.endpoint === undefined ? options.env["AWS_REGION"] : undefined) ?? "us-east-1";
-    const credentials = resolveS3Credentials(spec, { env: options.env, replica: this.location });
-    this.#client = new S3Client({
-      region,
-      forcePathStyle: spec.forcePathStyle ?? spec.endpoint !== undefined,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      ...(spec.skipVerify === true ? { requestHandler: { httpsAgent: { rejectUnauthorized: false } } } : {}),
-      ...(spec.endpoint === undefined ? {} : { endpoint: spec.endpoint }),
-      ...(credentials.credentials === undefined ? {} : { credentials: credentials.credentials }),
-    });
+    const access = s3Access(spec, options);
+    this.#client = access.client;
+    this.#bucket = access.bucket;
+    this.#prefix = access.prefix;
+    this.location = access.location;
   }
 
   async list(): Promise<V3Listing> {
