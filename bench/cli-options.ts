@@ -25,7 +25,12 @@ export interface BenchOptions {
   readonly litefleetBin: string | undefined;
   /** Keep the temp dir (databases, configs, agent logs) instead of removing it. */
   readonly keep: boolean;
+  /** `aggregate`: how many simulated devices. */
+  readonly devices: number;
 }
+
+/** Simulated devices in the aggregate benchmark unless told otherwise. */
+export const DEFAULT_DEVICES = 200;
 
 /** Usage text of the shared options. */
 export const OPTIONS_USAGE = `Options:
@@ -36,6 +41,7 @@ export const OPTIONS_USAGE = `Options:
                       measure this litefleet binary instead of compiling src/cli/main.ts
                       (bun build --compile) from the working tree
   --keep              keep the temp dir (databases, configs, agent logs) for inspection
+  --devices N         aggregate: simulated devices (default ${DEFAULT_DEVICES}; --quick: 20)
   --help              print this help`;
 
 /**
@@ -54,6 +60,7 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions | "help
       out: { type: "string" },
       "litefleet-bin": { type: "string" },
       keep: { type: "boolean", default: false },
+      devices: { type: "string" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -71,7 +78,15 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions | "help
     }
   }
   const quick = values.quick;
+  let devices = quick ? 20 : DEFAULT_DEVICES;
+  if (values.devices !== undefined) {
+    devices = Number(values.devices);
+    if (!Number.isInteger(devices) || devices <= 0) {
+      throw new RangeError(`Cannot parse options: --devices must be a positive whole number, got '${values.devices}'`);
+    }
+  }
   return {
+    devices,
     durationSeconds: quick ? QUICK_DURATION_SECONDS : durationSeconds,
     quick,
     out: values.out,

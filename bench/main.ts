@@ -5,14 +5,19 @@
  * @module
  */
 
+import { runAggregateBench } from "./aggregate.ts";
 import { runBatching } from "./batching.ts";
 import type { Benchmark } from "./benchmark.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
 import { ProcessGuard } from "./process-guard.ts";
 
-/** The benchmarks, by name (`aggregate` is to come). */
+/** The benchmarks, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
+  aggregate: {
+    description: "litefleet aggregate over N simulated devices (default 200): first, idle and incremental runs; devices/min, MB/s",
+    run: runAggregateBench,
+  },
   batching: {
     description: "Litestream v0.3.13 vs litefleet at 1 s / 10 s / 60 s batches: S3 requests, bytes, CPU, RSS, restore",
     run: runBatching,

@@ -9,6 +9,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { ChecksumMismatchError, ConfigError, CorruptFileError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
 import { NoRestorePointError } from "../restore/planner.ts";
+import { runAggregate } from "./aggregate.ts";
 import { runDatabases } from "./databases.ts";
 import { ExitCode, processIo, type CliIo } from "./io.ts";
 import { runFleetDashboard, runFleetKeygen, runFleetSend, runFleetStatus } from "./fleet.ts";
@@ -126,6 +127,22 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--json", "print the result as JSON on stdout")
     .action(async (opts) => {
       code = await runMigrate(io, opts);
+    });
+
+  program
+    .command("aggregate")
+    .description("merge every device's database into one central SQLite database (incremental; Parquet export; shards)")
+    .option("--fleet <url>", "the fleet prefix: s3://bucket/prefix?endpoint=… or a directory holding <device>/<db>/")
+    .option("--db <name>", "the database under each device prefix (default app.db)")
+    .option("--out <path>", "the central SQLite database (created when missing)")
+    .option("--tables <list>", "comma-separated tables to merge (default: all)")
+    .option("--cache <dir>", "local copies of the device databases (default: <out>.cache)")
+    .option("--parquet <dir|url>", "also export hive-partitioned Parquet: device_id=<id>/<table>/part-00000.parquet")
+    .option("--shard <i/N>", "only the devices whose stable hash falls in shard i of N")
+    .option("--concurrency <n>", "devices downloaded at once (default 8)")
+    .option("--json", "print the report as JSON on stdout")
+    .action(async (opts) => {
+      code = await runAggregate(io, opts);
     });
 
   const fleet = program.command("fleet").description("operator commands: keys, fleet status, signed commands, dashboard (docs/FLEET.md)");

@@ -77,6 +77,12 @@ export interface ReplicaClient {
   init(options?: SignalOptions): Promise<void>;
   /** Lists the files of one level; see the interface contract. */
   listLtxFiles(level: number, options?: SignalOptions & { seek?: Txid }): AsyncIterable<LtxFileInfo>;
+  /**
+   * Optional fast path: the files of every level in one listing (one
+   * request per 1,000 files instead of one per level). Same contract as
+   * `listLtxFiles`, for all levels at once, in any level order.
+   */
+  listAllLevels?(options?: SignalOptions): AsyncIterable<LtxFileInfo>;
   /** Reads a whole file, or `size` bytes from `offset`. */
   readLtxFile(
     key: LtxFileKey,

@@ -549,3 +549,24 @@ describe("S3ReplicaClient with a throttle", () => {
     expect(stored).toEqual(body.subarray(0, stored.byteLength));
   });
 });
+
+describe("S3ReplicaClient.listAllLevels", () => {
+  test("OK: one listing returns what the per-level listings return, and skips other keys", async () => {
+    const bucket = await freshBucket();
+    const client = makeClient({ bucket });
+    const body = new Uint8Array([1, 2, 3]);
+    for (const k of [key(0, 1, 1), key(0, 2, 3), key(1, 1, 3), key(9, 1, 3)]) await client.writeLtxFile(k, body, { timestamp: new Date(0) });
+    await s3.seedObject(bucket, "app/db/generations/0123456789abcdef/snapshots/00000000.snapshot.lz4", body);
+    await s3.seedObject(bucket, "app/db/0000/not-an-ltx-name", body);
+    await s3.seedObject(bucket, "app/db/000a/0000000000000001-0000000000000001.ltx", body);
+    const perLevel: string[] = [];
+    for (let level = 0; level <= 9; level++) for await (const f of client.listLtxFiles(level)) perLevel.push(`${f.level}/${f.minTxid}-${f.maxTxid}/${f.size}`);
+    const all: string[] = [];
+    const counts = await countRequests(async () => {
+      for await (const f of client.listAllLevels()) all.push(`${f.level}/${f.minTxid}-${f.maxTxid}/${f.size}`);
+    });
+    expect(all.sort()).toEqual(perLevel.sort());
+    expect(all).toHaveLength(4);
+    expect(counts).toEqual({ ListObjectsV2: 1 });
+  });
+});

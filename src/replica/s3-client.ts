@@ -201,6 +201,25 @@ export class S3ReplicaClient implements ReplicaClient {
     } while (token !== undefined);
   }
 
+  /** Every level in one flat listing of the prefix (keys `<level %04x>/<min>-<max>.ltx`). */
+  async *listAllLevels(options: SignalOptions = {}): AsyncIterable<LtxFileInfo> {
+    const prefix = this.#prefix === "" ? "" : `${this.#prefix}/`;
+    const action = `list replica '${this.#url}'`;
+    let token: string | undefined;
+    do {
+      const command = new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) });
+      const out = await this.#errors.call(action, (o) => this.#client.send(command, o), { signal: options.signal });
+      for (const obj of out.Contents ?? []) {
+        const m = obj.Key === undefined ? null : /^([0-9a-f]{4})\/([^/]+)$/.exec(obj.Key.slice(prefix.length));
+        const level = m ? parseInt(m[1]!, 16) : -1;
+        const parsed = m && level <= SNAPSHOT_LEVEL ? parseLtxFileName(m[2]!) : undefined;
+        if (!parsed) continue;
+        yield { level, minTxid: parsed.minTxid, maxTxid: parsed.maxTxid, size: obj.Size ?? 0, createdAt: obj.LastModified ?? new Date(0) };
+      }
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
   /**
    * Reads a whole object, or `size` bytes from `offset` with a `Range`
    * request (fewer at the end of the object, none past it).

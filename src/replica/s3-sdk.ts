@@ -11,7 +11,7 @@
  */
 
 import { S3Client } from "@aws-sdk/client-s3";
-import { resolveS3Credentials } from "./s3-credentials.ts";
+import { resolveS3Credentials, type ResolvedS3Credentials } from "./s3-credentials.ts";
 import type { S3ReplicaSpec } from "./spec.ts";
 
 /** A client plus the spec's bucket and normalized key prefix (`""` or ending in `/`). */
@@ -21,6 +21,12 @@ export interface S3Access {
   readonly prefix: string;
   /** `s3://bucket/prefix`, for messages. */
   readonly location: string;
+  readonly region: string;
+  /** The endpoint for messages (AWS's regional one when none is set), without user info. */
+  readonly endpoint: string;
+  readonly customEndpoint: boolean;
+  /** Where the credentials came from (for error hints; never the secret). */
+  readonly credentials: ResolvedS3Credentials;
 }
 
 /**
@@ -41,5 +47,14 @@ export function s3Access(spec: S3ReplicaSpec, options: { env: Record<string, str
     ...(spec.endpoint === undefined ? {} : { endpoint: spec.endpoint }),
     ...(credentials.credentials === undefined ? {} : { credentials: credentials.credentials }),
   });
-  return { client, bucket: spec.bucket, prefix: trimmed === "" ? "" : `${trimmed}/`, location };
+  return {
+    client,
+    bucket: spec.bucket,
+    prefix: trimmed === "" ? "" : `${trimmed}/`,
+    location,
+    region,
+    endpoint: (spec.endpoint ?? `https://s3.${region}.amazonaws.com`).replace(/\/\/[^@/]*@/, "//"),
+    customEndpoint: spec.endpoint !== undefined,
+    credentials,
+  };
 }

@@ -35,9 +35,13 @@ export class NoRestorePointError extends Error {
   override name = "NoRestorePointError";
 }
 
-/** Lists every LTX file of every level (0..9). */
+/** Lists every LTX file of every level (0..9): in one listing where the backend can, else level by level. */
 export async function listAllLtxFiles(client: ReplicaClient, options: SignalOptions = {}): Promise<LtxFileInfo[]> {
   const all: LtxFileInfo[] = [];
+  if (client.listAllLevels) {
+    for await (const f of client.listAllLevels(options)) all.push(f);
+    return all;
+  }
   for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
     for await (const f of client.listLtxFiles(level, options)) all.push(f);
   }

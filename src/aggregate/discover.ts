@@ -1,0 +1,80 @@
+/**
+ * Finds the devices under a fleet prefix: the replica of device `<id>`'s
+ * database `<db>` lives at `<fleet>/<id>/<db>` (the `${DEVICE_ID}` template
+ * of the device configs, e.g. `s3://fleet-backups/${DEVICE_ID}/app.db`).
+ * One delimiter listing (paginated) of the fleet prefix on S3, one
+ * directory read for a file fleet; a device without that database shows up
+ * later as "no replica".
+ *
+ * `--shard i/N` keeps the devices whose stable hash (FNV-1a of the id)
+ * modulo N is i, so N workers split a fleet with no coordination beyond the
+ * bucket, and a device always lands on the same worker.
+ *
+ * @module
+ */
+
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { ReplicaError } from "../errors.ts";
+import { s3Access } from "../replica/s3-sdk.ts";
+import type { ReplicaSpec } from "../replica/spec.ts";
+
+/**
+ * Lists the device ids directly under `fleet`, sorted.
+ * @throws {ReplicaError} when the fleet location cannot be listed
+ */
+export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record<string, string | undefined> }): Promise<string[]> {
+  if (fleet.type === "file") {
+    try {
+      return readdirSync(fleet.path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    } catch (err) {
+      throw new ReplicaError(`Cannot list the fleet at '${fleet.path}': ${(err as Error).message}`, { replica: fleet.path, hint: "check the --fleet path", cause: err });
+    }
+  }
+  const s3 = s3Access(fleet, options);
+  const devices: string[] = [];
+  let token: string | undefined;
+  try {
+    do {
+      const out = await s3.client.send(
+        new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: s3.prefix, Delimiter: "/", ...(token === undefined ? {} : { ContinuationToken: token }) }),
+      );
+      for (const p of out.CommonPrefixes ?? []) {
+        const id = p.Prefix?.slice(s3.prefix.length).replace(/\/$/, "");
+        if (id) devices.push(id);
+      }
+      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  } catch (err) {
+    throw new ReplicaError(`Cannot list the fleet at '${s3.location}': ${(err as Error).message}`, {
+      replica: s3.location,
+      hint: "check the bucket, endpoint and credentials",
+      cause: err,
+    });
+  } finally {
+    s3.client.destroy();
+  }
+  return devices.sort();
+}
+
+/** The replica of `device`'s database `db` under `fleet`. */
+export function deviceReplica(fleet: ReplicaSpec, device: string, db: string): ReplicaSpec {
+  return fleet.type === "file" ? { ...fleet, path: join(fleet.path, device, db) } : { ...fleet, path: [fleet.path.replace(/\/+$/, ""), device, db].filter(Boolean).join("/") };
+}
+
+/** Parses `i/N` (0 ≤ i < N). */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index >= count) throw new RangeError(`Cannot use shard '${text}': expected i/N with 0 <= i < N, e.g. 0/4`);
+  return { index, count };
+}
+
+/** Whether `device` belongs to shard `index` of `count` (FNV-1a 32-bit of the id). */
+export function inShard(device: string, shard: { index: number; count: number }): boolean {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(device, "utf8")) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h % shard.count === shard.index;
+}

@@ -1,0 +1,101 @@
+/**
+ * `litefleet aggregate --fleet URL --db NAME --out central.db`: merges every
+ * device's database into one central SQLite database (docs/AGGREGATE.md),
+ * incrementally, optionally exporting hive-partitioned Parquet and taking
+ * only one shard of the fleet.
+ *
+ * Exit 0 when every device merged; 1 when some failed (each named on
+ * stderr; the others are merged); 2 for bad arguments.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { aggregateFleet, type DeviceReport } from "../aggregate/aggregate.ts";
+import { parseShard } from "../aggregate/discover.ts";
+import { createParquetSink } from "../aggregate/parquet-sink.ts";
+import { UsageError } from "../errors.ts";
+import { formatTxid } from "../ltx/txid.ts";
+import { parseReplicaUrl } from "../replica/url.ts";
+import { ExitCode, type CliIo } from "./io.ts";
+import { formatBytes } from "./restore.ts";
+
+/** Options of `aggregate`. */
+export interface AggregateCliOptions {
+  readonly fleet?: string;
+  readonly db?: string;
+  readonly out?: string;
+  readonly tables?: string;
+  readonly cache?: string;
+  readonly parquet?: string;
+  readonly shard?: string;
+  readonly concurrency?: string;
+  readonly json?: boolean;
+}
+
+/** Runs `aggregate`; returns the exit code. */
+export async function runAggregate(io: CliIo, options: AggregateCliOptions): Promise<number> {
+  if (options.fleet === undefined || options.out === undefined) {
+    throw new UsageError("Cannot aggregate: --fleet and --out are required", "litefleet aggregate --fleet s3://bucket/prefix --db app.db --out central.db");
+  }
+  let fleet;
+  try {
+    fleet = parseReplicaUrl(options.fleet, { cwd: io.cwd });
+  } catch (err) {
+    throw new UsageError(`Cannot use --fleet: ${(err as Error).message}`, "s3://bucket/prefix?endpoint=… or a directory");
+  }
+  const db = options.db ?? "app.db";
+  if (db.includes("/") || db === "") throw new UsageError(`Cannot use --db '${db}': it is the database's name under each device prefix`, "e.g. --db app.db");
+  let shard;
+  if (options.shard !== undefined) {
+    try {
+      shard = parseShard(options.shard);
+    } catch (err) {
+      throw new UsageError((err as Error).message, "--shard 0/4 … --shard 3/4 split the fleet across four workers");
+    }
+  }
+  const concurrency = options.concurrency === undefined ? 8 : Number(options.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError(`Cannot use --concurrency '${options.concurrency}'`, "1 to 256");
+  const out = resolve(io.cwd, options.out);
+  const tables = options.tables?.split(",").map((t) => t.trim()).filter(Boolean);
+  const parquet = options.parquet === undefined ? undefined : createParquetSink(options.parquet, { cwd: io.cwd, env: io.env });
+  const progress = io.isTty && !options.json;
+  let done = 0;
+  const report = await aggregateFleet({
+    fleet,
+    db,
+    out,
+    cacheDir: resolve(io.cwd, options.cache ?? `${out}.cache`),
+    ...(tables && tables.length > 0 ? { tables } : {}),
+    ...(shard ? { shard } : {}),
+    ...(parquet ? { parquet } : {}),
+    concurrency,
+    env: io.env,
+    onDevice: (r) => {
+      done++;
+      if (r.error !== undefined) io.stderr(`${progress ? "\n" : ""}Error: device '${r.device}': ${r.error}\n`);
+      if (progress) io.stderr(`\r${done} devices`);
+    },
+  });
+  if (progress) io.stderr("\n");
+  const failed = report.devices.filter((r) => r.error !== undefined);
+  if (options.json) {
+    const devices = report.devices.map(({ cache, ...rest }) => ({
+      ...rest,
+      ...(cache ? { cache: { mode: cache.mode, from: cache.from === undefined ? null : formatTxid(cache.from), txid: formatTxid(cache.txid), files: cache.files, bytes: cache.bytes } } : {}),
+    }));
+    io.stdout(`${JSON.stringify({ ...report, devices })}\n`);
+  } else {
+    const count = (mode: string) => report.devices.filter((r) => r.cache?.mode === mode).length;
+    const rows = (r: DeviceReport, k: "upserted" | "deleted") => (r.merge?.tables ?? []).reduce((n, t) => n + t[k], 0);
+    const skipped = report.devices.flatMap((r) => (r.merge?.skipped ?? []).map((s) => `${r.device}: ${s.table}: ${s.reason}`));
+    io.stderr(
+      `Aggregated ${report.devices.length} of ${report.discovered} devices into ${out} in ${report.seconds.toFixed(1)}s: ` +
+        `${count("full")} full, ${count("incremental")} incremental, ${count("unchanged")} unchanged, ${failed.length} failed; ` +
+        `${report.files} LTX files (${formatBytes(report.bytes)}) fetched; ` +
+        `${report.devices.reduce((n, r) => n + rows(r, "upserted"), 0)} rows written, ${report.devices.reduce((n, r) => n + rows(r, "deleted"), 0)} deleted\n`,
+    );
+    for (const s of skipped) io.stderr(`Not merged (schema): ${s}\n`);
+  }
+  return failed.length > 0 ? ExitCode.failure : ExitCode.ok;
+}
