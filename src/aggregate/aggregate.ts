@@ -8,8 +8,9 @@
  * Downloads run `concurrency` devices at a time; merges run one at a time
  * (one writer for the central database), each in its own transaction. A
  * device is merged when its cached TXID differs from the one the central
- * database recorded for it, so a run that stopped between the two catches
- * up next time. A device that fails (no replica, a damaged file) is reported
+ * database recorded for it, and exported when its recorded export differs,
+ * so a run that stopped in between (or ran without `--parquet`) catches up
+ * next time. A device that fails (no replica, a damaged file) is reported
  * and the others go on.
  *
  * @module
@@ -23,7 +24,7 @@ import { createReplicaClient } from "../replica/registry.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { updateDeviceCache, type CacheUpdate } from "./device-cache.ts";
 import { deviceReplica, discoverDevices, inShard } from "./discover.ts";
-import { centralTables, initCentral, mergeDevice, mergedTxid, type MergeResult } from "./merge.ts";
+import { centralTables, exportedTxid, initCentral, mergeDevice, mergedTxid, recordExport, type MergeResult } from "./merge.ts";
 import type { ParquetSink } from "./parquet-sink.ts";
 
 /** Options of {@linkcode aggregateFleet}. */
@@ -118,14 +119,15 @@ async function mergeAndExport(
   cache: CacheUpdate,
 ): Promise<DeviceReport> {
   const txid = formatTxid(cache.txid);
-  if (mergedTxid(central, device) === txid) return { device, cache };
   try {
-    const merge = mergeDevice(central, cache.path, device, { txid, ...(o.tables ? { tables: o.tables } : {}) });
-    if (!o.parquet) return { device, cache, merge };
+    const merge = mergedTxid(central, device) === txid ? undefined : mergeDevice(central, cache.path, device, { txid, ...(o.tables ? { tables: o.tables } : {}) });
+    // A device merged before without --parquet (or whose export failed) is exported now.
+    if (!o.parquet || exportedTxid(central, device) === txid) return { device, cache, ...(merge ? { merge } : {}) };
     // Loaded only when exporting: the Parquet writer is not needed otherwise.
     const { exportDevice } = await import("./parquet-export.ts");
     const exported = await exportDevice(o.out, device, centralTables(central), o.parquet);
-    return { device, cache, merge, parquetFiles: exported.files };
+    recordExport(central, device, txid);
+    return { device, cache, ...(merge ? { merge } : {}), parquetFiles: exported.files };
   } catch (err) {
     return { device, cache, error: errorMessage(err) };
   }

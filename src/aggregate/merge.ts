@@ -42,7 +42,7 @@ const KEYS = "_litefleet_aggregate_tables";
 /** Creates the central bookkeeping tables (idempotent). */
 export function initCentral(central: SqlConnection): void {
   central.exec(
-    `CREATE TABLE IF NOT EXISTS ${BOOKKEEPING} (device_id TEXT PRIMARY KEY, txid TEXT NOT NULL, merged_at INTEGER NOT NULL);` +
+    `CREATE TABLE IF NOT EXISTS ${BOOKKEEPING} (device_id TEXT PRIMARY KEY, txid TEXT NOT NULL, merged_at INTEGER NOT NULL, exported_txid TEXT);` +
       `CREATE TABLE IF NOT EXISTS ${KEYS} (table_name TEXT PRIMARY KEY, key TEXT NOT NULL);`,
   );
 }
@@ -50,6 +50,16 @@ export function initCentral(central: SqlConnection): void {
 /** The TXID last merged for `device`, if any. */
 export function mergedTxid(central: SqlConnection, device: string): string | undefined {
   return central.get<{ txid: string }>(`SELECT txid FROM ${BOOKKEEPING} WHERE device_id = ?`, device)?.txid;
+}
+
+/** The TXID of `device` last exported to Parquet, if any. */
+export function exportedTxid(central: SqlConnection, device: string): string | undefined {
+  return central.get<{ exported_txid: string | null }>(`SELECT exported_txid FROM ${BOOKKEEPING} WHERE device_id = ?`, device)?.exported_txid ?? undefined;
+}
+
+/** Records that `device` at `txid` was exported to Parquet. */
+export function recordExport(central: SqlConnection, device: string, txid: string): void {
+  central.run(`UPDATE ${BOOKKEEPING} SET exported_txid = ? WHERE device_id = ?`, txid, device);
 }
 
 /** The user tables of the central database (for export). */

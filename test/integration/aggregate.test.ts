@@ -9,6 +9,7 @@
  * @module
  */
 
+import { DuckDBInstance } from "@duckdb/node-api";
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -132,6 +133,31 @@ describe("litefleet aggregate", () => {
     const modes = (JSON.parse(res.stdout) as { devices: { device: string; cache: { mode: string } }[] }).devices.map((d) => d.cache.mode);
     expect(modes).toEqual(["unchanged", "full"]);
     expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(expectedRows(devices, "readings", "id, sensor, value, at"));
+  }, 60_000);
+
+  test("--parquet on a later run exports every device, and DuckDB reads the same rows as the central database", async () => {
+    await using dir = await makeTempDir("lf-aggregate-parquet-");
+    const fleet = join(dir.path, "fleet");
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 4, rows: 30, seed: 9 });
+    const out = join(dir.path, "central.db");
+    const lake = join(dir.path, "lake");
+    expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).code).toBe(0);
+    // Nothing changed on the devices, yet every device is exported: none was before.
+    const res = await runCli(["aggregate", "--fleet", fleet, "--out", out, "--parquet", lake, "--json"]);
+    expect(res.code).toBe(0);
+    expect((JSON.parse(res.stdout) as { devices: { parquetFiles?: number }[] }).devices.map((d) => d.parquetFiles)).toEqual([2, 2, 2, 2]);
+    const duck = await (await DuckDBInstance.create(":memory:")).connect();
+    const reader = await duck.runAndReadAll(
+      `SELECT device_id, count(*)::INTEGER AS n, round(sum(value), 6) AS total FROM read_parquet('${lake}/*/readings/*.parquet', hive_partitioning = true) GROUP BY device_id ORDER BY device_id`,
+    );
+    const central = new Database(out, { readonly: true });
+    const want = central.query("SELECT device_id, count(*) AS n, round(sum(value), 6) AS total FROM readings GROUP BY device_id ORDER BY device_id").all();
+    central.close();
+    expect(reader.getRowObjects()).toEqual(want as never);
+    expect(want).toHaveLength(devices.length);
+    // And a third run, with nothing new, exports nothing again.
+    const idle = await runCli(["aggregate", "--fleet", fleet, "--out", out, "--parquet", lake, "--json"]);
+    expect((JSON.parse(idle.stdout) as { devices: { parquetFiles?: number }[] }).devices.every((d) => d.parquetFiles === undefined)).toBe(true);
   }, 60_000);
 
   test("--shard i/N splits the fleet exactly, by a stable hash", async () => {
