@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { NotFoundError, ReplicaError } from "../errors.ts";
 import { txid } from "../ltx/txid.ts";
 import { startS3Server, type S3Server } from "../../test/harness/s3-server.ts";
@@ -22,12 +22,7 @@ let buckets = 0;
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  raw = new S3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
+  raw = s3.sdkClient();
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "bun:test";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
 import { startS3Server, type S3Server } from "../harness/s3-server.ts";
 import { runReplicaClientSuite, type ReplicaClientFixture } from "./replica-client.ts";
@@ -10,12 +10,7 @@ let buckets = 0;
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  raw = new S3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
+  raw = s3.sdkClient();
 });
 
 afterAll(async () => {

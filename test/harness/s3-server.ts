@@ -39,6 +39,7 @@
  * @module
  */
 
+import { S3Client } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, readdirSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -102,6 +103,8 @@ export interface S3Server extends AsyncDisposable {
    * counted in `requests`), for tests that need a thousand objects fast.
    */
   seedObject(bucket: string, key: string, body: Uint8Array): Promise<void>;
+  /** A plain SDK client for this server (path-style, its account), for tests that look behind a replica client. */
+  sdkClient(): S3Client;
   /** Stops the server and deletes its directory. Calling it twice does nothing. */
   stop(): Promise<void>;
 }
@@ -162,6 +165,13 @@ export async function startS3Server(options: { buckets?: string[] } = {}): Promi
       ) => unknown;
       await server.store.putObject(new S3Object(bucket, key, Buffer.from(body), {}));
     },
+    sdkClient: () =>
+      new S3Client({
+        endpoint: `http://127.0.0.1:${address.port}`,
+        region: "us-east-1",
+        forcePathStyle: true,
+        credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      }),
     stop,
     [Symbol.asyncDispose]: stop,
   };

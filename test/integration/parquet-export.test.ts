@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { exportDevice } from "../../src/aggregate/parquet-export.ts";
 import { createParquetSink, type ParquetSink } from "../../src/aggregate/parquet-sink.ts";
 import { ReplicaError } from "../../src/errors.ts";
@@ -26,12 +26,7 @@ let buckets = 0;
 
 beforeAll(async () => {
   s3 = await startS3Server();
-  raw = new S3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
+  raw = s3.sdkClient();
   tmp = await makeTempDir("litefleet-parquet-s3-");
   central = join(tmp.path, "central.db");
   const db = new Database(central, { create: true });
