@@ -1,10 +1,12 @@
 /**
- * The single binary: `bun build --compile` the CLI, then replicate and
- * restore with it (proves the embedded LZ4 wasm and everything else work
- * outside the source tree).
+ * The single binary: `bun build --compile` the CLI, then replicate, restore
+ * and aggregate (with Parquet) with it (proves the embedded LZ4 wasm, the
+ * lazily loaded Parquet writer and everything else work outside the source
+ * tree).
  */
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "../harness/temp-dir.ts";
 import { fileHash, imageHash } from "../harness/sqlite-image.ts";
@@ -19,7 +21,7 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): P
 }
 
 describe("compiled binary", () => {
-  test("replicates and restores byte for byte", async () => {
+  test("replicates, restores byte for byte, and aggregates with Parquet", async () => {
     await using dir = await makeTempDir("bin-");
     // The release build (same flags and embedded build info as `npm run build`).
     const target = process.arch === "arm64" ? "linux-arm64" : "linux-x64";
@@ -50,5 +52,16 @@ describe("compiled binary", () => {
     expect(restore.stderr.toString()).toContain("integrity ok");
     expect(restore.exitCode).toBe(0);
     expect(fileHash(out)).toBe(expected);
+
+    // The same replica as a one-device fleet, aggregated with Parquet export:
+    // the lazily loaded Parquet writer is in the binary too.
+    const fleet = join(dir.path, "fleet");
+    mkdirSync(join(fleet, "dev-1"), { recursive: true });
+    renameSync(replica, join(fleet, "dev-1", "app.db"));
+    const lake = join(dir.path, "lake");
+    const aggregate = Bun.spawnSync([bin, "aggregate", "--fleet", fleet, "--out", join(dir.path, "central.db"), "--parquet", lake]);
+    expect(aggregate.stderr.toString()).toContain("Aggregated 1 of 1 devices");
+    expect(aggregate.exitCode).toBe(0);
+    expect(existsSync(join(lake, "device_id=dev-1", "t", "part-00000.parquet"))).toBe(true);
   }, 120_000);
 });
