@@ -63,6 +63,12 @@ export interface MqttBrokerOptions {
    * @default {LITEFLEET_MQTT_BROKER, else "mosquitto" when installed, else "aedes"}
    */
   readonly kind?: MqttBrokerKind;
+  /**
+   * Serve MQTT over TLS (mosquitto only): PEM files of the CA, the broker's
+   * certificate and key; with `requireCertificate`, clients must present a
+   * certificate signed by the CA (mTLS). The URL is then `mqtts://`.
+   */
+  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string; readonly requireCertificate: boolean };
 }
 
 const MOSQUITTO_FALLBACK = "/usr/sbin/mosquitto";
@@ -100,10 +106,11 @@ export async function startMqttBroker(options: MqttBrokerOptions = {}): Promise<
   if (kind === "mosquitto") {
     const bin = findMosquitto();
     if (bin === null) throw new Error(`Cannot start mosquitto: no 'mosquitto' on PATH or at ${MOSQUITTO_FALLBACK}`);
-    const broker = await startMosquitto(bin, auth);
+    const broker = await startMosquitto(bin, auth, options.tls);
     announce(kind, `mosquitto (${bin})`);
     return broker;
   }
+  if (options.tls) throw new Error("Cannot start aedes with TLS: the harness serves TLS with mosquitto only");
   const broker = await startAedes(auth);
   announce(kind, "aedes (in-process, MQTT 3.1.1 only)");
   return broker;
@@ -128,7 +135,7 @@ function announce(kind: MqttBrokerKind, what: string): void {
   console.log(`MQTT test broker: ${what}`);
 }
 
-async function startMosquitto(bin: string, auth: Auth): Promise<MqttBroker> {
+async function startMosquitto(bin: string, auth: Auth, tls: MqttBrokerOptions["tls"]): Promise<MqttBroker> {
   const dir = await makeTempDir("litefleet-mosquitto-");
   try {
     const passwordFile = join(dir.path, "passwords");
@@ -144,6 +151,9 @@ async function startMosquitto(bin: string, auth: Auth): Promise<MqttBroker> {
           `listener ${port} 127.0.0.1`,
           // As root, mosquitto would switch to user "mosquitto", which cannot read this 0700 temp dir.
           ...(process.getuid?.() === 0 ? ["user root"] : []),
+          ...(tls === undefined
+            ? []
+            : [`cafile ${tls.ca}`, `certfile ${tls.cert}`, `keyfile ${tls.key}`, `require_certificate ${tls.requireCertificate}`]),
           `allow_anonymous ${auth.allowAnonymous}`,
           ...(auth.users === undefined ? [] : [`password_file ${passwordFile}`]),
           "persistence false",
@@ -181,7 +191,7 @@ async function startMosquitto(bin: string, auth: Auth): Promise<MqttBroker> {
         await collected;
         await dir[Symbol.asyncDispose]();
       }
-      return { kind: "mosquitto", url: `mqtt://127.0.0.1:${port}`, port, stop, [Symbol.asyncDispose]: stop };
+      return { kind: "mosquitto", url: `${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, port, stop, [Symbol.asyncDispose]: stop };
     }
   } catch (err) {
     await dir[Symbol.asyncDispose]();

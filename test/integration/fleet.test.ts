@@ -28,7 +28,8 @@ import { generateOperatorKey, parsePrivateKey, signCommand } from "../../src/fle
 import { deviceTopics } from "../../src/fleet/topics.ts";
 import { startAgent, type AgentProcess } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";
-import { startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
+import { findMosquitto, startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
+import { makeTestCertificates, opensslMissing } from "../harness/tls-certs.ts";
 import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { startTcpProxy } from "../harness/tcp-proxy.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
@@ -53,7 +54,11 @@ interface Rig {
   waitFor<T>(what: string, find: () => T | undefined, timeoutMs?: number): Promise<T>;
 }
 
-async function rig(dir: string, broker: MqttBroker, extraYaml: string[] = [], brokerUrl = broker.url): Promise<Rig> {
+async function rig(
+  dir: string,
+  broker: MqttBroker,
+  extra: { fleet?: string[]; mqtt?: string[]; url?: string; operator?: mqtt.IClientOptions } = {},
+): Promise<Rig> {
   const protocol = broker.kind === "mosquitto" ? 5 : 4;
   const op = generateOperatorKey();
   const keyFile = join(dir, "operator.key");
@@ -69,15 +74,16 @@ async function rig(dir: string, broker: MqttBroker, extraYaml: string[] = [], br
       `device: { id: ${DEVICE} }`,
       'status: { addr: "" }',
       "mqtt:",
-      `  url: ${brokerUrl}`,
+      `  url: ${extra.url ?? broker.url}`,
       `  protocol: ${protocol === 5 ? "5" : '"3.1.1"'}`,
       "  status-interval: 1s",
       "  will-delay: 0s",
       `  state-dir: ${join(dir, "fleet-state")}`,
+      ...(extra.mqtt ?? []),
       "fleet:",
       `  operator-keys: ["${op.publicKey}"]`,
       "  quiesce-timeout: 10s",
-      ...extraYaml,
+      ...(extra.fleet ?? []),
       "dbs:",
       `  - path: ${db}`,
       "    monitor-interval: 100ms",
@@ -86,7 +92,7 @@ async function rig(dir: string, broker: MqttBroker, extraYaml: string[] = [], br
       "      sync-interval: 200ms",
     ].join("\n"),
   );
-  const operator = await mqtt.connectAsync(broker.url, { protocolVersion: protocol, reconnectPeriod: 0, clientId: `op-${Math.random().toString(16).slice(2)}` });
+  const operator = await mqtt.connectAsync(broker.url, { protocolVersion: protocol, reconnectPeriod: 0, clientId: `op-${Math.random().toString(16).slice(2)}`, ...extra.operator });
   const events: EventMessage[] = [];
   const statuses: StatusMessage[] = [];
   operator.on("message", (topic, payload) => {
@@ -183,12 +189,45 @@ describe("fleet over MQTT", () => {
     }
   }, 60_000);
 
+  test("mTLS: the agent reaches a broker that requires client certificates; a wrong CA is refused", async () => {
+    const missing = opensslMissing() ?? (findMosquitto() === null ? "mosquitto is not installed (the harness serves TLS with mosquitto only)" : undefined);
+    if (missing) {
+      console.log(`Skipping the MQTT TLS test: ${missing}`);
+      return;
+    }
+    await using dir = await makeTempDir("lf-fleet-tls-");
+    const certs = makeTestCertificates(dir.path);
+    await using broker = await startMqttBroker({ kind: "mosquitto", tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, requireCertificate: true } });
+    const tlsFiles = (ca: string) => [`  ca: ${ca}`, `  cert: ${certs.clientCert}`, `  key: ${certs.clientKey}`];
+    const operator = { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
+    const r = await rig(dir.path, broker, { mqtt: tlsFiles(certs.ca), operator });
+    const agent = r.start();
+    try {
+      await agent.waitForLog("mqtt connected");
+      const online = await r.waitFor("online status over TLS", () => r.statuses.find((s) => s.online));
+      expect(online.device).toBe(DEVICE);
+    } finally {
+      await agent.stop();
+    }
+    // The same device trusting another CA refuses the broker's certificate and keeps retrying.
+    await using other = await makeTempDir("lf-fleet-tls-bad-");
+    const bad = await rig(other.path, broker, { mqtt: tlsFiles(certs.otherCa), operator });
+    const refused = bad.start();
+    try {
+      await refused.waitForLog("cannot connect to the MQTT broker");
+      expect(refused.log()).not.toContain("mqtt connected");
+    } finally {
+      await Promise.all([r.operator.endAsync(), bad.operator.endAsync()]);
+      await refused.stop();
+    }
+  }, 60_000);
+
   test("events wait on disk through an offline start and a restart, and arrive in order once the broker is reachable", async () => {
     await using dir = await makeTempDir("lf-fleet-offline-");
     await using broker = await startMqttBroker();
     await using proxy = await startTcpProxy({ target: { host: "127.0.0.1", port: broker.port } });
     proxy.cut();
-    const r = await rig(dir.path, broker, [], `mqtt://127.0.0.1:${proxy.port}`);
+    const r = await rig(dir.path, broker, { url: `mqtt://127.0.0.1:${proxy.port}` });
     let agent = r.start();
     try {
       await agent.waitForLog("snapshot written");
@@ -328,7 +367,7 @@ describe("fleet over MQTT", () => {
     await using broker = await startMqttBroker();
     const labDir = join(dir.path, "lab");
     mkdirSync(labDir);
-    const r = await rig(dir.path, broker, [`  restore-dirs: [${labDir}]`]);
+    const r = await rig(dir.path, broker, { fleet: [`  restore-dirs: [${labDir}]`] });
     insert(r.db, 10);
     const agent = r.start();
     try {
@@ -356,7 +395,7 @@ describe("fleet over MQTT", () => {
   test("a failing health probe leaves the live database untouched; a crash after the swap rolls back on restart", async () => {
     await using dir = await makeTempDir("lf-fleet-fault-");
     await using broker = await startMqttBroker();
-    const r = await rig(dir.path, broker, ["  probe: SELECT count(*) FROM t2"]);
+    const r = await rig(dir.path, broker, { fleet: ["  probe: SELECT count(*) FROM t2"] });
     insert(r.db, 10);
     let agent = r.start({ LITEFLEET_FAILPOINT: "restore.after-swap" });
     try {
