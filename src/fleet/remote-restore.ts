@@ -31,8 +31,8 @@
  * @module
  */
 
-import { copyFileSync, existsSync, fsyncSync, openSync, closeSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve, sep } from "node:path";
+import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import type { Store } from "../agent/store.ts";
 import type { DbConfig, FleetConfig } from "../config/schema.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
@@ -212,16 +212,35 @@ function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; 
   return {};
 }
 
-/** An output path must lie inside one of `fleet.restore-dirs` and not exist. */
+/**
+ * An output path must be absolute, lie inside one of `fleet.restore-dirs`
+ * once symlinks are resolved (its directory must exist), and not exist.
+ */
 function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
-  if (typeof arg !== "string" || arg === "") throw new Error("Cannot restore: 'output' must be a path");
+  if (typeof arg !== "string" || !isAbsolute(arg)) throw new Error("Cannot restore: 'output' must be an absolute path");
   const out = resolve(arg);
   if (out === db.path) throw new Error("Cannot restore: 'output' is the live database; leave 'output' out to restore in place");
-  if (!fleet.restoreDirs.some((d) => out.startsWith(d.endsWith(sep) ? d : d + sep))) {
+  let dir: string;
+  try {
+    dir = realpathSync(dirname(out));
+  } catch {
+    throw new Error(`Cannot restore to '${out}': its directory does not exist`);
+  }
+  const inside = (root: string) => {
+    let real: string;
+    try {
+      real = realpathSync(root);
+    } catch {
+      return false;
+    }
+    return dir === real || dir.startsWith(real.endsWith(sep) ? real : real + sep);
+  };
+  if (!fleet.restoreDirs.some(inside)) {
     throw new Error(`Cannot restore to '${out}': it is not inside fleet.restore-dirs (${fleet.restoreDirs.join(", ") || "none configured"})`);
   }
-  if (existsSync(out)) throw new Error(`Cannot restore to '${out}': the file exists`);
-  return out;
+  const target = join(dir, basename(out));
+  if (existsSync(target)) throw new Error(`Cannot restore to '${out}': the file exists`);
+  return target;
 }
 
 function fileSize(path: string): number {

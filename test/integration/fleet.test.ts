@@ -20,7 +20,7 @@
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { encodeMessage, parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
@@ -384,6 +384,10 @@ describe("fleet over MQTT", () => {
       const outside = await r.send("restore", ["--db", r.db, "--output", join(dir.path, "elsewhere.db")]);
       expect(outside.code).toBe(1);
       expect(outside.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
+      // A symlink inside the restore dir does not lead out of it.
+      symlinkSync(dir.path, join(labDir, "escape"));
+      const escaped = await r.send("restore", ["--db", r.db, "--output", join(labDir, "escape", "x.db")]);
+      expect(escaped.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
       const unknown = await r.send("restore", ["--db", "/etc/passwd"]);
       expect(unknown.replies.at(-1)?.error).toContain("not a configured database");
     } finally {
