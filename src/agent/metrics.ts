@@ -8,6 +8,7 @@
  */
 
 import type { DbAgent } from "./db-agent.ts";
+import type { MqttLinkStatus } from "./status.ts";
 
 type Kind = "counter" | "gauge";
 
@@ -19,7 +20,7 @@ interface Family {
 }
 
 /** Renders every metric of `agents`. */
-export function renderMetrics(agents: readonly DbAgent[]): string {
+export function renderMetrics(agents: readonly DbAgent[], mqtt: MqttLinkStatus | null = null): string {
   const families = new Map<string, Family>();
   const add = (name: string, kind: Kind, help: string, labels: Record<string, string>, value: number) => {
     let f = families.get(name);
@@ -69,6 +70,11 @@ export function renderMetrics(agents: readonly DbAgent[]): string {
       );
       add("litefleet_metered", "gauge", "1 while the replica uses its metered policy.", r, rs?.metered ? 1 : 0);
     }
+  }
+  if (mqtt) {
+    add("litefleet_mqtt_connected", "gauge", "1 while connected to the MQTT broker.", {}, mqtt.connected ? 1 : 0);
+    add("litefleet_mqtt_connections_total", "counter", "MQTT connections made since start.", {}, mqtt.connections);
+    add("litefleet_mqtt_outbox_events", "gauge", "Events waiting in the on-disk outbox.", {}, mqtt.outboxEvents);
   }
   let out = "";
   for (const [name, f] of families) {

@@ -52,6 +52,17 @@ export interface DbStatus {
   readonly replicas: readonly ReplicaStatus[];
 }
 
+/** The MQTT fleet link, when the config has one. */
+export interface MqttLinkStatus {
+  readonly connected: boolean;
+  /** Session sequence of the current (or last) connection. */
+  readonly session: number;
+  /** Connections made since the agent started. */
+  readonly connections: number;
+  /** Events waiting in the on-disk outbox. */
+  readonly outboxEvents: number;
+}
+
 /** The whole agent. */
 export interface AgentStatus {
   readonly version: number;
@@ -60,6 +71,8 @@ export interface AgentStatus {
   readonly startedAt: number;
   readonly now: number;
   readonly dbs: readonly DbStatus[];
+  /** Null without an `mqtt:` section. */
+  readonly mqtt: MqttLinkStatus | null;
 }
 
 /** Builds one database's status. */

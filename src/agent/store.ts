@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { MeteredProbe } from "../platform/metered.ts";
 import { createReplicaClient } from "../replica/registry.ts";
 import { DbAgent } from "./db-agent.ts";
-import { STATUS_VERSION, type AgentStatus } from "./status.ts";
+import { STATUS_VERSION, type AgentStatus, type MqttLinkStatus } from "./status.ts";
 
 /** See the module documentation. */
 export class Store {
@@ -20,6 +20,7 @@ export class Store {
   #version: string;
   #agents: DbAgent[];
   #make: (db: DbConfig) => DbAgent;
+  #mqttStatus: (() => MqttLinkStatus) | undefined;
 
   constructor(
     config: Config,
@@ -29,8 +30,11 @@ export class Store {
       version: string;
       /** Events for the fleet (see `DbAgentOptions.onEvent`). */
       onEvent?: (event: string, data: Record<string, unknown>) => void;
+      /** The MQTT link's state, for the status object. */
+      mqttStatus?: () => MqttLinkStatus;
     },
   ) {
+    this.#mqttStatus = options.mqttStatus;
     this.#config = config;
     this.#version = options.version;
     const meteredProbe = new MeteredProbe();
@@ -112,6 +116,7 @@ export class Store {
       startedAt: this.startedAt,
       now: Date.now(),
       dbs: this.agents.map((a) => a.status()),
+      mqtt: this.#mqttStatus?.() ?? null,
     };
   }
 

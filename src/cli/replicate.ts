@@ -49,8 +49,13 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   const fleet = config.mqtt ? new AgentFleet(config, { log, version: VERSION }) : undefined;
   // Before any agent opens a database: finish a live restore a crash interrupted.
   await fleet?.recover();
-  const store = new Store(config, { env: io.env, log, version: VERSION, ...(fleet ? { onEvent: fleet.event } : {}) });
-  const metrics = () => renderMetrics(store.agents);
+  const store = new Store(config, {
+    env: io.env,
+    log,
+    version: VERSION,
+    ...(fleet ? { onEvent: fleet.event, mqttStatus: () => fleet.link.linkStatus() } : {}),
+  });
+  const metrics = () => renderMetrics(store.agents, store.status().mqtt);
   const servers: HttpSurface[] = [];
   let child: ExecChild | undefined;
   let stopRequested = false;

@@ -93,5 +93,8 @@ export function formatStatus(status: AgentStatus): string {
       ]);
     }
   }
-  return `device ${status.device}, litefleet ${status.agent}, up ${Math.round((status.now - status.startedAt) / 1000)}s\n${table(rows)}`;
+  const mqtt = status.mqtt
+    ? `mqtt: ${status.mqtt.connected ? "connected" : "not connected"} (session ${status.mqtt.session}, ${status.mqtt.connections} connections, ${status.mqtt.outboxEvents} events waiting)\n`
+    : "";
+  return `device ${status.device}, litefleet ${status.agent}, up ${Math.round((status.now - status.startedAt) / 1000)}s\n${mqtt}${table(rows)}`;
 }

@@ -16,7 +16,7 @@
 
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
-import type { AgentStatus } from "../agent/status.ts";
+import type { AgentStatus, MqttLinkStatus } from "../agent/status.ts";
 import { Backoff } from "../agent/backoff.ts";
 import type { MqttConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
@@ -65,6 +65,11 @@ export class DeviceLink {
   constructor(options: DeviceLinkOptions) {
     this.#o = options;
     this.topics = deviceTopics(options.config.topicRoot, options.device);
+  }
+
+  /** The link's state for the status object and metrics. */
+  linkStatus(): MqttLinkStatus {
+    return { connected: this.connected, session: this.#session, connections: this.connections, outboxEvents: this.#o.outbox.count() };
   }
 
   /** True while connected to the broker. */

@@ -63,6 +63,11 @@ export class Outbox {
     return out;
   }
 
+  /** How many events are waiting. */
+  count(): number {
+    return this.#names().length;
+  }
+
   /** Removes a sent event. */
   remove(name: string): void {
     rmSync(join(this.#dir, name), { force: true });

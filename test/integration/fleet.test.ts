@@ -26,7 +26,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { encodeMessage, parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
 import { generateOperatorKey, parsePrivateKey, signCommand } from "../../src/fleet/signing.ts";
 import { deviceTopics } from "../../src/fleet/topics.ts";
-import { startAgent, type AgentProcess } from "../harness/agent-process.ts";
+import { freePort, startAgent, type AgentProcess } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";
 import { findMosquitto, startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
 import { makeTestCertificates, opensslMissing } from "../harness/tls-certs.ts";
@@ -57,7 +57,7 @@ interface Rig {
 async function rig(
   dir: string,
   broker: MqttBroker,
-  extra: { fleet?: string[]; mqtt?: string[]; url?: string; operator?: mqtt.IClientOptions } = {},
+  extra: { fleet?: string[]; mqtt?: string[]; url?: string; operator?: mqtt.IClientOptions; statusAddr?: string } = {},
 ): Promise<Rig> {
   const protocol = broker.kind === "mosquitto" ? 5 : 4;
   const op = generateOperatorKey();
@@ -72,7 +72,7 @@ async function rig(
     cfg,
     [
       `device: { id: ${DEVICE} }`,
-      'status: { addr: "" }',
+      `status: { addr: "${extra.statusAddr ?? ""}" }`,
       "mqtt:",
       `  url: ${extra.url ?? broker.url}`,
       `  protocol: ${protocol === 5 ? "5" : '"3.1.1"'}`,
@@ -164,10 +164,15 @@ describe("fleet over MQTT", () => {
   test("retained status, and the Will after kill -9 carries the same session", async () => {
     await using dir = await makeTempDir("lf-fleet-");
     await using broker = await startMqttBroker();
-    const r = await rig(dir.path, broker);
+    const statusAddr = `127.0.0.1:${await freePort()}`;
+    const r = await rig(dir.path, broker, { statusAddr });
     const agent = r.start();
     try {
       const online = await r.waitFor("online status", () => r.statuses.find((s) => s.online && (s.dbs?.[0]?.txid ?? null) !== null));
+      // The link's state is in the local status and the metrics too.
+      const local = await runCli(["status", "--addr", statusAddr, "--json"]);
+      expect(JSON.parse(local.stdout).mqtt).toEqual({ connected: true, session: online.session, connections: 1, outboxEvents: expect.any(Number) });
+      expect(await (await fetch(`http://${statusAddr}/metrics`)).text()).toContain("litefleet_mqtt_connected 1");
       expect(online).toMatchObject({ device: DEVICE, online: true });
       expect(online.dbs?.[0]?.path).toBe(r.db);
       // A late subscriber gets the retained status.
