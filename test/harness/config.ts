@@ -35,3 +35,11 @@ export function thrownConfigError(parse: () => unknown): ConfigError {
   }
   throw new Error("expected parseConfig() to throw a ConfigError");
 }
+
+/**
+ * The `dbs:` section of a fast test config: one database polled every
+ * 100 ms, replicated to a file replica every 200 ms.
+ */
+export function fastDbYaml(db: string, replicaDir: string): string[] {
+  return ["dbs:", `  - path: ${db}`, "    monitor-interval: 100ms", "    replica:", `      path: ${replicaDir}`, "      sync-interval: 200ms"];
+}

@@ -28,6 +28,7 @@ import { generateOperatorKey, parsePrivateKey, signCommand } from "../../src/fle
 import { deviceTopics } from "../../src/fleet/topics.ts";
 import { freePort, startAgent, type AgentProcess } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";
+import { fastDbYaml } from "../harness/config.ts";
 import { findMosquitto, startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
 import { makeTestCertificates, opensslMissing } from "../harness/tls-certs.ts";
 import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
@@ -84,12 +85,7 @@ async function rig(
       `  operator-keys: ["${op.publicKey}"]`,
       "  quiesce-timeout: 10s",
       ...(extra.fleet ?? []),
-      "dbs:",
-      `  - path: ${db}`,
-      "    monitor-interval: 100ms",
-      "    replica:",
-      `      path: ${join(dir, "replica")}`,
-      "      sync-interval: 200ms",
+      ...fastDbYaml(db, join(dir, "replica")),
     ].join("\n"),
   );
   const operator = await mqtt.connectAsync(broker.url, { protocolVersion: protocol, reconnectPeriod: 0, clientId: `op-${Math.random().toString(16).slice(2)}`, ...extra.operator });
@@ -443,7 +439,6 @@ describe("fleet over MQTT", () => {
 /** A writer that honours the lock-file contract (docs/FLEET.md). */
 const WRITER = `
 import { Database } from "bun:sqlite";
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 const path = process.argv[2];
 const lock = path + ".litefleet-lock";

@@ -25,6 +25,7 @@ import { runCli } from "../harness/cli.ts";
 import { startS3Server } from "../harness/s3-server.ts";
 import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
+import { fastDbYaml } from "../harness/config.ts";
 
 function sameBytes(a: string, b: string): boolean {
   return Buffer.compare(readFileSync(a), readFileSync(b)) === 0;
@@ -137,12 +138,7 @@ describe("litefleet migrate", () => {
       cfg,
       [
         'status: { addr: "" }',
-        "dbs:",
-        `  - path: ${db}`,
-        "    monitor-interval: 100ms",
-        "    replica:",
-        `      path: ${replica}`,
-        "      sync-interval: 200ms",
+        ...fastDbYaml(db, replica),
       ].join("\n"),
     );
     const agent = startAgent(cfg);

@@ -11,6 +11,7 @@ import { freePort, startAgent } from "../harness/agent-process.ts";
 import { runCli, spawnCli } from "../harness/cli.ts";
 import { fileHash, imageHash } from "../harness/sqlite-image.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
+import { fastDbYaml } from "../harness/config.ts";
 
 function makeDb(path: string, rows: number): string {
   const app = new Database(path, { create: true });
@@ -28,12 +29,7 @@ function config(dir: string, db: string, extra: string[] = []): string {
     [
       'status: { addr: "" }',
       ...extra,
-      "dbs:",
-      `  - path: ${db}`,
-      "    monitor-interval: 100ms",
-      "    replica:",
-      `      path: ${join(dir, "replica")}`,
-      "      sync-interval: 200ms",
+      ...fastDbYaml(db, join(dir, "replica")),
     ].join("\n"),
   );
   return cfg;

@@ -18,6 +18,7 @@ import { listAllLtxFiles, planRestore } from "../../src/restore/planner.ts";
 import { parseReplicaUrl } from "../../src/replica/url.ts";
 import { verifyChain } from "../../src/verify/chain.ts";
 import { readLiveImage } from "../../src/verify/live-image.ts";
+import { fastDbYaml } from "../harness/config.ts";
 
 function config(dir: string, db: string, statusAddr = ""): string {
   const cfg = join(dir, "litefleet.yml");
@@ -25,12 +26,7 @@ function config(dir: string, db: string, statusAddr = ""): string {
     cfg,
     [
       `status: { addr: "${statusAddr}" }`,
-      "dbs:",
-      `  - path: ${db}`,
-      "    monitor-interval: 100ms",
-      "    replica:",
-      `      path: ${join(dir, "replica")}`,
-      "      sync-interval: 200ms",
+      ...fastDbYaml(db, join(dir, "replica")),
     ].join("\n"),
   );
   return cfg;
