@@ -14,7 +14,7 @@ import { startS3Server } from "../harness/s3-server.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
 import { runCli } from "../harness/cli.ts";
 import { startAgent } from "../harness/agent-process.ts";
-import { fileHash, imageHash, integrityCheck } from "../harness/sqlite-image.ts";
+import { contentHash, fileHash, imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { mulberry32, randomSeed } from "../harness/prng.ts";
 
 const WRITER = fileURLToPath(new URL("../fixtures/writer-fixture.ts", import.meta.url));
@@ -22,6 +22,8 @@ const WRITER = fileURLToPath(new URL("../fixtures/writer-fixture.ts", import.met
 interface Recorded {
   seq: number;
   hash: string;
+  /** `contentHash` of the same state. */
+  content: string;
   time: number;
 }
 
@@ -42,6 +44,25 @@ function markerOf(path: string): number {
   } finally {
     db.close();
   }
+}
+
+/**
+ * A restore at a TXID or time inside the run must be a state the writer
+ * logged: byte for byte when it is exactly a logged commit, else (the TXID
+ * holds the agent's own bookkeeping write after that commit, or the VACUUM
+ * the writer logs only after its next marker update) the same content.
+ * Byte-for-byte equality at every TXID is the capture property test's job.
+ */
+function expectRecordedState(out: string, states: ReadonlyMap<number, Recorded>, what: string): Recorded {
+  expect(integrityCheck(out)).toBe("ok");
+  const rec = states.get(markerOf(out)) as Recorded;
+  const db = new Database(out, { readonly: true });
+  try {
+    if (fileHash(out) !== rec.hash) expect({ what, content: contentHash(db) }).toEqual({ what, content: rec.content });
+  } finally {
+    db.close();
+  }
+  return rec;
 }
 
 function writeConfig(path: string, db: string, s3: { endpoint: string }, replicaDir: string): void {
@@ -133,8 +154,7 @@ describe("replicate → restore end to end", () => {
       const out = join(dir.path, `txid-${i}.db`);
       const r = await runCli(["restore", "--txid", id, "-o", out, `file://${join(dir.path, "replica")}`]);
       expect(r.code).toBe(0);
-      const m = markerOf(out);
-      expect({ txid: id, hash: fileHash(out) }).toEqual({ txid: id, hash: states.get(m)?.hash as string });
+      expectRecordedState(out, states, `TXID ${id}`);
     }
     const times = [...states.values()].map((s) => s.time).sort((a, b) => a - b);
     for (let i = 0; i < 4; i++) {
@@ -142,9 +162,7 @@ describe("replicate → restore end to end", () => {
       const out = join(dir.path, `time-${i}.db`);
       const r = await runCli(["restore", "--timestamp", new Date(t).toISOString(), "-o", out, `file://${join(dir.path, "replica")}`]);
       expect(r.code).toBe(0);
-      const m = markerOf(out);
-      const rec = states.get(m) as Recorded;
-      expect(fileHash(out)).toBe(rec.hash);
+      const rec = expectRecordedState(out, states, `timestamp ${new Date(t).toISOString()}`);
       // The writer stamps its log just after commit; capture happens later still.
       expect(rec.time).toBeLessThanOrEqual(t + 50);
     }
