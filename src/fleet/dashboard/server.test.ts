@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { request } from "node:http";
 import mqtt, { type MqttClient } from "mqtt";
 import { startMqttBroker, type MqttBroker } from "../../../test/harness/mqtt-broker.ts";
 import { FleetView } from "../fleet-view.ts";
@@ -124,6 +125,25 @@ describe("startDashboard()", () => {
     const post = await fetch(new URL("api/devices", dashboard.url), { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
+    await view.close();
+  });
+
+  test("on loopback, refuses a Host that is not a loopback name (DNS rebinding)", async () => {
+    const view = await FleetView.open(watcher, { root: "dash/host" });
+    await using dashboard = await startDashboard({ view });
+    const get = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(dashboard.url, { headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const port = new URL(dashboard.url).port;
+    expect(await get(`evil.example:${port}`)).toBe(421);
+    expect(await get(`localhost:${port}`)).toBe(200);
+    expect(await get(`127.0.0.1:${port}`)).toBe(200);
     await view.close();
   });
 

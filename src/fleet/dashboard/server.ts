@@ -56,6 +56,15 @@ const SECURITY_HEADERS = {
   "cache-control": "no-store",
 };
 
+/** Host names that mean this machine. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
+
+/** The host part of a Host header (without port), or "" when absent. */
+function hostName(header: string | undefined): string {
+  if (header === undefined) return "";
+  return header.startsWith("[") ? header.slice(0, header.indexOf("]") + 1) : (header.split(":")[0] ?? "");
+}
+
 /**
  * Starts the dashboard for `view`.
  *
@@ -79,6 +88,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    // On a loopback address, a Host other than a loopback name is a page on
+    // another site reaching in through DNS rebinding: refuse it.
+    if (LOOPBACK_HOSTS.has(host) && !LOOPBACK_HOSTS.has(hostName(req.headers.host))) {
+      send(res, 421, "text/plain; charset=utf-8", "Cannot serve this host name: the dashboard answers to localhost only\n");
+      return;
+    }
     if (path !== "/" && path !== "/api/devices" && path !== "/events") {
       send(res, 404, "text/plain; charset=utf-8", `Cannot find ${path}\n`);
       return;
