@@ -16,6 +16,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { isBrokerUrl } from "../fleet/broker-url.ts";
 import { startDashboard } from "../fleet/dashboard/server.ts";
 import { FleetView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../fleet/messages.ts";
@@ -176,7 +177,7 @@ function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSett
   const config = loadConfig(io, options.config)?.mqtt;
   const url = options.broker ?? io.env["LITEFLEET_MQTT_URL"] ?? config?.url;
   if (url === undefined) throw new UsageError("Cannot reach the fleet: no MQTT broker", "pass --broker mqtt://host:1883, set $LITEFLEET_MQTT_URL, or --config with an 'mqtt' section");
-  if (!/^(mqtts?|wss?):\/\/[^/]/.test(url)) throw new UsageError("Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://", "e.g. --broker mqtts://broker.example.com:8883");
+  if (!isBrokerUrl(url)) throw new UsageError("Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://", "e.g. --broker mqtts://broker.example.com:8883");
   let protocolVersion: 4 | 5 = config?.protocolVersion ?? 5;
   if (options.protocol !== undefined) {
     if (options.protocol === "5") protocolVersion = 5;

@@ -7,6 +7,7 @@
  */
 
 import { posix } from "node:path";
+import { isBrokerUrl } from "../fleet/broker-url.ts";
 import { checkTopicId, checkTopicRoot } from "../fleet/topics.ts";
 import { parsePublicKey } from "../fleet/signing.ts";
 import { errorMessage } from "../errors.ts";
@@ -42,7 +43,7 @@ export function readMqtt(root: MapReader, ctx: { base: string; deviceId: string;
   const url = m.string("url");
   const urlField = fieldPath(m.field, "url");
   if (url === undefined) throw configError(urlField, `'${urlField}' is required (e.g. 'mqtts://broker.example.com:8883')`, {});
-  if (!/^(mqtts?|wss?):\/\/[^/]/.test(url)) {
+  if (!isBrokerUrl(url)) {
     throw configError(urlField, `'${urlField}' must start with mqtt://, mqtts://, ws:// or wss://`, { value: url });
   }
   const protocol = m.raw("protocol");

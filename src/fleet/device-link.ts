@@ -22,6 +22,7 @@ import type { MqttConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
+import { redactBrokerUrl } from "./broker-url.ts";
 import type { DeviceState } from "./device-state.ts";
 import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "./messages.ts";
 import type { Outbox } from "./outbox.ts";
@@ -137,7 +138,7 @@ export class DeviceLink {
         client.end(true);
         if (signal.aborted) return;
         const wait = backoff.fail();
-        this.#o.log.warn("cannot connect to the MQTT broker; retrying", { url: redactUrl(this.#o.config.url), err: error, backoff: `${wait}ms` });
+        this.#o.log.warn("cannot connect to the MQTT broker; retrying", { url: redactBrokerUrl(this.#o.config.url), err: error, backoff: `${wait}ms` });
         await systemClock.sleep(wait, signal);
         continue;
       }
@@ -285,9 +286,4 @@ function abortPromise(signal: AbortSignal): Promise<void> {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
   });
-}
-
-/** The URL without user info (never log credentials). */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
 }

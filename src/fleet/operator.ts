@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { errorMessage } from "../errors.ts";
+import { redactBrokerUrl } from "./broker-url.ts";
 import { encodeMessage, MessageError, parseReply, type CommandBody, type ReplyMessage } from "./messages.ts";
 import { signCommand, type OperatorPrivateKey } from "./signing.ts";
 import { deviceTopics } from "./topics.ts";
@@ -50,7 +51,7 @@ export async function connectBroker(settings: BrokerSettings, timeoutMs = 10_000
   try {
     return await mqtt.connectAsync(settings.url, opts, false);
   } catch (err) {
-    throw new Error(`Cannot connect to MQTT broker '${settings.url.replace(/\/\/[^@/]*@/, "//***@")}': ${errorMessage(err)}`, { cause: err });
+    throw new Error(`Cannot connect to MQTT broker '${redactBrokerUrl(settings.url)}': ${errorMessage(err)}`, { cause: err });
   }
 }
 
