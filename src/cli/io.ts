@@ -15,6 +15,8 @@ export interface CliIo {
   readonly isTty: boolean;
   /** Registers a handler for SIGINT/SIGTERM; returns an unregister function. */
   readonly onSignal: (handler: (signal: string) => void) => () => void;
+  /** Wall-clock time in Unix ms (tests pass a fixed one); default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Exit codes scripts can rely on (docs/CLI.md). */

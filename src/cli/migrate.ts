@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { DEFAULTS } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import { formatTxid } from "../ltx/txid.ts";
 import { migrateV3Replica, type MigrationProgress } from "../migrate/migrate.ts";
@@ -50,6 +51,7 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
     );
   }
   const plan = planMigration(listing, { history: options.history === true, location: storage.location });
+  const retention = retentionAdvice(plan, (io.now ?? Date.now)());
   const points = plan.generations.reduce((n, g) => n + g.points.length, 0);
   say(
     `Migrating Litestream v0.3 replica ${storage.location} to ${dest.location}: ` +
@@ -84,6 +86,7 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
           readBytes: result.readBytes,
           generations: result.generations.map((g) => ({ ...g, firstTxid: formatTxid(g.firstTxid), lastTxid: formatTxid(g.lastTxid) })),
           skipped: plan.skipped,
+          ...(retention ? { oldestPoint: new Date(retention.oldest).toISOString(), retentionNeeded: retention.needed } : {}),
           seconds,
         })}\n`,
       );
@@ -97,11 +100,30 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
       );
       say(`Next: stop Litestream, then 'litefleet replicate' continues from TXID ${formatTxid(result.txid)}; the v0.3 objects were left untouched`);
     }
+    if (retention) {
+      // Said in --json mode too (stderr): the agent would delete this history minutes later.
+      io.stderr(
+        `Warning: the oldest migrated restore point is from ${new Date(retention.oldest).toISOString()}, older than the ` +
+          `agent's default snapshot.retention (${DEFAULTS.snapshot.retention / 3_600_000}h); the agent deletes restore points ` +
+          `older than its retention after its next snapshot. To keep this history, set 'snapshot: { retention: ${retention.needed} }' ` +
+          `(or longer) in the agent's config before starting 'litefleet replicate'\n`,
+      );
+    }
     return ExitCode.ok;
   } finally {
     offSignal();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * When the history written is older than the default retention: its oldest
+ * point and a retention (whole hours, with a day to spare) that keeps it.
+ */
+function retentionAdvice(plan: ReturnType<typeof planMigration>, now: number): { oldest: number; needed: string } | undefined {
+  const oldest = Math.min(...plan.generations.flatMap((g) => g.points.map((p) => p.timestamp)));
+  if (!Number.isFinite(oldest) || now - oldest <= DEFAULTS.snapshot.retention) return undefined;
+  return { oldest, needed: `${Math.ceil((now - oldest) / 3_600_000) + 24}h` };
 }
 
 /** A replica URL, or a plain path for a file replica (which need not exist yet for --to). */

@@ -22,7 +22,7 @@ export interface CliRun {
 /** Runs `litefleet <args>` in this process. */
 export async function runCli(
   args: string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+  options: { env?: Record<string, string | undefined>; cwd?: string; now?: () => number } = {},
 ): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
@@ -33,6 +33,7 @@ export async function runCli(
     cwd: options.cwd ?? process.cwd(),
     isTty: false,
     onSignal: () => () => {},
+    ...(options.now ? { now: options.now } : {}),
   };
   const code = await main(args, io);
   return { code, stdout, stderr };

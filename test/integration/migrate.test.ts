@@ -48,7 +48,9 @@ describe("litefleet migrate", () => {
   test("--history into the same directory: every restore equals litestream restore of the v0.3 replica", async () => {
     await using dir = await makeTempDir("lf-migrate-");
     const replica = copyV3Replica(dir.path);
-    const run = await runCli(["migrate", "--from", replica, "--to", replica, "--history", "--json"]);
+    // At the fixture's own time: no retention warning whatever today's date is.
+    const fixtureTime = Math.max(...Object.values(v3Manifest.mtimes));
+    const run = await runCli(["migrate", "--from", replica, "--to", replica, "--history", "--json"], { now: () => fixtureTime });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as { txid: string; generations: { generation: string; lastTxid: string }[]; files: number };
@@ -123,6 +125,22 @@ describe("litefleet migrate", () => {
     expect((await ltxFiles(dest)).files).toEqual([]);
   }, 60_000);
 
+  test("--history says when the history is older than the default retention, and what to set (issue #11)", async () => {
+    await using dir = await makeTempDir("lf-migrate-retention-");
+    const oldest = Math.min(...Object.values(v3Manifest.mtimes));
+    const a = copyV3Replica(join(dir.path, "a"));
+    // Ten days after the fixture was made: a warning with a retention that keeps it.
+    const late = await runCli(["migrate", "--from", a, "--to", a, "--history"], { now: () => oldest + 10 * 86_400_000 });
+    expect(late.code).toBe(0);
+    expect(late.stderr).toMatch(/Warning: the oldest migrated restore point is from .*set 'snapshot: \{ retention: 2\d\dh \}'/);
+    const b = copyV3Replica(join(dir.path, "b"));
+    // Within the default retention: no warning.
+    const early = await runCli(["migrate", "--from", b, "--to", b, "--history", "--json"], { now: () => oldest + 3_600_000 });
+    expect(early.code).toBe(0);
+    expect(early.stderr).toBe("");
+    expect(JSON.parse(early.stdout).retentionNeeded).toBeUndefined();
+  });
+
   test("litefleet replicate continues on top of the migrated history", async () => {
     await using dir = await makeTempDir("lf-migrate-continue-");
     const replica = copyV3Replica(dir.path);
@@ -131,6 +149,7 @@ describe("litefleet migrate", () => {
     copyFileSync(v3Expected("latest.db"), db);
     const migrated = await runCli(["migrate", "--from", replica, "--to", replica, "--history", "--json"]);
     expect(migrated.code).toBe(0);
+    const { retentionNeeded } = JSON.parse(migrated.stdout) as { retentionNeeded?: string };
     const migratedTxid = BigInt(`0x${(JSON.parse(migrated.stdout) as { txid: string }).txid}`);
 
     const cfg = join(dir.path, "litefleet.yml");
@@ -138,6 +157,9 @@ describe("litefleet migrate", () => {
       cfg,
       [
         'status: { addr: "" }',
+        // The fixture's history has a fixed date: keep it whatever today's
+        // date is (issue #11), as migrate advises when it is old.
+        `snapshot: { retention: ${retentionNeeded ?? "24h"} }`,
         ...fastDbYaml(db, replica),
       ].join("\n"),
     );
