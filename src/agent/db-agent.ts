@@ -20,6 +20,7 @@ import { ByteThrottle } from "../replica/throttle.ts";
 import { Backoff } from "./backoff.ts";
 import { DbCapture, type CaptureOptions } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
+import { coalesceSpool } from "./spool.ts";
 import { dbStatus, type DbStatus } from "./status.ts";
 import { Uploader } from "./uploader.ts";
 
@@ -86,6 +87,8 @@ export class DbAgent {
   #waiters = new Map<Uploader, Waiter[]>();
   #metered = new Map<string, boolean>();
   #firstSync: Promise<void>;
+  /** Monotonic time of the last snapshot this process wrote. */
+  #lastSnapshotAt: number | undefined;
   #firstSyncDone: () => void = () => {};
   /** Capture counters since start. */
   readonly counters: CaptureCounters = { syncs: 0, syncErrors: 0, syncSeconds: 0, checkpoints: {}, checkpointSeconds: 0 };
@@ -270,12 +273,28 @@ export class DbAgent {
       this.#log.debug("checkpoint", { mode });
     }
     if (this.#snapshotDue()) this.#writeSnapshot();
+    this.#boundSpool();
     for (const w of this.#wake) w();
+  }
+
+  /** Keeps the capture spool bounded while uploads are stuck (`spool.ts`). */
+  #boundSpool(): void {
+    const states = this.#uploaders.map((u) => u.state);
+    const built = states.map((s) => s?.built ?? 0n);
+    const floor = built.reduce((a, b) => (a < b ? a : b), built[0] ?? 0n);
+    const cuts = new Set([
+      ...built,
+      ...states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n),
+      ...this.#store.spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid),
+    ]);
+    const res = coalesceSpool(this.#store.spool, { floor, cuts, maxBytes: this.#opts.spool.maxBytes });
+    if (res) this.#log.info("capture spool coalesced", { files: res.files, before: res.before, after: res.after });
   }
 
   #writeSnapshot(): Txid | undefined {
     const snap = this.#capture?.writeLevel9Snapshot();
     if (snap) {
+      this.#lastSnapshotAt = this.#clock.monotonic();
       this.#log.info("snapshot written", { txid: snap.maxTxid.toString(16), size: snap.size });
       this.#opts.onEvent?.("snapshot.written", { db: this.path, txid: formatTxid(snap.maxTxid), size: snap.size });
     }
@@ -302,12 +321,16 @@ export class DbAgent {
     // One snapshot at a time: a pending one is uploaded before another is made.
     if (this.#store.spool.list(SNAPSHOT_LEVEL).length > 0) return false;
     const now = this.#clock.now();
+    const interval = this.#opts.snapshotIntervalMs;
+    // Wall time against the snapshot's date, or, if the clock was stepped
+    // back past it, the interval on the monotonic clock.
+    const sinceOurs = this.#lastSnapshotAt === undefined ? 0 : this.#clock.monotonic() - this.#lastSnapshotAt;
     return this.#uploaders.some((u) => {
       const s = u.state;
       if (!s) return false;
       const snap = s.uploaded[SNAPSHOT_LEVEL] ?? 0n;
       if (snap >= pos.txid) return false;
-      return snap === 0n || now - s.snapshotTime >= this.#opts.snapshotIntervalMs;
+      return snap === 0n || now - s.snapshotTime >= interval || sinceOurs >= interval;
     });
   }
 
@@ -358,7 +381,7 @@ export class DbAgent {
       const waiters = this.#waiters.get(u) ?? [];
       this.#waiters.set(u, []);
       const explicit = waiters.length > 0;
-      const remote = explicit || this.#clock.now() >= nextRemoteAt;
+      const remote = explicit || this.#clock.monotonic() >= nextRemoteAt;
       let wait: number;
       try {
         const res = await u.tick({ metered: await this.#isMetered(r), explicit, remote, signal });
@@ -383,7 +406,7 @@ export class DbAgent {
             this.#opts.onEvent?.("upload.recovered", { db: this.path, replica: u.name, previousErrors: n });
           }
         } else {
-          wait = Math.min(wait, Math.max(50, nextRemoteAt - this.#clock.now()));
+          wait = Math.min(wait, Math.max(50, nextRemoteAt - this.#clock.monotonic()));
         }
       } catch (err) {
         for (const w of waiters) w.reject(err);
@@ -392,7 +415,7 @@ export class DbAgent {
         u.stats.lastError = errorMessage(err);
         const delay = backoff.fail();
         if (backoff.failures === 1) this.#opts.onEvent?.("upload.error", { db: this.path, replica: u.name, error: errorMessage(err) });
-        nextRemoteAt = this.#clock.now() + delay;
+        nextRemoteAt = this.#clock.monotonic() + delay;
         wait = Math.max(50, Math.min(delay, this.#opts.monitorIntervalMs));
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
           this.#log.error("upload failed", { replica: u.name, err: errorMessage(err), backoff: `${delay}ms` });
@@ -444,16 +467,16 @@ export class DbAgent {
     try {
       if (this.#capture) {
         this.#capture.sync();
-        const deadline = this.#clock.now() + options.timeoutMs;
+        const deadline = this.#clock.monotonic() + options.timeoutMs;
         for (const [i, u] of this.#uploaders.entries()) {
           const r = this.#opts.replicas[i];
           for (;;) {
             try {
-              const signal = AbortSignal.timeout(Math.max(1, deadline - this.#clock.now()));
+              const signal = AbortSignal.timeout(Math.max(1, deadline - this.#clock.monotonic()));
               await u.tick({ metered: r ? await this.#isMetered(r) : false, explicit: true, signal });
               break;
             } catch (err) {
-              if (this.#clock.now() >= deadline) {
+              if (this.#clock.monotonic() >= deadline) {
                 this.#log.warn("final upload did not finish; the spool keeps the data for next start", {
                   replica: u.name,
                   err: errorMessage(err),

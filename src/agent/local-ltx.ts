@@ -51,7 +51,16 @@ export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
  */
 export function mergeLocalLtx(
   src: LtxDir,
-  options: { files: readonly LtxFileInfo[]; dst: LtxDir; level: number },
+  options: {
+    files: readonly LtxFileInfo[];
+    dst: LtxDir;
+    level: number;
+    /**
+     * Date the local file (its mtime, hence `createdAt`) by the oldest
+     * input instead of the LTX timestamp, so pending data keeps its age.
+     */
+    dateByOldest?: boolean;
+  },
 ): LtxFileInfo {
   const inputs = options.files.map((f) => decodeLtxFile(src.read(f), { path: src.path(f), autoRecoverable: true }));
   const first = options.files[0];
@@ -60,7 +69,8 @@ export function mergeLocalLtx(
   const file = options.dst.create(options.level, first.minTxid, last.maxTxid);
   try {
     const { header, size } = compactLtxFiles(inputs, (chunk) => file.write(chunk));
-    const createdAt = new Date(header.timestamp);
+    const oldest = Math.min(...options.files.map((f) => f.createdAt.getTime()));
+    const createdAt = new Date(options.dateByOldest === true ? oldest : header.timestamp);
     file.commit({ mtime: createdAt });
     return { level: options.level, minTxid: first.minTxid, maxTxid: last.maxTxid, size, createdAt };
   } catch (err) {

@@ -33,7 +33,7 @@ import { emptyReplicaState, type LocalStore, type ReplicaState } from "./local-s
 import { mergeLocalLtx } from "./local-ltx.ts";
 import type { LtxDir } from "./ltx-dir.ts";
 import { planRetention } from "./retention.ts";
-import { activePolicy, inWindow, isBatchDue, msUntilDue } from "./upload-policy.ts";
+import { activePolicy, inWindow, isBatchDue, msUntilDue, type BatchState } from "./upload-policy.ts";
 
 /** Settings of one uploader. */
 export interface UploaderOptions {
@@ -100,8 +100,17 @@ export class Uploader {
   #state: ReplicaState | undefined;
   /** The remote file with the highest TXID, as of the last `refreshState`. */
   #tip: LtxFileInfo | undefined;
-  #lastBatchAt = 0;
-  #lastCompactAt: number[];
+  /** Monotonic time of the last batch (undefined = none since start). */
+  #lastBatchAt: number | undefined;
+  /** Per compaction level: wall time and monotonic time of its last run. */
+  #lastCompactAt: { wall: number; mono: number }[];
+  /**
+   * Monotonic time each local file (spool or batch) was made, as far as this
+   * process saw it: batch ages and `max-interval` run on it, so a wall-clock
+   * step (NTP) neither stalls nor rushes uploads. Files from before the
+   * start are dated by their wall-clock age.
+   */
+  #madeAt = new Map<string, number>();
 
   constructor(options: UploaderOptions) {
     this.name = options.name;
@@ -110,10 +119,10 @@ export class Uploader {
     this.#clock = options.clock ?? systemClock;
     this.#dir = options.store.replicaDir(options.name);
     this.#state = options.store.readReplicaState(options.name);
-    const now = this.#clock.now();
-    this.#lastCompactAt = options.levels.map(() => now);
+    const now = { wall: this.#clock.now(), mono: this.#clock.monotonic() };
+    this.#lastCompactAt = options.levels.map(() => ({ ...now }));
     this.stats = {
-      startedAt: now,
+      startedAt: now.wall,
       puts: 0,
       bytes: 0,
       lists: 0,
@@ -225,43 +234,77 @@ export class Uploader {
     }
     const state = this.#state ?? (await this.refreshState(options.signal));
     this.#o.throttle?.setRate(policy.bandwidth);
-    const now = this.#clock.now();
     const before = { puts: this.stats.puts, bytes: this.stats.bytes };
 
-    const batched = this.#batch(state, { now, explicit: options.explicit === true, policy });
+    const batched = this.#batch(state, { explicit: options.explicit === true, policy });
     if (batched === "needs-snapshot") {
       return { files: 0, bytes: 0, needsSnapshot: true, nextDueMs: 0 };
     }
-    this.#coalesce(now);
+    this.#coalesce();
     if (options.remote === false) {
-      return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(now, policy) };
+      return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(policy) };
     }
     await this.#uploadBatches(options.signal);
-    const bulkAllowed = inWindow(this.#o.replica.windows, new Date(now));
+    const bulkAllowed = inWindow(this.#o.replica.windows, new Date(this.#clock.now()));
     if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
-    if (bulkAllowed && !options.metered) await this.#compact(now, options.signal);
+    if (bulkAllowed && !options.metered) await this.#compact(options.signal);
     return {
       files: this.stats.puts - before.puts,
       bytes: this.stats.bytes - before.bytes,
       needsSnapshot: false,
-      nextDueMs: this.#nextDueMs(now, policy),
+      nextDueMs: this.#nextDueMs(policy),
     };
   }
 
-  #nextDueMs(now: number, policy: UploadPolicy): number {
-    const pend = this.pending();
-    return msUntilDue(
-      { now, lastUploadAt: this.#lastBatchAt, oldestPendingAt: pend.oldestAt, pendingBytes: pend.bytes, explicit: false },
-      policy,
-    );
+  #nextDueMs(policy: UploadPolicy): number {
+    const state = this.#state ?? emptyReplicaState();
+    const spool = this.#o.store.spool;
+    const pending = spool.list(0).filter((f) => f.maxTxid > state.built);
+    return msUntilDue(this.#batchState(spool, pending, false), policy);
   }
 
-  /** Step 1: merge due spool files into local batches. */
-  #batch(
-    state: ReplicaState,
-    ctx: { now: number; explicit: boolean; policy: { minInterval: number; maxInterval: number; maxBatchBytes: number } },
-  ): "ok" | "needs-snapshot" {
-    let pending = this.#o.store.spool.list(0).filter((f) => f.maxTxid > state.built);
+  /** What the batch policy is asked about `pending` files of `dir`, on the monotonic clock. */
+  #batchState(dir: LtxDir, pending: readonly LtxFileInfo[], explicit: boolean): BatchState {
+    const first = pending[0];
+    return {
+      now: this.#clock.monotonic(),
+      lastUploadAt: this.#lastBatchAt ?? Number.NEGATIVE_INFINITY,
+      oldestPendingAt: first && Math.min(...pending.map((f) => this.#madeAtOf(dir, f))),
+      pendingBytes: pending.reduce((n, f) => n + f.size, 0),
+      explicit,
+    };
+  }
+
+  /** Monotonic time `f` of `dir` was made (see `#madeAt`). */
+  #madeAtOf(dir: LtxDir, f: LtxFileInfo, at?: number): number {
+    const key = `${dir.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`;
+    let t = this.#madeAt.get(key);
+    if (t === undefined) {
+      t = at ?? this.#clock.monotonic() - Math.max(0, this.#clock.now() - f.createdAt.getTime());
+      this.#madeAt.set(key, t);
+    }
+    return t;
+  }
+
+  /** Forgets the spool entries of `#madeAt` other than `pending`'s (files coalesced or pruned by the agent). */
+  #forgetGone(spool: LtxDir, pending: readonly LtxFileInfo[]): void {
+    const live = new Set(pending.map((f) => `${spool.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`));
+    for (const key of this.#madeAt.keys()) if (key.startsWith(`${spool.root}\0`) && !live.has(key)) this.#madeAt.delete(key);
+  }
+
+  /** Forgets the `#madeAt` entry of a file that is gone. */
+  #forget(dir: LtxDir, f: LtxFileInfo): void {
+    this.#madeAt.delete(`${dir.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`);
+  }
+
+  /**
+   * Step 1: merge due spool files into local batches. A batch never spans
+   * a level-9 snapshot's TXID (pending or uploaded): every snapshot is then
+   * a batch boundary, so a chain continues from it (`retention.ts`).
+   */
+  #batch(state: ReplicaState, ctx: { explicit: boolean; policy: UploadPolicy }): "ok" | "needs-snapshot" {
+    const spool = this.#o.store.spool;
+    let pending = spool.list(0).filter((f) => f.maxTxid > state.built);
     const first = pending[0];
     if (!first) return "ok";
     let built = state.built;
@@ -278,50 +321,50 @@ export class Uploader {
         return "ok";
       }
     }
-    const bytes = pending.reduce((n, f) => n + f.size, 0);
-    const due = isBatchDue(
-      {
-        now: ctx.now,
-        lastUploadAt: this.#lastBatchAt,
-        oldestPendingAt: pending[0]?.createdAt.getTime(),
-        pendingBytes: bytes,
-        explicit: ctx.explicit,
-      },
-      { ...ctx.policy, bandwidth: 0 },
-    );
-    if (!due) return "ok";
+    this.#forgetGone(spool, pending);
+    if (!isBatchDue(this.#batchState(spool, pending, ctx.explicit), ctx.policy)) return "ok";
+    const cuts = new Set([state.uploaded[SNAPSHOT_LEVEL] ?? 0n, ...spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid)]);
     while (pending.length > 0) {
       let size = 0;
       let n = 0;
       while (n < pending.length && (n === 0 || size + (pending[n]?.size ?? 0) <= ctx.policy.maxBatchBytes)) {
         size += pending[n]?.size ?? 0;
         n++;
+        if (cuts.has(pending[n - 1]?.maxTxid ?? 0n)) break;
       }
-      const batch = mergeLocalLtx(this.#o.store.spool, { files: pending.slice(0, n), dst: this.#dir, level: 0 });
+      const inputs = pending.slice(0, n);
+      const madeAt = Math.min(...inputs.map((f) => this.#madeAtOf(spool, f)));
+      const batch = mergeLocalLtx(spool, { files: inputs, dst: this.#dir, level: 0 });
+      this.#madeAtOf(this.#dir, batch, madeAt);
+      for (const f of inputs) this.#forget(spool, f);
       pending = pending.slice(n);
       built = batch.maxTxid;
       this.#setState({ ...(this.#state ?? state), built });
       this.stats.batches++;
     }
-    this.#lastBatchAt = ctx.now;
+    this.#lastBatchAt = this.#clock.monotonic();
     return "ok";
   }
 
   /** Step 2: bound the not-yet-uploaded batches by merging them. */
-  #coalesce(now: number): void {
+  #coalesce(): void {
     const uploaded = this.#state?.uploaded[0] ?? 0n;
     const waiting = this.#dir.list(0).filter((f) => f.maxTxid > uploaded);
     if (waiting.length < 2) return;
     const bytes = waiting.reduce((n, f) => n + f.size, 0);
     const largest = waiting.reduce((m, f) => Math.max(m, f.size), 0);
-    const oldest = waiting[0]?.createdAt.getTime() ?? now;
+    const madeAt = Math.min(...waiting.map((f) => this.#madeAtOf(this.#dir, f)));
     // Twice the largest file: once merged, a spool of distinct pages cannot
     // shrink, so merging again only when it has doubled keeps the work linear.
     const overBytes = bytes > Math.max(this.#o.spool.maxBytes, 2 * largest);
-    const overAge = now - oldest > this.#o.spool.maxAge;
+    const overAge = this.#clock.monotonic() - madeAt > this.#o.spool.maxAge;
     if (!overBytes && !overAge) return;
     const merged = mergeLocalLtx(this.#dir, { files: waiting, dst: this.#dir, level: 0 });
-    for (const f of waiting) if (f.maxTxid !== merged.maxTxid || f.minTxid !== merged.minTxid) this.#dir.remove(f);
+    for (const f of waiting) {
+      this.#forget(this.#dir, f);
+      if (f.maxTxid !== merged.maxTxid || f.minTxid !== merged.minTxid) this.#dir.remove(f);
+    }
+    this.#madeAtOf(this.#dir, merged, madeAt);
     this.stats.coalesced++;
     this.#o.log.info("spool coalesced", {
       files: waiting.length,
@@ -340,6 +383,7 @@ export class Uploader {
       if (f.maxTxid <= (this.#state?.uploaded[0] ?? 0n)) continue;
       await this.#put(this.#dir, f, signal);
       this.#setUploaded(0, f);
+      this.#forget(this.#dir, f);
       if (this.#o.levels.length === 0) this.#dir.remove(f);
     }
   }
@@ -358,13 +402,20 @@ export class Uploader {
     if (hadSnapshot) await this.#applyRetention(signal);
   }
 
-  /** Step 5: compaction of levels 1..n from local copies, wall-clock aligned. */
-  async #compact(now: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Step 5: compaction of levels 1..n from local copies, aligned to the
+   * wall clock (as Litestream does) while it runs forward; a level also
+   * runs once its interval has passed on the monotonic clock, so a
+   * backward step cannot hold compaction back.
+   */
+  async #compact(signal: AbortSignal | undefined): Promise<void> {
     const levels = this.#o.levels;
+    const now = { wall: this.#clock.now(), mono: this.#clock.monotonic() };
     for (let k = 1; k <= levels.length; k++) {
       const interval = levels[k - 1]?.interval ?? 0;
       const last = this.#lastCompactAt[k - 1] ?? now;
-      if (Math.floor(now / interval) <= Math.floor(last / interval)) continue;
+      const crossed = Math.floor(now.wall / interval) > Math.floor(last.wall / interval);
+      if (!crossed && now.mono - last.mono < interval) continue;
       this.#lastCompactAt[k - 1] = now;
       const state = this.#state ?? emptyReplicaState();
       const sources = this.#dir

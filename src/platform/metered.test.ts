@@ -161,6 +161,9 @@ class FakeClock implements Clock {
   now(): number {
     return this.time;
   }
+  monotonic(): number {
+    return this.time;
+  }
   sleep(): Promise<void> {
     return Promise.resolve();
   }

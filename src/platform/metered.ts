@@ -211,10 +211,10 @@ export class MeteredProbe {
    */
   current(): Promise<MeteredState> {
     const cached = this.#cached;
-    if (cached !== undefined && this.#clock.now() - cached.at < this.#cacheMs) return Promise.resolve(cached.state);
+    if (cached !== undefined && this.#clock.monotonic() - cached.at < this.#cacheMs) return Promise.resolve(cached.state);
     this.#pending ??= this.#probe()
       .then((state) => {
-        this.#cached = { state, at: this.#clock.now() };
+        this.#cached = { state, at: this.#clock.monotonic() };
         return state;
       })
       .finally(() => {

@@ -339,6 +339,35 @@ describe("S3ReplicaClient", () => {
     await expect(client.init()).rejects.toThrow(`endpoint '${endpoint}' is unreachable`);
   });
 
+  test("a response body that stalls and a PUT never answered time out, while a slow steady upload does not (issue #11)", async () => {
+    let hold = false;
+    using server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(req) {
+        if (req.method === "GET") {
+          // Headers and a first chunk, then nothing.
+          const body = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(10)) });
+          return new Response(body, { headers: { "content-length": "200" } });
+        }
+        if (hold) return new Promise<Response>(() => {});
+        await req.arrayBuffer();
+        return new Response("");
+      },
+    });
+    const client = makeClient({ bucket: "bkt", endpoint: `http://127.0.0.1:${server.port}` }, { requestTimeoutMs: 300 });
+    const started = performance.now();
+    await expect(client.readLtxFile(key(0, 1, 1))).rejects.toThrow();
+    hold = true;
+    await expect(client.writeLtxFile(key(0, 2, 2), new Uint8Array(100), { timestamp: new Date(0) })).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(10_000);
+    // 64 KiB paced at 32 KiB/s takes about 2 s: longer than the idle timeout, never idle that long.
+    hold = false;
+    const slow = makeClient({ bucket: "bkt", endpoint: `http://127.0.0.1:${server.port}` }, { requestTimeoutMs: 1000 });
+    const throttle = new ByteThrottle({ bytesPerSecond: 32 * 1024 });
+    await slow.writeLtxFile(key(0, 3, 3), new Uint8Array(64 * 1024), { timestamp: new Date(0), throttle });
+  });
+
   test.skipIf(Bun.which("openssl") === null)("skipVerify accepts a self-signed certificate", async () => {
     await using dir = await makeTempDir("litefleet-tls-");
     const keyPath = join(dir.path, "key.pem");

@@ -44,9 +44,18 @@ export interface S3ReplicaClientOptions {
    * @default 3
    */
   readonly maxAttempts?: number;
-  /** Connection and request timeout in milliseconds; none by default. */
+  /**
+   * How long a request may go without progress (connecting, sending or
+   * receiving) before it is abandoned with a `TimeoutError`, in
+   * milliseconds. An idle timeout, not a total one: a large upload paced by
+   * a bandwidth cap keeps sending and is not cut off.
+   * @default 60000
+   */
   readonly requestTimeoutMs?: number;
 }
+
+/** A request without progress for this long is abandoned (then retried by the caller's backoff). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** The default multipart part size: 5 MiB, the S3 minimum. */
 export const DEFAULT_PART_SIZE = 5 * 1024 * 1024;
@@ -97,14 +106,14 @@ export class S3ReplicaClient implements ReplicaClient {
    * @throws {ReplicaError} when only half of a credential pair is set
    */
   constructor(spec: S3ReplicaSpec, options: S3ReplicaClientOptions) {
-    const { env, partSize = DEFAULT_PART_SIZE, maxAttempts, requestTimeoutMs } = options;
+    const { env, partSize = DEFAULT_PART_SIZE, maxAttempts, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS } = options;
     if (!Number.isSafeInteger(partSize) || partSize < DEFAULT_PART_SIZE) {
       throw new RangeError(
         `Cannot create S3 replica client: 'partSize' must be an integer of at least ${DEFAULT_PART_SIZE} (5 MiB), got '${partSize}'`,
       );
     }
     if (maxAttempts !== undefined) checkPositiveInteger("maxAttempts", maxAttempts);
-    if (requestTimeoutMs !== undefined) checkPositiveInteger("requestTimeoutMs", requestTimeoutMs);
+    checkPositiveInteger("requestTimeoutMs", requestTimeoutMs);
 
     this.#bucket = spec.bucket;
     this.#prefix = spec.path.replace(/^\/+|\/+$/g, "");
@@ -125,9 +134,11 @@ export class S3ReplicaClient implements ReplicaClient {
     });
 
     const requestHandler: NonNullable<S3ClientConfig["requestHandler"]> = {
-      ...(requestTimeoutMs === undefined
-        ? {}
-        : { connectionTimeout: requestTimeoutMs, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true }),
+      // The SDK's requestTimeout runs from the start of a request to its
+      // response headers, which would cut off a slow paced upload; the
+      // socket timeout measures inactivity instead.
+      connectionTimeout: requestTimeoutMs,
+      socketTimeout: requestTimeoutMs,
       ...(spec.skipVerify === true ? { httpsAgent: { rejectUnauthorized: false } } : {}),
     };
     this.#client = new S3Client({

@@ -18,6 +18,9 @@ class FakeClock implements Clock {
   now(): number {
     return this.time;
   }
+  monotonic(): number {
+    return this.time;
+  }
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     this.sleeps.push(ms);
     if (this.#hold) {

@@ -72,7 +72,7 @@ export class ByteThrottle {
     checkRate("create byte throttle", bytesPerSecond);
     this.#clock = clock;
     this.#fixedBurst = burstBytes;
-    this.#updatedAt = clock.now();
+    this.#updatedAt = clock.monotonic();
     this.#applyRate(bytesPerSecond);
   }
 
@@ -129,7 +129,7 @@ export class ByteThrottle {
 
   /** Adds the tokens earned since the last update, up to the burst size. */
   #refill(): void {
-    const now = this.#clock.now();
+    const now = this.#clock.monotonic();
     const elapsed = Math.max(0, now - this.#updatedAt);
     this.#updatedAt = now;
     if (this.#rate === 0) return;
