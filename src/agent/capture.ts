@@ -16,6 +16,7 @@ import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "../ltx/header.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
+import { systemClock, type Clock } from "../platform/clock.ts";
 import { CaptureConnection, type CheckpointMode } from "../sqlite/capture-connection.ts";
 import {
   frameMatches,
@@ -62,6 +63,8 @@ export class DbCapture {
   #pages: CapturedPages;
   #checksums: PageChecksums;
   #lastCheckpoint = Date.now();
+  /** Dates the LTX files (wall clock). */
+  #clock: Clock = systemClock;
   /** Lowest TXID the next file may take (above anything any replica holds). */
   #floorTxid: Txid;
   /** The replica's database checksum at the floor it was given with. */
@@ -97,11 +100,12 @@ export class DbCapture {
    */
   static open(
     path: string,
-    options: { store: LocalStore; capture: CaptureOptions; log: Logger; floorTxid: Txid; floorChecksum?: bigint },
+    options: { store: LocalStore; capture: CaptureOptions; log: Logger; floorTxid: Txid; floorChecksum?: bigint; clock?: Clock },
   ): DbCapture {
     const conn = CaptureConnection.open(path, { busyTimeoutMs: options.capture.busyTimeoutMs });
     const floor = { txid: options.floorTxid, checksum: options.floorChecksum };
     const cap = new DbCapture(path, conn, options.store, options.capture, options.log, floor);
+    if (options.clock) cap.#clock = options.clock;
     try {
       cap.#resume();
     } catch (err) {
@@ -259,7 +263,7 @@ export class DbCapture {
   }): SyncResult {
     const prev = this.#pos;
     const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
-    const timestamp = Date.now();
+    const timestamp = this.#clock.now();
     // A full-database L0 after a broken chain keeps the previous post-apply
     // checksum as its pre-apply, so the chain stays verifiable: it holds
     // every page, so it applies on top of any state. With no previous local
@@ -331,7 +335,7 @@ export class DbCapture {
   writeLevel9Snapshot(): { minTxid: Txid; maxTxid: Txid; size: number; timestamp: number } | undefined {
     const pos = this.#pos;
     if (!pos) return undefined;
-    const timestamp = Date.now();
+    const timestamp = this.#clock.now();
     const header = newLtxHeader({
       pageSize: this.pageSize,
       commit: pos.commit,

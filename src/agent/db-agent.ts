@@ -147,6 +147,7 @@ export class DbAgent {
       capture: this.#opts.capture,
       log: this.#log,
       floorTxid: floor,
+      clock: this.#clock,
       ...(floorChecksum === undefined ? {} : { floorChecksum }),
     });
     this.#loops.push(this.#captureLoop());

@@ -440,7 +440,9 @@ export class Uploader {
       for await (const f of this.client.listLtxFiles(level, sig)) files.push(f);
       this.stats.lists++;
     }
-    const doomed = planRetention(files, { now: this.#clock.now(), retentionMs: this.#o.snapshotRetentionMs });
+    // Ages on the clock the listing's times come from (the bucket's for S3).
+    const now = this.client.storageNow?.() ?? this.#clock.now();
+    const doomed = planRetention(files, { now, retentionMs: this.#o.snapshotRetentionMs });
     if (doomed.length === 0) return;
     await this.client.deleteLtxFiles(doomed, sig);
     this.stats.deletes += doomed.length;

@@ -98,4 +98,12 @@ export interface ReplicaClient {
   deleteLtxFiles(keys: readonly LtxFileKey[], options?: SignalOptions): Promise<void>;
   /** Deletes every LTX file of this replica. */
   deleteAll(options?: SignalOptions): Promise<void>;
+  /**
+   * Optional: the storage's own clock (Unix ms, a lower bound, after at
+   * least one request), on which the `createdAt` of listed files runs
+   * when it is not the writer's clock (S3's LastModified). Retention ages
+   * files on it, so a step of the device's clock cannot age them.
+   * Undefined = `createdAt` is the writer's clock (file replicas).
+   */
+  storageNow?(): number | undefined;
 }

@@ -99,6 +99,8 @@ export class S3ReplicaClient implements ReplicaClient {
   readonly #url: string;
   readonly #partSize: number;
   readonly #errors: S3ErrorMapper;
+  /** The storage's clock: the `Date` of the last response and when (monotonic) it came. */
+  #storageDate: { at: number; mono: number } | undefined;
 
   /**
    * Creates a client; no request is made until a method is called.
@@ -155,6 +157,25 @@ export class S3ReplicaClient implements ReplicaClient {
       ...(maxAttempts === undefined ? {} : { maxAttempts }),
       ...(credentials.credentials === undefined ? {} : { credentials: credentials.credentials }),
     });
+    this.#client.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        const date = Date.parse((out.response as { headers?: Record<string, string> }).headers?.["date"] ?? "");
+        if (Number.isFinite(date)) this.#storageDate = { at: date, mono: performance.now() };
+        return out;
+      },
+      { step: "deserialize", name: "litefleetStorageClock" },
+    );
+  }
+
+  /**
+   * The bucket's clock from the last response's `Date` header plus the
+   * time since, minus one second: `Date` and LastModified have whole
+   * seconds, so this never runs ahead of the storage.
+   */
+  storageNow(): number | undefined {
+    const d = this.#storageDate;
+    return d === undefined ? undefined : d.at + (performance.now() - d.mono) - 1000;
   }
 
   /**
