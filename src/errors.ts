@@ -101,3 +101,17 @@ export class ReplicaError extends Error {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * True when `err` (or an error in its `cause` chain) says a disk is full:
+ * `ENOSPC` from the file system, or SQLite's SQLITE_FULL.
+ */
+export function isDiskFull(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "SQLITE_FULL") return true;
+    if (e instanceof Error && /\bENOSPC\b|no space left on device|database or disk is full/i.test(e.message)) return true;
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return false;
+}

@@ -10,7 +10,7 @@
 
 import { existsSync } from "node:fs";
 import type { ReplicaConfig } from "../config/schema.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, isDiskFull } from "../errors.ts";
 import { formatTxid, txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
@@ -57,6 +57,12 @@ export interface DbAgentOptions {
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/**
+ * While a disk is full the loops retry at least this often, so they resume
+ * within this long once space returns (a full disk is local: retrying costs
+ * no requests).
+ */
+const DISK_FULL_RETRY_MS = 15_000;
 
 /** Capture counters since start (for metrics). */
 export interface CaptureCounters {
@@ -89,6 +95,10 @@ export class DbAgent {
   #firstSync: Promise<void>;
   /** Monotonic time of the last snapshot this process wrote. */
   #lastSnapshotAt: number | undefined;
+  /** The error of the last capture, while captures fail. */
+  #captureError: string | undefined;
+  /** Which loops last failed with a full disk (capture, or a replica's name). */
+  #diskFull = new Set<string>();
   #firstSyncDone: () => void = () => {};
   /** Capture counters since start. */
   readonly counters: CaptureCounters = { syncs: 0, syncErrors: 0, syncSeconds: 0, checkpoints: {}, checkpointSeconds: 0 };
@@ -243,6 +253,8 @@ export class DbAgent {
     return dbStatus({
       path: this.path,
       capture: this.#capture,
+      captureError: this.#captureError,
+      diskFull: this.#diskFull.size > 0,
       uploaders: this.#uploaders,
       metered: this.#metered,
       now: this.#clock.now(),
@@ -342,6 +354,8 @@ export class DbAgent {
       let wait = this.#opts.monitorIntervalMs;
       try {
         this.#syncOnce();
+        this.#captureError = undefined;
+        this.#diskFull.delete("");
         const n = backoff.succeed();
         if (n > 0) {
           this.#log.info("sync recovered", { previous_errors: n });
@@ -349,14 +363,35 @@ export class DbAgent {
         }
       } catch (err) {
         this.counters.syncErrors++;
-        wait = backoff.fail();
-        if (backoff.failures === 1) this.#opts.onEvent?.("sync.error", { db: this.path, error: errorMessage(err) });
+        wait = this.#failed(backoff, err, "");
+        this.#captureError = errorMessage(err);
+        if (backoff.failures === 1) {
+          this.#opts.onEvent?.("sync.error", { db: this.path, error: errorMessage(err), diskFull: isDiskFull(err) });
+        }
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
-          this.#log.error("sync failed", { err: errorMessage(err), backoff: `${wait}ms` });
+          this.#log.error(isDiskFull(err) ? "sync failed: disk full; the WAL keeps the changes until space returns" : "sync failed", {
+            err: errorMessage(err),
+            backoff: `${wait}ms`,
+          });
         }
       }
       await this.#clock.sleep(wait, signal);
     }
+  }
+
+  /**
+   * Records a failure of loop `key` ("" = capture, else a replica name) and
+   * returns the delay before its next attempt: the backoff, but no more
+   * than `DISK_FULL_RETRY_MS` while the disk is full.
+   */
+  #failed(backoff: Backoff, err: unknown, key: string): number {
+    const delay = backoff.fail();
+    if (!isDiskFull(err)) {
+      this.#diskFull.delete(key);
+      return delay;
+    }
+    this.#diskFull.add(key);
+    return Math.min(delay, DISK_FULL_RETRY_MS);
   }
 
   async #isMetered(r: DbAgentReplica): Promise<boolean> {
@@ -401,6 +436,7 @@ export class DbAgent {
           this.#prune();
           for (const w of waiters) w.resolve();
           u.stats.lastError = undefined;
+          this.#diskFull.delete(u.name);
           const n = backoff.succeed();
           if (n > 0) {
             this.#log.info("upload recovered", { replica: u.name, previous_errors: n });
@@ -414,8 +450,10 @@ export class DbAgent {
         if (signal.aborted) break;
         u.stats.errors++;
         u.stats.lastError = errorMessage(err);
-        const delay = backoff.fail();
-        if (backoff.failures === 1) this.#opts.onEvent?.("upload.error", { db: this.path, replica: u.name, error: errorMessage(err) });
+        const delay = this.#failed(backoff, err, u.name);
+        if (backoff.failures === 1) {
+          this.#opts.onEvent?.("upload.error", { db: this.path, replica: u.name, error: errorMessage(err), diskFull: isDiskFull(err) });
+        }
         nextRemoteAt = this.#clock.monotonic() + delay;
         wait = Math.max(50, Math.min(delay, this.#opts.monitorIntervalMs));
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
@@ -467,7 +505,13 @@ export class DbAgent {
     await Promise.all(this.#loops);
     try {
       if (this.#capture) {
-        this.#capture.sync();
+        try {
+          this.#capture.sync();
+        } catch (err) {
+          // Nothing is lost: the changes stay in the WAL (under our read
+          // lock until now) and the next start captures them.
+          this.#log.warn("final capture failed; the next start captures what the WAL holds", { err: errorMessage(err) });
+        }
         const deadline = this.#clock.monotonic() + options.timeoutMs;
         for (const [i, u] of this.#uploaders.entries()) {
           const r = this.#opts.replicas[i];

@@ -46,6 +46,8 @@ export function renderMetrics(agents: readonly DbAgent[], mqtt: MqttLinkStatus |
     }
     add("litefleet_checkpoint_seconds", "counter", "Time spent checkpointing.", db, c.checkpointSeconds);
     const status = a.status();
+    add("litefleet_capture_failing", "gauge", "1 while captures fail (status captureError).", db, status.captureError === null ? 0 : 1);
+    add("litefleet_disk_full", "gauge", "1 while the last capture or batch failed because a disk is full.", db, status.diskFull ? 1 : 0);
     for (const [i, u] of a.uploaders.entries()) {
       const r = { ...db, replica: u.name };
       const s = u.stats;

@@ -49,6 +49,10 @@ export interface DbStatus {
   readonly txid: string | null;
   readonly pageSize: number | null;
   readonly pages: number | null;
+  /** Why the last capture failed, while captures fail (null = capturing). */
+  readonly captureError: string | null;
+  /** True while the last capture or a batch failed because a disk is full. */
+  readonly diskFull: boolean;
   readonly replicas: readonly ReplicaStatus[];
 }
 
@@ -79,6 +83,8 @@ export interface AgentStatus {
 export function dbStatus(input: {
   path: string;
   capture: DbCapture | undefined;
+  captureError: string | undefined;
+  diskFull: boolean;
   uploaders: readonly Uploader[];
   metered: ReadonlyMap<string, boolean>;
   now: number;
@@ -89,6 +95,8 @@ export function dbStatus(input: {
     txid: pos ? formatTxid(pos.txid) : null,
     pageSize: pos?.pageSize ?? null,
     pages: pos?.commit ?? null,
+    captureError: input.captureError ?? null,
+    diskFull: input.diskFull,
     replicas: input.uploaders.map((u) => {
       const pending = u.pending();
       const s = u.stats;

@@ -112,7 +112,7 @@ const COMMAND_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 export function summarizeStatus(status: AgentStatus): DbSummary[] {
   return status.dbs.map((db) => {
     const replicas = db.replicas;
-    const lastError = replicas.find((r) => r.lastError !== null)?.lastError ?? null;
+    const lastError = db.captureError ?? replicas.find((r) => r.lastError !== null)?.lastError ?? null;
     const pendingFiles = replicas.reduce((n, r) => Math.max(n, r.pending.files), 0);
     const pendingBytes = replicas.reduce((n, r) => Math.max(n, r.pending.bytes), 0);
     const lagMs = replicas.reduce((n, r) => Math.max(n, r.lagMs), 0);
