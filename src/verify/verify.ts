@@ -8,8 +8,9 @@
  * 2. Let the caller make a running agent sync (`sync`), so the replica
  *    holds at least what was read.
  * 3. Plan a restore to the replica's latest TXID and walk it reading only
- *    headers and trailers (`verifyChain`): chain continuity, and the
- *    post-apply checksum at each file's last TXID.
+ *    headers, trailers and page indexes (`verifyChain`): each header
+ *    against its index, chain continuity, and the post-apply checksum at
+ *    each file's last TXID.
  * 4. Proof: the live checksum equals the post-apply checksum at the latest
  *    TXID (or, when writes landed after step 1, at an earlier position of
  *    the plan). Otherwise the report names the replica's TXID and both
