@@ -49,10 +49,10 @@ export interface DecodeLtxOptions {
   autoRecoverable?: boolean;
 }
 
-/** Bytes from the end of the file to the index-size field. */
-const INDEX_SIZE_FROM_END = TRAILER_SIZE + 8;
+/** Bytes from the end of a file to its page index size field (u64 BE), which the trailer follows. */
+export const INDEX_SIZE_FROM_END = TRAILER_SIZE + 8;
 /** The smallest possible file: header, end marker, empty index, index size, trailer. */
-const MIN_FILE_SIZE = HEADER_SIZE + PAGE_HEADER_SIZE + 1 + INDEX_SIZE_FROM_END;
+export const MIN_FILE_SIZE = HEADER_SIZE + PAGE_HEADER_SIZE + 1 + INDEX_SIZE_FROM_END;
 
 /** A decoded LTX file. Create one with {@linkcode decodeLtxFile}. */
 export class LtxFile {
@@ -278,31 +278,77 @@ export function decodeLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): Ltx
     throw fail(len - TRAILER_SIZE, errorText(err), err);
   }
 
-  const indexSize = tail.getBigUint64(0);
-  const maxIndexSize = len - INDEX_SIZE_FROM_END - HEADER_SIZE - PAGE_HEADER_SIZE;
-  if (indexSize < 1n || indexSize > BigInt(maxIndexSize)) {
-    throw fail(len - INDEX_SIZE_FROM_END, `page index size ${indexSize} does not fit the file`);
-  }
+  const indexSize = checkPageIndexSize(tail.getBigUint64(0), len, options);
   const indexEnd = len - INDEX_SIZE_FROM_END;
-  const indexStart = indexEnd - Number(indexSize);
+  const indexStart = indexEnd - indexSize;
   const endMarkerOffset = indexStart - PAGE_HEADER_SIZE;
-  for (let i = endMarkerOffset; i < indexStart; i++) {
-    if (bytes[i] !== 0) throw fail(endMarkerOffset, "page block end marker is not zero");
-  }
+  checkEndMarker(bytes.subarray(endMarkerOffset, indexStart), endMarkerOffset, options);
+  const pageIndex = decodePageIndex(bytes.subarray(indexStart, indexEnd), { ...options, header, fileSize: len });
+  return new LtxFile(bytes, { header, trailer, pageIndex, endMarkerOffset, options });
+}
 
+/**
+ * Checks the page index size recorded {@linkcode INDEX_SIZE_FROM_END} bytes
+ * before the end of a file of `fileSize` bytes: at least the terminator,
+ * and small enough to leave room for the header and the end marker.
+ *
+ * @returns the size as a number
+ * @throws {CorruptFileError} when it does not fit the file
+ */
+export function checkPageIndexSize(indexSize: bigint, fileSize: number, options: DecodeLtxOptions): number {
+  const maxIndexSize = fileSize - INDEX_SIZE_FROM_END - HEADER_SIZE - PAGE_HEADER_SIZE;
+  if (indexSize < 1n || indexSize > BigInt(maxIndexSize)) {
+    throw corruptError(options, fileSize - INDEX_SIZE_FROM_END, `page index size ${indexSize} does not fit the file`);
+  }
+  return Number(indexSize);
+}
+
+/**
+ * Checks the page block end marker (the {@linkcode PAGE_HEADER_SIZE} zero
+ * bytes just before the page index) found at byte `offset`.
+ *
+ * @throws {CorruptFileError} when a byte is not zero
+ */
+export function checkEndMarker(marker: Uint8Array, offset: number, options: DecodeLtxOptions): void {
+  if (marker.length !== PAGE_HEADER_SIZE || marker.some((b) => b !== 0)) {
+    throw corruptError(options, offset, "page block end marker is not zero");
+  }
+}
+
+/**
+ * Parses a page index read on its own: `index` is the whole index of a
+ * file of `fileSize` bytes (it ends {@linkcode INDEX_SIZE_FROM_END} bytes
+ * before the end of the file), whose header is `header`. Checks it against
+ * the header and the file layout without the page frames: ascending page
+ * numbers, none above the commit or at the lock page, frames contiguous from
+ * byte 100 and ending exactly at the end marker, snapshots complete.
+ *
+ * @returns the entries, ascending by page number
+ * @throws {CorruptFileError} naming the first problem and its file offset
+ */
+export function decodePageIndex(
+  index: Uint8Array,
+  options: DecodeLtxOptions & { header: LtxHeader; fileSize: number },
+): LtxPageIndexEntry[] {
+  const { header, fileSize } = options;
+  const indexStart = fileSize - INDEX_SIZE_FROM_END - index.length;
+  const endMarkerOffset = indexStart - PAGE_HEADER_SIZE;
+  const fail = (offset: number, state: string, cause?: unknown): CorruptFileError =>
+    corruptError(options, offset, state, cause);
   const { commit, pageSize } = header;
   const lockPgno = lockPageNumber(pageSize);
   const snapshot = isSnapshot(header);
   const pageIndex: LtxPageIndexEntry[] = [];
-  const cursor = { pos: indexStart, end: indexEnd, fail };
+  // Positions are local to `index`; errors report file offsets.
+  const cursor = { pos: 0, end: index.length, fail: (at: number, state: string) => fail(indexStart + at, state) };
   let nextOffset = HEADER_SIZE;
   let prevPgno = 0;
   for (;;) {
-    const at = cursor.pos;
-    const pgno = readUvarint(bytes, cursor);
+    const at = indexStart + cursor.pos;
+    const pgno = readUvarint(index, cursor);
     if (pgno === 0) break;
-    const offset = readUvarint(bytes, cursor);
-    const size = readUvarint(bytes, cursor);
+    const offset = readUvarint(index, cursor);
+    const size = readUvarint(index, cursor);
     const problem = pgno <= prevPgno
       ? `page ${pgno} follows page ${prevPgno}`
       : pgno > commit
@@ -321,7 +367,7 @@ export function decodeLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): Ltx
     nextOffset = offset + size;
     prevPgno = pgno;
   }
-  if (cursor.pos !== indexEnd) throw fail(cursor.pos, "page index has bytes after its terminator");
+  if (cursor.pos !== index.length) throw fail(indexStart + cursor.pos, "page index has bytes after its terminator");
   if (nextOffset !== endMarkerOffset) {
     throw fail(nextOffset, `page frames end at ${nextOffset} but the end marker is at ${endMarkerOffset}`);
   }
@@ -329,7 +375,7 @@ export function decodeLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): Ltx
     const last = commit === lockPgno ? commit - 1 : commit;
     if (prevPgno !== last) throw fail(indexStart, `snapshot has pages up to ${prevPgno} but commit is ${commit}`);
   }
-  return new LtxFile(bytes, { header, trailer, pageIndex, endMarkerOffset, options });
+  return pageIndex;
 }
 
 /**

@@ -26,9 +26,12 @@ export interface LtxFileInfo extends LtxFileKey {
   /** Size of the object in bytes. */
   readonly size: number;
   /**
-   * When the file was made: the LTX header timestamp where the backend
-   * stores it (file mtime, S3 `litestream-timestamp` metadata when read),
-   * else the object's last-modified time.
+   * The time the listing reports. File replicas: the file's mtime, set to
+   * the LTX timestamp when written, but only as exact as the file system
+   * and whatever copied the files keep it. S3: the object's `LastModified`,
+   * the upload time on the storage's clock, truncated to whole seconds.
+   * Good for display and retention; restore by timestamp never decides on
+   * it, it reads the LTX header timestamp (issue #11, `planRestore`).
    */
   readonly createdAt: Date;
 }

@@ -196,7 +196,8 @@ export class S3ReplicaClient implements ReplicaClient {
   /**
    * Lists one level in ascending `minTxid` order (S3 lists keys in byte
    * order and names are fixed-width hex), paginating with `StartAfter` for
-   * `seek`. `createdAt` is the object's `LastModified`.
+   * `seek`. `createdAt` is the object's `LastModified` (storage clock,
+   * whole seconds), not the LTX timestamp; see `LtxFileInfo.createdAt`.
    */
   async *listLtxFiles(
     level: number,

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { encodeHeader, newLtxHeader } from "../ltx/header.ts";
 import { txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/client.ts";
-import { NoRestorePointError, planRestore } from "./planner.ts";
+import { HEADER_READ_CONCURRENCY, NoRestorePointError, planRestore } from "./planner.ts";
 
 function f(level: number, min: number, max: number, at = 0): LtxFileInfo {
   return { level, minTxid: txid(min), maxTxid: txid(max), size: 100, createdAt: new Date(at) };
@@ -33,23 +33,53 @@ describe("planRestore", () => {
     await expect(planRestore(client, {}, { files: [f(0, 2, 3)] })).rejects.toBeInstanceOf(NoRestorePointError);
   });
 
-  test("a timestamp picks the last file made at or before it, reading headers only when needed", async () => {
-    // Objects are listed with their upload time; TXID 3 was captured at 2400
-    // but uploaded at 3000, so only its header can tell that it fits.
-    const files = [f(0, 1, 1, 1000), f(0, 2, 2, 2000), f(0, 3, 3, 3000), f(0, 4, 4, 3000)];
-    const captured = new Map([[3n, 2400], [4n, 2600]]);
-    const reads: bigint[] = [];
-    const headerClient = {
+  /** A client whose headers carry the timestamps in `stamps` (by max TXID, per level), recording each read. */
+  function stampedClient(stamps: (f: LtxFileInfo) => number) {
+    const reads: string[] = [];
+    const c = {
       location: "test://replica",
       async readLtxFile(key: LtxFileInfo) {
-        reads.push(key.minTxid);
+        reads.push(`${key.level}:${key.minTxid}-${key.maxTxid}`);
         return encodeHeader(
-          newLtxHeader({ pageSize: 4096, commit: 1, minTxid: key.minTxid, maxTxid: key.maxTxid, timestamp: captured.get(key.minTxid) ?? 0, preApplyChecksum: 1n << 63n }),
+          newLtxHeader({ pageSize: 4096, commit: 1, minTxid: key.minTxid, maxTxid: key.maxTxid, timestamp: stamps(key), preApplyChecksum: key.minTxid === 1n ? 0n : 1n << 63n }),
         );
       },
     } as unknown as ReplicaClient;
-    const plan = await planRestore(headerClient, { timestamp: new Date(2500) }, { files });
-    expect(plan.txid).toBe(txid(3));
-    expect(reads.sort()).toEqual([3n, 4n]);
+    return { client: c, reads };
+  }
+
+  test("a timestamp picks the newest state whose header timestamp is at or before it, whatever the listing says (issue #11)", async () => {
+    // Listed (LastModified) times are whole seconds, truncated: TXID 3 is
+    // stamped 2465 but listed at 2000, before the target 2033.
+    const files = [f(0, 1, 1, 1000), f(0, 2, 2, 1000), f(0, 3, 3, 2000), f(0, 4, 4, 3000)];
+    const stamps = new Map([[1n, 1000], [2n, 1900], [3n, 2465], [4n, 3100]]);
+    const { client: c, reads } = stampedClient((k) => stamps.get(k.maxTxid) ?? 0);
+    const plan = await planRestore(c, { timestamp: new Date(2033) }, { files });
+    expect(plan.txid).toBe(txid(2));
+    expect(plan.timestamp).toBe(1900);
+    expect(reads.sort()).toEqual(["0:1-1", "0:2-2", "0:3-3", "0:4-4"]);
+    expect((await planRestore(c, { timestamp: new Date(2465) }, { files })).txid).toBe(txid(3));
+    await expect(planRestore(c, { timestamp: new Date(999) }, { files })).rejects.toThrow(
+      "no LTX file at or before 1970-01-01T00:00:00.999Z",
+    );
+  });
+
+  test("a timestamp dates a TXID by its earliest file, and any file may lead there", async () => {
+    // The level-9 snapshot of TXID 3 was made at 5000, after the target, but
+    // the state at TXID 3 (level 0, 3000) is before it: the snapshot is the shortest way there.
+    const files = [f(0, 1, 1), f(0, 2, 2), f(0, 3, 3), f(0, 4, 4), f(9, 1, 3)];
+    const { client: c } = stampedClient((k) => (k.level === 9 ? 5000 : Number(k.maxTxid) * 1000));
+    const plan = await planRestore(c, { timestamp: new Date(3500) }, { files });
+    expect(shape(plan.files)).toEqual(["9:1-3"]);
+    expect(plan.timestamp).toBe(3000);
+  });
+
+  test("a timestamp reads headers newest TXID first, a bounded batch at a time", async () => {
+    const files = Array.from({ length: 3 * HEADER_READ_CONCURRENCY }, (_, i) => f(0, i + 1, i + 1));
+    const { client: c, reads } = stampedClient((k) => Number(k.maxTxid) * 1000);
+    const newest = files.length;
+    const plan = await planRestore(c, { timestamp: new Date((newest - 2) * 1000) }, { files });
+    expect(plan.txid).toBe(txid(newest - 2));
+    expect(reads.length).toBe(HEADER_READ_CONCURRENCY);
   });
 });

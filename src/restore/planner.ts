@@ -1,8 +1,8 @@
 /**
- * Restore planning, as Litestream v0.5 does it: the newest snapshot that
- * fits the target, then a contiguous chain of files from there, taking at
- * each step the file that reaches furthest (compacted levels first), up to
- * the target TXID or time.
+ * Restore planning: the TXID to reach (the target TXID, the latest, or the
+ * newest state whose LTX header timestamp is at or before the target time),
+ * then the newest snapshot at or below it and the chain of files with the
+ * fewest files from there (compacted levels first).
  *
  * Works over any `ReplicaClient`.
  *
@@ -17,7 +17,7 @@ import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient, type SignalOption
 /** What to restore to. Neither set = the latest state. */
 export interface RestoreTarget {
   readonly txid?: Txid;
-  /** Restore the last state made at or before this time. */
+  /** Restore the last state whose LTX header timestamp is at or before this time. */
   readonly timestamp?: Date;
 }
 
@@ -26,7 +26,7 @@ export interface RestorePlan {
   readonly files: readonly LtxFileInfo[];
   /** The TXID the database will be at. */
   readonly txid: Txid;
-  /** The LTX timestamp of the last file (ms), when known. */
+  /** For a timestamp target, the LTX timestamp (ms) of the state restored. */
   readonly timestamp: number | undefined;
 }
 
@@ -49,7 +49,9 @@ export async function listAllLtxFiles(client: ReplicaClient, options: SignalOpti
 }
 
 /**
- * Plans a restore.
+ * Plans a restore. For a timestamp target, the TXID to reach is the newest
+ * one whose state's LTX header timestamp is at or before the target (see
+ * `wantedTxid`); listed object times are never trusted for that.
  * @throws {NoRestorePointError} when nothing fits or the chain has a gap before the target
  */
 export async function planRestore(
@@ -61,43 +63,17 @@ export async function planRestore(
   if (files.length === 0) {
     throw new NoRestorePointError(`Cannot restore from '${client.location}': the replica holds no LTX files`);
   }
-  const times = new Map<LtxFileInfo, number>();
-  async function timeOf(f: LtxFileInfo): Promise<number> {
-    let t = times.get(f);
-    if (t === undefined) {
-      const bytes = await client.readLtxFile(f, { offset: 0, size: HEADER_SIZE, ...sig(options) });
-      t = decodeHeader(bytes, { path: describe(client, f) }).timestamp;
-      times.set(f, t);
-    }
-    return t;
-  }
-  async function fits(f: LtxFileInfo): Promise<boolean> {
-    if (target.txid !== undefined && f.maxTxid > target.txid) return false;
-    if (target.timestamp === undefined) return true;
-    const limit = target.timestamp.getTime();
-    // Objects are written after their LTX timestamp, so an older
-    // last-modified time proves the file fits without reading its header.
-    if (f.createdAt.getTime() <= limit) return true;
-    return (await timeOf(f)) <= limit;
-  }
-
-  // The TXID to reach: a gap must never silently yield an older database.
-  let wanted = target.txid;
-  if (wanted === undefined) {
-    for (const f of [...files].sort((a, b) => cmp(b.maxTxid, a.maxTxid))) {
-      if (await fits(f)) {
-        wanted = f.maxTxid;
-        break;
-      }
-    }
+  const wanted = await wantedTxid(client, files, target, options);
+  if (wanted.txid === undefined) {
+    throw new NoRestorePointError(`Cannot restore from '${client.location}': no LTX file at or before ${describeTarget(target)}`);
   }
   const snapshots = files
-    .filter((f) => f.minTxid === 1n && (wanted === undefined || f.maxTxid <= wanted))
+    .filter((f) => f.minTxid === 1n && (wanted.txid === undefined || f.maxTxid <= wanted.txid))
     .sort((a, b) => cmp(b.maxTxid, a.maxTxid) || b.level - a.level);
   const byMin = new Map<bigint, LtxFileInfo[]>();
   for (const f of files) {
     if (f.level === SNAPSHOT_LEVEL || f.minTxid === 1n) continue;
-    if (wanted !== undefined && f.maxTxid > wanted) continue;
+    if (wanted.txid !== undefined && f.maxTxid > wanted.txid) continue;
     const list = byMin.get(f.minTxid) ?? [];
     list.push(f);
     byMin.set(f.minTxid, list);
@@ -105,8 +81,7 @@ export async function planRestore(
   let furthest = 0n;
   let plan: LtxFileInfo[] | undefined;
   for (const s of snapshots) {
-    if (!(await fits(s))) continue;
-    const chain = await shortestChain(s, { byMin, fits, wanted: wanted ?? s.maxTxid });
+    const chain = await shortestChain(s, { byMin, wanted: wanted.txid ?? s.maxTxid });
     if (chain.plan) {
       plan = chain.plan;
       break;
@@ -120,13 +95,82 @@ export async function planRestore(
       );
     }
     throw new NoRestorePointError(
-      `Cannot restore TXID ${formatTxid(wanted as Txid)} from '${client.location}': the chain of files ends at ` +
+      `Cannot restore TXID ${formatTxid(wanted.txid as Txid)} from '${client.location}': the chain of files ends at ` +
         `${formatTxid(furthest as Txid)} (file ${formatTxid((furthest + 1n) as Txid)} is missing); restore an earlier --txid or repair the replica`,
     );
   }
   const pos = (plan[plan.length - 1] as LtxFileInfo).maxTxid;
-  const last = plan[plan.length - 1] as LtxFileInfo;
-  return { files: plan, txid: pos as Txid, timestamp: times.get(last) };
+  return { files: plan, txid: pos as Txid, timestamp: wanted.timestamp };
+}
+
+/** How many LTX headers a timestamp restore reads at once. */
+export const HEADER_READ_CONCURRENCY = 16;
+
+/**
+ * The TXID a plan must reach, and for a timestamp target the LTX timestamp
+ * of the state there.
+ *
+ * A file's time is its LTX header timestamp (Unix ms, stamped by the
+ * device's clock when the file was made); the time of the state at TXID x
+ * is the earliest timestamp among the files ending at x (a level-9
+ * snapshot of x is made later than the level-0 file that reached x, a
+ * compaction takes its last input's timestamp). Listed times are never
+ * used: S3's `LastModified` is the storage's clock at upload, truncated to
+ * whole seconds (issue #11: a file stamped 20:18:52.465 listed as
+ * 20:18:52), and a file replica's mtime is only as exact as the file
+ * system and whatever copied the files keep it. So the headers of the files
+ * ending at each TXID are read, newest TXID first, `HEADER_READ_CONCURRENCY`
+ * at a time, until a state at or before the target turns up.
+ *
+ * Only this TXID depends on time: the database at a TXID is the same
+ * whichever files lead there, so snapshots and chain files are not checked
+ * against the target.
+ */
+async function wantedTxid(
+  client: ReplicaClient,
+  files: readonly LtxFileInfo[],
+  target: RestoreTarget,
+  options: SignalOptions,
+): Promise<{ txid: Txid | undefined; timestamp: number | undefined }> {
+  const candidates = files.filter((f) => target.txid === undefined || f.maxTxid <= target.txid);
+  if (target.timestamp === undefined) {
+    if (target.txid !== undefined) return { txid: target.txid, timestamp: undefined };
+    const newest = candidates.reduce<Txid | undefined>((m, f) => (m === undefined || f.maxTxid > m ? f.maxTxid : m), undefined);
+    return { txid: newest, timestamp: undefined };
+  }
+  const limit = target.timestamp.getTime();
+  // Newest TXID first; within one TXID, levels below 9 first (a snapshot is stamped later).
+  const order = [...candidates].sort((a, b) => cmp(b.maxTxid, a.maxTxid) || a.level - b.level);
+  const times = new Map<LtxFileInfo, number>();
+  let at = 0;
+  while (at < order.length) {
+    // Read whole TXID groups, at least HEADER_READ_CONCURRENCY files per round.
+    let end = Math.min(order.length, at + HEADER_READ_CONCURRENCY);
+    while (end < order.length && (order[end] as LtxFileInfo).maxTxid === (order[end - 1] as LtxFileInfo).maxTxid) end++;
+    const batch = order.slice(at, end);
+    for (let i = 0; i < batch.length; i += HEADER_READ_CONCURRENCY) {
+      const part = batch.slice(i, i + HEADER_READ_CONCURRENCY);
+      const read = await Promise.all(part.map((f) => headerTimestamp(client, f, options)));
+      part.forEach((f, j) => times.set(f, read[j] as number));
+    }
+    // Stop at the first TXID whose state is at or before the target; a TXID
+    // group cut by `end` is complete because `end` never splits one.
+    for (const f of batch) {
+      const t = times.get(f) as number;
+      if (t > limit) continue;
+      const group = batch.filter((g) => g.maxTxid === f.maxTxid);
+      const earliest = Math.min(...group.map((g) => times.get(g) as number));
+      return { txid: f.maxTxid, timestamp: earliest };
+    }
+    at = end;
+  }
+  return { txid: undefined, timestamp: undefined };
+}
+
+/** The LTX header timestamp of `f` (one ranged read of `HEADER_SIZE` bytes). */
+async function headerTimestamp(client: ReplicaClient, f: LtxFileInfo, options: SignalOptions): Promise<number> {
+  const bytes = await client.readLtxFile(f, { offset: 0, size: HEADER_SIZE, ...sig(options) });
+  return decodeHeader(bytes, { path: describe(client, f) }).timestamp;
 }
 
 /**
@@ -143,7 +187,7 @@ export async function chainFrom(files: readonly LtxFileInfo[], from: Txid, wante
     byMin.set(f.minTxid, list);
   }
   const start = { level: 0, minTxid: from, maxTxid: from, size: 0, createdAt: new Date(0) } as LtxFileInfo;
-  const chain = await shortestChain(start, { byMin, fits: () => Promise.resolve(true), wanted });
+  const chain = await shortestChain(start, { byMin, wanted });
   return chain.plan?.slice(1);
 }
 
@@ -160,7 +204,7 @@ export function describe(client: ReplicaClient, f: LtxFileInfo | { level: number
  */
 async function shortestChain(
   start: LtxFileInfo,
-  ctx: { byMin: ReadonlyMap<bigint, LtxFileInfo[]>; fits: (f: LtxFileInfo) => Promise<boolean>; wanted: bigint },
+  ctx: { byMin: ReadonlyMap<bigint, LtxFileInfo[]>; wanted: bigint },
 ): Promise<{ plan: LtxFileInfo[] | undefined; furthest: bigint }> {
   const prev = new Map<bigint, LtxFileInfo>();
   let frontier: bigint[] = [start.maxTxid];
@@ -170,7 +214,7 @@ async function shortestChain(
     const next: bigint[] = [];
     for (const pos of frontier) {
       for (const f of ctx.byMin.get(pos + 1n) ?? []) {
-        if (seen.has(f.maxTxid) || !(await ctx.fits(f))) continue;
+        if (seen.has(f.maxTxid)) continue;
         seen.add(f.maxTxid);
         prev.set(f.maxTxid, f);
         next.push(f.maxTxid);

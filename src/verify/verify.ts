@@ -8,8 +8,9 @@
  * 2. Let the caller make a running agent sync (`sync`), so the replica
  *    holds at least what was read.
  * 3. Plan a restore to the replica's latest TXID and walk it reading only
- *    headers and trailers (`verifyChain`): chain continuity, and the
- *    post-apply checksum at each file's last TXID.
+ *    headers, trailers and page indexes (`verifyChain`): each header
+ *    against its index, chain continuity, and the post-apply checksum at
+ *    each file's last TXID.
  * 4. Proof: the live checksum equals the post-apply checksum at the latest
  *    TXID (or, when writes landed after step 1, at an earlier position of
  *    the plan). Otherwise the report names the replica's TXID and both
@@ -17,7 +18,9 @@
  *
  * Full: restore the plan into a temporary file (every file checksum and
  * chain checksum verified by the applier) and compare it page by page with
- * the live image; the report names the first differing page.
+ * the live image; the report names the first differing page. Files with the
+ * NoChecksum flag are accepted here (the page comparison needs no database
+ * checksums); the fast path rejects them.
  *
  * @module
  */
@@ -89,14 +92,22 @@ export async function verifyReplica(
     const agentSynced = await options.sync();
     const files = await listAllLtxFiles(client);
     const plan = await planRestore(client, {}, { files });
-    let chain;
+    let chain: ChainProof | undefined;
     try {
-      chain = await verifyChain(client, plan, { onFile: (f) => void (current = f) });
+      // --full compares pages, so files without database checksums can still be proven.
+      chain = await verifyChain(client, plan, { onFile: (f) => void (current = f), allowNoChecksum: options.full });
     } catch (err) {
-      return failed({ err, info: current, mode: "fast", dbPath, client, agentSynced, plan, live });
+      // --full downloads and checks every file anyway: its restore names
+      // what is wrong (a file checksum covers the header too).
+      if (!options.full || !(err instanceof ChecksumMismatchError || err instanceof CorruptFileError)) {
+        return failed({ err, info: current, mode: "fast", dbPath, client, agentSynced, plan, live });
+      }
     }
-    const settled = chain.positions.some((p) => p.checksum === live.checksum);
-    if (settled || !agentSynced || attempt >= attempts) return await conclude(options.full, { dbPath, client, agentSynced, plan, live, chain });
+    const gathered = { dbPath, client, agentSynced, plan, live };
+    if (options.full) return await concludeFull({ ...gathered, chain });
+    const proof = chain as ChainProof;
+    const settled = proof.positions.some((p) => p.checksum === live.checksum);
+    if (settled || !agentSynced || attempt >= attempts) return concludeFast({ ...gathered, chain: proof });
   }
 }
 
@@ -135,44 +146,57 @@ function failed(a: Attempt & { err: unknown; info: LtxFileInfo | undefined; mode
   };
 }
 
-/** Compares the live image with the walked chain (fast) or a restored copy (full). */
-async function conclude(full: boolean, a: Attempt & { chain: ChainProof }): Promise<VerifyReport> {
-  const { dbPath, client, agentSynced, live, chain } = a;
+/** Compares the live image with the walked chain. */
+function concludeFast(a: Attempt & { chain: ChainProof }): VerifyReport {
+  const { live, chain, plan } = a;
   // When the agent wrote after the live read, the live state may sit at an
   // earlier file boundary of the plan (the only TXIDs trailers record).
   const matched = [...chain.positions].reverse().find((p) => p.checksum === live.checksum)?.txid;
-  // --full restores to the TXID the live image claims to be, when it claims one.
-  const plan = full && matched !== undefined && matched !== a.plan.txid ? await planRestore(client, { txid: matched }) : a.plan;
-  const base = {
-    db: dbPath,
-    replica: client.location,
-    agentSynced,
-    txid: formatTxid(plan.txid),
-    liveChecksum: hex64(live.checksum),
-    replicaChecksum: hex64(chain.checksum),
-    pages: live.pages,
-    pageSize: live.pageSize,
-    files: chain.files,
-    bytesInPlan: chain.bytesInPlan,
-  };
-  if (!full) {
-    const ok = matched !== undefined;
-    const error = ok
+  const replicaChecksum = chain.checksum === undefined ? null : hex64(chain.checksum);
+  const ok = matched !== undefined;
+  return {
+    ...reportBase(a),
+    replicaChecksum,
+    ok,
+    mode: "fast",
+    matchedTxid: matched === undefined ? null : formatTxid(matched),
+    bytesFetched: chain.bytesFetched,
+    firstDifferingPage: null,
+    firstBadTxid: null,
+    badFile: null,
+    error: ok
       ? null
-      : `live database checksum ${hex64(live.checksum)} does not equal the replica's post-apply checksum ${hex64(chain.checksum)} at TXID ${formatTxid(plan.txid)}`;
-    return {
-      ...base,
-      ok,
-      mode: "fast",
-      matchedTxid: matched === undefined ? null : formatTxid(matched),
-      bytesFetched: chain.bytesFetched,
-      firstDifferingPage: null,
-      firstBadTxid: null,
-      badFile: null,
-      error,
-    };
-  }
+      : `live database checksum ${hex64(live.checksum)} does not equal the replica's post-apply checksum ${replicaChecksum} at TXID ${formatTxid(plan.txid)}`,
+  };
+}
 
+/** The report fields every outcome shares. */
+function reportBase(a: Attempt): Pick<VerifyReport, "db" | "replica" | "agentSynced" | "txid" | "liveChecksum" | "pages" | "pageSize" | "files" | "bytesInPlan"> {
+  return {
+    db: a.dbPath,
+    replica: a.client.location,
+    agentSynced: a.agentSynced,
+    txid: formatTxid(a.plan.txid),
+    liveChecksum: hex64(a.live.checksum),
+    pages: a.live.pages,
+    pageSize: a.live.pageSize,
+    files: a.plan.files.length,
+    bytesInPlan: a.plan.files.reduce((n, f) => n + f.size, 0),
+  };
+}
+
+/**
+ * Restores the plan into a temporary file and compares it page by page
+ * with the live image. `chain` (absent when the header walk failed, which
+ * the restore then reports in full) gives the file boundaries whose
+ * checksum the live image may match.
+ */
+async function concludeFull(a: Attempt & { chain: ChainProof | undefined }): Promise<VerifyReport> {
+  const { client, live, chain } = a;
+  const matched = chain && [...chain.positions].reverse().find((p) => p.checksum === live.checksum)?.txid;
+  // --full restores to the TXID the live image claims to be, when it claims one.
+  const plan = matched !== undefined && matched !== a.plan.txid ? await planRestore(client, { txid: matched }) : a.plan;
+  const base = reportBase({ ...a, plan });
   let current = plan.files[0];
   const dir = mkdtempSync(join(tmpdir(), "litefleet-verify-"));
   try {
@@ -188,6 +212,7 @@ async function conclude(full: boolean, a: Attempt & { chain: ChainProof }): Prom
     const ok = page === undefined;
     return {
       ...base,
+      replicaChecksum: hex64(result.checksum),
       ok,
       mode: "full",
       matchedTxid: ok ? formatTxid(plan.txid) : null,

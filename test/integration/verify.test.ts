@@ -11,14 +11,17 @@ import { freePort, startAgent } from "../harness/agent-process.ts";
 import { startS3Server } from "../harness/s3-server.ts";
 import { runCli } from "../harness/cli.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
-import { decodeHeader, HEADER_SIZE, TRAILER_SIZE } from "../../src/ltx/header.ts";
+import { decodeLtxFile } from "../../src/ltx/decoder.ts";
+import { formatLtxFileName } from "../../src/ltx/file-name.ts";
+import { decodeHeader, HEADER_SIZE } from "../../src/ltx/header.ts";
 import { createReplicaClient } from "../../src/replica/registry.ts";
-import type { ReplicaClient } from "../../src/replica/client.ts";
+import type { LtxFileKey, ReplicaClient } from "../../src/replica/client.ts";
 import { listAllLtxFiles, planRestore } from "../../src/restore/planner.ts";
 import { parseReplicaUrl } from "../../src/replica/url.ts";
-import { verifyChain } from "../../src/verify/chain.ts";
+import { TAIL_READ_SIZE, verifyChain } from "../../src/verify/chain.ts";
 import { readLiveImage } from "../../src/verify/live-image.ts";
 import { fastDbYaml } from "../harness/config.ts";
+import { writeLtxChain } from "../harness/ltx-chain.ts";
 
 function config(dir: string, db: string, statusAddr = ""): string {
   const cfg = join(dir, "litefleet.yml");
@@ -60,6 +63,11 @@ function ltxFiles(replica: string): string[] {
     for (const f of readdirSync(join(replica, "ltx", level))) out.push(join(replica, "ltx", level, f));
   }
   return out;
+}
+
+/** The path of one file of a file replica. */
+function ltxPath(replica: string, f: LtxFileKey): string {
+  return join(replica, "ltx", String(f.level), formatLtxFileName(f.minTxid, f.maxTxid));
 }
 
 /** Wraps a client and counts the bytes its reads return. */
@@ -104,7 +112,14 @@ describe("verify", () => {
     const before = client.bytesRead;
     const chain = await verifyChain(client, plan);
     expect(client.bytesRead - before).toBe(chain.bytesFetched);
-    expect(chain.bytesFetched).toBe(plan.files.length * (HEADER_SIZE + TRAILER_SIZE));
+    // Per file: the header, the last TAIL_READ_SIZE bytes, and the rest of a larger page index.
+    const indexes = plan.files.map((f) => decodeLtxFile(readFileSync(ltxPath(join(dir.path, "replica"), f)), { path: "x" }));
+    const expected = plan.files.reduce((n, f, i) => {
+      const last = indexes[i]!.pageIndex.at(-1);
+      const need = f.size - (last ? last.offset + last.size : HEADER_SIZE); // end marker, index, index size, trailer
+      return n + HEADER_SIZE + Math.max(Math.min(f.size - HEADER_SIZE, TAIL_READ_SIZE), need);
+    }, 0);
+    expect(chain.bytesFetched).toBe(expected);
     expect(chain.bytesFetched).toBeLessThan(dbSize / 10);
 
     const full = await runCli(["verify", db, "--config", cfg, "--full", "--json"]);
@@ -136,7 +151,9 @@ describe("verify", () => {
     expect(res.code).toBe(0);
     const proof = JSON.parse(res.stdout);
     const gets = s3.requests.slice(start).filter((r) => r.method === "GET" && r.kind === "GetObject");
-    expect(gets.length).toBe(2 * proof.files);
+    // Header, tail, and for files with a page index over TAIL_READ_SIZE bytes the rest of it.
+    expect(gets.length).toBeGreaterThanOrEqual(2 * proof.files);
+    expect(gets.length).toBeLessThanOrEqual(3 * proof.files);
     let ranged = 0;
     for (const g of gets) {
       const m = /^bytes=(\d+)-(\d+)$/.exec(String(g.headers.range ?? ""));
@@ -188,6 +205,94 @@ describe("verify", () => {
     expect(fast.stderr).toContain(`replica file at TXID ${txid} is bad`);
     expect(fast.stderr).toContain("pre-apply checksum");
     expect(fast.stderr).not.toContain("Try:");
+  }, 60_000);
+
+  /** Rewrites the header Commit field (bytes 12..15) of `path`; returns the file's first TXID (hex). */
+  function setCommit(path: string, commit: (pageNumbers: readonly number[]) => number): string {
+    const bytes = new Uint8Array(readFileSync(path));
+    const file = decodeLtxFile(bytes, { path });
+    expect(file.header.minTxid).toBeGreaterThan(1n);
+    new DataView(bytes.buffer).setUint32(12, commit(file.pageNumbers));
+    writeFileSync(path, bytes);
+    return file.header.minTxid.toString(16).padStart(16, "0");
+  }
+
+  test("a header Commit corrupted to 0x7fffffff fails the fast path with exit 3, as restore and --full do", async () => {
+    await using dir = await makeTempDir("verify-commit-");
+    const { db, cfg } = await replicatedPair(dir.path, 4);
+    const l0 = ltxFiles(join(dir.path, "replica")).filter((f) => f.includes("/ltx/0/")).sort();
+    const victim = l0[l0.length - 1] as string;
+    const txid = setCommit(victim, () => 0x7fffffff);
+
+    const fast = await runCli(["verify", db, "--config", cfg, "--json"]);
+    expect(fast.code).toBe(3);
+    const report = JSON.parse(fast.stdout);
+    expect(report).toMatchObject({ ok: false, mode: "fast", firstBadTxid: txid, replicaChecksum: null });
+    expect(report.badFile).toContain(victim.split("/").pop() as string);
+    expect(fast.stderr).toContain(`replica file at TXID ${txid} is bad`);
+    expect(fast.stderr).toContain("to 2147483647 pages, but its page index holds");
+    expect(fast.stderr).toContain("run 'litefleet verify --full'");
+
+    const full = await runCli(["verify", db, "--config", cfg, "--full", "--json"]);
+    expect(full.code).toBe(3);
+    expect(JSON.parse(full.stdout)).toMatchObject({ ok: false, mode: "full", firstBadTxid: txid });
+    expect(full.stderr).not.toContain("--full");
+    const restore = await runCli(["restore", "-o", join(dir.path, "out.db"), join(dir.path, "replica")]);
+    expect(restore.code).toBe(3);
+  }, 60_000);
+
+  test("a header Commit below a page number the file holds fails the fast path with exit 3", async () => {
+    await using dir = await makeTempDir("verify-commit-low-");
+    const { db, cfg } = await replicatedPair(dir.path, 4);
+    const l0 = ltxFiles(join(dir.path, "replica")).filter((f) => f.includes("/ltx/0/")).sort();
+    const victim = l0[l0.length - 1] as string;
+    let highest = 0;
+    const txid = setCommit(victim, (pgnos) => (highest = Math.max(...pgnos)) - 1);
+
+    const fast = await runCli(["verify", db, "--config", cfg, "--json"]);
+    expect(fast.code).toBe(3);
+    expect(JSON.parse(fast.stdout)).toMatchObject({ ok: false, mode: "fast", firstBadTxid: txid });
+    expect(fast.stderr).toContain(`page index is invalid: page ${highest} exceeds commit ${highest - 1}`);
+    expect(fast.stderr).toContain("run 'litefleet verify --full'");
+    const full = await runCli(["verify", db, "--config", cfg, "--full"]);
+    expect(full.code).toBe(3);
+  }, 60_000);
+
+  test("--full proves a replica whose files record no checksums (NoChecksum), which the fast path cannot", async () => {
+    await using dir = await makeTempDir("verify-nochecksum-");
+    const db = join(dir.path, "app.db");
+    const replica = join(dir.path, "replica");
+    const app = new Database(db, { create: true });
+    app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);");
+    const states = [];
+    for (let i = 0; i < 3; i++) {
+      app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
+      const live = readLiveImage(db);
+      states.push({ image: live.image, timestamp: 1_000_000 + i });
+    }
+    const client = createReplicaClient({ type: "file", path: replica }, { env: {} });
+    await client.init();
+    await writeLtxChain(client, states, { pageSize: readLiveImage(db).pageSize, noChecksum: true });
+
+    const fast = await runCli(["verify", db, replica, "--json"]);
+    expect(fast.code).toBe(3);
+    expect(fast.stderr).toContain("NoChecksum");
+    expect(fast.stderr).toContain("run 'litefleet verify --full'");
+
+    const full = await runCli(["verify", db, replica, "--full", "--json"]);
+    expect(full.stderr).toBe("");
+    expect(full.code).toBe(0);
+    const proof = JSON.parse(full.stdout);
+    expect(proof).toMatchObject({ ok: true, mode: "full", txid: "0000000000000003", matchedTxid: "0000000000000003" });
+    expect(proof.replicaChecksum).toBe(proof.liveChecksum);
+
+    // A change the replica does not hold: --full names the page, and never says to use --full.
+    app.run("UPDATE t SET v = randomblob(3000) WHERE id = 1");
+    app.close();
+    const changed = await runCli(["verify", db, replica, "--full"]);
+    expect(changed.code).toBe(3);
+    expect(changed.stderr).toMatch(/page \d+ of the live database differs from the replica restored at TXID 0000000000000003/);
+    expect(changed.stderr).not.toContain("--full");
   }, 60_000);
 
   test("a changed row in the live database fails both paths with exit 3", async () => {
