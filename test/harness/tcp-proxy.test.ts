@@ -28,7 +28,7 @@ function proxyToS3(): Promise<TcpProxy> {
   return startTcpProxy({ target: { host: hostname, port: Number(port) } });
 }
 
-async function clientVia(proxy: TcpProxy): Promise<S3ReplicaClient> {
+async function clientVia(proxy: TcpProxy, options: { requestTimeoutMs?: number } = {}): Promise<S3ReplicaClient> {
   const bucket = `proxy-${++buckets}`;
   await s3.createBucket(bucket);
   return new S3ReplicaClient(
@@ -40,7 +40,7 @@ async function clientVia(proxy: TcpProxy): Promise<S3ReplicaClient> {
       accessKeyId: s3.accessKeyId,
       secretAccessKey: s3.secretAccessKey,
     },
-    { env: {}, maxAttempts: 1 },
+    { env: {}, maxAttempts: 1, ...options },
   );
 }
 
@@ -105,6 +105,20 @@ describe("startTcpProxy()", () => {
 
     proxy.resume();
     await client.init();
+    expect(await client.readLtxFile(KEY)).toEqual(body(1024));
+  });
+
+  test("stall() makes requests hang (until the client's timeout), and resume() restores them", async () => {
+    await using proxy = await proxyToS3();
+    const client = await clientVia(proxy, { requestTimeoutMs: 300 });
+    await client.writeLtxFile(KEY, body(1024), { timestamp: TIMESTAMP });
+    proxy.stall();
+    const before = proxy.bytesFromTarget;
+    const started = performance.now();
+    await expect(client.readLtxFile(KEY)).rejects.toBeInstanceOf(ReplicaError);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    expect(proxy.bytesFromTarget).toBe(before);
+    proxy.resume();
     expect(await client.readLtxFile(KEY)).toEqual(body(1024));
   });
 

@@ -53,7 +53,13 @@ export interface TcpProxy extends AsyncDisposable {
    * as soon as it is accepted, until `resume()`.
    */
   cut(): void;
-  /** Forwards new connections again after `cut()`. */
+  /**
+   * Black-holes the link: open connections stop forwarding in both
+   * directions and new ones are accepted but never forwarded (a dead
+   * cellular link: requests hang instead of failing), until `resume()`.
+   */
+  stall(): void;
+  /** Forwards new connections again after `cut()` or `stall()`; stalled ones are reset. */
   resume(): void;
   /** Closes the listener and every connection. Calling it twice does nothing. */
   stop(): Promise<void>;
@@ -79,6 +85,8 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
   let bytesFromTarget = 0;
   let connections = 0;
   let isCut = false;
+  let isStalled = false;
+  const pairs = new Map<Socket, Socket>();
 
   function track(socket: Socket): void {
     open.add(socket);
@@ -92,6 +100,10 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     track(client);
     if (isCut) {
       reset(client);
+      return;
+    }
+    if (isStalled) {
+      client.pause();
       return;
     }
     const upstream = createConnection({ host: targetHost, port: targetPort });
@@ -109,7 +121,11 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     // request bodies ended with FIN behave as without the proxy.
     client.pipe(upstream);
     upstream.pipe(client);
-    client.once("close", () => upstream.destroy());
+    pairs.set(client, upstream);
+    client.once("close", () => {
+      pairs.delete(client);
+      upstream.destroy();
+    });
     upstream.once("close", () => client.destroy());
   });
 
@@ -153,8 +169,19 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
       isCut = true;
       for (const socket of open) reset(socket);
     },
+    stall() {
+      isStalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     resume() {
+      if (isStalled) for (const socket of open) reset(socket);
       isCut = false;
+      isStalled = false;
     },
     stop,
     [Symbol.asyncDispose]: stop,

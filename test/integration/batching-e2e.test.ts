@@ -11,7 +11,7 @@
  */
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentStatus } from "../../src/agent/status.ts";
 import { verifyLtxFile } from "../../src/ltx/decoder.ts";
@@ -89,6 +89,15 @@ async function restoreEquals(s: Setup, expected: string): Promise<void> {
   expect(r.stderr).toContain("integrity ok");
   expect(integrityCheck(out)).toBe("ok");
   expect(fileHash(out)).toBe(expected);
+}
+
+/** Bytes of every LTX file under a state directory (the spool, batches, a pending snapshot). */
+function ltxBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() && e.name.endsWith(".ltx")) n += statSync(join(e.parentPath, e.name)).size;
+  }
+  return n;
 }
 
 const putsUnder = (s3: S3Server, prefix: string) =>
@@ -178,57 +187,95 @@ describe("batching end to end", () => {
     w.close();
   }, 90_000);
 
-  test(`an outage of ${OUTAGE_SECONDS} s while writes continue loses nothing and the spool stays bounded`, async () => {
+  test(`an outage of ${OUTAGE_SECONDS} s (hanging, then refused) with 5 databases loses nothing and every spool stays within its bound`, async () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     await using proxy = await startTcpProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) } });
     await using dir = await makeTempDir("outage-");
     // Small enough that even a short LITEFLEET_OUTAGE_SECONDS run coalesces.
     const maxBytes = 16 * 1024;
-    const s = await setup(dir.path, s3, proxy, ["sync-interval: 2s"]);
-    // Captures every second (the default), so what waits unbatched between
-    // two batches is a couple of small files.
-    writeFileSync(s.cfg, readFileSync(s.cfg, "utf8").replace("    monitor-interval: 100ms", `    monitor-interval: 1s\n    spool: { max-bytes: ${maxBytes}, max-age: 1h }`));
-    const agent = startAgent(s.cfg, CREDS);
+    const statusAddr = `127.0.0.1:${await freePort()}`;
+    const names = ["a", "b", "c", "d", "e"];
+    const dbs = names.map((n) => {
+      const path = join(dir.path, `${n}.db`);
+      const app = new Database(path, { create: true });
+      app.exec("PRAGMA journal_mode = wal; CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, v BLOB);");
+      app.close();
+      return { name: n, path, meta: join(dir.path, `.${n}.db-litefleet`), url: `s3://fleet/dev/${n}.db?endpoint=${s3.endpoint}` };
+    });
+    const cfg = join(dir.path, "litefleet.yml");
+    writeFileSync(
+      cfg,
+      [
+        `status: { addr: "${statusAddr}" }`,
+        "levels: []",
+        `spool: { max-bytes: ${maxBytes}, max-age: 1h }`,
+        "dbs:",
+        ...dbs.flatMap((d) => [
+          `  - path: ${d.path}`,
+          // Captures every second (the default); batches every 2 s.
+          "    replica:",
+          `      url: s3://fleet/dev/${d.name}.db?endpoint=${proxy.endpoint}`,
+          "      sync-interval: 2s",
+        ]),
+      ].join("\n"),
+    );
+    const agent = startAgent(cfg, CREDS);
     await agent.waitForLog("capture started");
-    const w = writer(s.db);
-    w.insert(10);
+    const writers = dbs.map((d) => writer(d.path));
+    for (const w of writers) w.insert(10);
     await Bun.sleep(3000);
-    proxy.cut();
-    const outageEnd = Date.now() + OUTAGE_SECONDS * 1000;
+    // First half: requests hang (a dead cellular link); second half: refused.
+    proxy.stall();
+    const started = Date.now();
+    const outageEnd = started + OUTAGE_SECONDS * 1000;
     let samples = 0;
-    let nextSample = Date.now() + 5000;
+    let nextSample = started + 5000;
+    let worst = 0;
     while (Date.now() < outageEnd) {
+      if (Date.now() > started + (OUTAGE_SECONDS * 1000) / 2) proxy.cut();
       // New rows, and rewrites of the newest pages, keep arriving.
-      w.insert(5, 200);
+      for (const w of writers) w.insert(5, 200);
       await Bun.sleep(250);
       if (Date.now() >= nextSample) {
         nextSample += 5000;
-        const st = await status(s.statusAddr);
-        const db = st.dbs[0];
-        const r = db?.replicas[0];
-        if (!db || !r) throw new Error("no status");
         samples++;
-        // Bounded: coalescing keeps the waiting batches below
-        // max(max-bytes, twice the largest, which is at most the database),
-        // plus what was captured since the last batch.
-        const dbBytes = (db.pages ?? 0) * (db.pageSize ?? 0);
-        expect(r.pending.bytes).toBeLessThanOrEqual(Math.max(maxBytes, 2 * dbBytes) + 128 * 1024);
+        const st = await status(statusAddr);
+        for (const d of dbs) {
+          // The documented bound (CONFIG.md, "Local spool"), one replica:
+          // 3 × (max(max-bytes, 2 × S) + S) + S, S = the database's pages in
+          // LTX form (at most 1.02 × pages × page size + 1 KiB).
+          const db = st.dbs.find((x) => x.path === d.path);
+          const size = 1.02 * (db?.pages ?? 0) * (db?.pageSize ?? 0) + 1024;
+          const bound = 3 * (Math.max(maxBytes, 2 * size) + size) + size;
+          // Read after the status, so captures since then count against an older, smaller S.
+          const spool = ltxBytes(d.meta);
+          worst = Math.max(worst, spool / size);
+          expect(spool).toBeLessThanOrEqual(bound);
+        }
       }
     }
     expect(samples).toBeGreaterThan(2);
-    const st = await status(s.statusAddr);
-    const replica = st.dbs[0]?.replicas[0];
-    expect(replica?.coalesced ?? 0).toBeGreaterThan(0);
-    expect(replica?.lastError).toBeTruthy();
+    const end = await status(statusAddr);
+    for (const db of end.dbs) {
+      expect(db.replicas[0]?.lastError).toBeTruthy();
+    }
+    expect(end.dbs.reduce((n, db) => n + (db.replicas[0]?.coalesced ?? 0), 0)).toBeGreaterThan(0);
+    expect(agent.log()).toContain("capture spool coalesced");
+    console.log(`outage: worst spool on disk ${worst.toFixed(2)} × the database's size (${samples} samples × ${dbs.length} dbs)`);
     proxy.resume();
-    const sync = await runCli(["sync", "--addr", s.statusAddr, "--timeout", "120"]);
+    const sync = await runCli(["sync", "--addr", statusAddr, "--timeout", "120"]);
     expect(sync.stderr).toBe("");
     expect(sync.code).toBe(0);
-    const expected = w.hash();
-    w.close();
+    const expected = writers.map((w) => w.hash());
+    for (const w of writers) w.close();
     await agent.stop();
-    await restoreEquals(s, expected);
-  }, (OUTAGE_SECONDS + 120) * 1000);
+    for (const [i, d] of dbs.entries()) {
+      const out = join(dir.path, `restored-${d.name}.db`);
+      const r = await runCli(["restore", "-o", out, d.url], { env: CREDS });
+      expect(r.stderr).toContain("integrity ok");
+      expect(fileHash(out)).toBe(expected[i] as string);
+    }
+  }, (OUTAGE_SECONDS + 150) * 1000);
 
   test("kill -9 during an upload leaves nothing half-written and the next start resumes", async () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
