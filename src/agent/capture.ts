@@ -7,7 +7,14 @@
  * saved position — same WAL header and the frame at the saved offset still
  * carries the saved cumulative checksum — or must write a full snapshot
  * because the WAL was restarted, truncated or overwritten where we could not
- * see it. It never guesses: anything it cannot prove leads to a snapshot.
+ * see it. It never guesses: anything it cannot prove leads to a resync.
+ *
+ * A resync reads the whole database (file and committed WAL frames) and
+ * writes the pages whose checksum differs from the last captured state as
+ * an ordinary incremental file, when that state's page checksums are known:
+ * in memory while running, from `pages.crc` after a restart (validated
+ * against the state's recorded checksum). Otherwise it writes every page
+ * (a "snapshot" L0).
  *
  * @module
  */
@@ -24,10 +31,12 @@ import {
   WAL_HEADER_SIZE,
   type WalHeader,
 } from "../sqlite/wal-reader.ts";
-import { SNAPSHOT_LEVEL } from "../replica/client.ts";
+import { SNAPSHOT_LEVEL, type LtxFileInfo } from "../replica/client.ts";
+import { errorMessage } from "../errors.ts";
 import { CapturedPages } from "./captured-pages.ts";
 import type { CapturePosition, LocalStore } from "./local-store.ts";
-import { writeLocalLtx } from "./local-ltx.ts";
+import { readLocalLtxEnds, writeLocalLtx } from "./local-ltx.ts";
+import type { PageChecksumFile } from "./page-checksum-file.ts";
 
 /** Thresholds and timing for capture; see docs/CONFIG.md. */
 export interface CaptureOptions {
@@ -42,11 +51,26 @@ export interface SyncResult {
   readonly txid: Txid;
   /** True when the file holds every page (the chain could not be continued). */
   readonly snapshot: boolean;
-  /** Why a snapshot was taken, for the log. */
+  /**
+   * True when the chain could not be continued from the WAL and the file
+   * holds only the pages that differ from the last captured state.
+   */
+  readonly resync: boolean;
+  /** Why a snapshot or resync was taken, for the log. */
   readonly reason: string | undefined;
   readonly pages: number;
   readonly size: number;
   readonly timestamp: number;
+}
+
+/**
+ * A captured (or replicated) state a file can apply on, with its database
+ * checksum; `commit` is unknown only for a replica's tip.
+ */
+interface BaseState {
+  readonly txid: Txid;
+  readonly checksum: bigint;
+  readonly commit: number | undefined;
 }
 
 /** See the module documentation. */
@@ -66,6 +90,16 @@ export class DbCapture {
   #floorTxid: Txid;
   /** The replica's database checksum at the floor it was given with. */
   readonly #floorChecksum: { txid: Txid; checksum: bigint } | undefined;
+  /**
+   * The state the next file applies on, when its database checksum is
+   * known: the last captured state, or at start the replica's tip.
+   * `commit` is unknown only for a replica tip.
+   */
+  #base: BaseState | undefined;
+  /** True when `#checksums` holds exactly the page checksums of `#base`. */
+  #checksumsValid = false;
+  /** TXID of the state `pages.crc` records, when known (it may be updated in place from there). */
+  #crcFileTxid: Txid | undefined;
 
   private constructor(
     path: string,
@@ -129,14 +163,14 @@ export class DbCapture {
   #resume(): void {
     const pos = this.#store.readPosition();
     const local = this.#store.spool.list(0);
-    const lastLocal = local.at(-1)?.maxTxid ?? 0n;
+    const lastLocal = local.at(-1);
+    this.#floorTxid = txid(max(this.#floorTxid, lastLocal?.maxTxid ?? 0n, pos?.txid ?? 0n));
+    this.#base = this.#findBase(pos, lastLocal);
     if (!pos) {
       this.#snapshotReason = "no capture position";
-      this.#floorTxid = txid(max(this.#floorTxid, lastLocal));
       return;
     }
-    this.#floorTxid = txid(max(this.#floorTxid, lastLocal, pos.txid));
-    if (pos.txid !== lastLocal && local.length > 0) {
+    if (pos.txid !== (lastLocal?.maxTxid ?? pos.txid)) {
       this.#snapshotReason = "capture position does not match the last local file";
       return;
     }
@@ -146,6 +180,7 @@ export class DbCapture {
     }
     if (pos.pageSize !== this.#conn.pageSize) {
       this.#snapshotReason = "page size changed";
+      this.#base = undefined;
       return;
     }
     this.#pos = pos;
@@ -176,6 +211,34 @@ export class DbCapture {
         expected: pos.postApplyChecksum.toString(16),
         actual: actual.toString(16),
       });
+      return;
+    }
+    // The state at the position is proven: from here on the checksums in
+    // memory are the reference, and pages.crc is made to match them.
+    this.#base = { txid: pos.txid, checksum: actual, commit: pos.commit };
+    this.#checksumsValid = true;
+    this.#persistChecksums({ txid: pos.txid, commit: pos.commit, checksum: actual }, undefined);
+  }
+
+  /**
+   * The state the next file will apply on (the highest TXID known), with
+   * its database checksum, from the first source that records it: the
+   * replica's tip checksum, the position, or the newest local L0 file.
+   */
+  #findBase(pos: CapturePosition | undefined, lastLocal: LtxFileInfo | undefined): BaseState | undefined {
+    const tip = this.#floorTxid;
+    if (this.#floorChecksum?.txid === tip) return { txid: tip, checksum: this.#floorChecksum.checksum, commit: undefined };
+    if (pos?.txid === tip && pos.pageSize === this.pageSize && pos.postApplyChecksum !== 0n) {
+      return { txid: tip, checksum: pos.postApplyChecksum, commit: pos.commit };
+    }
+    if (lastLocal?.maxTxid !== tip) return undefined;
+    try {
+      const { header, postApplyChecksum } = readLocalLtxEnds(this.#store.spool, lastLocal);
+      if (header.pageSize !== this.pageSize || postApplyChecksum === 0n) return undefined;
+      return { txid: tip, checksum: postApplyChecksum, commit: header.commit };
+    } catch (err) {
+      this.#log.warn("cannot read the newest local L0 file; the next file holds every page", { err: errorMessage(err) });
+      return undefined;
     }
   }
 
@@ -187,11 +250,11 @@ export class DbCapture {
     const hdr = this.#conn.readWalHeader();
     const pos = this.#pos;
     if (this.#snapshotReason !== undefined || !pos) {
-      return this.#writeSnapshot(hdr, this.#snapshotReason ?? "no capture position");
+      return this.#resync(hdr, this.#snapshotReason ?? "no capture position");
     }
     if (!hdr) {
       if (pos.expectRestart) return undefined;
-      return this.#writeSnapshot(hdr, "wal truncated by another process");
+      return this.#resync(hdr, "wal truncated by another process");
     }
     let start = pos.walOffset;
     let seed = pos.walChecksum;
@@ -199,14 +262,14 @@ export class DbCapture {
     const read = (o: number, n: number) => this.#conn.readWal(o, n);
     if (hdr.salt1 === pos.salt1 && hdr.salt2 === pos.salt2 && hdr.checkpointSeq === pos.checkpointSeq) {
       if (!frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
-        return this.#writeSnapshot(hdr, "wal overwritten by another process");
+        return this.#resync(hdr, "wal overwritten by another process");
       }
     } else if (pos.expectRestart && isOneRestartLater(pos, hdr)) {
       start = WAL_HEADER_SIZE;
       seed = hdr.checksum;
       restarted = true;
     } else {
-      return this.#writeSnapshot(hdr, "wal restarted by another process");
+      return this.#resync(hdr, "wal restarted by another process");
     }
     const seg = readWalSegment(read, hdr, { offset: start, seed });
     if (seg.endOffset === start) {
@@ -222,12 +285,59 @@ export class DbCapture {
       hdr,
       seg: { start, end: seg.endOffset, checksum: seg.checksum, commit: seg.commit },
       pages: [...pages].sort((a, b) => a - b),
-      snapshot: false,
+      kind: "incremental",
       reason: undefined,
     });
   }
 
-  #writeSnapshot(hdr: WalHeader | undefined, reason: string): SyncResult {
+  /**
+   * Continues the chain without the WAL position: the pages that differ
+   * from the base state when its page checksums are known (in memory, or
+   * from pages.crc), else every page.
+   */
+  #resync(hdr: WalHeader | undefined, reason: string): SyncResult {
+    const base = this.#base;
+    const next = max(this.#pos?.txid ?? 0n, this.#floorTxid) + 1n;
+    if (base && base.txid + 1n === next) {
+      if (!this.#checksumsValid) this.#loadChecksums(base);
+      if (this.#checksumsValid) {
+        const seg = this.#rebuildFromWal(hdr);
+        return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "resync", reason });
+      }
+    }
+    this.#checksums = new PageChecksums(this.pageSize);
+    this.#checksumsValid = false;
+    const seg = this.#rebuildFromWal(hdr);
+    return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "snapshot", reason });
+  }
+
+  /** Loads pages.crc when it records `base`; logs why not otherwise. */
+  #loadChecksums(base: BaseState): void {
+    let res: ReturnType<PageChecksumFile["load"]>;
+    try {
+      res = this.#store.pageChecksums.load({
+        txid: base.txid,
+        checksum: base.checksum,
+        pageSize: this.pageSize,
+        ...(base.commit === undefined ? {} : { commit: base.commit }),
+      });
+    } catch (err) {
+      res = { untrusted: `cannot read the page checksum file (${errorMessage(err)})` };
+    }
+    if ("untrusted" in res) {
+      this.#log.info("page checksums of the last capture are not usable; the resync sends every page", {
+        reason: res.untrusted,
+      });
+      return;
+    }
+    this.#checksums = res.checksums;
+    this.#checksumsValid = true;
+    this.#crcFileTxid = base.txid;
+    this.#base = { ...base, commit: res.commit };
+  }
+
+  /** Points the page map at every committed frame of the current WAL; returns that segment. */
+  #rebuildFromWal(hdr: WalHeader | undefined): { start: number; end: number; checksum: readonly [number, number]; commit: number } {
     let end = WAL_HEADER_SIZE;
     let checksum: readonly [number, number] = hdr?.checksum ?? [0, 0];
     let commit = 0;
@@ -243,31 +353,28 @@ export class DbCapture {
       commit = seg.commit;
     }
     if (commit === 0) commit = Math.floor(this.#conn.dbFileSize() / this.pageSize);
-    const lock = lockPageNumber(this.pageSize);
-    const pages: number[] = [];
-    for (let p = 1; p <= commit; p++) if (p !== lock) pages.push(p);
-    this.#checksums = new PageChecksums(this.pageSize);
-    return this.#writeL0({ hdr, seg: { start: WAL_HEADER_SIZE, end, checksum, commit }, pages, snapshot: true, reason });
+    return { start: WAL_HEADER_SIZE, end, checksum, commit };
   }
 
   #writeL0(plan: {
     hdr: WalHeader | undefined;
     seg: { start: number; end: number; checksum: readonly [number, number]; commit: number };
-    pages: number[];
-    snapshot: boolean;
+    /** Candidate pages, ascending; a resync keeps those whose checksum changed. */
+    pages: Iterable<number>;
+    kind: "incremental" | "resync" | "snapshot";
     reason: string | undefined;
   }): SyncResult {
     const prev = this.#pos;
     const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
     const timestamp = Date.now();
-    // A full-database L0 after a broken chain keeps the previous post-apply
-    // checksum as its pre-apply, so the chain stays verifiable: it holds
-    // every page, so it applies on top of any state. With no previous local
-    // state (fresh state above existing replica data) it takes the
-    // replica's checksum at the floor when known; else it is written
-    // without checksums.
+    // A resync applies on the base state. A full-database L0 after a broken
+    // chain keeps the previous post-apply checksum as its pre-apply, so the
+    // chain stays verifiable: it holds every page, so it applies on top of
+    // any state. With no previous local state (fresh state above existing
+    // replica data) it takes the replica's checksum at the floor when
+    // known; else it is written without checksums.
     const floorChecksum = id === (this.#floorChecksum?.txid ?? -1n) + 1n ? this.#floorChecksum?.checksum : undefined;
-    const preApply = prev?.postApplyChecksum ?? floorChecksum ?? 0n;
+    const preApply = plan.kind === "resync" ? (this.#base?.checksum ?? 0n) : (prev?.postApplyChecksum ?? floorChecksum ?? 0n);
     const noChecksum = id !== 1n && preApply === 0n;
     const header = newLtxHeader({
       flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,
@@ -284,6 +391,8 @@ export class DbCapture {
     });
     const checksums = this.#checksums;
     const pages = this.#pages;
+    const changedOnly = plan.kind === "resync";
+    let count = 0;
     let size: number;
     try {
       size = writeLocalLtx(this.#store.spool, {
@@ -292,7 +401,12 @@ export class DbCapture {
         pages: (function* () {
           for (const pgno of plan.pages) {
             const data = pages.page(pgno);
-            checksums.set(pgno, data);
+            if (changedOnly) {
+              if (!checksums.update(pgno, data)) continue;
+            } else {
+              checksums.set(pgno, data);
+            }
+            count++;
             yield { pgno, data };
           }
         })(),
@@ -302,10 +416,14 @@ export class DbCapture {
         },
       });
     } catch (err) {
-      // The in-memory checksums may be half-updated: force a snapshot next time.
+      // The in-memory checksums may be half-updated: the next sync resyncs
+      // against pages.crc (untouched until a file is complete) or takes a
+      // snapshot.
       this.#snapshotReason = "previous sync failed";
+      this.#checksumsValid = false;
       throw err;
     }
+    const postApply = checksums.databaseChecksum();
     this.#pos = {
       txid: id,
       walOffset: plan.seg.end,
@@ -315,12 +433,61 @@ export class DbCapture {
       checkpointSeq: plan.hdr?.checkpointSeq ?? 0,
       pageSize: this.pageSize,
       commit: plan.seg.commit,
-      postApplyChecksum: checksums.databaseChecksum(),
+      postApplyChecksum: postApply,
       expectRestart: false,
     };
+    this.#base = postApply === 0n ? undefined : { txid: id, checksum: postApply, commit: plan.seg.commit };
+    this.#checksumsValid = true;
+    // Between the file and the position: a crash in between leaves
+    // pages.crc at the state of the newest local file, which is what the
+    // next start continues from.
+    const inPlace = plan.kind === "incremental" && prev !== undefined && this.#crcFileTxid === prev.txid;
+    this.#persistChecksums(
+      { txid: id, commit: plan.seg.commit, checksum: postApply },
+      inPlace && Array.isArray(plan.pages) ? plan.pages : undefined,
+    );
     this.#store.writePosition(this.#pos);
     this.#snapshotReason = undefined;
-    return { txid: id, snapshot: plan.snapshot, reason: plan.reason, pages: plan.pages.length, size, timestamp };
+    if (plan.kind === "resync") {
+      this.#log.info("resync: sent the pages that differ from the last capture", {
+        txid: id.toString(16),
+        reason: plan.reason,
+        pages: count,
+        size,
+      });
+    }
+    return {
+      txid: id,
+      snapshot: plan.kind === "snapshot",
+      resync: plan.kind === "resync",
+      reason: plan.reason,
+      pages: count,
+      size,
+      timestamp,
+    };
+  }
+
+  /**
+   * Records the in-memory checksums as `state` in pages.crc (only the
+   * `changed` entries when given). Best effort: the file only saves bytes
+   * at a resync, so a failure is logged and the file dropped.
+   */
+  #persistChecksums(state: { txid: Txid; commit: number; checksum: bigint }, changed: readonly number[] | undefined): void {
+    const file = this.#store.pageChecksums;
+    this.#crcFileTxid = undefined;
+    if (state.checksum === 0n) return;
+    try {
+      file.write(this.#checksums, { ...state, pageSize: this.pageSize }, changed);
+      this.#crcFileTxid = state.txid;
+    } catch (err) {
+      this.#log.warn("cannot record page checksums; the next resync sends every page", { err: errorMessage(err) });
+      try {
+        file.remove();
+      } catch {
+        // Left as it is, its entries no longer add up to the checksum its
+        // header records, so it is not trusted.
+      }
+    }
   }
 
   /**
@@ -434,6 +601,12 @@ function isOneRestartLater(pos: CapturePosition, hdr: WalHeader): boolean {
     hdr.salt1 === ((pos.salt1 + 1) >>> 0) &&
     (seq === pos.checkpointSeq || seq === ((pos.checkpointSeq + 1) >>> 0))
   );
+}
+
+/** Pages 1..commit without the lock page. */
+function* pageRange(commit: number, pageSize: number): Generator<number> {
+  const lock = lockPageNumber(pageSize);
+  for (let p = 1; p <= commit; p++) if (p !== lock) yield p;
 }
 
 function max(...values: bigint[]): bigint {
