@@ -20,7 +20,7 @@
  */
 
 import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "../ltx/header.ts";
-import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
+import { lockPageNumber } from "../ltx/checksum.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { CaptureConnection, type CheckpointMode } from "../sqlite/capture-connection.ts";
@@ -31,12 +31,11 @@ import {
   WAL_HEADER_SIZE,
   type WalHeader,
 } from "../sqlite/wal-reader.ts";
-import { SNAPSHOT_LEVEL, type LtxFileInfo } from "../replica/client.ts";
-import { errorMessage } from "../errors.ts";
+import { SNAPSHOT_LEVEL } from "../replica/client.ts";
+import { CaptureBase, findBase } from "./capture-base.ts";
 import { CapturedPages } from "./captured-pages.ts";
 import type { CapturePosition, LocalStore } from "./local-store.ts";
-import { readLocalLtxEnds, writeLocalLtx } from "./local-ltx.ts";
-import type { PageChecksumFile } from "./page-checksum-file.ts";
+import { writeLocalLtx } from "./local-ltx.ts";
 
 /** Thresholds and timing for capture; see docs/CONFIG.md. */
 export interface CaptureOptions {
@@ -63,16 +62,6 @@ export interface SyncResult {
   readonly timestamp: number;
 }
 
-/**
- * A captured (or replicated) state a file can apply on, with its database
- * checksum; `commit` is unknown only for a replica's tip.
- */
-interface BaseState {
-  readonly txid: Txid;
-  readonly checksum: bigint;
-  readonly commit: number | undefined;
-}
-
 /** See the module documentation. */
 export class DbCapture {
   readonly path: string;
@@ -84,22 +73,13 @@ export class DbCapture {
   /** Why the next sync must be a snapshot, when it must. */
   #snapshotReason: string | undefined;
   #pages: CapturedPages;
-  #checksums: PageChecksums;
+  /** The state the next file applies on and its page checksums (memory and pages.crc). */
+  #base: CaptureBase;
   #lastCheckpoint = Date.now();
   /** Lowest TXID the next file may take (above anything any replica holds). */
   #floorTxid: Txid;
   /** The replica's database checksum at the floor it was given with. */
   readonly #floorChecksum: { txid: Txid; checksum: bigint } | undefined;
-  /**
-   * The state the next file applies on, when its database checksum is
-   * known: the last captured state, or at start the replica's tip.
-   * `commit` is unknown only for a replica tip.
-   */
-  #base: BaseState | undefined;
-  /** True when `#checksums` holds exactly the page checksums of `#base`. */
-  #checksumsValid = false;
-  /** TXID of the state `pages.crc` records, when known (it may be updated in place from there). */
-  #crcFileTxid: Txid | undefined;
 
   private constructor(
     path: string,
@@ -116,7 +96,7 @@ export class DbCapture {
     this.#log = log;
     this.#floorTxid = floor.txid;
     this.#floorChecksum = floor.checksum === undefined ? undefined : { txid: floor.txid, checksum: floor.checksum };
-    this.#checksums = new PageChecksums(conn.pageSize);
+    this.#base = new CaptureBase({ file: store.pageChecksums, pageSize: conn.pageSize, log });
     this.#pages = new CapturedPages(conn);
   }
 
@@ -165,7 +145,17 @@ export class DbCapture {
     const local = this.#store.spool.list(0);
     const lastLocal = local.at(-1);
     this.#floorTxid = txid(max(this.#floorTxid, lastLocal?.maxTxid ?? 0n, pos?.txid ?? 0n));
-    this.#base = this.#findBase(pos, lastLocal);
+    this.#base.reset(
+      findBase({
+        tip: this.#floorTxid,
+        floorChecksum: this.#floorChecksum,
+        pos,
+        lastLocal,
+        store: this.#store,
+        pageSize: this.pageSize,
+        log: this.#log,
+      }),
+    );
     if (!pos) {
       this.#snapshotReason = "no capture position";
       return;
@@ -180,7 +170,7 @@ export class DbCapture {
     }
     if (pos.pageSize !== this.#conn.pageSize) {
       this.#snapshotReason = "page size changed";
-      this.#base = undefined;
+      this.#base.reset(undefined);
       return;
     }
     this.#pos = pos;
@@ -203,8 +193,8 @@ export class DbCapture {
       }
       this.#pages.reset(seg.pages);
     }
-    this.#checksums = this.#pages.checksums(pos.commit);
-    const actual = this.#checksums.databaseChecksum();
+    const sums = this.#pages.checksums(pos.commit);
+    const actual = sums.databaseChecksum();
     if (actual !== pos.postApplyChecksum) {
       this.#snapshotReason = "database changed while the agent was stopped";
       this.#log.warn("database checksum differs from the last capture", {
@@ -213,33 +203,7 @@ export class DbCapture {
       });
       return;
     }
-    // The state at the position is proven: from here on the checksums in
-    // memory are the reference, and pages.crc is made to match them.
-    this.#base = { txid: pos.txid, checksum: actual, commit: pos.commit };
-    this.#checksumsValid = true;
-    this.#persistChecksums({ txid: pos.txid, commit: pos.commit, checksum: actual }, undefined);
-  }
-
-  /**
-   * The state the next file will apply on (the highest TXID known), with
-   * its database checksum, from the first source that records it: the
-   * replica's tip checksum, the position, or the newest local L0 file.
-   */
-  #findBase(pos: CapturePosition | undefined, lastLocal: LtxFileInfo | undefined): BaseState | undefined {
-    const tip = this.#floorTxid;
-    if (this.#floorChecksum?.txid === tip) return { txid: tip, checksum: this.#floorChecksum.checksum, commit: undefined };
-    if (pos?.txid === tip && pos.pageSize === this.pageSize && pos.postApplyChecksum !== 0n) {
-      return { txid: tip, checksum: pos.postApplyChecksum, commit: pos.commit };
-    }
-    if (lastLocal?.maxTxid !== tip) return undefined;
-    try {
-      const { header, postApplyChecksum } = readLocalLtxEnds(this.#store.spool, lastLocal);
-      if (header.pageSize !== this.pageSize || postApplyChecksum === 0n) return undefined;
-      return { txid: tip, checksum: postApplyChecksum, commit: header.commit };
-    } catch (err) {
-      this.#log.warn("cannot read the newest local L0 file; the next file holds every page", { err: errorMessage(err) });
-      return undefined;
-    }
+    this.#base.proven({ txid: pos.txid, checksum: actual, commit: pos.commit }, sums);
   }
 
   /**
@@ -296,44 +260,15 @@ export class DbCapture {
    * from pages.crc), else every page.
    */
   #resync(hdr: WalHeader | undefined, reason: string): SyncResult {
-    const base = this.#base;
+    const base = this.#base.state;
     const next = max(this.#pos?.txid ?? 0n, this.#floorTxid) + 1n;
-    if (base && base.txid + 1n === next) {
-      if (!this.#checksumsValid) this.#loadChecksums(base);
-      if (this.#checksumsValid) {
-        const seg = this.#rebuildFromWal(hdr);
-        return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "resync", reason });
-      }
+    if (base && base.txid + 1n === next && this.#base.checksumsKnown()) {
+      const seg = this.#rebuildFromWal(hdr);
+      return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "resync", reason });
     }
-    this.#checksums = new PageChecksums(this.pageSize);
-    this.#checksumsValid = false;
+    this.#base.startOver();
     const seg = this.#rebuildFromWal(hdr);
     return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "snapshot", reason });
-  }
-
-  /** Loads pages.crc when it records `base`; logs why not otherwise. */
-  #loadChecksums(base: BaseState): void {
-    let res: ReturnType<PageChecksumFile["load"]>;
-    try {
-      res = this.#store.pageChecksums.load({
-        txid: base.txid,
-        checksum: base.checksum,
-        pageSize: this.pageSize,
-        ...(base.commit === undefined ? {} : { commit: base.commit }),
-      });
-    } catch (err) {
-      res = { untrusted: `cannot read the page checksum file (${errorMessage(err)})` };
-    }
-    if ("untrusted" in res) {
-      this.#log.info("page checksums of the last capture are not usable; the resync sends every page", {
-        reason: res.untrusted,
-      });
-      return;
-    }
-    this.#checksums = res.checksums;
-    this.#checksumsValid = true;
-    this.#crcFileTxid = base.txid;
-    this.#base = { ...base, commit: res.commit };
   }
 
   /** Points the page map at every committed frame of the current WAL; returns that segment. */
@@ -367,14 +302,17 @@ export class DbCapture {
     const prev = this.#pos;
     const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
     const timestamp = Date.now();
-    // A resync applies on the base state. A full-database L0 after a broken
-    // chain keeps the previous post-apply checksum as its pre-apply, so the
-    // chain stays verifiable: it holds every page, so it applies on top of
-    // any state. With no previous local state (fresh state above existing
-    // replica data) it takes the replica's checksum at the floor when
-    // known; else it is written without checksums.
+    // Every file applies on the base state when its checksum is known (a
+    // resync only runs then). A full-database L0 after a broken chain keeps
+    // it as its pre-apply, so the chain stays verifiable: it holds every
+    // page, so it applies on top of any state. Else the previous post-apply
+    // checksum, or with no previous local state (fresh state above existing
+    // replica data) the replica's checksum at the floor when known; else
+    // the file is written without checksums.
+    const base = this.#base.state;
+    const baseChecksum = base !== undefined && base.txid + 1n === id ? base.checksum : undefined;
     const floorChecksum = id === (this.#floorChecksum?.txid ?? -1n) + 1n ? this.#floorChecksum?.checksum : undefined;
-    const preApply = plan.kind === "resync" ? (this.#base?.checksum ?? 0n) : (prev?.postApplyChecksum ?? floorChecksum ?? 0n);
+    const preApply = baseChecksum ?? prev?.postApplyChecksum ?? floorChecksum ?? 0n;
     const noChecksum = id !== 1n && preApply === 0n;
     const header = newLtxHeader({
       flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,
@@ -389,7 +327,7 @@ export class DbCapture {
       walSalt1: plan.hdr?.salt1 ?? 0,
       walSalt2: plan.hdr?.salt2 ?? 0,
     });
-    const checksums = this.#checksums;
+    const checksums = this.#base.checksums;
     const pages = this.#pages;
     const changedOnly = plan.kind === "resync";
     let count = 0;
@@ -420,7 +358,7 @@ export class DbCapture {
       // against pages.crc (untouched until a file is complete) or takes a
       // snapshot.
       this.#snapshotReason = "previous sync failed";
-      this.#checksumsValid = false;
+      this.#base.invalidate();
       throw err;
     }
     const postApply = checksums.databaseChecksum();
@@ -436,15 +374,12 @@ export class DbCapture {
       postApplyChecksum: postApply,
       expectRestart: false,
     };
-    this.#base = postApply === 0n ? undefined : { txid: id, checksum: postApply, commit: plan.seg.commit };
-    this.#checksumsValid = true;
     // Between the file and the position: a crash in between leaves
     // pages.crc at the state of the newest local file, which is what the
     // next start continues from.
-    const inPlace = plan.kind === "incremental" && prev !== undefined && this.#crcFileTxid === prev.txid;
-    this.#persistChecksums(
-      { txid: id, commit: plan.seg.commit, checksum: postApply },
-      inPlace && Array.isArray(plan.pages) ? plan.pages : undefined,
+    this.#base.captured(
+      { txid: id, checksum: postApply, commit: plan.seg.commit },
+      { prevTxid: prev?.txid, changed: plan.kind === "incremental" && Array.isArray(plan.pages) ? plan.pages : undefined },
     );
     this.#store.writePosition(this.#pos);
     this.#snapshotReason = undefined;
@@ -465,29 +400,6 @@ export class DbCapture {
       size,
       timestamp,
     };
-  }
-
-  /**
-   * Records the in-memory checksums as `state` in pages.crc (only the
-   * `changed` entries when given). Best effort: the file only saves bytes
-   * at a resync, so a failure is logged and the file dropped.
-   */
-  #persistChecksums(state: { txid: Txid; commit: number; checksum: bigint }, changed: readonly number[] | undefined): void {
-    const file = this.#store.pageChecksums;
-    this.#crcFileTxid = undefined;
-    if (state.checksum === 0n) return;
-    try {
-      file.write(this.#checksums, { ...state, pageSize: this.pageSize }, changed);
-      this.#crcFileTxid = state.txid;
-    } catch (err) {
-      this.#log.warn("cannot record page checksums; the next resync sends every page", { err: errorMessage(err) });
-      try {
-        file.remove();
-      } catch {
-        // Left as it is, its entries no longer add up to the checksum its
-        // header records, so it is not trusted.
-      }
-    }
   }
 
   /**
