@@ -31,15 +31,18 @@ describe("PageChecksumFile", () => {
     if ("untrusted" in loaded) throw new Error(loaded.untrusted);
     expect({ commit: loaded.commit, checksum: loaded.checksums.databaseChecksum() }).toEqual({ commit: 20_000, checksum: state.checksum });
 
-    // Two pages change and the database shrinks by ten pages.
-    const [a, b] = randomPages(2, 2);
-    sums.set(3, a!);
-    sums.set(19_000, b!);
+    // A few pages change (runs and single pages) and the database shrinks by ten pages.
+    const changed = [3, 4, 5, 100, 8191, 8192, 8193, 19_000];
+    for (const [k, data] of randomPages(2, changed.length).entries()) sums.set(changed[k]!, data);
     sums.truncate(19_990);
     const next = { txid: txid(8), checksum: sums.databaseChecksum(), pageSize: 512, commit: 19_990 };
-    file.write(sums, next, [3, 19_000]);
+    file.write(sums, next, changed);
     expect(statSync(file.path).size).toBe(32 + 8 * 19_990);
     expect("checksums" in file.load(next)).toBe(true);
+    // Byte for byte what a full write of the new state gives.
+    const whole = new PageChecksumFile(join(dir.path, "whole.crc"));
+    whole.write(sums, next);
+    expect(Buffer.compare(readFileSync(file.path), readFileSync(whole.path))).toBe(0);
     expect(file.load(state)).toEqual({ untrusted: "page checksum file records another state" });
   });
 

@@ -110,30 +110,40 @@ export class PageChecksumFile {
   }
 
   /**
-   * Records `state`: writes the entries of `changed` (every page 1..commit
-   * when omitted), truncates the file to `state.commit` pages, then writes
-   * the header. `sums` must hold the checksums of `state`, and with
-   * `changed` the file must record the state `changed` is relative to.
+   * Records `state`: writes the entries of `changed` (ascending; every page
+   * 1..commit when omitted), truncates the file to `state.commit` pages,
+   * then writes the header. `sums` must hold the checksums of `state`, and
+   * with `changed` the file must record the state `changed` is relative to.
    */
-  write(sums: PageChecksums, state: RecordedState, changed?: Iterable<number>): void {
-    const fd = openSync(this.path, changed === undefined ? "w" : "r+");
+  write(sums: PageChecksums, state: RecordedState, changed?: readonly number[]): void {
+    // Never opened with truncation: a crash during a rewrite of the same
+    // state (every start) then leaves a file that is still valid.
+    const fd = openForUpdate(this.path);
     try {
       const lock = lockPageNumber(state.pageSize);
+      const chunk = new Uint8Array(CHUNK_ENTRIES * ENTRY_SIZE);
+      const put = (first: number, n: number): void => {
+        const part = chunk.subarray(0, n * ENTRY_SIZE);
+        sums.exportEntries(first, part);
+        writeAt(fd, HEADER_SIZE + (first - 1) * ENTRY_SIZE, part);
+      };
       if (changed === undefined) {
-        const chunk = new Uint8Array(CHUNK_ENTRIES * ENTRY_SIZE);
-        for (let first = 1; first <= state.commit; first += CHUNK_ENTRIES) {
-          const n = Math.min(CHUNK_ENTRIES, state.commit - first + 1);
-          const part = chunk.subarray(0, n * ENTRY_SIZE);
-          sums.exportEntries(first, part);
-          writeAt(fd, HEADER_SIZE + (first - 1) * ENTRY_SIZE, part);
-        }
+        for (let first = 1; first <= state.commit; first += CHUNK_ENTRIES) put(first, Math.min(CHUNK_ENTRIES, state.commit - first + 1));
       } else {
-        const entry = new Uint8Array(ENTRY_SIZE);
+        // One write per run of consecutive pages (`changed` ascends).
+        let first = 0;
+        let n = 0;
         for (const pgno of changed) {
           if (pgno > state.commit || pgno === lock) continue;
-          sums.exportEntries(pgno, entry);
-          writeAt(fd, HEADER_SIZE + (pgno - 1) * ENTRY_SIZE, entry);
+          if (n > 0 && pgno === first + n && n < CHUNK_ENTRIES) {
+            n++;
+            continue;
+          }
+          if (n > 0) put(first, n);
+          first = pgno;
+          n = 1;
         }
+        if (n > 0) put(first, n);
       }
       ftruncateSync(fd, HEADER_SIZE + state.commit * ENTRY_SIZE);
       const head = new Uint8Array(HEADER_SIZE);
@@ -153,6 +163,15 @@ export class PageChecksumFile {
   /** Removes the file (missing is fine): nothing is known about the last state. */
   remove(): void {
     rmSync(this.path, { force: true });
+  }
+}
+
+function openForUpdate(path: string): number {
+  try {
+    return openSync(path, "r+");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    return openSync(path, "w");
   }
 }
 
