@@ -272,6 +272,31 @@ describe("DbCapture", () => {
       expect(await s.restoreAll()).toBe(2);
     });
 
+    test("a resync that finds no changed page writes an empty incremental file that restores", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s } = await bigDatabase(dir.path, 1);
+      let cap = s.open();
+      insert(s.app, 5);
+      await syncAndRecord(s, cap);
+      cap.close();
+      // The saved position no longer proves anything (its salts are off),
+      // but the database did not change.
+      const posPath = join(s.store.dir, "position.json");
+      const pos = JSON.parse(readFileSync(posPath, "utf8")) as { salt1: number };
+      writeFileSync(posPath, JSON.stringify({ ...pos, salt1: (pos.salt1 + 7) >>> 0 }));
+      cap = s.open();
+      try {
+        const res = await syncAndRecord(s, cap);
+        expect(res).toMatchObject({ resync: true, pages: 0 });
+        insert(s.app, 5);
+        expect(await syncAndRecord(s, cap)).toMatchObject({ snapshot: false, resync: false });
+      } finally {
+        cap.close();
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(4);
+    });
+
     test("a damaged or mismatching pages.crc is not trusted: the resync sends every page", async () => {
       await using dir = await makeTempDir("capture-");
       const { s, rows } = await bigDatabase(dir.path, 1);
