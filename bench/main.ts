@@ -11,6 +11,7 @@ import type { Benchmark } from "./benchmark.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
 import { ProcessGuard } from "./process-guard.ts";
+import { runResyncBench } from "./resync.ts";
 
 /** The benchmarks, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
@@ -25,6 +26,10 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   footprint: {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
+  },
+  resync: {
+    description: "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",
+    run: runResyncBench,
   },
 };
 

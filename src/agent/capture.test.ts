@@ -1,10 +1,10 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { nullLogger } from "../log.ts";
 import { txid } from "../ltx/txid.ts";
-import { verifyLtxFile } from "../ltx/decoder.ts";
+import { decodeLtxFile, verifyLtxFile } from "../ltx/decoder.ts";
 import { decodeHeader, hasNoChecksum } from "../ltx/header.ts";
 import { FileReplicaClient } from "../replica/file-client.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
@@ -122,7 +122,7 @@ describe("DbCapture", () => {
     }
   });
 
-  test("a restart resumes incrementally; a WAL reset while stopped forces a snapshot", async () => {
+  test("a restart resumes incrementally; a WAL reset while stopped resyncs only the changed pages", async () => {
     await using dir = await makeTempDir("capture-");
     const s = await setup(dir.path);
     let cap = s.open();
@@ -143,7 +143,7 @@ describe("DbCapture", () => {
     insert(s.app, 2);
     cap = s.open();
     const after = cap.sync();
-    expect(after?.snapshot).toBe(true);
+    expect(after).toMatchObject({ snapshot: false, resync: true, reason: "database changed while the agent was stopped" });
     if (after) s.hashes.set(after.txid, imageHash(s.app));
     await flush(s.uploader);
     cap.close();
@@ -188,5 +188,211 @@ describe("DbCapture", () => {
       }
     }
     s.app.close();
+  });
+
+  describe("resync after the position is lost or unprovable (issue #11)", () => {
+    /** A database of about `mib` MiB of incompressible rows (1000 bytes each), captured and uploaded. */
+    async function bigDatabase(dir: string, mib: number) {
+      const s = await setup(dir);
+      const rows = Math.floor((mib * 1024 * 1024) / 1100);
+      const stmt = s.app.prepare("INSERT INTO t (v) VALUES (randomblob(1000))");
+      s.app.transaction(() => {
+        for (let i = 0; i < rows; i++) stmt.run();
+      })();
+      const cap = s.open();
+      const full = cap.sync()!;
+      s.hashes.set(full.txid, imageHash(s.app));
+      await flush(s.uploader);
+      cap.close();
+      return { s, rows, full, pos: s.store.readPosition()! };
+    }
+
+    /** 200 scattered updates, the application's own TRUNCATE checkpoint, then 50 new rows. */
+    function changeWhileStopped(app: Database, rows: number): void {
+      app.transaction(() => {
+        for (let i = 0; i < 200; i++) app.run("UPDATE t SET v = randomblob(1000) WHERE id = ?", [1 + ((i * 7919) % rows)]);
+      })();
+      app.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      app.run("INSERT INTO t (v) SELECT randomblob(1000) FROM t LIMIT 50");
+    }
+
+    async function syncAndRecord(s: Awaited<ReturnType<typeof setup>>, cap: DbCapture) {
+      const res = cap.sync();
+      if (res) s.hashes.set(res.txid, imageHash(s.app));
+      await flush(s.uploader);
+      return res;
+    }
+
+    function l0(store: LocalStore, id: bigint) {
+      return decodeLtxFile(store.spool.read({ level: 0, minTxid: txid(id), maxTxid: txid(id) }), { path: "l0" });
+    }
+
+    test("an application TRUNCATE checkpoint while stopped: the next L0 holds only the changed pages", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s, rows, full, pos } = await bigDatabase(dir.path, 4);
+      changeWhileStopped(s.app, rows);
+      const cap = s.open();
+      try {
+        const res = await syncAndRecord(s, cap);
+        expect(res).toMatchObject({ txid: txid(2), snapshot: false, resync: true });
+        // 200 updated rows on at most 200 leaf pages, 50 new rows, interior pages, page 1.
+        expect(full.pages).toBeGreaterThan(900);
+        expect(res!.pages).toBeLessThan(300);
+        expect(res!.size).toBeLessThan(full.size / 3);
+        const file = l0(s.store, 2n);
+        expect({ flags: file.header.flags, pre: file.header.preApplyChecksum }).toEqual({ flags: 0, pre: pos.postApplyChecksum });
+        // The database grew: every page past the old size is in the file.
+        expect(file.header.commit).toBeGreaterThan(pos.commit);
+        for (let p = pos.commit + 1; p <= file.header.commit; p++) expect(file.pageNumbers).toContain(p);
+        // Later syncs are ordinary incremental ones again.
+        insert(s.app, 3);
+        expect(await syncAndRecord(s, cap)).toMatchObject({ snapshot: false, resync: false });
+      } finally {
+        cap.close();
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(3);
+    });
+
+    test("a database that shrank while stopped resyncs with the smaller commit", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s, rows, pos } = await bigDatabase(dir.path, 1);
+      s.app.run("DELETE FROM t WHERE id > ?", [Math.floor(rows / 2)]);
+      s.app.exec("VACUUM");
+      s.app.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      const cap = s.open();
+      try {
+        const res = await syncAndRecord(s, cap);
+        expect(res).toMatchObject({ snapshot: false, resync: true });
+        expect(l0(s.store, res!.txid).header.commit).toBeLessThan(pos.commit);
+      } finally {
+        cap.close();
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(2);
+    });
+
+    test("a resync that finds no changed page writes an empty incremental file that restores", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s } = await bigDatabase(dir.path, 1);
+      let cap = s.open();
+      insert(s.app, 5);
+      await syncAndRecord(s, cap);
+      cap.close();
+      // The saved position no longer proves anything (its salts are off),
+      // but the database did not change.
+      const posPath = join(s.store.dir, "position.json");
+      const pos = JSON.parse(readFileSync(posPath, "utf8")) as { salt1: number };
+      writeFileSync(posPath, JSON.stringify({ ...pos, salt1: (pos.salt1 + 7) >>> 0 }));
+      cap = s.open();
+      try {
+        const res = await syncAndRecord(s, cap);
+        expect(res).toMatchObject({ resync: true, pages: 0 });
+        insert(s.app, 5);
+        expect(await syncAndRecord(s, cap)).toMatchObject({ snapshot: false, resync: false });
+      } finally {
+        cap.close();
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(4);
+    });
+
+    test("a damaged or mismatching pages.crc is not trusted: the resync sends every page", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s, rows } = await bigDatabase(dir.path, 1);
+      const crcPath = join(s.store.dir, "pages.crc");
+      const older = readFileSync(crcPath);
+      const damages: Array<[string, () => void]> = [
+        ["flipped entry", () => {
+          const bytes = readFileSync(crcPath);
+          bytes[32 + 8 * 5 + 3] = (bytes[32 + 8 * 5 + 3] ?? 0) ^ 0x01;
+          writeFileSync(crcPath, bytes);
+        }],
+        ["truncated", () => writeFileSync(crcPath, readFileSync(crcPath).subarray(0, 100))],
+        ["another state's file", () => writeFileSync(crcPath, older)],
+        ["missing", () => rmSync(crcPath)],
+      ];
+      for (const [name, damage] of damages) {
+        changeWhileStopped(s.app, rows);
+        damage();
+        const cap = s.open();
+        try {
+          const res = await syncAndRecord(s, cap);
+          expect({ name, snapshot: res?.snapshot, resync: res?.resync }).toEqual({ name, snapshot: true, resync: false });
+          const file = l0(s.store, res!.txid);
+          expect(file.pageNumbers.length).toBe(file.header.commit);
+        } finally {
+          cap.close();
+        }
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(1 + damages.length);
+    });
+
+    test("a crash after the L0 file but before the position continues from that file", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s, rows } = await bigDatabase(dir.path, 1);
+      const posPath = join(s.store.dir, "position.json");
+      const before = readFileSync(posPath);
+      let cap = s.open();
+      insert(s.app, 20);
+      expect(await syncAndRecord(s, cap)).toMatchObject({ txid: txid(2), snapshot: false });
+      cap.close();
+      writeFileSync(posPath, before); // the position never made it to disk
+      changeWhileStopped(s.app, rows);
+      cap = s.open();
+      try {
+        const res = await syncAndRecord(s, cap);
+        expect(res).toMatchObject({ txid: txid(3), snapshot: false, resync: true });
+        expect(l0(s.store, 3n).header.preApplyChecksum).toBe(l0(s.store, 2n).trailer.postApplyChecksum);
+      } finally {
+        cap.close();
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(3);
+    });
+
+    test("a lost position file with the replica's tip checksum resyncs when pages.crc matches it", async () => {
+      await using dir = await makeTempDir("capture-");
+      const { s, rows } = await bigDatabase(dir.path, 1);
+      let cap = s.open();
+      insert(s.app, 20);
+      await syncAndRecord(s, cap);
+      cap.close();
+      // The position and the spool are gone; pages.crc survived.
+      rmSync(join(s.store.dir, "position.json"));
+      for (const f of s.store.spool.list(0)) s.store.spool.remove(f);
+      changeWhileStopped(s.app, rows);
+      await s.uploader.refreshState();
+      const tip = await s.uploader.tipChecksum();
+      expect(tip?.txid).toBe(txid(2));
+      cap = DbCapture.open(s.dbPath, {
+        store: s.store,
+        capture: OPTIONS,
+        log: nullLogger(),
+        floorTxid: s.uploader.maxTxid,
+        floorChecksum: tip!.checksum,
+      });
+      try {
+        const res = await syncAndRecord(s, cap);
+        expect(res).toMatchObject({ txid: txid(3), snapshot: false, resync: true });
+        expect(res!.pages).toBeLessThan(300);
+        expect(l0(s.store, 3n).header.preApplyChecksum).toBe(tip!.checksum);
+      } finally {
+        cap.close();
+      }
+      // Without the tip checksum the state of TXID 2 is unknown: every page.
+      rmSync(join(s.store.dir, "position.json"));
+      for (const f of s.store.spool.list(0)) s.store.spool.remove(f);
+      insert(s.app, 5);
+      cap = DbCapture.open(s.dbPath, { store: s.store, capture: OPTIONS, log: nullLogger(), floorTxid: txid(3) });
+      try {
+        expect(await syncAndRecord(s, cap)).toMatchObject({ txid: txid(4), snapshot: true });
+      } finally {
+        cap.close();
+      }
+      s.app.close();
+      expect(await s.restoreAll()).toBe(4);
+    });
   });
 });

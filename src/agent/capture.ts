@@ -7,13 +7,20 @@
  * saved position — same WAL header and the frame at the saved offset still
  * carries the saved cumulative checksum — or must write a full snapshot
  * because the WAL was restarted, truncated or overwritten where we could not
- * see it. It never guesses: anything it cannot prove leads to a snapshot.
+ * see it. It never guesses: anything it cannot prove leads to a resync.
+ *
+ * A resync reads the whole database (file and committed WAL frames) and
+ * writes the pages whose checksum differs from the last captured state as
+ * an ordinary incremental file, when that state's page checksums are known:
+ * in memory while running, from `pages.crc` after a restart (validated
+ * against the state's recorded checksum). Otherwise it writes every page
+ * (a "snapshot" L0).
  *
  * @module
  */
 
 import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "../ltx/header.ts";
-import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
+import { lockPageNumber } from "../ltx/checksum.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
@@ -26,6 +33,7 @@ import {
   type WalHeader,
 } from "../sqlite/wal-reader.ts";
 import { SNAPSHOT_LEVEL } from "../replica/client.ts";
+import { CaptureBase, findBase } from "./capture-base.ts";
 import { CapturedPages } from "./captured-pages.ts";
 import type { CapturePosition, LocalStore } from "./local-store.ts";
 import { writeLocalLtx } from "./local-ltx.ts";
@@ -43,7 +51,12 @@ export interface SyncResult {
   readonly txid: Txid;
   /** True when the file holds every page (the chain could not be continued). */
   readonly snapshot: boolean;
-  /** Why a snapshot was taken, for the log. */
+  /**
+   * True when the chain could not be continued from the WAL and the file
+   * holds only the pages that differ from the last captured state.
+   */
+  readonly resync: boolean;
+  /** Why a snapshot or resync was taken, for the log. */
   readonly reason: string | undefined;
   readonly pages: number;
   readonly size: number;
@@ -61,7 +74,8 @@ export class DbCapture {
   /** Why the next sync must be a snapshot, when it must. */
   #snapshotReason: string | undefined;
   #pages: CapturedPages;
-  #checksums: PageChecksums;
+  /** The state the next file applies on and its page checksums (memory and pages.crc). */
+  #base: CaptureBase;
   #lastCheckpoint = Date.now();
   /** Dates the LTX files (wall clock). */
   #clock: Clock = systemClock;
@@ -85,7 +99,7 @@ export class DbCapture {
     this.#log = log;
     this.#floorTxid = floor.txid;
     this.#floorChecksum = floor.checksum === undefined ? undefined : { txid: floor.txid, checksum: floor.checksum };
-    this.#checksums = new PageChecksums(conn.pageSize);
+    this.#base = new CaptureBase({ file: store.pageChecksums, pageSize: conn.pageSize, log });
     this.#pages = new CapturedPages(conn);
   }
 
@@ -133,14 +147,24 @@ export class DbCapture {
   #resume(): void {
     const pos = this.#store.readPosition();
     const local = this.#store.spool.list(0);
-    const lastLocal = local.at(-1)?.maxTxid ?? 0n;
+    const lastLocal = local.at(-1);
+    this.#floorTxid = txid(max(this.#floorTxid, lastLocal?.maxTxid ?? 0n, pos?.txid ?? 0n));
+    this.#base.reset(
+      findBase({
+        tip: this.#floorTxid,
+        floorChecksum: this.#floorChecksum,
+        pos,
+        lastLocal,
+        store: this.#store,
+        pageSize: this.pageSize,
+        log: this.#log,
+      }),
+    );
     if (!pos) {
       this.#snapshotReason = "no capture position";
-      this.#floorTxid = txid(max(this.#floorTxid, lastLocal));
       return;
     }
-    this.#floorTxid = txid(max(this.#floorTxid, lastLocal, pos.txid));
-    if (pos.txid !== lastLocal && local.length > 0) {
+    if (pos.txid !== (lastLocal?.maxTxid ?? pos.txid)) {
       this.#snapshotReason = "capture position does not match the last local file";
       return;
     }
@@ -150,6 +174,7 @@ export class DbCapture {
     }
     if (pos.pageSize !== this.#conn.pageSize) {
       this.#snapshotReason = "page size changed";
+      this.#base.reset(undefined);
       return;
     }
     this.#pos = pos;
@@ -172,15 +197,17 @@ export class DbCapture {
       }
       this.#pages.reset(seg.pages);
     }
-    this.#checksums = this.#pages.checksums(pos.commit);
-    const actual = this.#checksums.databaseChecksum();
+    const sums = this.#pages.checksums(pos.commit);
+    const actual = sums.databaseChecksum();
     if (actual !== pos.postApplyChecksum) {
       this.#snapshotReason = "database changed while the agent was stopped";
       this.#log.warn("database checksum differs from the last capture", {
         expected: pos.postApplyChecksum.toString(16),
         actual: actual.toString(16),
       });
+      return;
     }
+    this.#base.proven({ txid: pos.txid, checksum: actual, commit: pos.commit }, sums);
   }
 
   /**
@@ -191,11 +218,11 @@ export class DbCapture {
     const hdr = this.#conn.readWalHeader();
     const pos = this.#pos;
     if (this.#snapshotReason !== undefined || !pos) {
-      return this.#writeSnapshot(hdr, this.#snapshotReason ?? "no capture position");
+      return this.#resync(hdr, this.#snapshotReason ?? "no capture position");
     }
     if (!hdr) {
       if (pos.expectRestart) return undefined;
-      return this.#writeSnapshot(hdr, "wal truncated by another process");
+      return this.#resync(hdr, "wal truncated by another process");
     }
     let start = pos.walOffset;
     let seed = pos.walChecksum;
@@ -203,14 +230,14 @@ export class DbCapture {
     const read = (o: number, n: number) => this.#conn.readWal(o, n);
     if (hdr.salt1 === pos.salt1 && hdr.salt2 === pos.salt2 && hdr.checkpointSeq === pos.checkpointSeq) {
       if (!frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
-        return this.#writeSnapshot(hdr, "wal overwritten by another process");
+        return this.#resync(hdr, "wal overwritten by another process");
       }
     } else if (pos.expectRestart && isOneRestartLater(pos, hdr)) {
       start = WAL_HEADER_SIZE;
       seed = hdr.checksum;
       restarted = true;
     } else {
-      return this.#writeSnapshot(hdr, "wal restarted by another process");
+      return this.#resync(hdr, "wal restarted by another process");
     }
     const seg = readWalSegment(read, hdr, { offset: start, seed });
     if (seg.endOffset === start) {
@@ -226,12 +253,30 @@ export class DbCapture {
       hdr,
       seg: { start, end: seg.endOffset, checksum: seg.checksum, commit: seg.commit },
       pages: [...pages].sort((a, b) => a - b),
-      snapshot: false,
+      kind: "incremental",
       reason: undefined,
     });
   }
 
-  #writeSnapshot(hdr: WalHeader | undefined, reason: string): SyncResult {
+  /**
+   * Continues the chain without the WAL position: the pages that differ
+   * from the base state when its page checksums are known (in memory, or
+   * from pages.crc), else every page.
+   */
+  #resync(hdr: WalHeader | undefined, reason: string): SyncResult {
+    const base = this.#base.state;
+    const next = max(this.#pos?.txid ?? 0n, this.#floorTxid) + 1n;
+    if (base && base.txid + 1n === next && this.#base.checksumsKnown()) {
+      const seg = this.#rebuildFromWal(hdr);
+      return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "resync", reason });
+    }
+    this.#base.startOver();
+    const seg = this.#rebuildFromWal(hdr);
+    return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "snapshot", reason });
+  }
+
+  /** Points the page map at every committed frame of the current WAL; returns that segment. */
+  #rebuildFromWal(hdr: WalHeader | undefined): { start: number; end: number; checksum: readonly [number, number]; commit: number } {
     let end = WAL_HEADER_SIZE;
     let checksum: readonly [number, number] = hdr?.checksum ?? [0, 0];
     let commit = 0;
@@ -247,31 +292,31 @@ export class DbCapture {
       commit = seg.commit;
     }
     if (commit === 0) commit = Math.floor(this.#conn.dbFileSize() / this.pageSize);
-    const lock = lockPageNumber(this.pageSize);
-    const pages: number[] = [];
-    for (let p = 1; p <= commit; p++) if (p !== lock) pages.push(p);
-    this.#checksums = new PageChecksums(this.pageSize);
-    return this.#writeL0({ hdr, seg: { start: WAL_HEADER_SIZE, end, checksum, commit }, pages, snapshot: true, reason });
+    return { start: WAL_HEADER_SIZE, end, checksum, commit };
   }
 
   #writeL0(plan: {
     hdr: WalHeader | undefined;
     seg: { start: number; end: number; checksum: readonly [number, number]; commit: number };
-    pages: number[];
-    snapshot: boolean;
+    /** Candidate pages, ascending; a resync keeps those whose checksum changed. */
+    pages: Iterable<number>;
+    kind: "incremental" | "resync" | "snapshot";
     reason: string | undefined;
   }): SyncResult {
     const prev = this.#pos;
     const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
     const timestamp = this.#clock.now();
-    // A full-database L0 after a broken chain keeps the previous post-apply
-    // checksum as its pre-apply, so the chain stays verifiable: it holds
-    // every page, so it applies on top of any state. With no previous local
-    // state (fresh state above existing replica data) it takes the
-    // replica's checksum at the floor when known; else it is written
-    // without checksums.
+    // Every file applies on the base state when its checksum is known (a
+    // resync only runs then). A full-database L0 after a broken chain keeps
+    // it as its pre-apply, so the chain stays verifiable: it holds every
+    // page, so it applies on top of any state. Else the previous post-apply
+    // checksum, or with no previous local state (fresh state above existing
+    // replica data) the replica's checksum at the floor when known; else
+    // the file is written without checksums.
+    const base = this.#base.state;
+    const baseChecksum = base !== undefined && base.txid + 1n === id ? base.checksum : undefined;
     const floorChecksum = id === (this.#floorChecksum?.txid ?? -1n) + 1n ? this.#floorChecksum?.checksum : undefined;
-    const preApply = prev?.postApplyChecksum ?? floorChecksum ?? 0n;
+    const preApply = baseChecksum ?? prev?.postApplyChecksum ?? floorChecksum ?? 0n;
     const noChecksum = id !== 1n && preApply === 0n;
     const header = newLtxHeader({
       flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,
@@ -286,8 +331,10 @@ export class DbCapture {
       walSalt1: plan.hdr?.salt1 ?? 0,
       walSalt2: plan.hdr?.salt2 ?? 0,
     });
-    const checksums = this.#checksums;
+    const checksums = this.#base.checksums;
     const pages = this.#pages;
+    const changedOnly = plan.kind === "resync";
+    let count = 0;
     let size: number;
     try {
       size = writeLocalLtx(this.#store.spool, {
@@ -296,7 +343,12 @@ export class DbCapture {
         pages: (function* () {
           for (const pgno of plan.pages) {
             const data = pages.page(pgno);
-            checksums.set(pgno, data);
+            if (changedOnly) {
+              if (!checksums.update(pgno, data)) continue;
+            } else {
+              checksums.set(pgno, data);
+            }
+            count++;
             yield { pgno, data };
           }
         })(),
@@ -306,10 +358,14 @@ export class DbCapture {
         },
       });
     } catch (err) {
-      // The in-memory checksums may be half-updated: force a snapshot next time.
+      // The in-memory checksums may be half-updated: the next sync resyncs
+      // against pages.crc (untouched until a file is complete) or takes a
+      // snapshot.
       this.#snapshotReason = "previous sync failed";
+      this.#base.invalidate();
       throw err;
     }
+    const postApply = checksums.databaseChecksum();
     this.#pos = {
       txid: id,
       walOffset: plan.seg.end,
@@ -319,12 +375,35 @@ export class DbCapture {
       checkpointSeq: plan.hdr?.checkpointSeq ?? 0,
       pageSize: this.pageSize,
       commit: plan.seg.commit,
-      postApplyChecksum: checksums.databaseChecksum(),
+      postApplyChecksum: postApply,
       expectRestart: false,
     };
+    // Between the file and the position: a crash in between leaves
+    // pages.crc at the state of the newest local file, which is what the
+    // next start continues from.
+    this.#base.captured(
+      { txid: id, checksum: postApply, commit: plan.seg.commit },
+      { prevTxid: prev?.txid, changed: plan.kind === "incremental" && Array.isArray(plan.pages) ? plan.pages : undefined },
+    );
     this.#store.writePosition(this.#pos);
     this.#snapshotReason = undefined;
-    return { txid: id, snapshot: plan.snapshot, reason: plan.reason, pages: plan.pages.length, size, timestamp };
+    if (plan.kind === "resync") {
+      this.#log.info("resync: sent the pages that differ from the last capture", {
+        txid: id.toString(16),
+        reason: plan.reason,
+        pages: count,
+        size,
+      });
+    }
+    return {
+      txid: id,
+      snapshot: plan.kind === "snapshot",
+      resync: plan.kind === "resync",
+      reason: plan.reason,
+      pages: count,
+      size,
+      timestamp,
+    };
   }
 
   /**
@@ -438,6 +517,12 @@ function isOneRestartLater(pos: CapturePosition, hdr: WalHeader): boolean {
     hdr.salt1 === ((pos.salt1 + 1) >>> 0) &&
     (seq === pos.checkpointSeq || seq === ((pos.checkpointSeq + 1) >>> 0))
   );
+}
+
+/** Pages 1..commit without the lock page. */
+function* pageRange(commit: number, pageSize: number): Generator<number> {
+  const lock = lockPageNumber(pageSize);
+  for (let p = 1; p <= commit; p++) if (p !== lock) yield p;
 }
 
 function max(...values: bigint[]): bigint {

@@ -9,8 +9,9 @@
 import { compactLtxFiles } from "../ltx/compactor.ts";
 import { decodeLtxFile } from "../ltx/decoder.ts";
 import { LtxEncoder } from "../ltx/encoder.ts";
-import type { LtxHeader } from "../ltx/header.ts";
-import type { LtxFileInfo } from "../replica/client.ts";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE, type LtxHeader } from "../ltx/header.ts";
+import type { LtxFileInfo, LtxFileKey } from "../replica/client.ts";
 import type { LtxDir } from "./ltx-dir.ts";
 
 /** What to put in the file. */
@@ -76,5 +77,27 @@ export function mergeLocalLtx(
   } catch (err) {
     file.abort();
     throw err;
+  }
+}
+
+/**
+ * Reads only the header and the trailer's post-apply checksum of a local
+ * file (two small reads, whatever the file's size). The file checksum is
+ * not verified.
+ * @throws {CorruptFileError} when the file is too short or its header is invalid
+ */
+export function readLocalLtxEnds(dir: LtxDir, key: LtxFileKey): { header: LtxHeader; postApplyChecksum: bigint } {
+  const path = dir.path(key);
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const head = new Uint8Array(HEADER_SIZE);
+    const headLength = readSync(fd, head, 0, HEADER_SIZE, 0);
+    const header = decodeHeader(head.subarray(0, headLength), { path, autoRecoverable: true });
+    const tail = new Uint8Array(TRAILER_SIZE);
+    const tailLength = size >= HEADER_SIZE + TRAILER_SIZE ? readSync(fd, tail, 0, TRAILER_SIZE, size - TRAILER_SIZE) : 0;
+    return { header, postApplyChecksum: decodeTrailer(tail.subarray(0, tailLength), { path }).postApplyChecksum };
+  } finally {
+    closeSync(fd);
   }
 }

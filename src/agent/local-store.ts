@@ -5,12 +5,14 @@
  * ltx/0/<min>-<max>.ltx          captured L0 files (the spool)
  * ltx/9/<min>-<max>.ltx          a level-9 snapshot waiting for upload
  * position.json                  where capture stands in the WAL (CapturePosition)
+ * pages.crc                      page checksums of the last captured state (PageChecksumFile)
  * replicas/<name>/state.json     what the replica holds (ReplicaState)
  * replicas/<name>/ltx/<level>/   the replica's batches and compactions, kept
  *                                until compacted upward (no GETs on the device)
  * ```
  *
- * Every write is atomic; leftover `*.tmp` files from a crash are removed at open.
+ * Every write is atomic, except `pages.crc`, which is updated in place and
+ * validated before use; leftover `*.tmp` files from a crash are removed at open.
  *
  * @module
  */
@@ -21,6 +23,7 @@ import { CorruptFileError } from "../errors.ts";
 import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
 import { createAtomicFile } from "../platform/atomic-write.ts";
 import { LtxDir } from "./ltx-dir.ts";
+import { PAGE_CHECKSUM_FILE, PageChecksumFile } from "./page-checksum-file.ts";
 
 /** Where capture stands: enough to resume reading the WAL exactly where it stopped. */
 export interface CapturePosition {
@@ -65,11 +68,14 @@ export class LocalStore {
   readonly dir: string;
   /** Captured L0 files and pending level-9 snapshots. */
   readonly spool: LtxDir;
+  /** Page checksums of the last captured state (for resyncs that send only changed pages). */
+  readonly pageChecksums: PageChecksumFile;
 
   /** Opens (creating) the state directory and removes temp files left by a crash. */
   constructor(dir: string) {
     this.dir = dir;
     this.spool = new LtxDir(dir);
+    this.pageChecksums = new PageChecksumFile(join(dir, PAGE_CHECKSUM_FILE));
   }
 
   /** The local copies of replica `name`. */
@@ -108,9 +114,10 @@ export class LocalStore {
     });
   }
 
-  /** Forgets the capture position (the next sync takes a full snapshot). */
+  /** Forgets the capture position and the page checksums (the next sync takes a full snapshot). */
   clearPosition(): void {
     rmSync(join(this.dir, "position.json"), { force: true });
+    this.pageChecksums.remove();
   }
 
   /** Reads what replica `name` holds; `undefined` when never recorded. */

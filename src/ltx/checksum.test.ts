@@ -190,4 +190,45 @@ describe("PageChecksums", () => {
     expect(() => sums.setChecksum(1, 5n)).toThrow(RangeError);
     expect(() => sums.setChecksum(1, 1n << 64n)).toThrow(RangeError);
   });
+
+  test("update() stores the new checksum and reports whether it changed", () => {
+    const rand = mulberry32(7);
+    const sums = new PageChecksums(512);
+    const a = randomBytes(rand, 512);
+    const b = randomBytes(rand, 512);
+    expect(sums.update(1, a)).toBe(true);
+    expect(sums.update(1, a)).toBe(false);
+    expect(sums.update(2, a)).toBe(true);
+    expect(sums.update(1, b)).toBe(true);
+    expect({ one: sums.get(1), two: sums.get(2) }).toEqual({ one: pageChecksum(1, b), two: pageChecksum(2, a) });
+    expect(sums.databaseChecksum()).toBe(CHECKSUM_FLAG | (pageChecksum(1, b) ^ pageChecksum(2, a)));
+    sums.truncate(1);
+    expect(sums.update(2, a)).toBe(true);
+    expect(sums.update(lockPageNumber(512), a)).toBe(false);
+  });
+
+  test("exportEntries() and importEntries() round-trip, skipping the lock page", () => {
+    const pageSize = 65536;
+    const lock = lockPageNumber(pageSize);
+    const fake = (pgno: number): bigint => CHECKSUM_FLAG | ((BigInt(pgno) * 0x9e3779b97f4a7c15n) & 0x7fffffffffffffffn);
+    const sums = new PageChecksums(pageSize);
+    for (let pgno = 1; pgno <= lock + 3; pgno++) if (pgno !== lock) sums.setChecksum(pgno, fake(pgno));
+    const bytes = new Uint8Array((lock + 5) * 8);
+    // Two chunks, the second one past pageCount (zero entries).
+    sums.exportEntries(1, bytes.subarray(0, 800));
+    sums.exportEntries(101, bytes.subarray(800));
+    const view = new DataView(bytes.buffer);
+    expect(view.getBigUint64(0)).toBe(fake(1));
+    expect(view.getBigUint64((lock - 1) * 8)).toBe(0n);
+    expect(view.getBigUint64((lock + 3) * 8)).toBe(0n);
+    const back = new PageChecksums(pageSize);
+    back.importEntries(1, bytes.subarray(0, 16));
+    back.importEntries(3, bytes.subarray(16, (lock + 3) * 8));
+    expect(back.pageCount).toBe(lock + 3);
+    expect(back.databaseChecksum()).toBe(sums.databaseChecksum());
+    // An entry without bit 63 (here: past the end) is refused.
+    expect(() => back.importEntries(1, bytes)).toThrow(RangeError);
+    expect(() => back.importEntries(1, bytes.subarray(0, 7))).toThrow(RangeError);
+    expect(() => sums.exportEntries(0, bytes)).toThrow(RangeError);
+  });
 });

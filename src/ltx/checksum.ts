@@ -222,6 +222,16 @@ export function lockPageNumber(pageSize: number): number {
   return Math.floor(PENDING_BYTE / pageSize) + 1;
 }
 
+function checkEntryRange(first: number, byteLength: number, action: string): void {
+  checkPgno(first, action);
+  if (byteLength % 8 !== 0) {
+    throw new RangeError(`Cannot ${action}: ${byteLength} bytes is not a whole number of 8-byte entries`);
+  }
+  if (first - 1 + byteLength / 8 > 0xffff_ffff) {
+    throw new RangeError(`Cannot ${action}: pages past 4294967295`);
+  }
+}
+
 function checkPgno(pgno: number, action: string): void {
   if (!Number.isInteger(pgno) || pgno < 1 || pgno > 0xffff_ffff) {
     throw new RangeError(`Cannot ${action}: page number ${pgno} is not an integer from 1 to 4294967295`);
@@ -283,6 +293,63 @@ export class PageChecksums {
     if (pgno === this.#lockPgno) return;
     computePageChecksum(pgno, data);
     this.#store(pgno, regLo, regHi);
+  }
+
+  /**
+   * Computes the checksum of page `pgno`, stores it, and returns whether it
+   * differs from the one stored before (a page not set before always
+   * differs). The lock page is ignored and never differs.
+   *
+   * @throws {RangeError} when `pgno` is not an integer from 1 to 2^32-1
+   */
+  update(pgno: number, data: Uint8Array): boolean {
+    checkPgno(pgno, "update page checksum");
+    if (pgno === this.#lockPgno) return false;
+    computePageChecksum(pgno, data);
+    const i = pgno - 1;
+    if (pgno <= this.#pageCount && this.#lo[i] === regLo && this.#hi[i] === regHi) return false;
+    this.#store(pgno, regLo, regHi);
+    return true;
+  }
+
+  /**
+   * Writes the checksums of pages `first`, `first + 1`, … as 8-byte
+   * big-endian values into `out` (`out.length / 8` pages; 0 for a page not
+   * set, the lock page or one above `pageCount`).
+   *
+   * @throws {RangeError} when `first` is not a positive integer or `out.length` is not a multiple of 8
+   */
+  exportEntries(first: number, out: Uint8Array): void {
+    checkEntryRange(first, out.length, "export page checksums");
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    for (let k = 0, n = out.length / 8; k < n; k++) {
+      const i = first - 1 + k;
+      const set = i < this.#pageCount;
+      view.setUint32(k * 8, set ? (this.#hi[i] ?? 0) : 0);
+      view.setUint32(k * 8 + 4, set ? (this.#lo[i] ?? 0) : 0);
+    }
+  }
+
+  /**
+   * Stores checksums of pages `first`, `first + 1`, … from 8-byte
+   * big-endian values (the layout {@linkcode PageChecksums.exportEntries}
+   * writes). The lock page's entry is ignored.
+   *
+   * @throws {RangeError} when `first` is not a positive integer, `bytes.length` is not a multiple of 8,
+   *   or an entry (other than the lock page's) lacks bit 63
+   */
+  importEntries(first: number, bytes: Uint8Array): void {
+    checkEntryRange(first, bytes.length, "import page checksums");
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let k = 0, n = bytes.length / 8; k < n; k++) {
+      const pgno = first + k;
+      if (pgno === this.#lockPgno) continue;
+      const hi = view.getUint32(k * 8);
+      if ((hi & 0x8000_0000) === 0) {
+        throw new RangeError(`Cannot import page checksums: the entry of page ${pgno} lacks bit 63`);
+      }
+      this.#store(pgno, view.getUint32(k * 8 + 4), hi);
+    }
   }
 
   /**

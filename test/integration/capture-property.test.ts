@@ -4,14 +4,18 @@
  * VACUUM, WAL growth past both checkpoint thresholds, agent syncs and
  * checkpoints, graceful stops, crashes (the agent vanishes without a final
  * sync), crashes between writing an L0 file and recording the position,
- * and level-9 snapshots. Afterwards every TXID the agent reported restores
- * to exactly the recorded database image, and every LTX file verifies.
+ * stops during which the application runs its own TRUNCATE checkpoint and
+ * goes on writing (the restart must resync with only the changed pages,
+ * issue #11), a lost position file, a damaged `pages.crc` (the restart must
+ * send every page), and level-9 snapshots. Afterwards every TXID the agent
+ * reported restores to exactly the recorded database image, and every LTX
+ * file verifies.
  *
  * LITEFLEET_SEEDS=N runs N seeds (default 50); LITEFLEET_SEED=S starts at S.
  */
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DbCapture } from "../../src/agent/capture.ts";
 import { LocalStore } from "../../src/agent/local-store.ts";
@@ -30,7 +34,7 @@ const SEEDS = Number(process.env.LITEFLEET_SEEDS ?? 50);
 const STEPS = 45;
 const CAPTURE = { busyTimeoutMs: 2000, minCheckpointPageCount: 15, truncatePageN: 60, checkpointIntervalMs: 60_000 };
 
-async function runSeed(seed: number): Promise<{ txids: number; snapshots: number; checkpoints: number }> {
+async function runSeed(seed: number): Promise<{ txids: number; snapshots: number; resyncs: number; checkpoints: number }> {
   const rand = mulberry32(seed);
   const pick = (n: number) => Math.floor(rand() * n);
   await using dir = await makeTempDir("prop-");
@@ -44,6 +48,7 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
   const open = () => DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });
   const recorded = new Map<bigint, string>();
   let snapshots = 0;
+  let resyncs = 0;
   let checkpoints = 0;
   let cap: DbCapture | undefined = open();
 
@@ -53,6 +58,7 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
     if (res) {
       recorded.set(res.txid, imageHash(app));
       if (res.snapshot) snapshots++;
+      if (res.resync) resyncs++;
     }
     if (cap.checkpointIfNeeded()) checkpoints++;
     await flush(uploader);
@@ -101,6 +107,44 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
       cap = undefined;
       write();
       if (rand() < 0.5) app.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+    } else if (r < 0.905) {
+      // Issue #11: the agent stops, the application writes, runs its own
+      // TRUNCATE checkpoint and writes again. With the last capture's page
+      // checksums intact the restart sends only the pages that differ; with
+      // a lost position it continues from the newest local file; with a
+      // damaged pages.crc it sends every page.
+      await sync();
+      cap?.close();
+      cap = undefined;
+      // Inserts, so the database file surely differs from the last capture.
+      const insert = app.prepare("INSERT INTO t (k, v) VALUES (?, randomblob(?))");
+      insert.run(pick(1000), 50 + pick(900));
+      app.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      write();
+      insert.run(pick(1000), 50 + pick(900));
+      const damage = pick(3);
+      if (damage === 1) rmSync(join(store.dir, "position.json"), { force: true });
+      if (damage === 2) {
+        const crc = join(store.dir, "pages.crc");
+        const bytes = readFileSync(crc);
+        const at = 32 + pick(Math.max(1, bytes.length - 32));
+        bytes[at] = (bytes[at] ?? 0) ^ 0x10;
+        writeFileSync(crc, bytes);
+      }
+      cap = open();
+      const res = cap.sync();
+      if (res) {
+        recorded.set(res.txid, imageHash(app));
+        if (res.snapshot) snapshots++;
+        if (res.resync) resyncs++;
+      }
+      expect({ seed, damage, resync: res?.resync, snapshot: res?.snapshot }).toEqual({
+        seed,
+        damage,
+        resync: damage !== 2,
+        snapshot: damage === 2,
+      });
+      await flush(uploader);
     } else if (r < 0.93) {
       // Crash after the L0 file was renamed into place but before the
       // position was recorded.
@@ -154,7 +198,7 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
     for (const name of names) verifyLtxFile(readFileSync(join(dir.path, "replica", "ltx", level, name)), { path: name });
   }
   app.close();
-  return { txids: restored, snapshots, checkpoints };
+  return { txids: restored, snapshots, resyncs, checkpoints };
 }
 
 describe("capture property", () => {
@@ -162,6 +206,7 @@ describe("capture property", () => {
     const base = randomSeed();
     let txids = 0;
     let snapshots = 0;
+    let resyncs = 0;
     let checkpoints = 0;
     for (let i = 0; i < SEEDS; i++) {
       const seed = (base + i) >>> 0;
@@ -169,13 +214,15 @@ describe("capture property", () => {
         const r = await runSeed(seed);
         txids += r.txids;
         snapshots += r.snapshots;
+        resyncs += r.resyncs;
         checkpoints += r.checkpoints;
       } catch (err) {
         throw new Error(`Property failed for LITEFLEET_SEED=${seed}: ${String(err)}`, { cause: err });
       }
     }
-    // The mix must actually exercise snapshots and checkpoints.
-    expect(snapshots).toBeGreaterThan(SEEDS);
+    // The mix must actually exercise snapshots, resyncs and checkpoints.
+    expect(snapshots).toBeGreaterThanOrEqual(SEEDS);
+    expect(resyncs).toBeGreaterThan(SEEDS / 2);
     expect(checkpoints).toBeGreaterThan(SEEDS / 2);
     expect(txids).toBeGreaterThan(SEEDS * 5);
   }, 600_000);
