@@ -27,9 +27,9 @@ async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
   const store = new LocalStore(join(dir, "state"));
-  const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });
-  const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
   const clock: OffsetClock = offsetClock();
+  const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0), clock });
+  const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
   const up = new Uploader({
     name: "r",
     client,
@@ -100,6 +100,25 @@ describe("Uploader.tick", () => {
     expect((await f.up.tick({ metered: true })).files).toBe(1);
     f.write(2);
     expect((await f.up.tick({ metered: true, explicit: true })).files).toBe(1);
+  });
+
+  test("a wall clock stepped back an hour neither holds batches nor compaction back (issue #11)", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path, { levels: [{ interval: 60_000 }] });
+    f.write(3);
+    expect((await f.up.tick({ metered: false })).files).toBe(0); // younger than max-interval
+    f.clock.step(-3_600_000);
+    f.clock.advance(60_000);
+    // Due on the monotonic clock: one batch, then level 1 (its interval passed too).
+    expect((await f.up.tick({ metered: false })).files).toBe(2);
+    expect(f.client.writes.map((k) => k.level)).toEqual([0, 1]);
+    // The agent's loop sees each capture within seconds (it ticks at least every 5 s).
+    f.write(2);
+    expect((await f.up.tick({ metered: false })).files).toBe(0);
+    f.clock.step(-3_600_000);
+    f.clock.advance(60_000);
+    expect((await f.up.tick({ metered: false })).files).toBe(2);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 
   test("offline: batches pile up locally, coalesce past max-bytes, and drain as one PUT", async () => {

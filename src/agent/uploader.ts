@@ -107,8 +107,9 @@ export class Uploader {
   /**
    * Monotonic time each local file (spool or batch) was made, as far as this
    * process saw it: batch ages and `max-interval` run on it, so a wall-clock
-   * step (NTP) neither stalls nor rushes uploads. Files from before the
-   * start are dated by their wall-clock age.
+   * step (NTP) neither stalls nor rushes uploads. A file is dated when a tick
+   * first sees it (the agent ticks at least every 5 s), by its wall-clock
+   * age then (never negative); files from before the start likewise.
    */
   #madeAt = new Map<string, number>();
 
