@@ -232,7 +232,8 @@ describe("replicate → restore end to end", () => {
     );
     const apps = dbs.map((db) => {
       const app = new Database(db, { create: true });
-      app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
+      // As any application beside the agent: wait out its checkpoint barrier.
+      app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
       return app;
     });
     const agent = startAgent(cfg, {});

@@ -167,9 +167,12 @@ describe("verify", () => {
   test("a flipped page in a replica object fails --full with exit 3 naming its TXIDs", async () => {
     await using dir = await makeTempDir("verify-flip-");
     const { db, cfg } = await replicatedPair(dir.path, 4);
+    // A large file on the restore path: the level-9 snapshot (the first
+    // batch, L0 1-1, holds the same state and restore prefers the snapshot).
     const victim = ltxFiles(join(dir.path, "replica"))
       .filter((f) => statSync(f).size > 8192)
-      .sort()[0] as string;
+      .sort()
+      .at(-1) as string;
     const bytes = new Uint8Array(readFileSync(victim));
     const h = decodeHeader(bytes, { path: victim });
     bytes[HEADER_SIZE + 2000] = (bytes[HEADER_SIZE + 2000] ?? 0) ^ 0xff;
