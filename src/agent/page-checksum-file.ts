@@ -23,9 +23,10 @@
  * @module
  */
 
-import { closeSync, ftruncateSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, rmSync } from "node:fs";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import type { Txid } from "../ltx/txid.ts";
+import { readAt, writeAt } from "../platform/positional-io.ts";
 
 /** File name inside the state directory. */
 export const PAGE_CHECKSUM_FILE = "pages.crc";
@@ -173,20 +174,4 @@ function openForUpdate(path: string): number {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     return openSync(path, "w");
   }
-}
-
-function readAt(fd: number, offset: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, offset + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
-function writeAt(fd: number, offset: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, offset + done);
 }

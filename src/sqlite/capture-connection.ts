@@ -15,9 +15,10 @@
  * @module
  */
 
-import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { openSqlConnection, type SqlConnection } from "../platform/sqlite.ts";
 import { decodeWalHeader, type WalHeader } from "./wal-reader.ts";
+import { readAt } from "../platform/positional-io.ts";
 
 /** Checkpoint modes the agent uses (RESTART is avoided: it can hang applications). */
 export type CheckpointMode = "PASSIVE" | "FULL" | "RESTART" | "TRUNCATE";
@@ -193,16 +194,6 @@ export class CaptureConnection {
   }
 }
 
-function readAt(fd: number, offset: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, offset + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
 
 function fileSize(path: string): number {
   try {

@@ -14,15 +14,14 @@ import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import mqtt from "mqtt";
 import type { AgentStatus } from "../../src/agent/status.ts";
 import { verifyLtxFile } from "../../src/ltx/decoder.ts";
-import { parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
 import { deviceTopics } from "../../src/fleet/topics.ts";
 import { FileReplicaClient } from "../../src/replica/file-client.ts";
 import { listAllLtxFiles } from "../../src/restore/planner.ts";
 import { freePort, startAgent } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";
+import { watchDevice } from "../harness/device-watch.ts";
 import { startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
 import { fileHash, imageHash } from "../harness/sqlite-image.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
@@ -98,14 +97,7 @@ describe("disk full", () => {
           ].join("\n"),
         );
         const topics = deviceTopics("litefleet/v1", DEVICE);
-        const operator = await mqtt.connectAsync(broker.url, { protocolVersion: broker.kind === "mosquitto" ? 5 : 4, reconnectPeriod: 0 });
-        const events: EventMessage[] = [];
-        const statuses: StatusMessage[] = [];
-        operator.on("message", (topic, payload) => {
-          if (topic === topics.evt) events.push(parseEvent(payload));
-          if (topic === topics.status && payload.length > 0) statuses.push(parseStatus(payload));
-        });
-        await operator.subscribeAsync([topics.evt, topics.status], { qos: 1 });
+        const { client: operator, events, statuses } = await watchDevice(broker.url, topics, { protocolVersion: broker.kind === "mosquitto" ? 5 : 4 });
         const agent = startAgent(cfg);
         const status = async () => JSON.parse((await runCli(["status", "--json", "--addr", statusAddr])).stdout) as AgentStatus;
         try {

@@ -23,12 +23,13 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { encodeMessage, parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
+import { encodeMessage, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
 import { generateOperatorKey, parsePrivateKey, signCommand } from "../../src/fleet/signing.ts";
 import { deviceTopics } from "../../src/fleet/topics.ts";
 import { freePort, startAgent, type AgentProcess } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";
 import { fastDbYaml } from "../harness/config.ts";
+import { watchDevice } from "../harness/device-watch.ts";
 import { findMosquitto, startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
 import { makeTestCertificates, opensslMissing } from "../harness/tls-certs.ts";
 import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
@@ -88,14 +89,11 @@ async function rig(
       ...fastDbYaml(db, join(dir, "replica")),
     ].join("\n"),
   );
-  const operator = await mqtt.connectAsync(broker.url, { protocolVersion: protocol, reconnectPeriod: 0, clientId: `op-${Math.random().toString(16).slice(2)}`, ...extra.operator });
-  const events: EventMessage[] = [];
-  const statuses: StatusMessage[] = [];
-  operator.on("message", (topic, payload) => {
-    if (topic === topics.evt) events.push(parseEvent(payload));
-    if (topic === topics.status && payload.length > 0) statuses.push(parseStatus(payload));
+  const { client: operator, events, statuses } = await watchDevice(broker.url, topics, {
+    protocolVersion: protocol,
+    clientId: `op-${Math.random().toString(16).slice(2)}`,
+    ...extra.operator,
   });
-  await operator.subscribeAsync([topics.evt, topics.status], { qos: 1 });
   const r: Rig = {
     dir,
     db,
