@@ -278,7 +278,7 @@ export class Uploader {
 
   /** Monotonic time `f` of `dir` was made (see `#madeAt`). */
   #madeAtOf(dir: LtxDir, f: LtxFileInfo, at?: number): number {
-    const key = `${dir.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`;
+    const key = madeAtKey(dir, f);
     let t = this.#madeAt.get(key);
     if (t === undefined) {
       t = at ?? this.#clock.monotonic() - Math.max(0, this.#clock.now() - f.createdAt.getTime());
@@ -289,13 +289,13 @@ export class Uploader {
 
   /** Forgets the spool entries of `#madeAt` other than `pending`'s (files coalesced or pruned by the agent). */
   #forgetGone(spool: LtxDir, pending: readonly LtxFileInfo[]): void {
-    const live = new Set(pending.map((f) => `${spool.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`));
+    const live = new Set(pending.map((f) => madeAtKey(spool, f)));
     for (const key of this.#madeAt.keys()) if (key.startsWith(`${spool.root}\0`) && !live.has(key)) this.#madeAt.delete(key);
   }
 
   /** Forgets the `#madeAt` entry of a file that is gone. */
   #forget(dir: LtxDir, f: LtxFileInfo): void {
-    this.#madeAt.delete(`${dir.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`);
+    this.#madeAt.delete(madeAtKey(dir, f));
   }
 
   /**
@@ -474,4 +474,9 @@ export class Uploader {
     this.#state = state;
     this.#o.store.writeReplicaState(this.name, state);
   }
+}
+
+/** The `#madeAt` key of a local file: its directory and name (a spool key starts with `<spool root>\0`). */
+function madeAtKey(dir: LtxDir, f: LtxFileInfo): string {
+  return `${dir.root}\0${f.level}/${f.minTxid}-${f.maxTxid}`;
 }
