@@ -3,7 +3,8 @@
  * stdout is a pipe whose reader is slower than the writer (the pipe holds
  * 64 KiB; `process.exit()` used to drop the rest: `fleet status --json` on
  * 2,000 devices ended after 192 KiB, exit 0), a file, or a reader that
- * closes early (`| head`: silent, exit 141).
+ * closes early (`| head`: silent, exit 141), and fails with exit 1 when
+ * stdout cannot be written (/dev/full).
  *
  * Each command runs as a real process, `bun src/cli/main.ts` and the
  * compiled binary (built once per test process, shared with
@@ -51,7 +52,7 @@ const CONFIG_DBS = 4_500;
 const LONG = "site-eu-west-warehouse-north-gateway-rack-07-unit";
 
 /** How a run's stdout is consumed. */
-type Sink = "slow-reader" | "head" | "file";
+type Sink = "slow-reader" | "head" | "file" | "full-disk";
 
 /** What a run left behind. */
 interface PipedRun {
@@ -77,6 +78,7 @@ async function piped(command: readonly string[], args: readonly string[], sink: 
     "slow-reader": `"$@" 2>"$ERR" | "$BUN" "$READER" "$OUT"; echo "\${PIPESTATUS[0]} \${PIPESTATUS[1]}"`,
     head: `"$@" 2>"$ERR" | head -c 100 >"$OUT"; echo "\${PIPESTATUS[0]} \${PIPESTATUS[1]}"`,
     file: `"$@" 2>"$ERR" >"$OUT"; echo "$? 0"`,
+    "full-disk": `: >"$OUT"; "$@" 2>"$ERR" >/dev/full; echo "$? 0"`,
   }[sink];
   const proc = Bun.spawn(["bash", "-c", script, "piped", ...command, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ERR: err, OUT: out, BUN: process.execPath, READER },
@@ -267,7 +269,7 @@ describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", (
     expect(replies.at(-1)?.status).toBe("done");
   }, 60_000);
 
-  test("ltx --json into a file is whole; a reader that closes early (| head) ends it silently with 141", async () => {
+  test("ltx --json into a file is whole; a reader that closes early (| head) ends it silently with 141; a full disk exits 1", async () => {
     const file = await piped(await command(), ["ltx", "--json", paths.ltxReplica], "file");
     expect(file.code).toBe(0);
     expect((JSON.parse(file.stdout) as unknown[]).length).toBe(LTX_FILES);
@@ -276,5 +278,9 @@ describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", (
     expect(head.stdout.length).toBe(100);
     expect(head.stderr).toBe("");
     expect(head.code).toBe(141);
+
+    const full = await piped(await command(), ["ltx", "--json", paths.ltxReplica], "full-disk");
+    expect(full.stderr).toBe("Error: Cannot write to stdout: ENOSPC: no space left on device, write\n");
+    expect(full.code).toBe(1);
   }, 30_000);
 });
