@@ -97,6 +97,23 @@ export class ReplicaError extends Error {
   }
 }
 
+/**
+ * The CLI's output could not be written: `stream` is the one that failed,
+ * `code` the system error (`EPIPE` when its reader closed early, `ENOSPC`,
+ * `EIO` …). The CLI's exit path turns it into an exit code (docs/CLI.md).
+ */
+export class OutputError extends Error {
+  override name = "OutputError";
+  readonly stream: "stdout" | "stderr";
+  /** The system error code, or undefined when the stream gave none. */
+  readonly code: string | undefined;
+  constructor(message: string, options: { stream: "stdout" | "stderr"; code: string | undefined; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.stream = options.stream;
+    this.code = options.code;
+  }
+}
+
 /** Returns `err.message` for an Error, else `String(err)`. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

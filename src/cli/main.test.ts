@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { runCli } from "../../test/harness/cli.ts";
-import { normalizeArgs } from "./main.ts";
+import { OutputError } from "../errors.ts";
+import type { CliIo } from "./io.ts";
+import { normalizeArgs, runAndFlush } from "./main.ts";
 
 describe("normalizeArgs", () => {
   test("rewrites Litestream-style single-dash long options only", () => {
@@ -47,6 +49,35 @@ describe("main", () => {
       if (c.stdout) expect(r.stdout).toMatch(c.stdout);
       if (c.stderr) expect(r.stderr).toMatch(c.stderr);
       expect(r.code).toBe(c.code);
+    });
+  }
+});
+
+describe("runAndFlush", () => {
+  // The process's own streams are covered end to end by test/integration/piped-output.test.ts (issue #16);
+  // here, how a stream's failure, as io.flush() reports it, becomes the exit status.
+  const cases: Array<{ name: string; args: string[]; failure: OutputError; code: number; stderr: string }> = [
+    { name: "stdout EPIPE after success: 141, silent", args: ["version"], failure: new OutputError("Cannot write to stdout: EPIPE", { stream: "stdout", code: "EPIPE" }), code: 141, stderr: "" },
+    { name: "stdout EPIPE after a usage error keeps 2", args: ["frobnicate"], failure: new OutputError("Cannot write to stdout: EPIPE", { stream: "stdout", code: "EPIPE" }), code: 2, stderr: "unknown command" },
+    { name: "stdout ENOSPC after success: 1 with a message", args: ["version"], failure: new OutputError("Cannot write to stdout: ENOSPC", { stream: "stdout", code: "ENOSPC" }), code: 1, stderr: "Error: Cannot write to stdout: ENOSPC\n" },
+    { name: "stderr EPIPE changes nothing", args: ["version"], failure: new OutputError("Cannot write to stderr: EPIPE", { stream: "stderr", code: "EPIPE" }), code: 0, stderr: "" },
+    { name: "stderr EIO after success: 1", args: ["version"], failure: new OutputError("Cannot write to stderr: EIO", { stream: "stderr", code: "EIO" }), code: 1, stderr: "" },
+  ];
+  for (const c of cases) {
+    test(c.name, async () => {
+      let stderr = "";
+      const io: CliIo = {
+        stdout: () => {},
+        stderr: (t) => void (stderr += t),
+        flush: () => Promise.reject(c.failure),
+        env: {},
+        cwd: process.cwd(),
+        isTty: false,
+        onSignal: () => () => {},
+      };
+      expect(await runAndFlush(c.args, io)).toBe(c.code);
+      if (c.stderr === "") expect(stderr).toBe("");
+      else expect(stderr).toContain(c.stderr);
     });
   }
 });

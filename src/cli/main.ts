@@ -7,7 +7,7 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import { ChecksumMismatchError, ConfigError, CorruptFileError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
+import { ChecksumMismatchError, ConfigError, CorruptFileError, OutputError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
 import { NoRestorePointError } from "../restore/planner.ts";
 import { runAggregate } from "./aggregate.ts";
 import { runDatabases } from "./databases.ts";
@@ -274,7 +274,36 @@ function reportError(io: CliIo, err: unknown): number {
   return ExitCode.failure;
 }
 
+/**
+ * The CLI's one exit path: runs {@linkcode main}, then waits until stdout and
+ * stderr have taken everything written (`io.flush()`), and returns the
+ * status to exit with. Output that cannot be written changes the status
+ * (docs/CLI.md, "Exit codes"):
+ * - stdout's reader closed early (EPIPE, `| head`): no message; 141 when the
+ *   command succeeded, else the command's code;
+ * - stdout failed otherwise (ENOSPC, EIO …): `Error: Cannot write to stdout: …`
+ *   on stderr; 1 when the command succeeded, else the command's code;
+ * - stderr failed: nothing to report it on; an EPIPE (the log reader went
+ *   away) changes nothing, another error makes a success exit 1.
+ */
+export async function runAndFlush(args: readonly string[], io: CliIo): Promise<number> {
+  const code = await main(args, io);
+  try {
+    await io.flush();
+    return code;
+  } catch (err) {
+    if (!(err instanceof OutputError)) throw err;
+    if (err.stream === "stderr") return err.code === "EPIPE" || code !== ExitCode.ok ? code : ExitCode.failure;
+    if (err.code === "EPIPE") return code === ExitCode.ok ? ExitCode.brokenPipe : code;
+    io.stderr(`Error: ${err.message}\n`);
+    // stdout's error is reported again; what matters is that stderr took the message.
+    await io.flush().catch(() => {});
+    return code === ExitCode.ok ? ExitCode.failure : code;
+  }
+}
+
 if (import.meta.main) {
-  const code = await main(process.argv.slice(2), processIo());
-  process.exit(code);
+  // process.exit() ends the process at once, dropping what stdout has not
+  // yet handed to a pipe: it is called only after runAndFlush (issue #16).
+  process.exit(await runAndFlush(process.argv.slice(2), processIo()));
 }

@@ -30,6 +30,7 @@ describe("version", () => {
     const code = runVersion({
       stdout: (t) => void (out += t),
       stderr: () => {},
+      flush: async () => {},
       env: {},
       cwd: process.cwd(),
       isTty: false,

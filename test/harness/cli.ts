@@ -6,7 +6,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { main } from "../../src/cli/main.ts";
+import { runAndFlush } from "../../src/cli/main.ts";
 import type { CliIo } from "../../src/cli/io.ts";
 
 /** Path of the CLI entry point. */
@@ -29,13 +29,14 @@ export async function runCli(
   const io: CliIo = {
     stdout: (t) => void (stdout += t),
     stderr: (t) => void (stderr += t),
+    flush: async () => {},
     env: options.env ?? {},
     cwd: options.cwd ?? process.cwd(),
     isTty: false,
     onSignal: () => () => {},
     ...(options.now ? { now: options.now } : {}),
   };
-  const code = await main(args, io);
+  const code = await runAndFlush(args, io);
   return { code, stdout, stderr };
 }
 

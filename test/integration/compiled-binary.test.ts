@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "../harness/temp-dir.ts";
 import { fileHash, imageHash } from "../harness/sqlite-image.ts";
-import { buildBinary } from "../../cross-compile/build.ts";
+import { compiledBinary } from "../harness/compiled-binary.ts";
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -23,9 +23,9 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): P
 describe("compiled binary", () => {
   test("replicates, restores byte for byte, and aggregates with Parquet", async () => {
     await using dir = await makeTempDir("bin-");
-    // The release build (same flags and embedded build info as `npm run build`).
-    const target = process.arch === "arm64" ? "linux-arm64" : "linux-x64";
-    const { path: bin } = await buildBinary(target, { outDir: dir.path });
+    // The release build (same flags and embedded build info as `npm run build`),
+    // shared with piped-output.test.ts.
+    const bin = await compiledBinary();
     const version = Bun.spawnSync([bin, "version"]);
     expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+ \(commit [0-9a-z-]+, linux-(x64|arm64), sqlite 3\./);
 
