@@ -72,6 +72,22 @@ export interface SeedResult {
   readonly agentLog: string;
 }
 
+/** Every child this process started, killed when it is told to stop or its parent goes away. */
+const children = new Set<Subprocess>();
+let cleanupMount: (() => void) | undefined;
+
+function track<T extends Subprocess>(child: T): T {
+  children.add(child);
+  void child.exited.then(() => children.delete(child));
+  return child;
+}
+
+function abandon(code: number): never {
+  for (const c of children) c.kill("SIGKILL");
+  cleanupMount?.();
+  process.exit(code);
+}
+
 async function runSeed(input: SeedInput): Promise<SeedResult> {
   const t0 = performance.now();
   const since = (): number => Math.round((performance.now() - t0) / 100) / 10;
@@ -91,7 +107,10 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
   await using s3 = await startS3Server({ buckets: [BUCKET] });
   await using proxy = await startS3FaultProxy({ target: s3.endpoint });
   const statusPort = await freePortNumber();
-  if (usesEnospc) mountTmpfs(stateDir("db0"), TMPFS_SIZE);
+  if (usesEnospc) {
+    mountTmpfs(stateDir("db0"), TMPFS_SIZE);
+    cleanupMount = () => unmount(stateDir("db0"));
+  }
   try {
     const cfg = join(work, "litefleet.yml");
     writeFileSync(cfg, configYaml(schedule, { dbNames, dbPath, endpoint: proxy.endpoint, statusPort }));
@@ -99,10 +118,19 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
     // Writers first: each creates its database and logs the empty state.
     const writers = new Map<string, Subprocess>();
     let writerStarts = 0;
+    const allWriters: Subprocess[] = [];
+    const writerDown = new Map<string, Promise<void>>();
     const startWriter = (name: string, i: number): void => {
+      const running = writers.get(name);
+      if (running !== undefined && running.exitCode === null && running.signalCode === null) {
+        findings.push({ class: "harness", db: name, message: "writer restart while it still ran (skipped)" });
+        return;
+      }
       writerStarts++;
       const err = openSync(join(work, `${name}.writer.err`), "a");
-      writers.set(name, Bun.spawn([process.execPath, WRITER, dbPath(name), join(work, `${name}.writer.log`), String(schedule.seed * 31 + i * 7 + writerStarts), String(schedule.writerIntervalMs)], { stdout: "ignore", stderr: err }));
+      const w = track(Bun.spawn([process.execPath, WRITER, dbPath(name), join(work, `${name}.writer.log`), String(schedule.seed * 31 + i * 7 + writerStarts), String(schedule.writerIntervalMs)], { stdout: "ignore", stderr: err }));
+      writers.set(name, w);
+      allWriters.push(w);
       closeSync(err);
     };
     dbNames.forEach((n, i) => startWriter(n, i));
@@ -128,7 +156,7 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       const fd = openSync(agentLog, "a");
       writeSync(fd, `--- chaos: agent start ${agentStarts} at ${since()} s\n`);
       starts.push(Date.now());
-      agent = Bun.spawn([process.execPath, CLI_ENTRY, "replicate", "--config", cfg], { env: agentEnv, stdin: "ignore", stdout: fd, stderr: fd });
+      agent = track(Bun.spawn([process.execPath, CLI_ENTRY, "replicate", "--config", cfg], { env: agentEnv, stdin: "ignore", stdout: fd, stderr: fd }));
       closeSync(fd);
       agentStarts++;
       const before = countIn(agentLog, "capture started");
@@ -162,9 +190,10 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       await Bun.sleep(Math.max(0, e.at * 1000 - (performance.now() - tStart)));
       switch (e.kind) {
         case "agent-kill": {
-          await agentDown;
+          const before = agentDown;
           let release!: () => void;
           agentDown = new Promise((r) => (release = r));
+          await before;
           try {
             agent?.kill("SIGKILL");
             await agent?.exited;
@@ -176,12 +205,22 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
           return;
         }
         case "writer-kill": {
+          // Kills of one writer take turns, like the agent's: a kill during
+          // the previous one's downtime waits until that restart happened.
           const name = dbNames[e.db] as string;
-          const w = writers.get(name);
-          w?.kill("SIGKILL");
-          await w?.exited;
-          await Bun.sleep(e.downSeconds * 1000);
-          startWriter(name, e.db);
+          const before = writerDown.get(name) ?? Promise.resolve();
+          let release!: () => void;
+          writerDown.set(name, new Promise((r) => (release = r)));
+          await before;
+          try {
+            const w = writers.get(name);
+            w?.kill("SIGKILL");
+            await w?.exited;
+            await Bun.sleep(e.downSeconds * 1000);
+            startWriter(name, e.db);
+          } finally {
+            release();
+          }
           return;
         }
         case "outage":
@@ -209,8 +248,9 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
     proxy.endOutage();
     unfill(stateDir("db0"));
     await agentDown;
-    for (const w of writers.values()) w.kill("SIGTERM");
-    await Promise.all([...writers.values()].map((w) => w.exited));
+    await Promise.all(writerDown.values());
+    for (const w of allWriters) w.kill("SIGTERM");
+    await Promise.all(allWriters.map((w) => w.exited));
     const sync = await runCli(["sync", "--addr", `127.0.0.1:${statusPort}`, "--timeout", "120"]);
     if (sync.code !== 0) findings.push({ class: "sync-failed", message: `litefleet sync exited ${sync.code}: ${oneLine(sync.stderr + sync.stdout)}` });
     let agentExit: number | string | undefined;
@@ -360,6 +400,11 @@ function freePortNumber(): Promise<number> {
 
 if (import.meta.main) {
   const input = JSON.parse(process.argv[2] ?? "{}") as SeedInput;
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => abandon(143));
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) abandon(143);
+  }, 500).unref();
   try {
     const result = await runSeed(input);
     writeFileSync(input.out, JSON.stringify(result, null, 1));

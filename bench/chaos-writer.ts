@@ -31,6 +31,9 @@ const rand = mulberry32(Number(seedText));
 const intervalMs = Number(intervalText);
 let stopping = false;
 process.on("SIGTERM", () => void (stopping = true));
+// Stop when the seed process that started this writer is gone (killed by
+// the benchmark's timeout or Ctrl-C), instead of writing on as an orphan.
+const parent = process.ppid;
 
 const db = new Database(dbPath, { create: true });
 db.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 10000;");
@@ -61,7 +64,7 @@ function commit(body: () => void): void {
   record();
 }
 
-while (!stopping) {
+while (!stopping && process.ppid === parent) {
   const op = rand();
   if (op < 0.01) {
     // A large transaction: about 2 MiB of new pages.

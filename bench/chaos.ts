@@ -128,7 +128,13 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
       const proc = ctx.guard.track(Bun.spawn([process.execPath, SEED_SCRIPT, JSON.stringify(input)], { cwd: REPO, stdout: "pipe", stderr: "pipe", env: process.env }));
       // A seed is at most its faults, a long outage, the drain (sync 120 s, stop 60 s) and the checks.
       const limit = (o.durationSeconds + (o.longOutages === "off" ? 0 : 190) + 300) * 1000;
-      const timer = setTimeout(() => proc.kill("SIGKILL"), limit);
+      let timedOut = false;
+      // SIGTERM first: the seed process kills its agent and writers and unmounts its tmpfs.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 10_000).unref();
+      }, limit);
       const [, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
       await proc.exited;
       clearTimeout(timer);
@@ -141,7 +147,7 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
         const classes = [...new Set(r.findings.map((f) => f.class))];
         say(`seed ${seed}: ${seconds} s, ${r.checks.reduce((s, c) => s + c.restorePoints, 0)} restore points, ${classes.length === 0 ? "no findings" : classes.join(", ")}`);
       } else {
-        const message = proc.signalCode === "SIGKILL" ? `timed out after ${limit / 1000} s` : `exited ${proc.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`;
+        const message = timedOut ? `timed out after ${limit / 1000} s` : `exited ${proc.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`;
         crashes.push({ seed, seconds, message });
         say(`seed ${seed}: harness failure: ${message}`);
       }
