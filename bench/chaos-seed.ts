@@ -70,6 +70,8 @@ export interface SeedResult {
   /** Error and warning lines of the agent log (first 40). */
   readonly agentLogExcerpt: readonly string[];
   readonly agentLog: string;
+  /** Every upload request the proxy saw (time from the seed's start, operation, key, `Content-Length`, fault), to trace a damaged object. */
+  readonly uploads: readonly { t: number; op: string; key: string; bytes: number; fault: string | undefined }[];
 }
 
 /** Every child this process started, killed when it is told to stop or its parent goes away. */
@@ -316,6 +318,9 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       agentExit,
       agentLogExcerpt: logText.split("\n").filter((l) => /\b(ERROR|WARN|error|warn)\b|level":"(error|warn)/.test(l)).slice(0, 40),
       agentLog,
+      uploads: proxy.log
+        .filter((r) => r.method === "PUT" || r.method === "POST")
+        .map((r) => ({ t: Math.round((r.time - (starts[0] ?? r.time)) / 100) / 10, op: r.op, key: decodeURIComponent(new URL(r.url, "http://x").pathname), bytes: r.contentLength, fault: r.fault })),
     };
   } finally {
     if (usesEnospc) unmount(stateDir("db0"));
