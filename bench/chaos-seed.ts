@@ -297,7 +297,7 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
     // First upload after each start.
     const firstUploads: FirstUpload[] = starts.map((at, i) => {
       const next = starts[i + 1] ?? Infinity;
-      const put = proxy.log.find((r) => r.time >= at && r.time < next && (r.op === "PutObject" || r.op === "UploadPart" || r.op === "CreateMultipartUpload"));
+      const put = proxy.log.find((r) => r.time >= at && r.time < next && (r.op === "PutObject" || r.op === "UploadPart"));
       return { start: i, startedAt: Math.round((at - starts[0]!) / 100) / 10, bytes: put?.contentLength, key: put === undefined ? undefined : decodeURIComponent(new URL(put.url, "http://x").pathname) };
     });
     const logText = readText(agentLog);
