@@ -23,4 +23,9 @@ export interface Benchmark {
   readonly description: string;
   /** Runs it; resolves with the process exit code. */
   readonly run: (options: BenchOptions, ctx: BenchContext) => Promise<number>;
+  /**
+   * A benchmark with options of its own (`chaos`) gets its arguments
+   * unparsed here instead; `run` is then not called.
+   */
+  readonly runWithArgs?: (args: readonly string[], ctx: BenchContext) => Promise<number>;
 }

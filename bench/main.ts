@@ -8,6 +8,7 @@
 import { runAggregateBench } from "./aggregate.ts";
 import { runBatching } from "./batching.ts";
 import type { Benchmark } from "./benchmark.ts";
+import { runChaos } from "./chaos.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
 import { ProcessGuard } from "./process-guard.ts";
@@ -22,6 +23,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   batching: {
     description: "Litestream v0.3.13 vs litefleet at 1 s / 10 s / 60 s batches: S3 requests, bytes, CPU, RSS, restore",
     run: runBatching,
+  },
+  chaos: {
+    description: "issue #11: the real agent under seeded S3 faults, kill -9, clock steps, ENOSPC; every restore point checked (--seeds N, --short; --help)",
+    run: () => Promise.reject(new Error("chaos takes its own options")),
+    runWithArgs: runChaos,
   },
   footprint: {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
@@ -53,7 +59,8 @@ async function main(args: readonly string[]): Promise<number> {
   }
   let options: BenchOptions | "help";
   try {
-    options = parseBenchOptions(rest);
+    // A benchmark with options of its own parses them itself.
+    options = bench.runWithArgs === undefined ? parseBenchOptions(rest) : parseBenchOptions([]);
   } catch (err) {
     process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
     return 2;
@@ -76,7 +83,8 @@ async function main(args: readonly string[]): Promise<number> {
     say(`--keep: ${root} will be left in place`);
   }
   try {
-    return await bench.run(options, { guard, command: `bun run bench ${args.join(" ")}`, say });
+    const ctx = { guard, command: `bun run bench ${args.join(" ")}`, say };
+    return await (bench.runWithArgs === undefined ? bench.run(options, ctx) : bench.runWithArgs(rest, ctx));
   } catch (err) {
     process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
