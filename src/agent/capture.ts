@@ -239,7 +239,7 @@ export class DbCapture {
     } else {
       return this.#resync(hdr, "wal restarted by another process");
     }
-    const seg = readWalSegment(read, hdr, { offset: start, seed });
+    const seg = readWalSegment(read, hdr, { offset: start, seed, ...this.#committedEnd(hdr) });
     if (seg.endOffset === start) {
       if (restarted) this.#pages.reset();
       return undefined;
@@ -275,6 +275,12 @@ export class DbCapture {
     return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "snapshot", reason });
   }
 
+  /** Where reading the WAL must stop: what SQLite itself counts as committed (see `committedWalEnd`). */
+  #committedEnd(hdr: WalHeader): { until?: number } {
+    const end = this.#conn.committedWalEnd(hdr);
+    return end === undefined ? {} : { until: end };
+  }
+
   /** Points the page map at every committed frame of the current WAL; returns that segment. */
   #rebuildFromWal(hdr: WalHeader | undefined): { start: number; end: number; checksum: readonly [number, number]; commit: number } {
     let end = WAL_HEADER_SIZE;
@@ -285,6 +291,7 @@ export class DbCapture {
       const seg = readWalSegment((o, n) => this.#conn.readWal(o, n), hdr, {
         offset: WAL_HEADER_SIZE,
         seed: hdr.checksum,
+        ...this.#committedEnd(hdr),
       });
       this.#pages.reset(seg.pages);
       end = seg.endOffset;

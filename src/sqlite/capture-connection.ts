@@ -18,6 +18,7 @@
 import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { openSqlConnection, type SqlConnection } from "../platform/sqlite.ts";
 import { decodeWalHeader, type WalHeader } from "./wal-reader.ts";
+import { endianness } from "node:os";
 import { readAt } from "../platform/positional-io.ts";
 
 /** Checkpoint modes the agent uses (RESTART is avoided: it can hang applications). */
@@ -39,6 +40,9 @@ export interface CaptureOptions {
   readonly busyTimeoutMs: number;
 }
 
+/** Size of one copy of the wal-index header (`WalIndexHdr`); `-shm` starts with two. */
+const WAL_INDEX_HEADER_SIZE = 48;
+
 /** See the module documentation. */
 export class CaptureConnection {
   readonly path: string;
@@ -49,6 +53,8 @@ export class CaptureConnection {
   #control: SqlConnection;
   #dbFd: number;
   #walFd: number;
+  /** The wal-index (`-shm`); kept open until close like the others (POSIX lock rule). */
+  #shmFd: number | undefined;
   #readLocked = false;
   #closed = false;
 
@@ -70,6 +76,43 @@ export class CaptureConnection {
     // Make sure a WAL with a header exists so its descriptor stays valid.
     if (fileSize(this.walPath) < 32) this.bumpSeq();
     this.#walFd = openSync(this.walPath, "r");
+    try {
+      this.#shmFd = openSync(`${path}-shm`, "r");
+    } catch {
+      this.#shmFd = undefined; // no shared-memory index (e.g. locking_mode exclusive): no cap
+    }
+  }
+
+  /**
+   * The end of what SQLite counts as committed in the WAL: 32 + mxFrame ×
+   * frame size from the wal-index header in `-shm`, for a WAL with `salts`.
+   *
+   * A commit frame can be in the WAL file without being committed: a
+   * writer killed after writing it but before publishing it in the
+   * wal-index. While other connections (ours) keep the wal-index, nobody
+   * recovers that frame, and the next writer overwrites it. Capture must
+   * not publish it, so it reads no further than this. Undefined when the
+   * header cannot be read consistently (then nothing is capped); 32 when
+   * it describes another WAL generation (a restart not yet published).
+   */
+  committedWalEnd(salts: { readonly salt1: number; readonly salt2: number }): number | undefined {
+    if (this.#shmFd === undefined) return undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const bytes = readAt(this.#shmFd, 0, 2 * WAL_INDEX_HEADER_SIZE);
+      if (bytes.length < 2 * WAL_INDEX_HEADER_SIZE) return undefined;
+      const a = bytes.subarray(0, WAL_INDEX_HEADER_SIZE);
+      const b = bytes.subarray(WAL_INDEX_HEADER_SIZE);
+      // SQLite writes the second copy first; equal copies are a consistent header.
+      if (!a.every((x, i) => x === b[i])) continue;
+      const view = new DataView(a.buffer, a.byteOffset, a.byteLength);
+      const le = endianness() === "LE";
+      if (view.getUint8(12) !== 1) return undefined; // isInit
+      const mxFrame = view.getUint32(16, le);
+      // The salts are copied from the WAL header as bytes (big-endian words).
+      if (view.getUint32(32, false) !== salts.salt1 || view.getUint32(36, false) !== salts.salt2) return 32;
+      return 32 + mxFrame * (24 + this.pageSize);
+    }
+    return undefined;
   }
 
   /**
@@ -191,6 +234,7 @@ export class CaptureConnection {
     this.#control.close();
     closeSync(this.#walFd);
     closeSync(this.#dbFd);
+    if (this.#shmFd !== undefined) closeSync(this.#shmFd);
   }
 }
 
