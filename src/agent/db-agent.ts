@@ -235,7 +235,13 @@ export class DbAgent {
    * pre-empting the policy. Rejects with the first replica's error.
    */
   async syncNow(): Promise<void> {
-    this.#syncOnce();
+    // A failed capture (a full disk) still lets what was captured go out.
+    let captureError: unknown;
+    try {
+      this.#syncOnce();
+    } catch (err) {
+      captureError = err;
+    }
     await Promise.all(
       this.#uploaders.map(
         (u) =>
@@ -246,6 +252,7 @@ export class DbAgent {
           }),
       ),
     );
+    if (captureError !== undefined) throw captureError;
   }
 
   /** The status object (`litefleet status`, MQTT later). */
@@ -300,8 +307,15 @@ export class DbAgent {
       ...states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n),
       ...this.#store.spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid),
     ]);
-    const res = coalesceSpool(this.#store.spool, { floor, cuts, maxBytes: this.#opts.spool.maxBytes });
-    if (res) this.#log.info("capture spool coalesced", { files: res.files, before: res.before, after: res.after });
+    try {
+      const res = coalesceSpool(this.#store.spool, { floor, cuts, maxBytes: this.#opts.spool.maxBytes });
+      if (res) this.#log.info("capture spool coalesced", { files: res.files, before: res.before, after: res.after });
+      this.#diskFull.delete("spool");
+    } catch (err) {
+      // The capture itself is done; merging waits until there is room.
+      if (!isDiskFull(err)) throw err;
+      this.#diskFull.add("spool");
+    }
   }
 
   #writeSnapshot(): Txid | undefined {

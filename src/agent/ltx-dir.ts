@@ -7,7 +7,7 @@
  * @module
  */
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { formatLtxFileName, parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
@@ -57,6 +57,31 @@ export class LtxDir {
       out.push({ level, ...parsed, size: st.size, createdAt: st.mtime });
     }
     return out.sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : 0));
+  }
+
+  /**
+   * Puts `f` of `src` (a directory on the same file system) here under the
+   * same name, as a hard link: no data is copied, so it works on a full
+   * disk. Falls back to a copy across file systems. Returns the new entry.
+   */
+  link(src: LtxDir, f: LtxFileInfo): LtxFileInfo {
+    mkdirSync(join(this.root, "ltx", String(f.level)), { recursive: true });
+    const to = this.path(f);
+    rmSync(to, { force: true });
+    try {
+      linkSync(src.path(f), to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      const file = this.create(f.level, f.minTxid, f.maxTxid);
+      try {
+        file.write(src.read(f));
+        file.commit({ mtime: f.createdAt });
+      } catch (copyErr) {
+        file.abort();
+        throw copyErr;
+      }
+    }
+    return { ...f };
   }
 
   /** Reads a file. */

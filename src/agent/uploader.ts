@@ -22,6 +22,7 @@
  */
 
 import type { ReplicaConfig, UploadPolicy } from "../config/schema.ts";
+import { errorMessage, isDiskFull } from "../errors.ts";
 import { decodeTrailer, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
@@ -112,6 +113,8 @@ export class Uploader {
    * age then (never negative); files from before the start likewise.
    */
   #madeAt = new Map<string, number>();
+  /** True while `state.json` is behind the state in memory (a full disk). */
+  #stateUnsaved = false;
 
   constructor(options: UploaderOptions) {
     this.name = options.name;
@@ -325,17 +328,34 @@ export class Uploader {
     this.#forgetGone(spool, pending);
     if (!isBatchDue(this.#batchState(spool, pending, ctx.explicit), ctx.policy)) return "ok";
     const cuts = new Set([state.uploaded[SNAPSHOT_LEVEL] ?? 0n, ...spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid)]);
+    // Set once a merge found the disk full: the rest go one capture each.
+    let diskFull = false;
     while (pending.length > 0) {
       let size = 0;
       let n = 0;
       while (n < pending.length && (n === 0 || size + (pending[n]?.size ?? 0) <= ctx.policy.maxBatchBytes)) {
         size += pending[n]?.size ?? 0;
         n++;
-        if (cuts.has(pending[n - 1]?.maxTxid ?? 0n)) break;
+        if (diskFull || cuts.has(pending[n - 1]?.maxTxid ?? 0n)) break;
       }
-      const inputs = pending.slice(0, n);
+      let inputs = pending.slice(0, n);
+      let batch: LtxFileInfo | undefined;
+      if (inputs.length > 1) {
+        try {
+          batch = mergeLocalLtx(spool, { files: inputs, dst: this.#dir, level: 0 });
+        } catch (err) {
+          if (!isDiskFull(err)) throw err;
+          // No room for a merged copy: hand captures over one by one, as
+          // they are, so the uploads that free the space can go on.
+          diskFull = true;
+          inputs = inputs.slice(0, 1);
+          n = 1;
+          this.#o.log.warn("disk full: batching captures one by one until space returns", { replica: this.name });
+        }
+      }
+      // One capture is its own batch: a hard link, nothing copied.
+      batch ??= this.#dir.link(spool, inputs[0] as LtxFileInfo);
       const madeAt = Math.min(...inputs.map((f) => this.#madeAtOf(spool, f)));
-      const batch = mergeLocalLtx(spool, { files: inputs, dst: this.#dir, level: 0 });
       this.#madeAtOf(this.#dir, batch, madeAt);
       for (const f of inputs) this.#forget(spool, f);
       pending = pending.slice(n);
@@ -470,9 +490,22 @@ export class Uploader {
     this.#setState({ ...state, uploaded, built });
   }
 
+  /**
+   * Records the replica's state, in memory and in `state.json`. On a full
+   * disk the file waits for the next change (a warning says so): it only
+   * speeds up the next start, which lists the bucket and rebuilds what a
+   * stale file misses, so uploads that free space need not wait for it.
+   */
   #setState(state: ReplicaState): void {
     this.#state = state;
-    this.#o.store.writeReplicaState(this.name, state);
+    try {
+      this.#o.store.writeReplicaState(this.name, state);
+      this.#stateUnsaved = false;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      if (!this.#stateUnsaved) this.#o.log.warn("disk full: the replica's state file is saved once there is room", { err: errorMessage(err) });
+      this.#stateUnsaved = true;
+    }
   }
 }
 
