@@ -76,7 +76,12 @@ export interface CaptureCounters {
 interface Waiter {
   resolve(): void;
   reject(err: unknown): void;
+  /** Upload attempts that failed for this request so far. */
+  failures: number;
 }
+
+/** An explicit sync is answered with the error once this many attempts in a row failed (a dropped connection is retried at once). */
+const SYNC_ATTEMPTS = 3;
 
 /** See the module documentation. */
 export class DbAgent {
@@ -247,7 +252,7 @@ export class DbAgent {
         (u) =>
           new Promise<void>((resolve, reject) => {
             const list = this.#waiters.get(u) ?? [];
-            list.push({ resolve, reject });
+            list.push({ resolve, reject, failures: 0 });
             this.#waiters.set(u, list);
           }),
       ),
@@ -460,7 +465,12 @@ export class DbAgent {
           wait = Math.min(wait, Math.max(50, nextRemoteAt - this.#clock.monotonic()));
         }
       } catch (err) {
-        for (const w of waiters) w.reject(err);
+        const retry: Waiter[] = [];
+        for (const w of waiters) {
+          if (++w.failures < SYNC_ATTEMPTS && !signal.aborted) retry.push(w);
+          else w.reject(err);
+        }
+        this.#waiters.set(u, [...retry, ...(this.#waiters.get(u) ?? [])]);
         if (signal.aborted) break;
         u.stats.errors++;
         u.stats.lastError = errorMessage(err);

@@ -122,7 +122,11 @@ export class Uploader {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.#dir = options.store.replicaDir(options.name);
-    this.#state = options.store.readReplicaState(options.name);
+    // A batch is written before the state that records it: after a crash
+    // in between, the local batches say how far batching went.
+    const recorded = options.store.readReplicaState(options.name);
+    const batched = this.#dir.list(0).at(-1)?.maxTxid ?? 0n;
+    this.#state = recorded && batched > recorded.built ? { ...recorded, built: txid(batched) } : recorded;
     const now = { wall: this.#clock.now(), mono: this.#clock.monotonic() };
     this.#lastCompactAt = options.levels.map(() => ({ ...now }));
     this.stats = {
@@ -439,9 +443,7 @@ export class Uploader {
       if (!crossed && now.mono - last.mono < interval) continue;
       this.#lastCompactAt[k - 1] = now;
       const state = this.#state ?? emptyReplicaState();
-      const sources = this.#dir
-        .list(k - 1)
-        .filter((f) => f.minTxid > (state.uploaded[k] ?? 0n) && f.maxTxid <= (state.uploaded[k - 1] ?? 0n));
+      const sources = this.#compactionRun(k, state);
       if (sources.length === 0) continue;
       const out = mergeLocalLtx(this.#dir, { files: sources, dst: this.#dir, level: k });
       await this.#put(this.#dir, out, signal);
@@ -450,6 +452,30 @@ export class Uploader {
       if (k === levels.length) this.#dir.remove(out);
       this.#o.log.debug("compacted", { level: k, files: sources.length, size: out.size });
     }
+  }
+
+  /**
+   * The local copies of level k-1 to merge into the next level-k file: the
+   * uploaded ones above level k's position, as one contiguous run. A copy
+   * that a longer one already holds (left by a crash between writing a
+   * batch and recording it) is dropped; the run stops at a gap or a partial
+   * overlap, so compaction never fails on them (what is not compacted stays
+   * restorable from level k-1).
+   */
+  #compactionRun(k: number, state: ReplicaState): LtxFileInfo[] {
+    const run: LtxFileInfo[] = [];
+    for (const f of this.#dir.list(k - 1)) {
+      if (f.maxTxid > (state.uploaded[k - 1] ?? 0n)) continue;
+      const last = run.at(-1);
+      if (f.maxTxid <= (last?.maxTxid ?? state.uploaded[k] ?? 0n)) {
+        this.#dir.remove(f); // already held by a file at this level or the next
+      } else if (last === undefined ? f.minTxid > (state.uploaded[k] ?? 0n) : f.minTxid === last.maxTxid + 1n) {
+        run.push(f);
+      } else if (last !== undefined) {
+        break;
+      }
+    }
+    return run;
   }
 
   /** Deletes remote files no restore inside the retention needs. */
