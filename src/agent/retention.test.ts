@@ -5,7 +5,7 @@ import { planRetention } from "./retention.ts";
 
 const HOUR = 3_600_000;
 function f(level: number, min: number, max: number, ageHours: number): LtxFileInfo {
-  return { level, minTxid: txid(min), maxTxid: txid(max), size: 1, createdAt: new Date(100 * HOUR - ageHours * HOUR) };
+  return { level, minTxid: txid(min), maxTxid: txid(max), size: 1000, createdAt: new Date(100 * HOUR - ageHours * HOUR) };
 }
 
 describe("planRetention", () => {

@@ -23,6 +23,7 @@
  */
 
 import { SNAPSHOT_LEVEL, type LtxFileInfo } from "../replica/client.ts";
+import { couldBeLtxFile } from "../restore/planner.ts";
 
 /** Options of {@linkcode planRetention}. */
 export interface RetentionOptions {
@@ -42,7 +43,8 @@ export function planRetention(files: readonly LtxFileInfo[], options: RetentionO
   const latest = targets[0];
   if (latest === undefined) return [];
   const keep = new Set<LtxFileInfo>();
-  const plans = new RestorePlans(files);
+  // Plans only over what restore would use (not objects too small to be LTX files).
+  const plans = new RestorePlans(files.filter(couldBeLtxFile));
   for (const t of targets) {
     const plan = plans.plan(t);
     if (plan === undefined) {

@@ -5,7 +5,7 @@ import type { LtxFileInfo, ReplicaClient } from "../replica/client.ts";
 import { HEADER_READ_CONCURRENCY, NoRestorePointError, planRestore } from "./planner.ts";
 
 function f(level: number, min: number, max: number, at = 0): LtxFileInfo {
-  return { level, minTxid: txid(min), maxTxid: txid(max), size: 100, createdAt: new Date(at) };
+  return { level, minTxid: txid(min), maxTxid: txid(max), size: 1000, createdAt: new Date(at) };
 }
 // Listings are passed in, so the client is only named in messages.
 const client = { location: "test://replica" } as ReplicaClient;
@@ -23,6 +23,12 @@ describe("planRestore", () => {
     // L1 1..7 reaches furthest from 1 but nothing starts at 8; L0 batches do reach 12.
     const files = [f(0, 1, 1), f(1, 2, 7), f(0, 2, 4), f(0, 5, 9), f(0, 10, 12)];
     expect(shape((await planRestore(client, {}, { files })).files)).toEqual(["0:1-1", "0:2-4", "0:5-9", "0:10-12"]);
+  });
+
+  test("an object too small to be an LTX file (left by a failed upload) is planned around (chaos seed 53)", async () => {
+    const empty = { ...f(1, 2, 9), size: 0 };
+    const files = [f(0, 1, 1), f(0, 2, 5), f(0, 6, 9), empty];
+    expect(shape((await planRestore(client, { txid: txid(9) }, { files })).files)).toEqual(["0:1-1", "0:2-5", "0:6-9"]);
   });
 
   test("a gap before the target is an error naming the missing TXID", async () => {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { decodeHeader, HEADER_SIZE } from "../ltx/header.ts";
+import { decodeHeader, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import { formatLtxFileName } from "../ltx/file-name.ts";
 import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient, type SignalOptions } from "../replica/client.ts";
@@ -59,7 +59,9 @@ export async function planRestore(
   target: RestoreTarget,
   options: SignalOptions & { files?: readonly LtxFileInfo[] } = {},
 ): Promise<RestorePlan> {
-  const files = options.files ?? (await listAllLtxFiles(client, options));
+  // An object too small to hold a header and a trailer is not an LTX file
+  // (a storage that kept part of a failed upload): plan around it.
+  const files = (options.files ?? (await listAllLtxFiles(client, options))).filter(couldBeLtxFile);
   if (files.length === 0) {
     throw new NoRestorePointError(`Cannot restore from '${client.location}': the replica holds no LTX files`);
   }
@@ -245,4 +247,9 @@ function cmp(a: bigint, b: bigint): number {
 
 function sig(o: SignalOptions): SignalOptions {
   return o.signal ? { signal: o.signal } : {};
+}
+
+/** False for a listed object too small to be an LTX file (smaller than a header and a trailer). */
+export function couldBeLtxFile(f: LtxFileInfo): boolean {
+  return f.size >= HEADER_SIZE + TRAILER_SIZE;
 }
