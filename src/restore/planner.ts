@@ -59,9 +59,28 @@ export async function planRestore(
   target: RestoreTarget,
   options: SignalOptions & { files?: readonly LtxFileInfo[] } = {},
 ): Promise<RestorePlan> {
+  const files = options.files ?? (await listAllLtxFiles(client, options));
   // An object too small to hold a header and a trailer is not an LTX file
-  // (a storage that kept part of a failed upload): plan around it.
-  const files = (options.files ?? (await listAllLtxFiles(client, options))).filter(couldBeLtxFile);
+  // (a storage that kept part of a failed upload): plan around it where
+  // another chain reaches the target, else keep it in the plan, so that
+  // applying it names the damaged object.
+  const usable = files.filter(couldBeLtxFile);
+  if (usable.length < files.length) {
+    try {
+      return await planOver(client, target, usable, options);
+    } catch (err) {
+      if (!(err instanceof NoRestorePointError)) throw err;
+    }
+  }
+  return planOver(client, target, files, options);
+}
+
+async function planOver(
+  client: ReplicaClient,
+  target: RestoreTarget,
+  files: readonly LtxFileInfo[],
+  options: SignalOptions,
+): Promise<RestorePlan> {
   if (files.length === 0) {
     throw new NoRestorePointError(`Cannot restore from '${client.location}': the replica holds no LTX files`);
   }
