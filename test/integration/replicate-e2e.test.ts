@@ -238,7 +238,12 @@ describe("replicate → restore end to end", () => {
     });
     const agent = startAgent(cfg, {});
     await agent.waitForLog("capture started");
-    for (let i = 0; i < 40; i++) {
+    // Write until each database has had two snapshots after the first
+    // (every 300 ms; a loaded machine takes longer), at least 40 rounds.
+    const lines = () => agent.log().split("\n").filter((l) => l.includes("snapshot uploaded"));
+    const fewest = () => Math.min(...dbs.map((db) => lines().filter((l) => l.includes(`db=${db} `)).length));
+    const deadline = Date.now() + 30_000;
+    for (let i = 0; i < 40 || (fewest() < 3 && Date.now() < deadline); i++) {
       for (const app of apps) app.run("INSERT INTO t (v) VALUES (?)", [`row ${i}`]);
       await Bun.sleep(25);
     }
