@@ -84,6 +84,27 @@ export class LtxDir {
     return { ...f };
   }
 
+  /**
+   * Files of a level like `list`, without those a longer file of the level
+   * wholly holds: the inputs a merge had not removed yet when the process
+   * died (its output is written before they go). They are removed here, so
+   * no later merge or upload meets overlapping files.
+   */
+  listMerged(level: number): LtxFileInfo[] {
+    const files = this.list(level).sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : a.maxTxid > b.maxTxid ? -1 : 1));
+    const out: LtxFileInfo[] = [];
+    let end = 0n;
+    for (const f of files) {
+      if (out.length > 0 && f.maxTxid <= end) {
+        this.remove(f);
+        continue;
+      }
+      out.push(f);
+      if (f.maxTxid > end) end = f.maxTxid;
+    }
+    return out;
+  }
+
   /** Reads a file. */
   read(key: LtxFileKey): Uint8Array {
     return readFileSync(this.path(key));

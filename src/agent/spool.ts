@@ -36,7 +36,7 @@ export function coalesceSpool(
   options: { floor: bigint; cuts: ReadonlySet<bigint>; maxBytes: number },
 ): SpoolCoalesced | undefined {
   const segments: LtxFileInfo[][] = [[]];
-  for (const f of spool.list(0)) {
+  for (const f of spool.listMerged(0)) {
     if (f.maxTxid <= options.floor) continue;
     segments[segments.length - 1]?.push(f);
     if (options.cuts.has(f.maxTxid)) segments.push([]);

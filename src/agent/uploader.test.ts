@@ -15,6 +15,7 @@ import { FaultyReplicaClient } from "../../test/harness/faulty-client.ts";
 import { fileHash, imageHash } from "../../test/harness/sqlite-image.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { DbCapture } from "./capture.ts";
+import { mergeLocalLtx } from "./local-ltx.ts";
 import { LocalStore } from "./local-store.ts";
 import { Uploader, type UploaderOptions } from "./uploader.ts";
 
@@ -118,6 +119,26 @@ describe("Uploader.tick", () => {
     f.clock.step(-3_600_000);
     f.clock.advance(60_000);
     expect((await f.up.tick({ metered: false })).files).toBe(2);
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
+  test("the leftovers of a merge interrupted by a crash (output written, inputs not yet removed) are dropped, not merged again (chaos seed 79)", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path);
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true });
+    f.write(4);
+    // A spool coalesce that wrote its output and died before removing its inputs.
+    const inputs = f.store.spool.list(0).filter((x) => x.minTxid > 1n);
+    expect(inputs.length).toBe(4);
+    mergeLocalLtx(f.store.spool, { files: inputs, dst: f.store.spool, level: 0 });
+    expect(f.store.spool.list(0).length).toBe(6);
+    const res = await f.up.tick({ metered: false, explicit: true });
+    expect(res.files).toBe(1);
+    expect(f.store.spool.list(0).map((x) => [x.minTxid, x.maxTxid])).toEqual([
+      [txid(1), txid(1)],
+      [txid(2), txid(5)],
+    ]);
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 

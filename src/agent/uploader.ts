@@ -125,7 +125,7 @@ export class Uploader {
     // A batch is written before the state that records it: after a crash
     // in between, the local batches say how far batching went.
     const recorded = options.store.readReplicaState(options.name);
-    const batched = this.#dir.list(0).at(-1)?.maxTxid ?? 0n;
+    const batched = this.#dir.listMerged(0).at(-1)?.maxTxid ?? 0n;
     this.#state = recorded && batched > recorded.built ? { ...recorded, built: txid(batched) } : recorded;
     const now = { wall: this.#clock.now(), mono: this.#clock.monotonic() };
     this.#lastCompactAt = options.levels.map(() => ({ ...now }));
@@ -202,7 +202,7 @@ export class Uploader {
       }
       uploaded.push(txid(max));
     }
-    const localMax = this.#dir.list(0).at(-1)?.maxTxid ?? 0n;
+    const localMax = this.#dir.listMerged(0).at(-1)?.maxTxid ?? 0n;
     const built = [uploaded[0] ?? 0n, localMax, this.#state?.built ?? 0n].reduce((a, b) => (a > b ? a : b));
     this.#setState({ uploaded, snapshotTime, built: txid(built) });
     this.#tip = tip;
@@ -226,8 +226,8 @@ export class Uploader {
   /** Pending work: spool files not yet batched plus batches not yet uploaded. */
   pending(): { files: number; bytes: number; oldestAt: number | undefined } {
     const state = this.#state ?? emptyReplicaState();
-    const spool = this.#o.store.spool.list(0).filter((f) => f.maxTxid > state.built);
-    const copies = this.#dir.list(0).filter((f) => f.maxTxid > (state.uploaded[0] ?? 0n));
+    const spool = this.#o.store.spool.listMerged(0).filter((f) => f.maxTxid > state.built);
+    const copies = this.#dir.listMerged(0).filter((f) => f.maxTxid > (state.uploaded[0] ?? 0n));
     const all = [...copies, ...spool];
     const oldest = all.reduce<number | undefined>((m, f) => (m === undefined || f.createdAt.getTime() < m ? f.createdAt.getTime() : m), undefined);
     return { files: all.length, bytes: all.reduce((n, f) => n + f.size, 0), oldestAt: oldest };
@@ -267,7 +267,7 @@ export class Uploader {
   #nextDueMs(policy: UploadPolicy): number {
     const state = this.#state ?? emptyReplicaState();
     const spool = this.#o.store.spool;
-    const pending = spool.list(0).filter((f) => f.maxTxid > state.built);
+    const pending = spool.listMerged(0).filter((f) => f.maxTxid > state.built);
     return msUntilDue(this.#batchState(spool, pending, false), policy);
   }
 
@@ -312,7 +312,7 @@ export class Uploader {
    */
   #batch(state: ReplicaState, ctx: { explicit: boolean; policy: UploadPolicy }): "ok" | "needs-snapshot" {
     const spool = this.#o.store.spool;
-    let pending = spool.list(0).filter((f) => f.maxTxid > state.built);
+    let pending = spool.listMerged(0).filter((f) => f.maxTxid > state.built);
     const first = pending[0];
     if (!first) return "ok";
     let built = state.built;
@@ -374,7 +374,7 @@ export class Uploader {
   /** Step 2: bound the not-yet-uploaded batches by merging them. */
   #coalesce(): void {
     const uploaded = this.#state?.uploaded[0] ?? 0n;
-    const waiting = this.#dir.list(0).filter((f) => f.maxTxid > uploaded);
+    const waiting = this.#dir.listMerged(0).filter((f) => f.maxTxid > uploaded);
     if (waiting.length < 2) return;
     const bytes = waiting.reduce((n, f) => n + f.size, 0);
     const largest = waiting.reduce((m, f) => Math.max(m, f.size), 0);
@@ -404,7 +404,7 @@ export class Uploader {
 
   /** Step 3: upload local batches above the replica's L0 position, in order. */
   async #uploadBatches(signal: AbortSignal | undefined): Promise<void> {
-    for (const f of this.#dir.list(0)) {
+    for (const f of this.#dir.listMerged(0)) {
       if (f.maxTxid <= (this.#state?.uploaded[0] ?? 0n)) continue;
       await this.#put(this.#dir, f, signal);
       this.#setUploaded(0, f);
