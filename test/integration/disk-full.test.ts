@@ -60,22 +60,59 @@ async function until<T>(what: string, find: () => Promise<T | undefined> | T | u
   }
 }
 
+/** A database beside a state directory on its own small tmpfs. */
+interface SmallDisk {
+  readonly dir: string;
+  readonly state: string;
+  readonly db: string;
+  readonly replicaDir: string;
+  readonly statusAddr: string;
+  readonly app: Database;
+  /** Fills the state directory's file system to the last byte (file `filler` in it); returns its path. */
+  fill(): string;
+  status(): Promise<AgentStatus>;
+}
+
+async function withSmallDisk(prefix: string, bytes: number, body: (disk: SmallDisk) => Promise<void>): Promise<void> {
+  await using dir = await makeTempDir(prefix);
+  const state = join(dir.path, "state");
+  expect(mountTmpfs(state, bytes)).toBeUndefined();
+  try {
+    const db = join(dir.path, "app.db");
+    const statusAddr = `127.0.0.1:${await freePort()}`;
+    const app = new Database(db, { create: true });
+    app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);");
+    await body({
+      dir: dir.path,
+      state,
+      db,
+      replicaDir: join(dir.path, "replica"),
+      statusAddr,
+      app,
+      fill() {
+        const filler = join(state, "filler");
+        try {
+          writeFileSync(filler, new Uint8Array(bytes));
+        } catch (err) {
+          expect((err as NodeJS.ErrnoException).code).toBe("ENOSPC");
+        }
+        return filler;
+      },
+      status: async () => JSON.parse((await runCli(["status", "--json", "--addr", statusAddr])).stdout) as AgentStatus,
+    });
+  } finally {
+    Bun.spawnSync(["umount", "-l", state]);
+  }
+}
+
 describe("disk full", () => {
   test.skipIf(cannot !== undefined)(
     "is reported everywhere, corrupts nothing, and replication resumes by itself once space returns",
-    async () => {
-      await using dir = await makeTempDir("disk-full-");
-      const state = join(dir.path, "state");
-      expect(mountTmpfs(state, 6 << 20)).toBeUndefined();
-      try {
-        const db = join(dir.path, "app.db");
-        const replicaDir = join(dir.path, "replica");
-        const statusAddr = `127.0.0.1:${await freePort()}`;
+    () =>
+      withSmallDisk("disk-full-", 6 << 20, async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
         const metricsAddr = `127.0.0.1:${await freePort()}`;
-        const app = new Database(db, { create: true });
-        app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);");
         const protocol = broker.kind === "mosquitto" ? "5" : '"3.1.1"';
-        const cfg = join(dir.path, "litefleet.yml");
+        const cfg = join(dir, "litefleet.yml");
         writeFileSync(
           cfg,
           [
@@ -86,7 +123,7 @@ describe("disk full", () => {
             `  url: ${broker.url}`,
             `  protocol: ${protocol}`,
             "  status-interval: 1s",
-            `  state-dir: ${join(dir.path, "fleet-state")}`,
+            `  state-dir: ${join(dir, "fleet-state")}`,
             "dbs:",
             `  - path: ${db}`,
             "    monitor-interval: 100ms",
@@ -99,19 +136,13 @@ describe("disk full", () => {
         const topics = deviceTopics("litefleet/v1", DEVICE);
         const { client: operator, events, statuses } = await watchDevice(broker.url, topics, { protocolVersion: broker.kind === "mosquitto" ? 5 : 4 });
         const agent = startAgent(cfg);
-        const status = async () => JSON.parse((await runCli(["status", "--json", "--addr", statusAddr])).stdout) as AgentStatus;
         try {
           await agent.waitForLog("capture started");
           for (let i = 0; i < 10; i++) app.run("INSERT INTO t (v) VALUES (randomblob(4000))");
           await until("the first rows in the replica", async () => ((await status()).dbs[0]?.replicas[0]?.pending.files === 0 ? true : undefined), 10_000);
 
           // Fill the state directory's file system, then keep writing.
-          const filler = join(state, "filler");
-          try {
-            writeFileSync(filler, new Uint8Array(6 << 20));
-          } catch (err) {
-            expect((err as NodeJS.ErrnoException).code).toBe("ENOSPC");
-          }
+          const filler = fill();
           for (let i = 0; i < 40; i++) {
             app.run("INSERT INTO t (v) VALUES (randomblob(20000))");
             await Bun.sleep(20);
@@ -148,33 +179,22 @@ describe("disk full", () => {
           // Nothing corrupted, nothing lost.
           const client = new FileReplicaClient({ type: "file", path: replicaDir });
           for (const f of await listAllLtxFiles(client)) verifyLtxFile(await client.readLtxFile(f), { path: `${f.level}/${f.minTxid}` });
-          const out = join(dir.path, "restored.db");
+          const out = join(dir, "restored.db");
           expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
           expect(fileHash(out)).toBe(expected);
         } finally {
           await agent.kill().catch(() => {});
           await operator.endAsync();
         }
-      } finally {
-        Bun.spawnSync(["umount", "-l", state]);
-      }
-    },
+      }),
     90_000,
   );
 
   test.skipIf(cannot !== undefined)(
     "captures waiting on a full disk still go out: batches of one capture are hard links, nothing copied (chaos seed 45)",
-    async () => {
-      await using dir = await makeTempDir("disk-full-batch-");
-      const state = join(dir.path, "state");
-      expect(mountTmpfs(state, 4 << 20)).toBeUndefined();
-      try {
-        const db = join(dir.path, "app.db");
-        const replicaDir = join(dir.path, "replica");
-        const statusAddr = `127.0.0.1:${await freePort()}`;
-        const app = new Database(db, { create: true });
-        app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);");
-        const cfg = join(dir.path, "litefleet.yml");
+    () =>
+      withSmallDisk("disk-full-batch-", 4 << 20, async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
+        const cfg = join(dir, "litefleet.yml");
         writeFileSync(
           cfg,
           [
@@ -197,7 +217,6 @@ describe("disk full", () => {
             app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
             await Bun.sleep(40);
           }
-          const status = async () => JSON.parse((await runCli(["status", "--json", "--addr", statusAddr])).stdout) as AgentStatus;
           await until("captures waiting in the spool", async () => ((await status()).dbs[0]?.replicas[0]?.pending.files ?? 0) > 3 ? true : undefined, 10_000);
           // Every commit captured (the capture itself needs room) before the disk fills.
           let last: string | null | undefined;
@@ -209,11 +228,7 @@ describe("disk full", () => {
             return settled ? true : undefined;
           }, 10_000);
           // The disk fills up to the last byte and stays full.
-          try {
-            writeFileSync(join(state, "filler"), new Uint8Array(4 << 20));
-          } catch (err) {
-            expect((err as NodeJS.ErrnoException).code).toBe("ENOSPC");
-          }
+          fill();
           const expected = imageHash(app);
           const sync = await runCli(["sync", "--addr", statusAddr, "--timeout", "60"]);
           expect(sync.stderr).toBe("");
@@ -221,16 +236,13 @@ describe("disk full", () => {
           expect(agent.log()).toContain("disk full: batching captures one by one");
           app.close();
           await agent.stop();
-          const out = join(dir.path, "restored.db");
+          const out = join(dir, "restored.db");
           expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
           expect(fileHash(out)).toBe(expected);
         } finally {
           await agent.kill().catch(() => {});
         }
-      } finally {
-        Bun.spawnSync(["umount", "-l", state]);
-      }
-    },
+      }),
     90_000,
   );
 });
