@@ -248,20 +248,34 @@ export class Uploader {
     if (batched === "needs-snapshot") {
       return { files: 0, bytes: 0, needsSnapshot: true, nextDueMs: 0 };
     }
-    this.#coalesce();
+    await this.#whenRoom("coalescing waiting batches", async () => this.#coalesce());
     if (options.remote === false) {
       return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(policy) };
     }
     await this.#uploadBatches(options.signal);
     const bulkAllowed = inWindow(this.#o.replica.windows, new Date(this.#clock.now()));
     if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
-    if (bulkAllowed && !options.metered) await this.#compact(options.signal);
+    if (bulkAllowed && !options.metered) await this.#whenRoom("compaction", () => this.#compact(options.signal));
     return {
       files: this.stats.puts - before.puts,
       bytes: this.stats.bytes - before.bytes,
       needsSnapshot: false,
       nextDueMs: this.#nextDueMs(policy),
     };
+  }
+
+  /**
+   * Runs a step that only writes local copies (coalescing, compaction) and
+   * skips it while the disk is full: uploads, which free the space, must
+   * not wait behind it.
+   */
+  async #whenRoom(step: string, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      this.#o.log.warn(`disk full: ${step} waits until space returns`, { err: errorMessage(err) });
+    }
   }
 
   #nextDueMs(policy: UploadPolicy): number {
