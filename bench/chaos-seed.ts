@@ -11,13 +11,13 @@
  */
 
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { checkReplica, type DbCheck, type Finding } from "./chaos-check.ts";
 import { drawSchedule, requestDecider, type ChaosEvent, type ChaosSchedule, type LongOutageMode } from "./chaos-schedule.ts";
 import { fill, mountTmpfs, treeBytes, unfill, unmount } from "./chaos-tmpfs.ts";
 import { runCli, CLI_ENTRY } from "../test/harness/cli.ts";
+import { freePort } from "../test/harness/free-port.ts";
 import { startS3Server } from "../test/harness/s3-server.ts";
 import { startS3FaultProxy, type FaultKind } from "../test/harness/s3-fault-proxy.ts";
 
@@ -108,7 +108,7 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
 
   await using s3 = await startS3Server({ buckets: [BUCKET] });
   await using proxy = await startS3FaultProxy({ target: s3.endpoint });
-  const statusPort = await freePortNumber();
+  const statusPort = await freePort();
   if (usesEnospc) {
     mountTmpfs(stateDir("db0"), TMPFS_SIZE);
     cleanupMount = () => unmount(stateDir("db0"));
@@ -388,19 +388,6 @@ function fileSize(path: string): number {
 function oneLine(text: string): string {
   const t = text.trim().replace(/\s+/g, " ");
   return t.length > 400 ? `${t.slice(0, 400)}…` : t;
-}
-
-/** A TCP port that was free a moment ago (the agent's status server). */
-function freePortNumber(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 if (import.meta.main) {

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { createServer } from "node:net";
 import { expect } from "bun:test";
 import { spawnCli } from "./cli.ts";
 
@@ -56,15 +55,4 @@ export function startAgent(cfg: string, env: Record<string, string> = {}): Agent
   };
 }
 
-/** A TCP port that was free a moment ago (for a child's status server). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "./free-port.ts";

@@ -15,6 +15,7 @@
 
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { parseS3Request } from "./s3-server.ts";
 
 /** The faults the proxy can inject into one request. */
 export type FaultKind =
@@ -123,7 +124,7 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   const server = createServer((req, res) => {
     const request: ProxiedRequest = {
       method: req.method ?? "GET",
-      op: operationOf(req.method ?? "GET", req.url ?? "/"),
+      op: parseS3Request(req.method ?? "GET", req.url ?? "/").kind,
       url: req.url ?? "/",
       contentLength: Number(req.headers["content-length"] ?? 0) || 0,
     };
@@ -281,34 +282,6 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
     stop,
     [Symbol.asyncDispose]: stop,
   };
-}
-
-/** The S3 operation of a path-style request URL. */
-export function operationOf(method: string, url: string): string {
-  const u = new URL(url, "http://localhost");
-  const parts = u.pathname.split("/").filter((p) => p !== "");
-  const q = u.searchParams;
-  if (parts.length <= 1) {
-    if (method === "GET") return q.get("list-type") === "2" ? "ListObjectsV2" : "ListObjects";
-    if (method === "POST" && q.has("delete")) return "DeleteObjects";
-    if (method === "HEAD") return "HeadBucket";
-    return `${method}Bucket`;
-  }
-  switch (method) {
-    case "GET":
-      return "GetObject";
-    case "HEAD":
-      return "HeadObject";
-    case "PUT":
-      return q.has("uploadId") ? "UploadPart" : "PutObject";
-    case "POST":
-      if (q.has("uploads")) return "CreateMultipartUpload";
-      return q.has("uploadId") ? "CompleteMultipartUpload" : "PostObject";
-    case "DELETE":
-      return q.has("uploadId") ? "AbortMultipartUpload" : "DeleteObject";
-    default:
-      return method;
-  }
 }
 
 function sendError(res: ServerResponse, kind: keyof typeof ERROR_BODIES): void {

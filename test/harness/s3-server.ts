@@ -179,13 +179,19 @@ export async function startS3Server(options: { buckets?: string[] } = {}): Promi
 
 /** Names the S3 operation of a path-style request. */
 function classifyRequest(req: IncomingMessage): S3Request {
-  const url = new URL(req.url ?? "/", "http://localhost");
+  const method = req.method ?? "GET";
+  const { kind, bucket, key } = parseS3Request(method, req.url ?? "/");
+  return { method, kind, bucket, key, headers: { ...req.headers } };
+}
+
+/** The S3 operation (`PutObject`, `ListObjectsV2` …), bucket and key of a path-style request. */
+export function parseS3Request(method: string, requestUrl: string): { kind: string; bucket: string | undefined; key: string | undefined } {
+  const url = new URL(requestUrl, "http://localhost");
   const [, bucket, ...rest] = url.pathname.split("/");
   const key = rest.length > 0 && rest.join("/") !== "" ? decodeURIComponent(rest.join("/")) : undefined;
   const q = url.searchParams;
-  const method = req.method ?? "GET";
   const kind = key === undefined ? bucketKind(method, q) : objectKind(method, q);
-  return { method, kind, bucket: bucket || undefined, key, headers: { ...req.headers } };
+  return { kind, bucket: bucket || undefined, key };
 }
 
 function bucketKind(method: string, q: URLSearchParams): string {
