@@ -145,7 +145,7 @@ async function restartAfterAppCheckpoint(dir: string, name: string): Promise<Var
   const store = new LocalStore(join(dir, "state"));
   const replica = new FileReplicaClient({ type: "file", path: join(dir, "replica") });
   const uploader = testUploader({ name: "file", client: replica, store });
-  await uploader.refreshState();
+  await uploader.settle();
   const t0 = performance.now();
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: uploader.maxTxid });
   const res = cap.sync();

@@ -98,6 +98,23 @@ export class ReplicaError extends Error {
 }
 
 /**
+ * A replica holds history this device did not write: a second agent (a
+ * cloned SD image, a duplicated `device.id`) replicates to the same place.
+ * Uploads to that replica stop until an operator decides (docs/OPERATIONS.md,
+ * "Cloning images"); nothing of the replica is changed.
+ */
+export class WriterConflictError extends Error {
+  override name = "WriterConflictError";
+  readonly replica: string;
+  readonly hint: string;
+  constructor(message: string, options: { replica: string; hint: string }) {
+    super(message);
+    this.replica = options.replica;
+    this.hint = options.hint;
+  }
+}
+
+/**
  * The CLI's output could not be written: `stream` is the one that failed,
  * `code` the system error (`EPIPE` when its reader closed early, `ENOSPC`,
  * `EIO` …). The CLI's exit path turns it into an exit code (docs/CLI.md).

@@ -410,7 +410,7 @@ describe("DbCapture", () => {
       rmSync(join(s.store.dir, "position.json"));
       for (const f of s.store.spool.list(0)) s.store.spool.remove(f);
       changeWhileStopped(s.app, rows);
-      await s.uploader.refreshState();
+      await s.uploader.settle();
       const tip = await s.uploader.tipChecksum();
       expect(tip?.txid).toBe(txid(2));
       cap = DbCapture.open(s.dbPath, {

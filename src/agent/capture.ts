@@ -337,6 +337,7 @@ export class DbCapture {
       walSize: BigInt(plan.seg.end - plan.seg.start),
       walSalt1: plan.hdr?.salt1 ?? 0,
       walSalt2: plan.hdr?.salt2 ?? 0,
+      nodeId: this.#store.writerId,
     });
     const checksums = this.#base.checksums;
     const pages = this.#pages;
@@ -428,6 +429,7 @@ export class DbCapture {
       minTxid: txid(1n),
       maxTxid: pos.txid,
       timestamp,
+      nodeId: this.#store.writerId,
     });
     const lock = lockPageNumber(this.pageSize);
     const pages = this.#pages;

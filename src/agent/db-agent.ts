@@ -10,13 +10,14 @@
 
 import { existsSync } from "node:fs";
 import type { ReplicaConfig } from "../config/schema.ts";
-import { errorMessage, isDiskFull } from "../errors.ts";
+import { errorMessage, isDiskFull, WriterConflictError } from "../errors.ts";
 import { formatTxid, txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
 import type { MeteredState } from "../platform/metered.ts";
 import { SNAPSHOT_LEVEL, type ReplicaClient } from "../replica/client.ts";
 import { ByteThrottle } from "../replica/throttle.ts";
+import { fileDatabaseChecksum } from "../sqlite/database-checksum.ts";
 import { Backoff } from "./backoff.ts";
 import { DbCapture, type CaptureOptions } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
@@ -57,6 +58,12 @@ export interface DbAgentOptions {
 }
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/** How long a replica may take to tell its position at start before capture starts without it. */
+const START_SETTLE_MS = 10_000;
+/** A writer conflict is logged again this often while it lasts. */
+const CONFLICT_REMINDER_MS = 3_600_000;
+/** How often a replica with a writer conflict wakes (to answer waiting syncs, and remind). */
+const CONFLICT_RECHECK_MS = 60_000;
 /**
  * While a disk is full the loops retry at least this often, so they resume
  * within this long once space returns (a full disk is local: retrying costs
@@ -105,6 +112,8 @@ export class DbAgent {
   /** Which loops last failed with a full disk (capture, or a replica's name). */
   #diskFull = new Set<string>();
   #firstSyncDone: () => void = () => {};
+  /** When each replica's writer conflict was last logged (monotonic). */
+  #conflictReportedAt = new Map<Uploader, number>();
   /** Capture counters since start. */
   readonly counters: CaptureCounters = { syncs: 0, syncErrors: 0, syncSeconds: 0, checkpoints: {}, checkpointSeconds: 0 };
 
@@ -114,6 +123,7 @@ export class DbAgent {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log.with({ db: options.path });
     this.#store = new LocalStore(options.metaPath);
+    const takeover = this.#store.takeoverRequested();
     this.#firstSync = new Promise((resolve) => (this.#firstSyncDone = resolve));
     this.#uploaders = options.replicas.map(
       (r) =>
@@ -128,6 +138,7 @@ export class DbAgent {
           spool: options.spool,
           throttle: new ByteThrottle({ bytesPerSecond: r.config.upload.bandwidth, clock: this.#clock }),
           clock: this.#clock,
+          takeover,
         }),
     );
   }
@@ -148,14 +159,37 @@ export class DbAgent {
   }
 
   /**
-   * Starts the loops. Resolves once capture is open: that needs each
-   * replica's position, read from the bucket, or from local state when the
-   * bucket is unreachable and the position was recorded before.
+   * Starts the loops. Resolves once capture is open. Capture starts whatever
+   * the replicas answer (store-and-forward from the first boot): each
+   * replica gets one bounded attempt to tell its position first, so a
+   * reachable replica's TXIDs are continued; one that does not answer
+   * (no network, a missing bucket, wrong credentials) is retried by its
+   * upload loop, with the error in the status meanwhile. A takeover waits
+   * for every replica, since capture must start above what they hold.
    */
   async start(): Promise<void> {
     await this.#waitForDatabase();
-    const floor = await this.#resolveFloor();
     if (this.#abort.signal.aborted) return;
+    this.#store.beginWriterSession();
+    const takeover = this.#store.takeoverRequested();
+    if (takeover) this.#log.warn("takeover: this database continues on top of whatever its replicas hold");
+    await Promise.all(this.#uploaders.map((u) => this.#settleAtStart(u, takeover)));
+    if (this.#abort.signal.aborted) return;
+    if (takeover) this.#store.clearTakeover();
+    const continuing = this.#uploaders.filter((u) => u.continuationPending);
+    if (continuing.length > 0) {
+      // Before capture opens: its connection writes to the database.
+      const checksum = fileDatabaseChecksum(this.path);
+      for (const u of continuing) {
+        try {
+          u.continueOnTop(checksum);
+        } catch (err) {
+          if (!(err instanceof WriterConflictError)) throw err;
+          this.#reportConflict(u, err);
+        }
+      }
+    }
+    const floor = txid(this.#uploaders.reduce((m, u) => (u.maxTxid > m ? u.maxTxid : m), 0n));
     const floorChecksum = await this.#floorChecksum(floor);
     this.#capture = DbCapture.open(this.path, {
       store: this.#store,
@@ -182,36 +216,46 @@ export class DbAgent {
     }
   }
 
-  async #resolveFloor(): Promise<Txid> {
-    let floor = 0n;
+  /** Reads replica `u`'s position at start; see `start`. */
+  async #settleAtStart(u: Uploader, takeover: boolean): Promise<void> {
     const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS });
-    for (const u of this.#uploaders) {
-      for (;;) {
-        try {
-          await u.refreshState(this.#abort.signal);
-          if (u.maxTxid > floor) floor = u.maxTxid;
-          break;
-        } catch (err) {
-          if (u.state) {
-            this.#log.warn("replica unreachable at start; using its recorded position", {
-              replica: u.name,
-              err: errorMessage(err),
-            });
-            if (u.maxTxid > floor) floor = u.maxTxid;
-            break;
-          }
-          const wait = backoff.fail();
-          this.#log.error("cannot read replica position; retrying", {
+    while (!this.#abort.signal.aborted) {
+      const signal = takeover ? this.#abort.signal : AbortSignal.any([this.#abort.signal, AbortSignal.timeout(START_SETTLE_MS)]);
+      try {
+        await u.settle(signal);
+        return;
+      } catch (err) {
+        if (this.#abort.signal.aborted) return;
+        if (err instanceof WriterConflictError) {
+          this.#reportConflict(u, err);
+          return;
+        }
+        u.stats.errors++;
+        u.stats.lastError = errorMessage(err);
+        if (!takeover) {
+          this.#log.error("cannot read the replica's position; capturing into the local spool meanwhile", {
             replica: u.name,
             err: errorMessage(err),
-            backoff: `${wait}ms`,
+            ...(u.state ? { recorded: formatTxid(u.maxTxid) } : {}),
           });
-          await this.#clock.sleep(wait, this.#abort.signal);
-          if (this.#abort.signal.aborted) return txid(floor);
+          return;
         }
+        const wait = backoff.fail();
+        this.#log.error("takeover: cannot read the replica's position; retrying", { replica: u.name, err: errorMessage(err), backoff: `${wait}ms` });
+        await this.#clock.sleep(wait, this.#abort.signal);
       }
     }
-    return txid(floor);
+  }
+
+  /** Says loudly that replica `u` has another writer (once, then hourly while it lasts). */
+  #reportConflict(u: Uploader, err: WriterConflictError): void {
+    u.stats.lastError = err.message;
+    const now = this.#clock.monotonic();
+    const last = this.#conflictReportedAt.get(u);
+    if (last !== undefined && now - last < CONFLICT_REMINDER_MS) return;
+    this.#log.error("second writer: uploads to this replica are stopped", { replica: u.name, err: err.message, hint: err.hint });
+    if (last === undefined) this.#opts.onEvent?.("replica.conflict", { db: this.path, replica: u.name, error: err.message, hint: err.hint });
+    this.#conflictReportedAt.set(u, now);
   }
 
   /**
@@ -248,7 +292,7 @@ export class DbAgent {
       captureError = err;
     }
     await Promise.all(
-      this.#uploaders.map(
+      this.#uploaders.filter((u) => !u.conflict).map(
         (u) =>
           new Promise<void>((resolve, reject) => {
             const list = this.#waiters.get(u) ?? [];
@@ -257,6 +301,8 @@ export class DbAgent {
           }),
       ),
     );
+    const conflict = this.#uploaders.find((u) => u.conflict)?.conflict;
+    if (conflict) throw conflict;
     if (captureError !== undefined) throw captureError;
   }
 
@@ -465,6 +511,13 @@ export class DbAgent {
           wait = Math.min(wait, Math.max(50, nextRemoteAt - this.#clock.monotonic()));
         }
       } catch (err) {
+        if (err instanceof WriterConflictError) {
+          for (const w of [...waiters, ...(this.#waiters.get(u) ?? [])]) w.reject(err);
+          this.#waiters.set(u, []);
+          this.#reportConflict(u, err);
+          await this.#sleepOrWake(CONFLICT_RECHECK_MS, () => (this.#waiters.get(u)?.length ?? 0) > 0);
+          continue;
+        }
         const retry: Waiter[] = [];
         for (const w of waiters) {
           if (++w.failures < SYNC_ATTEMPTS && !signal.aborted) retry.push(w);
@@ -539,12 +592,17 @@ export class DbAgent {
         const deadline = this.#clock.monotonic() + options.timeoutMs;
         for (const [i, u] of this.#uploaders.entries()) {
           const r = this.#opts.replicas[i];
+          if (u.conflict) continue;
           for (;;) {
             try {
               const signal = AbortSignal.timeout(Math.max(1, deadline - this.#clock.monotonic()));
               await u.tick({ metered: r ? await this.#isMetered(r) : false, explicit: true, signal });
               break;
             } catch (err) {
+              if (err instanceof WriterConflictError) {
+                this.#reportConflict(u, err);
+                break;
+              }
               if (this.#clock.monotonic() >= deadline) {
                 this.#log.warn("final upload did not finish; the spool keeps the data for next start", {
                   replica: u.name,

@@ -48,7 +48,8 @@ export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
 /**
  * Merges contiguous local files (each page once, newest wins) into one file
  * `<first min>-<last max>` at `level` in `dst`, with the last input's
- * timestamp. Every input is verified (file checksum) on the way.
+ * timestamp and node ID (the writer: every local file is this state's
+ * own). Every input is verified (file checksum) on the way.
  */
 export function mergeLocalLtx(
   src: LtxDir,
@@ -69,7 +70,8 @@ export function mergeLocalLtx(
   if (!first || !last) throw new RangeError("Cannot merge LTX files: no input files");
   const file = options.dst.create(options.level, first.minTxid, last.maxTxid);
   try {
-    const { header, size } = compactLtxFiles(inputs, (chunk) => file.write(chunk));
+    const nodeId = inputs[inputs.length - 1]?.header.nodeId ?? 0n;
+    const { header, size } = compactLtxFiles(inputs, (chunk) => file.write(chunk), { nodeId });
     const oldest = Math.min(...options.files.map((f) => f.createdAt.getTime()));
     const createdAt = new Date(options.dateByOldest === true ? oldest : header.timestamp);
     file.commit({ mtime: createdAt });

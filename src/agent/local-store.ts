@@ -7,6 +7,9 @@
  * position.json                  where capture stands in the WAL (CapturePosition)
  * pages.crc                      page checksums of the last captured state (PageChecksumFile)
  * replicas/<name>/state.json     what the replica holds (ReplicaState)
+ * writers.json                   this state's writer IDs, newest last (see `beginWriterSession`)
+ * takeover                       present after `litefleet takeover`: the next start continues
+ *                                on top of whatever the replicas hold
  * replicas/<name>/ltx/<level>/   the replica's batches and compactions, kept
  *                                until compacted upward (no GETs on the device)
  * ```
@@ -17,7 +20,8 @@
  * @module
  */
 
-import { readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CorruptFileError } from "../errors.ts";
 import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
@@ -63,6 +67,13 @@ export function emptyReplicaState(): ReplicaState {
   return { uploaded: Array.from({ length: 10 }, () => txid(0)), snapshotTime: 0, built: txid(0) };
 }
 
+/**
+ * Writer IDs kept: the files of any session this state remembers count as
+ * its own. Older ones can only be above the recorded position after that
+ * many starts without a state write, which does not happen.
+ */
+const WRITER_IDS_KEPT = 8;
+
 /** See the module documentation. */
 export class LocalStore {
   readonly dir: string;
@@ -71,11 +82,64 @@ export class LocalStore {
   /** Page checksums of the last captured state (for resyncs that send only changed pages). */
   readonly pageChecksums: PageChecksumFile;
 
+  #writerId = 0n;
+
   /** Opens (creating) the state directory and removes temp files left by a crash. */
   constructor(dir: string) {
     this.dir = dir;
     this.spool = new LtxDir(dir);
     this.pageChecksums = new PageChecksumFile(join(dir, PAGE_CHECKSUM_FILE));
+  }
+
+  /**
+   * The writer ID of this process's session (0 before `beginWriterSession`):
+   * the node ID of every LTX file it writes.
+   */
+  get writerId(): bigint {
+    return this.#writerId;
+  }
+
+  /**
+   * Starts a writer session: a new random 64-bit writer ID, recorded in
+   * `writers.json` before any file carries it. A new one per start, so two
+   * devices that booted the same cloned state tell their files apart: each
+   * sees the other's newest files as written by someone else.
+   */
+  beginWriterSession(): bigint {
+    let id = 0n;
+    while (id === 0n) id = randomBytes(8).readBigUInt64BE();
+    const ids = [...this.writerIds(), id].slice(-WRITER_IDS_KEPT);
+    writeJson(join(this.dir, "writers.json"), { ids: ids.map((v) => v.toString(16).padStart(16, "0")) });
+    this.#writerId = id;
+    return id;
+  }
+
+  /** Every writer ID this state remembers (its own sessions). */
+  writerIds(): bigint[] {
+    const path = join(this.dir, "writers.json");
+    const raw = readJson(path) as { ids?: unknown } | undefined;
+    if (raw === undefined) return [];
+    return malformedAs(path, () => (raw.ids as unknown[]).map((v) => BigInt(`0x${String(v)}`)));
+  }
+
+  /**
+   * Marks this state for a takeover (`litefleet takeover`, a live restore):
+   * the next start continues on top of whatever the replicas hold, without
+   * the second-writer check of their history.
+   */
+  static requestTakeover(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "takeover"), `${new Date().toISOString()}\n`);
+  }
+
+  /** True while a takeover is requested (see `requestTakeover`). */
+  takeoverRequested(): boolean {
+    return existsSync(join(this.dir, "takeover"));
+  }
+
+  /** Ends a takeover once every replica's state was recorded from the replica. */
+  clearTakeover(): void {
+    rmSync(join(this.dir, "takeover"), { force: true });
   }
 
   /** The local copies of replica `name`. */

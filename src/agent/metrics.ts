@@ -70,6 +70,8 @@ export function renderMetrics(agents: readonly DbAgent[], mqtt: MqttLinkStatus |
         r,
         s.lastUploadAt / 1000,
       );
+      add("litefleet_replica_failing", "gauge", "1 while the replica's last attempt failed (status lastError).", r, rs?.lastError ? 1 : 0);
+      add("litefleet_replica_conflict", "gauge", "1 while another writer's files stop uploads to the replica.", r, rs?.conflict ? 1 : 0);
       add("litefleet_metered", "gauge", "1 while the replica uses its metered policy.", r, rs?.metered ? 1 : 0);
     }
   }

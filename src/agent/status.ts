@@ -31,6 +31,11 @@ export interface ReplicaStatus {
   readonly metered: boolean | null;
   readonly lastUploadAt: number | null;
   readonly lastError: string | null;
+  /**
+   * Set when the replica holds files another writer wrote (a cloned image,
+   * a duplicated device ID): uploads to it are stopped. Null otherwise.
+   */
+  readonly conflict: string | null;
   /** Since the agent started. */
   readonly puts: number;
   readonly bytes: number;
@@ -114,6 +119,7 @@ export function dbStatus(input: {
         metered: input.metered.get(u.name) ?? null,
         lastUploadAt: s.lastUploadAt || null,
         lastError: s.lastError ?? null,
+        conflict: u.conflict?.message ?? null,
         puts: s.puts,
         bytes: s.bytes,
         lists: s.lists,

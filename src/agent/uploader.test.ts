@@ -229,7 +229,7 @@ describe("Uploader snapshots", () => {
   });
 });
 
-describe("Uploader.refreshState", () => {
+describe("Uploader.settle", () => {
   test("a missing or short remote copy of a local batch is sent again", async () => {
     await using dir = await makeTempDir("uploader-");
     using f = await fixture(dir.path, { levels: [{ interval: 3_600_000 }] });
@@ -248,7 +248,7 @@ describe("Uploader.refreshState", () => {
       snapshotRetentionMs: 24 * 3_600_000,
       spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
     });
-    expect((await again.refreshState()).uploaded[0]).toBe(txid(1));
+    expect((await again.settle()).uploaded[0]).toBe(txid(1));
     expect((await again.tick({ metered: false })).files).toBe(2);
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });

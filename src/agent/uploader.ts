@@ -15,16 +15,19 @@
  *    inside `snapshot.retention` needs.
  *
  * The replica's position is kept locally (`ReplicaState`); the bucket is
- * listed only at start (`refreshState`: one LIST per level in use) and by
- * retention (after a snapshot upload that replaces an older one).
+ * listed in full only at start (`settle`: one LIST per level in use) and by
+ * retention (after a snapshot upload that replaces an older one). Before
+ * each round of uploads one LIST from the last uploaded file on and one
+ * ranged GET of a header check that no other writer wrote there (the
+ * second-writer guard, `#checkTip`).
  *
  * @module
  */
 
 import type { ReplicaConfig, UploadPolicy } from "../config/schema.ts";
-import { errorMessage, isDiskFull } from "../errors.ts";
-import { decodeTrailer, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
-import { txid, type Txid } from "../ltx/txid.ts";
+import { errorMessage, isDiskFull, WriterConflictError } from "../errors.ts";
+import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
+import { formatTxid, txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
 import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient } from "../replica/client.ts";
@@ -49,6 +52,8 @@ export interface UploaderOptions {
   readonly spool: { readonly maxBytes: number; readonly maxAge: number };
   readonly throttle?: ByteThrottle;
   readonly clock?: Clock;
+  /** Accept whatever the replica holds at `settle` (`litefleet takeover`). */
+  readonly takeover?: boolean;
 }
 
 /** Counters since start, for status and metrics. */
@@ -99,7 +104,7 @@ export class Uploader {
   #clock: Clock;
   #dir: LtxDir;
   #state: ReplicaState | undefined;
-  /** The remote file with the highest TXID, as of the last `refreshState`. */
+  /** The remote file with the highest TXID, as of the last `settle`. */
   #tip: LtxFileInfo | undefined;
   /** Monotonic time of the last batch (undefined = none since start). */
   #lastBatchAt: number | undefined;
@@ -115,6 +120,12 @@ export class Uploader {
   #madeAt = new Map<string, number>();
   /** True while `state.json` is behind the state in memory (a full disk). */
   #stateUnsaved = false;
+  #settled = false;
+  #conflict: WriterConflictError | undefined;
+  /** Fresh local state above a replica with history: what the first capture must continue (`#checkContinuation`). */
+  #continuation: { txid: Txid; checksum: bigint | undefined } | undefined;
+  /** The last level-0 file this process uploaded. */
+  #lastPut: LtxFileInfo | undefined;
 
   constructor(options: UploaderOptions) {
     this.name = options.name;
@@ -153,18 +164,43 @@ export class Uploader {
     return txid((this.#state?.uploaded ?? []).reduce((m, t) => (t > m ? t : m), 0n));
   }
 
+  /** True once `settle` read the replica's position and accepted its history. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** Set when the replica holds files this device did not write; uploads stay stopped. */
+  get conflict(): WriterConflictError | undefined {
+    return this.#conflict;
+  }
+
   /**
-   * Reads what the replica holds from the bucket (one LIST per level) and
-   * records it. An upload cut off by a crash must not count as uploaded: S3
-   * itself never stores a partial PUT, but not every S3-compatible server is
-   * as strict, so any file still held locally whose remote copy is missing
+   * Reads what the replica holds (one LIST per level in use), checks that
+   * its history is this device's (the second-writer guard) and records it.
+   *
+   * - With a recorded state, every remote file above the recorded position
+   *   must be one of ours (its node ID is one of this state's writer IDs):
+   *   an upload cut off by a crash before its state was saved. Anything
+   *   else is another writer's: `WriterConflictError`, nothing recorded.
+   * - With no recorded state and a replica that holds files, the first
+   *   capture must be the replica's latest state (same database checksum:
+   *   the database was restored from it, or migrated); `#checkContinuation`
+   *   checks it before anything is batched.
+   * - A takeover (`takeover` option) accepts whatever the replica holds.
+   *
+   * An upload cut off by a crash must not count as uploaded: S3 itself
+   * never stores a partial PUT, but not every S3-compatible server is as
+   * strict, so any file still held locally whose remote copy is missing
    * (level 0) or has another size (any level) is sent again. LTX files are
    * immutable, so resending is idempotent.
    */
-  async refreshState(signal?: AbortSignal): Promise<ReplicaState> {
+  async settle(signal?: AbortSignal): Promise<ReplicaState> {
+    if (this.#conflict) throw this.#conflict;
     const sig = signal ? { signal } : {};
     await this.client.init(sig);
+    const recorded = this.#settled ? undefined : this.#state;
     const uploaded: Txid[] = [];
+    const listed: LtxFileInfo[] = [];
     let snapshotTime = 0;
     let tip: LtxFileInfo | undefined;
     // Only the levels in use: L0, the configured compaction levels and L9
@@ -178,6 +214,7 @@ export class Uploader {
       const remote = new Map<bigint, LtxFileInfo>();
       for await (const f of this.client.listLtxFiles(level, sig)) remote.set(f.minTxid * 2n ** 64n + f.maxTxid, f);
       this.stats.lists++;
+      listed.push(...remote.values());
       const locals = level === SNAPSHOT_LEVEL ? this.#o.store.spool.list(level) : this.#dir.list(level);
       let max = 0n;
       for (const f of remote.values()) {
@@ -202,25 +239,151 @@ export class Uploader {
       }
       uploaded.push(txid(max));
     }
+    const remoteMax = listed.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), 0n);
+    if (this.#o.takeover !== true && !this.#settled) {
+      if (recorded === undefined) {
+        if (remoteMax > 0n) this.#continuation = { txid: txid(remoteMax), checksum: await this.#checksumAt(tip, signal) };
+      } else {
+        const known = recorded.uploaded.reduce((m, t) => (t > m ? t : m), 0n);
+        for (const f of listed.filter((x) => x.maxTxid > known).sort((a, b) => (a.maxTxid < b.maxTxid ? -1 : 1))) {
+          const writer = await this.#foreignWriter(f, signal);
+          if (writer !== undefined) {
+            throw this.#stop(
+              `Cannot replicate to ${this.client.location}: it holds ${describe(this.client, f)}, written by ${writer}, above the TXID ${formatTxid(txid(known))} this device uploaded last`,
+            );
+          }
+        }
+      }
+    }
     const localMax = this.#dir.listMerged(0).at(-1)?.maxTxid ?? 0n;
     const built = [uploaded[0] ?? 0n, localMax, this.#state?.built ?? 0n].reduce((a, b) => (a > b ? a : b));
     this.#setState({ uploaded, snapshotTime, built: txid(built) });
     this.#tip = tip;
+    this.#settled = true;
     return this.#state as ReplicaState;
   }
 
   /**
+   * Who wrote remote file `f`, when it is not this state's: its node ID is
+   * none of our writer IDs, or zero (files of other tools and earlier
+   * versions) unless a local copy of the same size exists or `ours` says
+   * we uploaded a file of that name and size. Undefined = ours.
+   */
+  async #foreignWriter(f: LtxFileInfo, signal: AbortSignal | undefined, options: { ours?: boolean } = {}): Promise<string | undefined> {
+    const dir = f.level === SNAPSHOT_LEVEL ? this.#o.store.spool : this.#dir;
+    const local = dir.list(f.level).find((l) => l.minTxid === f.minTxid && l.maxTxid === f.maxTxid);
+    // A copy cut short (an interrupted upload of ours, see `settle`) is sent again.
+    if (local && f.size < local.size) return undefined;
+    const head = await this.client.readLtxFile(f, { offset: 0, size: HEADER_SIZE, ...(signal ? { signal } : {}) });
+    const { nodeId, timestamp } = decodeHeader(head, { path: describe(this.client, f) });
+    const at = new Date(timestamp).toISOString();
+    if (nodeId !== 0n) {
+      return this.#o.store.writerIds().includes(nodeId) ? undefined : `writer ${hex16(nodeId)} at ${at}`;
+    }
+    if (options.ours === true || local?.size === f.size) return undefined;
+    return `a writer without an ID (another tool, or an earlier litefleet) at ${at}`;
+  }
+
+  /**
+   * Records a writer conflict: uploads to this replica stop (every later
+   * tick throws it) until the operator resolves it and restarts.
+   */
+  #stop(message: string): WriterConflictError {
+    this.#conflict = new WriterConflictError(`${message}. A second agent replicates to the same place; uploads to this replica are stopped and its files are left as they are`, {
+      replica: this.name,
+      hint: "Give each device its own device.id (a cloned image keeps the original's), or, if this device is now the only writer, run `litefleet takeover` and restart it (docs/OPERATIONS.md, \"Cloning images\")",
+    });
+    return this.#conflict;
+  }
+
+  /**
+   * True after `settle` found a fresh local state above a replica that
+   * holds history: `continueOnTop` must accept it before anything is
+   * batched (`DbAgent.start` does, before capture opens).
+   */
+  get continuationPending(): boolean {
+    return this.#continuation !== undefined;
+  }
+
+  /**
+   * Accepts the replica's history as this database's when `checksum` (the
+   * database's, read before capture touched it) is the replica's latest
+   * state: it was restored from it, or migrated. Else records a conflict.
+   * A replica whose latest file has no checksum (written by another tool)
+   * is continued with a warning.
+   */
+  continueOnTop(checksum: bigint | undefined): void {
+    const c = this.#continuation;
+    if (!c) return;
+    if (c.checksum === undefined) {
+      this.#o.log.warn("the replica's latest state has no checksum to compare (written by another tool?); continuing on top of it", {
+        txid: formatTxid(c.txid),
+      });
+    } else if (checksum !== c.checksum) {
+      throw this.#stop(
+        `Cannot replicate to ${this.client.location}: it holds TXIDs up to ${formatTxid(c.txid)} that this device did not write, and this database is not their latest state (database checksum ${checksum === undefined ? "none" : hex16(checksum)}, the replica's ${hex16(c.checksum)})`,
+      );
+    }
+    this.#continuation = undefined;
+    if (this.#state) this.#setState(this.#state);
+  }
+
+  /**
+   * Before the first batch: a continuation still pending means the replica
+   * told its history only after capture had started this database's own
+   * (offline at the first start), which cannot continue someone else's.
+   */
+  #checkContinuation(first: LtxFileInfo): void {
+    const c = this.#continuation;
+    if (!c) return;
+    throw this.#stop(
+      `Cannot replicate to ${this.client.location}: it holds TXIDs up to ${formatTxid(c.txid)} that this device did not write, and this device's own history starts at TXID ${formatTxid(first.minTxid)}`,
+    );
+  }
+
+  /**
+   * Before uploading: the replica's level 0 must still end with the last
+   * file this process uploaded (or at the recorded position), with nothing
+   * of another writer's on or above it (one LIST from that file on, one
+   * ranged GET of the newest file's header).
+   */
+  async #checkTip(signal: AbortSignal | undefined): Promise<void> {
+    const uploaded = this.#state?.uploaded[0] ?? 0n;
+    const last = this.#lastPut;
+    const seek = txid(last ? last.minTxid : uploaded + 1n);
+    const above: LtxFileInfo[] = [];
+    for await (const f of this.client.listLtxFiles(0, { seek, ...(signal ? { signal } : {}) })) above.push(f);
+    this.stats.lists++;
+    for (const f of above) {
+      const ours = last !== undefined && f.minTxid === last.minTxid && f.maxTxid === last.maxTxid && f.size === last.size;
+      // Our last file is read only when it is the newest: another writer's
+      // PUT of the same name may have replaced it.
+      if (ours && f !== above.at(-1)) continue;
+      const writer = await this.#foreignWriter(f, signal, { ours });
+      if (writer === undefined) continue;
+      throw this.#stop(`Cannot replicate to ${this.client.location}: it holds ${describe(this.client, f)}, written by ${writer}, where this device's TXID ${formatTxid(txid(uploaded))} should be its newest file`);
+    }
+  }
+
+  /** The database checksum a replica file records after it applies (its trailer), if any. */
+  async #checksumAt(f: LtxFileInfo | undefined, signal: AbortSignal | undefined): Promise<bigint | undefined> {
+    if (!f || f.size < HEADER_SIZE + TRAILER_SIZE) return undefined;
+    const bytes = await this.client.readLtxFile(f, { offset: f.size - TRAILER_SIZE, size: TRAILER_SIZE, ...(signal ? { signal } : {}) });
+    const { postApplyChecksum } = decodeTrailer(bytes, { path: describe(this.client, f) });
+    return postApplyChecksum === 0n ? undefined : postApplyChecksum;
+  }
+
+  /**
    * The database checksum the replica records at its highest TXID (one
-   * ranged read of the tip file's trailer, after `refreshState`), so the
+   * ranged read of the tip file's trailer, after `settle`), so the
    * first file of a fresh local state can continue the replica's checksum
    * chain. Undefined when unknown (no tip, or it records no checksums).
    */
   async tipChecksum(signal?: AbortSignal): Promise<{ txid: Txid; checksum: bigint } | undefined> {
     const tip = this.#tip;
-    if (!tip || tip.maxTxid !== this.maxTxid || tip.size < HEADER_SIZE + TRAILER_SIZE) return undefined;
-    const bytes = await this.client.readLtxFile(tip, { offset: tip.size - TRAILER_SIZE, size: TRAILER_SIZE, ...(signal ? { signal } : {}) });
-    const { postApplyChecksum } = decodeTrailer(bytes, { path: describe(this.client, tip) });
-    return postApplyChecksum === 0n ? undefined : { txid: tip.maxTxid, checksum: postApplyChecksum };
+    if (!tip || tip.maxTxid !== this.maxTxid) return undefined;
+    const checksum = await this.#checksumAt(tip, signal);
+    return checksum === undefined ? undefined : { txid: tip.maxTxid, checksum };
   }
 
   /** Pending work: spool files not yet batched plus batches not yet uploaded. */
@@ -236,11 +399,13 @@ export class Uploader {
   /** Does whatever the policy says is due now; see the module documentation. */
   async tick(options: TickOptions): Promise<TickResult> {
     const policy = activePolicy(this.#o.replica, options.metered);
-    if (!this.#state && options.remote === false) {
-      // Batches need the replica's position, which only the bucket can tell.
-      return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: policy.minInterval };
-    }
-    const state = this.#state ?? (await this.refreshState(options.signal));
+    if (this.#conflict) throw this.#conflict;
+    // Remote steps need the replica's position, read once (`settle`). While
+    // backing off, the local steps run on the recorded state, if there is
+    // one (batches need the replica's position, which only it can tell).
+    if (!this.#settled && options.remote !== false) await this.settle(options.signal);
+    const state = this.#state;
+    if (!state) return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: policy.minInterval };
     this.#o.throttle?.setRate(policy.bandwidth);
     const before = { puts: this.stats.puts, bytes: this.stats.bytes };
 
@@ -252,6 +417,7 @@ export class Uploader {
     if (options.remote === false) {
       return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(policy) };
     }
+    if (this.#hasUploads()) await this.#checkTip(options.signal);
     await this.#uploadBatches(options.signal);
     const bulkAllowed = inWindow(this.#o.replica.windows, new Date(this.#clock.now()));
     if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
@@ -343,6 +509,7 @@ export class Uploader {
         return "ok";
       }
     }
+    this.#checkContinuation(first);
     this.#forgetGone(spool, pending);
     if (!isBatchDue(this.#batchState(spool, pending, ctx.explicit), ctx.policy)) return "ok";
     const cuts = new Set([state.uploaded[SNAPSHOT_LEVEL] ?? 0n, ...spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid)]);
@@ -416,11 +583,20 @@ export class Uploader {
     }
   }
 
+  /** True when a batch or a level-9 snapshot waits for upload. */
+  #hasUploads(): boolean {
+    const state = this.#state ?? emptyReplicaState();
+    const l0 = this.#dir.listMerged(0).at(-1)?.maxTxid ?? 0n;
+    const l9 = this.#o.store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? 0n;
+    return l0 > (state.uploaded[0] ?? 0n) || l9 > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n);
+  }
+
   /** Step 3: upload local batches above the replica's L0 position, in order. */
   async #uploadBatches(signal: AbortSignal | undefined): Promise<void> {
     for (const f of this.#dir.listMerged(0)) {
       if (f.maxTxid <= (this.#state?.uploaded[0] ?? 0n)) continue;
       await this.#put(this.#dir, f, signal);
+      this.#lastPut = f;
       this.#setUploaded(0, f);
       this.#forget(this.#dir, f);
       if (this.#o.levels.length === 0) this.#dir.remove(f);
@@ -538,6 +714,9 @@ export class Uploader {
    */
   #setState(state: ReplicaState): void {
     this.#state = state;
+    // Not before the replica's history is accepted as this device's: a
+    // recorded state is what later starts check the replica against.
+    if (this.#continuation) return;
     try {
       this.#o.store.writeReplicaState(this.name, state);
       this.#stateUnsaved = false;
@@ -547,6 +726,10 @@ export class Uploader {
       this.#stateUnsaved = true;
     }
   }
+}
+
+function hex16(v: bigint): string {
+  return v.toString(16).padStart(16, "0");
 }
 
 /** The `#madeAt` key of a local file: its directory and name (a spool key starts with `<spool root>\0`). */

@@ -89,7 +89,7 @@ export function formatStatus(status: AgentStatus): string {
         formatBytes(r.bytes),
         String(r.projectedPerMonth.puts),
         r.metered === null ? "-" : r.metered ? "yes" : "no",
-        (db.diskFull ? "disk full: " : "") + (db.captureError ?? r.lastError ?? ""),
+        (db.diskFull ? "disk full: " : "") + (r.conflict ? "second writer: " : "") + (db.captureError ?? r.lastError ?? ""),
       ]);
     }
   }

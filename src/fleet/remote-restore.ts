@@ -33,6 +33,7 @@
 
 import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { LocalStore } from "../agent/local-store.ts";
 import type { Store } from "../agent/store.ts";
 import type { DbConfig, FleetConfig } from "../config/schema.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
@@ -127,6 +128,8 @@ export async function runRemoteRestore(
       await writeJournal(files.journal, { id: ctx.body.id, step: "swapped" });
       failpoint("restore.after-swap");
       rmSync(db.metaPath, { recursive: true, force: true });
+      // The restored database continues on top of the replica's history.
+      LocalStore.requestTakeover(db.metaPath);
     });
     await ctx.progress("swapped");
     const lineage = await deps.store.agents.find((a) => a.path === db.path)?.snapshotNow();

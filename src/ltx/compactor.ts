@@ -18,6 +18,11 @@ export interface CompactLtxOptions {
    * @default {the last input's timestamp}
    */
   timestamp?: number;
+  /**
+   * Node ID of the output file (its writer).
+   * @default 0
+   */
+  nodeId?: bigint;
 }
 
 /** What {@linkcode compactLtxFiles} wrote. */
@@ -38,7 +43,7 @@ export interface CompactLtxResult {
  * first input's pre-apply checksum, and holds, for every page number up to
  * the final commit, the page from the newest input that contains it. It has
  * the NoChecksum flag (and zero checksums) if any input has it. WAL fields
- * and the node ID are zero.
+ * are zero; the node ID is `options.nodeId` (default zero).
  *
  * Every input is read through {@linkcode LtxFile.pages} to the end, so a
  * corrupt input fails the compaction instead of being copied. On any error
@@ -93,7 +98,7 @@ export function compactLtxFiles(
     walSize: 0n,
     walSalt1: 0,
     walSalt2: 0,
-    nodeId: 0n,
+    nodeId: options.nodeId ?? 0n,
   };
   const encoder = new LtxEncoder(header, sink);
 
