@@ -18,6 +18,7 @@ import { runMigrate } from "./migrate.ts";
 import { runReplicate, type ReplicateOptions } from "./replicate.ts";
 import { runRestore } from "./restore.ts";
 import { runStatus, runSync } from "./status.ts";
+import { runTakeover } from "./takeover.ts";
 import { runVerify } from "./verify.ts";
 import { runVersion, VERSION } from "./version.ts";
 
@@ -194,6 +195,15 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")
     .action(async (opts) => {
       code = await runFleetDashboard(io, opts);
+    });
+
+  program
+    .command("takeover")
+    .description("after a second-writer conflict: make this device the writer of its replicas (agent stopped; docs/OPERATIONS.md)")
+    .argument("[db_path]", "only this configured database (default: all)")
+    .addOption(configOption())
+    .action(async (db: string | undefined, opts) => {
+      code = await runTakeover(io, db, opts);
     });
 
   program

@@ -1,0 +1,53 @@
+/**
+ * `litefleet takeover [DB_PATH]`: makes this device the writer of its
+ * databases' replicas after a second-writer conflict (docs/OPERATIONS.md,
+ * "Cloning images"). With the agent stopped, it drops the local state of
+ * each database (the spool's captures, which cannot continue another
+ * writer's history) and marks it, so the next start continues the database
+ * on top of whatever its replicas hold, as a new full image. Nothing in
+ * the replicas is changed; their earlier history stays restorable.
+ *
+ * @module
+ */
+
+import { rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { LocalStore } from "../agent/local-store.ts";
+import { UsageError } from "../errors.ts";
+import { ExitCode, type CliIo } from "./io.ts";
+import { loadConfig } from "./load-config.ts";
+
+/** How long a running agent's status server gets to answer. */
+const RUNNING_PROBE_MS = 1000;
+
+/** Runs `takeover`; returns the exit code. */
+export async function runTakeover(io: CliIo, dbPath: string | undefined, options: { config?: string }): Promise<number> {
+  const config = loadConfig(io, options.config);
+  if (!config) throw new UsageError("Cannot take over: no config file", "pass --config FILE or set LITEFLEET_CONFIG");
+  const dbs = dbPath === undefined ? config.dbs : config.dbs.filter((d) => d.path === resolve(io.cwd, dbPath));
+  if (dbs.length === 0) {
+    throw new UsageError(`Cannot take over '${dbPath}': the config has no such database`, "litefleet databases --config FILE lists them");
+  }
+  if (config.status.addr && (await answers(config.status.addr))) {
+    throw new UsageError(
+      `Cannot take over while the agent is running (its status server answers at ${config.status.addr})`,
+      "stop it first (systemctl stop litefleet), run takeover, then start it",
+    );
+  }
+  for (const db of dbs) {
+    rmSync(db.metaPath, { recursive: true, force: true });
+    LocalStore.requestTakeover(db.metaPath);
+    io.stdout(`Takeover prepared for ${db.path}: its next start continues on top of what its replicas hold\n`);
+  }
+  io.stderr("Start the agent now; make sure no other device still replicates to the same place\n");
+  return ExitCode.ok;
+}
+
+async function answers(addr: string): Promise<boolean> {
+  try {
+    await fetch(`http://${addr}/status`, { signal: AbortSignal.timeout(RUNNING_PROBE_MS) });
+    return true;
+  } catch {
+    return false;
+  }
+}
