@@ -132,6 +132,16 @@ export class LocalStore {
     writeFileSync(join(dir, "takeover"), `${new Date().toISOString()}\n`);
   }
 
+  /**
+   * After a database was restored in place: its local state described the
+   * database before (drop it), and the restored one continues on top of the
+   * replica's history (a takeover).
+   */
+  static resetAfterRestore(dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
+    LocalStore.requestTakeover(dir);
+  }
+
   /** True while a takeover is requested (see `requestTakeover`). */
   takeoverRequested(): boolean {
     return existsSync(join(this.dir, "takeover"));

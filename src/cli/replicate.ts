@@ -8,6 +8,7 @@
 
 import { existsSync } from "node:fs";
 import type { DbAgent } from "../agent/db-agent.ts";
+import { LocalStore } from "../agent/local-store.ts";
 import { renderMetrics } from "../agent/metrics.ts";
 import { startMetricsServer, startStatusServer, type HttpSurface } from "../agent/status-server.ts";
 import { Store } from "../agent/store.ts";
@@ -135,6 +136,7 @@ async function restoreIfMissing(io: CliIo, db: DbConfig, log: Logger): Promise<v
   }
   const plan = await planRestore(client, {}, { files });
   const result = await applyRestorePlan(client, plan, { output: db.path });
+  LocalStore.resetAfterRestore(db.metaPath);
   log.info("database restored from its replica", { db: db.path, replica: replica.name, txid: result.txid.toString(16), pages: result.pages });
 }
 

@@ -7,6 +7,7 @@
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { LocalStore } from "../agent/local-store.ts";
 import type { DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
@@ -95,6 +96,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   const started = Date.now();
   const progress = io.isTty && !options.json ? progressPrinter(io, started) : undefined;
   const result = await applyRestorePlan(client, plan, { output, ...(progress ? { onProgress: progress } : {}) });
+  if (db && output === db.path) LocalStore.resetAfterRestore(db.metaPath);
   if (progress) io.stderr("\n");
   if (options.json) {
     io.stdout(

@@ -127,9 +127,7 @@ export async function runRemoteRestore(
       swapped = true;
       await writeJournal(files.journal, { id: ctx.body.id, step: "swapped" });
       failpoint("restore.after-swap");
-      rmSync(db.metaPath, { recursive: true, force: true });
-      // The restored database continues on top of the replica's history.
-      LocalStore.requestTakeover(db.metaPath);
+      LocalStore.resetAfterRestore(db.metaPath);
     });
     await ctx.progress("swapped");
     const lineage = await deps.store.agents.find((a) => a.path === db.path)?.snapshotNow();
