@@ -19,7 +19,7 @@ import { runReplicate, type ReplicateOptions } from "./replicate.ts";
 import { runRestore } from "./restore.ts";
 import { runStatus, runSync } from "./status.ts";
 import { runVerify } from "./verify.ts";
-import { runVersion, VERSION } from "./version.ts";
+import { runVersion, versionLine } from "./version.ts";
 
 /** Long options that Litestream spells with one dash (`-config`). */
 const SINGLE_DASH_ALIASES = new Set([
@@ -57,7 +57,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   let code: number = ExitCode.ok;
   const program = new Command("litefleet")
     .description("Replicate SQLite databases to S3 or a directory (Litestream v0.5 layout), fleet-ready")
-    .version(VERSION, "-V, --version-flag", "print the version")
+    // `--version` and `-V` print the same line as `litefleet version`.
+    .version(versionLine(), "-V, --version", "print the version")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(run with --help for usage)");
