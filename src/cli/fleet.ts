@@ -24,8 +24,8 @@ import type { ReplyMessage } from "../fleet/messages.ts";
 import { connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
 import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
 import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../fleet/topics.ts";
-import { parseDuration } from "../config/duration.ts";
 import { UsageError } from "../errors.ts";
+import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 
@@ -204,13 +204,3 @@ function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSett
   };
   return { broker, root: options.topicRoot ?? config?.topicRoot ?? DEFAULT_TOPIC_ROOT };
 }
-
-function durationOption(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  try {
-    return parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
-  } catch {
-    throw new UsageError(`Cannot parse ${flag} '${text}': expected a duration`, `e.g. ${flag} 30s`);
-  }
-}
-

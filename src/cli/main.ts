@@ -221,7 +221,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .description("make the running agent capture and upload everything now, and wait for it")
     .addOption(configOption())
     .option("--addr <host:port>", "the agent's status address (default: status.addr from the config)")
-    .option("--timeout <seconds>", "give up after this long (default 300)")
+    .option("--timeout <duration>", "give up after this long: 30s, 5m, 1h (a bare number is seconds; default 5m)")
     .option("--json", "print the result as JSON")
     .action(async (opts) => {
       code = await runSync(io, opts);
