@@ -2,7 +2,8 @@
  * `litefleet fleet …`: the operator's commands (docs/FLEET.md).
  *
  * - `keygen --out FILE`: a new Ed25519 operator key (private key file, mode
- *   0600, never overwritten) and the public key line for device configs;
+ *   0600, never overwritten) and, on stdout, the `fleet.operator-keys` YAML
+ *   to paste into device configs;
  * - `status [--watch] [--json]`: the fleet from retained status messages;
  * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
  * - `dashboard [--addr]`: a live web page on localhost.
@@ -23,8 +24,8 @@ import type { ReplyMessage } from "../fleet/messages.ts";
 import { connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
 import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
 import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../fleet/topics.ts";
-import { parseDuration } from "../config/duration.ts";
 import { UsageError } from "../errors.ts";
+import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 
@@ -48,9 +49,10 @@ export function runFleetKeygen(io: CliIo, options: { out?: string }): number {
   const key = generateOperatorKey();
   writeFileSync(out, key.privatePem, { mode: 0o600, flag: "wx" });
   io.stderr(`Wrote the private key to ${out} (mode 0600). Keep it off the devices.\n`);
-  io.stderr("Add the public key to each device's config:\n\nfleet:\n  operator-keys:\n");
-  io.stdout(`${key.publicKey}\n`);
-  io.stderr(`\n(key id ${key.keyId})\n`);
+  io.stderr("Paste this into each device's config (with a 'fleet:' section already there, add only the '- ed25519:…' line under its 'operator-keys:'):\n\n");
+  // stdout is the pasteable part alone, YAML the config parser takes as is
+  // (issue #12: the key line used to come without its indentation and '- ').
+  io.stdout(`fleet:\n  operator-keys:\n    - ${key.publicKey}  # key id ${key.keyId}\n`);
   return ExitCode.ok;
 }
 
@@ -202,13 +204,3 @@ function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSett
   };
   return { broker, root: options.topicRoot ?? config?.topicRoot ?? DEFAULT_TOPIC_ROOT };
 }
-
-function durationOption(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  try {
-    return parseDuration(/^\d+$/.test(text) ? `${text}s` : text);
-  } catch {
-    throw new UsageError(`Cannot parse ${flag} '${text}': expected a duration`, `e.g. ${flag} 30s`);
-  }
-}
-

@@ -27,6 +27,8 @@ describe("main", () => {
     { name: "--help", args: ["--help"], code: 0, stdout: /replicate/ },
     { name: "restore --help", args: ["restore", "--help"], code: 0, stdout: /--timestamp/ },
     { name: "version", args: ["version"], code: 0, stdout: /^litefleet \d+\.\d+\.\d+ \(commit dev, [a-z0-9]+-[a-z0-9]+ \(source\), sqlite 3\./ },
+    { name: "--version", args: ["--version"], code: 0, stdout: /^litefleet \d+\.\d+\.\d+ \(commit dev, [a-z0-9]+-[a-z0-9]+ \(source\), sqlite 3\.[\d.]+\)\n$/ },
+    { name: "-V", args: ["-V"], code: 0, stdout: /^litefleet \d+\.\d+\.\d+ \(commit dev, [a-z0-9]+-[a-z0-9]+ \(source\), sqlite 3\.[\d.]+\)\n$/ },
     { name: "unknown command", args: ["frobnicate"], code: 2, stderr: /unknown command/ },
     { name: "restore without source", args: ["restore"], code: 2, stderr: /missing required argument/ },
     { name: "bad --txid", args: ["restore", "--txid", "xyz", "-o", "/tmp/x", "file:///nonexistent"], code: 2, stderr: /Cannot parse --txid 'xyz'/ },

@@ -20,7 +20,7 @@ import { runRestore } from "./restore.ts";
 import { runStatus, runSync } from "./status.ts";
 import { runTakeover } from "./takeover.ts";
 import { runVerify } from "./verify.ts";
-import { runVersion, VERSION } from "./version.ts";
+import { runVersion, versionLine } from "./version.ts";
 
 /** Long options that Litestream spells with one dash (`-config`). */
 const SINGLE_DASH_ALIASES = new Set([
@@ -58,7 +58,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   let code: number = ExitCode.ok;
   const program = new Command("litefleet")
     .description("Replicate SQLite databases to S3 or a directory (Litestream v0.5 layout), fleet-ready")
-    .version(VERSION, "-V, --version-flag", "print the version")
+    // `--version` and `-V` print the same line as `litefleet version`.
+    .version(versionLine(), "-V, --version", "print the version")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(run with --help for usage)");
@@ -230,7 +231,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .description("make the running agent capture and upload everything now, and wait for it")
     .addOption(configOption())
     .option("--addr <host:port>", "the agent's status address (default: status.addr from the config)")
-    .option("--timeout <seconds>", "give up after this long (default 300)")
+    .option("--timeout <duration>", "give up after this long: 30s, 5m, 1h (a bare number is seconds; default 5m)")
     .option("--json", "print the result as JSON")
     .action(async (opts) => {
       code = await runSync(io, opts);

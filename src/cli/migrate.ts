@@ -19,7 +19,7 @@ import { migrateV3Replica, type MigrationProgress } from "../migrate/migrate.ts"
 import { planMigration } from "../migrate/plan.ts";
 import { createReplicaClient } from "../replica/registry.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
-import { parseReplicaUrl } from "../replica/url.ts";
+import { isReplicaUrl, parseReplicaUrl } from "../replica/url.ts";
 import { createV3Storage } from "../restore/v3/storage.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { formatBytes } from "./restore.ts";
@@ -128,7 +128,7 @@ function retentionAdvice(plan: ReturnType<typeof planMigration>, now: number): {
 
 /** A replica URL, or a plain path for a file replica (which need not exist yet for --to). */
 function specOf(io: CliIo, arg: string, flag: string): ReplicaSpec {
-  if (!arg.includes("://")) return { type: "file", path: resolve(io.cwd, arg) };
+  if (!isReplicaUrl(arg)) return { type: "file", path: resolve(io.cwd, arg) };
   try {
     return parseReplicaUrl(arg, { cwd: io.cwd });
   } catch (err) {

@@ -13,7 +13,7 @@ import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import type { ReplicaClient } from "../replica/client.ts";
 import { createReplicaClient } from "../replica/registry.ts";
-import { parseReplicaUrl } from "../replica/url.ts";
+import { isReplicaUrl, parseReplicaUrl } from "../replica/url.ts";
 import type { CliIo } from "./io.ts";
 
 /** The resolved source. */
@@ -29,7 +29,7 @@ export function resolveReplicaSource(
   arg: string,
   options: { config: Config | undefined; replica?: string | undefined },
 ): ReplicaSource {
-  if (arg.includes("://")) {
+  if (isReplicaUrl(arg)) {
     let spec;
     try {
       spec = parseReplicaUrl(arg, { cwd: io.cwd });

@@ -17,15 +17,23 @@ import { configForSingleDb } from "../config/parse.ts";
 import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { systemClock } from "../platform/clock.ts";
 import { sqliteVersion } from "../platform/sqlite.ts";
 import { createReplicaClient } from "../replica/registry.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
 import { requireSqliteVersion } from "../sqlite/version.ts";
-import { startExecChild, type ExecChild } from "./exec-child.ts";
+import { agentExitCode, startExecChild, STOP_SIGNALS, type ExecChild } from "./exec-child.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { deviceId, loadConfig } from "./load-config.ts";
 import { VERSION } from "./version.ts";
+
+/**
+ * How long the agent waits, after its `--exec` child ended of SIGTERM or
+ * SIGINT, for its own copy of that signal before it takes the child's death
+ * for a failure (exit 143 / 130) rather than a requested stop (exit 0).
+ */
+const OWN_SIGNAL_GRACE_MS = 250;
 
 /** Options of `replicate`. */
 export interface ReplicateOptions {
@@ -60,14 +68,17 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   const servers: HttpSurface[] = [];
   let child: ExecChild | undefined;
   let stopRequested = false;
+  /** The signals received (and forwarded to the child, if any). */
+  const received = new Set<string>();
   let resolveStop: () => void = () => {};
   const stopSignal = new Promise<void>((r) => (resolveStop = r));
   const unregister = io.onSignal((sig) => {
     log.info("signal received", { signal: sig });
     stopRequested = true;
+    received.add(sig);
     // With a child, the child's exit stops the agent (after its final sync).
-    if (child) child.signal(sig as NodeJS.Signals);
-    else resolveStop();
+    child?.signal(sig as NodeJS.Signals);
+    resolveStop();
   });
   let code: number = ExitCode.ok;
   try {
@@ -94,8 +105,17 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
       if (!stopRequested) {
         child = startExecChild(command, { env: io.env });
         log.info("started --exec child", { pid: child.pid, command });
-        code = await child.exited;
-        log.info("--exec child exited", { code });
+        const exit = await child.exited;
+        if (exit.signal !== undefined && STOP_SIGNALS.has(exit.signal) && !stopRequested) {
+          // systemd's default KillMode=control-group signals the agent and the child at
+          // once, and the child's exit may be seen first: let the agent's own signal arrive.
+          const arrived = new AbortController();
+          void stopSignal.then(() => arrived.abort());
+          await systemClock.sleep(OWN_SIGNAL_GRACE_MS, arrived.signal);
+        }
+        // A stop the agent was asked for and forwarded, which the child ended of, is a success.
+        code = agentExitCode(exit, received);
+        log.info("--exec child exited", { code: exit.status, ...(exit.signal ? { signal: exit.signal } : {}), ...(code !== exit.status ? { exit: code } : {}) });
       }
     } else {
       await stopSignal;

@@ -6,8 +6,10 @@
  */
 
 import type { AgentStatus, ReplicaStatus } from "../agent/status.ts";
+import { formatDuration } from "../config/duration.ts";
 import { DEFAULTS } from "../config/schema.ts";
 import { ReplicaError, UsageError } from "../errors.ts";
+import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 import { table } from "./ltx.ts";
@@ -18,7 +20,7 @@ export interface AgentCommandOptions {
   readonly config?: string;
   readonly addr?: string;
   readonly json?: boolean;
-  /** `sync` only: give up after this many seconds. */
+  /** `sync` only: give up after this long (a duration, or a bare number of seconds). */
   readonly timeout?: string;
 }
 
@@ -32,10 +34,17 @@ function agentAddr(io: CliIo, options: AgentCommandOptions): string {
   return addr;
 }
 
-async function call(addr: string, init: { method: string; path: string; timeoutMs: number }): Promise<Response> {
+async function call(addr: string, init: { action: string; method: string; path: string; timeoutMs: number }): Promise<Response> {
   try {
     return await fetch(`http://${addr}${init.path}`, { method: init.method, signal: AbortSignal.timeout(init.timeoutMs) });
   } catch (err) {
+    if (err instanceof Error && err.name === "TimeoutError") {
+      throw new ReplicaError(`Cannot ${init.action}: the agent at '${addr}' did not answer within ${formatDuration(init.timeoutMs)}`, {
+        replica: addr,
+        hint: init.action === "sync" ? "raise --timeout (e.g. --timeout 10m); 'litefleet status' shows what is still pending" : "see the agent's log (journalctl -u litefleet)",
+        cause: err,
+      });
+    }
     throw new ReplicaError(`Cannot reach the agent at '${addr}': ${(err as Error).message}`, {
       replica: addr,
       hint: "is 'litefleet replicate' running with this config? (systemctl status litefleet)",
@@ -47,7 +56,7 @@ async function call(addr: string, init: { method: string; path: string; timeoutM
 /** Runs `status`. */
 export async function runStatus(io: CliIo, options: AgentCommandOptions): Promise<number> {
   const addr = agentAddr(io, options);
-  const res = await call(addr, { method: "GET", path: "/status", timeoutMs: 5000 });
+  const res = await call(addr, { action: "read the status", method: "GET", path: "/status", timeoutMs: 5000 });
   const status = (await res.json()) as AgentStatus;
   if (options.json) {
     io.stdout(`${JSON.stringify(status)}\n`);
@@ -59,10 +68,10 @@ export async function runStatus(io: CliIo, options: AgentCommandOptions): Promis
 
 /** Runs `sync`: asks the agent to capture and upload everything now, and waits. */
 export async function runSync(io: CliIo, options: AgentCommandOptions): Promise<number> {
+  const timeoutMs = durationOption(options.timeout, "--timeout", 300_000);
+  if (timeoutMs === 0) throw new UsageError(`Cannot use --timeout '${options.timeout}': it must be longer than 0`, "e.g. --timeout 5m");
   const addr = agentAddr(io, options);
-  const seconds = Number(options.timeout ?? "300");
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`Cannot use --timeout '${options.timeout}': expected seconds > 0`);
-  const res = await call(addr, { method: "POST", path: "/sync", timeoutMs: seconds * 1000 });
+  const res = await call(addr, { action: "sync", method: "POST", path: "/sync", timeoutMs });
   const body = (await res.json()) as { ok: boolean; error?: string } & Partial<AgentStatus>;
   if (options.json) io.stdout(`${JSON.stringify(body)}\n`);
   if (!body.ok) {

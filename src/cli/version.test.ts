@@ -55,5 +55,12 @@ describe("version", () => {
     expect(run.stderr.toString()).toBe("");
     expect(run.stdout.toString()).toBe(`litefleet 9.8.7 (commit abc1234-dirty, linux-arm64-musl, sqlite ${sqliteVersion()})\n`);
     expect(run.exitCode).toBe(0);
+    // `--version` and `-V` print the same line (issue #12: `--version` was an unknown option).
+    for (const flag of ["--version", "-V"]) {
+      const short = Bun.spawnSync([process.execPath, join(dir.path, "main.js"), flag], { cwd: dir.path });
+      expect(short.stderr.toString()).toBe("");
+      expect(short.stdout.toString()).toBe(run.stdout.toString());
+      expect(short.exitCode).toBe(0);
+    }
   });
 });

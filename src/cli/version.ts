@@ -45,8 +45,13 @@ export function formatVersion(info: BuildInfo, sqlite: string): string {
   return `litefleet ${info.version} (commit ${info.commit}, ${info.target}, sqlite ${sqlite})`;
 }
 
-/** Runs `version`: prints {@linkcode formatVersion} of this build and the linked SQLite. */
+/** {@linkcode formatVersion} of this build and the linked SQLite: what `version` and `--version` print. */
+export function versionLine(): string {
+  return formatVersion(BUILD_INFO, sqliteVersion());
+}
+
+/** Runs `version`: prints {@linkcode versionLine}. */
 export function runVersion(io: CliIo): number {
-  io.stdout(`${formatVersion(BUILD_INFO, sqliteVersion())}\n`);
+  io.stdout(`${versionLine()}\n`);
   return ExitCode.ok;
 }

@@ -319,3 +319,35 @@ describe("readReplicas", () => {
     });
   }
 });
+
+describe("readReplicas: mistyped replica URLs (issue #12)", () => {
+  // Each of these once became a directory named 's3:' (or 'file:') under the
+  // config's directory; now the config is rejected, naming the URL meant.
+  const cases: [url: string, meant: string][] = [
+    ["s3:/lake/x", "did you mean 's3://lake/x'?"],
+    ["s3:lake/x", "did you mean 's3://lake/x'?"],
+    ["s3//lake/x", "did you mean 's3://lake/x'?"],
+    ["S3:/lake/x", "did you mean 's3://lake/x'?"],
+    ["s3:///x", "did you mean 's3://x'?"],
+    ["file:/data/x", "did you mean 'file:///data/x'?"],
+    ["file//data/x", "did you mean 'file:///data/x'?"],
+    ["file:data", "did you mean the relative directory './data'?"],
+  ];
+  for (const [url, meant] of cases) {
+    test(`err: url ${url} (unquoted in YAML)`, () => {
+      const e = errorOf(`    replicas:\n      - path: ok\n      - url: ${url}\n`);
+      expect(e.field).toBe("dbs[0].replicas[1].url");
+      expect(e.message).toStartWith(`Cannot read config: 'dbs[0].replicas[1].url' is invalid: cannot use replica URL '${url}': `);
+      expect(e.message).toContain(meant);
+    });
+  }
+
+  test("ok: plain paths in url stay file replicas", () => {
+    expect(replicasOf("    replicas:\n      - url: /data/x\n      - url: ./x\n      - url: x\n      - url: ./s3:odd\n").map((r) => r.spec)).toEqual([
+      { type: "file", path: "/data/x" },
+      { type: "file", path: "/srv/x" },
+      { type: "file", path: "/srv/x" },
+      { type: "file", path: "/srv/s3:odd" },
+    ]);
+  });
+});

@@ -22,7 +22,7 @@ import type { MqttConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
-import { redactBrokerUrl } from "./broker-url.ts";
+import { brokerConnectOptions, redactBrokerUrl } from "./broker-url.ts";
 import type { DeviceState } from "./device-state.ts";
 import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "./messages.ts";
 import type { Outbox } from "./outbox.ts";
@@ -131,7 +131,8 @@ export class DeviceLink {
     const signal = this.#abort.signal;
     while (!signal.aborted) {
       this.#session = await this.#o.state.nextSession();
-      const client = mqtt.connect(this.#o.config.url, this.#clientOptions());
+      // Options, not the URL string: MQTT.js would parse that with the deprecated url.parse() (DEP0169).
+      const client = mqtt.connect({ ...brokerConnectOptions(this.#o.config.url), ...this.#clientOptions() });
       this.#client = client;
       const error = await connected(client, signal);
       if (error !== undefined) {

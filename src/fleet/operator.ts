@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { errorMessage } from "../errors.ts";
-import { redactBrokerUrl } from "./broker-url.ts";
+import { brokerConnectOptions, redactBrokerUrl } from "./broker-url.ts";
 import { encodeMessage, MessageError, parseReply, type CommandBody, type ReplyMessage } from "./messages.ts";
 import { signCommand, type OperatorPrivateKey } from "./signing.ts";
 import { deviceTopics } from "./topics.ts";
@@ -49,7 +49,10 @@ export async function connectBroker(settings: BrokerSettings, timeoutMs = 10_000
   if (settings.cert !== undefined) opts.cert = readFileSync(settings.cert);
   if (settings.key !== undefined) opts.key = readFileSync(settings.key);
   try {
-    return await mqtt.connectAsync(settings.url, opts, false);
+    // Options, not the URL string: MQTT.js would parse that with the deprecated url.parse() (DEP0169).
+    // Given an empty URL it takes everything from the options; the typed overload with
+    // `allowRetries = false` (reject on close) needs a string there.
+    return await mqtt.connectAsync("", { ...brokerConnectOptions(settings.url), ...opts }, false);
   } catch (err) {
     throw new Error(`Cannot connect to MQTT broker '${redactBrokerUrl(settings.url)}': ${errorMessage(err)}`, { cause: err });
   }

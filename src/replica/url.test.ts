@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { ReplicaSpec } from "./spec.ts";
-import { checkS3Endpoint, checkS3Region, displayUrl, parseReplicaUrl } from "./url.ts";
+import { checkS3Endpoint, checkS3Region, displayUrl, isReplicaUrl, parseReplicaUrl } from "./url.ts";
 
 describe("parseReplicaUrl", () => {
   const ok: [string, string | undefined, ReplicaSpec][] = [
@@ -9,6 +9,10 @@ describe("parseReplicaUrl", () => {
     ["file://localhost/var/lib/r", undefined, { type: "file", path: "/var/lib/r" }],
     ["file:///var/lib/with%20space", undefined, { type: "file", path: "/var/lib/with space" }],
     ["FILE:///x", undefined, { type: "file", path: "/x" }],
+    ["S3://Lake/x", undefined, { type: "s3", bucket: "Lake", path: "x" }],
+    ["./s3:odd", "/srv", { type: "file", path: "/srv/s3:odd" }],
+    ["s3/lake/x", "/srv", { type: "file", path: "/srv/s3/lake/x" }],
+    ["dir/a:b", "/srv", { type: "file", path: "/srv/dir/a:b" }],
     ["/abs/dir", undefined, { type: "file", path: "/abs/dir" }],
     ["rel/dir", "/srv", { type: "file", path: "/srv/rel/dir" }],
     ["../up", "/srv/etc", { type: "file", path: "/srv/up" }],
@@ -62,7 +66,20 @@ describe("parseReplicaUrl", () => {
     ["", "Cannot use replica URL '': the URL is empty"],
     ["file://relative/dir", "Cannot use replica URL 'file://relative/dir': file URLs must hold an absolute path (e.g. 'file:///var/lib/replica'); use a plain path for a relative directory"],
     ["file:///x?y=1", "Cannot use replica URL 'file:///x': file URLs take no query or fragment"],
-    ["s3:///path", "Cannot use replica URL 's3:///path': the bucket name is missing (s3://BUCKET/prefix)"],
+    ["s3:///path", "Cannot use replica URL 's3:///path': the bucket name is missing (did you mean 's3://path'?)"],
+    ["s3://", "Cannot use replica URL 's3://': the bucket name is missing (s3://BUCKET/prefix)"],
+    ["file://data/x", "use a plain path for a relative directory (did you mean 'file:///data/x'?)"],
+    // Mistyped URLs are never taken as a directory named 's3:' (issue #12).
+    ["s3:/lake/x", "Cannot use replica URL 's3:/lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
+    ["s3:lake/x", "Cannot use replica URL 's3:lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
+    ["s3//lake/x", "Cannot use replica URL 's3//lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
+    ["S3:/lake/x?endpoint=http://h:9000", "Cannot use replica URL 'S3:/lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
+    ["s3:", "Cannot use replica URL 's3:': an S3 URL starts with 's3://' (s3://BUCKET/prefix)"],
+    ["file:/data/x", "Cannot use replica URL 'file:/data/x': a file URL is 'file:///' followed by an absolute path (did you mean 'file:///data/x'?)"],
+    ["file//data/x", "Cannot use replica URL 'file//data/x': a file URL is 'file:///' followed by an absolute path (did you mean 'file:///data/x'?)"],
+    ["file:data", "Cannot use replica URL 'file:data': a file URL is 'file:///' followed by an absolute path (did you mean the relative directory './data'?)"],
+    ["file:", "Cannot use replica URL 'file:': a file URL is 'file:///' followed by an absolute path (e.g. 'file:///var/lib/replica')"],
+    ["gs:/bucket", "Cannot use replica URL 'gs:/bucket': 'gs:' is not a supported scheme (use s3://bucket/prefix or file:///dir; write './gs:/bucket' for a directory whose name has a colon)"],
     ["s3://b/p?bukket=x", "Cannot use replica URL 's3://b/p': unknown query parameter 'bukket' (known: endpoint, region, force-path-style, skip-verify)"],
     ["s3://b/p?region=a&region=b", "Cannot use replica URL 's3://b/p': query parameter 'region' is given more than once"],
     ["s3://b/p?force-path-style=yes", "Cannot use replica URL 's3://b/p': query parameter 'force-path-style' must be 'true' or 'false', received 'yes'"],
@@ -85,6 +102,9 @@ describe("parseReplicaUrl", () => {
       "s3://bucket/p?secret-access-key=wJalrSECRET",
       "s3://bucket/p?endpoint=http://AKIAEXAMPLE:wJalrSECRET@minio:9000",
       "gs://AKIAEXAMPLE:wJalrSECRET@bucket/p",
+      "s3:/AKIAEXAMPLE:wJalrSECRET@bucket/p",
+      "s3:AKIAEXAMPLE:wJalrSECRET@bucket/p",
+      "s3:///AKIAEXAMPLE:wJalrSECRET@bucket/p",
     ];
     for (const url of cases) {
       let message = "";
@@ -103,6 +123,15 @@ describe("parseReplicaUrl", () => {
     expect(() => parseReplicaUrl("x", { cwd: "rel" })).toThrow(
       "Cannot use replica URL: the base directory 'rel' is not absolute",
     );
+  });
+});
+
+describe("isReplicaUrl", () => {
+  test("isReplicaUrl() is true for URLs and mistyped URLs, false for plain paths", () => {
+    const urls = ["s3://b/p", "file:///x", "gs://b", "s3:/b/p", "s3:b", "s3//b", "FILE//x", "file:x"];
+    const paths = ["/data/x", "./x", "x", "s3/b", "./s3:b", "dir/a:b", "~/x"];
+    expect(urls.filter((u) => !isReplicaUrl(u))).toEqual([]);
+    expect(paths.filter((p) => isReplicaUrl(p))).toEqual([]);
   });
 });
 

@@ -3,6 +3,12 @@
  * or as `url:` in the config: `file:///abs/dir`, a plain directory path, or
  * `s3://bucket/prefix?endpoint=…&region=…&force-path-style=true&skip-verify=true`.
  *
+ * A plain path never starts with `word:` or `s3//` / `file//`: those are
+ * mistyped URLs (`s3:/lake/x`, `s3//lake/x`, `file:/data/x`) and are
+ * rejected with the URL that was probably meant, rather than becoming a
+ * directory named `s3:` under the working directory (issue #12). A directory
+ * whose name really starts so is written `./s3:odd`.
+ *
  * @module
  */
 
@@ -31,12 +37,33 @@ const S3_PARAMS: Readonly<Record<string, "endpoint" | "region" | "forcePathStyle
   };
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
+/** A scheme and a colon not followed by `//` (`s3:/x`, `file:x`, `gs:b`). */
+const SCHEME_WITHOUT_SLASHES = /^([A-Za-z][A-Za-z0-9+.-]*):(?!\/\/)/;
+/** `s3` or `file` followed by `//` without the colon (`s3//lake/x`). */
+const SCHEME_WITHOUT_COLON = /^(s3|file)\/\//i;
+
+/**
+ * Whether `arg` is meant as a URL rather than a plain path: it starts with
+ * `scheme://`, or with one of the mistyped forms {@linkcode parseReplicaUrl}
+ * rejects (`s3:/x`, `s3//x`, `file:x`). The CLI uses it to tell a replica URL
+ * from a database path before looking the path up in the config.
+ *
+ * @param arg a command-line argument
+ * @returns true when `arg` is to be parsed with {@linkcode parseReplicaUrl}
+ */
+export function isReplicaUrl(arg: string): boolean {
+  return SCHEME.test(arg) || SCHEME_WITHOUT_SLASHES.test(arg) || SCHEME_WITHOUT_COLON.test(arg);
+}
 
 /**
  * Parses a replica URL into a {@linkcode ReplicaSpec}.
  *
  * - `file:///abs/dir` or a plain path (`/abs/dir`, `rel/dir`, resolved
- *   against `options.cwd`) → a file replica.
+ *   against `options.cwd`) → a file replica. Schemes are case-insensitive
+ *   (`S3://` is `s3://`).
+ * - A mistyped URL (`s3:/lake/x`, `s3:lake/x`, `s3//lake/x`, `file:/data/x`,
+ *   `file:data`, any other `word:…`) is an error whose message names the URL
+ *   that was probably meant, never a directory.
  * - `s3://bucket/prefix/path` → an S3 replica; leading and trailing `/` are
  *   stripped from the prefix. Query parameters: `endpoint` (an `http://` or
  *   `https://` URL; implies path-style addressing unless
@@ -57,9 +84,9 @@ const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
  * @param url the replica URL or path
  * @param options where relative paths are resolved
  * @returns the replica spec
- * @throws {TypeError} for an unsupported scheme, an empty or malformed URL,
- * credentials in the URL, an unknown or repeated query parameter, or a bad
- * parameter value
+ * @throws {TypeError} for an unsupported scheme, an empty, malformed or
+ * mistyped URL, credentials in the URL, an unknown or repeated query
+ * parameter, or a bad parameter value
  */
 export function parseReplicaUrl(url: string, options: ParseReplicaUrlOptions = {}): ReplicaSpec {
   const cwd = options.cwd ?? "/";
@@ -70,7 +97,10 @@ export function parseReplicaUrl(url: string, options: ParseReplicaUrlOptions = {
     throw new TypeError("Cannot use replica URL '': the URL is empty");
   }
   const scheme = SCHEME.exec(url)?.[1]?.toLowerCase();
-  if (scheme === undefined) return { type: "file", path: cleanDir(posix.resolve(cwd, url)) };
+  if (scheme === undefined) {
+    rejectMistypedUrl(url);
+    return { type: "file", path: cleanDir(posix.resolve(cwd, url)) };
+  }
   if (scheme === "file") return parseFileUrl(url);
   if (scheme === "s3") return parseS3Url(url);
   throw new TypeError(
@@ -86,8 +116,44 @@ export function parseReplicaUrl(url: string, options: ParseReplicaUrlOptions = {
  */
 export function displayUrl(url: string): string {
   const noQuery = url.replace(/[?#].*$/s, "");
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/]*@)/.exec(noQuery);
+  // `\/*`, not `\/\/`: user info in a mistyped `s3:/key:secret@b` is hidden too.
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/*)([^/]*@)/.exec(noQuery);
   return m === null ? noQuery : `${m[1]}***@${noQuery.slice(m[0].length)}`;
+}
+
+/**
+ * Throws for a plain path that is a mistyped URL (see the module
+ * documentation), naming what was probably meant.
+ */
+function rejectMistypedUrl(url: string): void {
+  const shown = displayUrl(url);
+  const m = SCHEME_WITHOUT_COLON.exec(shown) ?? SCHEME_WITHOUT_SLASHES.exec(shown);
+  if (m === null) return;
+  const typed = m[1] ?? "";
+  // `s3//x` and `file//x` lost the colon; `s3:x` and `file:/x` lost slashes.
+  const lostColon = m[0].endsWith("//");
+  const rest = shown.slice(m[0].length);
+  const path = rest.replace(/^\/+/, "");
+  switch (typed.toLowerCase()) {
+    case "s3":
+      throw new TypeError(
+        `Cannot use replica URL '${shown}': an S3 URL starts with 's3://' (${path === "" ? "s3://BUCKET/prefix" : `did you mean 's3://${path}'?`})`,
+      );
+    case "file": {
+      const meant = path === ""
+        ? "e.g. 'file:///var/lib/replica'"
+        : lostColon || rest.startsWith("/")
+        ? `did you mean 'file:///${path}'?`
+        : `did you mean the relative directory './${rest}'?`;
+      throw new TypeError(
+        `Cannot use replica URL '${shown}': a file URL is 'file:///' followed by an absolute path (${meant})`,
+      );
+    }
+    default:
+      throw new TypeError(
+        `Cannot use replica URL '${shown}': '${typed}:' is not a supported scheme (use s3://bucket/prefix or file:///dir; write './${shown}' for a directory whose name has a colon)`,
+      );
+  }
 }
 
 function parseFileUrl(url: string): FileReplicaSpec {
@@ -99,7 +165,7 @@ function parseFileUrl(url: string): FileReplicaSpec {
   if (rest.startsWith("localhost/")) rest = rest.slice("localhost".length);
   if (!rest.startsWith("/")) {
     throw new TypeError(
-      `Cannot use replica URL '${shown}': file URLs must hold an absolute path (e.g. 'file:///var/lib/replica'); use a plain path for a relative directory`,
+      `Cannot use replica URL '${shown}': file URLs must hold an absolute path (e.g. 'file:///var/lib/replica'); use a plain path for a relative directory (did you mean 'file:///${shown.slice("file://".length)}'?)`,
     );
   }
   return { type: "file", path: cleanDir(posix.normalize(decode(rest, shown))) };
@@ -124,7 +190,9 @@ function parseS3Url(url: string): S3ReplicaSpec {
     );
   }
   if (bucket === "") {
-    throw new TypeError(`Cannot use replica URL '${shown}': the bucket name is missing (s3://BUCKET/prefix)`);
+    const rest = trimSlashes(beforeQuery);
+    const meant = rest === "" ? "s3://BUCKET/prefix" : `did you mean '${displayUrl(`s3://${rest}`)}'?`;
+    throw new TypeError(`Cannot use replica URL '${shown}': the bucket name is missing (${meant})`);
   }
   if (!/^[A-Za-z0-9._-]+$/.test(bucket)) {
     throw new TypeError(

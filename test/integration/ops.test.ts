@@ -1,11 +1,12 @@
 /**
  * Issue #4 agent features, end to end with the agent in its own process:
- * Prometheus `/metrics`, `--exec` (signal forwarding, exit code), and
+ * Prometheus `/metrics`, `--exec` (signal forwarding, exit code, a requested
+ * stop exits 0), and
  * `--restore-if-db-not-exists` on boot.
  */
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, startAgent } from "../harness/agent-process.ts";
 import { runCli, spawnCli } from "../harness/cli.ts";
@@ -106,6 +107,66 @@ describe("--exec", () => {
     const out = join(dir.path, "restored.db");
     expect((await runCli(["restore", "-o", out, join(dir.path, "replica")])).code).toBe(0);
     expect(fileHash(out)).toBe(expected);
+  }, 60_000);
+
+  // Issue #12: `systemctl stop` (SIGTERM to the agent, forwarded) ended in exit 143, a failed
+  // unit. A stop the agent received and forwarded, which the child ends of, is a success.
+  const stops: { name: string; signal: "SIGTERM" | "SIGINT"; child: (marker: string) => string; code: number }[] = [
+    { name: "a child killed by the forwarded SIGTERM: exit 0", signal: "SIGTERM", child: (m) => `touch ${m}; exec sleep 30`, code: 0 },
+    { name: "a child that exits 143 on the forwarded SIGTERM: exit 0", signal: "SIGTERM", child: (m) => `trap 'exit 143' TERM; touch ${m}; while true; do sleep 0.05; done`, code: 0 },
+    { name: "a child killed by the forwarded SIGINT: exit 0", signal: "SIGINT", child: (m) => `touch ${m}; exec sleep 30`, code: 0 },
+    { name: "a child that exits 130 on the forwarded SIGINT: exit 0", signal: "SIGINT", child: (m) => `trap 'exit 130' INT; touch ${m}; while true; do sleep 0.05; done`, code: 0 },
+    { name: "a child that exits 143 on the forwarded SIGINT keeps 143", signal: "SIGINT", child: (m) => `trap 'exit 143' INT; touch ${m}; while true; do sleep 0.05; done`, code: 143 },
+  ];
+  for (const c of stops) {
+    test(`${c.signal} to the agent, ${c.name}`, async () => {
+      await using dir = await makeTempDir("exec-");
+      const db = join(dir.path, "app.db");
+      makeDb(db, 3);
+      const marker = join(dir.path, "child-started");
+      const proc = spawnCli(["replicate", "--config", config(dir.path, db), "--exec", c.child(marker)]);
+      const deadline = Date.now() + 20_000;
+      while (!existsSync(marker)) {
+        if (Date.now() > deadline) throw new Error("child never started");
+        await Bun.sleep(25);
+      }
+      proc.kill(c.signal);
+      expect(await proc.exited).toBe(c.code);
+      const log = await new Response(proc.stderr).text();
+      expect(log).toMatch(/--exec child exited code=(143|130)/);
+    }, 60_000);
+  }
+
+  test("the child dies of SIGTERM just before the agent gets its own (systemd's default KillMode): exit 0", async () => {
+    // KillMode=control-group signals the agent and the child at once, and the child's exit
+    // can be seen before the agent's own SIGTERM: here the child is signalled 20 ms first.
+    await using dir = await makeTempDir("exec-");
+    const db = join(dir.path, "app.db");
+    makeDb(db, 3);
+    const marker = join(dir.path, "child-pid");
+    const proc = spawnCli(["replicate", "--config", config(dir.path, db), "--exec", `echo $$ > ${marker}.tmp; mv ${marker}.tmp ${marker}; exec sleep 30`]);
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(marker)) {
+      if (Date.now() > deadline) throw new Error("child never started");
+      await Bun.sleep(25);
+    }
+    process.kill(Number(readFileSync(marker, "utf8")), "SIGTERM");
+    await Bun.sleep(20);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+    const log = await new Response(proc.stderr).text();
+    expect(log).toContain("--exec child exited code=143 signal=SIGTERM exit=0");
+  }, 60_000);
+
+  test("a child that dies of a SIGTERM the agent never received: the agent exits 143", async () => {
+    await using dir = await makeTempDir("exec-");
+    const db = join(dir.path, "app.db");
+    makeDb(db, 3);
+    // Someone else's SIGTERM (here the child's own): no stop was asked of the agent, so it is a failure.
+    const proc = spawnCli(["replicate", "--config", config(dir.path, db), "--exec", "kill -TERM $$"]);
+    expect(await proc.exited).toBe(143);
+    const log = await new Response(proc.stderr).text();
+    expect(log).toContain("--exec child exited code=143 signal=SIGTERM");
   }, 60_000);
 
   test("when the child exits on its own, the agent stops and returns its code", async () => {

@@ -146,6 +146,9 @@ describe("systemd/litefleet.service", () => {
     expect(get("ProtectSystem")).toEqual(["strict"]);
     // Bun's JIT needs writable+executable memory; systemd 252 does not know RestartSteps.
     for (const key of ["MemoryDenyWriteExecute", "RestartSteps", "RestartMaxDelaySec"]) expect(get(key)).toEqual([]);
+    // A requested stop of `replicate --exec` exits 0 by itself (issue #12); a 143 that was
+    // not requested must stay a failure that Restart=on-failure acts on.
+    expect(get("SuccessExitStatus")).toEqual([]);
   });
 
   const analyze = Bun.which("systemd-analyze");
