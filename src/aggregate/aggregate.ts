@@ -63,13 +63,10 @@ export interface DeviceReport {
  */
 export class NoDevicesError extends Error {
   override name = "NoDevicesError";
-  /** The fleet prefix that was searched. */
-  readonly location: string;
   readonly hint: string;
-  constructor(message: string, options: { location: string; hint: string }) {
+  constructor(message: string, hint: string) {
     super(message);
-    this.location = options.location;
-    this.hint = options.hint;
+    this.hint = hint;
   }
 }
 
@@ -164,10 +161,10 @@ function noDeviceFolders(o: AggregateOptions, listing: FleetListing): NoDevicesE
     : listing.otherCount === 0
       ? `${it} is empty`
       : `${it} holds no folders, only ${listing.otherCount} ${listing.otherCount === 1 ? "file" : "files"} (${names(listing.others, listing.otherCount)})`;
-  return new NoDevicesError(`Cannot aggregate '${where}': no devices found (looked for ${replicaLayout(o, "<device>")} under it): ${found}`, {
-    location: where,
-    hint: `check --fleet: it is the prefix holding one folder per device (for replicas at s3://bucket/plant-7/<device>/${o.db}, --fleet s3://bucket/plant-7)`,
-  });
+  return new NoDevicesError(
+    `Cannot aggregate '${where}': no devices found (looked for ${replicaLayout(o, "<device>")} under it): ${found}`,
+    `check --fleet: it is the prefix holding one folder per device (for replicas at s3://bucket/plant-7/<device>/${o.db}, --fleet s3://bucket/plant-7)`,
+  );
 }
 
 function noDatabaseInFolders(o: AggregateOptions, folders: readonly string[]): NoDevicesError {
@@ -182,7 +179,7 @@ function noDatabaseInFolders(o: AggregateOptions, folders: readonly string[]): N
   const count = folders.length === 1 ? "its one folder holds no" : `none of its ${folders.length} folders holds a`;
   return new NoDevicesError(
     `Cannot aggregate '${where}': no devices found: ${count} replica of '${o.db}' (${replicaLayout(o, "<folder>")}): ${names(folders, folders.length)}`,
-    { location: where, hint },
+    hint,
   );
 }
 

@@ -40,11 +40,8 @@ export interface CacheUpdate {
 /** The device's replica of the database holds no LTX files: the device has no such database, or never uploaded it. */
 export class NoReplicaError extends Error {
   override name = "NoReplicaError";
-  /** The replica location that was listed. */
-  readonly location: string;
   constructor(location: string) {
     super(`Cannot aggregate '${location}': it holds no LTX files (no replica of this database)`);
-    this.location = location;
   }
 }
 
