@@ -115,6 +115,27 @@ export class WriterConflictError extends Error {
 }
 
 /**
+ * A local file or directory cannot be used: a directory on its path is
+ * missing, it is a directory where a file is expected, or this process may
+ * not read or write it (permission, a read-only or full file system).
+ * `path` is the file or directory at fault, `code` the system error
+ * (`ENOENT`, `EACCES`, `EROFS` …) when there was one, `hint` what to do.
+ * The CLI prints `Try: <hint>` and exits 1 (docs/CLI.md).
+ */
+export class LocalFileError extends Error {
+  override name = "LocalFileError";
+  readonly path: string;
+  readonly code: string | undefined;
+  readonly hint: string;
+  constructor(message: string, options: { path: string; code?: string; hint: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.path = options.path;
+    this.code = options.code;
+    this.hint = options.hint;
+  }
+}
+
+/**
  * The CLI's output could not be written: `stream` is the one that failed,
  * `code` the system error (`EPIPE` when its reader closed early, `ENOSPC`,
  * `EIO` …). The CLI's exit path turns it into an exit code (docs/CLI.md).
@@ -134,6 +155,20 @@ export class OutputError extends Error {
 /** Returns `err.message` for an Error, else `String(err)`. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A Node system error's message with its code moved to the end, so that
+ * wrapping it does not repeat the code: "EACCES: permission denied, open
+ * '/x'" becomes "permission denied, open '/x' (EACCES)". Other errors give
+ * their message.
+ */
+export function systemErrorText(err: unknown): string {
+  const message = errorMessage(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !/^E[A-Z0-9]+$/.test(code)) return message;
+  const rest = message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message;
+  return `${rest} (${code})`;
 }
 
 /**

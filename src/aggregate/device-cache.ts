@@ -37,6 +37,14 @@ export interface CacheUpdate {
   readonly bytes: number;
 }
 
+/** The device's replica of the database holds no LTX files: the device has no such database, or never uploaded it. */
+export class NoReplicaError extends Error {
+  override name = "NoReplicaError";
+  constructor(location: string) {
+    super(`Cannot aggregate '${location}': it holds no LTX files (no replica of this database)`);
+  }
+}
+
 interface CacheState {
   readonly txid: string;
   readonly checksum: string;
@@ -45,6 +53,7 @@ interface CacheState {
 
 /**
  * Brings `<dir>/<device>.db` up to the replica's latest TXID.
+ * @throws {NoReplicaError} when the replica holds no LTX files
  * @throws {NoRestorePointError} when the replica holds nothing restorable
  * @throws {CorruptFileError|ChecksumMismatchError} when a replica file does not verify
  */
@@ -52,6 +61,7 @@ export async function updateDeviceCache(client: ReplicaClient, dir: string, devi
   const path = join(dir, `${device}.db`);
   const statePath = join(dir, `${device}.json`);
   const files = await listAllLtxFiles(client);
+  if (files.length === 0) throw new NoReplicaError(client.location);
   const latest = files.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), 0n) as Txid;
   const state = readState(statePath, path);
   const from = state ? parseTxid(state.txid) : undefined;

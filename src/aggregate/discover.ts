@@ -4,7 +4,7 @@
  * of the device configs, e.g. `s3://fleet-backups/${DEVICE_ID}/app.db`).
  * One delimiter listing (paginated) of the fleet prefix on S3, one
  * directory read for a file fleet; a device without that database shows up
- * later as "no replica".
+ * later as "no replica" (`NoReplicaError`).
  *
  * `--shard i/N` keeps the devices whose stable hash (FNV-1a of the id)
  * modulo N is i, so N workers split a fleet with no coordination beyond the
@@ -13,27 +13,49 @@
  * @module
  */
 
-import { readdirSync } from "node:fs";
+import { readdirSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { ReplicaError } from "../errors.ts";
+import { ReplicaError, systemErrorText } from "../errors.ts";
 import { s3Access } from "../replica/s3-sdk.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 
+/** How many entries other than device folders a listing keeps by name (for messages). */
+export const OTHERS_KEPT = 5;
+
+/** What is directly under a fleet prefix. */
+export interface FleetListing {
+  /** The folders (S3: common prefixes), sorted: each is a device id. */
+  readonly devices: string[];
+  /** The first `OTHERS_KEPT` other entries (files, objects), sorted, for messages. */
+  readonly others: string[];
+  /** How many other entries there are. */
+  readonly otherCount: number;
+  /** True when the fleet is a directory that does not exist. */
+  readonly missing: boolean;
+}
+
 /**
- * Lists the device ids directly under `fleet`, sorted.
+ * Lists what is directly under `fleet`: the device ids, and what else is
+ * there (so that an empty or mistyped prefix can be described).
  * @throws {ReplicaError} when the fleet location cannot be listed
  */
-export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record<string, string | undefined> }): Promise<string[]> {
+export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record<string, string | undefined> }): Promise<FleetListing> {
   if (fleet.type === "file") {
+    let entries: Dirent[];
     try {
-      return readdirSync(fleet.path, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      entries = readdirSync(fleet.path, { withFileTypes: true });
     } catch (err) {
-      throw new ReplicaError(`Cannot list the fleet at '${fleet.path}': ${(err as Error).message}`, { replica: fleet.path, hint: "check the --fleet path", cause: err });
+      if ((err as { code?: unknown }).code === "ENOENT") return { devices: [], others: [], otherCount: 0, missing: true };
+      throw new ReplicaError(`Cannot list the fleet at '${fleet.path}': ${systemErrorText(err)}`, { replica: fleet.path, hint: "check the --fleet path", cause: err });
     }
+    const others = entries.filter((d) => !d.isDirectory()).map((d) => d.name).sort();
+    return { devices: entries.filter((d) => d.isDirectory()).map((d) => d.name).sort(), others: others.slice(0, OTHERS_KEPT), otherCount: others.length, missing: false };
   }
   const s3 = s3Access(fleet, options);
   const devices: string[] = [];
+  const others: string[] = [];
+  let otherCount = 0;
   let token: string | undefined;
   try {
     do {
@@ -43,6 +65,10 @@ export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record
       for (const p of out.CommonPrefixes ?? []) {
         const id = p.Prefix?.slice(s3.prefix.length).replace(/\/$/, "");
         if (id) devices.push(id);
+      }
+      for (const o of out.Contents ?? []) {
+        otherCount++;
+        if (o.Key !== undefined && others.length < OTHERS_KEPT) others.push(o.Key.slice(s3.prefix.length));
       }
       token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
     } while (token !== undefined);
@@ -55,7 +81,8 @@ export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record
   } finally {
     s3.client.destroy();
   }
-  return devices.sort();
+  // S3 lists keys in byte order, so the names kept are the first ones.
+  return { devices: devices.sort(), others, otherCount, missing: false };
 }
 
 /** The replica of `device`'s database `db` under `fleet`. */

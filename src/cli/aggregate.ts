@@ -4,14 +4,15 @@
  * incrementally, optionally exporting hive-partitioned Parquet and taking
  * only one shard of the fleet.
  *
- * Exit 0 when every device merged; 1 when some failed (each named on
- * stderr; the others are merged); 2 for bad arguments.
+ * Exit 0 when every device merged; 4 when some failed (each named on
+ * stderr; the others are merged); 1 when every device failed; 2 for bad
+ * arguments and when no devices are found (docs/CLI.md, docs/AGGREGATE.md).
  *
  * @module
  */
 
 import { resolve } from "node:path";
-import { aggregateFleet, type DeviceReport } from "../aggregate/aggregate.ts";
+import { aggregateFleet, NoDevicesError, type DeviceReport } from "../aggregate/aggregate.ts";
 import { parseShard } from "../aggregate/discover.ts";
 import { createParquetSink } from "../aggregate/parquet-sink.ts";
 import { UsageError } from "../errors.ts";
@@ -61,24 +62,37 @@ export async function runAggregate(io: CliIo, options: AggregateCliOptions): Pro
   const parquet = options.parquet === undefined ? undefined : createParquetSink(options.parquet, { cwd: io.cwd, env: io.env });
   const progress = io.isTty && !options.json;
   let done = 0;
-  const report = await aggregateFleet({
-    fleet,
-    db,
-    out,
-    cacheDir: resolve(io.cwd, options.cache ?? `${out}.cache`),
-    ...(tables && tables.length > 0 ? { tables } : {}),
-    ...(shard ? { shard } : {}),
-    ...(parquet ? { parquet } : {}),
-    concurrency,
-    env: io.env,
-    onDevice: (r) => {
-      done++;
-      if (r.error !== undefined) io.stderr(`${progress ? "\n" : ""}Error: device '${r.device}': ${r.error}\n`);
-      if (progress) io.stderr(`\r${done} devices`);
-    },
-  });
+  // Devices without the database are named at the end: when none has it, one error says so instead.
+  const noReplica: DeviceReport[] = [];
+  const deviceError = (r: DeviceReport) => `Error: device '${r.device}': ${r.error}\n`;
+  let report;
+  try {
+    report = await aggregateFleet({
+      fleet,
+      db,
+      out,
+      cacheDir: resolve(io.cwd, options.cache ?? `${out}.cache`),
+      ...(tables && tables.length > 0 ? { tables } : {}),
+      ...(shard ? { shard } : {}),
+      ...(parquet ? { parquet } : {}),
+      concurrency,
+      env: io.env,
+      onDevice: (r) => {
+        done++;
+        if (r.noReplica) noReplica.push(r);
+        else if (r.error !== undefined) io.stderr(`${progress ? "\n" : ""}${deviceError(r)}`);
+        if (progress) io.stderr(`\r${done} devices`);
+      },
+    });
+  } catch (err) {
+    if (progress && done > 0) io.stderr("\n");
+    if (err instanceof NoDevicesError) throw new UsageError(err.message, err.hint);
+    throw err;
+  }
   if (progress) io.stderr("\n");
+  for (const r of noReplica) io.stderr(deviceError(r));
   const failed = report.devices.filter((r) => r.error !== undefined);
+  const merged = report.devices.length - failed.length;
   if (options.json) {
     const devices = report.devices.map(({ cache, ...rest }) => ({
       ...rest,
@@ -89,13 +103,17 @@ export async function runAggregate(io: CliIo, options: AggregateCliOptions): Pro
     const count = (mode: string) => report.devices.filter((r) => r.cache?.mode === mode).length;
     const rows = (r: DeviceReport, k: "upserted" | "deleted") => (r.merge?.tables ?? []).reduce((n, t) => n + t[k], 0);
     const skipped = report.devices.flatMap((r) => (r.merge?.skipped ?? []).map((s) => `${r.device}: ${s.table}: ${s.reason}`));
+    const devices = `${report.devices.length} device${report.devices.length === 1 ? "" : "s"}`;
+    const of = shard ? `${devices} in shard ${shard.index}/${shard.count} (${report.discovered} found)` : devices;
+    const failures = failed.length === 0 ? "" : `; ${failed.length} failed: ${failed.slice(0, 10).map((r) => r.device).join(", ")}${failed.length > 10 ? ` and ${failed.length - 10} more` : ""}`;
     io.stderr(
-      `Aggregated ${report.devices.length} of ${report.discovered} devices into ${out} in ${report.seconds.toFixed(1)}s: ` +
-        `${count("full")} full, ${count("incremental")} incremental, ${count("unchanged")} unchanged, ${failed.length} failed; ` +
+      `Aggregated ${merged} of ${of} into ${out} in ${report.seconds.toFixed(1)}s${failures}; ` +
+        `${count("full")} full, ${count("incremental")} incremental, ${count("unchanged")} unchanged; ` +
         `${report.files} LTX files (${formatBytes(report.bytes)}) fetched; ` +
         `${report.devices.reduce((n, r) => n + rows(r, "upserted"), 0)} rows written, ${report.devices.reduce((n, r) => n + rows(r, "deleted"), 0)} deleted\n`,
     );
     for (const s of skipped) io.stderr(`Not merged (schema): ${s}\n`);
   }
-  return failed.length > 0 ? ExitCode.failure : ExitCode.ok;
+  if (failed.length === 0) return ExitCode.ok;
+  return merged === 0 ? ExitCode.failure : ExitCode.partial;
 }

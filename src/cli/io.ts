@@ -44,6 +44,8 @@ export const ExitCode = {
   usage: 2,
   /** Data did not verify: corrupt file, checksum mismatch, integrity_check failed. */
   integrity: 3,
+  /** Part of the work failed and the rest was done (`aggregate`: some devices failed, the others were merged). */
+  partial: 4,
   /** stdout's reader closed before reading everything (`| head`): 128 + SIGPIPE, as a shell reports a process SIGPIPE killed. */
   brokenPipe: 141,
 } as const;

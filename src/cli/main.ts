@@ -7,7 +7,8 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import { ChecksumMismatchError, ConfigError, CorruptFileError, OutputError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
+import { ChecksumMismatchError, ConfigError, CorruptFileError, LocalFileError, OutputError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
+import { localFileError } from "../platform/file-errors.ts";
 import { NoRestorePointError } from "../restore/planner.ts";
 import { runAggregate } from "./aggregate.ts";
 import { runDatabases } from "./databases.ts";
@@ -256,7 +257,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   }
 }
 
-function reportError(io: CliIo, err: unknown): number {
+function reportError(io: CliIo, thrown: unknown): number {
+  const err = localFileError(thrown) ?? thrown; // a raw ENOENT/EACCES/EROFS …: name the path and what to do
   if (err instanceof CommanderError) {
     // Commander already printed its message; --help and --version exit 0.
     return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
@@ -273,7 +275,7 @@ function reportError(io: CliIo, err: unknown): number {
     io.stderr(`Error: ${err.message}\n`);
     return ExitCode.integrity;
   }
-  if (err instanceof ReplicaError) {
+  if (err instanceof ReplicaError || err instanceof LocalFileError) {
     io.stderr(`Error: ${err.message}\n${err.hint ? `Try: ${err.hint}\n` : ""}`);
     return ExitCode.failure;
   }

@@ -14,6 +14,7 @@ import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
 import { applyRestorePlan, type RestoreProgress } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
 import { applyV3RestorePlan } from "../restore/v3/applier.ts";
+import { checkOutputDirectory } from "../restore/staged-database.ts";
 import { newestV3Object, planV3Restore } from "../restore/v3/planner.ts";
 import { createV3Storage } from "../restore/v3/storage.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
@@ -67,6 +68,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     }
     throw new UsageError(`Cannot restore to '${output}': the file exists`, "choose another path with -o, or add --if-db-not-exists");
   }
+  checkOutputDirectory(output);
   await client.init();
   const files = await listAllLtxFiles(client);
   const spec = replicaSpecOf(io, source, db, options.replica);
@@ -163,6 +165,7 @@ async function runV3Restore(
     }
     throw new UsageError(`Cannot restore to '${output}': the file exists`, "choose another path with -o, or add --if-db-not-exists");
   }
+  checkOutputDirectory(output);
   const storage = createV3Storage(spec, { env: io.env });
   const plan = planV3Restore(await storage.list(), options.target, storage.location);
   const started = Date.now();

@@ -6,6 +6,8 @@
  */
 
 import { Database, constants } from "bun:sqlite";
+import { errorMessage } from "../errors.ts";
+import { databaseOpenError } from "./file-errors.ts";
 
 /** A single SQLite connection. */
 export interface SqlConnection {
@@ -39,13 +41,36 @@ export interface OpenOptions {
 }
 
 /**
- * Opens a connection.
- * @throws {Error} from SQLite when the file cannot be opened
+ * Opens a connection, and reads the schema version once so that a file
+ * SQLite cannot open (also one whose `-shm` it cannot create, which
+ * SQLite only finds at the first read) fails here, explained.
+ * @throws {LocalFileError} when the path, the file or its directory is the reason (missing, a directory, no permission, read-only)
+ * @throws {Error} naming `path` when SQLite cannot open it for another reason (not a database …)
  */
 export function openSqlConnection(path: string, options: OpenOptions = {}): SqlConnection {
-  const db = options.readonly
-    ? new Database(path, { readonly: true })
-    : new Database(path, { create: options.create ?? false, readwrite: true });
+  const how = { write: options.readonly !== true, create: options.readonly !== true && options.create === true };
+  let db: Database;
+  try {
+    db = options.readonly
+      ? new Database(path, { readonly: true })
+      : new Database(path, { create: options.create ?? false, readwrite: true });
+  } catch (err) {
+    throw isOpenFailure(err) ? databaseOpenError(path, err, how) : new Error(`Cannot open database '${path}': ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    // Before the busy timeout is set: a lock held elsewhere fails this at
+    // once and is left to the caller's own statements (which wait for it).
+    db.query("PRAGMA schema_version").get();
+  } catch (err) {
+    if (isOpenFailure(err)) {
+      db.close();
+      throw databaseOpenError(path, err, how);
+    }
+    if (sqliteCode(err) === "SQLITE_NOTADB") {
+      db.close();
+      throw new Error(`Cannot open database '${path}': ${errorMessage(err)}`, { cause: err });
+    }
+  }
   db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 5000)}`);
   return {
     exec: (sql) => db.exec(sql),
@@ -64,6 +89,22 @@ export function openSqlConnection(path: string, options: OpenOptions = {}): SqlC
     },
     close: () => db.close(),
   };
+}
+
+/** SQLite's (extended) result code name of `err`, e.g. `SQLITE_CANTOPEN`. */
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
+}
+
+/**
+ * SQLite could not open or read the file itself, or create the files it
+ * keeps beside it (`SQLITE_READONLY_DIRECTORY` on a first read), as
+ * opposed to a lock or a file that is not a database.
+ */
+function isOpenFailure(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code !== undefined && /^SQLITE_(CANTOPEN|IOERR|PERM|READONLY)/.test(code);
 }
 
 /** The SQLite library version, e.g. "3.54.1". */

@@ -10,7 +10,7 @@ import { mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from 
 import { join } from "node:path";
 import { parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
-import { NotFoundError, ReplicaError, errorMessage } from "../errors.ts";
+import { NotFoundError, ReplicaError, systemErrorText } from "../errors.ts";
 import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
 import { assertLevel, fileLevelDir, ltxFileNameOf } from "./layout.ts";
 import type { FileReplicaSpec } from "./spec.ts";
@@ -243,12 +243,15 @@ export class FileReplicaClient implements ReplicaClient {
   #wrap(err: unknown, action: string): unknown {
     if (isAbort(err)) return err;
     const code = errorCode(err);
-    const state = code === undefined ? errorMessage(err) : `${code}: ${errorMessage(err)}`;
-    const message = `Cannot ${action}: ${state}`;
+    // Node's message starts with the code already ("EACCES: permission denied, …").
+    const message = `Cannot ${action}: ${systemErrorText(err)}`;
     if (code !== undefined && ACCESS_CODES.has(code)) {
       return new ReplicaError(message, {
         replica: this.location,
-        hint: `Check that the user running litefleet can write to '${this.#dir}'`,
+        hint:
+          code === "EROFS"
+            ? `Remount the file system holding '${this.#dir}' read-write, or replicate to a directory on a writable one`
+            : `Check that the user running litefleet can write to '${this.#dir}'`,
         cause: err,
       });
     }

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { encodeHeader, newLtxHeader } from "../ltx/header.ts";
 import { txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/client.ts";
-import { HEADER_READ_CONCURRENCY, NoRestorePointError, planRestore } from "./planner.ts";
+import { HEADER_READ_CONCURRENCY, NoRestorePointError, planRestore, restorePoints } from "./planner.ts";
 
 function f(level: number, min: number, max: number, at = 0): LtxFileInfo {
   return { level, minTxid: txid(min), maxTxid: txid(max), size: 1000, createdAt: new Date(at) };
@@ -87,5 +87,56 @@ describe("planRestore", () => {
     const plan = await planRestore(c, { timestamp: new Date((newest - 2) * 1000) }, { files });
     expect(plan.txid).toBe(txid(newest - 2));
     expect(reads.length).toBe(HEADER_READ_CONCURRENCY);
+  });
+  // Headers stamped 1000 ms per TXID: TXID 4 is 1970-01-01T00:00:04.000Z.
+  const atTxid = (k: LtxFileInfo) => Number(k.maxTxid) * 1000;
+  const reason = async (files: LtxFileInfo[], id: number): Promise<string> => {
+    const err = await planRestore(stampedClient(atTxid).client, { txid: txid(id) }, { files }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoRestorePointError);
+    return (err as Error).message;
+  };
+
+  test("restorePoints() are the file ends a chain from a snapshot reaches", () => {
+    expect(restorePoints([f(0, 1, 1), f(0, 2, 4), f(0, 5, 5), f(1, 2, 5), f(0, 7, 9), f(9, 1, 9), f(0, 10, 12)])).toEqual(
+      [1, 4, 5, 9, 12].map(txid),
+    );
+    expect(restorePoints([f(0, 2, 4)])).toEqual([]);
+  });
+
+  test("a TXID inside a batch is not a restore point: the nearest ones below and above are named with their times, no repair is suggested", async () => {
+    const msg = await reason([f(0, 1, 1), f(0, 2, 4), f(0, 5, 9), f(1, 2, 9)], 3);
+    expect(msg).toBe(
+      "Cannot restore TXID 0000000000000003 from 'test://replica': it is not a restore point: TXIDs 0000000000000002-0000000000000004 " +
+        "were replicated together in one file (level 0), so the replica holds no state between them; the nearest restore points are " +
+        "0000000000000001 (1970-01-01T00:00:01.000Z) and 0000000000000004 (1970-01-01T00:00:04.000Z): restore one of them with --txid",
+    );
+  });
+
+  test("a TXID past the end names the latest restore point; with a gap before the end, the gap too", async () => {
+    const files = [f(0, 1, 1), f(0, 2, 4), f(0, 5, 9)];
+    expect(await reason(files, 0x20)).toBe(
+      "Cannot restore TXID 0000000000000020 from 'test://replica': it is past the end of the replica; the latest restore point is " +
+        "0000000000000009 (1970-01-01T00:00:09.000Z): restore it with --txid 0000000000000009, or leave out --txid for the latest state",
+    );
+    const broken = await reason([f(0, 1, 1), f(0, 2, 4), f(0, 6, 9)], 0x20);
+    expect(broken).toContain("the latest restore point is 0000000000000004 (1970-01-01T00:00:04.000Z); the chain of files ends there (file 0000000000000005 is missing");
+    expect(broken).toContain("repair the replica");
+  });
+
+  test("a TXID behind a real gap still reports the gap and says to repair the replica", async () => {
+    // TXID 7 is a file end, but file 5 is missing; a later snapshot restores 12.
+    const msg = await reason([f(0, 1, 1), f(0, 2, 4), f(0, 6, 7), f(9, 1, 12)], 7);
+    expect(msg).toBe(
+      "Cannot restore TXID 0000000000000007 from 'test://replica': the chain of files ends at 0000000000000004 (file 0000000000000005 is missing); " +
+        "the nearest restore points are 0000000000000004 (1970-01-01T00:00:04.000Z) and, after the gap, 000000000000000c (1970-01-01T00:00:12.000Z): " +
+        "restore one of them with --txid or repair the replica",
+    );
+  });
+
+  test("a TXID older than the earliest snapshot kept names the earliest restore point", async () => {
+    expect(await reason([f(9, 1, 8), f(0, 9, 9)], 3)).toBe(
+      "Cannot restore TXID 0000000000000003 from 'test://replica': it is not a restore point: it is older than the replica's earliest " +
+        "restore point 0000000000000008 (1970-01-01T00:00:08.000Z) (no snapshot at or before it is kept); restore --txid 0000000000000008 or later",
+    );
   });
 });

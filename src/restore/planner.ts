@@ -52,7 +52,9 @@ export async function listAllLtxFiles(client: ReplicaClient, options: SignalOpti
  * Plans a restore. For a timestamp target, the TXID to reach is the newest
  * one whose state's LTX header timestamp is at or before the target (see
  * `wantedTxid`); listed object times are never trusted for that.
- * @throws {NoRestorePointError} when nothing fits or the chain has a gap before the target
+ * @throws {NoRestorePointError} when nothing fits or the chain has a gap before the target;
+ *   for a `txid` target that no plan reaches exactly, the message names the
+ *   restore points around it (see `notRestorable`)
  */
 export async function planRestore(
   client: ReplicaClient,
@@ -110,6 +112,7 @@ async function planOver(
     if (chain.furthest > furthest) furthest = chain.furthest;
   }
   if (!plan) {
+    if (target.txid !== undefined) throw await notRestorable(client, files, target.txid, options);
     if (snapshots.length === 0 || furthest === 0n) {
       throw new NoRestorePointError(
         `Cannot restore from '${client.location}': no snapshot at or before ${describeTarget(target)}`,
@@ -122,6 +125,100 @@ async function planOver(
   }
   const pos = (plan[plan.length - 1] as LtxFileInfo).maxTxid;
   return { files: plan, txid: pos as Txid, timestamp: wanted.timestamp };
+}
+
+/**
+ * Every TXID a plan can reach exactly, ascending: the ends of files that a
+ * contiguous chain from some snapshot leads to. A TXID inside a file (a
+ * batch of transactions uploaded as one file, or a compaction) is not one.
+ */
+export function restorePoints(files: readonly LtxFileInfo[]): Txid[] {
+  const byMin = new Map<bigint, LtxFileInfo[]>();
+  const reached = new Set<bigint>();
+  let frontier: bigint[] = [];
+  for (const f of files) {
+    if (f.minTxid === 1n) {
+      if (!reached.has(f.maxTxid)) frontier.push(f.maxTxid);
+      reached.add(f.maxTxid);
+    } else if (f.level !== SNAPSHOT_LEVEL) {
+      const list = byMin.get(f.minTxid) ?? [];
+      list.push(f);
+      byMin.set(f.minTxid, list);
+    }
+  }
+  while (frontier.length > 0) {
+    const next: bigint[] = [];
+    for (const pos of frontier) {
+      for (const f of byMin.get(pos + 1n) ?? []) {
+        if (reached.has(f.maxTxid)) continue;
+        reached.add(f.maxTxid);
+        next.push(f.maxTxid);
+      }
+    }
+    frontier = next;
+  }
+  return ([...reached] as Txid[]).sort(cmp);
+}
+
+/**
+ * Why no plan reaches exactly `wanted`, with the restore points around it
+ * (TXID and LTX header time): `wanted` lies inside a batch, past the end of
+ * the replica, before its earliest restore point, or behind a gap in the
+ * chain (only the last is damage, and only it says to repair the replica).
+ */
+async function notRestorable(client: ReplicaClient, files: readonly LtxFileInfo[], wanted: Txid, options: SignalOptions): Promise<NoRestorePointError> {
+  const prefix = `Cannot restore TXID ${formatTxid(wanted)} from '${client.location}'`;
+  const points = restorePoints(files);
+  const latest = points.at(-1);
+  if (latest === undefined) {
+    return new NoRestorePointError(`${prefix}: the replica holds no snapshot (no file starts at TXID ${formatTxid(1n as Txid)}); repair the replica`);
+  }
+  const above = points.find((p) => p > wanted);
+  const below = points.filter((p) => p < wanted).at(-1);
+  const point = (t: Txid) => describePoint(client, files, t, options);
+  const newest = files.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), 0n);
+  if (wanted > newest) {
+    const end =
+      latest < newest
+        ? `; the chain of files ends there (file ${formatTxid((latest + 1n) as Txid)} is missing, so the files up to ${formatTxid(newest as Txid)} cannot be applied): restore --txid ${formatTxid(latest)} or repair the replica`
+        : `: restore it with --txid ${formatTxid(latest)}, or leave out --txid for the latest state`;
+    return new NoRestorePointError(`${prefix}: it is past the end of the replica; the latest restore point is ${await point(latest)}${end}`);
+  }
+  if (below === undefined) {
+    const earliest = above as Txid;
+    return new NoRestorePointError(
+      `${prefix}: it is not a restore point: it is older than the replica's earliest restore point ${await point(earliest)} (no snapshot at or before it is kept); restore --txid ${formatTxid(earliest)} or later`,
+    );
+  }
+  const batch = files
+    .filter((f) => f.minTxid === below + 1n && f.level !== SNAPSHOT_LEVEL && f.maxTxid > wanted)
+    .sort((a, b) => cmp(a.maxTxid, b.maxTxid))[0];
+  if (batch) {
+    return new NoRestorePointError(
+      `${prefix}: it is not a restore point: TXIDs ${formatTxid(batch.minTxid)}-${formatTxid(batch.maxTxid)} were replicated ` +
+        `together in one file (level ${batch.level}), so the replica holds no state between them; the nearest restore points are ` +
+        `${await point(below)} and ${await point(above as Txid)}: restore one of them with --txid`,
+    );
+  }
+  // Nothing starts right after `below` (a file ending in (below, wanted]
+  // would be a nearer restore point): the chain is broken there.
+  const after = above === undefined ? "" : ` and, after the gap, ${await point(above)}`;
+  return new NoRestorePointError(
+    `${prefix}: the chain of files ends at ${formatTxid(below)} (file ${formatTxid((below + 1n) as Txid)} is missing); ` +
+      `the nearest restore points are ${await point(below)}${after}: restore one of them with --txid or repair the replica`,
+  );
+}
+
+/**
+ * A restore point for messages: its TXID and the time of the state there
+ * (the earliest LTX header timestamp among the files ending at it, as
+ * `--timestamp` dates it), when a file there can be read.
+ */
+async function describePoint(client: ReplicaClient, files: readonly LtxFileInfo[], at: Txid, options: SignalOptions): Promise<string> {
+  const ending = files.filter((f) => f.maxTxid === at && couldBeLtxFile(f)).slice(0, HEADER_READ_CONCURRENCY);
+  if (ending.length === 0) return formatTxid(at);
+  const times = await Promise.all(ending.map((f) => headerTimestamp(client, f, options)));
+  return `${formatTxid(at)} (${new Date(Math.min(...times)).toISOString()})`;
 }
 
 /** How many LTX headers a timestamp restore reads at once. */

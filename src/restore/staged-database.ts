@@ -8,16 +8,18 @@
  * @module
  */
 
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { CorruptFileError } from "../errors.ts";
 import { fsyncDir } from "../platform/atomic-write.ts";
+import { localFileError } from "../platform/file-errors.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
 
 /**
  * Runs `write` on the descriptor of `<output>.tmp`, then commits the file as
  * described in the module documentation. Returns what `write` returned.
  * @throws {Error} when `output` exists
+ * @throws {LocalFileError} when `output` cannot be written (its directory is missing, read-only, not ours …)
  * @throws {CorruptFileError} when the result fails `integrity_check`
  */
 export async function writeStagedDatabase<T>(output: string, write: (fd: number) => Promise<T>): Promise<T> {
@@ -25,17 +27,19 @@ export async function writeStagedDatabase<T>(output: string, write: (fd: number)
     throw new Error(`Cannot restore to '${output}': the file exists (choose another output path or remove it)`);
   }
   const tmp = `${output}.tmp`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, "w+", 0o644);
+  const fd = outputStep(output, () => {
+    rmSync(tmp, { force: true });
+    return openSync(tmp, "w+", 0o644);
+  });
   let open = true;
   let ok = false;
   try {
     const result = await write(fd);
-    fsyncSync(fd);
+    outputStep(output, () => fsyncSync(fd));
     closeSync(fd);
     open = false;
     checkIntegrity(tmp);
-    renameSync(tmp, output);
+    outputStep(output, () => renameSync(tmp, output));
     await fsyncDir(dirname(output));
     ok = true;
     return result;
@@ -44,6 +48,28 @@ export async function writeStagedDatabase<T>(output: string, write: (fd: number)
       if (open) closeSync(fd);
       for (const suffix of ["", "-wal", "-shm"]) rmSync(`${tmp}${suffix}`, { force: true });
     }
+  }
+}
+
+/**
+ * Checks, before anything is downloaded, that a restore can write
+ * `output`: its directory exists and this process may create files there.
+ * @throws {LocalFileError} naming the directory and what to do
+ */
+export function checkOutputDirectory(output: string): void {
+  outputStep(output, () => {
+    const dir = dirname(output);
+    accessSync(dir, constants.W_OK);
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`'${dir}' is not a directory`), { code: "ENOTDIR" });
+  });
+}
+
+/** Runs a file system step of writing `output`; a failure is explained as a `LocalFileError` naming the path. */
+function outputStep<T>(output: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    throw localFileError(err, { action: `restore to '${output}'`, path: output }) ?? err;
   }
 }
 

@@ -12,7 +12,7 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inShard } from "../../src/aggregate/discover.ts";
 import { runCli } from "../harness/cli.ts";
@@ -174,5 +174,107 @@ describe("litefleet aggregate", () => {
     }
     expect(seen.sort()).toEqual(devices.map((d) => d.id));
     expect((await runCli(["aggregate", "--fleet", fleet, "--out", "x.db", "--shard", "3/3"])).code).toBe(2);
+  }, 60_000);
+});
+
+/** Replaces every LTX file of `device` in a file fleet with bytes that are no LTX file. */
+function damage(fleet: string, device: string): void {
+  const level0 = join(fleet, device, "app.db", "ltx", "0");
+  for (const name of readdirSync(level0)) writeFileSync(join(level0, name), "not an LTX file");
+}
+
+describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", () => {
+  test("a mistyped or empty S3 prefix is an error naming the prefix and what is there (exit 2, nothing written)", async () => {
+    await using dir = await makeTempDir("lf-aggregate-none-");
+    await using s3 = await startS3Server({ buckets: ["fleet"] });
+    const env = { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey };
+    await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "s3", bucket: "fleet", path: "plant-7", endpoint: s3.endpoint, region: "us-east-1" },
+      count: 2,
+      rows: 3,
+      seed: 2,
+      env,
+    });
+    const out = join(dir.path, "central.db");
+    const aggregate = (prefix: string) => runCli(["aggregate", "--fleet", `s3://fleet/${prefix}?endpoint=${s3.endpoint}&region=us-east-1`, "--out", out, "--json"], { env });
+
+    const typo = await aggregate("plant7");
+    expect(typo.code).toBe(2);
+    expect(typo.stdout).toBe("");
+    expect(typo.stderr).toBe(
+      "Error: Cannot aggregate 's3://fleet/plant7': no devices found (looked for '<device>/app.db/0000/…' under it): the prefix is empty\n" +
+        "Try: check --fleet: it is the prefix holding one folder per device (for replicas at s3://bucket/plant-7/<device>/app.db, --fleet s3://bucket/plant-7)\n",
+    );
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.cache`)).toBe(false);
+
+    await s3.seedObject("fleet", "notes/readme.txt", new TextEncoder().encode("hi"));
+    const stray = await aggregate("notes");
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toContain("the prefix holds no folders, only 1 file ('readme.txt')");
+
+    // One device's replica given as the fleet.
+    const replica = await aggregate("plant-7/dev-000/app.db");
+    expect(replica.code).toBe(2);
+    expect(replica.stderr).toContain("its one folder holds no replica of 'app.db' ('<folder>/app.db/0000/…'): '0000'");
+    expect(replica.stderr).toContain("Try: 's3://fleet/plant-7/dev-000/app.db' looks like one device's replica (it holds 0000/): give --fleet the prefix two levels up");
+
+    expect((await aggregate("plant-7")).code).toBe(0);
+  }, 60_000);
+
+  test("a missing fleet directory, and a --db that no device has, are errors (exit 2) with one message", async () => {
+    await using dir = await makeTempDir("lf-aggregate-none-");
+    const fleet = join(dir.path, "fleet");
+    const out = join(dir.path, "central.db");
+    const missing = await runCli(["aggregate", "--fleet", fleet, "--out", out]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`Error: Cannot aggregate '${fleet}': no devices found (looked for '<device>/app.db/ltx/…' under it): the directory does not exist`);
+    mkdirSync(fleet);
+    expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).stderr).toContain("the directory is empty");
+
+    await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 3, rows: 3, seed: 4 });
+    const wrongDb = await runCli(["aggregate", "--fleet", fleet, "--db", "ap.db", "--out", out]);
+    expect(wrongDb.code).toBe(2);
+    expect(wrongDb.stderr).toBe(
+      `Error: Cannot aggregate '${fleet}': no devices found: none of its 3 folders holds a replica of 'ap.db' ('<folder>/ap.db/ltx/…'): 'dev-000', 'dev-001', 'dev-002'\n` +
+        "Try: check --db (the database's name inside each device's folder) and --fleet (the prefix holding one folder per device)\n",
+    );
+  }, 60_000);
+
+  test("every device failing exits 1 and says 0 of N; some failing exits 4 and merges the others", async () => {
+    await using dir = await makeTempDir("lf-aggregate-fail-");
+    const fleet = join(dir.path, "fleet");
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 3, rows: 4, seed: 6 });
+    const out = join(dir.path, "central.db");
+
+    damage(fleet, "dev-001");
+    const some = await runCli(["aggregate", "--fleet", fleet, "--out", out]);
+    expect(some.code).toBe(4);
+    expect(some.stderr).toContain("Error: device 'dev-001': ");
+    expect(some.stderr).toContain(`Aggregated 2 of 3 devices into ${out} in `);
+    expect(some.stderr).toContain("; 1 failed: dev-001; 2 full, 0 incremental, 0 unchanged;");
+    const merged = devices.filter((d) => d.id !== "dev-001");
+    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(expectedRows(merged, "readings", "id, sensor, value, at"));
+
+    damage(fleet, "dev-000");
+    damage(fleet, "dev-002");
+    const all = await runCli(["aggregate", "--fleet", join(dir.path, "fleet"), "--out", join(dir.path, "other.db")]);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toContain("Aggregated 0 of 3 devices into ");
+    expect(all.stderr).toContain("; 3 failed: dev-000, dev-001, dev-002; 0 full");
+    const json = await runCli(["aggregate", "--fleet", fleet, "--out", join(dir.path, "other.db"), "--json"]);
+    expect(json.code).toBe(1);
+    expect((JSON.parse(json.stdout) as { devices: { error?: string }[] }).devices.every((d) => d.error !== undefined)).toBe(true);
+  }, 60_000);
+
+  test("a shard that holds none of the devices found is not an error", async () => {
+    await using dir = await makeTempDir("lf-aggregate-shard0-");
+    const fleet = join(dir.path, "fleet");
+    await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 1, rows: 1, seed: 8 });
+    const shards = [0, 1, 2, 3].map((i) => ({ i, has: inShard("dev-000", { index: i, count: 4 }) }));
+    const empty = shards.find((x) => !x.has)!;
+    const res = await runCli(["aggregate", "--fleet", fleet, "--out", join(dir.path, "c.db"), "--shard", `${empty.i}/4`]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain(`Aggregated 0 of 0 devices in shard ${empty.i}/4 (1 found) into `);
   }, 60_000);
 });

@@ -60,7 +60,7 @@ describe("compiled binary", () => {
     renameSync(replica, join(fleet, "dev-1", "app.db"));
     const lake = join(dir.path, "lake");
     const aggregate = Bun.spawnSync([bin, "aggregate", "--fleet", fleet, "--out", join(dir.path, "central.db"), "--parquet", lake]);
-    expect(aggregate.stderr.toString()).toContain("Aggregated 1 of 1 devices");
+    expect(aggregate.stderr.toString()).toContain("Aggregated 1 of 1 device into");
     expect(aggregate.exitCode).toBe(0);
     expect(existsSync(join(lake, "device_id=dev-1", "t", "part-00000.parquet"))).toBe(true);
   }, 120_000);

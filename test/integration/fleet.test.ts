@@ -389,6 +389,9 @@ describe("fleet over MQTT", () => {
       expect(escaped.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
       const unknown = await r.send("restore", ["--db", "/etc/passwd"]);
       expect(unknown.replies.at(-1)?.error).toContain("not a configured database");
+      // The planner's message reaches the operator (issue #12): past the end is not a broken replica.
+      const past = await r.send("restore", ["--db", r.db, "--output", join(labDir, "past.db"), "--txid", "ffffffff"]);
+      expect(past.replies.at(-1)?.error).toMatch(/Cannot restore TXID 00000000ffffffff from .*: it is past the end of the replica; the latest restore point is [0-9a-f]{16} \(\d{4}-/);
     } finally {
       await r.operator.endAsync();
       await agent.stop();
