@@ -189,9 +189,12 @@ export class DbAgent {
       for (;;) {
         try {
           await u.refreshState(this.#abort.signal);
+          u.stats.lastError = undefined;
           if (u.maxTxid > floor) floor = u.maxTxid;
           break;
         } catch (err) {
+          // Shown in the status while capture waits for this position.
+          u.stats.lastError = errorMessage(err);
           if (u.state) {
             this.#log.warn("replica unreachable at start; using its recorded position", {
               replica: u.name,
