@@ -5,6 +5,7 @@
  *   0600, never overwritten) and the public key line for device configs;
  * - `status [--watch] [--json]`: the fleet from retained status messages;
  * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
+ *   its exit code follows the final reply's code ({@linkcode exitCodeOfReply});
  * - `dashboard [--addr]`: a live web page on localhost.
  *
  * The broker comes from `--broker` (else `$LITEFLEET_MQTT_URL`, else the
@@ -20,7 +21,7 @@ import { isBrokerUrl } from "../fleet/broker-url.ts";
 import { startDashboard } from "../fleet/dashboard/server.ts";
 import { FleetView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../fleet/messages.ts";
-import { connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
+import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
 import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
 import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../fleet/topics.ts";
 import { parseDuration } from "../config/duration.ts";
@@ -52,6 +53,34 @@ export function runFleetKeygen(io: CliIo, options: { out?: string }): number {
   io.stdout(`${key.publicKey}\n`);
   io.stderr(`\n(key id ${key.keyId})\n`);
   return ExitCode.ok;
+}
+
+/** Commands whose default `--timeout` is {@linkcode LONG_TIMEOUT_MS}: they read or write whole databases. */
+const LONG_COMMANDS = new Set(["restore", "verify"]);
+const LONG_TIMEOUT_MS = 10 * 60_000;
+const TIMEOUT_MS = 60_000;
+
+/**
+ * The exit code of `fleet send` for the final reply (docs/CLI.md): 0 done
+ * (3 when a verify did not prove equality); "rejected" 4; "failed" by its
+ * code: "usage" 2, "checksum-mismatch"/"corrupt" 3, "timeout" 5, any other
+ * (or none, from an older device) 1.
+ */
+export function exitCodeOfReply(reply: Pick<ReplyMessage, "status" | "code" | "result">): number {
+  if (reply.status === "done") return reply.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
+  if (reply.status === "rejected") return ExitCode.refused;
+  if (reply.status !== "failed") return ExitCode.failure;
+  switch (reply.code) {
+    case "usage":
+      return ExitCode.usage;
+    case "checksum-mismatch":
+    case "corrupt":
+      return ExitCode.integrity;
+    case "timeout":
+      return ExitCode.timeout;
+    default:
+      return ExitCode.failure;
+  }
 }
 
 /** Runs `fleet send`. */
@@ -92,24 +121,29 @@ export async function runFleetSend(
   if (options.output !== undefined) args["output"] = options.output;
   if (options.full) args["full"] = true;
   const settings = brokerSettings(io, options);
+  const ttlMs = durationOption(options.ttl, "--ttl", 300_000);
+  const timeoutMs = durationOption(options.timeout, "--timeout", LONG_COMMANDS.has(command) ? LONG_TIMEOUT_MS : TIMEOUT_MS);
   const client = await connectBroker(settings.broker);
   let last: ReplyMessage | undefined;
   try {
     for await (const reply of sendCommand(
       client,
-      { root: settings.root, device, name: command, args, ttlMs: durationOption(options.ttl, "--ttl", 300_000), ...(options.id ? { id: options.id } : {}) },
-      { signer, protocolVersion: settings.broker.protocolVersion, timeoutMs: durationOption(options.timeout, "--timeout", 60_000) },
+      { root: settings.root, device, name: command, args, ttlMs, ...(options.id ? { id: options.id } : {}) },
+      { signer, protocolVersion: settings.broker.protocolVersion, timeoutMs },
     )) {
       last = reply;
       if (options.json) io.stdout(`${JSON.stringify(reply)}\n`);
-      else io.stderr(`${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.error ? `: ${reply.error}` : ""}\n`);
+      else io.stderr(`${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.code ? ` [${reply.code}]` : ""}${reply.error ? `: ${reply.error}` : ""}\n`);
     }
+  } catch (err) {
+    if (!(err instanceof NoReplyError)) throw err;
+    io.stderr(`Error: ${err.message}\n`);
+    return err.answered ? ExitCode.timeout : ExitCode.unreachable;
   } finally {
     await client.endAsync();
   }
   if (!options.json && last?.result) io.stdout(`${JSON.stringify(last.result, null, 2)}\n`);
-  if (last?.status !== "done") return ExitCode.failure;
-  return last.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
+  return last === undefined ? ExitCode.failure : exitCodeOfReply(last);
 }
 
 /** Runs `fleet status`: prints the fleet once (after retained messages arrive) or, with `--watch`, on every change. */

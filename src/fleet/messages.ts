@@ -99,6 +99,12 @@ export interface ReplyMessage {
   readonly step?: string;
   readonly result?: Readonly<Record<string, unknown>>;
   readonly error?: string;
+  /**
+   * For "failed" and "rejected": why, from the list in `reply-codes.ts`
+   * (absent from older agents; a code this reader does not know is kept as
+   * received).
+   */
+  readonly code?: string;
 }
 
 /** A payload that is not a valid message. */
@@ -271,5 +277,6 @@ export function parseReply(payload: Uint8Array): ReplyMessage {
   if (isString(o.step)) extra.step = o.step;
   if (isObject(o.result)) extra.result = o.result;
   if (isString(o.error)) extra.error = o.error;
+  if (isString(o.code)) extra.code = o.code;
   return { ...msg, ...extra };
 }

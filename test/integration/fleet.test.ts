@@ -381,7 +381,8 @@ describe("fleet over MQTT", () => {
       expect(res.replies.at(-1)?.result).toMatchObject({ output: copy, live: false });
       expect(appData(copy)).toBe(before);
       const outside = await r.send("restore", ["--db", r.db, "--output", join(dir.path, "elsewhere.db")]);
-      expect(outside.code).toBe(1);
+      expect(outside.code).toBe(2);
+      expect(outside.replies.at(-1)).toMatchObject({ status: "failed", code: "usage" });
       expect(outside.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
       // A symlink inside the restore dir does not lead out of it.
       symlinkSync(dir.path, join(labDir, "escape"));
@@ -419,8 +420,8 @@ describe("fleet over MQTT", () => {
       // The agent dies (SIGKILL) right after renaming the staged file over the database.
       const crashed = r.send("restore", ["--db", r.db, "--txid", mid, "--timeout", "5s"]);
       expect(await agent.proc.exited).toBe(137);
-      // The operator sees no final reply: it times out.
-      expect((await crashed).code).toBe(1);
+      // The operator sees no final reply after "accepted": it times out (exit 5).
+      expect((await crashed).code).toBe(5);
       agent = r.start();
       await agent.waitForLog("finished an interrupted restore");
       await r.waitFor("the recovery event", () => r.events.find((e) => e.event === "restore.recovered"));
