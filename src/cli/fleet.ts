@@ -3,7 +3,8 @@
  *
  * - `keygen --out FILE`: a new Ed25519 operator key (private key file, mode
  *   0600, never overwritten) and the public key line for device configs;
- * - `status [--watch] [--json]`: the fleet from retained status messages;
+ * - `status [--watch] [--json]`: the fleet from retained status messages,
+ *   one state per device (starting, ok, degraded, error, offline);
  * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
  *   its exit code follows the final reply's code ({@linkcode exitCodeOfReply});
  * - `dashboard [--addr]`: a live web page on localhost.
@@ -19,7 +20,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isBrokerUrl } from "../fleet/broker-url.ts";
 import { startDashboard } from "../fleet/dashboard/server.ts";
-import { FleetView } from "../fleet/fleet-view.ts";
+import { formatAge } from "../fleet/device-health.ts";
+import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../fleet/messages.ts";
 import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
 import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
@@ -157,7 +159,7 @@ export async function runFleetStatus(io: CliIo, options: BrokerOptions & { watch
     const print = () => {
       const devices = view.devices();
       if (options.json) io.stdout(`${JSON.stringify(devices)}\n`);
-      else io.stdout(formatTable(devices));
+      else io.stdout(formatTable(devices, (io.now ?? Date.now)()));
     };
     print();
     if (options.watch) {
@@ -196,11 +198,28 @@ export async function runFleetDashboard(io: CliIo, options: BrokerOptions & { ad
   return ExitCode.ok;
 }
 
-function formatTable(devices: ReturnType<FleetView["devices"]>): string {
-  const rows = [["DEVICE", "ONLINE", "STATE", "LAG", "PENDING", "TXID", "LAST ERROR"]];
+/**
+ * One row per device: its state (offline with why), when it was last heard
+ * from, how old the data in the row is, and its first problem. Without
+ * data (a device first seen offline that never sent telemetry) the data
+ * columns show "-", never zeros.
+ */
+export function formatTable(devices: readonly DeviceView[], now: number): string {
+  const rows = [["DEVICE", "STATE", "LAST SEEN", "DATA AGE", "LAG", "PENDING", "TXID", "PROBLEM"]];
   for (const d of devices) {
-    const txid = d.dbs.length === 1 ? d.dbs[0]?.txid ?? "-" : `${d.dbs.length} dbs`;
-    rows.push([d.device, d.online ? "yes" : `no (${d.reason ?? "?"})`, d.state ?? "-", `${Math.round(d.maxLagMs / 1000)}s`, String(d.pendingFiles), txid, d.lastError ?? ""]);
+    const known = d.dbs.length > 0;
+    const txid = !known ? "-" : d.dbs.length === 1 ? (d.dbs[0]?.txid ?? "-") : `${d.dbs.length} dbs`;
+    const problem = d.problems.length === 0 ? "" : `${d.problems[0]}${d.problems.length > 1 ? ` (+${d.problems.length - 1} more)` : ""}`;
+    rows.push([
+      d.device,
+      d.state === "offline" ? `offline (${d.reason ?? "?"})` : d.state,
+      `${formatAge(now - d.lastSeen)} ago`,
+      d.dataAt === null ? "-" : formatAge(now - d.dataAt),
+      known ? formatAge(d.maxLagMs) : "-",
+      known ? String(d.pendingFiles) : "-",
+      txid,
+      problem,
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`;
