@@ -48,7 +48,7 @@ describe("syncWithDeadline()", () => {
       body: {
         ok: false,
         timedOut: true,
-        error: "Cannot sync within 0.1 s: replica 's3' (s3://fleet/gw-01/app.db) of '/data/app.db' fails: Cannot reach 's3://fleet/gw-01/app.db': connect ECONNREFUSED 127.0.0.1:9",
+        error: "Cannot sync within 0.1 s: replica 's3' of '/data/app.db' fails: Cannot reach 's3://fleet/gw-01/app.db': connect ECONNREFUSED 127.0.0.1:9",
         failures: [{ db: "/data/app.db", replica: "s3", location: "s3://fleet/gw-01/app.db", error: "Cannot reach 's3://fleet/gw-01/app.db': connect ECONNREFUSED 127.0.0.1:9" }],
       },
     });
@@ -57,7 +57,7 @@ describe("syncWithDeadline()", () => {
   test("answers 502 naming the replica when syncNow fails, and 200 with the status when it succeeds", async () => {
     const failed = await syncWithDeadline({ status: () => failing, syncNow: () => Promise.reject(new Error("connect ECONNREFUSED")) }, 5_000);
     expect(failed.httpStatus).toBe(502);
-    expect(failed.body["error"]).toBe("Cannot sync: replica 's3' (s3://fleet/gw-01/app.db) of '/data/app.db' fails: Cannot reach 's3://fleet/gw-01/app.db': connect ECONNREFUSED 127.0.0.1:9");
+    expect(failed.body["error"]).toBe("Cannot sync: replica 's3' of '/data/app.db' fails: Cannot reach 's3://fleet/gw-01/app.db': connect ECONNREFUSED 127.0.0.1:9");
     const bare = await syncWithDeadline({ status: () => status([{}]), syncNow: () => Promise.reject(new Error("Cannot sync: the agent is stopping")) }, 5_000);
     expect(bare.body["error"]).toBe("Cannot sync: the agent is stopping");
     const ok = await syncWithDeadline({ status: () => status([{}]), syncNow: () => Promise.resolve() }, 5_000);
@@ -69,9 +69,9 @@ describe("describeSyncWait()", () => {
   test("without failures: what is still on its way", () => {
     const s = status([{ txid: null }, { path: "/data/b.db", replicas: [replica({ pending: { files: 3, bytes: 9, oldestAt: 0 } })] }]);
     expect(describeSyncWait(s)).toBe(
-      "capture of '/data/app.db' has not started (it waits for its replicas' positions); replica 's3' (s3://fleet/gw-01/app.db) of '/data/b.db' still has 3 file(s) to upload",
+      "capture of '/data/app.db' has not started (it waits for its replicas' positions); replica 's3' of '/data/b.db' still has 3 file(s) to upload",
     );
-    expect(describeSyncWait(s, ["/data/b.db"])).toBe("replica 's3' (s3://fleet/gw-01/app.db) of '/data/b.db' still has 3 file(s) to upload");
+    expect(describeSyncWait(s, ["/data/b.db"])).toBe("replica 's3' of '/data/b.db' still has 3 file(s) to upload");
     expect(describeSyncWait(status([{}]))).toBe("no replica reported an error");
     expect(syncFailures(status([{ captureError: "SQLITE_FULL", diskFull: true }]))).toEqual([{ db: "/data/app.db", replica: null, location: null, error: "disk full: SQLITE_FULL" }]);
   });

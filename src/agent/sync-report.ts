@@ -40,11 +40,9 @@ export function syncFailures(status: AgentStatus, dbs?: readonly string[]): Sync
   return out;
 }
 
-/** "replica 's3' (s3://bkt/app.db) of '/data/app.db' fails: …; capture of '/data/b.db' fails: …" */
+/** "replica 's3' of '/data/app.db' fails: …; capture of '/data/b.db' fails: …" (the location is in `failures`, and in most replica errors). */
 export function describeSyncFailures(failures: readonly SyncFailure[]): string {
-  return failures
-    .map((f) => (f.replica === null ? `capture of '${f.db}' fails: ${f.error}` : `replica '${f.replica}' (${f.location}) of '${f.db}' fails: ${f.error}`))
-    .join("; ");
+  return failures.map((f) => `${f.replica === null ? "capture" : `replica '${f.replica}'`} of '${f.db}' fails: ${f.error}`).join("; ");
 }
 
 /**
@@ -60,7 +58,7 @@ export function describeSyncWait(status: AgentStatus, dbs?: readonly string[]): 
     if (dbs !== undefined && !dbs.includes(db.path)) continue;
     if (db.txid === null) waits.push(`capture of '${db.path}' has not started (it waits for its replicas' positions)`);
     for (const r of db.replicas) {
-      if (r.pending.files > 0) waits.push(`replica '${r.name}' (${r.location}) of '${db.path}' still has ${r.pending.files} file(s) to upload`);
+      if (r.pending.files > 0) waits.push(`replica '${r.name}' of '${db.path}' still has ${r.pending.files} file(s) to upload`);
     }
   }
   return waits.length > 0 ? waits.join("; ") : "no replica reported an error";
