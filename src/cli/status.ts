@@ -54,7 +54,7 @@ async function call(addr: string, init: { method: string; path: string; timeoutM
 /** Prints why the agent did not answer and returns the exit code. */
 function reportNoAnswer(io: CliIo, result: { failed: "unreachable" | "timeout"; message: string }): number {
   if (result.failed === "timeout") {
-    io.stderr(`Error: ${result.message}\nTry: 'litefleet status' shows each replica's last error\n`);
+    io.stderr(`Error: ${result.message}\n${result.message.startsWith("Cannot sync") ? "Try: 'litefleet status' shows each replica's last error\n" : ""}`);
     return ExitCode.timeout;
   }
   io.stderr(`Error: ${result.message}\nTry: is 'litefleet replicate' running with this config? (systemctl status litefleet)\n`);
