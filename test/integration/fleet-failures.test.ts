@@ -5,8 +5,9 @@
  * headless Chromium.
  *
  * - a `sync` to a device whose S3 endpoint refuses connections is answered
- *   by its deadline (failed, code "timeout", naming the replica), and a
- *   `status` sent while it runs is answered at once; the local
+ *   by its deadline (failed, code "timeout", naming the replica), a
+ *   `status` sent while it runs is answered at once, and later `verify` and
+ *   `restore` fail with code "replica"; the local
  *   `litefleet sync` tells that (exit 5) from an agent that is not there
  *   (exit 6);
  * - a replica that fails after start fails a `sync` with code "replica";
@@ -154,8 +155,13 @@ describe("unattended devices never fail silently (issue #12)", () => {
       expect(final?.error).toContain(`replica 'backup' of '${d.db}' fails: Cannot open replica 's3://fleet/gw-04/app.db'`);
       expect(final?.error).toContain(`127.0.0.1:${refused}`);
       expect(d.watch.events.find((e) => e.event === "command.failed")?.data).toMatchObject({ name: "sync", code: "timeout" });
-      // And the channel is not blocked: another status afterwards.
+      // And the channel is not blocked: status, verify and restore afterwards are answered, the last two with the replica's error.
       expect((await d.send("status")).code).toBe(0);
+      for (const [command, args] of [["verify", []], ["restore", ["--db", d.db]]] as const) {
+        const res = await d.send(command, [...args, "--timeout", "30s"]);
+        expect({ command, code: res.code, final: res.replies.at(-1)?.status, kind: res.replies.at(-1)?.code }).toEqual({ command, code: 1, final: "failed", kind: "replica" });
+        expect(res.replies.at(-1)?.error).toContain(`127.0.0.1:${refused}`);
+      }
 
       // The operator's view: the device is in error, naming the replica.
       const table = await d.fleet(["status", "--json", "--wait", "300ms"]);
