@@ -4,8 +4,11 @@
  * - the status server (`status.addr`, loopback by default):
  *   `GET /status` → `AgentStatus` JSON; `POST /sync` → captures and uploads
  *   every database now (pre-empting the batch policy), answering
- *   `{"ok":true, …status}` when every replica holds everything, or 502
- *   `{"ok":false,"error":…}`; `GET /metrics` as below.
+ *   `{"ok":true, …status}` when every replica holds everything, else 502
+ *   (failed) or 504 (not done within the `litefleet-timeout-ms` request
+ *   header, default 300 s) with `{"ok":false,"timedOut","error","failures"}`
+ *   naming each failing capture and replica (`sync-report.ts`);
+ *   `GET /metrics` as below.
  * - the metrics server (`metrics.addr`, off by default): `GET /metrics` →
  *   Prometheus text, and nothing else, so it can listen beyond loopback.
  *
@@ -16,6 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { parseListenAddr } from "../config/status-section.ts";
 import { errorMessage } from "../errors.ts";
 import type { AgentStatus } from "./status.ts";
+import { syncWithDeadline } from "./sync-report.ts";
 
 /** What the status server needs from the agent. */
 export interface StatusSource {
@@ -32,6 +36,8 @@ export interface HttpSurface {
 }
 
 const PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+/** Deadline of `POST /sync` without a `litefleet-timeout-ms` header. */
+const SYNC_TIMEOUT_MS = 300_000;
 
 /**
  * Starts the status server on `addr` (`host:port`).
@@ -42,9 +48,11 @@ export function startStatusServer(addr: string, source: StatusSource): Promise<H
     if (req.method === "GET" && req.url === "/status") return sendJson(res, 200, source.status());
     if (req.method === "GET" && req.url === "/metrics") return send(res, 200, PROMETHEUS_TYPE, source.metrics());
     if (req.method === "POST" && req.url === "/sync") {
-      source.syncNow().then(
-        () => sendJson(res, 200, { ok: true, ...source.status() }),
-        (err: unknown) => sendJson(res, 502, { ok: false, error: errorMessage(err) }),
+      const header = Number(req.headers["litefleet-timeout-ms"]);
+      const timeoutMs = Number.isFinite(header) && header > 0 ? header : SYNC_TIMEOUT_MS;
+      syncWithDeadline(source, timeoutMs).then(
+        (answer) => sendJson(res, answer.httpStatus, answer.body),
+        (err: unknown) => sendJson(res, 500, { ok: false, timedOut: false, error: `Cannot sync: ${errorMessage(err)}`, failures: [] }),
       );
       return;
     }

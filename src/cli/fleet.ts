@@ -4,8 +4,10 @@
  * - `keygen --out FILE`: a new Ed25519 operator key (private key file, mode
  *   0600, never overwritten) and, on stdout, the `fleet.operator-keys` YAML
  *   to paste into device configs;
- * - `status [--watch] [--json]`: the fleet from retained status messages;
+ * - `status [--watch] [--json]`: the fleet from retained status messages,
+ *   one state per device (starting, ok, degraded, error, offline);
  * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
+ *   its exit code follows the final reply's code ({@linkcode exitCodeOfReply});
  * - `dashboard [--addr]`: a live web page on localhost.
  *
  * The broker comes from `--broker` (else `$LITEFLEET_MQTT_URL`, else the
@@ -19,9 +21,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isBrokerUrl } from "../fleet/broker-url.ts";
 import { startDashboard } from "../fleet/dashboard/server.ts";
-import { FleetView } from "../fleet/fleet-view.ts";
+import { formatAge } from "../fleet/device-health.ts";
+import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../fleet/messages.ts";
-import { connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
+import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
 import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
 import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../fleet/topics.ts";
 import { UsageError } from "../errors.ts";
@@ -54,6 +57,34 @@ export function runFleetKeygen(io: CliIo, options: { out?: string }): number {
   // (issue #12: the key line used to come without its indentation and '- ').
   io.stdout(`fleet:\n  operator-keys:\n    - ${key.publicKey}  # key id ${key.keyId}\n`);
   return ExitCode.ok;
+}
+
+/** Commands whose default `--timeout` is {@linkcode LONG_TIMEOUT_MS}: they read or write whole databases. */
+const LONG_COMMANDS = new Set(["restore", "verify"]);
+const LONG_TIMEOUT_MS = 10 * 60_000;
+const TIMEOUT_MS = 60_000;
+
+/**
+ * The exit code of `fleet send` for the final reply (docs/CLI.md): 0 done
+ * (3 when a verify did not prove equality); "rejected" 4; "failed" by its
+ * code: "usage" 2, "checksum-mismatch"/"corrupt" 3, "timeout" 5, any other
+ * (or none, from an older device) 1.
+ */
+export function exitCodeOfReply(reply: Pick<ReplyMessage, "status" | "code" | "result">): number {
+  if (reply.status === "done") return reply.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
+  if (reply.status === "rejected") return ExitCode.refused;
+  if (reply.status !== "failed") return ExitCode.failure;
+  switch (reply.code) {
+    case "usage":
+      return ExitCode.usage;
+    case "checksum-mismatch":
+    case "corrupt":
+      return ExitCode.integrity;
+    case "timeout":
+      return ExitCode.timeout;
+    default:
+      return ExitCode.failure;
+  }
 }
 
 /** Runs `fleet send`. */
@@ -94,24 +125,29 @@ export async function runFleetSend(
   if (options.output !== undefined) args["output"] = options.output;
   if (options.full) args["full"] = true;
   const settings = brokerSettings(io, options);
+  const ttlMs = durationOption(options.ttl, "--ttl", 300_000);
+  const timeoutMs = durationOption(options.timeout, "--timeout", LONG_COMMANDS.has(command) ? LONG_TIMEOUT_MS : TIMEOUT_MS);
   const client = await connectBroker(settings.broker);
   let last: ReplyMessage | undefined;
   try {
     for await (const reply of sendCommand(
       client,
-      { root: settings.root, device, name: command, args, ttlMs: durationOption(options.ttl, "--ttl", 300_000), ...(options.id ? { id: options.id } : {}) },
-      { signer, protocolVersion: settings.broker.protocolVersion, timeoutMs: durationOption(options.timeout, "--timeout", 60_000) },
+      { root: settings.root, device, name: command, args, ttlMs, ...(options.id ? { id: options.id } : {}) },
+      { signer, protocolVersion: settings.broker.protocolVersion, timeoutMs },
     )) {
       last = reply;
       if (options.json) io.stdout(`${JSON.stringify(reply)}\n`);
-      else io.stderr(`${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.error ? `: ${reply.error}` : ""}\n`);
+      else io.stderr(`${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.code ? ` [${reply.code}]` : ""}${reply.error ? `: ${reply.error}` : ""}\n`);
     }
+  } catch (err) {
+    if (!(err instanceof NoReplyError)) throw err;
+    io.stderr(`Error: ${err.message}\n`);
+    return err.answered ? ExitCode.timeout : ExitCode.unreachable;
   } finally {
     await client.endAsync();
   }
   if (!options.json && last?.result) io.stdout(`${JSON.stringify(last.result, null, 2)}\n`);
-  if (last?.status !== "done") return ExitCode.failure;
-  return last.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
+  return last === undefined ? ExitCode.failure : exitCodeOfReply(last);
 }
 
 /** Runs `fleet status`: prints the fleet once (after retained messages arrive) or, with `--watch`, on every change. */
@@ -125,7 +161,7 @@ export async function runFleetStatus(io: CliIo, options: BrokerOptions & { watch
     const print = () => {
       const devices = view.devices();
       if (options.json) io.stdout(`${JSON.stringify(devices)}\n`);
-      else io.stdout(formatTable(devices));
+      else io.stdout(formatTable(devices, (io.now ?? Date.now)()));
     };
     print();
     if (options.watch) {
@@ -164,11 +200,28 @@ export async function runFleetDashboard(io: CliIo, options: BrokerOptions & { ad
   return ExitCode.ok;
 }
 
-function formatTable(devices: ReturnType<FleetView["devices"]>): string {
-  const rows = [["DEVICE", "ONLINE", "STATE", "LAG", "PENDING", "TXID", "LAST ERROR"]];
+/**
+ * One row per device: its state (offline with why), when it was last heard
+ * from, how old the data in the row is, and its first problem. Without
+ * data (a device first seen offline that never sent telemetry) the data
+ * columns show "-", never zeros.
+ */
+export function formatTable(devices: readonly DeviceView[], now: number): string {
+  const rows = [["DEVICE", "STATE", "LAST SEEN", "DATA AGE", "LAG", "PENDING", "TXID", "PROBLEM"]];
   for (const d of devices) {
-    const txid = d.dbs.length === 1 ? d.dbs[0]?.txid ?? "-" : `${d.dbs.length} dbs`;
-    rows.push([d.device, d.online ? "yes" : `no (${d.reason ?? "?"})`, d.state ?? "-", `${Math.round(d.maxLagMs / 1000)}s`, String(d.pendingFiles), txid, d.lastError ?? ""]);
+    const known = d.dbs.length > 0;
+    const txid = !known ? "-" : d.dbs.length === 1 ? (d.dbs[0]?.txid ?? "-") : `${d.dbs.length} dbs`;
+    const problem = d.problems.length === 0 ? "" : `${d.problems[0]}${d.problems.length > 1 ? ` (+${d.problems.length - 1} more)` : ""}`;
+    rows.push([
+      d.device,
+      d.state === "offline" ? `offline (${d.reason ?? "?"})` : d.state,
+      `${formatAge(now - d.lastSeen)} ago`,
+      d.dataAt === null ? "-" : formatAge(now - d.dataAt),
+      known ? formatAge(d.maxLagMs) : "-",
+      known ? String(d.pendingFiles) : "-",
+      txid,
+      problem,
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`;

@@ -46,6 +46,12 @@ export const ExitCode = {
   integrity: 3,
   /** Part of the work failed and the rest was done (`aggregate`: some devices failed, the others were merged). */
   partial: 4,
+  /** The deadline passed before the operation finished (`sync`, `fleet send`). */
+  timeout: 5,
+  /** The agent (`status`, `sync`: nothing answers at `status.addr`) or the device (`fleet send`: no answer at all) cannot be reached. */
+  unreachable: 6,
+  /** The device refused the command (`fleet send`: bad signature, expired, replay, busy …); nothing ran. */
+  refused: 7,
   /** stdout's reader closed before reading everything (`| head`): 128 + SIGPIPE, as a shell reports a process SIGPIPE killed. */
   brokenPipe: 141,
 } as const;

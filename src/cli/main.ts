@@ -187,7 +187,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--output <path>", "restore: to this path on the device (inside fleet.restore-dirs) instead of the live database")
     .option("--full", "verify: restore and compare page by page")
     .option("--id <id>", "command id (default: random); resending the same id never runs a command twice")
-    .option("--timeout <duration>", "give up waiting for a reply after this long (default 60s)")
+    .option("--timeout <duration>", "the command's deadline: give up waiting for its final reply after this long (default 60s; 10m for restore and verify)")
     .option("--ttl <duration>", "how long the command stays valid (default 5m)")
     .option("--json", "print every reply as JSON")
     .action(async (device: string, command: string, opts) => {

@@ -2,13 +2,18 @@
  * `litefleet status` and `litefleet sync`: talk to the running agent's
  * local status server (`status.addr` in the config, or `--addr`).
  *
+ * Exit codes tell apart an agent that cannot be reached (6: nothing answers
+ * at the address) from one that answers that the sync failed (1: it names
+ * each failing capture and replica and why) or could not finish within
+ * `--timeout` (5).
+ *
  * @module
  */
 
 import type { AgentStatus, ReplicaStatus } from "../agent/status.ts";
 import { formatDuration } from "../config/duration.ts";
 import { DEFAULTS } from "../config/schema.ts";
-import { ReplicaError, UsageError } from "../errors.ts";
+import { UsageError, errorMessage } from "../errors.ts";
 import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
@@ -20,7 +25,7 @@ export interface AgentCommandOptions {
   readonly config?: string;
   readonly addr?: string;
   readonly json?: boolean;
-  /** `sync` only: give up after this long (a duration, or a bare number of seconds). */
+  /** `sync` only: give up after this long (a duration; a bare number is seconds). */
   readonly timeout?: string;
 }
 
@@ -34,30 +39,36 @@ function agentAddr(io: CliIo, options: AgentCommandOptions): string {
   return addr;
 }
 
-async function call(addr: string, init: { action: string; method: string; path: string; timeoutMs: number }): Promise<Response> {
+/** The agent's answer, or why there is none: "unreachable" (nothing answers) or "timeout" (no answer in time). */
+type CallResult = { readonly res: Response } | { readonly failed: "unreachable" | "timeout"; readonly message: string };
+
+async function call(addr: string, init: { method: string; path: string; timeoutMs: number; headers?: Record<string, string> }): Promise<CallResult> {
   try {
-    return await fetch(`http://${addr}${init.path}`, { method: init.method, signal: AbortSignal.timeout(init.timeoutMs) });
+    return { res: await fetch(`http://${addr}${init.path}`, { method: init.method, signal: AbortSignal.timeout(init.timeoutMs), ...(init.headers ? { headers: init.headers } : {}) }) };
   } catch (err) {
-    if (err instanceof Error && err.name === "TimeoutError") {
-      throw new ReplicaError(`Cannot ${init.action}: the agent at '${addr}' did not answer within ${formatDuration(init.timeoutMs)}`, {
-        replica: addr,
-        hint: init.action === "sync" ? "raise --timeout (e.g. --timeout 10m); 'litefleet status' shows what is still pending" : "see the agent's log (journalctl -u litefleet)",
-        cause: err,
-      });
+    if ((err as { name?: unknown }).name === "TimeoutError") {
+      return { failed: "timeout", message: `Cannot ${init.method === "POST" ? "sync" : "read the status"}: the agent at '${addr}' did not answer within ${formatDuration(init.timeoutMs)}` };
     }
-    throw new ReplicaError(`Cannot reach the agent at '${addr}': ${(err as Error).message}`, {
-      replica: addr,
-      hint: "is 'litefleet replicate' running with this config? (systemctl status litefleet)",
-      cause: err,
-    });
+    return { failed: "unreachable", message: `Cannot reach the agent at '${addr}': ${errorMessage(err)}` };
   }
+}
+
+/** Prints why the agent did not answer and returns the exit code. */
+function reportNoAnswer(io: CliIo, result: { failed: "unreachable" | "timeout"; message: string }): number {
+  if (result.failed === "timeout") {
+    io.stderr(`Error: ${result.message}\n${result.message.startsWith("Cannot sync") ? "Try: 'litefleet status' shows each replica's last error\n" : ""}`);
+    return ExitCode.timeout;
+  }
+  io.stderr(`Error: ${result.message}\nTry: is 'litefleet replicate' running with this config? (systemctl status litefleet)\n`);
+  return ExitCode.unreachable;
 }
 
 /** Runs `status`. */
 export async function runStatus(io: CliIo, options: AgentCommandOptions): Promise<number> {
   const addr = agentAddr(io, options);
-  const res = await call(addr, { action: "read the status", method: "GET", path: "/status", timeoutMs: 5000 });
-  const status = (await res.json()) as AgentStatus;
+  const answer = await call(addr, { method: "GET", path: "/status", timeoutMs: 5000 });
+  if ("failed" in answer) return reportNoAnswer(io, answer);
+  const status = (await answer.res.json()) as AgentStatus;
   if (options.json) {
     io.stdout(`${JSON.stringify(status)}\n`);
     return ExitCode.ok;
@@ -66,17 +77,26 @@ export async function runStatus(io: CliIo, options: AgentCommandOptions): Promis
   return ExitCode.ok;
 }
 
-/** Runs `sync`: asks the agent to capture and upload everything now, and waits. */
+/**
+ * Runs `sync`: asks the agent to capture and upload everything now, and
+ * waits. The agent answers by itself a little before `--timeout`
+ * (`litefleet-timeout-ms`), so a replica that never answers is reported
+ * by name, as a timeout (exit 5).
+ */
 export async function runSync(io: CliIo, options: AgentCommandOptions): Promise<number> {
   const timeoutMs = durationOption(options.timeout, "--timeout", 300_000);
   if (timeoutMs === 0) throw new UsageError(`Cannot use --timeout '${options.timeout}': it must be longer than 0`, "e.g. --timeout 5m");
   const addr = agentAddr(io, options);
-  const res = await call(addr, { action: "sync", method: "POST", path: "/sync", timeoutMs });
-  const body = (await res.json()) as { ok: boolean; error?: string } & Partial<AgentStatus>;
+  const agentTimeoutMs = Math.max(1, timeoutMs - Math.min(2000, Math.round(timeoutMs / 10)));
+  const answer = await call(addr, { method: "POST", path: "/sync", timeoutMs, headers: { "litefleet-timeout-ms": String(agentTimeoutMs) } });
+  if ("failed" in answer) return reportNoAnswer(io, answer);
+  const body = (await answer.res.json()) as { ok: boolean; error?: string; timedOut?: boolean } & Partial<AgentStatus>;
   if (options.json) io.stdout(`${JSON.stringify(body)}\n`);
   if (!body.ok) {
-    if (!options.json) io.stderr(`Error: Cannot sync: ${body.error}\n`);
-    return ExitCode.failure;
+    // Older agents send the bare error.
+    const error = body.error?.startsWith("Cannot sync") ? body.error : `Cannot sync: ${body.error}`;
+    if (!options.json) io.stderr(`Error: ${error}\n`);
+    return body.timedOut ? ExitCode.timeout : ExitCode.failure;
   }
   if (!options.json) io.stdout(formatStatus(body as AgentStatus));
   return ExitCode.ok;

@@ -1,9 +1,15 @@
 /**
  * The device side of the fleet, assembled for `litefleet replicate` when
  * the config has `mqtt:`: the MQTT link, the event outbox, the command
- * executor and its handlers (`sync`, `snapshot`, `status`, `verify`,
+ * executor and its commands (`sync`, `snapshot`, `status`, `verify`,
  * `restore`) over the agent's `Store`, and the recovery of a live restore a
  * crash interrupted.
+ *
+ * Every command ends by its deadline (`commands.ts`); the ones that wait
+ * for replicas race that wait against it, since a replica that never
+ * answers keeps `DbAgent.syncNow()` waiting. `sync`, `snapshot` and
+ * `verify` share their databases; `restore` needs its database to itself;
+ * `status` claims nothing, so it is answered whatever else runs.
  *
  * @module
  */
@@ -12,17 +18,22 @@ import { statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { DbAgent } from "../agent/db-agent.ts";
 import type { Store } from "../agent/store.ts";
+import { describeSyncFailures, describeSyncWait, syncFailures } from "../agent/sync-report.ts";
 import type { Config, DbConfig } from "../config/schema.ts";
-import { errorMessage } from "../errors.ts";
+import { UsageError, errorMessage, isDiskFull } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { formatTxid } from "../ltx/txid.ts";
 import { verifyReplica } from "../verify/verify.ts";
-import { CommandExecutor, type CommandHandler } from "./commands.ts";
+import { CommandExecutor, untilAborted, type CommandSpec } from "./commands.ts";
 import { DeviceLink } from "./device-link.ts";
 import { DeviceState } from "./device-state.ts";
 import { Outbox } from "./outbox.ts";
 import { recoverInterruptedRestore, runRemoteRestore } from "./remote-restore.ts";
+import { CommandError, failureCode } from "./reply-codes.ts";
 import { parsePublicKey } from "./signing.ts";
+
+/** Default deadline of a `restore` that carries none: staging a large database takes a while. */
+const RESTORE_TIMEOUT_MS = 60 * 60_000;
 
 /** See the module documentation. */
 export class AgentFleet {
@@ -44,7 +55,7 @@ export class AgentFleet {
       device: config.device.id,
       keys: config.fleet.operatorKeys.map(parsePublicKey),
       state: this.#state,
-      handlers: this.#handlers(),
+      commands: this.#commands(),
       reply: (reply, meta) => this.link.reply(reply, meta),
       event: (event, data) => this.link.event(event, data),
       log: options.log,
@@ -100,56 +111,100 @@ export class AgentFleet {
     return this.#store;
   }
 
-  #handlers(): Record<string, CommandHandler> {
+  #commands(): Record<string, CommandSpec> {
     const dbsOf = (args: Readonly<Record<string, unknown>>): DbConfig[] => {
       if (args["db"] === undefined) return this.#config.dbs;
       const db = this.#config.dbs.find((d) => d.path === args["db"]);
-      if (!db) throw new Error(`Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#config.dbs.map((d) => d.path).join(", ")})`);
+      if (!db) throw new UsageError(`Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#config.dbs.map((d) => d.path).join(", ")})`);
       return [db];
     };
+    /** The paths a command names (all without `db`), for claims and messages; never throws. */
+    const pathsOf = (args: Readonly<Record<string, unknown>>): string[] =>
+      typeof args["db"] === "string" ? [args["db"]] : args["db"] === undefined ? this.#config.dbs.map((d) => d.path) : [];
     const agentOf = (db: DbConfig) => {
       const agent = this.#requireStore().agents.find((a) => a.path === db.path);
       if (!agent) throw new Error(`Cannot run the command: no agent for '${db.path}'`);
       return agent;
     };
+    const shared = (args: Readonly<Record<string, unknown>>) => ({ dbs: pathsOf(args), exclusive: false });
+    const explainWait = (args: Readonly<Record<string, unknown>>) => describeSyncWait(this.#requireStore().status(), pathsOf(args));
     return {
-      sync: async (args) => {
-        const dbs = dbsOf(args);
-        await Promise.all(dbs.map((db) => agentOf(db).syncNow()));
-        this.link.publishStatus();
-        return { dbs: dbs.map((db) => ({ db: db.path, txid: txidOf(agentOf(db)) })) };
+      sync: {
+        claims: shared,
+        explainTimeout: explainWait,
+        run: async (args, ctx) => {
+          const dbs = dbsOf(args);
+          try {
+            await untilAborted(Promise.all(dbs.map((db) => agentOf(db).syncNow())), ctx.signal);
+          } catch (err) {
+            if (ctx.signal.aborted) throw err;
+            throw this.#syncError(err, dbs);
+          } finally {
+            this.link.publishStatus();
+          }
+          return { dbs: dbs.map((db) => ({ db: db.path, txid: txidOf(agentOf(db)) })) };
+        },
       },
-      snapshot: async (args) => {
-        const out: Record<string, unknown>[] = [];
-        for (const db of dbsOf(args)) {
-          const snap = await agentOf(db).snapshotNow();
-          out.push({ db: db.path, txid: snap ? formatTxid(snap.txid) : null, uploaded: snap?.uploaded ?? false });
-        }
-        return { dbs: out };
+      snapshot: {
+        claims: shared,
+        explainTimeout: explainWait,
+        run: async (args, ctx) => {
+          const out: Record<string, unknown>[] = [];
+          for (const db of dbsOf(args)) {
+            const snap = await untilAborted(agentOf(db).snapshotNow(), ctx.signal).catch((err: unknown) => {
+              throw ctx.signal.aborted ? err : this.#syncError(err, [db]);
+            });
+            out.push({ db: db.path, txid: snap ? formatTxid(snap.txid) : null, uploaded: snap?.uploaded ?? false });
+          }
+          return { dbs: out };
+        },
       },
-      status: () => {
-        this.link.publishStatus();
-        return Promise.resolve({ ...this.#requireStore().status() });
+      status: {
+        run: () => {
+          this.link.publishStatus();
+          return Promise.resolve({ ...this.#requireStore().status() });
+        },
       },
-      verify: async (args) => {
-        const out: Record<string, unknown>[] = [];
-        for (const db of dbsOf(args)) {
-          const agent = agentOf(db);
-          const client = agent.uploaders[0]?.client;
-          if (!client) throw new Error(`Cannot verify '${db.path}': it has no replica`);
-          const report = await verifyReplica(db.path, client, {
-            full: args["full"] === true,
-            sync: async () => {
-              await agent.syncNow();
-              return true;
-            },
-          });
-          out.push({ ...report });
-        }
-        return { ok: out.every((r) => r["ok"] === true), reports: out };
+      verify: {
+        claims: shared,
+        explainTimeout: explainWait,
+        run: async (args, ctx) => {
+          const out: Record<string, unknown>[] = [];
+          for (const db of dbsOf(args)) {
+            const agent = agentOf(db);
+            const client = agent.uploaders[0]?.client;
+            if (!client) throw new UsageError(`Cannot verify '${db.path}': it has no replica`);
+            const report = await untilAborted(
+              verifyReplica(db.path, client, {
+                full: args["full"] === true,
+                sync: async () => {
+                  await agent.syncNow();
+                  return true;
+                },
+              }),
+              ctx.signal,
+            );
+            out.push({ ...report });
+          }
+          return { ok: out.every((r) => r["ok"] === true), reports: out };
+        },
       },
-      restore: (args, ctx) => runRemoteRestore({ store: this.#requireStore(), dbs: this.#config.dbs, fleet: this.#config.fleet }, args, ctx),
+      restore: {
+        claims: (args) => ({ dbs: typeof args["db"] === "string" ? [args["db"]] : [], exclusive: true }),
+        defaultTimeoutMs: RESTORE_TIMEOUT_MS,
+        explainTimeout: explainWait,
+        run: (args, ctx) => runRemoteRestore({ store: this.#requireStore(), dbs: this.#config.dbs, fleet: this.#config.fleet, log: this.#log }, args, ctx),
+      },
     };
+  }
+
+  /** A failed sync of `dbs`, naming the failing captures and replicas (from the status) and coded by the worst. */
+  #syncError(err: unknown, dbs: readonly DbConfig[]): Error {
+    const failures = syncFailures(this.#requireStore().status(), dbs.map((d) => d.path));
+    if (failures.length === 0) return err instanceof Error ? err : new Error(errorMessage(err));
+    const own = failureCode(err);
+    const code = isDiskFull(err) ? "disk-full" : own !== "internal" ? own : failures.some((f) => f.replica !== null) ? "replica" : "internal";
+    return new CommandError(`Cannot sync: ${describeSyncFailures(failures)}`, { code, cause: err });
   }
 }
 

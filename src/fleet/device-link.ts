@@ -8,8 +8,10 @@
  * Will `offline`/"lost" with that sequence (MQTT 5 Will Delay rides out
  * short drops), then the retained birth `status`, a subscription to `cmd`,
  * the outbox drained at QoS 1, and every `status-interval` the retained
- * status again plus telemetry (`tele`, QoS 0, the full status object). A
- * clean stop publishes a retained `offline`/"stopped" status.
+ * status again plus telemetry (`tele`, QoS 0, the full status object,
+ * retained so that the last data of a device whose status is now its Will
+ * stays readable). A clean stop publishes a retained `offline`/"stopped"
+ * status.
  *
  * @module
  */
@@ -162,6 +164,7 @@ export class DeviceLink {
       try {
         await client.subscribeAsync(this.topics.cmd, { qos: 1 });
         await this.#publishStatus(client);
+        void this.#publishTelemetry(client);
         void this.#drain();
       } catch (err) {
         this.#o.log.warn("mqtt session setup failed", { err: errorMessage(err) });
@@ -230,7 +233,7 @@ export class DeviceLink {
   }
 
   async #publishTelemetry(client: MqttClient): Promise<void> {
-    await client.publishAsync(this.topics.tele, Buffer.from(JSON.stringify({ v: 1, type: "tele", ...this.#o.status() })), { qos: 0 }).catch(() => undefined);
+    await client.publishAsync(this.topics.tele, Buffer.from(JSON.stringify({ v: 1, type: "tele", ...this.#o.status() })), { qos: 0, retain: true }).catch(() => undefined);
   }
 
   /** Sends waiting events in order; stops at the first failure (retried on the next connection). */

@@ -18,6 +18,9 @@ function db(overrides: Partial<DbSummary> = {}): DbSummary {
     lastUploadAt: 1_000,
     lastError: null,
     size: 4096,
+    captureError: null,
+    diskFull: false,
+    replicas: [],
     ...overrides,
   };
 }
@@ -109,13 +112,16 @@ describe("FleetView", () => {
     const devB = view.devices()[1];
     expect({ ...devB, dbs: devB?.dbs.length }).toEqual({
       device: "dev-b",
+      state: "error",
+      problems: ["'/b.db' fails: Cannot upload: 503"],
       online: true,
       reason: null,
       session: 3,
       lastSeen: 5_000,
+      dataAt: 5_000,
       agent: "litefleet/0.1.0",
       dbs: 3,
-      state: "error",
+      dbState: "error",
       maxLagMs: 9_000,
       pendingFiles: 3,
       pendingBytes: 150,
@@ -123,6 +129,56 @@ describe("FleetView", () => {
       lastError: "Cannot upload: 503",
     });
     expect(view.devices()[0]?.state).toBe("ok");
+    await view.close();
+  });
+
+  test("a device first seen offline (only its Will retained) gets its last data and last-seen time from its retained telemetry", async () => {
+    const root = `${ROOT}-tele`;
+    await using t = await setup();
+    const topics = deviceTopics(root, "dev-01");
+    const tele = {
+      v: 1,
+      type: "tele",
+      version: 1,
+      agent: "litefleet/0.1.0",
+      device: "dev-01",
+      startedAt: 1_000,
+      now: 9_000,
+      mqtt: null,
+      dbs: [
+        {
+          path: "/data/app.db",
+          txid: "0000000000000007",
+          pageSize: 4096,
+          pages: 3,
+          captureError: null,
+          diskFull: false,
+          replicas: [{ name: "s3", lastError: "Cannot upload: 503", lagMs: 4_000, lastUploadAt: 8_000, pending: { files: 1, bytes: 10, oldestAt: 5_000 } }],
+        },
+      ],
+    };
+    await t.publish(topics.tele, JSON.stringify(tele));
+    await t.publish(topics.status, encodeMessage({ v: 1, type: "status", device: "dev-01", online: false, session: 4, ts: 2_000, reason: "lost" }));
+    const view = await FleetView.open(t.watcher, { root });
+    await waitFor(view, () => view.devices()[0]?.dataAt === 9_000, "the telemetry");
+    expect(view.devices()[0]).toMatchObject({
+      state: "offline",
+      online: false,
+      reason: "lost",
+      lastSeen: 9_000,
+      dataAt: 9_000,
+      dbState: "error",
+      maxLagMs: 4_000,
+      problems: ["replica 's3' of '/data/app.db' fails: Cannot upload: 503"],
+      dbs: [{ path: "/data/app.db", txid: "0000000000000007", size: 12_288 }],
+    });
+    // Back online: its statuses are the data again.
+    await t.publish(topics.status, encodeMessage(status("dev-01", { session: 5, ts: 10_000 })));
+    await waitFor(view, () => view.devices()[0]?.online === true, "dev-01 online");
+    await t.publish(topics.tele, JSON.stringify({ ...tele, now: 11_000 }));
+    await t.publish(topics.status, encodeMessage(status("dev-01", { session: 5, ts: 12_000 })));
+    await waitFor(view, () => view.devices()[0]?.lastSeen === 12_000, "the next status");
+    expect(view.devices()[0]).toMatchObject({ state: "ok", dataAt: 12_000 });
     await view.close();
   });
 
@@ -149,7 +205,7 @@ describe("FleetView", () => {
     const will: StatusMessage = { v: 1, type: "status", device: "dev-01", online: false, session: 2, ts: 2_000, reason: "lost" };
     await t.publish(topic, encodeMessage(will));
     await waitFor(view, () => view.devices()[0]?.online === false, "dev-01 offline");
-    expect(view.devices()[0]).toMatchObject({ online: false, reason: "lost", session: 2, lastSeen: 3_000, agent: "litefleet/0.2.0", state: "ok" });
+    expect(view.devices()[0]).toMatchObject({ online: false, reason: "lost", session: 2, lastSeen: 3_000, dataAt: 3_000, agent: "litefleet/0.2.0", state: "offline", dbState: "ok" });
     expect(view.devices()[0]?.dbs).toHaveLength(1);
     await view.close();
   });

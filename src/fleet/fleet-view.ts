@@ -9,12 +9,19 @@
  * dropped too, so a device that reconnected is not shown offline. An empty
  * retained `status` (how MQTT clears a retained message) forgets the device.
  *
+ * Each device gets a state (`device-health.ts`: starting, ok, degraded,
+ * error, offline). A device first seen offline (its retained status is the
+ * Will, which carries no databases) has its last data read from its
+ * retained `tele` message: the view subscribes to that one topic until the
+ * message arrives or the device is back online.
+ *
  * @module
  */
 
 import type { MqttClient } from "mqtt";
-import { MessageError, parseEvent, parseStatus, type DbSummary, type EventMessage, type StatusMessage } from "./messages.ts";
-import { DEFAULT_TOPIC_ROOT, checkTopicRoot, deviceOfTopic, fleetFilters } from "./topics.ts";
+import { DEFAULT_HEALTH_THRESHOLDS, deviceHealth, type DeviceHealth, type HealthThresholds } from "./device-health.ts";
+import { MessageError, parseEvent, parseStatus, parseTelemetry, type DbSummary, type EventMessage, type StatusMessage, type TelemetrySummary } from "./messages.ts";
+import { DEFAULT_TOPIC_ROOT, checkTopicRoot, deviceOfTopic, deviceTopics, fleetFilters } from "./topics.ts";
 
 /** Replication state of one database, as in {@linkcode DbSummary}. */
 export type DbState = DbSummary["state"];
@@ -22,19 +29,25 @@ export type DbState = DbSummary["state"];
 /** One device as the fleet sees it; plain JSON. */
 export interface DeviceView {
   readonly device: string;
+  /** The device state (`device-health.ts`): starting, ok, degraded, error or offline. */
+  readonly state: DeviceHealth;
+  /** Why its data is not ok, worst first (for an offline device: what its last data said). */
+  readonly problems: readonly string[];
   /** As of the last status accepted from the device. */
   readonly online: boolean;
   /** Why the device is offline ("lost": its Will; "stopped": a clean stop), or null. */
   readonly reason: "lost" | "stopped" | null;
   readonly session: number;
-  /** Latest `ts` of the statuses accepted from the device (ms). */
+  /** Latest time the device was heard from: the `ts` of its statuses, the `now` of its telemetry (ms). */
   readonly lastSeen: number;
+  /** When the device sent the data in `dbs` (ms), or null when none is known. */
+  readonly dataAt: number | null;
   /** Agent version, from the last status that carried one. */
   readonly agent: string | null;
-  /** Databases from the last status that listed them (an offline status usually does not). */
+  /** Databases from the last status (or, for a device first seen offline, telemetry) that listed them. */
   readonly dbs: readonly DbSummary[];
   /** The worst state across `dbs` (error > pending > starting > ok), or null with no databases. */
-  readonly state: DbState | null;
+  readonly dbState: DbState | null;
   /** The largest `lagMs` across `dbs` (0 with none). */
   readonly maxLagMs: number;
   /** Sums across `dbs`. */
@@ -75,14 +88,18 @@ export interface FleetViewOptions {
    * @default {20}
    */
   readonly maxEvents?: number;
+  /** When a device counts as degraded (see `device-health.ts`). */
+  readonly thresholds?: HealthThresholds;
 }
 
 /** What is kept per device between statuses. */
 interface DeviceRecord {
   readonly status: StatusMessage;
   readonly lastSeen: number;
+  readonly dataAt: number | null;
   readonly agent: string | null;
   readonly dbs: readonly DbSummary[];
+  readonly disk: StatusMessage["disk"];
 }
 
 const SEVERITY: Readonly<Record<DbState, number>> = { ok: 0, starting: 1, pending: 2, error: 3 };
@@ -105,14 +122,18 @@ export class FleetView {
   readonly #devices = new Map<string, DeviceRecord>();
   readonly #events = new Map<string, EventMessage[]>();
   readonly #listeners = new Set<(change: FleetChange) => void>();
+  readonly #thresholds: HealthThresholds;
+  /** Devices whose retained telemetry is subscribed to (first seen offline, no data yet), by topic. */
+  readonly #teleWanted = new Map<string, string>();
   #malformed = 0;
   #stale = 0;
   #closed = false;
 
-  private constructor(client: MqttClient, root: string, maxEvents: number) {
+  private constructor(client: MqttClient, root: string, maxEvents: number, thresholds: HealthThresholds) {
     this.#client = client;
     this.#root = root;
     this.#maxEvents = maxEvents;
+    this.#thresholds = thresholds;
     const filters = fleetFilters(root);
     this.#filters = [filters.status, filters.evt];
   }
@@ -132,7 +153,7 @@ export class FleetView {
     if (!Number.isInteger(maxEvents) || maxEvents < 1) {
       throw new RangeError(`Cannot open fleet view: 'maxEvents' must be a positive integer: current value is ${maxEvents}`);
     }
-    const view = new FleetView(client, root, maxEvents);
+    const view = new FleetView(client, root, maxEvents, options.thresholds ?? DEFAULT_HEALTH_THRESHOLDS);
     // The listener goes first so that no retained message is missed.
     client.on("message", view.#onMessage);
     try {
@@ -148,7 +169,7 @@ export class FleetView {
 
   /** Every device with a status, sorted by device id. */
   devices(): DeviceView[] {
-    return [...this.#devices].sort(([a], [b]) => compareIds(a, b)).map(([id, record]) => toView(id, record));
+    return [...this.#devices].sort(([a], [b]) => compareIds(a, b)).map(([id, record]) => toView(id, record, this.#thresholds));
   }
 
   /** The newest events of `device`, oldest first (at most `maxEvents`). */
@@ -185,10 +206,17 @@ export class FleetView {
     this.#closed = true;
     this.#client.removeListener("message", this.#onMessage);
     this.#listeners.clear();
-    if (this.#client.connected) await this.#client.unsubscribeAsync([...this.#filters]);
+    const teles = [...this.#teleWanted.keys()];
+    this.#teleWanted.clear();
+    if (this.#client.connected) await this.#client.unsubscribeAsync([...this.#filters, ...teles]);
   }
 
   readonly #onMessage = (topic: string, payload: Buffer): void => {
+    const teleOf = this.#teleWanted.get(topic);
+    if (teleOf !== undefined) {
+      this.#onTelemetry(teleOf, payload);
+      return;
+    }
     const target = this.#classify(topic);
     if (target === undefined) return;
     if (target.device === undefined) {
@@ -230,12 +258,46 @@ export class FleetView {
       this.#stale++;
       return;
     }
-    this.#devices.set(device, {
+    const record: DeviceRecord = {
       status: msg,
       lastSeen: previous === undefined ? msg.ts : Math.max(previous.lastSeen, msg.ts),
+      dataAt: msg.dbs !== undefined ? msg.ts : (previous?.dataAt ?? null),
       agent: msg.agent ?? previous?.agent ?? null,
       dbs: msg.dbs ?? previous?.dbs ?? [],
-    });
+      disk: msg.disk ?? previous?.disk,
+    };
+    this.#devices.set(device, record);
+    if (!msg.online && record.dataAt === null) this.#wantTelemetry(device);
+    else if (msg.online) this.#dropTelemetry(device);
+    this.#emit({ kind: "status", device });
+  }
+
+  /** Subscribes to the retained telemetry of `device` (offline, no data known). */
+  #wantTelemetry(device: string): void {
+    const topic = deviceTopics(this.#root, device).tele;
+    if (this.#teleWanted.has(topic)) return;
+    this.#teleWanted.set(topic, device);
+    this.#client.subscribeAsync(topic, { qos: 0 }).catch(() => this.#teleWanted.delete(topic));
+  }
+
+  #dropTelemetry(device: string): void {
+    const topic = deviceTopics(this.#root, device).tele;
+    if (!this.#teleWanted.delete(topic)) return;
+    if (this.#client.connected) this.#client.unsubscribeAsync(topic).catch(() => undefined);
+  }
+
+  /** The last telemetry of an offline device: its data, as of when it was sent. */
+  #onTelemetry(device: string, payload: Buffer): void {
+    const tele: TelemetrySummary | undefined = payload.length === 0 ? undefined : parseOrUndefined(parseTelemetry, payload);
+    this.#dropTelemetry(device);
+    const record = this.#devices.get(device);
+    if (tele === undefined || tele.device !== device) {
+      if (payload.length > 0) this.#malformed++;
+      return;
+    }
+    // Only while the device is still offline with nothing better known.
+    if (record === undefined || record.status.online || record.dataAt !== null) return;
+    this.#devices.set(device, { ...record, lastSeen: Math.max(record.lastSeen, tele.ts), dataAt: tele.ts, dbs: tele.dbs, agent: record.agent ?? tele.agent });
     this.#emit({ kind: "status", device });
   }
 
@@ -273,20 +335,24 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function toView(device: string, record: DeviceRecord): DeviceView {
+function toView(device: string, record: DeviceRecord, thresholds: HealthThresholds): DeviceView {
   const { status, dbs } = record;
-  let state: DbState | null = null;
-  for (const db of dbs) if (state === null || SEVERITY[db.state] > SEVERITY[state]) state = db.state;
+  let dbState: DbState | null = null;
+  for (const db of dbs) if (dbState === null || SEVERITY[db.state] > SEVERITY[dbState]) dbState = db.state;
   const uploads = dbs.map((db) => db.lastUploadAt).filter((t): t is number => t !== null);
+  const health = deviceHealth({ online: status.online, dbs, disk: record.disk }, thresholds);
   return {
     device,
+    state: health.state,
+    problems: health.problems,
     online: status.online,
     reason: status.online ? null : (status.reason ?? null),
     session: status.session,
     lastSeen: record.lastSeen,
+    dataAt: record.dataAt,
     agent: record.agent,
     dbs,
-    state,
+    dbState,
     maxLagMs: dbs.reduce((n, db) => Math.max(n, db.lagMs), 0),
     pendingFiles: dbs.reduce((n, db) => n + db.pendingFiles, 0),
     pendingBytes: dbs.reduce((n, db) => n + db.pendingBytes, 0),

@@ -8,17 +8,31 @@
  * @module
  */
 
-import type { AgentStatus } from "../agent/status.ts";
+import type { AgentStatus, DbStatus, ReplicaStatus } from "../agent/status.ts";
 
 /** Payload schema version. */
 export const MESSAGE_VERSION = 1;
+
+/** One replica of a database in a status message. */
+export interface ReplicaSummary {
+  readonly name: string;
+  /** Why its last upload (or the reading of its position) failed, while it fails. */
+  readonly lastError: string | null;
+  /** Another writer's files in this replica's prefix, while detected (null: none, or an agent that does not report it). */
+  readonly conflict: string | null;
+  readonly lagMs: number;
+  readonly lastUploadAt: number | null;
+}
 
 /** One database in a status message. */
 export interface DbSummary {
   readonly path: string;
   /** Last captured TXID, or null before the first sync. */
   readonly txid: string | null;
-  /** "ok" (caught up), "pending" (changes waiting), "error" (last upload failed), "starting". */
+  /**
+   * "error" (a capture or a replica fails, or a writer conflict), "starting"
+   * (no sync yet), "pending" (changes waiting), "ok" (caught up).
+   */
   readonly state: "ok" | "pending" | "error" | "starting";
   readonly pendingFiles: number;
   readonly pendingBytes: number;
@@ -28,6 +42,12 @@ export interface DbSummary {
   readonly lastError: string | null;
   /** Database size in bytes (pages × page size), or null before the first sync. */
   readonly size: number | null;
+  /** Why the last capture failed, while captures fail (null from agents before 0.2 too). */
+  readonly captureError: string | null;
+  /** A capture or a batch failed because a disk is full (false from agents before 0.2). */
+  readonly diskFull: boolean;
+  /** Per replica (empty from agents before 0.2). */
+  readonly replicas: readonly ReplicaSummary[];
 }
 
 /** Retained `status`: online (birth / periodic) or offline (Will, or a clean stop). */
@@ -99,6 +119,21 @@ export interface ReplyMessage {
   readonly step?: string;
   readonly result?: Readonly<Record<string, unknown>>;
   readonly error?: string;
+  /**
+   * For "failed" and "rejected": why, from the list in `reply-codes.ts`
+   * (absent from older agents; a code this reader does not know is kept as
+   * received).
+   */
+  readonly code?: string;
+}
+
+/** The last telemetry of a device (`tele`, retained), summarised like a status. */
+export interface TelemetrySummary {
+  readonly device: string;
+  /** When the device sent it (its `now`). */
+  readonly ts: number;
+  readonly agent: string | null;
+  readonly dbs: readonly DbSummary[];
 }
 
 /** A payload that is not a valid message. */
@@ -108,28 +143,49 @@ export class MessageError extends Error {
 
 const COMMAND_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 
+/** What {@linkcode summarizeDb} reads of a replica's status. */
+type ReplicaInput = Pick<ReplicaStatus, "name" | "lastError" | "lagMs" | "lastUploadAt"> & {
+  readonly pending: { readonly files: number; readonly bytes: number };
+  /** Reported by agents that detect other writers. */
+  readonly conflict?: string | null;
+};
+
+/** What {@linkcode summarizeDb} reads of a database's status. */
+type DbInput = Pick<DbStatus, "path" | "txid" | "pageSize" | "pages" | "captureError" | "diskFull"> & { readonly replicas: readonly ReplicaInput[] };
+
 /** Summarises the agent's status for the `status` topic. */
 export function summarizeStatus(status: AgentStatus): DbSummary[] {
-  return status.dbs.map((db) => {
-    const replicas = db.replicas;
-    const lastError = db.captureError ?? replicas.find((r) => r.lastError !== null)?.lastError ?? null;
-    const pendingFiles = replicas.reduce((n, r) => Math.max(n, r.pending.files), 0);
-    const pendingBytes = replicas.reduce((n, r) => Math.max(n, r.pending.bytes), 0);
-    const lagMs = replicas.reduce((n, r) => Math.max(n, r.lagMs), 0);
-    const uploads = replicas.map((r) => r.lastUploadAt).filter((t): t is number => t !== null);
-    const state = db.txid === null ? "starting" : lastError !== null ? "error" : pendingFiles > 0 ? "pending" : "ok";
-    return {
-      path: db.path,
-      txid: db.txid,
-      state,
-      pendingFiles,
-      pendingBytes,
-      lagMs,
-      lastUploadAt: uploads.length === 0 ? null : Math.min(...uploads),
-      lastError,
-      size: db.pages === null || db.pageSize === null ? null : db.pages * db.pageSize,
-    };
-  });
+  return status.dbs.map(summarizeDb);
+}
+
+/** One database of a status object, summarised. */
+function summarizeDb(db: DbInput): DbSummary {
+  const replicas = db.replicas;
+  const lastError = db.captureError ?? replicas.find((r) => r.lastError !== null)?.lastError ?? null;
+  const conflict = replicas.some((r) => (r.conflict ?? null) !== null);
+  const pendingFiles = replicas.reduce((n, r) => Math.max(n, r.pending.files), 0);
+  const pendingBytes = replicas.reduce((n, r) => Math.max(n, r.pending.bytes), 0);
+  const lagMs = replicas.reduce((n, r) => Math.max(n, r.lagMs), 0);
+  const uploads = replicas.map((r) => r.lastUploadAt).filter((t): t is number => t !== null);
+  const state = lastError !== null || conflict ? "error" : db.txid === null ? "starting" : pendingFiles > 0 ? "pending" : "ok";
+  return {
+    path: db.path,
+    txid: db.txid,
+    state,
+    pendingFiles,
+    pendingBytes,
+    lagMs,
+    lastUploadAt: uploads.length === 0 ? null : Math.min(...uploads),
+    lastError,
+    size: db.pages === null || db.pageSize === null ? null : db.pages * db.pageSize,
+    captureError: db.captureError,
+    diskFull: db.diskFull,
+    replicas: replicas.map(replicaSummary),
+  };
+}
+
+function replicaSummary(r: ReplicaInput): ReplicaSummary {
+  return { name: r.name, lastError: r.lastError, conflict: r.conflict ?? null, lagMs: r.lagMs, lastUploadAt: r.lastUploadAt };
 }
 
 /** Encodes a message as UTF-8 JSON. */
@@ -165,6 +221,7 @@ function field<T>(obj: Record<string, unknown>, key: string, type: string, check
 const isString = (x: unknown): x is string => typeof x === "string";
 const isNumber = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x);
 const isBoolean = (x: unknown): x is boolean => typeof x === "boolean";
+const isArray = (x: unknown): x is unknown[] => Array.isArray(x);
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
 /**
@@ -204,6 +261,50 @@ function parseDbSummary(o: Record<string, unknown>): DbSummary {
     lastUploadAt: nullableNum("lastUploadAt"),
     lastError: isString(o.lastError) ? o.lastError : null,
     size: nullableNum("size"),
+    captureError: isString(o.captureError) ? o.captureError : null,
+    diskFull: o.diskFull === true,
+    replicas: Array.isArray(o.replicas) ? o.replicas.filter(isObject).map((r) => replicaSummary(parseReplica(r, "status"))) : [],
+  };
+}
+
+/** A replica of a status or telemetry message; missing optional fields read as "nothing to report". */
+function parseReplica(r: Record<string, unknown>, what: string): ReplicaInput {
+  const pending = isObject(r.pending) ? r.pending : {};
+  return {
+    name: field(r, "name", "a string", isString, what),
+    lastError: isString(r.lastError) ? r.lastError : null,
+    conflict: isString(r.conflict) ? r.conflict : null,
+    lagMs: isNumber(r.lagMs) ? r.lagMs : 0,
+    lastUploadAt: isNumber(r.lastUploadAt) ? r.lastUploadAt : null,
+    pending: { files: isNumber(pending.files) ? pending.files : 0, bytes: isNumber(pending.bytes) ? pending.bytes : 0 },
+  };
+}
+
+/**
+ * Parses a `tele` payload (the agent's whole status object) into the
+ * summary a status message would carry: how an operator learns the last
+ * data of a device whose retained status is now its Will.
+ * @throws {MessageError} naming the first bad field
+ */
+export function parseTelemetry(payload: Uint8Array): TelemetrySummary {
+  const o = parseEnvelope(payload, "tele");
+  const dbs = field(o, "dbs", "an array", isArray, "tele").filter(isObject);
+  const nullable = <T>(x: unknown, check: (x: unknown) => x is T): T | null => (check(x) ? x : null);
+  return {
+    device: field(o, "device", "a string", isString, "tele"),
+    ts: field(o, "now", "a number", isNumber, "tele"),
+    agent: nullable(o.agent, isString),
+    dbs: dbs.map((d) =>
+      summarizeDb({
+        path: field(d, "path", "a string", isString, "tele"),
+        txid: nullable(d.txid, isString),
+        pageSize: nullable(d.pageSize, isNumber),
+        pages: nullable(d.pages, isNumber),
+        captureError: nullable(d.captureError, isString),
+        diskFull: d.diskFull === true,
+        replicas: Array.isArray(d.replicas) ? d.replicas.filter(isObject).map((r) => parseReplica(r, "tele")) : [],
+      }),
+    ),
   };
 }
 
@@ -271,5 +372,6 @@ export function parseReply(payload: Uint8Array): ReplyMessage {
   if (isString(o.step)) extra.step = o.step;
   if (isObject(o.result)) extra.result = o.result;
   if (isString(o.error)) extra.error = o.error;
+  if (isString(o.code)) extra.code = o.code;
   return { ...msg, ...extra };
 }

@@ -6,6 +6,10 @@
  * `correlationData` set as well; with MQTT 3.1.1 the topic alone
  * correlates.
  *
+ * The command carries its deadline (`args.timeoutMs`): a little less than
+ * the operator waits, so the device's "timeout" reply arrives before the
+ * operator gives up.
+ *
  * @module
  */
 
@@ -58,6 +62,28 @@ export async function connectBroker(settings: BrokerSettings, timeoutMs = 10_000
   }
 }
 
+/** How long a device may take to answer at all ("accepted" or "rejected") before it counts as unreachable. */
+export const FIRST_REPLY_TIMEOUT_MS = 30_000;
+
+/**
+ * No final reply came in time: `answered` false when the device did not
+ * answer at all (offline, or not subscribed), true when it accepted the
+ * command and then went silent (it stopped or lost its connection).
+ */
+export class NoReplyError extends Error {
+  override name = "NoReplyError";
+  readonly answered: boolean;
+  constructor(message: string, options: { answered: boolean }) {
+    super(message);
+    this.answered = options.answered;
+  }
+}
+
+/** The deadline a command carries when its sender waits `waitMs` for it: the wait less a margin for the reply's way back. */
+export function deviceTimeoutMs(waitMs: number): number {
+  return Math.max(1, waitMs - Math.min(5_000, Math.max(200, Math.round(waitMs / 10))));
+}
+
 /** What to send. */
 export interface CommandRequest {
   readonly root: string;
@@ -71,9 +97,11 @@ export interface CommandRequest {
 }
 
 /**
- * Signs and publishes a command, then yields its replies until a final one
- * ("done", "failed", "rejected") or `timeoutMs` without one.
- * @throws {Error} on timeout, naming the device and command id
+ * Signs and publishes a command with the deadline `deviceTimeoutMs(timeoutMs)`,
+ * then yields its replies until a final one ("done", "failed", "rejected").
+ * @throws {NoReplyError} naming the device and command id when no reply
+ *   came within {@linkcode FIRST_REPLY_TIMEOUT_MS} (or `timeoutMs` if
+ *   shorter), or no final one within `timeoutMs`
  */
 export async function* sendCommand(
   client: MqttClient,
@@ -85,7 +113,7 @@ export async function* sendCommand(
     id: request.id ?? `c${randomBytes(8).toString("hex")}`,
     device: request.device,
     name: request.name,
-    args: request.args,
+    args: { ...request.args, timeoutMs: deviceTimeoutMs(options.timeoutMs) },
     issuedAt: now,
     expiresAt: now + request.ttlMs,
   };
@@ -111,20 +139,28 @@ export async function* sendCommand(
       qos: 1,
       ...(options.protocolVersion === 5 ? { properties: { responseTopic: replyTopic, correlationData: Buffer.from(body.id) } } : {}),
     });
+    const started = Date.now();
+    let answered = false;
     for (;;) {
       while (queue.length === 0) {
+        const waitMs = answered ? started + options.timeoutMs - Date.now() : Math.min(FIRST_REPLY_TIMEOUT_MS, options.timeoutMs) - (Date.now() - started);
         const arrived = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), options.timeoutMs);
+          const timer = setTimeout(() => resolve(false), Math.max(0, waitMs));
           wake = () => {
             clearTimeout(timer);
             resolve(true);
           };
         });
         wake = undefined;
+        if (!arrived && !answered) {
+          const s = Math.round(Math.min(FIRST_REPLY_TIMEOUT_MS, options.timeoutMs) / 1000);
+          throw new NoReplyError(`Cannot reach device '${body.device}': no answer to command ${body.id} (${body.name}) within ${s} s (is it online? 'litefleet fleet status')`, { answered });
+        }
         if (!arrived) {
-          throw new Error(`Cannot finish command ${body.id} (${body.name}) on device '${body.device}': no reply for ${Math.round(options.timeoutMs / 1000)} s (is the device online? 'litefleet fleet status')`);
+          throw new NoReplyError(`Cannot finish command ${body.id} (${body.name}) on device '${body.device}': it was accepted but no final reply came within ${Math.round(options.timeoutMs / 1000)} s (the device may have stopped; 'litefleet fleet status')`, { answered });
         }
       }
+      answered = true;
       const reply = queue.shift()!;
       yield reply;
       if (reply.status === "done" || reply.status === "failed" || reply.status === "rejected") return;

@@ -23,6 +23,14 @@
  * 6. commit (remove the lock and the rollback copy) or roll back (the
  *    rollback copy goes back in place, again as a new lineage).
  *
+ * The command's deadline (its signal) is honoured up to the swap: the
+ * restore stops there and the live database is as before. Once the swap
+ * began it is finished properly (health check, then commit or roll back),
+ * only without waiting any longer for the new lineage to be uploaded.
+ *
+ * The staged copy's `-wal`/`-shm` (left by the probe) are removed, and a
+ * restore that finished logs what it restored, to which TXID.
+ *
  * The swap is journaled (`.<db>-litefleet-restore.json`: "staged",
  * "copied" once the rollback copy is complete, "swapped");
  * `recoverInterruptedRestore` runs at agent start and rolls an interrupted
@@ -36,6 +44,8 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { LocalStore } from "../agent/local-store.ts";
 import type { Store } from "../agent/store.ts";
 import type { DbConfig, FleetConfig } from "../config/schema.ts";
+import { UsageError, errorMessage } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
 import { atomicWrite, fsyncDir } from "../platform/atomic-write.ts";
 import { systemClock } from "../platform/clock.ts";
@@ -43,7 +53,8 @@ import { failpoint } from "../platform/failpoint.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
-import type { CommandContext } from "./commands.ts";
+import { untilAborted, type CommandContext } from "./commands.ts";
+import { CommandError } from "./reply-codes.ts";
 
 /** The files a live restore uses next to the database. */
 export function restoreFiles(dbPath: string): { lock: string; staged: string; rollback: string; journal: string } {
@@ -69,7 +80,7 @@ export interface RemoteRestoreDeps {
   readonly store: Store;
   readonly dbs: readonly DbConfig[];
   readonly fleet: FleetConfig;
-  readonly now?: () => number;
+  readonly log: Logger;
 }
 
 /**
@@ -85,12 +96,14 @@ export async function runRemoteRestore(
   const db = configuredDb(deps.dbs, args["db"]);
   const agent = deps.store.agents.find((a) => a.path === db.path);
   const client = agent?.uploaders[0]?.client;
-  if (!client) throw new Error(`Cannot restore '${db.path}': it has no replica`);
+  if (!client) throw new UsageError(`Cannot restore '${db.path}': it has no replica`);
   const target = restoreTarget(args);
   const files = restoreFiles(db.path);
+  const { signal } = ctx;
+  const log = deps.log.with({ db: db.path });
 
   // 1. Plan.
-  const plan = await planRestore(client, target);
+  const plan = await planRestore(client, target, { signal });
   const planBytes = plan.files.reduce((n, f) => n + f.size, 0);
   await ctx.progress("planned", { txid: formatTxid(plan.txid), files: plan.files.length, bytes: planBytes });
   const output = args["output"] === undefined ? undefined : outputPath(deps.fleet, db, args["output"]);
@@ -98,29 +111,39 @@ export async function runRemoteRestore(
 
   // 2. Stage.
   const staged = output ?? files.staged;
-  rmSync(files.staged, { force: true });
-  const result = await applyRestorePlan(client, plan, { output: staged });
+  removeWithSideFiles(files.staged);
+  const result = await applyRestorePlan(client, plan, { output: staged, signal });
   try {
     probe(staged, deps.fleet.probe);
   } catch (err) {
-    rmSync(staged, { force: true });
+    removeWithSideFiles(staged);
     throw new Error(`${(err as Error).message} (on the staged copy); the live database was not changed`, { cause: err });
+  } finally {
+    // The probe's read-only connection leaves them; the copy is complete without them.
+    removeSideFiles(staged);
   }
   await ctx.progress("staged", { txid: formatTxid(result.txid), pages: result.pages });
-  if (output) return { db: db.path, output, txid: formatTxid(result.txid), pages: result.pages, live: false };
+  if (output) {
+    log.info("database restored to another path", { output, txid: formatTxid(result.txid), pages: result.pages, command: ctx.body.id });
+    return { db: db.path, output, txid: formatTxid(result.txid), pages: result.pages, live: false };
+  }
 
   // 3–6. Live swap, journaled.
-  await writeJournal(files.journal, { id: ctx.body.id, step: "staged" });
   let swapped = false;
   try {
+    signal.throwIfAborted();
+    await writeJournal(files.journal, { id: ctx.body.id, step: "staged" });
     writeFileSync(files.lock, JSON.stringify({ command: ctx.body.id, since: new Date().toISOString() }));
     // Our agent's own connections hold SQLite locks too: stop it while waiting for the application.
-    await deps.store.replaceDb(db.path, () => waitForRelease(db.path, deps.fleet.quiesceTimeout));
+    await deps.store.replaceDb(db.path, () => waitForRelease(db.path, deps.fleet.quiesceTimeout, signal));
     // The restarted agent captured what the application wrote until it let go: upload it.
-    await deps.store.agents.find((a) => a.path === db.path)?.syncNow();
+    const restarted = deps.store.agents.find((a) => a.path === db.path);
+    if (restarted) await untilAborted(restarted.syncNow(), signal);
     await ctx.progress("quiesced");
     await deps.store.replaceDb(db.path, async () => {
-      await waitForRelease(db.path, deps.fleet.quiesceTimeout);
+      await waitForRelease(db.path, deps.fleet.quiesceTimeout, signal);
+      // The last point where the deadline stops the restore: from here on it is finished.
+      signal.throwIfAborted();
       checkpointAndCopy(db.path, files.rollback);
       await writeJournal(files.journal, { id: ctx.body.id, step: "copied" });
       await replaceDatabase(files.staged, db.path);
@@ -130,22 +153,56 @@ export async function runRemoteRestore(
       LocalStore.resetAfterRestore(db.metaPath);
     });
     await ctx.progress("swapped");
-    const lineage = await deps.store.agents.find((a) => a.path === db.path)?.snapshotNow();
+    const lineage = await snapshotUnlessLate(deps.store, db, signal, log);
     await ctx.progress("new-lineage", lineage ? { txid: formatTxid(lineage.txid), uploaded: lineage.uploaded } : {});
     probe(db.path, deps.fleet.probe, "quick_check");
     await ctx.progress("healthy");
   } catch (err) {
-    if (swapped) await rollBack(deps.store, db, files);
-    rmSync(files.staged, { force: true });
+    if (swapped) await rollBack(deps.store, db, files, signal, log);
+    removeWithSideFiles(files.staged);
     rmSync(files.lock, { force: true });
     rmSync(files.journal, { force: true });
+    if (swapped) log.warn("restore rolled back", { txid: formatTxid(result.txid), command: ctx.body.id, err: errorMessage(err) });
     throw new Error(`${(err as Error).message}${swapped ? "; rolled back to the database as it was before the restore" : "; the live database was not changed"}`, { cause: err });
   }
   rmSync(files.lock, { force: true });
   rmSync(files.rollback, { force: true });
   rmSync(files.journal, { force: true });
   const lineageTxid = deps.store.agents.find((a) => a.path === db.path)?.capture?.position?.txid;
+  log.info("database restored", {
+    txid: formatTxid(result.txid),
+    pages: result.pages,
+    command: ctx.body.id,
+    ...(lineageTxid ? { lineageTxid: formatTxid(lineageTxid) } : {}),
+  });
   return { db: db.path, txid: formatTxid(result.txid), pages: result.pages, live: true, ...(lineageTxid ? { lineageTxid: formatTxid(lineageTxid) } : {}) };
+}
+
+/**
+ * The new lineage's level-9 snapshot, waited for until the deadline: past
+ * it the agent uploads it in the background and the restore goes on.
+ */
+async function snapshotUnlessLate(store: Store, db: DbConfig, signal: AbortSignal, log: Logger): Promise<{ txid: Txid; uploaded: boolean } | undefined> {
+  const agent = store.agents.find((a) => a.path === db.path);
+  if (!agent) return undefined;
+  try {
+    return await untilAborted(agent.snapshotNow(), signal);
+  } catch (err) {
+    if (!signal.aborted) throw err;
+    log.warn("restore: the deadline passed before the new lineage was uploaded; the agent uploads it in the background", {});
+    return undefined;
+  }
+}
+
+/** Removes `path`'s `-wal` and `-shm`. */
+function removeSideFiles(path: string): void {
+  for (const suffix of ["-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
+}
+
+/** Removes `path` and its `-wal` and `-shm`. */
+function removeWithSideFiles(path: string): void {
+  rmSync(path, { force: true });
+  removeSideFiles(path);
 }
 
 /**
@@ -173,41 +230,41 @@ export async function recoverInterruptedRestore(db: DbConfig): Promise<{ id: str
     outcome = "rolled-back";
   }
   rmSync(files.rollback, { force: true });
-  rmSync(files.staged, { force: true });
+  removeWithSideFiles(files.staged);
   rmSync(files.lock, { force: true });
   rmSync(files.journal, { force: true });
   return { id: journal.id, outcome };
 }
 
-async function rollBack(store: Store, db: DbConfig, files: ReturnType<typeof restoreFiles>): Promise<void> {
+async function rollBack(store: Store, db: DbConfig, files: ReturnType<typeof restoreFiles>, signal: AbortSignal, log: Logger): Promise<void> {
   await store.replaceDb(db.path, async () => {
     await replaceDatabase(files.rollback, db.path);
     rmSync(db.metaPath, { recursive: true, force: true });
   });
-  await store.agents.find((a) => a.path === db.path)?.snapshotNow();
+  await snapshotUnlessLate(store, db, signal, log);
 }
 
 function configuredDb(dbs: readonly DbConfig[], arg: unknown): DbConfig {
-  if (typeof arg !== "string") throw new Error(`Cannot restore: 'db' must name a configured database (${dbs.map((d) => d.path).join(", ")})`);
+  if (typeof arg !== "string") throw new UsageError(`Cannot restore: 'db' must name a configured database (${dbs.map((d) => d.path).join(", ")})`);
   const db = dbs.find((d) => d.path === arg);
-  if (!db) throw new Error(`Cannot restore '${arg}': it is not a configured database (${dbs.map((d) => d.path).join(", ")})`);
+  if (!db) throw new UsageError(`Cannot restore '${arg}': it is not a configured database (${dbs.map((d) => d.path).join(", ")})`);
   return db;
 }
 
 function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; timestamp?: Date } {
   const { txid, timestamp } = args;
-  if (txid !== undefined && timestamp !== undefined) throw new Error("Cannot restore: give 'txid' or 'timestamp', not both");
+  if (txid !== undefined && timestamp !== undefined) throw new UsageError("Cannot restore: give 'txid' or 'timestamp', not both");
   if (txid !== undefined) {
-    if (typeof txid !== "string") throw new Error("Cannot restore: 'txid' must be a hex string");
+    if (typeof txid !== "string") throw new UsageError("Cannot restore: 'txid' must be a hex string");
     try {
       return { txid: parseTxid(txid) };
     } catch {
-      throw new Error(`Cannot restore: 'txid' ${JSON.stringify(txid)} is not up to 16 hex digits`);
+      throw new UsageError(`Cannot restore: 'txid' ${JSON.stringify(txid)} is not up to 16 hex digits`);
     }
   }
   if (timestamp !== undefined) {
     const t = typeof timestamp === "string" ? new Date(timestamp) : undefined;
-    if (!t || Number.isNaN(t.getTime())) throw new Error("Cannot restore: 'timestamp' must be an RFC 3339 time");
+    if (!t || Number.isNaN(t.getTime())) throw new UsageError("Cannot restore: 'timestamp' must be an RFC 3339 time");
     return { timestamp: t };
   }
   return {};
@@ -218,14 +275,14 @@ function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; 
  * once symlinks are resolved (its directory must exist), and not exist.
  */
 function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
-  if (typeof arg !== "string" || !isAbsolute(arg)) throw new Error("Cannot restore: 'output' must be an absolute path");
+  if (typeof arg !== "string" || !isAbsolute(arg)) throw new UsageError("Cannot restore: 'output' must be an absolute path");
   const out = resolve(arg);
-  if (out === db.path) throw new Error("Cannot restore: 'output' is the live database; leave 'output' out to restore in place");
+  if (out === db.path) throw new UsageError("Cannot restore: 'output' is the live database; leave 'output' out to restore in place");
   let dir: string;
   try {
     dir = realpathSync(dirname(out));
   } catch {
-    throw new Error(`Cannot restore to '${out}': its directory does not exist`);
+    throw new UsageError(`Cannot restore to '${out}': its directory does not exist`);
   }
   const inside = (root: string) => {
     let real: string;
@@ -237,10 +294,10 @@ function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
     return dir === real || dir.startsWith(real.endsWith(sep) ? real : real + sep);
   };
   if (!fleet.restoreDirs.some(inside)) {
-    throw new Error(`Cannot restore to '${out}': it is not inside fleet.restore-dirs (${fleet.restoreDirs.join(", ") || "none configured"})`);
+    throw new UsageError(`Cannot restore to '${out}': it is not inside fleet.restore-dirs (${fleet.restoreDirs.join(", ") || "none configured"})`);
   }
   const target = join(dir, basename(out));
-  if (existsSync(target)) throw new Error(`Cannot restore to '${out}': the file exists`);
+  if (existsSync(target)) throw new UsageError(`Cannot restore to '${out}': the file exists`);
   return target;
 }
 
@@ -260,13 +317,13 @@ function probe(path: string, sql: string | undefined, check: "quick_check" | und
   try {
     if (check) {
       const rows = conn.all<{ quick_check: string }>("PRAGMA quick_check").map((r) => r.quick_check);
-      if (rows.join() !== "ok") throw new Error(`Cannot commit the restore: quick_check says ${rows.slice(0, 3).join("; ")}`);
+      if (rows.join() !== "ok") throw new CommandError(`Cannot commit the restore: quick_check says ${rows.slice(0, 3).join("; ")}`, { code: "unhealthy" });
     }
     if (sql !== undefined) {
       try {
         conn.all(sql);
       } catch (err) {
-        throw new Error(`Cannot commit the restore: the health probe failed: ${(err as Error).message}`, { cause: err });
+        throw new CommandError(`Cannot commit the restore: the health probe failed: ${(err as Error).message}`, { code: "unhealthy", cause: err });
       }
     }
   } finally {
@@ -274,10 +331,11 @@ function probe(path: string, sql: string | undefined, check: "quick_check" | und
   }
 }
 
-/** Waits until SQLite grants an exclusive lock (no other process has the database open). */
-async function waitForRelease(path: string, timeoutMs: number): Promise<void> {
+/** Waits until SQLite grants an exclusive lock (no other process has the database open), or `signal` aborts. */
+async function waitForRelease(path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    signal.throwIfAborted();
     const conn = openSqlConnection(path, { busyTimeoutMs: 0 });
     try {
       conn.exec("PRAGMA locking_mode = EXCLUSIVE");
@@ -290,9 +348,11 @@ async function waitForRelease(path: string, timeoutMs: number): Promise<void> {
       conn.close();
     }
     if (Date.now() >= deadline) {
-      throw new Error(`Cannot restore '${path}': the application did not close the database within ${Math.round(timeoutMs / 1000)} s of '${path}.litefleet-lock' appearing`);
+      throw new CommandError(`Cannot restore '${path}': the application did not close the database within ${Math.round(timeoutMs / 1000)} s of '${path}.litefleet-lock' appearing`, {
+        code: "quiesce-timeout",
+      });
     }
-    await systemClock.sleep(200);
+    await systemClock.sleep(200, signal);
   }
 }
 

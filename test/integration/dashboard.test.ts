@@ -3,8 +3,10 @@
  * retained statuses (one of them then loses its connection, so its Will
  * marks it offline), a `FleetView` and the dashboard server follow them, and
  * headless Chromium, driven by playwright-core, must show every row with the
- * right state and lag, then follow a live update over Server-Sent Events
- * without reloading. A screenshot goes to `.artifacts/dashboard.png`.
+ * right device state (only `ok` in green; the offline device as offline,
+ * with when it was last seen) and lag, then follow a live update over
+ * Server-Sent Events without reloading. A screenshot goes to
+ * `.artifacts/dashboard.png`.
  *
  * Needs Chromium (Debian: `apt-get install chromium`, which .ci/run does when
  * it can); without it the test is skipped and says why.
@@ -41,17 +43,19 @@ interface Sim {
 const SIMS: readonly Sim[] = [
   { db: { state: "ok", lagMs: 0 }, row: { state: "ok", lag: "0 s", pending: "0" } },
   { db: { state: "ok", lagMs: 900 }, row: { state: "ok", lag: "0 s", pending: "0" } },
-  { db: { state: "pending", lagMs: 3_000, pendingFiles: 2, pendingBytes: 1_536 }, row: { state: "pending", lag: "3 s", pending: "2 files / 1.5 KiB" } },
-  { db: { state: "pending", lagMs: 59_999, pendingFiles: 1, pendingBytes: 512 }, row: { state: "pending", lag: "59 s", pending: "1 file / 512 B" } },
-  { db: { state: "pending", lagMs: 120_000, pendingFiles: 40, pendingBytes: 5 * 1024 * 1024 }, row: { state: "pending", lag: "2 min", pending: "40 files / 5.0 MiB" } },
-  { db: { state: "error", lagMs: 3_600_000, lastError: "Cannot upload: HTTP 503" }, row: { state: "error", lag: "1 h", pending: "0" } },
+  // Changes waiting for the batch policy, within the lag threshold (30 min): working as configured.
+  { db: { state: "pending", lagMs: 3_000, pendingFiles: 2, pendingBytes: 1_536 }, row: { state: "ok", lag: "3 s", pending: "2 files / 1.5 KiB" } },
+  { db: { state: "pending", lagMs: 59_999, pendingFiles: 1, pendingBytes: 512 }, row: { state: "ok", lag: "59 s", pending: "1 file / 512 B" } },
+  { db: { state: "pending", lagMs: 120_000, pendingFiles: 40, pendingBytes: 5 * 1024 * 1024 }, row: { state: "ok", lag: "2 min", pending: "40 files / 5.0 MiB" } },
+  { db: { state: "error", lagMs: 3_600_000, lastError: "Cannot upload: HTTP 503", replicas: [{ name: "s3", lastError: "Cannot upload: HTTP 503", conflict: null, lagMs: 3_600_000, lastUploadAt: null }] }, row: { state: "error", lag: "1 h", pending: "0" } },
+  // An agent that reports no replicas apart (before 0.2): its summary's error.
   { db: { state: "error", lagMs: 7_200_000, lastError: HOSTILE_ERROR }, row: { state: "error", lag: "2 h", pending: "0" } },
   { db: { state: "starting", txid: null, lagMs: 0, lastUploadAt: null }, row: { state: "starting", lag: "0 s", pending: "0" } },
-  { db: { state: "ok", lagMs: 3 * 86_400_000 }, row: { state: "ok", lag: "3 d", pending: "0" } },
+  { db: { state: "ok", lagMs: 3 * 86_400_000 }, row: { state: "degraded", lag: "3 d", pending: "0" } },
   { db: { state: "ok", lagMs: 45_000 }, row: { state: "ok", lag: "45 s", pending: "0" } },
-  { db: { state: "pending", lagMs: 600_000, pendingFiles: 3, pendingBytes: 3 }, row: { state: "pending", lag: "10 min", pending: "3 files / 3 B" } },
+  { db: { state: "pending", lagMs: 600_000, pendingFiles: 3, pendingBytes: 3 }, row: { state: "ok", lag: "10 min", pending: "3 files / 3 B" } },
   // dev-12 loses its connection: only its Will (no databases) is retained.
-  { db: { state: "ok" }, row: { state: "\u2014", lag: "\u2014", pending: "0" } },
+  { db: { state: "ok" }, row: { state: "offline", lag: "\u2014", pending: "0" } },
 ];
 
 /**
@@ -63,6 +67,7 @@ declare const document: {
   querySelectorAll(selector: string): { readonly length: number };
   querySelector(selector: string): { readonly textContent: string | null; getAttribute(name: string): string | null } | null;
 };
+declare function getComputedStyle(element: unknown): { readonly color: string };
 
 function deviceId(i: number): string {
   return `dev-${String(i + 1).padStart(2, "0")}`;
@@ -79,6 +84,9 @@ function statusOf(device: string, session: number, db: Partial<DbSummary>): Stat
     lastUploadAt: Date.now() - 12_000,
     lastError: null,
     size: 1 << 20,
+    captureError: null,
+    diskFull: false,
+    replicas: [],
     ...db,
   };
   return { v: 1, type: "status", device, online: true, session, ts: Date.now(), agent: "litefleet/0.1.0", dbs: [summary] };
@@ -145,7 +153,10 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
               pending: text("pending"),
               txid: text("txid"),
               upload: text("upload"),
+              seen: text("seen"),
+              data: text("data"),
               error: text("error"),
+              color: getComputedStyle(tr.querySelector('td[data-field="state"]')).color,
             };
           }),
         );
@@ -155,9 +166,17 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         expect(rows[0]?.txid).toBe("00000000000004d2");
         expect(rows[7]).toMatchObject({ txid: "\u2014", upload: "never" });
         expect(rows[0]?.upload).toMatch(/^1\d s ago$/);
-        expect(rows[5]?.error).toBe("Cannot upload: HTTP 503");
+        expect(rows[5]?.error).toBe("replica 's3' of '/var/lib/app/app.db' fails: Cannot upload: HTTP 503 (+1 more)");
         // Text from the network stays text.
-        expect(rows[6]?.error).toBe(HOSTILE_ERROR);
+        expect(rows[6]?.error).toBe(`'/var/lib/app/app.db' fails: ${HOSTILE_ERROR} (+1 more)`);
+        expect(rows[8]?.error).toBe("'/var/lib/app/app.db' is 3 d behind its replicas");
+        // Only ok is green; the offline device shows when it was last seen, and that no data is known.
+        const green = rows[0]?.color;
+        expect(rows.filter((r) => r.color === green).map((r) => r.state)).toEqual(rows.filter((r) => r.state === "ok").map((r) => r.state));
+        expect(rows[11]).toMatchObject({ state: "offline", data: "\u2014" });
+        expect(rows[11]?.seen).toMatch(/^\d+ s ago$/);
+        expect(rows[0]?.data).toMatch(/^\d+ s old$/);
+        expect(await page.textContent("#summary")).toBe("12 devices: 7 ok \u00b7 1 starting \u00b7 1 degraded \u00b7 2 error \u00b7 1 offline");
         expect(await page.$$eval("#devices img", (imgs) => imgs.length)).toBe(0);
         expect(await page.evaluate(() => (globalThis as { pwned?: unknown }).pwned)).toBeUndefined();
 
@@ -182,10 +201,10 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         const dev03Row = await page.$eval('tr[data-device="dev-03"]', (tr) =>
           ["lag", "pending", "error"].map((f) => tr.querySelector(`td[data-field="${f}"]`)?.textContent),
         );
-        expect(dev03Row).toEqual(["3 min", "5 files / 2.0 KiB", "Cannot upload: timeout"]);
+        expect(dev03Row).toEqual(["3 min", "5 files / 2.0 KiB", "'/var/lib/app/app.db' fails: Cannot upload: timeout"]);
         expect(await page.$eval('tr[data-device="dev-12"] td[data-field="lag"]', (td) => td.textContent)).toBe("1 s");
         expect(await page.evaluate(() => (globalThis as { marker?: string }).marker)).toBe("same page");
-        expect(await page.textContent("#summary")).toBe("12 devices \u00b7 12 online \u00b7 3 with errors");
+        expect(await page.textContent("#summary")).toBe("12 devices: 7 ok \u00b7 1 starting \u00b7 1 degraded \u00b7 3 error \u00b7 0 offline");
 
         await mkdir(ARTIFACTS, { recursive: true });
         const png = join(ARTIFACTS, "dashboard.png");

@@ -343,6 +343,9 @@ describe("fleet over MQTT", () => {
       expect(await new Response(writer.stdout as ReadableStream).text()).toContain("paused");
       expect(appData(r.db)).toBe(wanted);
       expect(integrityCheck(r.db)).toBe("ok");
+      // Nothing of the staged copy is left beside the database (issue #12), and the log says what was restored.
+      expect(readdirSync(dir.path).filter((f) => f.includes("litefleet-staged") || f.includes("litefleet-rollback"))).toEqual([]);
+      expect(agent.log()).toMatch(new RegExp(`database restored .*txid=${target}`));
       // Replication continues on the new lineage: the latest restore is the restored database.
       insert(r.db, 5);
       const after = liveHash(r.db);
@@ -379,9 +382,13 @@ describe("fleet over MQTT", () => {
       const res = await r.send("restore", ["--db", r.db, "--output", copy]);
       expect(res.code).toBe(0);
       expect(res.replies.at(-1)?.result).toMatchObject({ output: copy, live: false });
+      // The copy alone: no -wal/-shm of the probe beside it (issue #12).
+      expect(readdirSync(labDir)).toEqual(["copy.db"]);
       expect(appData(copy)).toBe(before);
+      expect(agent.log()).toContain("database restored to another path");
       const outside = await r.send("restore", ["--db", r.db, "--output", join(dir.path, "elsewhere.db")]);
-      expect(outside.code).toBe(1);
+      expect(outside.code).toBe(2);
+      expect(outside.replies.at(-1)).toMatchObject({ status: "failed", code: "usage" });
       expect(outside.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
       // A symlink inside the restore dir does not lead out of it.
       symlinkSync(dir.path, join(labDir, "escape"));
@@ -422,8 +429,8 @@ describe("fleet over MQTT", () => {
       // The agent dies (SIGKILL) right after renaming the staged file over the database.
       const crashed = r.send("restore", ["--db", r.db, "--txid", mid, "--timeout", "5s"]);
       expect(await agent.proc.exited).toBe(137);
-      // The operator sees no final reply: it times out.
-      expect((await crashed).code).toBe(1);
+      // The operator sees no final reply after "accepted": it times out (exit 5).
+      expect((await crashed).code).toBe(5);
       agent = r.start();
       await agent.waitForLog("finished an interrupted restore");
       await r.waitFor("the recovery event", () => r.events.find((e) => e.event === "restore.recovered"));

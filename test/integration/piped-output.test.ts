@@ -109,8 +109,8 @@ async function publishBulkStatuses(url: string): Promise<void> {
         agent: "0.1.0",
         startedAt: now - 3_600_000,
         dbs: [
-          { path: "/var/lib/app/app.db", txid: txidHex(i + 1), state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs: 0, lastUploadAt: now - 1000, lastError: null, size: 4096 * (i + 1) },
-          { path: "/var/lib/app/metrics.db", txid: txidHex(i + 7), state: "pending", pendingFiles: 2, pendingBytes: 8192, lagMs: 1500, lastUploadAt: now - 5000, lastError: null, size: 65536 },
+          { path: "/var/lib/app/app.db", txid: txidHex(i + 1), state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs: 0, lastUploadAt: now - 1000, lastError: null, size: 4096 * (i + 1), captureError: null, diskFull: false, replicas: [] },
+          { path: "/var/lib/app/metrics.db", txid: txidHex(i + 7), state: "pending", pendingFiles: 2, pendingBytes: 8192, lagMs: 1500, lastUploadAt: now - 5000, lastError: null, size: 65536, captureError: null, diskFull: false, replicas: [] },
         ],
         disk: { free: 1_000_000_000, total: 8_000_000_000 },
       };

@@ -7,9 +7,15 @@
  * Content-Security-Policy allows this page's own script and style and
  * nothing else.
  *
+ * Each row shows the device state (`device-health.ts`: starting, ok,
+ * degraded, error, offline; only `ok` is green), when the device was last
+ * heard from, how old the row's data is, and its problems. An offline
+ * device keeps its last data, dimmed, under the state `offline`.
+ *
  * Test hooks: `tr[data-device="<id>"]` per device (with `data-online` and
- * `data-state`), `td[data-field="device|online|state|lag|pending|txid|upload|error"]`
- * per cell, `#summary`, and `#connection[data-state="live|connecting"]`.
+ * `data-state`), `td[data-field="device|online|state|seen|data|lag|pending|txid|upload|error"]`
+ * per cell, `#summary` (`<n> devices: <k> ok · … · <k> offline`), and
+ * `#connection[data-state="live|connecting"]`.
  *
  * @module
  */
@@ -33,14 +39,17 @@ td[data-field="error"] { color: var(--bad); max-width: 28rem; overflow: hidden; 
 .badge[data-online="true"] { background: var(--ok); }
 .badge[data-online="false"] { background: var(--muted); }
 td[data-state="ok"] { color: var(--ok); }
-td[data-state="pending"], td[data-state="starting"] { color: var(--warn); }
+td[data-state="starting"], td[data-state="degraded"] { color: var(--warn); }
 td[data-state="error"] { color: var(--bad); font-weight: 600; }
-tr[data-online="false"] td { opacity: .6; }
+td[data-state="offline"] { color: var(--bad); }
+tr[data-state="degraded"] td[data-field="error"], tr[data-state="starting"] td[data-field="error"] { color: var(--warn); }
+tr[data-online="false"] td:not([data-field="state"]):not([data-field="seen"]) { opacity: .6; }
 `;
 
 const SCRIPT = `
 "use strict";
-var FIELDS = ["device", "online", "state", "lag", "pending", "txid", "upload", "error"];
+var FIELDS = ["device", "online", "state", "seen", "data", "lag", "pending", "txid", "upload", "error"];
+var STATES = ["ok", "starting", "degraded", "error", "offline"];
 var tbody = document.getElementById("devices");
 var summary = document.getElementById("summary");
 var connection = document.getElementById("connection");
@@ -97,8 +106,10 @@ function renderRow(d, now) {
   badge.textContent = d.online ? "online" : d.reason === null ? "offline" : "offline (" + d.reason + ")";
   badge.title = "last seen " + ago(d.lastSeen, now) + ", session " + d.session;
   var state = cell(tr, "state");
-  state.textContent = d.state === null ? "\\u2014" : d.state;
-  state.setAttribute("data-state", d.state === null ? "none" : d.state);
+  state.textContent = d.state;
+  state.setAttribute("data-state", d.state);
+  cell(tr, "seen").textContent = ago(d.lastSeen, now);
+  cell(tr, "data").textContent = d.dataAt === null ? "\\u2014" : formatDuration(now - d.dataAt) + " old";
   cell(tr, "lag").textContent = d.dbs.length === 0 ? "\\u2014" : formatDuration(d.maxLagMs);
   cell(tr, "pending").textContent = d.pendingFiles === 0 ? "0" : d.pendingFiles + (d.pendingFiles === 1 ? " file / " : " files / ") + formatBytes(d.pendingBytes);
   var txid = cell(tr, "txid");
@@ -106,8 +117,8 @@ function renderRow(d, now) {
   txid.title = d.dbs.map(function (db) { return db.path; }).join("\\n");
   cell(tr, "upload").textContent = ago(d.lastUploadAt, now);
   var error = cell(tr, "error");
-  error.textContent = d.lastError === null ? "" : d.lastError;
-  error.title = error.textContent;
+  error.textContent = d.problems.length === 0 ? "" : d.problems[0] + (d.problems.length > 1 ? " (+" + (d.problems.length - 1) + " more)" : "");
+  error.title = d.problems.join("\\n");
   return tr;
 }
 
@@ -121,9 +132,9 @@ function render() {
   Array.prototype.slice.call(tbody.rows).forEach(function (tr) {
     if (!keep.has(tr.getAttribute("data-device"))) tr.remove();
   });
-  var online = devices.filter(function (d) { return d.online; }).length;
-  var errors = devices.filter(function (d) { return d.state === "error"; }).length;
-  summary.textContent = devices.length + " devices \\u00b7 " + online + " online \\u00b7 " + errors + " with errors";
+  summary.textContent = devices.length + " devices: " + STATES.map(function (state) {
+    return devices.filter(function (d) { return d.state === state; }).length + " " + state;
+  }).join(" \\u00b7 ");
 }
 
 var events = new EventSource("events");
@@ -150,7 +161,7 @@ export const PAGE_HTML = `<!doctype html>
 <body>
 <header><h1>litefleet</h1><span id="summary">0 devices</span><span id="connection" data-state="connecting">connecting\u2026</span></header>
 <table>
-<thead><tr><th>Device</th><th>Status</th><th>State</th><th>Max lag</th><th>Pending</th><th>TXID</th><th>Last upload</th><th>Last error</th></tr></thead>
+<thead><tr><th>Device</th><th>Link</th><th>State</th><th>Last seen</th><th>Data</th><th>Max lag</th><th>Pending</th><th>TXID</th><th>Last upload</th><th>Problems</th></tr></thead>
 <tbody id="devices"></tbody>
 </table>
 <script>${SCRIPT}</script>

@@ -16,7 +16,7 @@ function status(device: string, lagMs: number): StatusMessage {
     online: true,
     session: 1,
     ts: 1_000,
-    dbs: [{ path: "/app.db", txid: "00000000000000a1", state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs, lastUploadAt: 900, lastError: null, size: 4096 }],
+    dbs: [{ path: "/app.db", txid: "00000000000000a1", state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs, lastUploadAt: 900, lastError: null, size: 4096, captureError: null, diskFull: false, replicas: [] }],
   };
 }
 

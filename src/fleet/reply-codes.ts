@@ -1,0 +1,91 @@
+/**
+ * Error codes of command replies (docs/FLEET.md "Reply codes"): every
+ * `rejected` and `failed` reply carries one in `code`, beside the human
+ * `error`, so an operator tool can tell a command the device refused
+ * (nothing ran) from one that ran and failed, and why, without parsing
+ * messages. Replies of older devices have no `code`; readers fall back to
+ * `status` then.
+ *
+ * @module
+ */
+
+import { ChecksumMismatchError, CorruptFileError, ReplicaError, UsageError, isDiskFull } from "../errors.ts";
+import { NoRestorePointError } from "../restore/planner.ts";
+
+/** Codes of a `rejected` reply: the command was refused before anything ran. */
+export const REFUSAL_CODES = [
+  /** Not a valid command message, or a malformed protocol field (`timeoutMs`). */
+  "bad-payload",
+  /** Unsigned, signed by a key the device does not trust, or tampered with. */
+  "bad-signature",
+  /** Addressed to another device (seen in `command.rejected` events only: the device never answers on another's topic). */
+  "wrong-device",
+  /** Outside its validity: expired, issued in the device's future, or valid for longer than 24 h. */
+  "expired",
+  /** Its id was already received (QoS 1 redelivery, an operator retry, a replay). */
+  "replay",
+  /** A command name this device does not know (an older agent). */
+  "unknown-command",
+  /** Another command holds a database it needs (a restore runs alone on its database). */
+  "busy",
+] as const;
+
+/** Codes of a `failed` reply: the command ran and did not succeed. */
+export const FAILURE_CODES = [
+  /** Bad arguments: `db` not configured, a malformed `txid`, an `output` outside `fleet.restore-dirs` … */
+  "usage",
+  /** A replica could not be reached or refused (network, credentials, missing bucket). */
+  "replica",
+  /** Nothing to restore at the requested TXID or time. */
+  "no-restore-point",
+  /** Replica data did not match its checksum. */
+  "checksum-mismatch",
+  /** A file is malformed, or `integrity_check` failed. */
+  "corrupt",
+  /** A disk on the device is full. */
+  "disk-full",
+  /** A restored database failed `quick_check` or the health probe (`fleet.probe`). */
+  "unhealthy",
+  /** The application did not close the database within `fleet.quiesce-timeout`. */
+  "quiesce-timeout",
+  /** The command's deadline passed before it finished. */
+  "timeout",
+  /** Anything else; `error` says what. */
+  "internal",
+] as const;
+
+/** Why a command was refused. */
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+/** Why a command failed. */
+export type FailureCode = (typeof FAILURE_CODES)[number];
+/** Any reply code. */
+export type ReplyCode = RefusalCode | FailureCode;
+
+/** An error a command handler throws to choose its reply code. */
+export class CommandError extends Error {
+  override name = "CommandError";
+  readonly code: FailureCode;
+  constructor(message: string, options: { code: FailureCode; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+/**
+ * The failure code of an error a command handler threw: the first error of
+ * a known kind along its `cause` chain decides (a `CommandError`'s own
+ * code, then the domain error classes), else "disk-full" when the disk is
+ * full, else "internal".
+ */
+export function failureCode(err: unknown): FailureCode {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof CommandError) return e.code;
+    if (e instanceof UsageError) return "usage";
+    if (e instanceof NoRestorePointError) return "no-restore-point";
+    if (e instanceof ChecksumMismatchError) return "checksum-mismatch";
+    if (e instanceof CorruptFileError) return "corrupt";
+    if (isDiskFull(e)) return "disk-full";
+    if (e instanceof ReplicaError) return "replica";
+  }
+  return "internal";
+}
