@@ -221,7 +221,7 @@ describe("a second agent on the same replica", () => {
     try {
       await agentA.waitForLog("capture started");
       appA.run("INSERT INTO t (v) VALUES ('a1')");
-      expect((await runCli(["sync", "--addr", a.statusAddr])).code).toBe(0);
+      expect((await runCli(["sync", "--addr", a.statusAddr, "--timeout", "20s"])).code).toBe(0);
       const before = await writersOf(a.replica());
       agentB = startAgent(b.cfg, b.env);
 
@@ -233,13 +233,13 @@ describe("a second agent on the same replica", () => {
       expect(agentB.log()).toContain("second writer");
       expect(await b.metrics()).toMatch(/^litefleet_replica_conflict\{db="[^"]+",replica="[^"]+"\} 1$/m);
       await until("a replica.conflict event", () => watch.events.find((e) => e.event === "replica.conflict"), 10_000);
-      const sync = await runCli(["sync", "--addr", b.statusAddr]);
+      const sync = await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"]);
       expect(sync.code).not.toBe(0);
       expect(await writersOf(a.replica())).toEqual(before);
 
       // A goes on; its history restores and verifies.
       appA.run("INSERT INTO t (v) VALUES ('a2')");
-      expect((await runCli(["sync", "--addr", a.statusAddr])).code).toBe(0);
+      expect((await runCli(["sync", "--addr", a.statusAddr, "--timeout", "20s"])).code).toBe(0);
       expect(await restoredHash(a, join(dirA.path, "restored.db"))).toBe(imageHash(appA));
       const verify = await runCli(["verify", "--config", a.cfg, a.db], { env: a.env });
       expect(verify.code).toBe(0);
@@ -253,7 +253,7 @@ describe("a second agent on the same replica", () => {
       agentB = startAgent(b.cfg, b.env);
       await agentB.waitForLog("takeover: this database continues on top");
       appB.run("INSERT INTO t (v) VALUES ('after the takeover')");
-      expect((await runCli(["sync", "--addr", b.statusAddr])).code).toBe(0);
+      expect((await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"])).code).toBe(0);
       expect(await restoredHash(b, join(dirB.path, "restored.db"))).toBe(imageHash(appB));
       expect((await runCli(["verify", "--config", b.cfg, b.db], { env: b.env })).code).toBe(0);
       appB.close();
@@ -274,7 +274,7 @@ describe("a second agent on the same replica", () => {
     const appA = createDb(a.db, "before the image was cloned");
     let agentA = startAgent(a.cfg, a.env);
     await agentA.waitForLog("capture started");
-    expect((await runCli(["sync", "--addr", a.statusAddr])).code).toBe(0);
+    expect((await runCli(["sync", "--addr", a.statusAddr, "--timeout", "20s"])).code).toBe(0);
     appA.close();
     await agentA.stop();
     // The SD card is cloned: the database and the agent's state.
@@ -288,7 +288,7 @@ describe("a second agent on the same replica", () => {
       await agentA.waitForLog("capture started");
       const dbA = new Database(a.db);
       dbA.run("INSERT INTO t (v) VALUES ('written by A after cloning')");
-      expect((await runCli(["sync", "--addr", a.statusAddr])).code).toBe(0);
+      expect((await runCli(["sync", "--addr", a.statusAddr, "--timeout", "20s"])).code).toBe(0);
       const expected = imageHash(dbA);
 
       agentB = startAgent(b.cfg, b.env);
@@ -298,7 +298,7 @@ describe("a second agent on the same replica", () => {
       dbB.close();
       const conflict = await until("B's status to show the conflict", async () => (await b.status()).dbs[0]?.replicas[0]?.conflict ?? undefined, 10_000, agentB.log);
       expect(conflict).toContain("written by writer");
-      expect((await runCli(["sync", "--addr", b.statusAddr])).code).not.toBe(0);
+      expect((await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"])).code).not.toBe(0);
 
       dbA.close();
       expect(await restoredHash(a, join(dirA.path, "restored.db"))).toBe(expected);
