@@ -5,7 +5,8 @@
  *   once, the failure shows in `status --json`, `/metrics` and the
  *   retained MQTT status within 10 s, and once the bucket exists every
  *   commit since the first boot restores;
- * - wrong credentials: the same reporting;
+ * - wrong credentials: the same reporting, and the dashboard in headless
+ *   Chromium (that part skips, saying why, without Chromium);
  * - a second agent on the same replica (same device ID and prefix, another
  *   database; then a cloned state directory) is refused before it writes,
  *   loudly, and the original history stays restorable and verifies;
@@ -13,11 +14,15 @@
  */
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import mqtt from "mqtt";
+import { chromium } from "playwright-core";
 import { LocalStore } from "../../src/agent/local-store.ts";
 import type { AgentStatus } from "../../src/agent/status.ts";
-import { deviceTopics } from "../../src/fleet/topics.ts";
+import { startDashboard } from "../../src/fleet/dashboard/server.ts";
+import { FleetView } from "../../src/fleet/fleet-view.ts";
+import { DEFAULT_TOPIC_ROOT, deviceTopics } from "../../src/fleet/topics.ts";
 import { decodeHeader, HEADER_SIZE } from "../../src/ltx/header.ts";
 import { txid } from "../../src/ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient } from "../../src/replica/client.ts";
@@ -31,6 +36,14 @@ import { startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
 import { startS3Server, type S3Server } from "../harness/s3-server.ts";
 import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
+
+const CHROMIUM =
+  Bun.which("chromium") ?? Bun.which("chromium-browser") ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ?? null;
+
+/** The page's `document`, as far as the function run in the page uses it (no DOM types here). */
+declare const document: {
+  querySelector(selector: string): { readonly textContent: string | null } | null;
+};
 
 let broker: MqttBroker;
 beforeAll(async () => {
@@ -182,7 +195,7 @@ describe("a replica that fails at first boot", () => {
     }
   }, 60_000);
 
-  test("wrong credentials: the error shows in status --json, /metrics and the retained MQTT status within 10 s", async () => {
+  test("wrong credentials: the error shows in status --json, /metrics, the retained MQTT status and the dashboard (Chromium) within 10 s", async () => {
     await using dir = await makeTempDir("bad-creds-");
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     const dev = await device(dir.path, s3, { id: "gw-creds", bucket: "fleet", accessKeyId: "NOT-A-KEY" });
@@ -196,6 +209,27 @@ describe("a replica that fails at first boot", () => {
       expect(s).toMatch(/credential|signature|access key/i);
       expect(await dev.metrics()).toMatch(/^litefleet_replica_failing\{db="[^"]+",replica="[^"]+"\} 1$/m);
       await until("the retained status in error", () => watch.statuses.find((m) => m.dbs?.[0]?.state === "error"), 10_000);
+      if (CHROMIUM === null) {
+        console.log("dashboard part skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)");
+      } else {
+        const client = await mqtt.connectAsync(broker.url, { protocolVersion: protocolVersion(), reconnectPeriod: 0 });
+        const view = await FleetView.open(client, { root: DEFAULT_TOPIC_ROOT });
+        try {
+          await using dashboard = await startDashboard({ view, addr: "127.0.0.1:0" });
+          await using browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+          const page = await browser.newPage();
+          await page.goto(dashboard.url);
+          await page.waitForFunction(
+            (id) => document.querySelector(`tr[data-device="${id}"] td[data-field="state"]`)?.textContent === "error",
+            dev.id,
+            { timeout: 10_000 },
+          );
+          expect(await page.$eval(`tr[data-device="${dev.id}"] td[data-field="error"]`, (td) => td.textContent)).toMatch(/credential|access key/i);
+        } finally {
+          await view.close();
+          await client.endAsync();
+        }
+      }
       expect(Date.now() - startedAt).toBeLessThan(10_000);
       app.close();
     } finally {
