@@ -23,7 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CorruptFileError } from "../errors.ts";
+import { CorruptFileError, isDiskFull } from "../errors.ts";
 import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
 import { createAtomicFile } from "../platform/atomic-write.ts";
 import { LtxDir } from "./ltx-dir.ts";
@@ -108,8 +108,16 @@ export class LocalStore {
   beginWriterSession(): bigint {
     let id = 0n;
     while (id === 0n) id = randomBytes(8).readBigUInt64BE();
-    const ids = [...this.writerIds(), id].slice(-WRITER_IDS_KEPT);
-    writeJson(join(this.dir, "writers.json"), { ids: ids.map((v) => v.toString(16).padStart(16, "0")) });
+    const known = this.writerIds();
+    try {
+      writeJson(join(this.dir, "writers.json"), { ids: [...known, id].slice(-WRITER_IDS_KEPT).map((v) => v.toString(16).padStart(16, "0")) });
+    } catch (err) {
+      // A full disk must not keep the agent from starting: this session
+      // goes on with the newest recorded ID (or none), which later starts
+      // still know as ours; only telling clones apart waits for a new one.
+      if (!isDiskFull(err)) throw err;
+      id = known.at(-1) ?? 0n;
+    }
     this.#writerId = id;
     return id;
   }
