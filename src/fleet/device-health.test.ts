@@ -1,28 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { dbSummary, replicaSummary } from "../../test/harness/fleet-summaries.ts";
 import { deviceHealth, formatAge, type DeviceHealth } from "./device-health.ts";
-import type { DbSummary, ReplicaSummary } from "./messages.ts";
+import type { DbSummary } from "./messages.ts";
 
-function replica(overrides: Partial<ReplicaSummary> = {}): ReplicaSummary {
-  return { name: "s3", lastError: null, conflict: null, lagMs: 0, lastUploadAt: 1_000, ...overrides };
-}
-
-function db(overrides: Partial<DbSummary> = {}): DbSummary {
-  return {
-    path: "/data/app.db",
-    txid: "0000000000000001",
-    state: "ok",
-    pendingFiles: 0,
-    pendingBytes: 0,
-    lagMs: 0,
-    lastUploadAt: 1_000,
-    lastError: null,
-    size: 4096,
-    captureError: null,
-    diskFull: false,
-    replicas: [replica()],
-    ...overrides,
-  };
-}
+/** A healthy database with one healthy replica. */
+const db = (overrides: Partial<DbSummary> = {}): DbSummary => dbSummary({ replicas: [replicaSummary()], ...overrides });
 
 describe("deviceHealth()", () => {
   test("derives each state from the status, worst first", () => {
@@ -36,7 +18,7 @@ describe("deviceHealth()", () => {
       ["little disk space", { online: true, dbs: [db()], disk: { free: 40, total: 1000 } }, "degraded", ["the disk has 4.0% free"]],
       [
         "a failing replica, before the first sync",
-        { online: true, dbs: [db({ txid: null, replicas: [replica({ lastError: "connect ECONNREFUSED" })] })] },
+        { online: true, dbs: [db({ txid: null, replicas: [replicaSummary({ lastError: "connect ECONNREFUSED" })] })] },
         "error",
         ["replica 's3' of '/data/app.db' fails: connect ECONNREFUSED"],
       ],
@@ -46,9 +28,9 @@ describe("deviceHealth()", () => {
         "error",
         ["capture of '/data/app.db' fails: SQLITE_FULL", "'/data/app.db' is 40 min behind its replicas"],
       ],
-      ["another writer", { online: true, dbs: [db({ replicas: [replica({ conflict: "lineage 7f3a from host gw-09" })] })] }, "error", ["replica 's3' of '/data/app.db' has another writer: lineage 7f3a from host gw-09"]],
+      ["another writer", { online: true, dbs: [db({ replicas: [replicaSummary({ conflict: "lineage 7f3a from host gw-09" })] })] }, "error", ["replica 's3' of '/data/app.db' has another writer: lineage 7f3a from host gw-09"]],
       ["an older agent's error", { online: true, dbs: [db({ state: "error", lastError: "Cannot upload: 503", replicas: [] })] }, "error", ["'/data/app.db' fails: Cannot upload: 503"]],
-      ["offline keeps the last data's problems", { online: false, dbs: [db({ replicas: [replica({ lastError: "timeout" })] })] }, "offline", ["replica 's3' of '/data/app.db' fails: timeout"]],
+      ["offline keeps the last data's problems", { online: false, dbs: [db({ replicas: [replicaSummary({ lastError: "timeout" })] })] }, "offline", ["replica 's3' of '/data/app.db' fails: timeout"]],
       ["offline with no data", { online: false, dbs: [] }, "offline", []],
     ];
     expect(cases.map(([what, input]) => [what, deviceHealth(input)])).toEqual(cases.map(([what, , state, problems]) => [what, { state, problems }]));

@@ -1,29 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mqtt, { type MqttClient } from "mqtt";
+import { dbSummary as db } from "../../test/harness/fleet-summaries.ts";
 import { startMqttBroker, type MqttBroker } from "../../test/harness/mqtt-broker.ts";
 import { FleetView, type FleetChange } from "./fleet-view.ts";
-import { encodeMessage, type DbSummary, type EventMessage, type StatusMessage } from "./messages.ts";
+import { encodeMessage, type EventMessage, type StatusMessage } from "./messages.ts";
 import { DEFAULT_TOPIC_ROOT, deviceTopics } from "./topics.ts";
 
 const ROOT = DEFAULT_TOPIC_ROOT;
 
-function db(overrides: Partial<DbSummary> = {}): DbSummary {
-  return {
-    path: "/data/app.db",
-    txid: "0000000000000001",
-    state: "ok",
-    pendingFiles: 0,
-    pendingBytes: 0,
-    lagMs: 0,
-    lastUploadAt: 1_000,
-    lastError: null,
-    size: 4096,
-    captureError: null,
-    diskFull: false,
-    replicas: [],
-    ...overrides,
-  };
-}
 
 function status(device: string, overrides: Partial<StatusMessage> = {}): StatusMessage {
   return { v: 1, type: "status", device, online: true, session: 1, ts: 1_000, agent: "litefleet/0.1.0", dbs: [db()], ...overrides };
