@@ -5,11 +5,13 @@
  * headless Chromium.
  *
  * - a `sync` to a device whose S3 endpoint refuses connections is answered
- *   by its deadline (failed, code "timeout", naming the replica), a
- *   `status` sent while it runs is answered at once, and later `verify` and
- *   `restore` fail with code "replica"; the local
- *   `litefleet sync` tells that (exit 5) from an agent that is not there
- *   (exit 6);
+ *   by its deadline (failed, code "replica", naming it), a `status` sent
+ *   while it runs is answered at once, and later `verify` and `restore`
+ *   fail with code "replica"; the local `litefleet sync` tells that (exit 1)
+ *   from an agent that is not there (exit 6);
+ * - one whose endpoint accepts connections and never answers: the `sync`
+ *   times out by its deadline (code "timeout", exit 5), `status` answered
+ *   meanwhile, local `sync` exit 5;
  * - a replica that fails after start fails a `sync` with code "replica";
  * - after kill -9 (the Will), `fleet status` and the dashboard show the
  *   device offline, with when it was last seen and how old its data is.
@@ -20,6 +22,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { chromium } from "playwright-core";
@@ -186,6 +189,43 @@ describe("unattended devices never fail silently (issue #12)", () => {
     } finally {
       await d.watch.client.endAsync();
       await agent.stop();
+    }
+  }, 90_000);
+
+  test("a sync to a device whose S3 endpoint accepts connections and never answers times out by its deadline (code timeout, exit 5), naming the replica; status is answered meanwhile", async () => {
+    await using dir = await makeTempDir("lf-fail-hang-");
+    await using broker = await startMqttBroker();
+    // Accepts every connection and never says a word.
+    const sockets: Socket[] = [];
+    const blackhole = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
+    const port = (blackhole.address() as AddressInfo).port;
+    const d = await device(dir.path, broker, [`url: s3://fleet/gw-04/app.db?endpoint=http://127.0.0.1:${port}`]);
+    const agent = d.start();
+    try {
+      await agent.waitForLog("mqtt connected");
+      // The position read gives up after 10 s; capture starts without it.
+      await agent.waitForLog("capturing into the local spool meanwhile");
+      insert(d.db, 3);
+      const started = Date.now();
+      const sync = d.send("sync", ["--timeout", "8s"]);
+      const status = await d.send("status", ["--timeout", "20s"]);
+      expect(status.code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(7_000);
+      const synced = await sync;
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(synced.code).toBe(5);
+      const final = synced.replies.at(-1);
+      expect(final).toMatchObject({ status: "failed", code: "timeout" });
+      expect(final?.error).toContain("replica 'backup'");
+      const local = await runCli(["sync", "--addr", d.statusAddr, "--timeout", "3"]);
+      expect(local.code).toBe(5);
+      expect(local.stderr).toStartWith("Error: Cannot sync within");
+    } finally {
+      await d.watch.client.endAsync();
+      await agent.kill();
+      for (const socket of sockets) socket.destroy();
+      blackhole.close();
     }
   }, 90_000);
 
