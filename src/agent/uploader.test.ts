@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { UploadPolicy } from "../config/schema.ts";
 import { nullLogger } from "../log.ts";
@@ -251,5 +251,67 @@ describe("Uploader.settle", () => {
     expect((await again.settle()).uploaded[0]).toBe(txid(1));
     expect((await again.tick({ metered: false })).files).toBe(2);
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+});
+
+describe("the second-writer guard (issue #12)", () => {
+  test("another writer's file above our position stops uploads before anything of ours lands on it", async () => {
+    await using dir = await makeTempDir("uploader-guard-");
+    using f = await fixture(dir.path);
+    f.store.beginWriterSession();
+    f.write(2);
+    await f.up.tick({ metered: false, explicit: true });
+    // Another device's TXID 3 lands (a copy of our file with another writer ID).
+    const ours = f.store.spool.list(0).at(-1);
+    const foreign = Buffer.from(readFileSync(f.store.spool.path(ours as never)));
+    foreign.writeBigUInt64BE(0x1234_5678_9abc_def0n, 72);
+    const raw = new FileReplicaClient({ type: "file", path: join(dir.path, "replica") });
+    await raw.writeLtxFile({ level: 0, minTxid: txid(3), maxTxid: txid(3) }, new Uint8Array(foreign), { timestamp: new Date() });
+    f.write(1);
+    const puts = f.client.writes.length;
+    await expect(f.up.tick({ metered: false, explicit: true })).rejects.toThrow(/written by writer [0-9a-f]{16}/);
+    expect(f.up.conflict?.hint).toContain("litefleet takeover");
+    expect(f.client.writes.length).toBe(puts);
+    await expect(f.up.tick({ metered: false, explicit: true })).rejects.toBe(f.up.conflict as never);
+  });
+
+  test("a replica state file lost (a full disk, then a crash): the replica's files carry our writer ID, so its history is still ours", async () => {
+    await using dir = await makeTempDir("uploader-guard-");
+    using f = await fixture(dir.path);
+    f.store.beginWriterSession();
+    f.write(3);
+    await f.up.tick({ metered: false, explicit: true });
+    rmSync(join(f.store.replicaDir("r").root, "state.json"));
+    f.write(2); // the application goes on while the agent is down
+    const store = new LocalStore(join(dir.path, "state"));
+    store.beginWriterSession();
+    const again = new Uploader({
+      name: "r",
+      client: f.client,
+      store,
+      log: nullLogger(),
+      replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
+      levels: [],
+      snapshotRetentionMs: 24 * 3_600_000,
+      spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
+    });
+    await again.settle();
+    expect(again.continuationPending).toBe(false);
+    expect((await again.tick({ metered: false, explicit: true })).files).toBe(1);
+    expect(again.conflict).toBeUndefined();
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
+  test("a damaged object above our position is not taken for another writer's", async () => {
+    await using dir = await makeTempDir("uploader-guard-");
+    using f = await fixture(dir.path);
+    f.store.beginWriterSession();
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true });
+    writeFileSync(join(dir.path, "replica", "ltx", "0", formatLtxFileName(txid(5), txid(5))), new Uint8Array(10));
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true });
+    expect(f.up.conflict).toBeUndefined();
+    expect(f.up.state?.uploaded[0]).toBe(txid(2));
   });
 });

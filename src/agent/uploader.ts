@@ -25,8 +25,8 @@
  */
 
 import type { ReplicaConfig, UploadPolicy } from "../config/schema.ts";
-import { errorMessage, isDiskFull, WriterConflictError } from "../errors.ts";
-import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
+import { CorruptFileError, errorMessage, isDiskFull, WriterConflictError } from "../errors.ts";
+import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE, type LtxHeader } from "../ltx/header.ts";
 import { formatTxid, txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
@@ -242,7 +242,11 @@ export class Uploader {
     const remoteMax = listed.reduce((m, f) => (f.maxTxid > m ? f.maxTxid : m), 0n);
     if (this.#o.takeover !== true && !this.#settled) {
       if (recorded === undefined) {
-        if (remoteMax > 0n) this.#continuation = { txid: txid(remoteMax), checksum: await this.#checksumAt(tip, signal) };
+        // No record of this replica. Its history is ours when its newest
+        // file is (a state file lost to a full disk, then a crash); else
+        // the database must be its latest state (`continueOnTop`).
+        const ours = tip !== undefined && this.#o.store.writerIds().length > 0 && (await this.#foreignWriter(tip, signal)) === undefined;
+        if (remoteMax > 0n && !ours) this.#continuation = { txid: txid(remoteMax), checksum: await this.#checksumAt(tip, signal) };
       } else {
         const known = recorded.uploaded.reduce((m, t) => (t > m ? t : m), 0n);
         for (const f of listed.filter((x) => x.maxTxid > known).sort((a, b) => (a.maxTxid < b.maxTxid ? -1 : 1))) {
@@ -270,17 +274,27 @@ export class Uploader {
    * we uploaded a file of that name and size. Undefined = ours.
    */
   async #foreignWriter(f: LtxFileInfo, signal: AbortSignal | undefined, options: { ours?: boolean } = {}): Promise<string | undefined> {
-    const dir = f.level === SNAPSHOT_LEVEL ? this.#o.store.spool : this.#dir;
-    const local = dir.list(f.level).find((l) => l.minTxid === f.minTxid && l.maxTxid === f.maxTxid);
-    // A copy cut short (an interrupted upload of ours, see `settle`) is sent again.
-    if (local && f.size < local.size) return undefined;
     const head = await this.client.readLtxFile(f, { offset: 0, size: HEADER_SIZE, ...(signal ? { signal } : {}) });
-    const { nodeId, timestamp } = decodeHeader(head, { path: describe(this.client, f) });
+    let header: LtxHeader;
+    try {
+      header = decodeHeader(head, { path: describe(this.client, f) });
+    } catch (err) {
+      if (!(err instanceof CorruptFileError)) throw err;
+      // A damaged object (an upload some server kept half of, ours sent
+      // again if we still hold it) tells no writer; restore and verify
+      // report it.
+      this.#o.log.warn("replica object is damaged; not counted as another writer's", { file: describe(this.client, f), err: errorMessage(err) });
+      return undefined;
+    }
+    const { nodeId, timestamp } = header;
     const at = new Date(timestamp).toISOString();
     if (nodeId !== 0n) {
       return this.#o.store.writerIds().includes(nodeId) ? undefined : `writer ${hex16(nodeId)} at ${at}`;
     }
-    if (options.ours === true || local?.size === f.size) return undefined;
+    if (options.ours === true) return undefined;
+    const dir = f.level === SNAPSHOT_LEVEL ? this.#o.store.spool : this.#dir;
+    const local = dir.list(f.level).find((l) => l.minTxid === f.minTxid && l.maxTxid === f.maxTxid);
+    if (local?.size === f.size) return undefined;
     return `a writer without an ID (another tool, or an earlier litefleet) at ${at}`;
   }
 

@@ -245,4 +245,39 @@ describe("disk full", () => {
       }),
     90_000,
   );
+
+  test.skipIf(cannot !== undefined)(
+    "an agent restarted while its state disk is full starts, and replicates once space returns (chaos, issue #12)",
+    () =>
+      withSmallDisk("disk-full-start-", 4 << 20, async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
+        const cfg = join(dir, "litefleet.yml");
+        writeFileSync(
+          cfg,
+          [`status: { addr: "${statusAddr}" }`, "dbs:", `  - path: ${db}`, "    monitor-interval: 100ms", `    meta-path: ${join(state, "meta")}`, "    replica:", `      path: ${replicaDir}`].join("\n"),
+        );
+        let agent = startAgent(cfg);
+        try {
+          await agent.waitForLog("capture started");
+          app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
+          expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "30s"])).code).toBe(0);
+          await agent.kill();
+          const filler = fill();
+          agent = startAgent(cfg);
+          await agent.waitForLog("capture started");
+          for (let i = 0; i < 5; i++) app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
+          await until("status to report the full disk", async () => ((await status()).dbs[0]?.diskFull ? true : undefined), 10_000);
+          rmSync(filler);
+          const expected = imageHash(app);
+          expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "40s"])).code).toBe(0);
+          app.close();
+          await agent.stop();
+          const out = join(dir, "restored.db");
+          expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
+          expect(fileHash(out)).toBe(expected);
+        } finally {
+          await agent.kill().catch(() => {});
+        }
+      }),
+    90_000,
+  );
 });
