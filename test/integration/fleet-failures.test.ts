@@ -128,6 +128,8 @@ async function until<T>(what: string, find: () => T | undefined, timeoutMs = 20_
 
 function insert(db: string, n: number): void {
   const app = new Database(db);
+  // The agent's capture connection takes locks as it starts: wait, as an application would.
+  app.exec("PRAGMA busy_timeout = 5000");
   for (let i = 0; i < n; i++) app.run("INSERT INTO t (v) VALUES (randomblob(2000))");
   app.close();
 }
