@@ -31,6 +31,14 @@ import type { Outbox } from "./outbox.ts";
 import { deviceTopics, type DeviceTopics } from "./topics.ts";
 
 const MAX_BACKOFF_MS = 5 * 60_000;
+/**
+ * A connection the broker closes this soon after it was made counts as a
+ * quick drop; `QUICK_DROPS` in a row get a warning (see `#run`).
+ */
+const QUICK_DROP_MS = 5_000;
+const QUICK_DROPS = 3;
+/** How long `stop` waits for the broker to take the stopped status. */
+const STOP_TIMEOUT_MS = 3_000;
 
 /** Where a command came from and where its replies go. */
 export interface CommandMeta {
@@ -114,14 +122,29 @@ export class DeviceLink {
     if (client?.connected) void this.#publishStatus(client);
   }
 
-  /** Publishes a retained "stopped" status and disconnects. */
+  /**
+   * Publishes a retained "stopped" status and disconnects, within
+   * `STOP_TIMEOUT_MS`: a broker that stops answering, or a connection
+   * taken over by another client with the same ID (a cloned device), must
+   * not hold the agent's exit. Past it the connection is dropped; the
+   * broker then publishes the Will.
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     const client = this.#client;
     if (client?.connected) {
       const offline: StatusMessage = { ...this.#offline("stopped"), ts: Date.now() };
-      await client.publishAsync(this.topics.status, encodeMessage(offline), { qos: 1, retain: true }).catch(() => undefined);
-      await client.endAsync().catch(() => undefined);
+      const goodbye = (async () => {
+        await client.publishAsync(this.topics.status, encodeMessage(offline), { qos: 1, retain: true }).catch(() => undefined);
+        await client.endAsync().catch(() => undefined);
+      })();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), STOP_TIMEOUT_MS)));
+      if ((await Promise.race([goodbye, late])) === "late") {
+        this.#o.log.warn("mqtt: the stopped status was not acknowledged in time; disconnecting", { timeout: `${STOP_TIMEOUT_MS}ms` });
+        client.end(true);
+      }
+      clearTimeout(timer);
     } else {
       client?.end(true);
     }
@@ -131,6 +154,7 @@ export class DeviceLink {
   async #run(): Promise<void> {
     const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS, ...(this.#o.random ? { random: this.#o.random } : {}) });
     const signal = this.#abort.signal;
+    let quickDrops = 0;
     while (!signal.aborted) {
       this.#session = await this.#o.state.nextSession();
       // Options, not the URL string: MQTT.js would parse that with the deprecated url.parse() (DEP0169).
@@ -149,6 +173,7 @@ export class DeviceLink {
       const failures = backoff.succeed();
       this.#o.log.info("mqtt connected", { session: this.#session, ...(failures > 0 ? { previousFailures: failures } : {}) });
       const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+      const connectedAt = performance.now();
       client.on("message", (topic, payload, packet) => {
         if (topic !== this.topics.cmd) return;
         const props = packet.properties;
@@ -174,6 +199,15 @@ export class DeviceLink {
       clearInterval(timer);
       if (signal.aborted) return;
       client.end(true);
+      quickDrops = performance.now() - connectedAt < QUICK_DROP_MS ? quickDrops + 1 : 0;
+      if (quickDrops === QUICK_DROPS) {
+        // Brokers close the older of two connections with one client ID
+        // (MQTT 3.1.1 says nothing, MQTT 5 may); two clones then take turns.
+        this.#o.log.warn(
+          `mqtt: the broker closed the connection right after it was made ${QUICK_DROPS} times in a row: another client may use the same client ID, such as a cloned device with the same device.id (docs/OPERATIONS.md, "Cloning images"), or the broker refuses this client`,
+          { clientId: this.#o.config.clientId },
+        );
+      }
       const wait = backoff.fail();
       this.#o.log.warn("mqtt connection lost; reconnecting", { backoff: `${wait}ms` });
       await systemClock.sleep(wait, signal);

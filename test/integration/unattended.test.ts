@@ -34,6 +34,7 @@ import { runCli } from "../harness/cli.ts";
 import { watchDevice } from "../harness/device-watch.ts";
 import { startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
 import { startS3Server, type S3Server } from "../harness/s3-server.ts";
+import { startTcpProxy } from "../harness/tcp-proxy.ts";
 import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
 
@@ -79,7 +80,7 @@ interface Device {
   replica(): ReplicaClient;
 }
 
-async function device(dir: string, s3: S3Server, options: { id: string; bucket: string; accessKeyId?: string }): Promise<Device> {
+async function device(dir: string, s3: S3Server, options: { id: string; bucket: string; accessKeyId?: string; brokerUrl?: string }): Promise<Device> {
   const db = join(dir, "app.db");
   const statusAddr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
@@ -92,7 +93,7 @@ async function device(dir: string, s3: S3Server, options: { id: string; bucket: 
       `status: { addr: "${statusAddr}" }`,
       `metrics: { addr: "${metricsAddr}" }`,
       "mqtt:",
-      `  url: ${broker.url}`,
+      `  url: ${options.brokerUrl ?? broker.url}`,
       `  protocol: ${broker.kind === "mosquitto" ? "5" : '"3.1.1"'}`,
       "  status-interval: 1s",
       `  state-dir: ${join(dir, "fleet-state")}`,
@@ -332,6 +333,8 @@ describe("a second agent on the same replica", () => {
       dbB.close();
       const conflict = await until("B's status to show the conflict", async () => (await b.status()).dbs[0]?.replicas[0]?.conflict ?? undefined, 10_000, agentB.log);
       expect(conflict).toContain("written by writer");
+      // The clone's MQTT client has the same ID: the broker drops one for the other, and that is said.
+      await until("the MQTT client-ID warning", () => (/another client may use the same client ID/.test(agentA.log() + (agentB?.log() ?? "")) ? true : undefined), 20_000, () => agentA.log() + agentB?.log());
       expect((await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"])).code).not.toBe(0);
 
       dbA.close();
@@ -344,4 +347,28 @@ describe("a second agent on the same replica", () => {
       await agentB?.kill().catch(() => {});
     }
   }, 90_000);
+
+  test("SIGTERM while the MQTT link is black-holed still exits promptly, with the final upload done", async () => {
+    await using dir = await makeTempDir("stalled-broker-");
+    await using s3 = await startS3Server({ buckets: ["fleet"] });
+    const [host, port] = new URL(broker.url).host.split(":") as [string, string];
+    await using proxy = await startTcpProxy({ target: { host, port: Number(port) } });
+    const dev = await device(dir.path, s3, { id: "gw-stall", bucket: "fleet", brokerUrl: `mqtt://127.0.0.1:${proxy.port}` });
+    const app = createDb(dev.db, "x");
+    const agent = startAgent(dev.cfg, dev.env);
+    try {
+      await agent.waitForLog("mqtt connected");
+      await agent.waitForLog("capture started");
+      app.run("INSERT INTO t (v) VALUES ('before the stop')");
+      const expected = imageHash(app);
+      app.close();
+      proxy.stall();
+      const stoppedAt = Date.now();
+      await agent.stop(); // exit 0
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      expect(await restoredHash(dev, join(dir.path, "restored.db"))).toBe(expected);
+    } finally {
+      await agent.kill().catch(() => {});
+    }
+  }, 60_000);
 });
