@@ -38,6 +38,7 @@ describe("checkLayers", () => {
       "log.ts": "export const log = 1;\n",
     });
     expect(checkLayers(readImports(dir.path), new Map())).toEqual([
+      'src/agent/status.test.ts:1: @aws-sdk/* imported outside src/{replica}/ ("@aws-sdk/client-s3")',
       'src/aggregate/sink.ts:1: @aws-sdk/* imported outside src/{replica}/ ("@aws-sdk/client-s3")',
       'src/cli/main.ts:1: mqtt imported outside src/{fleet,protocol}/ ("mqtt")',
       'src/agent/status.ts:2: folder cycle agent → config → … → agent ("../config/mqtt.ts")',
