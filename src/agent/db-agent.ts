@@ -22,7 +22,8 @@ import { Backoff } from "./backoff.ts";
 import { DbCapture, type CaptureOptions } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
 import { coalesceSpool } from "./spool.ts";
-import { dbStatus, type DbStatus } from "./status.ts";
+import type { DbStatus } from "../protocol/agent-status.ts";
+import { dbStatus } from "./status.ts";
 import { Uploader } from "./uploader.ts";
 
 /** One replica of the database. */

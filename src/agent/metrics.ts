@@ -7,8 +7,8 @@
  * @module
  */
 
+import type { MqttLinkStatus } from "../protocol/agent-status.ts";
 import type { DbAgent } from "./db-agent.ts";
-import type { MqttLinkStatus } from "./status.ts";
 
 type Kind = "counter" | "gauge";
 

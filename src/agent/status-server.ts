@@ -18,7 +18,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { parseListenAddr } from "../config/status-section.ts";
 import { errorMessage } from "../errors.ts";
-import type { AgentStatus } from "./status.ts";
+import type { AgentStatus } from "../protocol/agent-status.ts";
 import { syncWithDeadline } from "./sync-report.ts";
 
 /** What the status server needs from the agent. */

@@ -9,9 +9,9 @@
 import type { Config, DbConfig } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import { MeteredProbe } from "../platform/metered.ts";
+import { STATUS_VERSION, type AgentStatus, type MqttLinkStatus } from "../protocol/agent-status.ts";
 import { createReplicaClient } from "../replica/registry.ts";
 import { DbAgent } from "./db-agent.ts";
-import { STATUS_VERSION, type AgentStatus, type MqttLinkStatus } from "./status.ts";
 
 /** See the module documentation. */
 export class Store {

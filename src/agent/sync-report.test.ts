@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { AgentStatus, DbStatus, ReplicaStatus } from "./status.ts";
+import type { AgentStatus, DbStatus, ReplicaStatus } from "../protocol/agent-status.ts";
 import { describeSyncWait, syncFailures, syncWithDeadline } from "./sync-report.ts";
 
 function replica(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus {

@@ -10,7 +10,7 @@
  */
 
 import { errorMessage } from "../errors.ts";
-import type { AgentStatus, ReplicaStatus } from "./status.ts";
+import type { AgentStatus, ReplicaStatus } from "../protocol/agent-status.ts";
 
 /** One thing that keeps a database from being synced. */
 export interface SyncFailure {

@@ -5,7 +5,7 @@ import { runCli } from "../../test/harness/cli.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { parseConfig } from "../config/parse.ts";
 import type { DeviceView } from "../fleet/fleet-view.ts";
-import { parsePrivateKey } from "../fleet/signing.ts";
+import { parsePrivateKey } from "../protocol/signing.ts";
 import { exitCodeOfReply, formatTable } from "./fleet.ts";
 import { ExitCode } from "./io.ts";
 

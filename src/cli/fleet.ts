@@ -19,14 +19,14 @@
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { isBrokerUrl } from "../fleet/broker-url.ts";
+import { isBrokerUrl } from "../protocol/broker-url.ts";
 import { startDashboard } from "../fleet/dashboard/server.ts";
 import { formatAge } from "../fleet/device-health.ts";
 import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
-import type { ReplyMessage } from "../fleet/messages.ts";
+import type { ReplyMessage } from "../protocol/messages.ts";
 import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
-import { generateOperatorKey, parsePrivateKey } from "../fleet/signing.ts";
-import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../fleet/topics.ts";
+import { generateOperatorKey, parsePrivateKey } from "../protocol/signing.ts";
+import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../protocol/topics.ts";
 import { UsageError } from "../errors.ts";
 import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";

@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { AgentStatus, ReplicaStatus } from "../agent/status.ts";
 import { formatDuration } from "../config/duration.ts";
 import { DEFAULTS } from "../config/schema.ts";
 import { UsageError, errorMessage } from "../errors.ts";
+import type { AgentStatus, ReplicaStatus } from "../protocol/agent-status.ts";
 import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";

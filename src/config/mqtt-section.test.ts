@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
-import { generateOperatorKey } from "../fleet/signing.ts";
+import { generateOperatorKey } from "../protocol/signing.ts";
 import { parseConfig } from "./parse.ts";
 import { DEFAULTS } from "./schema.ts";
 import { thrownConfigError } from "../../test/harness/config.ts";

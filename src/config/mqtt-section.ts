@@ -7,9 +7,9 @@
  */
 
 import { posix } from "node:path";
-import { isBrokerUrl } from "../fleet/broker-url.ts";
-import { checkTopicId, checkTopicRoot } from "../fleet/topics.ts";
-import { parsePublicKey } from "../fleet/signing.ts";
+import { isBrokerUrl } from "../protocol/broker-url.ts";
+import { checkTopicId, checkTopicRoot } from "../protocol/topics.ts";
+import { parsePublicKey } from "../protocol/signing.ts";
 import { errorMessage } from "../errors.ts";
 import { configError, fieldPath, type MapReader } from "./map-reader.ts";
 import { DEFAULTS, type FleetConfig, type MqttConfig } from "./schema.ts";

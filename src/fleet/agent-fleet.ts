@@ -23,14 +23,14 @@ import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError, errorMessage, isDiskFull } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { formatTxid } from "../ltx/txid.ts";
+import { parsePublicKey } from "../protocol/signing.ts";
 import { verifyReplica } from "../verify/verify.ts";
+import { CommandError, failureCode } from "./command-error.ts";
 import { CommandExecutor, untilAborted, type CommandSpec } from "./commands.ts";
 import { DeviceLink } from "./device-link.ts";
 import { DeviceState } from "./device-state.ts";
 import { Outbox } from "./outbox.ts";
 import { recoverInterruptedRestore, runRemoteRestore } from "./remote-restore.ts";
-import { CommandError, failureCode } from "./reply-codes.ts";
-import { parsePublicKey } from "./signing.ts";
 
 /** Default deadline of a `restore` that carries none: staging a large database takes a while. */
 const RESTORE_TIMEOUT_MS = 60 * 60_000;

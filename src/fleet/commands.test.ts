@@ -2,10 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { UsageError } from "../errors.ts";
 import { nullLogger } from "../log.ts";
+import { encodeMessage, type CommandBody, type ReplyMessage } from "../protocol/messages.ts";
+import { generateOperatorKey, parsePrivateKey, parsePublicKey, signCommand } from "../protocol/signing.ts";
 import { CommandExecutor, untilAborted, type CommandSpec } from "./commands.ts";
 import { DeviceState } from "./device-state.ts";
-import { encodeMessage, type CommandBody, type ReplyMessage } from "./messages.ts";
-import { generateOperatorKey, parsePrivateKey, parsePublicKey, signCommand } from "./signing.ts";
 
 const DEVICE = "dev-1";
 const operator = generateOperatorKey();

@@ -1,7 +1,7 @@
 /**
  * Remote commands on the device: every payload from `cmd` is checked before
  * anything runs, in this order, and rejected with a reply (when it has an
- * id), a `command.rejected` event and a code (`reply-codes.ts`), with no
+ * id), a `command.rejected` event and a code (`protocol/reply-codes.ts`), with no
  * effect:
  *
  * 1. well-formed (`parseCommand`), `args.timeoutMs` a positive number if
@@ -41,12 +41,13 @@
 
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { MessageError, parseCommand, type CommandBody, type ReplyMessage } from "../protocol/messages.ts";
+import type { FailureCode, RefusalCode } from "../protocol/reply-codes.ts";
+import { signatureProblem, type OperatorPublicKey } from "../protocol/signing.ts";
+import { CommandError, failureCode } from "./command-error.ts";
 import { DbClaims, type ClaimRequest } from "./db-claims.ts";
 import type { CommandMeta } from "./device-link.ts";
 import type { DeviceState } from "./device-state.ts";
-import { MessageError, parseCommand, type CommandBody, type ReplyMessage } from "./messages.ts";
-import { CommandError, failureCode, type FailureCode, type RefusalCode } from "./reply-codes.ts";
-import { signatureProblem, type OperatorPublicKey } from "./signing.ts";
 
 /** Longest validity a command may claim, and its longest deadline. */
 export const MAX_COMMAND_TTL_MS = 24 * 3_600_000;

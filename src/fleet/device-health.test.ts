@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { dbSummary, replicaSummary } from "../../test/harness/fleet-summaries.ts";
+import type { DbSummary } from "../protocol/messages.ts";
 import { deviceHealth, formatAge, type DeviceHealth } from "./device-health.ts";
-import type { DbSummary } from "./messages.ts";
 
 /** A healthy database with one healthy replica. */
 const db = (overrides: Partial<DbSummary> = {}): DbSummary => dbSummary({ replicas: [replicaSummary()], ...overrides });

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { DbSummary } from "./messages.ts";
+import type { DbSummary } from "../protocol/messages.ts";
 
 /** One of the device states in the module documentation. */
 export type DeviceHealth = "starting" | "ok" | "degraded" | "error" | "offline";

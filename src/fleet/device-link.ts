@@ -18,17 +18,17 @@
 
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from "mqtt";
-import type { AgentStatus, MqttLinkStatus } from "../agent/status.ts";
+import type { AgentStatus, MqttLinkStatus } from "../protocol/agent-status.ts";
 import { Backoff } from "../agent/backoff.ts";
 import type { MqttConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
-import { brokerConnectOptions, redactBrokerUrl } from "./broker-url.ts";
+import { brokerConnectOptions, redactBrokerUrl } from "../protocol/broker-url.ts";
 import type { DeviceState } from "./device-state.ts";
-import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "./messages.ts";
+import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "../protocol/messages.ts";
 import type { Outbox } from "./outbox.ts";
-import { deviceTopics, type DeviceTopics } from "./topics.ts";
+import { deviceTopics, type DeviceTopics } from "../protocol/topics.ts";
 
 const MAX_BACKOFF_MS = 5 * 60_000;
 /**

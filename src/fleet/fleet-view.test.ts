@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mqtt, { type MqttClient } from "mqtt";
 import { dbSummary as db } from "../../test/harness/fleet-summaries.ts";
 import { startMqttBroker, type MqttBroker } from "../../test/harness/mqtt-broker.ts";
+import { encodeMessage, type EventMessage, type StatusMessage } from "../protocol/messages.ts";
+import { DEFAULT_TOPIC_ROOT, deviceTopics } from "../protocol/topics.ts";
 import { FleetView, type FleetChange } from "./fleet-view.ts";
-import { encodeMessage, type EventMessage, type StatusMessage } from "./messages.ts";
-import { DEFAULT_TOPIC_ROOT, deviceTopics } from "./topics.ts";
 
 const ROOT = DEFAULT_TOPIC_ROOT;
 

@@ -19,9 +19,9 @@
  */
 
 import type { MqttClient } from "mqtt";
+import { MessageError, parseEvent, parseStatus, parseTelemetry, type DbSummary, type EventMessage, type StatusMessage, type TelemetrySummary } from "../protocol/messages.ts";
+import { DEFAULT_TOPIC_ROOT, checkTopicRoot, deviceOfTopic, deviceTopics, fleetFilters } from "../protocol/topics.ts";
 import { DEFAULT_HEALTH_THRESHOLDS, deviceHealth, type DeviceHealth, type HealthThresholds } from "./device-health.ts";
-import { MessageError, parseEvent, parseStatus, parseTelemetry, type DbSummary, type EventMessage, type StatusMessage, type TelemetrySummary } from "./messages.ts";
-import { DEFAULT_TOPIC_ROOT, checkTopicRoot, deviceOfTopic, deviceTopics, fleetFilters } from "./topics.ts";
 
 /** Replication state of one database, as in {@linkcode DbSummary}. */
 export type DbState = DbSummary["state"];

@@ -17,10 +17,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { errorMessage } from "../errors.ts";
-import { brokerConnectOptions, redactBrokerUrl } from "./broker-url.ts";
-import { encodeMessage, MessageError, parseReply, type CommandBody, type ReplyMessage } from "./messages.ts";
-import { signCommand, type OperatorPrivateKey } from "./signing.ts";
-import { deviceTopics } from "./topics.ts";
+import { brokerConnectOptions, redactBrokerUrl } from "../protocol/broker-url.ts";
+import { encodeMessage, MessageError, parseReply, type CommandBody, type ReplyMessage } from "../protocol/messages.ts";
+import { signCommand, type OperatorPrivateKey } from "../protocol/signing.ts";
+import { deviceTopics } from "../protocol/topics.ts";
 
 /** How to reach the broker. */
 export interface BrokerSettings {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
-import type { EventMessage } from "./messages.ts";
+import type { EventMessage } from "../protocol/messages.ts";
 import { Outbox } from "./outbox.ts";
 
 const event = (ms: number, seq: number, data: Record<string, unknown> = {}): EventMessage => ({

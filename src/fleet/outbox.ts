@@ -14,7 +14,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { atomicWrite, TEMP_SUFFIX } from "../platform/atomic-write.ts";
-import type { EventMessage } from "./messages.ts";
+import type { EventMessage } from "../protocol/messages.ts";
 
 /** One waiting event. */
 export interface OutboxEntry {

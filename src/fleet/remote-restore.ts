@@ -53,8 +53,8 @@ import { failpoint } from "../platform/failpoint.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
+import { CommandError } from "./command-error.ts";
 import { untilAborted, type CommandContext } from "./commands.ts";
-import { CommandError } from "./reply-codes.ts";
 
 /** The files a live restore uses next to the database. */
 export function restoreFiles(dbPath: string): { lock: string; staged: string; rollback: string; journal: string } {

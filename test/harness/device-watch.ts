@@ -6,8 +6,8 @@
  */
 
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/fleet/messages.ts";
-import type { DeviceTopics } from "../../src/fleet/topics.ts";
+import { parseEvent, parseStatus, type EventMessage, type StatusMessage } from "../../src/protocol/messages.ts";
+import type { DeviceTopics } from "../../src/protocol/topics.ts";
 
 /** What the watcher has seen so far. */
 export interface DeviceWatch {

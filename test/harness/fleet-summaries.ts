@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DbSummary, ReplicaSummary } from "../../src/fleet/messages.ts";
+import type { DbSummary, ReplicaSummary } from "../../src/protocol/messages.ts";
 
 /** A replica that is caught up. */
 export function replicaSummary(overrides: Partial<ReplicaSummary> = {}): ReplicaSummary {

@@ -13,7 +13,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgentStatus } from "../../src/agent/status.ts";
+import type { AgentStatus } from "../../src/protocol/agent-status.ts";
 import { verifyLtxFile } from "../../src/ltx/decoder.ts";
 import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
 import { SNAPSHOT_LEVEL } from "../../src/replica/client.ts";

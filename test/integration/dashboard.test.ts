@@ -19,8 +19,8 @@ import mqtt, { type MqttClient } from "mqtt";
 import { chromium } from "playwright-core";
 import { startDashboard } from "../../src/fleet/dashboard/server.ts";
 import { FleetView } from "../../src/fleet/fleet-view.ts";
-import { encodeMessage, type DbSummary, type StatusMessage } from "../../src/fleet/messages.ts";
-import { DEFAULT_TOPIC_ROOT, deviceTopics } from "../../src/fleet/topics.ts";
+import { encodeMessage, type DbSummary, type StatusMessage } from "../../src/protocol/messages.ts";
+import { DEFAULT_TOPIC_ROOT, deviceTopics } from "../../src/protocol/topics.ts";
 import { startMqttBroker } from "../harness/mqtt-broker.ts";
 
 const CHROMIUM =

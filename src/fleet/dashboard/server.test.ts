@@ -3,8 +3,8 @@ import { request } from "node:http";
 import mqtt, { type MqttClient } from "mqtt";
 import { startMqttBroker, type MqttBroker } from "../../../test/harness/mqtt-broker.ts";
 import { FleetView } from "../fleet-view.ts";
-import { encodeMessage, type StatusMessage } from "../messages.ts";
-import { deviceTopics } from "../topics.ts";
+import { encodeMessage, type StatusMessage } from "../../protocol/messages.ts";
+import { deviceTopics } from "../../protocol/topics.ts";
 import { PAGE_CSP } from "./page.ts";
 import { startDashboard } from "./server.ts";
 

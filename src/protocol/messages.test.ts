@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { AgentStatus, DbStatus, ReplicaStatus } from "../agent/status.ts";
+import type { AgentStatus, DbStatus, ReplicaStatus } from "./agent-status.ts";
 import { MessageError, encodeMessage, parseReply, parseStatus, parseTelemetry, summarizeStatus } from "./messages.ts";
 
 function replica(overrides: Partial<ReplicaStatus> & { conflict?: string | null } = {}): ReplicaStatus {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { AgentStatus, DbStatus, ReplicaStatus } from "../agent/status.ts";
+import type { AgentStatus, DbStatus, ReplicaStatus } from "./agent-status.ts";
 
 /** Payload schema version. */
 export const MESSAGE_VERSION = 1;
