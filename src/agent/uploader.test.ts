@@ -23,6 +23,19 @@ const CAPTURE = { busyTimeoutMs: 1000, minCheckpointPageCount: 1000, truncatePag
 const POLICY: UploadPolicy = { minInterval: 10_000, maxInterval: 60_000, maxBatchBytes: 16 << 20, bandwidth: 0 };
 const METERED: UploadPolicy = { minInterval: 300_000, maxInterval: 900_000, maxBatchBytes: 16 << 20, bandwidth: 0 };
 
+/** An uploader of replica "r" with the test policies; `options` override. */
+function newUploader(options: Pick<UploaderOptions, "client" | "store"> & Partial<UploaderOptions>): Uploader {
+  return new Uploader({
+    name: "r",
+    log: nullLogger(),
+    replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
+    levels: [],
+    snapshotRetentionMs: 24 * 3_600_000,
+    spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
+    ...options,
+  });
+}
+
 async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
@@ -31,18 +44,7 @@ async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
   const clock: OffsetClock = offsetClock();
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0), clock });
   const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
-  const up = new Uploader({
-    name: "r",
-    client,
-    store,
-    log: nullLogger(),
-    replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
-    levels: [],
-    snapshotRetentionMs: 24 * 3_600_000,
-    spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
-    clock,
-    ...over,
-  });
+  const up = newUploader({ client, store, clock, ...over });
   const write = (n: number) => {
     for (let i = 0; i < n; i++) {
       app.run("INSERT INTO t (v) VALUES (?)", [`value ${i} `.repeat(20)]);
@@ -238,16 +240,7 @@ describe("Uploader.settle", () => {
       await f.up.tick({ metered: false, explicit: true });
     }
     writeFileSync(join(dir.path, "replica", "ltx", "0", formatLtxFileName(txid(2), txid(2))), new Uint8Array(0));
-    const again = new Uploader({
-      name: "r",
-      client: f.client,
-      store: f.store,
-      log: nullLogger(),
-      replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
-      levels: [{ interval: 3_600_000 }],
-      snapshotRetentionMs: 24 * 3_600_000,
-      spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
-    });
+    const again = newUploader({ client: f.client, store: f.store, levels: [{ interval: 3_600_000 }] });
     expect((await again.settle()).uploaded[0]).toBe(txid(1));
     expect((await again.tick({ metered: false })).files).toBe(2);
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
@@ -285,16 +278,7 @@ describe("the second-writer guard (issue #12)", () => {
     f.write(2); // the application goes on while the agent is down
     const store = new LocalStore(join(dir.path, "state"));
     store.beginWriterSession();
-    const again = new Uploader({
-      name: "r",
-      client: f.client,
-      store,
-      log: nullLogger(),
-      replica: { upload: POLICY, meteredUpload: METERED, windows: [], meteredSnapshots: false },
-      levels: [],
-      snapshotRetentionMs: 24 * 3_600_000,
-      spool: { maxBytes: 1 << 30, maxAge: 24 * 3_600_000 },
-    });
+    const again = newUploader({ client: f.client, store });
     await again.settle();
     expect(again.continuationPending).toBe(false);
     expect((await again.tick({ metered: false, explicit: true })).files).toBe(1);
