@@ -60,6 +60,12 @@ async function until<T>(what: string, find: () => Promise<T | undefined> | T | u
   }
 }
 
+/** Restores the latest state of `replicaDir` into `out` and expects the image hash `expected`. */
+async function expectRestores(replicaDir: string, out: string, expected: string): Promise<void> {
+  expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
+  expect(fileHash(out)).toBe(expected);
+}
+
 /** A database beside a state directory on its own small tmpfs. */
 interface SmallDisk {
   readonly dir: string;
@@ -179,9 +185,7 @@ describe("disk full", () => {
           // Nothing corrupted, nothing lost.
           const client = new FileReplicaClient({ type: "file", path: replicaDir });
           for (const f of await listAllLtxFiles(client)) verifyLtxFile(await client.readLtxFile(f), { path: `${f.level}/${f.minTxid}` });
-          const out = join(dir, "restored.db");
-          expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
-          expect(fileHash(out)).toBe(expected);
+          await expectRestores(replicaDir, join(dir, "restored.db"), expected);
         } finally {
           await agent.kill().catch(() => {});
           await operator.endAsync();
@@ -236,9 +240,7 @@ describe("disk full", () => {
           expect(agent.log()).toContain("disk full: batching captures one by one");
           app.close();
           await agent.stop();
-          const out = join(dir, "restored.db");
-          expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
-          expect(fileHash(out)).toBe(expected);
+          await expectRestores(replicaDir, join(dir, "restored.db"), expected);
         } finally {
           await agent.kill().catch(() => {});
         }
@@ -271,9 +273,7 @@ describe("disk full", () => {
           expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "40s"])).code).toBe(0);
           app.close();
           await agent.stop();
-          const out = join(dir, "restored.db");
-          expect((await runCli(["restore", "-o", out, replicaDir])).code).toBe(0);
-          expect(fileHash(out)).toBe(expected);
+          await expectRestores(replicaDir, join(dir, "restored.db"), expected);
         } finally {
           await agent.kill().catch(() => {});
         }
