@@ -113,6 +113,8 @@ export class DbAgent {
   /** Which loops last failed with a full disk (capture, or a replica's name). */
   #diskFull = new Set<string>();
   #firstSyncDone: () => void = () => {};
+  /** `litefleet takeover` (or a restore in place) asked this start to accept what the replicas hold. */
+  readonly #takeover: boolean;
   /** When each replica's writer conflict was last logged (monotonic). */
   #conflictReportedAt = new Map<Uploader, number>();
   /** Capture counters since start. */
@@ -124,7 +126,7 @@ export class DbAgent {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log.with({ db: options.path });
     this.#store = new LocalStore(options.metaPath);
-    const takeover = this.#store.takeoverRequested();
+    this.#takeover = this.#store.takeoverRequested();
     this.#firstSync = new Promise((resolve) => (this.#firstSyncDone = resolve));
     this.#uploaders = options.replicas.map(
       (r) =>
@@ -139,7 +141,7 @@ export class DbAgent {
           spool: options.spool,
           throttle: new ByteThrottle({ bytesPerSecond: r.config.upload.bandwidth, clock: this.#clock }),
           clock: this.#clock,
-          takeover,
+          takeover: this.#takeover,
         }),
     );
   }
@@ -172,11 +174,10 @@ export class DbAgent {
     await this.#waitForDatabase();
     if (this.#abort.signal.aborted) return;
     this.#store.beginWriterSession();
-    const takeover = this.#store.takeoverRequested();
-    if (takeover) this.#log.warn("takeover: this database continues on top of whatever its replicas hold");
-    await Promise.all(this.#uploaders.map((u) => this.#settleAtStart(u, takeover)));
+    if (this.#takeover) this.#log.warn("takeover: this database continues on top of whatever its replicas hold");
+    await Promise.all(this.#uploaders.map((u) => this.#settleAtStart(u)));
     if (this.#abort.signal.aborted) return;
-    if (takeover) this.#store.clearTakeover();
+    if (this.#takeover) this.#store.clearTakeover();
     const continuing = this.#uploaders.filter((u) => u.continuationPending);
     if (continuing.length > 0) {
       // Before capture opens: its connection writes to the database.
@@ -218,7 +219,8 @@ export class DbAgent {
   }
 
   /** Reads replica `u`'s position at start; see `start`. */
-  async #settleAtStart(u: Uploader, takeover: boolean): Promise<void> {
+  async #settleAtStart(u: Uploader): Promise<void> {
+    const takeover = this.#takeover;
     const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS });
     while (!this.#abort.signal.aborted) {
       const signal = takeover ? this.#abort.signal : AbortSignal.any([this.#abort.signal, AbortSignal.timeout(START_SETTLE_MS)]);

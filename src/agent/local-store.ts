@@ -83,6 +83,8 @@ export class LocalStore {
   readonly pageChecksums: PageChecksumFile;
 
   #writerId = 0n;
+  /** `writers.json` as last read or written by this process. */
+  #writerIds: bigint[] | undefined;
 
   /** Opens (creating) the state directory and removes temp files left by a crash. */
   constructor(dir: string) {
@@ -109,8 +111,10 @@ export class LocalStore {
     let id = 0n;
     while (id === 0n) id = randomBytes(8).readBigUInt64BE();
     const known = this.writerIds();
+    const ids = [...known, id].slice(-WRITER_IDS_KEPT);
     try {
-      writeJson(join(this.dir, "writers.json"), { ids: [...known, id].slice(-WRITER_IDS_KEPT).map((v) => v.toString(16).padStart(16, "0")) });
+      writeJson(join(this.dir, "writers.json"), { ids: ids.map((v) => v.toString(16).padStart(16, "0")) });
+      this.#writerIds = ids;
     } catch (err) {
       // A full disk must not keep the agent from starting: this session
       // goes on with the newest recorded ID (or none), which later starts
@@ -122,12 +126,16 @@ export class LocalStore {
     return id;
   }
 
-  /** Every writer ID this state remembers (its own sessions). */
+  /**
+   * Every writer ID this state remembers (its own sessions). Read from
+   * `writers.json` once; only `beginWriterSession` changes it.
+   */
   writerIds(): bigint[] {
+    if (this.#writerIds) return this.#writerIds;
     const path = join(this.dir, "writers.json");
     const raw = readJson(path) as { ids?: unknown } | undefined;
-    if (raw === undefined) return [];
-    return malformedAs(path, () => (raw.ids as unknown[]).map((v) => BigInt(`0x${String(v)}`)));
+    this.#writerIds = raw === undefined ? [] : malformedAs(path, () => (raw.ids as unknown[]).map((v) => BigInt(`0x${String(v)}`)));
+    return this.#writerIds;
   }
 
   /**

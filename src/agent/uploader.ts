@@ -198,7 +198,7 @@ export class Uploader {
     if (this.#conflict) throw this.#conflict;
     const sig = signal ? { signal } : {};
     await this.client.init(sig);
-    const recorded = this.#settled ? undefined : this.#state;
+    const recorded = this.#state;
     const uploaded: Txid[] = [];
     const listed: LtxFileInfo[] = [];
     let snapshotTime = 0;
