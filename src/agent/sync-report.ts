@@ -10,6 +10,7 @@
  */
 
 import { errorMessage } from "../errors.ts";
+import { raceTimeout, TIMED_OUT } from "../platform/clock.ts";
 import type { AgentStatus, ReplicaStatus } from "../protocol/agent-status.ts";
 
 /** One thing that keeps a database from being synced. */
@@ -56,7 +57,7 @@ export function describeSyncWait(status: AgentStatus, dbs?: readonly string[]): 
   const waits: string[] = [];
   for (const db of status.dbs) {
     if (dbs !== undefined && !dbs.includes(db.path)) continue;
-    if (db.txid === null) waits.push(`capture of '${db.path}' has not started (it waits for its replicas' positions)`);
+    if (db.txid === null) waits.push(`capture of '${db.path}' has not started (it waits for the database file to exist, or for its replicas' positions)`);
     for (const r of db.replicas) {
       if (r.pending.files > 0) waits.push(`replica '${r.name}' of '${db.path}' still has ${r.pending.files} file(s) to upload`);
     }
@@ -77,17 +78,11 @@ export interface SyncAnswer {
  * `error` names each failing capture and replica.
  */
 export async function syncWithDeadline(source: { status(): AgentStatus; syncNow(): Promise<void> }, timeoutMs: number): Promise<SyncAnswer> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<"deadline">((resolve) => {
-    timer = setTimeout(() => resolve("deadline"), timeoutMs);
-  });
   let outcome: "deadline" | { error: unknown } | undefined;
   try {
-    outcome = await Promise.race([source.syncNow().then(() => undefined), deadline]);
+    outcome = (await raceTimeout(source.syncNow(), timeoutMs)) === TIMED_OUT ? "deadline" : undefined;
   } catch (error) {
     outcome = { error };
-  } finally {
-    clearTimeout(timer);
   }
   const status = source.status();
   if (outcome === undefined) return { httpStatus: 200, body: { ok: true, ...status } };

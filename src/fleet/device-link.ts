@@ -23,7 +23,7 @@ import { Backoff } from "../agent/backoff.ts";
 import type { MqttConfig } from "../config/schema.ts";
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { systemClock } from "../platform/clock.ts";
+import { raceTimeout, systemClock, TIMED_OUT } from "../platform/clock.ts";
 import { brokerConnectOptions, redactBrokerUrl } from "../protocol/broker-url.ts";
 import type { DeviceState } from "./device-state.ts";
 import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "../protocol/messages.ts";
@@ -138,13 +138,10 @@ export class DeviceLink {
         await client.publishAsync(this.topics.status, encodeMessage(offline), { qos: 1, retain: true }).catch(() => undefined);
         await client.endAsync().catch(() => undefined);
       })();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), STOP_TIMEOUT_MS)));
-      if ((await Promise.race([goodbye, late])) === "late") {
+      if ((await raceTimeout(goodbye, STOP_TIMEOUT_MS)) === TIMED_OUT) {
         this.#o.log.warn("mqtt: the stopped status was not acknowledged in time; disconnecting", { timeout: `${STOP_TIMEOUT_MS}ms` });
         client.end(true);
       }
-      clearTimeout(timer);
     } else {
       client?.end(true);
     }
