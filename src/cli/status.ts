@@ -42,7 +42,8 @@ function agentAddr(io: CliIo, options: AgentCommandOptions): string {
 /** The agent's answer, or why there is none: "unreachable" (nothing answers) or "timeout" (no answer in time). */
 type CallResult = { readonly res: Response } | { readonly failed: "unreachable" | "timeout"; readonly message: string };
 
-async function call(addr: string, init: { method: string; path: string; timeoutMs: number; headers?: Record<string, string> }): Promise<CallResult> {
+/** One request to the agent's status server at `addr`. */
+export async function callAgent(addr: string, init: { method: string; path: string; timeoutMs: number; headers?: Record<string, string> }): Promise<CallResult> {
   try {
     return { res: await fetch(`http://${addr}${init.path}`, { method: init.method, signal: AbortSignal.timeout(init.timeoutMs), ...(init.headers ? { headers: init.headers } : {}) }) };
   } catch (err) {
@@ -66,7 +67,7 @@ function reportNoAnswer(io: CliIo, result: { failed: "unreachable" | "timeout"; 
 /** Runs `status`. */
 export async function runStatus(io: CliIo, options: AgentCommandOptions): Promise<number> {
   const addr = agentAddr(io, options);
-  const answer = await call(addr, { method: "GET", path: "/status", timeoutMs: 5000 });
+  const answer = await callAgent(addr, { method: "GET", path: "/status", timeoutMs: 5000 });
   if ("failed" in answer) return reportNoAnswer(io, answer);
   const status = (await answer.res.json()) as AgentStatus;
   if (options.json) {
@@ -88,7 +89,7 @@ export async function runSync(io: CliIo, options: AgentCommandOptions): Promise<
   if (timeoutMs === 0) throw new UsageError(`Cannot use --timeout '${options.timeout}': it must be longer than 0`, "e.g. --timeout 5m");
   const addr = agentAddr(io, options);
   const agentTimeoutMs = Math.max(1, timeoutMs - Math.min(2000, Math.round(timeoutMs / 10)));
-  const answer = await call(addr, { method: "POST", path: "/sync", timeoutMs, headers: { "litefleet-timeout-ms": String(agentTimeoutMs) } });
+  const answer = await callAgent(addr, { method: "POST", path: "/sync", timeoutMs, headers: { "litefleet-timeout-ms": String(agentTimeoutMs) } });
   if ("failed" in answer) return reportNoAnswer(io, answer);
   const body = (await answer.res.json()) as { ok: boolean; error?: string; timedOut?: boolean } & Partial<AgentStatus>;
   if (options.json) io.stdout(`${JSON.stringify(body)}\n`);

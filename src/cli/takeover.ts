@@ -16,6 +16,7 @@ import { LocalStore } from "../agent/local-store.ts";
 import { UsageError } from "../errors.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
+import { callAgent } from "./status.ts";
 
 /** How long a running agent's status server gets to answer. */
 const RUNNING_PROBE_MS = 1000;
@@ -28,7 +29,7 @@ export async function runTakeover(io: CliIo, dbPath: string | undefined, options
   if (dbs.length === 0) {
     throw new UsageError(`Cannot take over '${dbPath}': the config has no such database`, "litefleet databases --config FILE lists them");
   }
-  if (config.status.addr && (await answers(config.status.addr))) {
+  if (config.status.addr && "res" in (await callAgent(config.status.addr, { method: "GET", path: "/status", timeoutMs: RUNNING_PROBE_MS }))) {
     throw new UsageError(
       `Cannot take over while the agent is running (its status server answers at ${config.status.addr})`,
       "stop it first (systemctl stop litefleet), run takeover, then start it",
@@ -41,13 +42,4 @@ export async function runTakeover(io: CliIo, dbPath: string | undefined, options
   }
   io.stderr("Start the agent now; make sure no other device still replicates to the same place\n");
   return ExitCode.ok;
-}
-
-async function answers(addr: string): Promise<boolean> {
-  try {
-    await fetch(`http://${addr}/status`, { signal: AbortSignal.timeout(RUNNING_PROBE_MS) });
-    return true;
-  } catch {
-    return false;
-  }
 }

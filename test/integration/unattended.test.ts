@@ -279,7 +279,8 @@ describe("a second agent on the same replica", () => {
       const verify = await runCli(["verify", "--config", a.cfg, a.db], { env: a.env });
       expect(verify.code).toBe(0);
 
-      // The operator retires A and makes B the writer.
+      // The operator retires A and makes B the writer; takeover refuses while B's agent runs.
+      expect((await runCli(["takeover", "--config", b.cfg], { env: b.env })).code).toBe(2);
       appA.close();
       await agentA.stop();
       await agentB.stop();
