@@ -70,7 +70,7 @@ describe("describeSyncWait()", () => {
   test("without failures: what is still on its way", () => {
     const s = status([{ txid: null }, { path: "/data/b.db", replicas: [replica({ pending: { files: 3, bytes: 9, oldestAt: 0 } })] }]);
     expect(describeSyncWait(s)).toBe(
-      "capture of '/data/app.db' has not started (it waits for its replicas' positions); replica 's3' of '/data/b.db' still has 3 file(s) to upload",
+      "capture of '/data/app.db' has not started (it waits for the database file to exist, or for its replicas' positions); replica 's3' of '/data/b.db' still has 3 file(s) to upload",
     );
     expect(describeSyncWait(s, ["/data/b.db"])).toBe("replica 's3' of '/data/b.db' still has 3 file(s) to upload");
     expect(describeSyncWait(status([{}]))).toBe("no replica reported an error");
