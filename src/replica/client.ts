@@ -8,6 +8,7 @@
  */
 
 import type { Txid } from "../ltx/txid.ts";
+import type { ByteSource } from "../platform/byte-source.ts";
 import type { ByteThrottle } from "./throttle.ts";
 
 /** The level that holds full snapshots (`0000000000000001-<max>.ltx`). */
@@ -41,6 +42,18 @@ export interface SignalOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * An upload body: bytes in memory, or a `ByteSource` (a local file) that the
+ * backend reads in pieces, so an upload's memory is bounded by its part
+ * size, not by the file.
+ */
+export type LtxBody = Uint8Array | ByteSource;
+
+/** The size of a body. */
+export function bodySize(body: LtxBody): number {
+  return body instanceof Uint8Array ? body.byteLength : body.size;
+}
+
 /** Options of `ReplicaClient.writeLtxFile`. */
 export interface WriteLtxFileOptions extends SignalOptions {
   /** The LTX header timestamp, stored as file mtime or S3 metadata `litestream-timestamp`. */
@@ -66,7 +79,8 @@ export interface WriteLtxFileOptions extends SignalOptions {
  * - `listLtxFiles` yields the files of one level in ascending `minTxid`
  *   order, starting at the first file whose `minTxid >= seek`; objects whose
  *   names are not LTX file names are skipped.
- * - `readLtxFile` throws `NotFoundError` when the file does not exist.
+ * - `readLtxFile` and `openLtxFile` throw `NotFoundError` when the file does
+ *   not exist (`openLtxFile` before it returns).
  * - `deleteLtxFiles` ignores files that are already gone.
  * - Failures to reach the storage or authenticate throw `ReplicaError` with a
  *   hint for the operator.
@@ -92,11 +106,17 @@ export interface ReplicaClient {
     options?: SignalOptions & { offset?: number; size?: number },
   ): Promise<Uint8Array>;
   /**
+   * Streams a whole file: the chunks in order, of any size, never the whole
+   * file at once. Memory is bounded by a chunk, whatever the file's size.
+   */
+  openLtxFile(key: LtxFileKey, options?: SignalOptions): Promise<AsyncIterable<Uint8Array>>;
+  /**
    * Writes a file. `timestamp` is the LTX header timestamp, stored as file
    * mtime or S3 metadata `litestream-timestamp`; `throttle` paces the body
-   * (see `WriteLtxFileOptions`).
+   * (see `WriteLtxFileOptions`). A `ByteSource` body is read in pieces
+   * (again on a retry), never whole.
    */
-  writeLtxFile(key: LtxFileKey, body: Uint8Array, options: WriteLtxFileOptions): Promise<LtxFileInfo>;
+  writeLtxFile(key: LtxFileKey, body: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo>;
   /** Deletes files; missing ones are ignored. */
   deleteLtxFiles(keys: readonly LtxFileKey[], options?: SignalOptions): Promise<void>;
   /** Deletes every LTX file of this replica. */

@@ -11,13 +11,17 @@ import { join } from "node:path";
 import { parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
 import { NotFoundError, ReplicaError, systemErrorText } from "../errors.ts";
-import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
+import { bytesSource, chunksOf } from "../platform/byte-source.ts";
+import { bodySize, type LtxBody, type LtxFileInfo, type LtxFileKey, type ReplicaClient, type SignalOptions, type WriteLtxFileOptions } from "./client.ts";
 import { assertLevel, fileLevelDir, ltxFileNameOf } from "./layout.ts";
 import type { FileReplicaSpec } from "./spec.ts";
 import { pacedChunks, type ByteThrottle } from "./throttle.ts";
 
 /** How many `stat` calls a listing runs at once. */
 const STAT_CONCURRENCY = 64;
+
+/** Bytes per chunk of an unpaced write or a streamed read. */
+const READ_CHUNK_SIZE = 256 * 1024;
 
 /** Bytes written per `throttle.take` when a write is paced. */
 const PACED_CHUNK_SIZE = 64 * 1024;
@@ -168,7 +172,7 @@ export class FileReplicaClient implements ReplicaClient {
    * then paced like an upload).
    * @throws {ReplicaError} when the directory is not writable or the disk is full
    */
-  async writeLtxFile(key: LtxFileKey, body: Uint8Array, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
+  async writeLtxFile(key: LtxFileKey, body: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
     const { signal, timestamp, throttle } = options;
     const name = ltxFileNameOf(key);
     const dir = fileLevelDir(this.#dir, key.level);
@@ -182,8 +186,7 @@ export class FileReplicaClient implements ReplicaClient {
       const fh = await open(tmp, "w");
       created = true;
       try {
-        if (throttle === undefined) await fh.writeFile(body);
-        else await writePaced(fh, body, throttle, signal);
+        await writeBody(fh, body, throttle, signal);
         await fh.sync();
       } finally {
         await fh.close();
@@ -202,9 +205,46 @@ export class FileReplicaClient implements ReplicaClient {
       level: key.level,
       minTxid: key.minTxid,
       maxTxid: key.maxTxid,
-      size: body.byteLength,
+      size: bodySize(body),
       createdAt: timestamp,
     };
+  }
+
+  /**
+   * Streams a file in chunks of {@linkcode READ_CHUNK_SIZE} bytes.
+   * @throws {NotFoundError} when the file does not exist
+   */
+  async openLtxFile(key: LtxFileKey, options: SignalOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const path = this.#path(key);
+    options.signal?.throwIfAborted();
+    let fh: FileHandle;
+    try {
+      fh = await open(path, "r");
+    } catch (err) {
+      if (errorCode(err) === "ENOENT") {
+        throw new NotFoundError(`Cannot read LTX file '${path}': file does not exist`, { path, cause: err });
+      }
+      throw this.#wrap(err, `read LTX file '${path}'`);
+    }
+    const wrap = (err: unknown): unknown => this.#wrap(err, `read LTX file '${path}'`);
+    return (async function* () {
+      try {
+        for (;;) {
+          options.signal?.throwIfAborted();
+          const buf = new Uint8Array(READ_CHUNK_SIZE);
+          let n: number;
+          try {
+            n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
+          } catch (err) {
+            throw wrap(err);
+          }
+          if (n === 0) return;
+          yield n === buf.length ? buf : buf.subarray(0, n);
+        }
+      } finally {
+        await fh.close();
+      }
+    })();
   }
 
   /** Deletes files; missing ones are ignored. */
@@ -274,13 +314,17 @@ export class FileReplicaClient implements ReplicaClient {
 }
 
 /** Writes `body` from the start of `fh` in chunks released by `throttle`. */
-async function writePaced(
+/** Writes `body` in chunks, each after `throttle.take` when there is a throttle. */
+async function writeBody(
   fh: FileHandle,
-  body: Uint8Array,
-  throttle: ByteThrottle,
+  body: LtxBody,
+  throttle: ByteThrottle | undefined,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const chunks = pacedChunks(body, throttle, { chunkSize: PACED_CHUNK_SIZE, ...(signal === undefined ? {} : { signal }) });
+  const source = body instanceof Uint8Array ? bytesSource(body) : body;
+  const chunks = throttle === undefined
+    ? chunksOf(source, READ_CHUNK_SIZE)
+    : pacedChunks(source, throttle, { chunkSize: PACED_CHUNK_SIZE, ...(signal === undefined ? {} : { signal }) });
   for await (const chunk of chunks) {
     // `write` may write less than asked; finish each chunk before the next take.
     for (let done = 0; done < chunk.byteLength; ) {

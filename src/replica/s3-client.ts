@@ -20,7 +20,8 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { parseLtxFileName } from "../ltx/file-name.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import { ReplicaError } from "../errors.ts";
-import type { LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
+import type { LtxBody, LtxFileInfo, LtxFileKey, ReplicaClient, SignalOptions, WriteLtxFileOptions } from "./client.ts";
+import { readAll } from "../platform/byte-source.ts";
 import { SNAPSHOT_LEVEL } from "./client.ts";
 import { assertLevel, ltxFileNameOf, s3LevelPrefix } from "./layout.ts";
 import { resolveS3Credentials } from "./s3-credentials.ts";
@@ -293,6 +294,22 @@ export class S3ReplicaClient implements ReplicaClient {
   }
 
   /**
+   * Streams an object's body.
+   * @throws {NotFoundError} when the object does not exist (`path` is the object key)
+   */
+  async openLtxFile(key: LtxFileKey, options: SignalOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const objectKey = this.#key(key);
+    const action = `read '${objectKey}' from replica '${this.#url}'`;
+    const out = await this.#errors.call(
+      action,
+      (o) => this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: objectKey }), o),
+      { signal: options.signal, objectKey },
+    );
+    const body = out.Body as AsyncIterable<Uint8Array> | undefined;
+    return body ?? (async function* () {})();
+  }
+
+  /**
    * Writes an object with metadata `litestream-timestamp` (RFC 3339). Bodies
    * up to `partSize` are one `PutObject` with `Content-MD5`; larger ones are
    * multipart uploads, aborted on failure.
@@ -306,8 +323,9 @@ export class S3ReplicaClient implements ReplicaClient {
    * attempt streams the body again.
    * @throws {ReplicaError} when the bucket is missing, access is denied or the endpoint is unreachable
    */
-  async writeLtxFile(key: LtxFileKey, body: Uint8Array, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
+  async writeLtxFile(key: LtxFileKey, source: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
     const { signal, timestamp, throttle } = options;
+    const body = source instanceof Uint8Array ? source : await readAll(source);
     const objectKey = this.#key(key);
     const action = `write '${objectKey}' to replica '${this.#url}'`;
     const Metadata = { "litestream-timestamp": timestamp.toISOString() };

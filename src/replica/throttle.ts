@@ -6,6 +6,7 @@
  * @module
  */
 
+import { bytesSource, type ByteSource } from "../platform/byte-source.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
 
 /** The smallest default burst: 16 KiB, one paced S3 chunk. */
@@ -150,7 +151,7 @@ export class ByteThrottle {
  * @throws the signal's reason when `signal` aborts while a chunk waits
  */
 export async function* pacedChunks(
-  body: Uint8Array,
+  body: Uint8Array | ByteSource,
   throttle: ByteThrottle,
   options: { chunkSize: number; signal?: AbortSignal },
 ): AsyncGenerator<Uint8Array, void, undefined> {
@@ -158,10 +159,11 @@ export async function* pacedChunks(
   if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
     throw new RangeError(`Cannot pace body: 'chunkSize' must be a positive integer, got '${chunkSize}'`);
   }
-  for (let offset = 0; offset < body.byteLength; offset += chunkSize) {
-    const chunk = body.subarray(offset, Math.min(body.byteLength, offset + chunkSize));
-    await throttle.take(chunk.byteLength, signal === undefined ? {} : { signal });
-    yield chunk;
+  const source = body instanceof Uint8Array ? bytesSource(body) : body;
+  for (let offset = 0; offset < source.size; offset += chunkSize) {
+    const length = Math.min(source.size - offset, chunkSize);
+    await throttle.take(length, signal === undefined ? {} : { signal });
+    yield await source.read(offset, length);
   }
 }
 

@@ -10,6 +10,7 @@ import { NotFoundError } from "../../src/errors.ts";
 import { SNAPSHOT_LEVEL, type LtxFileInfo, type LtxFileKey, type ReplicaClient } from "../../src/replica/client.ts";
 import { txid } from "../../src/ltx/txid.ts";
 import { ByteThrottle } from "../../src/replica/throttle.ts";
+import { bytesSource } from "../../src/platform/byte-source.ts";
 import { mulberry32 } from "../harness/prng.ts";
 
 /** One fresh, empty replica for one test; disposing it removes whatever the test wrote. */
@@ -257,6 +258,30 @@ export function runReplicaClientSuite(
       // A range across the 5 MiB boundary (the first multipart part on S3).
       const at = 5 * 1024 * 1024 - 10;
       expect(await f.client.readLtxFile(k, { offset: at, size: 20 })).toEqual(body.slice(at, at + 20));
+    });
+
+    test("openLtxFile() streams a file written from a ByteSource, in chunks, and throws NotFoundError for a missing one", async () => {
+      await using f = await makeClient();
+      const k = key(SNAPSHOT_LEVEL, 1, 0x99);
+      const body = bytes(12 * 1024 * 1024 + 17, 21);
+      let largestRead = 0;
+      const inner = bytesSource(body);
+      const source = {
+        size: inner.size,
+        read(offset: number, length: number) {
+          largestRead = Math.max(largestRead, length);
+          return inner.read(offset, length);
+        },
+      };
+      const info = await f.client.writeLtxFile(k, source, { timestamp: TIMESTAMP });
+      expect(info.size).toBe(body.byteLength);
+      // Read in pieces, never the whole body at once.
+      expect(largestRead).toBeLessThanOrEqual(8 * 1024 * 1024);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of await f.client.openLtxFile(k)) chunks.push(new Uint8Array(chunk));
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(Buffer.concat(chunks).equals(Buffer.from(body))).toBe(true);
+      await expect(f.client.openLtxFile(key(0, 7, 7))).rejects.toBeInstanceOf(NotFoundError);
     });
 
     test("writeLtxFile() handles concurrent writes of different keys", async () => {

@@ -40,6 +40,10 @@ export class FaultyReplicaClient implements ReplicaClient {
     this.#check();
     return this.#inner.readLtxFile(...args);
   }
+  async openLtxFile(...args: Parameters<ReplicaClient["openLtxFile"]>) {
+    this.#check();
+    return this.#inner.openLtxFile(...args);
+  }
   async writeLtxFile(...args: Parameters<ReplicaClient["writeLtxFile"]>) {
     this.#check();
     this.writes.push(args[0]);

@@ -83,6 +83,15 @@ function countingClient(inner: ReplicaClient): ReplicaClient & { bytesRead: numb
       wrapper.bytesRead += bytes.length;
       return bytes;
     },
+    async openLtxFile(key: Parameters<ReplicaClient["openLtxFile"]>[0], o?: Parameters<ReplicaClient["openLtxFile"]>[1]) {
+      const chunks = await inner.openLtxFile(key, o);
+      return (async function* () {
+        for await (const chunk of chunks) {
+          wrapper.bytesRead += chunk.length;
+          yield chunk;
+        }
+      })();
+    },
     writeLtxFile: inner.writeLtxFile.bind(inner),
     deleteLtxFiles: inner.deleteLtxFiles.bind(inner),
     deleteAll: inner.deleteAll.bind(inner),
