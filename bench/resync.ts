@@ -26,7 +26,7 @@ import { DbCapture } from "../src/agent/capture.ts";
 import { LocalStore } from "../src/agent/local-store.ts";
 import { nullLogger } from "../src/log.ts";
 import { txid } from "../src/ltx/txid.ts";
-import { FileReplicaClient } from "../src/replica/file-client.ts";
+import { FileReplicaClient } from "../src/replica/file/replica-client.ts";
 import { applyRestorePlan } from "../src/restore/applier.ts";
 import { planRestore } from "../src/restore/planner.ts";
 import { mulberry32 } from "../test/harness/prng.ts";

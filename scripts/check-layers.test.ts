@@ -24,7 +24,7 @@ describe("checkLayers", () => {
     ]);
   });
 
-  test("reports a folder cycle, the SDK outside replica/ and mqtt outside fleet/ and protocol/, with file:line", async () => {
+  test("reports a folder cycle, the SDK outside replica/s3/ and mqtt outside fleet/ and protocol/, with file:line", async () => {
     await using dir = await makeTempDir("check-layers-");
     writeTree(dir.path, {
       "config/mqtt.ts": 'import { x } from "../fleet/topics.ts";\n',
@@ -32,15 +32,17 @@ describe("checkLayers", () => {
       "agent/status.ts": '\nimport type { Config } from "../config/mqtt.ts";\n',
       "agent/status.test.ts": 'import { S3Client } from "@aws-sdk/client-s3";\n',
       "aggregate/sink.ts": 'import { S3Client } from "@aws-sdk/client-s3";\nimport { log } from "../log.ts";\n',
-      "replica/s3-sdk.ts": 'export { S3Client } from "@aws-sdk/client-s3";\n',
+      "replica/s3/sdk.ts": 'export { S3Client } from "@aws-sdk/client-s3";\n',
+      "replica/url.ts": 'import { S3Client } from "@aws-sdk/client-s3";\n',
       "protocol/url.ts": 'import type { IClientOptions } from "mqtt";\n',
       "cli/main.ts": 'import mqtt from "mqtt";\nimport { x } from "../fleet/topics.ts";\n',
       "log.ts": "export const log = 1;\n",
     });
     expect(checkLayers(readImports(dir.path), new Map())).toEqual([
-      'src/agent/status.test.ts:1: @aws-sdk/* imported outside src/{replica}/ ("@aws-sdk/client-s3")',
-      'src/aggregate/sink.ts:1: @aws-sdk/* imported outside src/{replica}/ ("@aws-sdk/client-s3")',
+      'src/agent/status.test.ts:1: @aws-sdk/* imported outside src/{replica/s3}/ ("@aws-sdk/client-s3")',
+      'src/aggregate/sink.ts:1: @aws-sdk/* imported outside src/{replica/s3}/ ("@aws-sdk/client-s3")',
       'src/cli/main.ts:1: mqtt imported outside src/{fleet,protocol}/ ("mqtt")',
+      'src/replica/url.ts:1: @aws-sdk/* imported outside src/{replica/s3}/ ("@aws-sdk/client-s3")',
       'src/agent/status.ts:2: folder cycle agent → config → … → agent ("../config/mqtt.ts")',
       'src/config/mqtt.ts:1: folder cycle config → fleet → … → config ("../fleet/topics.ts")',
       'src/fleet/topics.ts:4: folder cycle fleet → agent → … → fleet ("../agent/status.ts")',

@@ -6,7 +6,7 @@ import { nullLogger } from "../log.ts";
 import { txid } from "../ltx/txid.ts";
 import { decodeLtxFile, verifyLtxFile } from "../ltx/decoder.ts";
 import { decodeHeader, hasNoChecksum } from "../ltx/header.ts";
-import { FileReplicaClient } from "../replica/file-client.ts";
+import { FileReplicaClient } from "../replica/file/replica-client.ts";
 import { decodeWalHeader, walChecksum, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from "../sqlite/wal-reader.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";

@@ -7,7 +7,7 @@ import { nullLogger } from "../log.ts";
 import { decodeLtxFile } from "../ltx/decoder.ts";
 import { formatLtxFileName } from "../ltx/file-name.ts";
 import { txid } from "../ltx/txid.ts";
-import { FileReplicaClient } from "../replica/file-client.ts";
+import { FileReplicaClient } from "../replica/file/replica-client.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
 import { offsetClock, type OffsetClock } from "../../test/harness/clocks.ts";

@@ -2,8 +2,8 @@
  * Finds the devices under a fleet prefix: the replica of device `<id>`'s
  * database `<db>` lives at `<fleet>/<id>/<db>` (the `${DEVICE_ID}` template
  * of the device configs, e.g. `s3://fleet-backups/${DEVICE_ID}/app.db`).
- * One delimiter listing (paginated) of the fleet prefix on S3, one
- * directory read for a file fleet; a device without that database shows up
+ * One delimiter listing of the fleet's object store (paginated on S3, one
+ * directory read for a file fleet); a device without that database shows up
  * later as "no replica" (`NoReplicaError`).
  *
  * `--shard i/N` keeps the devices whose stable hash (FNV-1a of the id)
@@ -13,11 +13,11 @@
  * @module
  */
 
-import { readdirSync, type Dirent } from "node:fs";
 import { join } from "node:path";
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { ReplicaError, systemErrorText } from "../errors.ts";
-import { s3Access } from "../replica/s3-sdk.ts";
+import { FileObjectStore } from "../replica/file/object-store.ts";
+import { isCommonPrefix, type ObjectStore } from "../replica/object-store.ts";
+import { S3ObjectStore } from "../replica/s3/object-store.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 
 /** How many entries other than device folders a listing keeps by name (for messages). */
@@ -41,48 +41,31 @@ export interface FleetListing {
  * @throws {ReplicaError} when the fleet location cannot be listed
  */
 export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record<string, string | undefined> }): Promise<FleetListing> {
-  if (fleet.type === "file") {
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(fleet.path, { withFileTypes: true });
-    } catch (err) {
-      if ((err as { code?: unknown }).code === "ENOENT") return { devices: [], others: [], otherCount: 0, missing: true };
-      throw new ReplicaError(`Cannot list the fleet at '${fleet.path}': ${systemErrorText(err)}`, { replica: fleet.path, hint: "check the --fleet path", cause: err });
-    }
-    const others = entries.filter((d) => !d.isDirectory()).map((d) => d.name).sort();
-    return { devices: entries.filter((d) => d.isDirectory()).map((d) => d.name).sort(), others: others.slice(0, OTHERS_KEPT), otherCount: others.length, missing: false };
-  }
-  const s3 = s3Access(fleet, options);
+  const store: ObjectStore = fleet.type === "file" ? new FileObjectStore(fleet.path) : new S3ObjectStore(fleet, options);
   const devices: string[] = [];
   const others: string[] = [];
   let otherCount = 0;
-  let token: string | undefined;
   try {
-    do {
-      const out = await s3.client.send(
-        new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: s3.prefix, Delimiter: "/", ...(token === undefined ? {} : { ContinuationToken: token }) }),
-      );
-      for (const p of out.CommonPrefixes ?? []) {
-        const id = p.Prefix?.slice(s3.prefix.length).replace(/\/$/, "");
-        if (id) devices.push(id);
+    for await (const entry of store.list("", { delimiter: "/", action: `list the fleet at '${store.location}'` })) {
+      if (isCommonPrefix(entry)) {
+        const id = entry.prefix.replace(/\/$/, "");
+        if (id !== "") devices.push(id);
+        continue;
       }
-      for (const o of out.Contents ?? []) {
-        otherCount++;
-        if (o.Key !== undefined && others.length < OTHERS_KEPT) others.push(o.Key.slice(s3.prefix.length));
-      }
-      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
-    } while (token !== undefined);
+      otherCount++;
+      if (others.length < OTHERS_KEPT) others.push(entry.key);
+    }
   } catch (err) {
-    throw new ReplicaError(`Cannot list the fleet at '${s3.location}': ${(err as Error).message}`, {
-      replica: s3.location,
-      hint: "check the bucket, endpoint and credentials",
+    if (err instanceof ReplicaError || (err instanceof Error && err.name === "AbortError")) throw err;
+    throw new ReplicaError(`Cannot list the fleet at '${store.location}': ${systemErrorText(err)}`, {
+      replica: store.location,
+      hint: fleet.type === "file" ? "check the --fleet path" : "check the bucket, endpoint and credentials",
       cause: err,
     });
-  } finally {
-    s3.client.destroy();
   }
-  // S3 lists keys in byte order, so the names kept are the first ones.
-  return { devices: devices.sort(), others, otherCount, missing: false };
+  const missing = devices.length === 0 && otherCount === 0 && (await store.rootExists?.()) === false;
+  // Listings come in key order, so the names kept are the first ones.
+  return { devices: devices.sort(), others, otherCount, missing };
 }
 
 /** The replica of `device`'s database `db` under `fleet`. */

@@ -7,24 +7,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import {
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from "@aws-sdk/client-s3";
-import { ReplicaError } from "../errors.ts";
-import { atomicWrite } from "../platform/atomic-write.ts";
-import { S3ErrorMapper } from "../replica/s3-errors.ts";
-import { s3Access } from "../replica/s3-sdk.ts";
-import type { S3ReplicaSpec } from "../replica/spec.ts";
+import { FileObjectStore } from "../replica/file/object-store.ts";
+import { S3ObjectStore } from "../replica/s3/object-store.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
-
-/** S3 allows at most 1000 keys per DeleteObjects request. */
-const DELETE_BATCH_SIZE = 1000;
 
 /**
  * A destination for Parquet files. Paths are relative, `/`-separated and
@@ -71,7 +56,7 @@ export function createParquetSink(
   options: { cwd: string; env: Record<string, string | undefined> },
 ): ParquetSink {
   const spec = parseReplicaUrl(target, { cwd: options.cwd });
-  return spec.type === "file" ? new FileParquetSink(spec.path) : new S3ParquetSink(spec, options.env);
+  return new StoreParquetSink(spec.type === "file" ? new FileObjectStore(spec.path) : new S3ObjectStore(spec, { env: options.env }));
 }
 
 /**
@@ -115,100 +100,30 @@ function checkRelPath(relPath: string, location: string): void {
   }
 }
 
-/** A local directory; created on the first write. */
-class FileParquetSink implements ParquetSink {
-  readonly location: string;
-
-  constructor(dir: string) {
-    this.location = dir;
-  }
-
-  async write(relPath: string, bytes: Uint8Array): Promise<void> {
-    checkRelPath(relPath, this.location);
-    const path = join(this.location, relPath);
-    await mkdir(dirname(path), { recursive: true });
-    await atomicWrite(path, bytes);
-  }
-
-  async removeDevice(deviceId: string): Promise<void> {
-    await rm(join(this.location, deviceDir(deviceId)), { recursive: true, force: true });
-  }
-}
-
 /**
- * An S3 prefix, through `s3Access` (path-style addressing for custom
- * endpoints, checksums only where S3 requires them; uploads carry
- * `Content-MD5`), failures mapped by `S3ErrorMapper`.
+ * A sink over an object store: a local directory (created on the first
+ * write, temp file and rename) or an S3 prefix (one PutObject with
+ * `Content-MD5`, failures mapped by the S3 error mapper).
  */
-class S3ParquetSink implements ParquetSink {
+class StoreParquetSink implements ParquetSink {
   readonly location: string;
-  readonly #client: S3Client;
-  readonly #bucket: string;
-  /** `""` or `<prefix>/`. */
-  readonly #keyPrefix: string;
-  readonly #url: string;
-  readonly #errors: S3ErrorMapper;
+  readonly #store: FileObjectStore | S3ObjectStore;
+  /** For messages: the directory, or `s3://bucket/prefix` without the endpoint. */
+  readonly #name: string;
 
-  constructor(spec: S3ReplicaSpec, env: Record<string, string | undefined>) {
-    const s3 = s3Access(spec, { env });
-    this.#client = s3.client;
-    this.#bucket = s3.bucket;
-    this.#keyPrefix = s3.prefix;
-    this.#url = s3.location.replace(/\/$/, "");
-    this.location = s3.customEndpoint ? `${this.#url} (${s3.endpoint})` : this.#url;
-    this.#errors = new S3ErrorMapper({
-      replica: this.location,
-      bucket: spec.bucket,
-      endpoint: s3.endpoint,
-      customEndpoint: s3.customEndpoint,
-      region: s3.region,
-      credentials: s3.credentials,
-    });
+  constructor(store: FileObjectStore | S3ObjectStore) {
+    this.#store = store;
+    this.location = store.location;
+    this.#name = store instanceof S3ObjectStore ? store.url : store.location;
   }
 
   async write(relPath: string, bytes: Uint8Array): Promise<void> {
     checkRelPath(relPath, this.location);
-    const key = this.#keyPrefix + relPath;
-    const command = new PutObjectCommand({
-      Bucket: this.#bucket,
-      Key: key,
-      Body: bytes,
-      ContentLength: bytes.byteLength,
-      ContentMD5: createHash("md5").update(bytes).digest("base64"),
-    });
-    await this.#errors.call(`write '${key}' to '${this.#url}'`, (o) => this.#client.send(command, o));
+    const key = this.#store instanceof S3ObjectStore ? this.#store.fullKey(relPath) : relPath;
+    await this.#store.put(relPath, bytes, { action: `write '${key}' to '${this.#name}'` });
   }
 
   async removeDevice(deviceId: string): Promise<void> {
-    const prefix = `${this.#keyPrefix}${deviceDir(deviceId)}/`;
-    const action = `remove device '${deviceId}' from '${this.#url}'`;
-    // List everything first: deleting while paginating could shift the listing.
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const command = new ListObjectsV2Command({
-        Bucket: this.#bucket,
-        Prefix: prefix,
-        ...(token === undefined ? {} : { ContinuationToken: token }),
-      });
-      const out = await this.#errors.call(action, (o) => this.#client.send(command, o));
-      for (const obj of out.Contents ?? []) if (obj.Key !== undefined) keys.push(obj.Key);
-      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
-    } while (token !== undefined);
-
-    for (let i = 0; i < keys.length; i += DELETE_BATCH_SIZE) {
-      const command = new DeleteObjectsCommand({
-        Bucket: this.#bucket,
-        Delete: { Objects: keys.slice(i, i + DELETE_BATCH_SIZE).map((Key) => ({ Key })), Quiet: true },
-      });
-      const out = await this.#errors.call(action, (o) => this.#client.send(command, o));
-      const failed = out.Errors?.[0];
-      if (failed !== undefined) {
-        throw new ReplicaError(
-          `Cannot ${action}: S3 did not delete '${failed.Key}' (${[failed.Code, failed.Message].filter(Boolean).join(": ")})`,
-          { replica: this.location, hint: `Check that the credentials allow s3:DeleteObject on bucket '${this.#bucket}'` },
-        );
-      }
-    }
+    await this.#store.deletePrefix(`${deviceDir(deviceId)}/`, { action: `remove device '${deviceId}' from '${this.#name}'` });
   }
 }

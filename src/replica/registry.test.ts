@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { ReplicaSpec } from "./spec.ts";
-import { FileReplicaClient } from "./file-client.ts";
+import { FileReplicaClient } from "./file/replica-client.ts";
 import { createReplicaClient } from "./registry.ts";
-import { S3ReplicaClient } from "./s3-client.ts";
+import { S3ReplicaClient } from "./s3/replica-client.ts";
 
 describe("createReplicaClient", () => {
   test("createReplicaClient() makes a FileReplicaClient for type file", () => {

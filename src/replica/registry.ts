@@ -6,8 +6,8 @@
  */
 
 import type { ReplicaClient } from "./client.ts";
-import { FileReplicaClient } from "./file-client.ts";
-import { S3ReplicaClient } from "./s3-client.ts";
+import { FileReplicaClient } from "./file/replica-client.ts";
+import { S3ReplicaClient } from "./s3/replica-client.ts";
 import type { ReplicaSpec } from "./spec.ts";
 
 /** What every backend factory receives besides its spec. */

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { FileReplicaClient } from "../../src/replica/file-client.ts";
+import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
 import { runReplicaClientSuite } from "./replica-client.ts";
 

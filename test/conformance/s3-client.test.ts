@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from "bun:test";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
+import { S3ReplicaClient } from "../../src/replica/s3/replica-client.ts";
 import { startS3Server, type S3Server } from "../harness/s3-server.ts";
 import { runReplicaClientSuite, type ReplicaClientFixture } from "./replica-client.ts";
 

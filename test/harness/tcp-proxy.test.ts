@@ -3,7 +3,7 @@ import { connect } from "node:net";
 import { ReplicaError } from "../../src/errors.ts";
 import { txid } from "../../src/ltx/txid.ts";
 import type { LtxFileKey } from "../../src/replica/client.ts";
-import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
+import { S3ReplicaClient } from "../../src/replica/s3/replica-client.ts";
 import { startS3Server, type S3Server } from "./s3-server.ts";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 

@@ -12,7 +12,7 @@ import { LocalStore } from "../../src/agent/local-store.ts";
 import { flush, testUploader } from "../harness/uploader.ts";
 import { nullLogger } from "../../src/log.ts";
 import { txid } from "../../src/ltx/txid.ts";
-import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
+import { S3ReplicaClient } from "../../src/replica/s3/replica-client.ts";
 import { runCli } from "../harness/cli.ts";
 import { startS3Server, type S3Server } from "../harness/s3-server.ts";
 import { makeTempDir, type TempDir } from "../harness/temp-dir.ts";

@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentStatus } from "../../src/protocol/agent-status.ts";
 import { verifyLtxFile } from "../../src/ltx/decoder.ts";
-import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
+import { S3ReplicaClient } from "../../src/replica/s3/replica-client.ts";
 import { SNAPSHOT_LEVEL } from "../../src/replica/client.ts";
 import { freePort, startAgent } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";

@@ -23,7 +23,7 @@ import { flush, testUploader } from "../harness/uploader.ts";
 import { nullLogger } from "../../src/log.ts";
 import { verifyLtxFile } from "../../src/ltx/decoder.ts";
 import { txid } from "../../src/ltx/txid.ts";
-import { FileReplicaClient } from "../../src/replica/file-client.ts";
+import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { applyRestorePlan } from "../../src/restore/applier.ts";
 import { planRestore } from "../../src/restore/planner.ts";
 import { mulberry32, randomSeed } from "../harness/prng.ts";

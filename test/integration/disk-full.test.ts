@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { AgentStatus } from "../../src/protocol/agent-status.ts";
 import { verifyLtxFile } from "../../src/ltx/decoder.ts";
 import { deviceTopics } from "../../src/protocol/topics.ts";
-import { FileReplicaClient } from "../../src/replica/file-client.ts";
+import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { listAllLtxFiles } from "../../src/restore/planner.ts";
 import { freePort, startAgent } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";

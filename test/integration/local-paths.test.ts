@@ -13,7 +13,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FileReplicaClient } from "../../src/replica/file-client.ts";
+import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { CLI_ENTRY, runCli, type CliRun } from "../harness/cli.ts";
 import { writeLtxChain } from "../harness/ltx-chain.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";

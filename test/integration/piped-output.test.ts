@@ -31,7 +31,7 @@ import { encodeMessage, type StatusMessage } from "../../src/protocol/messages.t
 import { generateOperatorKey } from "../../src/protocol/signing.ts";
 import { formatLtxFileName } from "../../src/ltx/file-name.ts";
 import { txid } from "../../src/ltx/txid.ts";
-import { FileReplicaClient } from "../../src/replica/file-client.ts";
+import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { freePort, startAgent, type AgentProcess } from "../harness/agent-process.ts";
 import { CLI_ENTRY } from "../harness/cli.ts";
 import { compiledBinary } from "../harness/compiled-binary.ts";

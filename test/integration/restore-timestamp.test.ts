@@ -8,7 +8,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { S3ReplicaClient } from "../../src/replica/s3-client.ts";
+import { S3ReplicaClient } from "../../src/replica/s3/replica-client.ts";
 import { listAllLtxFiles } from "../../src/restore/planner.ts";
 import { runCli } from "../harness/cli.ts";
 import { writeLtxChain } from "../harness/ltx-chain.ts";

@@ -5,18 +5,17 @@
  * replica's directory or an S3 prefix. `createdAt` is the file mtime or the
  * S3 `LastModified` (v0.3 stores no metadata).
  *
- * S3 is listed without a delimiter (one flat listing of `generations/`), so
- * servers that drop common prefixes in delimiter listings (s3rver) work.
+ * Every object goes through the replica's `ObjectStore`. It is listed
+ * without a delimiter (one flat listing of `generations/`), so servers that
+ * drop common prefixes in delimiter listings (s3rver) work.
  *
  * @module
  */
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { NotFoundError, ReplicaError } from "../../errors.ts";
-import { s3Access } from "../../replica/s3-sdk.ts";
-import type { ReplicaSpec, S3ReplicaSpec } from "../../replica/spec.ts";
+import { FileObjectStore } from "../../replica/file/object-store.ts";
+import { listObjects, type ObjectStore } from "../../replica/object-store.ts";
+import { S3ObjectStore } from "../../replica/s3/object-store.ts";
+import type { ReplicaSpec } from "../../replica/spec.ts";
 
 /** A v0.3 snapshot. */
 export interface V3Snapshot {
@@ -49,6 +48,8 @@ export interface V3Storage {
   list(): Promise<V3Listing>;
   /** Reads one object by its path relative to the replica root. */
   read(relPath: string): Promise<Uint8Array>;
+  /** Streams one object by its path relative to the replica root. */
+  open(relPath: string): Promise<AsyncIterable<Uint8Array>>;
 }
 
 const GENERATION_RE = /^[0-9a-f]{16}$/;
@@ -103,123 +104,51 @@ function sortListing(snapshots: V3Snapshot[], segments: V3WalSegment[]): V3Listi
   return { snapshots, segments };
 }
 
-/** A v0.3 file replica rooted at `dir`. */
-export class V3FileStorage implements V3Storage {
+/**
+ * A v0.3 replica in any object store: one flat listing of `generations/`
+ * (no delimiter, so servers that drop common prefixes in delimiter
+ * listings work), reads through the store.
+ */
+export class V3ObjectStorage implements V3Storage {
   readonly location: string;
-  readonly #dir: string;
-  constructor(dir: string) {
-    this.#dir = dir;
-    this.location = dir;
-  }
+  readonly #store: ObjectStore;
 
-  list(): Promise<V3Listing> {
-    const snapshots: V3Snapshot[] = [];
-    const segments: V3WalSegment[] = [];
-    const root = join(this.#dir, "generations");
-    let gens: string[];
-    try {
-      gens = readdirSync(root);
-    } catch {
-      return Promise.resolve({ snapshots, segments });
-    }
-    for (const gen of gens) {
-      for (const kind of ["snapshots", "wal"]) {
-        let names: string[];
-        try {
-          names = readdirSync(join(root, gen, kind));
-        } catch {
-          continue;
-        }
-        for (const name of names) {
-          const key = `generations/${gen}/${kind}/${name}`;
-          const st = statSync(join(this.#dir, key), { throwIfNoEntry: false });
-          if (!st?.isFile()) continue;
-          const parsed = parseV3Key(key, st.size, st.mtime);
-          if (parsed && "snapshot" in parsed) snapshots.push(parsed.snapshot);
-          else if (parsed) segments.push(parsed.segment);
-        }
-      }
-    }
-    return Promise.resolve(sortListing(snapshots, segments));
-  }
-
-  read(relPath: string): Promise<Uint8Array> {
-    const path = join(this.#dir, relPath);
-    try {
-      return Promise.resolve(new Uint8Array(readFileSync(path)));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-        return Promise.reject(new NotFoundError(`Cannot read '${path}': it does not exist`, { path }));
-      }
-      return Promise.reject(err);
-    }
-  }
-}
-
-/** A v0.3 replica under an S3 prefix. */
-export class V3S3Storage implements V3Storage {
-  readonly location: string;
-  readonly #client: S3Client;
-  readonly #bucket: string;
-  readonly #prefix: string;
-
-  constructor(spec: S3ReplicaSpec, options: { env: Record<string, string | undefined> }) {
-    const access = s3Access(spec, options);
-    this.#client = access.client;
-    this.#bucket = access.bucket;
-    this.#prefix = access.prefix;
-    this.location = access.location;
+  /** Reads the v0.3 layout under the root of `store`. */
+  constructor(store: ObjectStore) {
+    this.#store = store;
+    this.location = store.location;
   }
 
   async list(): Promise<V3Listing> {
     const snapshots: V3Snapshot[] = [];
     const segments: V3WalSegment[] = [];
-    const prefix = `${this.#prefix}generations/`;
-    let token: string | undefined;
-    do {
-      let out;
-      try {
-        out = await this.#client.send(
-          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) }),
-        );
-      } catch (err) {
-        throw new ReplicaError(`Cannot list v0.3 generations of '${this.location}': ${(err as Error).message}`, {
-          replica: this.location,
-          hint: "check the bucket, endpoint and credentials",
-          cause: err,
-        });
-      }
-      for (const obj of out.Contents ?? []) {
-        if (obj.Key === undefined) continue;
-        const parsed = parseV3Key(obj.Key.slice(this.#prefix.length), obj.Size ?? 0, obj.LastModified ?? new Date(0));
-        if (parsed && "snapshot" in parsed) snapshots.push(parsed.snapshot);
-        else if (parsed) segments.push(parsed.segment);
-      }
-      token = out.IsTruncated === true ? out.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    for await (const obj of listObjects(this.#store, "generations/", { action: `list v0.3 generations of '${this.location}'` })) {
+      const parsed = parseV3Key(obj.key, obj.size, obj.lastModified);
+      if (parsed && "snapshot" in parsed) snapshots.push(parsed.snapshot);
+      else if (parsed) segments.push(parsed.segment);
+    }
     return sortListing(snapshots, segments);
   }
 
-  async read(relPath: string): Promise<Uint8Array> {
-    const key = this.#prefix + relPath;
-    try {
-      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
-      if (!out.Body) throw new Error("empty body");
-      return await out.Body.transformToByteArray();
-    } catch (err) {
-      if ((err as { name?: string }).name === "NoSuchKey") {
-        throw new NotFoundError(`Cannot read 's3://${this.#bucket}/${key}': it does not exist`, { path: key });
-      }
-      throw new ReplicaError(`Cannot read 's3://${this.#bucket}/${key}': ${(err as Error).message}`, {
-        replica: this.location,
-        hint: "check the bucket, endpoint and credentials",
-        cause: err,
-      });
-    }
+  /** @throws {NotFoundError} when the object does not exist */
+  read(relPath: string): Promise<Uint8Array> {
+    return this.#store.getBytes(relPath);
+  }
+
+  /** Streams one object. @throws {NotFoundError} when it does not exist */
+  open(relPath: string): Promise<AsyncIterable<Uint8Array>> {
+    return this.#store.get(relPath);
+  }
+}
+
+/** A v0.3 file replica rooted at `dir`. */
+export class V3FileStorage extends V3ObjectStorage {
+  constructor(dir: string) {
+    super(new FileObjectStore(dir));
   }
 }
 
 /** Creates the v0.3 storage for a replica spec. */
 export function createV3Storage(spec: ReplicaSpec, options: { env: Record<string, string | undefined> }): V3Storage {
-  return spec.type === "file" ? new V3FileStorage(spec.path) : new V3S3Storage(spec, options);
+  return new V3ObjectStorage(spec.type === "file" ? new FileObjectStore(spec.path) : new S3ObjectStore(spec, options));
 }

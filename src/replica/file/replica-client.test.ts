@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ReplicaError } from "../errors.ts";
-import { txid } from "../ltx/txid.ts";
-import { makeTempDir } from "../../test/harness/temp-dir.ts";
-import type { LtxFileKey } from "./client.ts";
-import { FileReplicaClient } from "./file-client.ts";
+import { ReplicaError } from "../../errors.ts";
+import { txid } from "../../ltx/txid.ts";
+import { makeTempDir } from "../../../test/harness/temp-dir.ts";
+import type { LtxFileKey } from "../client.ts";
+import { FileReplicaClient } from "./replica-client.ts";
 
 const TIMESTAMP = new Date("2024-05-06T07:08:09.123Z");
 

@@ -1,5 +1,5 @@
 /**
- * How an S3 replica reports AWS SDK failures: a missing object becomes
+ * How S3 failures are reported (the one mapper for every S3 user): a missing object becomes
  * `NotFoundError`; a missing bucket, bad or missing credentials, an
  * untrusted certificate, an unreachable endpoint or a wrong region become
  * `ReplicaError` with a hint; aborts pass through unchanged.
@@ -7,8 +7,30 @@
  * @module
  */
 
-import { NotFoundError, ReplicaError, errorMessage } from "../errors.ts";
-import { CREDENTIAL_SOURCES_HINT, maskAccessKeyId, type ResolvedS3Credentials } from "./s3-credentials.ts";
+import { NotFoundError, ReplicaError, errorMessage } from "../../errors.ts";
+import { CREDENTIAL_SOURCES_HINT, maskAccessKeyId, type ResolvedS3Credentials } from "./credentials.ts";
+
+/**
+ * An S3 error answer: the HTTP status, and the `<Code>` and `<Message>`
+ * of its XML body when it has one (HEAD answers have none). `name` is the
+ * code, as S3's own SDKs name their errors.
+ */
+export class S3ResponseError extends Error {
+  /** The S3 error code (`NoSuchKey`, `AccessDenied` …), when the body names one. */
+  readonly Code: string | undefined;
+  readonly status: number;
+  /** `x-amz-request-id`, for support cases. */
+  readonly requestId: string | undefined;
+
+  /** Creates the error for one answer. */
+  constructor(status: number, details: { code?: string | undefined; message?: string | undefined; requestId?: string | undefined }) {
+    super(details.message ?? `HTTP ${status}`);
+    this.name = details.code ?? `HTTP${status}`;
+    this.Code = details.code;
+    this.status = status;
+    this.requestId = details.requestId;
+  }
+}
 
 /** Error names/codes that mean the credentials are wrong or lack permission. */
 const AUTH_ERRORS = new Set([
@@ -55,7 +77,7 @@ export interface S3ErrorOptions {
 }
 
 /**
- * The one place SDK errors of an S3 replica are translated.
+ * The one place S3 failures are translated.
  *
  * @example
  * ```ts
@@ -65,9 +87,9 @@ export interface S3ErrorOptions {
  *   endpoint: "https://s3.us-east-1.amazonaws.com",
  *   customEndpoint: false,
  *   region: "us-east-1",
- *   credentials: { source: "the AWS SDK default credential chain" },
+ *   credentials: { source: "the replica config" },
  * });
- * await errors.call("open replica 's3://backups/app'", (o) => client.send(command, o));
+ * await errors.call("open replica 's3://backups/app'", (o) => http.request({ method: "GET", ...o }));
  * ```
  */
 export class S3ErrorMapper {
@@ -79,7 +101,7 @@ export class S3ErrorMapper {
   }
 
   /**
-   * Runs one SDK call with the caller's signal, mapping failures with
+   * Runs one S3 call with the caller's signal, mapping failures with
    * `toError`.
    * @throws whatever `toError` returns for the call's failure
    */
@@ -97,7 +119,7 @@ export class S3ErrorMapper {
   }
 
   /**
-   * Translates an SDK failure of `action` ("Cannot <action>: …"): an abort
+   * Translates a failure of `action` ("Cannot <action>: …"): an abort
    * is returned as is, a missing object becomes `NotFoundError`, known S3,
    * TLS and network failures become `ReplicaError` with a hint, any other
    * HTTP answer a `ReplicaError` without one, and the rest a plain `Error`
@@ -181,8 +203,8 @@ export class S3ErrorMapper {
 }
 
 /**
- * The S3 error code of an SDK failure (`Code`, else the error's `name`,
- * such as `NoSuchKey` or `InvalidRange`); undefined for non-errors.
+ * The S3 error code of a failure (`Code`, else the error's `name`, such
+ * as `NoSuchKey` or `InvalidRange`); undefined for non-errors.
  */
 export function s3ErrorName(err: unknown): string | undefined {
   if (typeof err !== "object" || err === null) return undefined;
@@ -198,8 +220,5 @@ function errorCode(err: unknown): string | undefined {
 }
 
 function httpStatus(err: unknown): number | undefined {
-  if (typeof err !== "object" || err === null || !("$metadata" in err)) return undefined;
-  const meta = err.$metadata;
-  if (typeof meta !== "object" || meta === null || !("httpStatusCode" in meta)) return undefined;
-  return typeof meta.httpStatusCode === "number" ? meta.httpStatusCode : undefined;
+  return err instanceof S3ResponseError ? err.status : undefined;
 }
