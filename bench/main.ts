@@ -13,6 +13,7 @@ import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-optio
 import { runFootprint } from "./footprint.ts";
 import { ProcessGuard } from "./process-guard.ts";
 import { runResyncBench } from "./resync.ts";
+import { runS3Clients } from "./s3-clients.ts";
 
 /** The benchmarks, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
@@ -32,6 +33,10 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   footprint: {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
+  },
+  "s3-clients": {
+    description: "issue #13: RSS of the AWS SDK, Bun's S3Client and litefleet's SigV4 client: import, 100 small requests, 64 MiB up/down",
+    run: runS3Clients,
   },
   resync: {
     description: "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",

@@ -277,6 +277,22 @@ describe("S3ReplicaClient", () => {
     await fromAws.init();
   });
 
+  test("credentials come from the AWS shared files of AWS_PROFILE when config and env have none", async () => {
+    const bucket = await freshBucket();
+    await using dir = await makeTempDir("litefleet-aws-");
+    const file = join(dir.path, "credentials");
+    await Bun.write(file, `[other]\naws_access_key_id = ${UNKNOWN_KEY_ID}\naws_secret_access_key = ${SECRET}\n[s3rver]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`);
+    const spec = { type: "s3", bucket, path: "app", endpoint: s3.endpoint } as const;
+    const env = { AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(dir.path, "none"), HOME: dir.path };
+    await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "s3rver" }, maxAttempts: 1 }).init();
+    const denied = await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "other" }, maxAttempts: 1 }).init().catch((e: unknown) => e);
+    expect((denied as Error).message).toContain(`for access key 'AKIA…PLE' from ${file} (profile 'other')`);
+    expect(visibleText(denied)).not.toContain(SECRET);
+    const none = await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "missing" }, maxAttempts: 1 }).init().catch((e: unknown) => e);
+    expect(none).toBeInstanceOf(ReplicaError);
+    expect((none as Error).message).toBe(`Cannot open replica 's3://${bucket}/app': no S3 credentials were found`);
+  });
+
   test("the constructor rejects half a credential pair with ReplicaError", () => {
     expect(
       () => new S3ReplicaClient({ type: "s3", bucket: "b", path: "" }, { env: { LITEFLEET_ACCESS_KEY_ID: "AKIAX" } }),

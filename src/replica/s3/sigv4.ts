@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash, createHmac } from "node:crypto";
+import { hmacSha256, hmacSha256Hex, sha256Hex } from "../../platform/hash.ts";
 
 /** Access key, secret and (temporary credentials) session token. */
 export interface S3Credentials {
@@ -28,7 +28,7 @@ export interface SignableRequest {
 export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 
 /** The hex SHA-256 of an empty body. */
-export const EMPTY_SHA256 = createHash("sha256").digest("hex");
+export const EMPTY_SHA256 = sha256Hex("");
 
 /**
  * Percent-encodes `text` the way SigV4 wants it: every byte but
@@ -85,14 +85,10 @@ export function signRequest(
     headers["x-amz-content-sha256"],
   ].join("\n");
   const scope = `${day}/${region}/s3/aws4_request`;
-  const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, createHash("sha256").update(canonical).digest("hex")].join("\n");
-  let key: Buffer = hmac(`AWS4${credentials.secretAccessKey}`, day);
-  for (const part of [region, "s3", "aws4_request"]) key = hmac(key, part);
-  const signature = createHmac("sha256", key).update(toSign).digest("hex");
+  const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
+  let key = hmacSha256(`AWS4${credentials.secretAccessKey}`, day);
+  for (const part of [region, "s3", "aws4_request"]) key = hmacSha256(key, part);
+  const signature = hmacSha256Hex(key, toSign);
   headers["authorization"] =
     `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-}
-
-function hmac(key: string | Buffer, data: string): Buffer {
-  return createHmac("sha256", key).update(data).digest();
 }
