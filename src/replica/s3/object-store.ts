@@ -256,8 +256,8 @@ export class S3ObjectStore implements ObjectStore {
       );
       const failed = elements(answer.text, "Error")[0];
       if (failed !== undefined) {
-        const detail = [text(failed, "Code"), text(failed, "Message")].filter(Boolean).join(": ");
-        throw new ReplicaError(`Cannot ${action}: S3 did not delete '${text(failed, "Key") ?? "?"}' (${detail})`, {
+        const detail = [text(failed, "Code"), text(failed, "Message")].filter(Boolean).join(" ");
+        throw new ReplicaError(`Cannot delete '${text(failed, "Key") ?? "?"}' from replica '${this.url}': ${detail}`, {
           replica: this.location,
           hint: `Check that the credentials allow s3:DeleteObject on bucket '${this.bucket}'`,
         });
