@@ -3,7 +3,8 @@ import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lz4CompressBlock } from "../platform/lz4.ts";
 import { CHECKSUM_FLAG, Crc64, PageChecksums } from "./checksum.ts";
-import { decodeLtxFile, verifyLtxFile } from "./decoder.ts";
+import { decodeLtxFile, openLtxFileAt, verifyLtxFile } from "./decoder.ts";
+import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import type { LtxFile } from "./decoder.ts";
 import { encodeLtxFile, LtxEncoder } from "./encoder.ts";
 import { encodeHeader, HEADER_FLAG_NO_CHECKSUM } from "./header.ts";
@@ -383,5 +384,32 @@ describe("decodeLtxFile() around the lock page", () => {
     expect(() => decodeLtxFile(build(16386, upTo(16384)), { path: "d" })).toThrow(
       /snapshot has pages up to 16384 but commit is 16386/,
     );
+  });
+});
+
+describe("openLtxFileAt()", () => {
+  const dir = new URL("../../../shared/fixtures/ltx/", import.meta.url);
+  for (const name of ["snapshot.ltx", "incremental.ltx", "compacted-1-3.ltx", "snapshot-1k.ltx"]) {
+    test(`${name}: reads the same header, index and pages as decodeLtxFile`, async () => {
+      const path = new URL(name, dir).pathname;
+      const inMemory = decodeLtxFile(await Bun.file(path).bytes(), { path: name });
+      using file = openLtxFileAt(path);
+      expect(file.path).toBe(path);
+      expect(file.size).toBe(inMemory.size);
+      expect(file.header).toEqual(inMemory.header);
+      expect(file.trailer).toEqual(inMemory.trailer);
+      expect(file.pageIndex).toEqual(inMemory.pageIndex);
+      expect([...file.pages()]).toEqual([...inMemory.pages()]);
+      const last = file.pageNumbers.at(-1)!;
+      expect(file.page(last)).toEqual(inMemory.page(last));
+    });
+  }
+
+  test("reports a truncated file with its path and closes it", async () => {
+    await using tmp = await makeTempDir("litefleet-ltx-");
+    const path = `${tmp.path}/short.ltx`;
+    await Bun.write(path, (await Bun.file(new URL("shrink.ltx", dir)).bytes()).subarray(0, 3000));
+    expect(() => openLtxFileAt(path, { path: "short.ltx" })).toThrow(CorruptFileError);
+    expect(() => openLtxFileAt(path, { path: "short.ltx" })).toThrow(/'short.ltx'/);
   });
 });
