@@ -335,7 +335,7 @@ export function decodeLtxReader(reader: RandomAccessReader, options: DecodeLtxOp
     }
   };
   // A copy: the checksum pass needs it after other reads reused the view.
-  const headerBytes = read(0, Math.min(len, HEADER_SIZE)).slice();
+  const headerBytes = new Uint8Array(read(0, Math.min(len, HEADER_SIZE)));
   const header = decodeHeader(headerBytes, options);
   if (len < MIN_FILE_SIZE) throw fail(len, `file has ${len} bytes, an LTX file has at least ${MIN_FILE_SIZE}`);
   const tailBytes = read(len - INDEX_SIZE_FROM_END, INDEX_SIZE_FROM_END);
