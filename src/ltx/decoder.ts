@@ -75,7 +75,8 @@ export class LtxFile implements Disposable {
   #headerBytes: Uint8Array;
   #options: DecodeLtxOptions;
   #endMarkerOffset: number;
-  #byPgno: Map<number, LtxPageIndexEntry>;
+  /** Built on the first `page()` call: merges and restores only stream. */
+  #byPgno: Map<number, LtxPageIndexEntry> | undefined;
 
   /** Use {@linkcode decodeLtxFile} or {@linkcode openLtxFileAt}, which check the parts they pass in. */
   constructor(
@@ -97,7 +98,6 @@ export class LtxFile implements Disposable {
     this.pageNumbers = parts.pageIndex.map((e) => e.pgno);
     this.#endMarkerOffset = parts.endMarkerOffset;
     this.#options = parts.options;
-    this.#byPgno = new Map(parts.pageIndex.map((e) => [e.pgno, e]));
   }
 
   /** The path given when decoding, used in errors. */
@@ -128,6 +128,7 @@ export class LtxFile implements Disposable {
    * @throws {CorruptFileError} when the frame is malformed
    */
   page(pgno: number): Uint8Array {
+    this.#byPgno ??= new Map(this.pageIndex.map((e) => [e.pgno, e]));
     const entry = this.#byPgno.get(pgno);
     if (entry === undefined) {
       throw new RangeError(`Cannot read LTX page ${pgno}: file '${this.path}' does not contain it`);
