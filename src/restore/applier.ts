@@ -18,6 +18,7 @@ import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { decodeLtxStream, type LtxStream } from "../ltx/stream-decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM } from "../ltx/header.ts";
+import { openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "./planner.ts";
@@ -81,20 +82,33 @@ export async function applyRestorePlan(
  * file is checked against its name, its pre-apply checksum against the
  * database so far, its pages written, the file truncated to its commit, and
  * its post-apply checksum against the result. Also used to bring an
- * existing copy forward (`ChainedDatabase.fromImage`).
+ * existing copy forward (`ChainedDatabase.fromFile`).
  */
 export class ChainedDatabase {
   #sums = new PageChecksums(4096);
   pageSize = 0;
   commit = 0;
 
-  /** Starts from an existing database image (its checksums computed), to apply later files to it. */
-  static fromImage(image: Uint8Array, pageSize: number): ChainedDatabase {
+  /**
+   * Starts from the database file at `path`, read one page at a time (its
+   * checksums computed), to apply later files to it.
+   */
+  static fromFile(path: string, pageSize: number): ChainedDatabase {
+    const reader = openFileReader(path);
+    try {
+      return ChainedDatabase.fromReader(reader, pageSize);
+    } finally {
+      reader.close();
+    }
+  }
+
+  /** Starts from a database read through `reader` one page at a time (its checksums computed). */
+  static fromReader(reader: RandomAccessReader, pageSize: number): ChainedDatabase {
     const db = new ChainedDatabase();
     db.pageSize = pageSize;
-    db.commit = image.length / pageSize;
+    db.commit = Math.floor(reader.size / pageSize);
     db.#sums = new PageChecksums(pageSize);
-    for (let p = 1; p <= db.commit; p++) db.#sums.set(p, image.subarray((p - 1) * pageSize, p * pageSize));
+    for (let p = 1; p <= db.commit; p++) db.#sums.set(p, reader.read((p - 1) * pageSize, pageSize));
     return db;
   }
 
