@@ -13,6 +13,7 @@ import { openLtxFileAt, type LtxFile } from "../ltx/decoder.ts";
 import { LtxEncoder, type LtxSink } from "../ltx/encoder.ts";
 import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { TEMP_SUFFIX } from "../platform/atomic-write.ts";
+import { GarbagePacer } from "../platform/gc.ts";
 import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE, type LtxHeader } from "../ltx/header.ts";
 import type { LtxFileInfo, LtxFileKey } from "../replica/client.ts";
 import type { LtxDir } from "./ltx-dir.ts";
@@ -37,8 +38,12 @@ export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
   const { header } = content;
   const file = dir.create(content.level, header.minTxid, header.maxTxid);
   try {
+    const pacer = new GarbagePacer();
     const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
-    for (const { pgno, data } of content.pages) enc.encodePage(pgno, data);
+    for (const { pgno, data } of content.pages) {
+      enc.encodePage(pgno, data);
+      pacer.add(data.length);
+    }
     const { size } = enc.finish(content.postApply());
     file.commit({ mtime: new Date(header.timestamp) });
     return size;
@@ -87,7 +92,11 @@ export function mergeLocalLtx(
   try {
     const tempBase = options.dst.path({ level: options.level, minTxid: first.minTxid, maxTxid: last.maxTxid });
     const inputs = options.files.map((f) => src.path(f));
-    const { header, size } = compactPaths(inputs, (chunk) => file.write(chunk), {
+    const pacer = new GarbagePacer();
+    const { header, size } = compactPaths(inputs, (chunk) => {
+      file.write(chunk);
+      pacer.add(chunk.length);
+    }, {
       nodeId,
       fanIn: Math.max(2, options.fanIn ?? MERGE_FAN_IN),
       tempBase,

@@ -18,6 +18,7 @@ import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { decodeLtxStream, type LtxStream } from "../ltx/stream-decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM } from "../ltx/header.ts";
+import { GarbagePacer } from "../platform/gc.ts";
 import { openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
@@ -86,6 +87,7 @@ export async function applyRestorePlan(
  */
 export class ChainedDatabase {
   #sums = new PageChecksums(4096);
+  #pacer = new GarbagePacer();
   pageSize = 0;
   commit = 0;
 
@@ -166,6 +168,7 @@ export class ChainedDatabase {
     for await (const { pgno, data } of file.pages()) {
       writeAll(fd, data, (pgno - 1) * this.pageSize);
       sums.set(pgno, data);
+      this.#pacer.add(data.length);
     }
     this.commit = h.commit;
     ftruncateSync(fd, this.commit * this.pageSize);
