@@ -1,15 +1,19 @@
 /**
  * Streams an LTX file into the local state directory: encoder chunks go
  * straight to a temp file that replaces the final name only when complete,
- * so memory stays at one page and a crash leaves no partial file.
+ * so memory stays at one page and a crash leaves no partial file. Merges
+ * read their inputs from the files (page index in memory, one frame per
+ * input at a time), in bounded groups.
  *
  * @module
  */
 
-import { compactLtxFiles } from "../ltx/compactor.ts";
-import { decodeLtxFile } from "../ltx/decoder.ts";
-import { LtxEncoder } from "../ltx/encoder.ts";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { compactLtxFiles, type CompactLtxResult } from "../ltx/compactor.ts";
+import { openLtxFileAt, type LtxFile } from "../ltx/decoder.ts";
+import { LtxEncoder, type LtxSink } from "../ltx/encoder.ts";
+import { closeSync, fstatSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { TEMP_SUFFIX } from "../platform/atomic-write.ts";
+import { GarbagePacer } from "../platform/gc.ts";
 import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE, type LtxHeader } from "../ltx/header.ts";
 import type { LtxFileInfo, LtxFileKey } from "../replica/client.ts";
 import type { LtxDir } from "./ltx-dir.ts";
@@ -34,8 +38,12 @@ export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
   const { header } = content;
   const file = dir.create(content.level, header.minTxid, header.maxTxid);
   try {
+    const pacer = new GarbagePacer();
     const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
-    for (const { pgno, data } of content.pages) enc.encodePage(pgno, data);
+    for (const { pgno, data } of content.pages) {
+      enc.encodePage(pgno, data);
+      pacer.add(data.length);
+    }
     const { size } = enc.finish(content.postApply());
     file.commit({ mtime: new Date(header.timestamp) });
     return size;
@@ -46,10 +54,20 @@ export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
 }
 
 /**
+ * The most files one merge pass reads at once. More inputs (a spool that
+ * grew for days offline) are merged in groups into temp files first, so
+ * open descriptors and memory (one frame and one page index per open
+ * input) stay bounded whatever the count.
+ */
+export const MERGE_FAN_IN = 32;
+
+/**
  * Merges contiguous local files (each page once, newest wins) into one file
  * `<first min>-<last max>` at `level` in `dst`, with the last input's
  * timestamp and node ID (the writer: every local file is this state's
- * own). Every input is verified (file checksum) on the way.
+ * own). Every input is verified (file checksum) on the way. Inputs are
+ * read from their files, never whole; past {@linkcode MERGE_FAN_IN} of
+ * them, in groups through temp files beside the output.
  */
 export function mergeLocalLtx(
   src: LtxDir,
@@ -62,16 +80,27 @@ export function mergeLocalLtx(
      * input instead of the LTX timestamp, so pending data keeps its age.
      */
     dateByOldest?: boolean;
+    /** Files per merge pass (tests use small values). */
+    fanIn?: number;
   },
 ): LtxFileInfo {
-  const inputs = options.files.map((f) => decodeLtxFile(src.read(f), { path: src.path(f), autoRecoverable: true }));
   const first = options.files[0];
   const last = options.files[options.files.length - 1];
   if (!first || !last) throw new RangeError("Cannot merge LTX files: no input files");
+  const nodeId = readLocalLtxEnds(src, last).header.nodeId;
   const file = options.dst.create(options.level, first.minTxid, last.maxTxid);
   try {
-    const nodeId = inputs[inputs.length - 1]?.header.nodeId ?? 0n;
-    const { header, size } = compactLtxFiles(inputs, (chunk) => file.write(chunk), { nodeId });
+    const tempBase = options.dst.path({ level: options.level, minTxid: first.minTxid, maxTxid: last.maxTxid });
+    const inputs = options.files.map((f) => src.path(f));
+    const pacer = new GarbagePacer();
+    const { header, size } = compactPaths(inputs, (chunk) => {
+      file.write(chunk);
+      pacer.add(chunk.length);
+    }, {
+      nodeId,
+      fanIn: Math.max(2, options.fanIn ?? MERGE_FAN_IN),
+      tempBase,
+    });
     const oldest = Math.min(...options.files.map((f) => f.createdAt.getTime()));
     const createdAt = new Date(options.dateByOldest === true ? oldest : header.timestamp);
     file.commit({ mtime: createdAt });
@@ -80,6 +109,52 @@ export function mergeLocalLtx(
     file.abort();
     throw err;
   }
+}
+
+/**
+ * Compacts the LTX files at `paths` (oldest first) into `sink`, reading at
+ * most `fanIn` at once: above that, each group of `fanIn` is compacted into
+ * a temp file (`<tempBase>.<depth>-<n>.tmp`, removed after use, swept by
+ * `LtxDir` after a crash) and the temp files are compacted in turn. Newest
+ * page wins either way: groups keep the inputs' order, and a page a later
+ * file truncated away and regrew is in the later file.
+ */
+function compactPaths(
+  paths: readonly string[],
+  sink: LtxSink,
+  options: { nodeId: bigint; fanIn: number; tempBase: string; depth?: number },
+): CompactLtxResult {
+  if (paths.length <= options.fanIn) {
+    const files: LtxFile[] = [];
+    try {
+      for (const path of paths) files.push(openLtxFileAt(path, { autoRecoverable: true }));
+      return compactLtxFiles(files, sink, { nodeId: options.nodeId });
+    } finally {
+      for (const f of files) f.close();
+    }
+  }
+  const depth = options.depth ?? 0;
+  const temps: string[] = [];
+  try {
+    for (let i = 0; i < paths.length; i += options.fanIn) {
+      const temp = `${options.tempBase}.${depth}-${temps.length}${TEMP_SUFFIX}`;
+      temps.push(temp);
+      const fd = openSync(temp, "w", 0o600);
+      try {
+        compactPaths(paths.slice(i, i + options.fanIn), (chunk) => writeFully(fd, chunk), { ...options, depth: depth + 1 });
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return compactPaths(temps, sink, { ...options, depth: depth + 1 });
+  } finally {
+    for (const temp of temps) rmSync(temp, { force: true });
+  }
+}
+
+function writeFully(fd: number, chunk: Uint8Array): void {
+  let done = 0;
+  while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
 }
 
 /**

@@ -12,7 +12,11 @@ import { join } from "node:path";
 import { formatLtxFileName, parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
 import { createAtomicFile, TEMP_SUFFIX, type AtomicFile } from "../platform/atomic-write.ts";
+import { openFileReader } from "../platform/random-access.ts";
 import type { LtxFileInfo, LtxFileKey } from "../replica/client.ts";
+
+/** Bytes per read when a link must fall back to a copy. */
+const COPY_CHUNK = 1 << 20;
 
 /** See the module documentation. */
 export class LtxDir {
@@ -74,7 +78,12 @@ export class LtxDir {
       if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
       const file = this.create(f.level, f.minTxid, f.maxTxid);
       try {
-        file.write(src.read(f));
+        const from = openFileReader(src.path(f));
+        try {
+          for (let at = 0; at < from.size; at += COPY_CHUNK) file.write(from.read(at, Math.min(COPY_CHUNK, from.size - at)));
+        } finally {
+          from.close();
+        }
         file.commit({ mtime: f.createdAt });
       } catch (copyErr) {
         file.abort();
@@ -105,7 +114,7 @@ export class LtxDir {
     return out;
   }
 
-  /** Reads a file. */
+  /** Reads a whole file (small files and tests only: uploads and merges read files in pieces). */
   read(key: LtxFileKey): Uint8Array {
     return readFileSync(this.path(key));
   }

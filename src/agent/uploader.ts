@@ -35,6 +35,8 @@ import type { ByteThrottle } from "../replica/throttle.ts";
 import { describe } from "../restore/planner.ts";
 import { emptyReplicaState, type LocalStore, type ReplicaState } from "./local-store.ts";
 import { mergeLocalLtx } from "./local-ltx.ts";
+import { openFileSource, type ByteSource } from "../platform/byte-source.ts";
+import { GarbagePacer } from "../platform/gc.ts";
 import type { LtxDir } from "./ltx-dir.ts";
 import { planRetention } from "./retention.ts";
 import { activePolicy, inWindow, isBatchDue, msUntilDue, type BatchState } from "./upload-policy.ts";
@@ -700,15 +702,28 @@ export class Uploader {
     this.#o.log.info("retention deleted old files", { files: doomed.length });
   }
 
+  /** Uploads a local file, read from the file in pieces by the backend (never whole). */
   async #put(dir: LtxDir, f: LtxFileInfo, signal: AbortSignal | undefined): Promise<void> {
-    const body = dir.read(f);
-    await this.client.writeLtxFile(f, body, {
-      timestamp: f.createdAt,
-      ...(signal ? { signal } : {}),
-      ...(this.#o.throttle ? { throttle: this.#o.throttle } : {}),
-    });
+    const body = await openFileSource(dir.path(f));
+    const pacer = new GarbagePacer();
+    const paced: ByteSource = {
+      size: body.size,
+      read: (offset, length) => {
+        pacer.add(length);
+        return body.read(offset, length);
+      },
+    };
+    try {
+      await this.client.writeLtxFile(f, paced, {
+        timestamp: f.createdAt,
+        ...(signal ? { signal } : {}),
+        ...(this.#o.throttle ? { throttle: this.#o.throttle } : {}),
+      });
+    } finally {
+      await body.close();
+    }
     this.stats.puts++;
-    this.stats.bytes += body.length;
+    this.stats.bytes += body.size;
     this.stats.lastUploadAt = this.#clock.now();
   }
 

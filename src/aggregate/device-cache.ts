@@ -69,8 +69,7 @@ export async function updateDeviceCache(client: ReplicaClient, dir: string, devi
 
   const chain = state && from !== undefined && from < latest ? await chainFrom(files, from, latest) : undefined;
   if (state && chain) {
-    const image = new Uint8Array(readFileSync(path));
-    const db = ChainedDatabase.fromImage(image, state.pageSize);
+    const db = ChainedDatabase.fromFile(path, state.pageSize);
     if (hex64(db.checksum) === state.checksum) {
       const fd = openSync(path, "r+");
       try {

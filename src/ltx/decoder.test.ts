@@ -1,12 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
-import { lz4CompressBlock } from "../platform/lz4.ts";
-import { CHECKSUM_FLAG, Crc64, PageChecksums } from "./checksum.ts";
-import { decodeLtxFile, verifyLtxFile } from "./decoder.ts";
+import { CHECKSUM_FLAG, PageChecksums } from "./checksum.ts";
+import { decodeLtxFile, openLtxFileAt, verifyLtxFile } from "./decoder.ts";
+import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import type { LtxFile } from "./decoder.ts";
 import { encodeLtxFile, LtxEncoder } from "./encoder.ts";
-import { encodeHeader, HEADER_FLAG_NO_CHECKSUM } from "./header.ts";
+import { buildLtx, type FrameSpec } from "../../test/harness/ltx-build.ts";
+import { HEADER_FLAG_NO_CHECKSUM } from "./header.ts";
 import type { LtxHeader } from "./header.ts";
 import { txid } from "./txid.ts";
 
@@ -260,74 +261,6 @@ describe("decodeLtxFile()", () => {
   });
 });
 
-/** Compressed blocks by page image, so the lock-page files compress one page once. */
-const blocks = new WeakMap<Uint8Array, Uint8Array>();
-function compress(data: Uint8Array): Uint8Array {
-  let block = blocks.get(data);
-  if (block === undefined) {
-    block = lz4CompressBlock(data);
-    blocks.set(data, block);
-  }
-  return block;
-}
-
-type FrameSpec = { pgno: number; data: Uint8Array; encoding: "block" | "stored-frame" | "lz4-frame" };
-
-/**
- * Builds an LTX file by hand from the format description, with a choice of
- * page encoding per frame. `fileChecksum` skips hashing (for huge files).
- */
-function buildLtx(h: LtxHeader, frames: FrameSpec[], options: { postApply: bigint; fileChecksum?: bigint }): Uint8Array {
-  const parts: Uint8Array[] = [encodeHeader(h)];
-  const crc = options.fileChecksum === undefined ? new Crc64().update(parts[0]!) : undefined;
-  const index: number[] = [];
-  let offset = 100;
-  for (const { pgno, data, encoding } of frames) {
-    const pageHeader = new Uint8Array(6);
-    new DataView(pageHeader.buffer).setUint32(0, pgno);
-    let body: Uint8Array;
-    if (encoding === "block") {
-      pageHeader[5] = 0x01;
-      const block = compress(data);
-      body = new Uint8Array(4 + block.length);
-      new DataView(body.buffer).setUint32(0, block.length);
-      body.set(block, 4);
-      crc?.update(pageHeader).update(body.subarray(0, 4)).update(data);
-    } else {
-      // A legacy LZ4 frame as pierrec/lz4 writes it: FLG 0x64, BD 0x40, one
-      // block, end mark, content checksum (left zero: it is not verified).
-      const stored = encoding === "stored-frame";
-      const block = stored ? data : compress(data);
-      body = new Uint8Array(7 + 4 + block.length + 8);
-      body.set([0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7]);
-      new DataView(body.buffer).setUint32(7, (stored ? 0x80000000 : 0) | block.length, true);
-      body.set(block, 11);
-      crc?.update(pageHeader).update(data);
-    }
-    parts.push(pageHeader, body);
-    index.push(pgno, offset, 6 + body.length);
-    offset += 6 + body.length;
-  }
-  const tail: number[] = [0, 0, 0, 0, 0, 0];
-  for (const v of [...index, 0]) {
-    let x = v;
-    while (x >= 0x80) {
-      tail.push((x % 0x80) | 0x80);
-      x = Math.floor(x / 0x80);
-    }
-    tail.push(x);
-  }
-  const end = new Uint8Array(tail.length + 24);
-  end.set(tail);
-  const view = new DataView(end.buffer);
-  view.setBigUint64(tail.length, BigInt(tail.length - 6));
-  view.setBigUint64(tail.length + 8, options.postApply);
-  crc?.update(end.subarray(0, end.length - 8));
-  view.setBigUint64(tail.length + 16, options.fileChecksum ?? (CHECKSUM_FLAG | crc!.digest()));
-  parts.push(end);
-  return Buffer.concat(parts);
-}
-
 describe("decodeLtxFile() with legacy pages", () => {
   const rand = mulberry32(randomSeed());
   const pages = [1, 2, 3].map(() => {
@@ -383,5 +316,32 @@ describe("decodeLtxFile() around the lock page", () => {
     expect(() => decodeLtxFile(build(16386, upTo(16384)), { path: "d" })).toThrow(
       /snapshot has pages up to 16384 but commit is 16386/,
     );
+  });
+});
+
+describe("openLtxFileAt()", () => {
+  const dir = new URL("../../../shared/fixtures/ltx/", import.meta.url);
+  for (const name of ["snapshot.ltx", "incremental.ltx", "compacted-1-3.ltx", "snapshot-1k.ltx"]) {
+    test(`${name}: reads the same header, index and pages as decodeLtxFile`, async () => {
+      const path = new URL(name, dir).pathname;
+      const inMemory = decodeLtxFile(await Bun.file(path).bytes(), { path: name });
+      using file = openLtxFileAt(path);
+      expect(file.path).toBe(path);
+      expect(file.size).toBe(inMemory.size);
+      expect(file.header).toEqual(inMemory.header);
+      expect(file.trailer).toEqual(inMemory.trailer);
+      expect(file.pageIndex).toEqual(inMemory.pageIndex);
+      expect([...file.pages()]).toEqual([...inMemory.pages()]);
+      const last = file.pageNumbers.at(-1)!;
+      expect(file.page(last)).toEqual(inMemory.page(last));
+    });
+  }
+
+  test("reports a truncated file with its path and closes it", async () => {
+    await using tmp = await makeTempDir("litefleet-ltx-");
+    const path = `${tmp.path}/short.ltx`;
+    await Bun.write(path, (await Bun.file(new URL("shrink.ltx", dir)).bytes()).subarray(0, 3000));
+    expect(() => openLtxFileAt(path, { path: "short.ltx" })).toThrow(CorruptFileError);
+    expect(() => openLtxFileAt(path, { path: "short.ltx" })).toThrow(/'short.ltx'/);
   });
 });

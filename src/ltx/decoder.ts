@@ -1,8 +1,11 @@
 /**
- * Reads LTX v3 files held in memory. The header, trailer and page index are
- * parsed and cross-checked up front; pages are decompressed on demand, and
- * the file checksum is verified when {@linkcode LtxFile.pages} runs to the
- * end. Both page encodings are read: current (page flag 0x0001, u32 size +
+ * Reads LTX v3 files through a random-access reader: bytes in memory
+ * ({@linkcode decodeLtxFile}) or a local file read at offsets
+ * ({@linkcode openLtxFileAt}), so memory is the page index and one frame,
+ * never the file. The header, trailer and page index are read and
+ * cross-checked up front; each frame is read and decompressed when needed,
+ * and the file checksum is verified when {@linkcode LtxFile.pages} runs to
+ * the end. Both page encodings are read: current (page flag 0x0001, u32 size +
  * LZ4 block) and legacy (page flag 0x0000, one LZ4 frame per page).
  *
  * Any malformed input throws {@linkcode CorruptFileError} naming the path
@@ -13,6 +16,7 @@
 
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lz4DecompressBlock, lz4DecompressFrame } from "../platform/lz4.ts";
+import { bytesReader, openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { CHECKSUM_FLAG, Crc64, lockPageNumber, pageChecksum } from "./checksum.ts";
 import {
   decodeHeader,
@@ -54,8 +58,11 @@ export const INDEX_SIZE_FROM_END = TRAILER_SIZE + 8;
 /** The smallest possible file: header, end marker, empty index, index size, trailer. */
 export const MIN_FILE_SIZE = HEADER_SIZE + PAGE_HEADER_SIZE + 1 + INDEX_SIZE_FROM_END;
 
-/** A decoded LTX file. Create one with {@linkcode decodeLtxFile}. */
-export class LtxFile {
+/**
+ * A decoded LTX file. Create one with {@linkcode decodeLtxFile} (bytes in
+ * memory) or {@linkcode openLtxFileAt} (a local file, which must be closed).
+ */
+export class LtxFile implements Disposable {
   /** The file header. */
   readonly header: LtxHeader;
   /** The file trailer, as stored (verified only by {@linkcode LtxFile.pages}). */
@@ -64,15 +71,18 @@ export class LtxFile {
   readonly pageNumbers: readonly number[];
   /** The page index, ascending by page number. */
   readonly pageIndex: readonly LtxPageIndexEntry[];
-  #bytes: Uint8Array;
+  #reader: RandomAccessReader;
+  #headerBytes: Uint8Array;
   #options: DecodeLtxOptions;
   #endMarkerOffset: number;
-  #byPgno: Map<number, LtxPageIndexEntry>;
+  /** Built on the first `page()` call: merges and restores only stream. */
+  #byPgno: Map<number, LtxPageIndexEntry> | undefined;
 
-  /** Use {@linkcode decodeLtxFile}, which checks the parts it passes in. */
+  /** Use {@linkcode decodeLtxFile} or {@linkcode openLtxFileAt}, which check the parts they pass in. */
   constructor(
-    bytes: Uint8Array,
+    reader: RandomAccessReader,
     parts: {
+      headerBytes: Uint8Array;
       header: LtxHeader;
       trailer: LtxTrailer;
       pageIndex: LtxPageIndexEntry[];
@@ -80,14 +90,14 @@ export class LtxFile {
       options: DecodeLtxOptions;
     },
   ) {
-    this.#bytes = bytes;
+    this.#reader = reader;
+    this.#headerBytes = parts.headerBytes;
     this.header = parts.header;
     this.trailer = parts.trailer;
     this.pageIndex = parts.pageIndex;
     this.pageNumbers = parts.pageIndex.map((e) => e.pgno);
     this.#endMarkerOffset = parts.endMarkerOffset;
     this.#options = parts.options;
-    this.#byPgno = new Map(parts.pageIndex.map((e) => [e.pgno, e]));
   }
 
   /** The path given when decoding, used in errors. */
@@ -97,7 +107,16 @@ export class LtxFile {
 
   /** The file size in bytes. */
   get size(): number {
-    return this.#bytes.length;
+    return this.#reader.size;
+  }
+
+  /** Releases the file's descriptor (nothing for bytes in memory); calling it again does nothing. */
+  close(): void {
+    this.#reader.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /**
@@ -109,6 +128,7 @@ export class LtxFile {
    * @throws {CorruptFileError} when the frame is malformed
    */
   page(pgno: number): Uint8Array {
+    this.#byPgno ??= new Map(this.pageIndex.map((e) => [e.pgno, e]));
     const entry = this.#byPgno.get(pgno);
     if (entry === undefined) {
       throw new RangeError(`Cannot read LTX page ${pgno}: file '${this.path}' does not contain it`);
@@ -125,22 +145,22 @@ export class LtxFile {
    * @throws {ChecksumMismatchError} when the file or post-apply checksum does not match
    */
   *pages(): Generator<{ pgno: number; data: Uint8Array }, void, undefined> {
-    const bytes = this.#bytes;
-    const crc = new Crc64().update(bytes.subarray(0, HEADER_SIZE));
+    const crc = new Crc64().update(this.#headerBytes);
     const trackDatabase = isSnapshot(this.header) && !hasNoChecksum(this.header);
     // Go's decoder folds `flag | (cs ^ page)` from `flag`; the result is
     // the flag on the XOR of all page checksums, even with no pages.
     let pageXor = 0n;
     for (const entry of this.pageIndex) {
-      const { data, prefixSize } = this.#decodeFrame(entry);
+      const { data, prefix } = this.#decodeFrame(entry);
       // Hashed: page header, size prefix (current encoding only) and the
       // uncompressed page, never the compressed bytes.
-      crc.update(bytes.subarray(entry.offset, entry.offset + prefixSize));
+      crc.update(prefix);
       crc.update(data);
       if (trackDatabase) pageXor ^= pageChecksum(entry.pgno, data);
       yield { pgno: entry.pgno, data };
     }
-    crc.update(bytes.subarray(this.#endMarkerOffset, bytes.length - 8));
+    const size = this.#reader.size;
+    crc.update(this.#read(this.#endMarkerOffset, size - 8 - this.#endMarkerOffset));
     const actual = CHECKSUM_FLAG | crc.digest();
     if (actual !== this.trailer.fileChecksum) {
       throw new ChecksumMismatchError(
@@ -165,14 +185,23 @@ export class LtxFile {
     return corruptError(this.#options, offset, state, cause);
   }
 
-  /** Decodes one frame; `prefixSize` is how many of its leading bytes are hashed. */
-  #decodeFrame(entry: LtxPageIndexEntry): { data: Uint8Array; prefixSize: number } {
-    const bytes = this.#bytes;
+  /** Reads bytes the layout checks placed inside the file; a file that shrank since is corrupt. */
+  #read(offset: number, length: number): Uint8Array {
+    try {
+      return this.#reader.read(offset, length);
+    } catch (err) {
+      throw this.#corrupt(offset, `cannot read ${length} bytes: ${errorText(err)}`, err);
+    }
+  }
+
+  /** Decodes one frame; `prefix` is its leading bytes that are hashed. */
+  #decodeFrame(entry: LtxPageIndexEntry): { data: Uint8Array; prefix: Uint8Array } {
     const { offset, size, pgno } = entry;
     const { pageSize } = this.header;
-    // decodeLtxFile checked that every frame lies inside the page block and
-    // is longer than a page header.
-    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, size);
+    // The decoder checked that every frame lies inside the page block and
+    // is longer than a page header. Offsets below are local to the frame.
+    const frame = this.#read(offset, size);
+    const view = new DataView(frame.buffer, frame.byteOffset, size);
     const framePgno = view.getUint32(0);
     const flags = view.getUint16(4);
     if (framePgno !== pgno) {
@@ -187,19 +216,19 @@ export class LtxFile {
           `page ${pgno} block size ${blockSize} disagrees with index frame size ${size}`,
         );
       }
-      const blockStart = offset + PAGE_HEADER_SIZE + 4;
+      const blockStart = PAGE_HEADER_SIZE + 4;
       try {
-        const data = lz4DecompressBlock(bytes.subarray(blockStart, offset + size), pageSize);
-        return { data, prefixSize: PAGE_HEADER_SIZE + 4 };
+        const data = lz4DecompressBlock(frame.subarray(blockStart), pageSize);
+        return { data, prefix: frame.subarray(0, blockStart) };
       } catch (err) {
-        throw this.#corrupt(blockStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);
+        throw this.#corrupt(offset + blockStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);
       }
     }
     if (flags === 0) {
       const frameStart = offset + PAGE_HEADER_SIZE;
       let result;
       try {
-        result = lz4DecompressFrame(bytes.subarray(frameStart, offset + size));
+        result = lz4DecompressFrame(frame.subarray(PAGE_HEADER_SIZE));
       } catch (err) {
         throw this.#corrupt(frameStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);
       }
@@ -209,7 +238,7 @@ export class LtxFile {
       if (result.data.length !== pageSize) {
         throw this.#corrupt(frameStart, `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`);
       }
-      return { data: result.data, prefixSize: PAGE_HEADER_SIZE };
+      return { data: result.data, prefix: frame.subarray(0, PAGE_HEADER_SIZE) };
     }
     throw this.#corrupt(offset + 4, `page ${pgno} has unknown flags 0x${flags.toString(16).padStart(4, "0")}`);
   }
@@ -265,12 +294,53 @@ function readUvarint(
  * @throws {CorruptFileError} when the file is malformed or truncated
  */
 export function decodeLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): LtxFile {
+  return decodeLtxReader(bytesReader(bytes), options);
+}
+
+/**
+ * Opens the local LTX file at `path` and checks it as
+ * {@linkcode decodeLtxFile} does, reading only its header, page index and
+ * trailer; pages are read from the file when asked for. Close the result
+ * (`using file = openLtxFileAt(…)`). `options.path` (default `path`) names
+ * the file in errors.
+ *
+ * @throws {CorruptFileError} when the file is malformed or truncated
+ * @throws the file system's error when it cannot be opened
+ */
+export function openLtxFileAt(path: string, options: Partial<DecodeLtxOptions> = {}): LtxFile {
+  const reader = openFileReader(path);
+  try {
+    return decodeLtxReader(reader, { ...options, path: options.path ?? path });
+  } catch (err) {
+    reader.close();
+    throw err;
+  }
+}
+
+/**
+ * Decodes an LTX file read through `reader` (see {@linkcode decodeLtxFile});
+ * the result reads its pages through `reader`, and closing it closes
+ * `reader`.
+ *
+ * @throws {CorruptFileError} when the file is malformed or truncated
+ */
+export function decodeLtxReader(reader: RandomAccessReader, options: DecodeLtxOptions): LtxFile {
   const fail = (offset: number, state: string, cause?: unknown): CorruptFileError =>
     corruptError(options, offset, state, cause);
-  const header = decodeHeader(bytes, options);
-  const len = bytes.length;
+  const len = reader.size;
+  const read = (offset: number, length: number): Uint8Array => {
+    try {
+      return reader.read(offset, length);
+    } catch (err) {
+      throw fail(offset, `cannot read ${length} bytes: ${errorText(err)}`, err);
+    }
+  };
+  // A copy: the checksum pass needs it after other reads reused the view.
+  const headerBytes = new Uint8Array(read(0, Math.min(len, HEADER_SIZE)));
+  const header = decodeHeader(headerBytes, options);
   if (len < MIN_FILE_SIZE) throw fail(len, `file has ${len} bytes, an LTX file has at least ${MIN_FILE_SIZE}`);
-  const tail = new DataView(bytes.buffer, bytes.byteOffset + len - INDEX_SIZE_FROM_END, INDEX_SIZE_FROM_END);
+  const tailBytes = read(len - INDEX_SIZE_FROM_END, INDEX_SIZE_FROM_END);
+  const tail = new DataView(tailBytes.buffer, tailBytes.byteOffset, INDEX_SIZE_FROM_END);
   const trailer: LtxTrailer = { postApplyChecksum: tail.getBigUint64(8), fileChecksum: tail.getBigUint64(16) };
   try {
     validateTrailer(header, trailer);
@@ -282,9 +352,10 @@ export function decodeLtxFile(bytes: Uint8Array, options: DecodeLtxOptions): Ltx
   const indexEnd = len - INDEX_SIZE_FROM_END;
   const indexStart = indexEnd - indexSize;
   const endMarkerOffset = indexStart - PAGE_HEADER_SIZE;
-  checkEndMarker(bytes.subarray(endMarkerOffset, indexStart), endMarkerOffset, options);
-  const pageIndex = decodePageIndex(bytes.subarray(indexStart, indexEnd), { ...options, header, fileSize: len });
-  return new LtxFile(bytes, { header, trailer, pageIndex, endMarkerOffset, options });
+  const block = read(endMarkerOffset, PAGE_HEADER_SIZE + indexSize);
+  checkEndMarker(block.subarray(0, PAGE_HEADER_SIZE), endMarkerOffset, options);
+  const pageIndex = decodePageIndex(block.subarray(PAGE_HEADER_SIZE), { ...options, header, fileSize: len });
+  return new LtxFile(reader, { headerBytes, header, trailer, pageIndex, endMarkerOffset, options });
 }
 
 /**

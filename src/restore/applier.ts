@@ -1,9 +1,14 @@
 /**
- * Applies a restore plan: downloads each file, verifies its file checksum
- * and the chain's database checksums (pre-apply against the state built so
- * far, post-apply after), writes pages into `<output>.tmp`, then fsyncs,
- * runs `PRAGMA integrity_check`, and only then renames over `<output>`.
- * A failure at any point leaves `<output>` untouched.
+ * Applies a restore plan: streams each file (`openLtxFile`) through the
+ * stream decoder and writes its pages into `<output>.tmp` as they arrive,
+ * keeping the database checksum (one checksum per page) as it goes; checks
+ * each file's checksum at its end and the chain's database checksums
+ * (pre-apply against the state built so far, post-apply after), then
+ * fsyncs, runs `PRAGMA integrity_check`, and only then renames over
+ * `<output>`. Memory is a page and a chunk plus 8 bytes per page, whatever
+ * the files' sizes. A failure at any point (a checksum at the end of a
+ * file included: the staged output is discarded) leaves `<output>`
+ * untouched.
  *
  * @module
  */
@@ -11,8 +16,10 @@
 import { ftruncateSync } from "node:fs";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
-import { decodeLtxFile } from "../ltx/decoder.ts";
+import { decodeLtxStream, type LtxStream } from "../ltx/stream-decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM } from "../ltx/header.ts";
+import { GarbagePacer } from "../platform/gc.ts";
+import { openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "./planner.ts";
@@ -76,20 +83,34 @@ export async function applyRestorePlan(
  * file is checked against its name, its pre-apply checksum against the
  * database so far, its pages written, the file truncated to its commit, and
  * its post-apply checksum against the result. Also used to bring an
- * existing copy forward (`ChainedDatabase.fromImage`).
+ * existing copy forward (`ChainedDatabase.fromFile`).
  */
 export class ChainedDatabase {
   #sums = new PageChecksums(4096);
+  #pacer = new GarbagePacer();
   pageSize = 0;
   commit = 0;
 
-  /** Starts from an existing database image (its checksums computed), to apply later files to it. */
-  static fromImage(image: Uint8Array, pageSize: number): ChainedDatabase {
+  /**
+   * Starts from the database file at `path`, read one page at a time (its
+   * checksums computed), to apply later files to it.
+   */
+  static fromFile(path: string, pageSize: number): ChainedDatabase {
+    const reader = openFileReader(path);
+    try {
+      return ChainedDatabase.fromReader(reader, pageSize);
+    } finally {
+      reader.close();
+    }
+  }
+
+  /** Starts from a database read through `reader` one page at a time (its checksums computed). */
+  static fromReader(reader: RandomAccessReader, pageSize: number): ChainedDatabase {
     const db = new ChainedDatabase();
     db.pageSize = pageSize;
-    db.commit = image.length / pageSize;
+    db.commit = Math.floor(reader.size / pageSize);
     db.#sums = new PageChecksums(pageSize);
-    for (let p = 1; p <= db.commit; p++) db.#sums.set(p, image.subarray((p - 1) * pageSize, p * pageSize));
+    for (let p = 1; p <= db.commit; p++) db.#sums.set(p, reader.read((p - 1) * pageSize, pageSize));
     return db;
   }
 
@@ -106,8 +127,19 @@ export class ChainedDatabase {
    */
   async apply(client: ReplicaClient, info: LtxFileInfo, fd: number, options: SignalOptions & { first: boolean }): Promise<void> {
     const name = describe(client, info);
-    const bytes = await client.readLtxFile(info, options.signal ? { signal: options.signal } : {});
-    const file = decodeLtxFile(bytes, { path: name });
+    const chunks = await client.openLtxFile(info, options.signal ? { signal: options.signal } : {});
+    const file = await decodeLtxStream(chunks, { path: name });
+    try {
+      await this.#applyStream(file, { info, name, fd, first: options.first });
+    } catch (err) {
+      await file.cancel().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Applies the pages of `file`, checked as `apply` describes. */
+  async #applyStream(file: LtxStream, at: { info: LtxFileInfo; name: string; fd: number; first: boolean }): Promise<void> {
+    const { info, name, fd, first } = at;
     const h = file.header;
     if (h.minTxid !== info.minTxid || h.maxTxid !== info.maxTxid) {
       throw new CorruptFileError(
@@ -124,15 +156,19 @@ export class ChainedDatabase {
     }
     const sums = this.#sums;
     const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
-    if (checked && !options.first && h.preApplyChecksum !== sums.databaseChecksum()) {
+    if (checked && !first && h.preApplyChecksum !== sums.databaseChecksum()) {
       throw new ChecksumMismatchError(
         `Cannot apply '${name}': pre-apply checksum ${hex(h.preApplyChecksum)} does not match the database built so far (${hex(sums.databaseChecksum())})`,
         { path: name, expected: h.preApplyChecksum, actual: sums.databaseChecksum() },
       );
     }
-    for (const { pgno, data } of file.pages()) {
+    // Pages land in the output before the file's checksum is known (it is
+    // checked when the pages end): a bad file fails the whole restore, and
+    // the caller discards the staged output.
+    for await (const { pgno, data } of file.pages()) {
       writeAll(fd, data, (pgno - 1) * this.pageSize);
       sums.set(pgno, data);
+      this.#pacer.add(data.length);
     }
     this.commit = h.commit;
     ftruncateSync(fd, this.commit * this.pageSize);

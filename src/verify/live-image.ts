@@ -15,6 +15,7 @@
 import { CorruptFileError } from "../errors.ts";
 import { isValidPageSize } from "../ltx/header.ts";
 import { PageChecksums } from "../ltx/checksum.ts";
+import { openFileReader } from "../platform/random-access.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
 
 /** A consistent image of a database and its LTX checksum. */
@@ -67,6 +68,27 @@ export function firstDifferingPage(a: Uint8Array, b: Uint8Array, pageSize: numbe
     if (x.length !== y.length || !Buffer.from(x.buffer, x.byteOffset, x.length).equals(y)) return p;
   }
   return undefined;
+}
+
+/**
+ * Compares an image with the database file at `path` page by page, reading
+ * the file one page at a time (never whole).
+ * @returns the first page number that differs (or exists in only one), or undefined when equal
+ */
+export function firstDifferingPageInFile(image: Uint8Array, path: string, pageSize: number): number | undefined {
+  const file = openFileReader(path);
+  try {
+    const pages = Math.ceil(Math.max(image.length, file.size) / pageSize);
+    for (let p = 1; p <= pages; p++) {
+      const start = (p - 1) * pageSize;
+      const x = image.subarray(start, start + pageSize);
+      const y = file.read(Math.min(start, file.size), Math.max(0, Math.min(pageSize, file.size - start)));
+      if (x.length !== y.length || !Buffer.from(x.buffer, x.byteOffset, x.length).equals(y)) return p;
+    }
+    return undefined;
+  } finally {
+    file.close();
+  }
 }
 
 function sqlitePageSize(image: Uint8Array, path: string): number {

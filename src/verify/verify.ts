@@ -25,7 +25,7 @@
  * @module
  */
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
@@ -36,7 +36,7 @@ import { applyRestorePlan } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore, type RestorePlan } from "../restore/planner.ts";
 import type { LtxFileInfo, ReplicaClient } from "../replica/client.ts";
 import { verifyChain, type ChainProof } from "./chain.ts";
-import { firstDifferingPage, readLiveImage, type LiveImage } from "./live-image.ts";
+import { firstDifferingPageInFile, readLiveImage, type LiveImage } from "./live-image.ts";
 
 /** Fast-path attempts while a running agent keeps writing (see `verifyReplica`). */
 const FAST_ATTEMPTS = 3;
@@ -207,8 +207,7 @@ async function concludeFull(a: Attempt & { chain: ChainProof | undefined }): Pro
     } catch (err) {
       return failed({ ...a, plan, err, info: current, mode: "full" });
     }
-    const restored = new Uint8Array(readFileSync(output));
-    const page = firstDifferingPage(live.image, restored, live.pageSize || result.pageSize);
+    const page = firstDifferingPageInFile(live.image, output, live.pageSize || result.pageSize);
     const ok = page === undefined;
     return {
       ...base,
