@@ -11,6 +11,7 @@ import type { Benchmark } from "./benchmark.ts";
 import { runChaos } from "./chaos.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
+import { runLarge } from "./large.ts";
 import { ProcessGuard } from "./process-guard.ts";
 import { runResyncBench } from "./resync.ts";
 
@@ -32,6 +33,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   footprint: {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
+  },
+  large: {
+    description: "issue #13: 300 MB and 2 GB databases from scratch to S3 and file, side by side: peak RSS, time, CPU, bytes vs LZ4; restores (--sizes, --rss-limit; --help)",
+    run: () => Promise.reject(new Error("large takes its own options")),
+    runWithArgs: runLarge,
   },
   resync: {
     description: "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",
