@@ -173,7 +173,7 @@ export function renderLargeReport(result: LargeResult): string {
       `An agent or restore whose \`VmRSS\` goes above \`--rss-limit\` is SIGKILLed at the next poll (so it may overshoot the limit by what it allocates in ${s.pollIntervalMs} ms).`,
   );
   lines.push(
-    "- Bytes in replica = sum of the sizes of the replica's files (file: at completion) or objects (S3: listed after the agent stopped). Bytes uploaded = sum of `content-length` of the agent's PutObject/UploadPart requests up to completion. " +
+    "- Bytes in replica = sum of the sizes of the replica's files (file: at completion) or objects (S3: listed after the agent stopped). Bytes uploaded = sum of `content-length` of the agent's PutObject/UploadPart requests up to completion (for an agent that died or was killed: up to then). " +
       "LZ4 bytes = Σ over the database's pages of the page's LZ4 block (lz4_flex, as LTX v3 stores pages, without page headers), computed on the file as generated.",
   );
   lines.push(

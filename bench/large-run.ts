@@ -48,7 +48,7 @@ export interface AgentReplication {
   readonly maxSampledRssKiB: number | undefined;
   /** File replicas: bytes of the replica directory at completion. S3: filled in by the caller from a listing. */
   readonly replicaBytes: number | undefined;
-  /** S3: the agent's requests from start to completion of the first sync. */
+  /** S3: the agent's requests from start to completion of the first sync (or to its death, kill or timeout). */
   readonly firstSync: RequestTally | undefined;
   /** S3: the agent's requests from start to exit (shutdown included). */
   readonly total: RequestTally | undefined;
@@ -148,6 +148,8 @@ export async function runLargeCase(prepared: readonly PreparedLargeAgent[], ctx:
           w.outcome = hit
             ? { kind: "rss-limit", ...hit }
             : { kind: "exited", code: w.agentProcess.process.exitCode, signal: signalOf(w.agentProcess), afterSeconds: seconds, logTail: logTail(w.agentProcess.logPath, 8) };
+          // What it uploaded before it died or was killed.
+          if (ctx.kind === "s3") w.firstSync = requestsOf(name, now);
           ctx.say(`${name}: ${hit ? `exceeded --rss-limit (RSS ${Math.round(hit.rssKiB / 1024)} MiB after ${hit.afterSeconds.toFixed(1)} s), killed` : `exited on its own after ${seconds.toFixed(1)} s`}`);
         }
         w.state = "gone";
