@@ -64,14 +64,7 @@ export async function startAgent(
   launch: AgentLaunch,
   options: { timeoutMs: number; track: TrackChild },
 ): Promise<AgentProcess> {
-  const out = openSync(launch.logPath, "w");
-  let proc: Subprocess<"ignore", number, number>;
-  try {
-    proc = options.track(Bun.spawn([...launch.argv], { env: { ...launch.env }, stdin: "ignore", stdout: out, stderr: out }));
-  } finally {
-    // The child has its own copy of the descriptor.
-    closeSync(out);
-  }
+  const { process: proc } = spawnAgent(launch, options.track);
   const deadline = performance.now() + options.timeoutMs;
   const wanted = launch.readyCount ?? 1;
   const expected = wanted === 1 ? `'${launch.readyText}'` : `'${launch.readyText}' ${wanted} times`;
@@ -85,6 +78,22 @@ export async function startAgent(
       throw new Error(`Cannot start ${launch.name}: no ${expected} in its log after ${options.timeoutMs} ms\n${logTail(launch.logPath)}`);
     }
     await Bun.sleep(50);
+  }
+}
+
+/**
+ * Starts an agent without waiting for it to be ready, for a caller that
+ * watches it from the first moment (e.g. its memory); its output goes to
+ * `launch.logPath`. {@linkcode startAgent} is this plus the wait.
+ */
+export function spawnAgent(launch: AgentLaunch, track: TrackChild): AgentProcess {
+  const out = openSync(launch.logPath, "w");
+  try {
+    const proc = track(Bun.spawn([...launch.argv], { env: { ...launch.env }, stdin: "ignore", stdout: out, stderr: out }));
+    return { name: launch.name, process: proc, logPath: launch.logPath };
+  } finally {
+    // The child has its own copy of the descriptor.
+    closeSync(out);
   }
 }
 

@@ -11,6 +11,7 @@ import type { Benchmark } from "./benchmark.ts";
 import { runChaos } from "./chaos.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
+import { runLarge } from "./large.ts";
 import { ProcessGuard } from "./process-guard.ts";
 import { runResyncBench } from "./resync.ts";
 import { runS3Clients } from "./s3-clients.ts";
@@ -33,6 +34,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   footprint: {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
+  },
+  large: {
+    description: "issue #13: 300 MB and 2 GB databases from scratch to S3 and file, side by side: peak RSS, time, CPU, bytes vs LZ4; restores (--sizes, --rss-limit; --help)",
+    run: () => Promise.reject(new Error("large takes its own options")),
+    runWithArgs: runLarge,
   },
   "s3-clients": {
     description: "issue #13: RSS of the AWS SDK, Bun's S3Client and litefleet's SigV4 client: import, 100 small requests, 64 MiB up/down",

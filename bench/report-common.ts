@@ -38,7 +38,7 @@ export function quickRunMark(quick: boolean): string {
 }
 
 /** Returns the list items that open every report: command, date, machine and agent versions. */
-export function runFactLines(facts: RunFacts): string[] {
+export function runFactLines(facts: Pick<RunFacts, "command" | "startedAt" | "machine" | "versions">): string[] {
   const m = facts.machine;
   return [
     `- Command: \`${facts.command}\``,

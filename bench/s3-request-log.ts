@@ -3,7 +3,9 @@
  * (`test/harness/s3-server.ts`, which records method, operation kind,
  * bucket, key and headers of every request) plus what its records lack and
  * the benchmark needs: the list `prefix` query parameter, used to attribute
- * ListObjects requests to an agent.
+ * ListObjects requests to an agent, and when each request arrived and when
+ * its response ended (the `large` benchmark waits for an agent's uploads to
+ * finish).
  *
  * Both come from a second `request` listener on the same `node:http`
  * server. s3rver creates that server inside `run()` with
@@ -15,14 +17,22 @@
  * @module
  */
 
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { startS3Server, type S3Request, type S3Server } from "../test/harness/s3-server.ts";
 
-/** One request: the harness's record plus the list prefix. */
+/** One request: the harness's record plus the list prefix and its timing. */
 export interface LoggedS3Request extends S3Request {
   /** `prefix` query parameter of a bucket-level request (ListObjects, ListObjectsV2), if any. */
   readonly listPrefix: string | undefined;
+  /** `performance.now()` when the request arrived. */
+  readonly startedAt?: number | undefined;
+  /**
+   * `performance.now()` when its response was finished or its connection
+   * closed; `undefined` while it is still in flight (at the time of the
+   * {@linkcode S3RequestLog.requests} call).
+   */
+  readonly endedAt?: number | undefined;
 }
 
 /** A running S3 server with its request log. Dispose it to stop the server and delete its data. */
@@ -41,6 +51,8 @@ export interface S3RequestLog extends AsyncDisposable {
 interface Tapped {
   readonly method: string;
   readonly listPrefix: string | undefined;
+  readonly startedAt: number;
+  endedAt: number | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -58,7 +70,13 @@ export async function startS3RequestLog(buckets: string[]): Promise<S3RequestLog
     const server = createServer(...args);
     captured ??= server;
     // Prepended, so it runs before s3rver's handler and the harness's recorder.
-    server.prependListener("request", (req: IncomingMessage) => tapped.push(tap(req)));
+    server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+      const t = tap(req);
+      tapped.push(t);
+      res.once("close", () => {
+        t.endedAt = performance.now();
+      });
+    });
     return server;
   };
   let server: S3Server;
@@ -81,7 +99,7 @@ export async function startS3RequestLog(buckets: string[]): Promise<S3RequestLog
         if (t === undefined || t.method !== r.method) {
           throw new Error(`Cannot merge S3 request logs: entry ${i} is '${r.method} ${r.kind}' in the harness, '${t?.method ?? "missing"}' in the tap`);
         }
-        return { ...r, listPrefix: t.listPrefix };
+        return { ...r, listPrefix: t.listPrefix, startedAt: t.startedAt, endedAt: t.endedAt };
       });
     },
     [Symbol.asyncDispose]: () => server.stop(),
@@ -90,5 +108,5 @@ export async function startS3RequestLog(buckets: string[]): Promise<S3RequestLog
 
 function tap(req: IncomingMessage): Tapped {
   const url = new URL(req.url ?? "/", "http://localhost");
-  return { method: req.method ?? "GET", listPrefix: url.searchParams.get("prefix") ?? undefined };
+  return { method: req.method ?? "GET", listPrefix: url.searchParams.get("prefix") ?? undefined, startedAt: performance.now(), endedAt: undefined };
 }
