@@ -56,11 +56,11 @@ describe("decodeLtxFile() on damaged golden files", () => {
       // uncompressed page). A flip there may still decode to the same page
       // (say, a match offset moved within a run of zeros), which is fine.
       const compressed = (pos: number): boolean =>
-        file.pageIndex.some((e) => pos >= e.offset + 10 && pos < e.offset + e.size);
+        file.pageIndex.toArray().some((e) => pos >= e.offset + 10 && pos < e.offset + e.size);
       const rand = mulberry32(randomSeed() ^ original.length);
       const positions: number[] = [];
       for (let pos = 0; pos < 100; pos++) positions.push(pos); // the header
-      const tailStart = file.pageIndex.reduce((end, e) => Math.max(end, e.offset + e.size), 100);
+      const tailStart = file.pageIndex.toArray().reduce((end, e) => Math.max(end, e.offset + e.size), 100);
       for (let pos = tailStart; pos < original.length; pos++) positions.push(pos); // marker, index, trailer
       for (const e of file.pageIndex) positions.push(e.offset, e.offset + 3, e.offset + 5, e.offset + 9);
       for (let i = 0; i < 1000; i++) positions.push(Math.floor(rand() * original.length));

@@ -1,8 +1,8 @@
 /**
  * Reads LTX v3 files through a random-access reader: bytes in memory
  * ({@linkcode decodeLtxFile}) or a local file read at offsets
- * ({@linkcode openLtxFileAt}), so memory is the page index and one frame,
- * never the file. The header, trailer and page index are read and
+ * ({@linkcode openLtxFileAt}), so memory is the page index (12 bytes a page,
+ * {@linkcode PageIndex}) and one frame, never the file. The header, trailer and page index are read and
  * cross-checked up front; each frame is read and decompressed when needed,
  * and the file checksum is verified when {@linkcode LtxFile.pages} runs to
  * the end. Both page encodings are read: current (page flag 0x0001, u32 size +
@@ -30,16 +30,7 @@ import {
   validateTrailer,
 } from "./header.ts";
 import type { LtxHeader, LtxTrailer } from "./header.ts";
-
-/** Where one page frame sits in the file, as the page index records it. */
-export interface LtxPageIndexEntry {
-  /** The page number. */
-  readonly pgno: number;
-  /** Byte offset of the frame's page header. */
-  readonly offset: number;
-  /** Frame size: page header, size prefix (if any) and compressed data. */
-  readonly size: number;
-}
+import { PageIndex, PageIndexBuilder } from "./page-index.ts";
 
 /** Options for {@linkcode decodeLtxFile} and {@linkcode verifyLtxFile}. */
 export interface DecodeLtxOptions {
@@ -67,16 +58,12 @@ export class LtxFile implements Disposable {
   readonly header: LtxHeader;
   /** The file trailer, as stored (verified only by {@linkcode LtxFile.pages}). */
   readonly trailer: LtxTrailer;
-  /** Page numbers in the file, ascending (which is also file order). */
-  readonly pageNumbers: readonly number[];
-  /** The page index, ascending by page number. */
-  readonly pageIndex: readonly LtxPageIndexEntry[];
+  /** The page index, ascending by page number (which is also file order). */
+  readonly pageIndex: PageIndex;
   #reader: RandomAccessReader;
   #headerBytes: Uint8Array;
   #options: DecodeLtxOptions;
   #endMarkerOffset: number;
-  /** Built on the first `page()` call: merges and restores only stream. */
-  #byPgno: Map<number, LtxPageIndexEntry> | undefined;
 
   /** Use {@linkcode decodeLtxFile} or {@linkcode openLtxFileAt}, which check the parts they pass in. */
   constructor(
@@ -85,7 +72,7 @@ export class LtxFile implements Disposable {
       headerBytes: Uint8Array;
       header: LtxHeader;
       trailer: LtxTrailer;
-      pageIndex: LtxPageIndexEntry[];
+      pageIndex: PageIndex;
       endMarkerOffset: number;
       options: DecodeLtxOptions;
     },
@@ -95,7 +82,6 @@ export class LtxFile implements Disposable {
     this.header = parts.header;
     this.trailer = parts.trailer;
     this.pageIndex = parts.pageIndex;
-    this.pageNumbers = parts.pageIndex.map((e) => e.pgno);
     this.#endMarkerOffset = parts.endMarkerOffset;
     this.#options = parts.options;
   }
@@ -103,6 +89,11 @@ export class LtxFile implements Disposable {
   /** The path given when decoding, used in errors. */
   get path(): string {
     return this.#options.path;
+  }
+
+  /** A new array of the page numbers in the file, ascending (one number per page: for tests and tools). */
+  get pageNumbers(): number[] {
+    return this.pageIndex.pageNumbers();
   }
 
   /** The file size in bytes. */
@@ -128,12 +119,11 @@ export class LtxFile implements Disposable {
    * @throws {CorruptFileError} when the frame is malformed
    */
   page(pgno: number): Uint8Array {
-    this.#byPgno ??= new Map(this.pageIndex.map((e) => [e.pgno, e]));
-    const entry = this.#byPgno.get(pgno);
-    if (entry === undefined) {
+    const i = this.pageIndex.find(pgno);
+    if (i < 0) {
       throw new RangeError(`Cannot read LTX page ${pgno}: file '${this.path}' does not contain it`);
     }
-    return this.#decodeFrame(entry).data;
+    return this.#decodeFrame(i).data;
   }
 
   /**
@@ -150,14 +140,16 @@ export class LtxFile implements Disposable {
     // Go's decoder folds `flag | (cs ^ page)` from `flag`; the result is
     // the flag on the XOR of all page checksums, even with no pages.
     let pageXor = 0n;
-    for (const entry of this.pageIndex) {
-      const { data, prefix } = this.#decodeFrame(entry);
+    const index = this.pageIndex;
+    for (let i = 0; i < index.length; i++) {
+      const pgno = index.pgno(i);
+      const { data, prefix } = this.#decodeFrame(i);
       // Hashed: page header, size prefix (current encoding only) and the
       // uncompressed page, never the compressed bytes.
       crc.update(prefix);
       crc.update(data);
-      if (trackDatabase) pageXor ^= pageChecksum(entry.pgno, data);
-      yield { pgno: entry.pgno, data };
+      if (trackDatabase) pageXor ^= pageChecksum(pgno, data);
+      yield { pgno, data };
     }
     const size = this.#reader.size;
     crc.update(this.#read(this.#endMarkerOffset, size - 8 - this.#endMarkerOffset));
@@ -194,9 +186,12 @@ export class LtxFile implements Disposable {
     }
   }
 
-  /** Decodes one frame; `prefix` is its leading bytes that are hashed. */
-  #decodeFrame(entry: LtxPageIndexEntry): { data: Uint8Array; prefix: Uint8Array } {
-    const { offset, size, pgno } = entry;
+  /** Decodes the frame of page index entry `i`; `prefix` is its leading bytes that are hashed. */
+  #decodeFrame(i: number): { data: Uint8Array; prefix: Uint8Array } {
+    const index = this.pageIndex;
+    const pgno = index.pgno(i);
+    const offset = index.offset(i);
+    const size = index.size(i);
     const { pageSize } = this.header;
     // The decoder checked that every frame lies inside the page block and
     // is longer than a page header. Offsets below are local to the frame.
@@ -400,7 +395,25 @@ export function checkEndMarker(marker: Uint8Array, offset: number, options: Deco
 export function decodePageIndex(
   index: Uint8Array,
   options: DecodeLtxOptions & { header: LtxHeader; fileSize: number },
-): LtxPageIndexEntry[] {
+): PageIndex {
+  const builder = new PageIndexBuilder(HEADER_SIZE);
+  walkPageIndex(index, options, (pgno, _offset, size) => builder.add(pgno, size));
+  return builder.finish();
+}
+
+/**
+ * Checks a page index as {@linkcode decodePageIndex} does, handing each
+ * entry to `visit` (in order, each checked before it is visited) instead of
+ * keeping them, for a caller that only compares them with what it saw.
+ *
+ * @returns the number of entries
+ * @throws {CorruptFileError} naming the first problem and its file offset
+ */
+export function walkPageIndex(
+  index: Uint8Array,
+  options: DecodeLtxOptions & { header: LtxHeader; fileSize: number },
+  visit: (pgno: number, offset: number, size: number) => void,
+): number {
   const { header, fileSize } = options;
   const indexStart = fileSize - INDEX_SIZE_FROM_END - index.length;
   const endMarkerOffset = indexStart - PAGE_HEADER_SIZE;
@@ -409,11 +422,11 @@ export function decodePageIndex(
   const { commit, pageSize } = header;
   const lockPgno = lockPageNumber(pageSize);
   const snapshot = isSnapshot(header);
-  const pageIndex: LtxPageIndexEntry[] = [];
   // Positions are local to `index`; errors report file offsets.
   const cursor = { pos: 0, end: index.length, fail: (at: number, state: string) => fail(indexStart + at, state) };
   let nextOffset = HEADER_SIZE;
   let prevPgno = 0;
+  let count = 0;
   for (;;) {
     const at = indexStart + cursor.pos;
     const pgno = readUvarint(index, cursor);
@@ -434,7 +447,8 @@ export function decodePageIndex(
       ? `page ${pgno} frame size ${size} does not fit the page block`
       : undefined;
     if (problem !== undefined) throw fail(at, `page index is invalid: ${problem}`);
-    pageIndex.push({ pgno, offset, size });
+    visit(pgno, offset, size);
+    count++;
     nextOffset = offset + size;
     prevPgno = pgno;
   }
@@ -446,7 +460,7 @@ export function decodePageIndex(
     const last = commit === lockPgno ? commit - 1 : commit;
     if (prevPgno !== last) throw fail(indexStart, `snapshot has pages up to ${prevPgno} but commit is ${commit}`);
   }
-  return pageIndex;
+  return count;
 }
 
 /**

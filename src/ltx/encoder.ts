@@ -28,14 +28,39 @@ export interface LtxEncodeResult extends LtxTrailer {
   size: number;
 }
 
-/** Appends `value` as an unsigned LEB128 varint (Go `binary.AppendUvarint`). */
-function pushUvarint(out: number[], value: number): void {
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
+/**
+ * The page index as it will be written: unsigned LEB128 varints (Go
+ * `binary.AppendUvarint`) appended to a byte buffer that doubles when
+ * full, so a file's index costs about 8 bytes a page (page number, offset
+ * and size), not three JS numbers.
+ */
+class IndexBytes {
+  #bytes = new Uint8Array(1024);
+  #length = 0;
+
+  /** Appends `value` as a varint. */
+  push(value: number): void {
+    // A varint of a number below 2^53 takes at most 8 bytes.
+    if (this.#length + 8 > this.#bytes.length) {
+      const grown = new Uint8Array(this.#bytes.length * 2);
+      grown.set(this.#bytes.subarray(0, this.#length));
+      this.#bytes = grown;
+    }
+    const bytes = this.#bytes;
+    let at = this.#length;
+    let v = value;
+    while (v >= 0x80) {
+      bytes[at++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    bytes[at++] = v;
+    this.#length = at;
   }
-  out.push(v);
+
+  /** The bytes pushed so far (a view, valid until the next push). */
+  view(): Uint8Array {
+    return this.#bytes.subarray(0, this.#length);
+  }
 }
 
 /**
@@ -64,7 +89,7 @@ export class LtxEncoder {
   #size = 0;
   #lockPgno: number;
   #prevPgno = 0;
-  #index: number[] = [];
+  #index = new IndexBytes();
 
   /**
    * Validates `header` and writes it to `sink`.
@@ -130,7 +155,9 @@ export class LtxEncoder {
     // *uncompressed* page, never the compressed bytes.
     this.#write(frame, PAGE_HEADER_SIZE + 4);
     this.#crc.update(data);
-    this.#index.push(pgno, offset, frameSize);
+    this.#index.push(pgno);
+    this.#index.push(offset);
+    this.#index.push(frameSize);
     this.#prevPgno = pgno;
   }
 
@@ -157,23 +184,24 @@ export class LtxEncoder {
       throw fail(`snapshot has pages up to ${this.#prevPgno} but commit is ${h.commit}`);
     }
 
-    const tail: number[] = [0, 0, 0, 0, 0, 0]; // end marker: an all-zero page header
-    const indexStart = tail.length;
-    for (let i = 0; i < this.#index.length; i++) pushUvarint(tail, this.#index[i] ?? 0);
-    pushUvarint(tail, 0);
-    const indexSize = tail.length - indexStart;
-    const bytes = new Uint8Array(tail.length + 8 + TRAILER_SIZE);
-    bytes.set(tail);
-    const view = new DataView(bytes.buffer);
-    view.setBigUint64(tail.length, BigInt(indexSize));
-    view.setBigUint64(tail.length + 8, postApplyChecksum);
-    const checksummed = bytes.length - 8;
-    this.#crc.update(bytes.subarray(0, checksummed));
+    // End marker (an all-zero page header), the index, its size and the
+    // trailer: the index goes to the sink as it was built (the encoder is
+    // done with it), the rest in one small chunk on either side.
+    this.#index.push(0);
+    const index = this.#index.view();
+    const marker = new Uint8Array(PAGE_HEADER_SIZE);
+    const end = new Uint8Array(8 + TRAILER_SIZE);
+    const view = new DataView(end.buffer);
+    view.setBigUint64(0, BigInt(index.length));
+    view.setBigUint64(8, postApplyChecksum);
+    this.#crc.update(marker).update(index).update(end.subarray(0, 16));
     const fileChecksum = CHECKSUM_FLAG | this.#crc.digest();
-    view.setBigUint64(checksummed, fileChecksum);
+    view.setBigUint64(16, fileChecksum);
     this.#state = "failed";
-    this.#sink(bytes);
-    this.#size += bytes.length;
+    this.#sink(marker);
+    this.#sink(index);
+    this.#sink(end);
+    this.#size += marker.length + index.length + end.length;
     this.#state = "finished";
     return { postApplyChecksum, fileChecksum, size: this.#size };
   }

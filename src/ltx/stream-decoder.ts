@@ -1,6 +1,7 @@
 /**
  * Decodes an LTX v3 file from a stream of chunks (a download) in one pass,
- * with memory for one page frame and one chunk plus the page index: the
+ * with memory for one page frame and one chunk plus the page index (12
+ * bytes a page, and the index bytes once the frames end): the
  * header first, then each page as its frame arrives (frames are contiguous
  * from byte 100), then the end marker, page index and trailer, which are
  * cross-checked against the frames seen. The file checksum (and a
@@ -14,13 +15,8 @@
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lz4DecompressBlock, lz4DecompressFrame } from "../platform/lz4.ts";
 import { CHECKSUM_FLAG, Crc64, lockPageNumber, pageChecksum } from "./checksum.ts";
-import {
-  checkPageIndexSize,
-  decodePageIndex,
-  INDEX_SIZE_FROM_END,
-  type DecodeLtxOptions,
-  type LtxPageIndexEntry,
-} from "./decoder.ts";
+import { checkPageIndexSize, INDEX_SIZE_FROM_END, walkPageIndex, type DecodeLtxOptions } from "./decoder.ts";
+import { PageIndexBuilder, type PageIndex } from "./page-index.ts";
 import {
   decodeHeader,
   HEADER_SIZE,
@@ -87,11 +83,29 @@ class ChunkReader {
     return done === n ? out : out.subarray(0, done);
   }
 
-  /** Reads everything left, up to `limit` bytes; `undefined` when more is left. */
+  /**
+   * Reads everything left, up to `limit` bytes; `undefined` when more is
+   * left. Memory is what is left (collected chunk by chunk, then joined),
+   * not `limit`, which can be far larger.
+   */
   async readRest(limit: number): Promise<Uint8Array | undefined> {
-    const rest = await this.read(limit + 1);
-    if (rest.length > limit) return undefined;
-    return new Uint8Array(rest);
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    while (await this.#fill()) {
+      const part = this.#chunk.subarray(this.#pos);
+      this.#pos = this.#chunk.length;
+      this.offset += part.length;
+      total += part.length;
+      if (total > limit) return undefined;
+      parts.push(part);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
   }
 
   /** Stops the stream early (releases a download). */
@@ -120,7 +134,7 @@ export class LtxStream {
   #headerBytes: Uint8Array;
   #options: DecodeLtxOptions;
   #trailer: LtxTrailer | undefined;
-  #pageIndex: LtxPageIndexEntry[] | undefined;
+  #pageIndex: PageIndex | undefined;
   #size = 0;
   #started = false;
 
@@ -144,7 +158,7 @@ export class LtxStream {
   }
 
   /** The page index, once {@linkcode LtxStream.pages} has run to the end. */
-  get pageIndex(): readonly LtxPageIndexEntry[] {
+  get pageIndex(): PageIndex {
     if (this.#pageIndex === undefined) throw new Error(`Cannot read the page index of '${this.path}': its pages were not read to the end`);
     return this.#pageIndex;
   }
@@ -194,7 +208,7 @@ export class LtxStream {
     const crc = new Crc64().update(this.#headerBytes);
     const trackDatabase = isSnapshot(header) && !hasNoChecksum(header);
     const lockPgno = lockPageNumber(pageSize);
-    const seen: LtxPageIndexEntry[] = [];
+    const seen = new PageIndexBuilder(HEADER_SIZE);
     let pageXor = 0n;
     let prevPgno = 0;
     let endMarkerOffset: number;
@@ -253,7 +267,7 @@ export class LtxStream {
       }
       crc.update(data);
       if (trackDatabase) pageXor ^= pageChecksum(pgno, data);
-      seen.push({ pgno, offset: at, size: reader.offset - at });
+      seen.add(pgno, reader.offset - at);
       prevPgno = pgno;
       yield { pgno, data };
     }
@@ -278,20 +292,24 @@ export class LtxStream {
     if (indexSize !== tail.length - INDEX_SIZE_FROM_END) {
       throw this.#fail(fileSize - INDEX_SIZE_FROM_END, `page index size ${indexSize} disagrees with the end marker at ${endMarkerOffset}`);
     }
-    const pageIndex = decodePageIndex(tail.subarray(0, indexSize), { ...this.#options, header, fileSize });
+    // Compared entry by entry as the index is parsed, without a second copy
+    // of it; the parser's own errors come first, then the count, then the
+    // first entry that differs.
+    const pageIndex = seen.finish();
     const indexStart = endMarkerOffset + PAGE_HEADER_SIZE;
-    if (pageIndex.length !== seen.length) {
-      throw this.#fail(indexStart, `page index lists ${pageIndex.length} pages but the file holds ${seen.length} frames`);
-    }
-    for (const [i, e] of pageIndex.entries()) {
-      const s = seen[i];
-      if (s === undefined || s.pgno !== e.pgno || s.offset !== e.offset || s.size !== e.size) {
-        throw this.#fail(
-          indexStart,
-          `page index entry ${e.pgno}:${e.offset}+${e.size} disagrees with the frame ${s?.pgno}:${s?.offset}+${s?.size}`,
-        );
+    let i = 0;
+    let differs: string | undefined;
+    const listed = walkPageIndex(tail.subarray(0, indexSize), { ...this.#options, header, fileSize }, (pgno, offset, size) => {
+      const k = i++;
+      if (differs !== undefined || k >= pageIndex.length) return;
+      if (pageIndex.pgno(k) !== pgno || pageIndex.offset(k) !== offset || pageIndex.size(k) !== size) {
+        differs = `page index entry ${pgno}:${offset}+${size} disagrees with the frame ${pageIndex.pgno(k)}:${pageIndex.offset(k)}+${pageIndex.size(k)}`;
       }
+    });
+    if (listed !== pageIndex.length) {
+      throw this.#fail(indexStart, `page index lists ${listed} pages but the file holds ${pageIndex.length} frames`);
     }
+    if (differs !== undefined) throw this.#fail(indexStart, differs);
     crc.update(new Uint8Array(PAGE_HEADER_SIZE));
     crc.update(tail.subarray(0, tail.length - 8));
     const actual = CHECKSUM_FLAG | crc.digest();

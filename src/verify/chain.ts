@@ -217,7 +217,7 @@ function checkPageIndex(h: LtxHeader, tail: Uint8Array, ctx: { path: string; fil
   if (prevCommit === undefined || h.commit <= prevCommit) return;
   const lock = lockPageNumber(h.pageSize);
   const grown = h.commit - prevCommit - (lock > prevCommit && lock <= h.commit ? 1 : 0);
-  const held = entries.filter((e) => e.pgno > prevCommit).length;
+  const held = entries.countAbove(prevCommit);
   if (held < grown) {
     throw new CorruptFileError(
       `Cannot verify '${path}': its header says the database grows from ${prevCommit} to ${h.commit} pages, ` +
