@@ -342,6 +342,7 @@ export class DbCapture {
     const checksums = this.#base.checksums;
     const pages = this.#pages;
     const changedOnly = plan.kind === "resync";
+    checksums.reserve(plan.seg.commit);
     let count = 0;
     let size: number;
     try {

@@ -133,6 +133,32 @@ describe("PageChecksums", () => {
     expect(sums.get(4)).toBe(0n);
   });
 
+  test("reserve() keeps every checksum and the database checksum", () => {
+    const sums = new PageChecksums(4096);
+    const page = new Uint8Array(4096).fill(7);
+    for (let p = 1; p <= 100; p++) sums.set(p, page);
+    const before = sums.databaseChecksum();
+    sums.reserve(100_000);
+    sums.reserve(10);
+    expect(sums.pageCount).toBe(100);
+    expect(sums.databaseChecksum()).toBe(before);
+    expect(sums.get(100)).toBe(pageChecksum(100, page));
+    sums.set(100_000, page);
+    expect(sums.pageCount).toBe(100_000);
+  });
+
+  test("has() tells set pages from unset ones, the lock page and truncated pages", () => {
+    const sums = new PageChecksums(4096);
+    sums.set(2, new Uint8Array(4096));
+    sums.set(4, new Uint8Array(4096));
+    expect([0, 1, 2, 3, 4, 5, 1.5].map((p) => sums.has(p))).toEqual([false, false, true, false, true, false, false]);
+    sums.truncate(3);
+    expect(sums.has(4)).toBe(false);
+    const lock = lockPageNumber(4096);
+    sums.set(lock, new Uint8Array(4096));
+    expect(sums.has(lock)).toBe(false);
+  });
+
   test("stays equal to a full recompute under random sets and truncations", () => {
     const rand = mulberry32(randomSeed());
     const pageSize = 512;

@@ -369,6 +369,20 @@ export class PageChecksums {
     this.#store(pgno, Number(checksum & 0xffff_ffffn), Number(checksum >> 32n));
   }
 
+  /**
+   * Makes room for pages 1..`pageCount` at once (a hint: storing grows as
+   * needed anyway), so that filling a known database size does not copy
+   * the arrays as they double.
+   */
+  reserve(pageCount: number): void {
+    if (Number.isInteger(pageCount) && pageCount > this.#lo.length) this.#resize(pageCount);
+  }
+
+  /** Whether page `pgno` has a checksum (never the lock page); allocates nothing, unlike `get`. */
+  has(pgno: number): boolean {
+    return Number.isInteger(pgno) && pgno >= 1 && pgno <= this.#pageCount && this.#hi[pgno - 1] !== 0;
+  }
+
   /** Returns the checksum of page `pgno`, or 0n when it is not set (or is the lock page). */
   get(pgno: number): bigint {
     if (!Number.isInteger(pgno) || pgno < 1 || pgno > this.#pageCount) return 0n;
@@ -435,6 +449,10 @@ export class PageChecksums {
   #grow(pgno: number): void {
     let size = this.#lo.length;
     while (size < pgno) size *= 2;
+    this.#resize(size);
+  }
+
+  #resize(size: number): void {
     const lo = new Uint32Array(size);
     const hi = new Uint32Array(size);
     lo.set(this.#lo);

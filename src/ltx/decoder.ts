@@ -30,7 +30,7 @@ import {
   validateTrailer,
 } from "./header.ts";
 import type { LtxHeader, LtxTrailer } from "./header.ts";
-import { PageIndex, PageIndexBuilder } from "./page-index.ts";
+import { PageIndex } from "./page-index.ts";
 
 /** Options for {@linkcode decodeLtxFile} and {@linkcode verifyLtxFile}. */
 export interface DecodeLtxOptions {
@@ -396,9 +396,19 @@ export function decodePageIndex(
   index: Uint8Array,
   options: DecodeLtxOptions & { header: LtxHeader; fileSize: number },
 ): PageIndex {
-  const builder = new PageIndexBuilder(HEADER_SIZE);
-  walkPageIndex(index, options, (pgno, _offset, size) => builder.add(pgno, size));
-  return builder.finish();
+  // Two passes over the varints (checked, then copied) so the arrays are
+  // allocated once, at their exact size.
+  const n = walkPageIndex(index, options, () => {});
+  const pgnos = new Uint32Array(n);
+  const offsets = new Float64Array(n + 1);
+  let i = 0;
+  offsets[0] = HEADER_SIZE;
+  walkPageIndex(index, options, (pgno, offset, size) => {
+    pgnos[i] = pgno;
+    offsets[i] = offset;
+    offsets[++i] = offset + size;
+  });
+  return new PageIndex(pgnos, offsets);
 }
 
 /**

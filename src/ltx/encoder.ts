@@ -28,38 +28,50 @@ export interface LtxEncodeResult extends LtxTrailer {
   size: number;
 }
 
+/** Bytes per chunk of {@linkcode IndexBytes}. */
+const INDEX_CHUNK_BYTES = 64 * 1024;
+
 /**
  * The page index as it will be written: unsigned LEB128 varints (Go
- * `binary.AppendUvarint`) appended to a byte buffer that doubles when
- * full, so a file's index costs about 8 bytes a page (page number, offset
- * and size), not three JS numbers.
+ * `binary.AppendUvarint`) appended to fixed 64 KiB chunks, so a file's
+ * index costs about 8 bytes a page (page number, offset and size) instead
+ * of three JS numbers, and growing never copies.
  */
 class IndexBytes {
-  #bytes = new Uint8Array(1024);
+  #done: Uint8Array[] = [];
+  #chunk = new Uint8Array(INDEX_CHUNK_BYTES);
+  #at = 0;
   #length = 0;
+
+  /** Bytes pushed so far. */
+  get length(): number {
+    return this.#length;
+  }
 
   /** Appends `value` as a varint. */
   push(value: number): void {
     // A varint of a number below 2^53 takes at most 8 bytes.
-    if (this.#length + 8 > this.#bytes.length) {
-      const grown = new Uint8Array(this.#bytes.length * 2);
-      grown.set(this.#bytes.subarray(0, this.#length));
-      this.#bytes = grown;
+    if (this.#at + 8 > INDEX_CHUNK_BYTES) {
+      this.#done.push(this.#chunk.subarray(0, this.#at));
+      this.#chunk = new Uint8Array(INDEX_CHUNK_BYTES);
+      this.#at = 0;
     }
-    const bytes = this.#bytes;
-    let at = this.#length;
+    const bytes = this.#chunk;
+    const start = this.#at;
+    let at = start;
     let v = value;
     while (v >= 0x80) {
       bytes[at++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
     }
     bytes[at++] = v;
-    this.#length = at;
+    this.#at = at;
+    this.#length += at - start;
   }
 
-  /** The bytes pushed so far (a view, valid until the next push). */
-  view(): Uint8Array {
-    return this.#bytes.subarray(0, this.#length);
+  /** The chunks in order (views; the last is cut to what it holds). */
+  chunks(): Uint8Array[] {
+    return [...this.#done, this.#chunk.subarray(0, this.#at)];
   }
 }
 
@@ -185,23 +197,25 @@ export class LtxEncoder {
     }
 
     // End marker (an all-zero page header), the index, its size and the
-    // trailer: the index goes to the sink as it was built (the encoder is
-    // done with it), the rest in one small chunk on either side.
+    // trailer: the index goes to the sink in the chunks it was built in
+    // (the encoder is done with them), the rest in small chunks around it.
     this.#index.push(0);
-    const index = this.#index.view();
+    const index = this.#index.chunks();
     const marker = new Uint8Array(PAGE_HEADER_SIZE);
     const end = new Uint8Array(8 + TRAILER_SIZE);
     const view = new DataView(end.buffer);
-    view.setBigUint64(0, BigInt(index.length));
+    view.setBigUint64(0, BigInt(this.#index.length));
     view.setBigUint64(8, postApplyChecksum);
-    this.#crc.update(marker).update(index).update(end.subarray(0, 16));
+    this.#crc.update(marker);
+    for (const chunk of index) this.#crc.update(chunk);
+    this.#crc.update(end.subarray(0, 16));
     const fileChecksum = CHECKSUM_FLAG | this.#crc.digest();
     view.setBigUint64(16, fileChecksum);
     this.#state = "failed";
-    this.#sink(marker);
-    this.#sink(index);
-    this.#sink(end);
-    this.#size += marker.length + index.length + end.length;
+    for (const chunk of [marker, ...index, end]) {
+      this.#sink(chunk);
+      this.#size += chunk.length;
+    }
     this.#state = "finished";
     return { postApplyChecksum, fileChecksum, size: this.#size };
   }

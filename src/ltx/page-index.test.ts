@@ -42,9 +42,11 @@ describe("PageIndexBuilder", () => {
   });
 
   test("offsets past 4 GiB stay exact", () => {
-    const index = build([[1, 2 ** 32], [2, 50]]);
-    expect(index.offset(1)).toBe(100 + 2 ** 32);
-    expect(index.size(1)).toBe(50);
+    const big = 2 ** 32 - 1;
+    const index = build([[1, big], [2, big], [3, 50]]);
+    expect(index.offset(2)).toBe(100 + 2 * big);
+    expect(index.size(1)).toBe(big);
+    expect(index.size(2)).toBe(50);
   });
 });
 

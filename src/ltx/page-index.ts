@@ -110,20 +110,27 @@ export class PageIndex implements Iterable<LtxPageIndexEntry> {
   }
 }
 
+/** Entries per chunk of a {@linkcode PageIndexBuilder} (64 KiB of each array). */
+const CHUNK_ENTRIES = 16384;
+
 /**
  * Collects the entries of a {@linkcode PageIndex} one frame at a time, in
- * file order: each frame must start where the previous one ended (the
- * first at `start`). Grows its arrays by doubling, so memory is at most
- * twice 12 bytes per page while building and exactly that once finished.
+ * file order: each frame starts where the previous one ended (the first at
+ * `start`). Keeps a u32 page number and a u32 frame size per page (8 bytes)
+ * in fixed chunks, so growing never copies and leaves no garbage; the
+ * offsets follow from the sizes.
  */
 export class PageIndexBuilder {
-  #pgnos = new Uint32Array(256);
-  #offsets = new Float64Array(257);
+  readonly #start: number;
+  #pgnos: Uint32Array[] = [];
+  #sizes: Uint32Array[] = [];
   #length = 0;
+  #end: number;
 
   /** @param start the offset of the first frame (100 in an LTX file) */
   constructor(start: number) {
-    this.#offsets[0] = start;
+    this.#start = start;
+    this.#end = start;
   }
 
   /** Entries added so far. */
@@ -131,35 +138,47 @@ export class PageIndexBuilder {
     return this.#length;
   }
 
-  /** Where the next frame must start. */
+  /** Where the next frame starts. */
   get end(): number {
-    return this.#offsets[this.#length] ?? 0;
+    return this.#end;
   }
 
-  /**
-   * Adds the frame of page `pgno`, `size` bytes long, which starts at
-   * {@linkcode PageIndexBuilder.end}.
-   */
+  /** Adds the frame of page `pgno`, `size` bytes long (below 2^32), which starts at {@linkcode PageIndexBuilder.end}. */
   add(pgno: number, size: number): void {
-    const n = this.#length;
-    if (n === this.#pgnos.length) {
-      const pgnos = new Uint32Array(n * 2);
-      pgnos.set(this.#pgnos);
-      this.#pgnos = pgnos;
-      const offsets = new Float64Array(n * 2 + 1);
-      offsets.set(this.#offsets);
-      this.#offsets = offsets;
+    const k = this.#length % CHUNK_ENTRIES;
+    if (k === 0) {
+      this.#pgnos.push(new Uint32Array(CHUNK_ENTRIES));
+      this.#sizes.push(new Uint32Array(CHUNK_ENTRIES));
     }
-    this.#pgnos[n] = pgno;
-    this.#offsets[n + 1] = (this.#offsets[n] ?? 0) + size;
-    this.#length = n + 1;
+    const c = Math.floor(this.#length / CHUNK_ENTRIES);
+    (this.#pgnos[c] as Uint32Array)[k] = pgno;
+    (this.#sizes[c] as Uint32Array)[k] = size;
+    this.#length++;
+    this.#end += size;
   }
 
-  /** The index of the frames added (the arrays trimmed to size; the builder must not be used after). */
+  /** The page number of entry `i` (0 ≤ i < length). */
+  pgno(i: number): number {
+    return this.#pgnos[Math.floor(i / CHUNK_ENTRIES)]?.[i % CHUNK_ENTRIES] ?? 0;
+  }
+
+  /** The frame size of entry `i` (0 ≤ i < length). */
+  size(i: number): number {
+    return this.#sizes[Math.floor(i / CHUNK_ENTRIES)]?.[i % CHUNK_ENTRIES] ?? 0;
+  }
+
+  /** A {@linkcode PageIndex} of the frames added so far (12 bytes a page more). */
   finish(): PageIndex {
     const n = this.#length;
-    const pgnos = n === this.#pgnos.length ? this.#pgnos : this.#pgnos.slice(0, n);
-    const offsets = n + 1 === this.#offsets.length ? this.#offsets : this.#offsets.slice(0, n + 1);
+    const pgnos = new Uint32Array(n);
+    const offsets = new Float64Array(n + 1);
+    let offset = this.#start;
+    for (let i = 0; i < n; i++) {
+      pgnos[i] = this.pgno(i);
+      offsets[i] = offset;
+      offset += this.size(i);
+    }
+    offsets[n] = offset;
     return new PageIndex(pgnos, offsets);
   }
 }

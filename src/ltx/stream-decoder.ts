@@ -1,6 +1,6 @@
 /**
  * Decodes an LTX v3 file from a stream of chunks (a download) in one pass,
- * with memory for one page frame and one chunk plus the page index (12
+ * with memory for one page frame and one chunk plus the frames seen (8
  * bytes a page, and the index bytes once the frames end): the
  * header first, then each page as its frame arrives (frames are contiguous
  * from byte 100), then the end marker, page index and trailer, which are
@@ -134,7 +134,8 @@ export class LtxStream {
   #headerBytes: Uint8Array;
   #options: DecodeLtxOptions;
   #trailer: LtxTrailer | undefined;
-  #pageIndex: PageIndex | undefined;
+  /** The frames seen, once the pages ran to the end (checked against the page index). */
+  #frames: PageIndexBuilder | undefined;
   #size = 0;
   #started = false;
 
@@ -157,10 +158,10 @@ export class LtxStream {
     return this.#trailer;
   }
 
-  /** The page index, once {@linkcode LtxStream.pages} has run to the end. */
+  /** The page index, once {@linkcode LtxStream.pages} has run to the end (built on each call: for tests and tools). */
   get pageIndex(): PageIndex {
-    if (this.#pageIndex === undefined) throw new Error(`Cannot read the page index of '${this.path}': its pages were not read to the end`);
-    return this.#pageIndex;
+    if (this.#frames === undefined) throw new Error(`Cannot read the page index of '${this.path}': its pages were not read to the end`);
+    return this.#frames.finish();
   }
 
   /** The file size in bytes, once {@linkcode LtxStream.pages} has run to the end. */
@@ -292,22 +293,25 @@ export class LtxStream {
     if (indexSize !== tail.length - INDEX_SIZE_FROM_END) {
       throw this.#fail(fileSize - INDEX_SIZE_FROM_END, `page index size ${indexSize} disagrees with the end marker at ${endMarkerOffset}`);
     }
-    // Compared entry by entry as the index is parsed, without a second copy
-    // of it; the parser's own errors come first, then the count, then the
+    // Compared entry by entry as the index is parsed, without a copy of
+    // either; the parser's own errors come first, then the count, then the
     // first entry that differs.
-    const pageIndex = seen.finish();
     const indexStart = endMarkerOffset + PAGE_HEADER_SIZE;
     let i = 0;
+    let frameOffset = HEADER_SIZE;
     let differs: string | undefined;
     const listed = walkPageIndex(tail.subarray(0, indexSize), { ...this.#options, header, fileSize }, (pgno, offset, size) => {
       const k = i++;
-      if (differs !== undefined || k >= pageIndex.length) return;
-      if (pageIndex.pgno(k) !== pgno || pageIndex.offset(k) !== offset || pageIndex.size(k) !== size) {
-        differs = `page index entry ${pgno}:${offset}+${size} disagrees with the frame ${pageIndex.pgno(k)}:${pageIndex.offset(k)}+${pageIndex.size(k)}`;
+      if (differs !== undefined || k >= seen.length) return;
+      const framePgno = seen.pgno(k);
+      const frameSize = seen.size(k);
+      if (framePgno !== pgno || frameOffset !== offset || frameSize !== size) {
+        differs = `page index entry ${pgno}:${offset}+${size} disagrees with the frame ${framePgno}:${frameOffset}+${frameSize}`;
       }
+      frameOffset += frameSize;
     });
-    if (listed !== pageIndex.length) {
-      throw this.#fail(indexStart, `page index lists ${listed} pages but the file holds ${pageIndex.length} frames`);
+    if (listed !== seen.length) {
+      throw this.#fail(indexStart, `page index lists ${listed} pages but the file holds ${seen.length} frames`);
     }
     if (differs !== undefined) throw this.#fail(indexStart, differs);
     crc.update(new Uint8Array(PAGE_HEADER_SIZE));
@@ -329,7 +333,7 @@ export class LtxStream {
       );
     }
     this.#trailer = trailer;
-    this.#pageIndex = pageIndex;
+    this.#frames = seen;
     this.#size = fileSize;
   }
 

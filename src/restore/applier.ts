@@ -155,6 +155,7 @@ export class ChainedDatabase {
       throw new CorruptFileError(`Cannot apply '${name}': page size ${h.pageSize} differs from ${this.pageSize}`, { path: name });
     }
     const sums = this.#sums;
+    sums.reserve(h.commit);
     const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
     if (checked && !first && h.preApplyChecksum !== sums.databaseChecksum()) {
       throw new ChecksumMismatchError(
@@ -190,7 +191,7 @@ export class ChainedDatabase {
   requireAllPages(path: string): void {
     const lock = lockPageNumber(this.pageSize);
     for (let p = 1; p <= this.commit; p++) {
-      if (p !== lock && this.#sums.get(p) === 0n) {
+      if (p !== lock && !this.#sums.has(p)) {
         throw new CorruptFileError(`Cannot restore: page ${p} is in no file of the chain`, { path });
       }
     }
