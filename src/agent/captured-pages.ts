@@ -16,6 +16,8 @@ export class CapturedPages {
   #conn: CaptureConnection;
   /** Newest committed frame offset per page, in the current WAL. */
   #walIndex = new Map<number, number>();
+  /** The one page buffer {@linkcode CapturedPages.page} returns (a full pass reads every page). */
+  #buffer: Uint8Array | undefined;
 
   constructor(conn: CaptureConnection) {
     this.#conn = conn;
@@ -35,13 +37,21 @@ export class CapturedPages {
     for (const pgno of this.#walIndex.keys()) if (pgno > commit) this.#walIndex.delete(pgno);
   }
 
-  /** The content of page `pgno`. */
+  /**
+   * The content of page `pgno`, in a buffer that the next call overwrites:
+   * use it (checksum, compress) before asking for another page, or copy it.
+   * A snapshot of a large database then allocates no page per page.
+   */
   page(pgno: number): Uint8Array {
-    const off = this.#walIndex.get(pgno);
-    if (off === undefined) return this.#conn.readDbPage(pgno);
     const size = this.#conn.pageSize;
-    const data = this.#conn.readWal(off + WAL_FRAME_HEADER_SIZE, size);
-    if (data.length !== size) {
+    if (this.#buffer?.length !== size) this.#buffer = new Uint8Array(size);
+    const data = this.#buffer;
+    const off = this.#walIndex.get(pgno);
+    if (off === undefined) {
+      this.#conn.readDbPageInto(pgno, data);
+      return data;
+    }
+    if (this.#conn.readWalInto(off + WAL_FRAME_HEADER_SIZE, data) !== size) {
       throw new RangeError(`Cannot read WAL frame: page '${pgno}' at offset '${off}' is past the end of '${this.#conn.walPath}'`);
     }
     return data;

@@ -39,7 +39,8 @@ export function writeLocalLtx(dir: LtxDir, content: LocalLtxContent): number {
   const file = dir.create(content.level, header.minTxid, header.maxTxid);
   try {
     const pacer = new GarbagePacer();
-    const enc = new LtxEncoder(header, (chunk) => file.write(chunk));
+    // Each frame is written before the encoder reuses its buffer.
+    const enc = new LtxEncoder(header, (chunk) => file.write(chunk), { reuseFrames: true });
     for (const { pgno, data } of content.pages) {
       enc.encodePage(pgno, data);
       pacer.add(data.length);
@@ -128,7 +129,8 @@ function compactPaths(
     const files: LtxFile[] = [];
     try {
       for (const path of paths) files.push(openLtxFileAt(path, { autoRecoverable: true }));
-      return compactLtxFiles(files, sink, { nodeId: options.nodeId });
+      // Both sinks write each chunk out before they return.
+      return compactLtxFiles(files, sink, { nodeId: options.nodeId, reuseFrames: true });
     } finally {
       for (const f of files) f.close();
     }

@@ -7,7 +7,7 @@
 
 import type { LtxFile } from "./decoder.ts";
 import { LtxEncoder } from "./encoder.ts";
-import type { LtxSink } from "./encoder.ts";
+import type { LtxEncoderOptions, LtxSink } from "./encoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM, hasNoChecksum, VERSION } from "./header.ts";
 import type { LtxHeader, LtxTrailer } from "./header.ts";
 
@@ -23,6 +23,8 @@ export interface CompactLtxOptions {
    * @default 0
    */
   nodeId?: bigint;
+  /** See {@linkcode LtxEncoderOptions.reuseFrames}: the sink consumes each chunk before it returns. */
+  reuseFrames?: boolean;
 }
 
 /** What {@linkcode compactLtxFiles} wrote. */
@@ -100,7 +102,7 @@ export function compactLtxFiles(
     walSalt2: 0,
     nodeId: options.nodeId ?? 0n,
   };
-  const encoder = new LtxEncoder(header, sink);
+  const encoder = new LtxEncoder(header, sink, { reuseFrames: options.reuseFrames ?? false });
 
   // A k-way merge over the inputs' page streams, each ascending by page
   // number. Reading every stream to its end verifies every input checksum.

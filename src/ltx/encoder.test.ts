@@ -102,6 +102,27 @@ describe("LtxEncoder", () => {
     expect(enc.header).toEqual(incrementalHeader({ commit: 5 }));
   });
 
+  test("reuseFrames writes the same bytes through one frame buffer", () => {
+    const fresh: Uint8Array[] = [];
+    const copies: Uint8Array[] = [];
+    const frames = new Set<ArrayBufferLike>();
+    let inPage = false;
+    const plain = new LtxEncoder(incrementalHeader({ commit: 9 }), (chunk) => fresh.push(chunk));
+    const reusing = new LtxEncoder(incrementalHeader({ commit: 9 }), (chunk) => {
+      copies.push(chunk.slice());
+      if (inPage) frames.add(chunk.buffer);
+    }, { reuseFrames: true });
+    for (const pgno of [1, 4, 9]) {
+      plain.encodePage(pgno, pageOf(4096, pgno));
+      inPage = true;
+      reusing.encodePage(pgno, pageOf(4096, pgno));
+      inPage = false;
+    }
+    expect(reusing.finish(CHECKSUM_FLAG | 3n)).toEqual(plain.finish(CHECKSUM_FLAG | 3n));
+    expect(Buffer.concat(copies)).toEqual(Buffer.concat(fresh));
+    expect(frames.size).toBe(1);
+  });
+
   test("throws after finish(), including a second finish()", () => {
     const enc = new LtxEncoder(incrementalHeader(), () => {});
     enc.finish(CHECKSUM_FLAG | 1n);

@@ -22,6 +22,17 @@ import type { LtxHeader, LtxTrailer } from "./header.ts";
 /** Receives the encoded file piece by piece, in order. */
 export type LtxSink = (chunk: Uint8Array) => void;
 
+/** Options of {@linkcode LtxEncoder}. */
+export interface LtxEncoderOptions {
+  /**
+   * Hand each page frame to the sink in one buffer the encoder reuses for
+   * the next frame, so the sink must consume it (write it out) before it
+   * returns; a long pass then allocates no frame per page.
+   * @default {false: every chunk is a fresh array the sink may keep}
+   */
+  reuseFrames?: boolean;
+}
+
 /** What {@linkcode LtxEncoder.finish} returns: the trailer and the file size. */
 export interface LtxEncodeResult extends LtxTrailer {
   /** Total bytes written to the sink. */
@@ -83,7 +94,7 @@ class IndexBytes {
  * If the sink throws, the encoder is unusable afterwards.
  *
  * Every chunk handed to the sink is a fresh array the encoder never touches
- * again, so the sink may keep it.
+ * again, so the sink may keep it (unless `options.reuseFrames`).
  *
  * @example
  * ```ts
@@ -102,16 +113,19 @@ export class LtxEncoder {
   #lockPgno: number;
   #prevPgno = 0;
   #index = new IndexBytes();
+  /** The frame buffer reused for every page with `reuseFrames`. */
+  #frame: Uint8Array | undefined;
 
   /**
    * Validates `header` and writes it to `sink`.
    *
    * @throws {RangeError} when the header is invalid (see `validateHeader`)
    */
-  constructor(header: LtxHeader, sink: LtxSink) {
+  constructor(header: LtxHeader, sink: LtxSink, options: LtxEncoderOptions = {}) {
     const bytes = encodeHeader(header);
     this.#header = { ...header };
     this.#sink = sink;
+    if (options.reuseFrames === true) this.#frame = new Uint8Array(PAGE_HEADER_SIZE + 4 + lz4Bound(header.pageSize));
     this.#lockPgno = lockPageNumber(header.pageSize);
     this.#write(bytes, bytes.length);
     this.#state = "page";
@@ -155,8 +169,10 @@ export class LtxEncoder {
 
     const block = lz4CompressBlock(data);
     const frameSize = PAGE_HEADER_SIZE + 4 + block.length;
-    const frame = new Uint8Array(frameSize);
-    const view = new DataView(frame.buffer);
+    const frame = this.#frame !== undefined && this.#frame.length >= frameSize
+      ? this.#frame.subarray(0, frameSize)
+      : new Uint8Array(frameSize);
+    const view = new DataView(frame.buffer, frame.byteOffset, frameSize);
     view.setUint32(0, pgno);
     view.setUint16(4, PAGE_FLAG_SIZE);
     view.setUint32(PAGE_HEADER_SIZE, block.length);
@@ -239,6 +255,11 @@ export class LtxEncoder {
     this.#size += chunk.length;
     this.#state = state;
   }
+}
+
+/** The LZ4 worst case for `n` input bytes (what a page's block can take). */
+function lz4Bound(n: number): number {
+  return n + Math.ceil(n / 255) + 16;
 }
 
 /**

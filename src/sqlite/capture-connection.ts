@@ -19,7 +19,7 @@ import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { openSqlConnection, type SqlConnection } from "../platform/sqlite.ts";
 import { decodeWalHeader, type WalHeader } from "./wal-reader.ts";
 import { endianness } from "node:os";
-import { readAt } from "../platform/positional-io.ts";
+import { readAt, readInto } from "../platform/positional-io.ts";
 
 /** Checkpoint modes the agent uses (RESTART is avoided: it can hang applications). */
 export type CheckpointMode = "PASSIVE" | "FULL" | "RESTART" | "TRUNCATE";
@@ -160,6 +160,20 @@ export class CaptureConnection {
     const full = new Uint8Array(this.pageSize);
     full.set(page);
     return full;
+  }
+
+  /**
+   * Reads page `pgno` from the database file into `out` (a page long),
+   * zero-filling past the end of the file: a long pass reuses one buffer.
+   */
+  readDbPageInto(pgno: number, out: Uint8Array): void {
+    const n = readInto(this.#dbFd, (pgno - 1) * this.pageSize, out);
+    if (n < out.length) out.fill(0, n);
+  }
+
+  /** Reads the WAL at `offset` into `out`; returns the bytes read (fewer at end of file). */
+  readWalInto(offset: number, out: Uint8Array): number {
+    return readInto(this.#walFd, offset, out);
   }
 
   /** Starts the long-running read transaction (idempotent). */
