@@ -20,7 +20,7 @@ export interface LtxOptions {
 /** Runs `ltx`; returns the exit code. */
 export async function runLtx(io: CliIo, source: string, options: LtxOptions): Promise<number> {
   const config = loadConfig(io, options.config);
-  const { client } = resolveReplicaSource(io, source, { config, replica: options.replica });
+  const { client } = await resolveReplicaSource(io, source, { config, replica: options.replica });
   await client.init();
   const files = await listAllLtxFiles(client);
   if (options.json) {
