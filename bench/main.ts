@@ -11,6 +11,7 @@ import type { Benchmark } from "./benchmark.ts";
 import { runChaos } from "./chaos.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
+import { runIdleRss } from "./idle-rss.ts";
 import { runLarge } from "./large.ts";
 import { ProcessGuard } from "./process-guard.ts";
 import { runResyncBench } from "./resync.ts";
@@ -34,6 +35,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   footprint: {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
+  },
+  "idle-rss": {
+    description: "issue #13: idle RSS of replicate (1 small DB): file, S3, S3 + MQTT; Litestream v0.3.13 side by side (--help)",
+    run: () => Promise.reject(new Error("idle-rss takes its own options")),
+    runWithArgs: runIdleRss,
   },
   large: {
     description: "issue #13: 300 MB and 2 GB databases from scratch to S3 and file, side by side: peak RSS, time, CPU, bytes vs LZ4; restores (--sizes, --rss-limit; --help)",

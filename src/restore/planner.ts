@@ -269,7 +269,7 @@ async function wantedTxid(
     for (let i = 0; i < batch.length; i += HEADER_READ_CONCURRENCY) {
       const part = batch.slice(i, i + HEADER_READ_CONCURRENCY);
       const read = await Promise.all(part.map((f) => headerTimestamp(client, f, options)));
-      part.forEach((f, j) => times.set(f, read[j] as number));
+      for (const [j, f] of part.entries()) times.set(f, read[j] as number);
     }
     // Stop at the first TXID whose state is at or before the target; a TXID
     // group cut by `end` is complete because `end` never splits one.

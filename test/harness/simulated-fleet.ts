@@ -61,7 +61,7 @@ export async function createSimulatedFleet(
           db.close();
         }
         const store = new LocalStore(join(home, "state"));
-        const client = createReplicaClient(spec, { env: options.env ?? {} });
+        const client = await createReplicaClient(spec, { env: options.env ?? {} });
         const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });
         try {
           cap.sync();

@@ -77,7 +77,7 @@ interface Device {
   readonly statusAddr: string;
   status(): Promise<AgentStatus>;
   metrics(): Promise<string>;
-  replica(): ReplicaClient;
+  replica(): Promise<ReplicaClient>;
 }
 
 async function device(dir: string, s3: S3Server, options: { id: string; bucket: string; accessKeyId?: string; brokerUrl?: string }): Promise<Device> {
@@ -187,7 +187,7 @@ describe("a replica that fails at first boot", () => {
       expect((await runCli(["sync", "--addr", dev.statusAddr, "--timeout", "30"])).code).toBe(0);
       await agent.stop();
 
-      const files = await listAllLtxFiles(dev.replica());
+      const files = await listAllLtxFiles(await dev.replica());
       expect(files.find((f) => f.level === 0)?.minTxid).toBe(txid(1));
       expect(await restoredHash(dev, join(dir.path, "restored.db"))).toBe(expected);
     } finally {
@@ -257,7 +257,7 @@ describe("a second agent on the same replica", () => {
       await agentA.waitForLog("capture started");
       appA.run("INSERT INTO t (v) VALUES ('a1')");
       expect((await runCli(["sync", "--addr", a.statusAddr, "--timeout", "20s"])).code).toBe(0);
-      const before = await writersOf(a.replica());
+      const before = await writersOf(await a.replica());
       agentB = startAgent(b.cfg, b.env);
 
       // B: refused, loudly, before any file of it lands.
@@ -270,7 +270,7 @@ describe("a second agent on the same replica", () => {
       await until("a replica.conflict event", () => watch.events.find((e) => e.event === "replica.conflict"), 10_000);
       const sync = await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"]);
       expect(sync.code).not.toBe(0);
-      expect(await writersOf(a.replica())).toEqual(before);
+      expect(await writersOf(await a.replica())).toEqual(before);
 
       // A goes on; its history restores and verifies.
       appA.run("INSERT INTO t (v) VALUES ('a2')");

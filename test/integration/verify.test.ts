@@ -116,7 +116,7 @@ describe("verify", () => {
     expect(proof.bytesFetched).toBeLessThan(dbSize / 10);
 
     // The same count, measured on the wire of a wrapped client.
-    const client = countingClient(createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} }));
+    const client = countingClient(await createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} }));
     const plan = await planRestore(client, {});
     const before = client.bytesRead;
     const chain = await verifyChain(client, plan);
@@ -147,9 +147,9 @@ describe("verify", () => {
     const { db } = await replicatedPair(dir.path, 48);
     const dbSize = readLiveImage(db).image.length;
     // Copy the file replica into S3.
-    const from = createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} });
+    const from = await createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} });
     const url = `s3://fleet/dev1/app.db?endpoint=${s3.endpoint}`;
-    const to = createReplicaClient(parseReplicaUrl(url, { cwd: dir.path }), { env });
+    const to = await createReplicaClient(parseReplicaUrl(url, { cwd: dir.path }), { env });
     await to.init();
     for (const f of await listAllLtxFiles(from)) {
       await to.writeLtxFile(f, await from.readLtxFile(f), { timestamp: f.createdAt });
@@ -282,7 +282,7 @@ describe("verify", () => {
       const live = readLiveImage(db);
       states.push({ image: live.image, timestamp: 1_000_000 + i });
     }
-    const client = createReplicaClient({ type: "file", path: replica }, { env: {} });
+    const client = await createReplicaClient({ type: "file", path: replica }, { env: {} });
     await client.init();
     await writeLtxChain(client, states, { pageSize: readLiveImage(db).pageSize, noChecksum: true });
 

@@ -88,10 +88,16 @@ export class WalReplayer {
     const { salt1, salt2, bigEndian, pageSize } = this.#header;
     let off = 0;
     for (; off + this.#frameSize <= data.length; off += this.#frameSize) {
-      if (view.getUint32(off + 8) !== salt1 || view.getUint32(off + 12) !== salt2) return this.#end();
+      if (view.getUint32(off + 8) !== salt1 || view.getUint32(off + 12) !== salt2) {
+        this.#end();
+        return;
+      }
       let s = walChecksum(bigEndian, data.subarray(off, off + 8), this.#sum);
       s = walChecksum(bigEndian, data.subarray(off + WAL_FRAME_HEADER_SIZE, off + this.#frameSize), s);
-      if (s[0] !== view.getUint32(off + 16) || s[1] !== view.getUint32(off + 20)) return this.#end();
+      if (s[0] !== view.getUint32(off + 16) || s[1] !== view.getUint32(off + 20)) {
+        this.#end();
+        return;
+      }
       this.#sum = s;
       // Copied: `data` may be a buffer that the caller reuses.
       this.#pending.set(view.getUint32(off), data.slice(off + WAL_FRAME_HEADER_SIZE, off + this.#frameSize));
