@@ -146,8 +146,7 @@ export class DbCapture {
 
   #resume(): void {
     const pos = this.#store.readPosition();
-    const local = this.#store.spool.list(0);
-    const lastLocal = local.at(-1);
+    const lastLocal = this.#store.spool.lastCapture();
     this.#floorTxid = txid(max(this.#floorTxid, lastLocal?.maxTxid ?? 0n, pos?.txid ?? 0n));
     this.#base.reset(
       findBase({

@@ -40,7 +40,7 @@ async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const clock: OffsetClock = offsetClock();
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0), clock });
   const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
@@ -276,7 +276,7 @@ describe("the second-writer guard (issue #12)", () => {
     await f.up.tick({ metered: false, explicit: true });
     rmSync(join(f.store.replicaDir("r").root, "state.json"));
     f.write(2); // the application goes on while the agent is down
-    const store = new LocalStore(join(dir.path, "state"));
+    const store = LocalStore.open(join(dir.path, "state"));
     store.beginWriterSession();
     const again = newUploader({ client: f.client, store });
     await again.settle();

@@ -215,7 +215,7 @@ export class Uploader {
       for await (const f of this.client.listLtxFiles(level, sig)) remote.set(f.minTxid * 2n ** 64n + f.maxTxid, f);
       this.stats.lists++;
       listed.push(...remote.values());
-      const locals = level === SNAPSHOT_LEVEL ? this.#o.store.spool.list(level) : this.#dir.list(level);
+      const locals = (level === SNAPSHOT_LEVEL ? this.#o.store.spool : this.#dir).list(level);
       let max = 0n;
       for (const f of remote.values()) {
         if (f.maxTxid > max) max = f.maxTxid;
@@ -403,7 +403,7 @@ export class Uploader {
   /** Pending work: spool files not yet batched plus batches not yet uploaded. */
   pending(): { files: number; bytes: number; oldestAt: number | undefined } {
     const state = this.#state ?? emptyReplicaState();
-    const spool = this.#o.store.spool.listMerged(0).filter((f) => f.maxTxid > state.built);
+    const spool = this.#o.store.spool.pendingFor(state.built);
     const copies = this.#dir.listMerged(0).filter((f) => f.maxTxid > (state.uploaded[0] ?? 0n));
     const all = [...copies, ...spool];
     const oldest = all.reduce<number | undefined>((m, f) => (m === undefined || f.createdAt.getTime() < m ? f.createdAt.getTime() : m), undefined);
@@ -461,8 +461,7 @@ export class Uploader {
   #nextDueMs(policy: UploadPolicy): number {
     const state = this.#state ?? emptyReplicaState();
     const spool = this.#o.store.spool;
-    const pending = spool.listMerged(0).filter((f) => f.maxTxid > state.built);
-    return msUntilDue(this.#batchState(spool, pending, false), policy);
+    return msUntilDue(this.#batchState(spool, spool.pendingFor(state.built), false), policy);
   }
 
   /** What the batch policy is asked about `pending` files of `dir`, on the monotonic clock. */
@@ -506,14 +505,14 @@ export class Uploader {
    */
   #batch(state: ReplicaState, ctx: { explicit: boolean; policy: UploadPolicy }): "ok" | "needs-snapshot" {
     const spool = this.#o.store.spool;
-    let pending = spool.listMerged(0).filter((f) => f.maxTxid > state.built);
+    let pending = spool.pendingFor(state.built);
     const first = pending[0];
     if (!first) return "ok";
     let built = state.built;
     if (first.minTxid > built + 1n) {
       // The spool no longer has what this replica lacks; a level-9 snapshot
       // at or past the gap bridges it (batches then continue after it).
-      const localSnap = this.#o.store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? 0n;
+      const localSnap = spool.pendingSnapshot()?.maxTxid ?? 0n;
       const snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, localSnap].reduce((a, b) => (a > b ? a : b));
       pending = pending.filter((f) => f.minTxid > snap);
       if (snap + 1n < first.minTxid || (pending[0] && pending[0].minTxid !== snap + 1n)) return "needs-snapshot";
@@ -601,7 +600,7 @@ export class Uploader {
   #hasUploads(): boolean {
     const state = this.#state ?? emptyReplicaState();
     const l0 = this.#dir.listMerged(0).at(-1)?.maxTxid ?? 0n;
-    const l9 = this.#o.store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? 0n;
+    const l9 = this.#o.store.spool.pendingSnapshot()?.maxTxid ?? 0n;
     return l0 > (state.uploaded[0] ?? 0n) || l9 > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n);
   }
 
@@ -620,7 +619,7 @@ export class Uploader {
   /** Step 4: upload a pending level-9 snapshot, then apply retention. */
   async #uploadSnapshots(signal: AbortSignal | undefined): Promise<void> {
     const spool = this.#o.store.spool;
-    const snap = spool.list(SNAPSHOT_LEVEL).at(-1);
+    const snap = spool.pendingSnapshot();
     if (!snap || snap.maxTxid <= (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n)) return;
     const hadSnapshot = (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n) > 0n;
     await this.#put(spool, snap, signal);

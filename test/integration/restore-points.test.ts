@@ -35,7 +35,7 @@ async function writeBatchedReplica(dir: string, client: ReplicaClient): Promise<
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const cap = DbCapture.open(dbPath, {
     store,
     capture: { busyTimeoutMs: 1000, minCheckpointPageCount: 1000, truncatePageN: 0, checkpointIntervalMs: 60_000 },

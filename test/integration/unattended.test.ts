@@ -316,7 +316,7 @@ describe("a second agent on the same replica", () => {
     // The SD card is cloned: the database and the agent's state.
     cpSync(a.db, b.db);
     cpSync(join(dirA.path, ".app.db-litefleet"), join(dirB.path, ".app.db-litefleet"), { recursive: true });
-    expect(new LocalStore(join(dirB.path, ".app.db-litefleet")).writerIds()).toEqual(new LocalStore(join(dirA.path, ".app.db-litefleet")).writerIds());
+    expect(LocalStore.open(join(dirB.path, ".app.db-litefleet")).writerIds()).toEqual(LocalStore.open(join(dirA.path, ".app.db-litefleet")).writerIds());
 
     agentA = startAgent(a.cfg, a.env);
     let agentB: ReturnType<typeof startAgent> | undefined;
