@@ -421,6 +421,16 @@ export class DbCapture {
   writeLevel9Snapshot(): { minTxid: Txid; maxTxid: Txid; size: number; timestamp: number } | undefined {
     const pos = this.#pos;
     if (!pos) return undefined;
+    // The newest capture `1-<txid>` (the first state: every page, MinTXID 1)
+    // already is this snapshot: link it instead of encoding the database
+    // again (the bytes are the same state, and a level-9 file may carry
+    // the WAL fields).
+    const spool = this.#store.spool;
+    const last = spool.lastCapture();
+    if (last?.minTxid === 1n && last.maxTxid === pos.txid) {
+      const snap = spool.link(spool, last, SNAPSHOT_LEVEL);
+      return { minTxid: snap.minTxid, maxTxid: snap.maxTxid, size: snap.size, timestamp: snap.createdAt.getTime() };
+    }
     const timestamp = this.#clock.now();
     const header = newLtxHeader({
       pageSize: this.pageSize,

@@ -432,6 +432,11 @@ export class Uploader {
       return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(policy) };
     }
     if (this.#hasUploads()) await this.#checkTip(options.signal);
+    // A snapshot that level 0 continues from (the first state, see
+    // `#firstStateAsSnapshot`, or one bridging a gap) goes before any batch
+    // that continues it, whatever the time windows and the metered policy
+    // say: until it is there those batches restore nothing.
+    if (this.#snapshotStartsChain()) await this.#uploadSnapshots(options.signal);
     await this.#uploadBatches(options.signal);
     const bulkAllowed = inWindow(this.#o.replica.windows, new Date(this.#clock.now()));
     if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
@@ -525,6 +530,18 @@ export class Uploader {
     this.#checkContinuation(first);
     this.#forgetGone(spool, pending);
     if (!isBatchDue(this.#batchState(spool, pending, ctx.explicit), ctx.policy)) return "ok";
+    if (built === 0n && (state.uploaded[0] ?? 0n) === 0n && first.minTxid === 1n) {
+      const start = this.#firstStateAsSnapshot(pending, state);
+      if (start !== undefined) {
+        built = start;
+        pending = pending.filter((f) => f.minTxid > start);
+        this.#setState({ ...(this.#state ?? state), built });
+        if (!pending[0]) {
+          this.#lastBatchAt = this.#clock.monotonic();
+          return "ok";
+        }
+      }
+    }
     const cuts = new Set([state.uploaded[SNAPSHOT_LEVEL] ?? 0n, ...spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid)]);
     // Set once a merge found the disk full: the rest go one capture each.
     let diskFull = false;
@@ -565,6 +582,37 @@ export class Uploader {
     return "ok";
   }
 
+  /**
+   * The first batch of a replica whose level 0 is empty would start at
+   * TXID 1: that is the database's first state, which the replica gets
+   * once, as its level-9 snapshot `1-S`, with level 0 starting at S + 1
+   * instead of repeating the same pages in an L0 `1-N` (issue #13). A
+   * replica that holds nothing takes the first spool file itself as that
+   * snapshot: a file `1-N` holds every page, so it is one as it is (a hard
+   * link into the spool's level 9, nothing encoded or copied). Otherwise
+   * a snapshot the replica holds or the spool has waiting must end on a
+   * spool file's end.
+   *
+   * No restore point is lost: the spool files up to S would have formed
+   * one batch ending at S (snapshot TXIDs cut batches), and that batch
+   * restores exactly the state the snapshot does. Restore (ours and
+   * Litestream's) starts from the snapshot and continues with level 0.
+   * Returns S, or undefined when no snapshot fits (batches then start at
+   * TXID 1 as they are).
+   */
+  #firstStateAsSnapshot(pending: readonly LtxFileInfo[], state: ReplicaState): Txid | undefined {
+    const spool = this.#o.store.spool;
+    const first = pending[0];
+    if (!first) return undefined;
+    let snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, spool.pendingSnapshot()?.maxTxid ?? 0n].reduce((a, b) => (a > b ? a : b));
+    if (snap < first.maxTxid && holdsNothing(state)) {
+      spool.link(spool, first, SNAPSHOT_LEVEL);
+      snap = first.maxTxid;
+    }
+    if (!pending.some((f) => f.maxTxid === snap)) return undefined;
+    return txid(snap);
+  }
+
   /** Step 2: bound the not-yet-uploaded batches by merging them. */
   #coalesce(): void {
     const uploaded = this.#state?.uploaded[0] ?? 0n;
@@ -594,6 +642,14 @@ export class Uploader {
     if (merged.size > this.#o.spool.maxBytes) {
       this.#o.log.warn("spool is above max-bytes after coalescing; keeping every committed page", { size: merged.size });
     }
+  }
+
+  /** True when the pending snapshot is where the replica's level 0 will start (it holds no L0 yet). */
+  #snapshotStartsChain(): boolean {
+    const state = this.#state;
+    const snap = this.#o.store.spool.pendingSnapshot();
+    if (!state || !snap) return false;
+    return (state.uploaded[0] ?? 0n) === 0n && snap.maxTxid > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n) && snap.maxTxid <= state.built;
   }
 
   /** True when a batch or a level-9 snapshot waits for upload. */
@@ -739,6 +795,11 @@ export class Uploader {
       this.#stateUnsaved = true;
     }
   }
+}
+
+/** True when the replica holds nothing (at any level). */
+function holdsNothing(state: ReplicaState): boolean {
+  return state.uploaded.every((t) => t === 0n);
 }
 
 function hex16(v: bigint): string {
