@@ -471,9 +471,11 @@ export class DbCapture {
   }
 
   /**
-   * Runs a checkpoint without losing a frame: take the write barrier,
-   * capture up to the WAL end, release our read lock, PASSIVE checkpoint,
-   * re-take the read lock, drop the barrier. When every frame was copied
+   * Runs a checkpoint without losing a frame: copy back what is captured
+   * without holding the application up (`#precopy`), then take the write
+   * barrier, capture up to the WAL end, release our read lock, PASSIVE
+   * checkpoint (only the frames since the pre-copy are left), re-take the
+   * read lock, drop the barrier. When every frame was copied
    * back, the next write restarts the WAL (salt1 + 1), which the next sync
    * expects and continues from offset 32.
    *
@@ -485,6 +487,7 @@ export class DbCapture {
    * not be proven captured.
    */
   checkpoint(mode: "PASSIVE" | "TRUNCATE"): CheckpointMode | undefined {
+    this.#precopy();
     try {
       this.#conn.beginBarrier();
     } catch (err) {
@@ -493,6 +496,7 @@ export class DbCapture {
       return undefined;
     }
     let complete = false;
+    const heldFrom = performance.now();
     try {
       this.sync();
       const pos = this.#pos;
@@ -514,9 +518,32 @@ export class DbCapture {
       }
     } finally {
       this.#conn.endBarrier();
+      this.#log.debug("checkpoint barrier released", { ms: Math.round((performance.now() - heldFrom) * 10) / 10, complete });
     }
     if (complete && mode === "TRUNCATE") this.#conn.restartWal();
     return mode;
+  }
+
+  /**
+   * The first, unbarriered half of a checkpoint (issue #13): moves the
+   * read lock to the WAL's end (snapshot S), captures up to at least S, and
+   * lets a PASSIVE checkpoint copy back every frame up to S while the
+   * application keeps writing. Our read lock keeps the WAL from
+   * restarting, and nothing past S (perhaps not captured yet) can be
+   * copied back, so every page capture reads from the database file is
+   * still the captured state's. The barrier then only has to cover the
+   * frames committed since, instead of the whole WAL.
+   */
+  #precopy(): void {
+    this.#conn.refreshReadLock();
+    this.sync();
+    if (!this.#pos || this.#snapshotReason !== undefined) return;
+    try {
+      this.#conn.checkpoint("PASSIVE");
+    } catch (err) {
+      // SQLITE_BUSY (another checkpoint runs): the barrier half copies everything.
+      this.#log.debug("checkpoint pre-copy skipped", { err: String(err) });
+    }
   }
 
   /** Closes the database connections (the local store stays). */

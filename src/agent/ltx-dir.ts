@@ -61,9 +61,11 @@ export class LtxDir {
     };
   }
 
-  /** Files of a level in ascending TXID order (createdAt = mtime = LTX timestamp). */
+  /** Files of a level in ascending TXID order, by min then max (createdAt = mtime = LTX timestamp). */
   list(level: number): LtxFileInfo[] {
-    return [...this.#level(level).values()].sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : 0));
+    return [...this.#level(level).values()].sort((a, b) =>
+      a.minTxid !== b.minTxid ? (a.minTxid < b.minTxid ? -1 : 1) : a.maxTxid < b.maxTxid ? -1 : a.maxTxid > b.maxTxid ? 1 : 0,
+    );
   }
 
   /**
