@@ -325,6 +325,10 @@ export class DbAgent {
     const cap = this.#capture;
     if (!cap) return;
     const started = performance.now();
+    // A checkpoint due by the last position is prepared before this sync,
+    // so the sync is also its pre-copy's (one capture, not two).
+    const due = cap.checkpointDue(this.#clock.now());
+    if (due) cap.prepareCheckpoint();
     const res = cap.sync();
     this.counters.syncs++;
     this.counters.syncSeconds += (performance.now() - started) / 1000;
@@ -339,7 +343,7 @@ export class DbAgent {
       this.#opts.onSync?.({ txid: res.txid, snapshot: res.snapshot });
     }
     const ckptStarted = performance.now();
-    const mode = cap.checkpointIfNeeded(this.#clock.now());
+    const mode = due ? cap.checkpoint(due, { prepared: true }) : cap.checkpointIfNeeded(this.#clock.now());
     if (mode) {
       this.counters.checkpoints[mode] = (this.counters.checkpoints[mode] ?? 0) + 1;
       this.counters.checkpointSeconds += (performance.now() - ckptStarted) / 1000;
