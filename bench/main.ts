@@ -16,6 +16,7 @@ import { runLarge } from "./large.ts";
 import { ProcessGuard } from "./process-guard.ts";
 import { runResyncBench } from "./resync.ts";
 import { runS3Clients } from "./s3-clients.ts";
+import { runWriteThroughput } from "./write-throughput.ts";
 
 /** The benchmarks, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
@@ -53,6 +54,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   resync: {
     description: "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",
     run: runResyncBench,
+  },
+  "write-throughput": {
+    description: "issue #13: app small-commit throughput solo vs under litefleet / Litestream v0.3.13 (1 s), agent fsyncs per capture (--seconds N)",
+    run: () => Promise.reject(new Error("write-throughput takes its own options")),
+    runWithArgs: runWriteThroughput,
   },
 };
 

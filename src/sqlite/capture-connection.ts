@@ -170,6 +170,29 @@ export class CaptureConnection {
     this.#readLocked = true;
   }
 
+  /**
+   * Moves the read transaction to the current end of the WAL without a
+   * moment unpinned: the barrier connection holds a read transaction of
+   * its own while the long-running one is ended and begun again. A
+   * checkpoint can then copy back the frames up to the new snapshot, and
+   * the WAL still cannot restart (our reader holds a read mark). Call it
+   * only outside a barrier.
+   */
+  refreshReadLock(): void {
+    if (!this.#readLocked) {
+      this.acquireReadLock();
+      return;
+    }
+    this.#barrier.exec("BEGIN");
+    try {
+      this.#barrier.get("SELECT COUNT(1) FROM _litefleet_seq");
+      this.releaseReadLock();
+      this.acquireReadLock();
+    } finally {
+      this.#barrier.exec("ROLLBACK");
+    }
+  }
+
   /** Ends the read transaction (idempotent). */
   releaseReadLock(): void {
     if (!this.#readLocked) return;
