@@ -13,7 +13,7 @@
  */
 
 import { ChecksumMismatchError, CorruptFileError } from "../../errors.ts";
-import { lz4DecompressFrame } from "../../platform/lz4.ts";
+import { lz4DecompressFrame } from "../../ltx/lz4-frame.ts";
 import { writeAll, writeStagedDatabase } from "../staged-database.ts";
 import { lz4ContentChecksumMismatch } from "./lz4-checksum.ts";
 import type { V3RestorePlan } from "./planner.ts";

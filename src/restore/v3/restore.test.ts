@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ChecksumMismatchError, CorruptFileError } from "../../errors.ts";
-import { lz4DecompressFrame } from "../../platform/lz4.ts";
+import { lz4DecompressFrame } from "../../ltx/lz4-frame.ts";
 import { makeTempDir } from "../../../test/harness/temp-dir.ts";
 import { copyV3Replica, V3_FIXTURE as FIXTURE, v3Manifest } from "../../../test/fixtures/litestream-v3/fixture.ts";
 import { applyV3RestorePlan } from "./applier.ts";
