@@ -20,7 +20,7 @@ import { planMigration } from "../migrate/plan.ts";
 import { createReplicaClient } from "../replica/registry.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { isReplicaUrl, parseReplicaUrl } from "../replica/url.ts";
-import { createV3Storage } from "../restore/v3/storage.ts";
+import { createV3Storage } from "../litestream-v3/layout.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { formatBytes } from "./restore.ts";
 

@@ -13,7 +13,7 @@ import { UsageError } from "../errors.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
 import { applyRestorePlan, type RestoreProgress } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
-import { checkOutputDirectory } from "../restore/staged-database.ts";
+import { checkOutputDirectory } from "../sqlite/staged-database.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
 import { ExitCode, type CliIo } from "./io.ts";
@@ -72,7 +72,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   // The v0.3 reader loads only where a v0.3 backup may be: a file replica
   // with a generations/ directory, or any S3 replica (listed to find out).
   if (spec && (spec.type === "s3" || existsSync(join(spec.path, "generations")))) {
-    const [{ createV3Storage }, { newestV3Object }] = await Promise.all([import("../restore/v3/storage.ts"), import("../restore/v3/planner.ts")]);
+    const [{ createV3Storage }, { newestV3Object }] = await Promise.all([import("../litestream-v3/layout.ts"), import("../litestream-v3/planner.ts")]);
     const storage = createV3Storage(spec, { env: io.env });
     const listing = await storage.list();
     const v3Newest = newestV3Object(listing);
@@ -167,9 +167,9 @@ async function runV3Restore(
   }
   checkOutputDirectory(output);
   const [{ createV3Storage }, { planV3Restore }, { applyV3RestorePlan }] = await Promise.all([
-    import("../restore/v3/storage.ts"),
-    import("../restore/v3/planner.ts"),
-    import("../restore/v3/applier.ts"),
+    import("../litestream-v3/layout.ts"),
+    import("../litestream-v3/planner.ts"),
+    import("../restore/v3-applier.ts"),
   ]);
   const storage = createV3Storage(spec, { env: io.env });
   const plan = planV3Restore(await storage.list(), options.target, storage.location);

@@ -15,7 +15,8 @@
  */
 
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
-import { lz4DecompressBlock, lz4DecompressFrame } from "../platform/lz4.ts";
+import { lz4DecompressBlock } from "../platform/lz4.ts";
+import { lz4DecompressFrame } from "./lz4-frame.ts";
 import { bytesReader, openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { CHECKSUM_FLAG, Crc64, lockPageNumber, pageChecksum } from "./checksum.ts";
 import {

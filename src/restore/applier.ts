@@ -23,7 +23,7 @@ import { openFileReader, type RandomAccessReader } from "../platform/random-acce
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "./planner.ts";
-import { writeAll, writeStagedDatabase } from "./staged-database.ts";
+import { writeAll, writeStagedDatabase } from "../sqlite/staged-database.ts";
 
 /** Progress after each file. */
 export interface RestoreProgress {

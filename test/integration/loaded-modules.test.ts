@@ -28,7 +28,7 @@ const HEAVY = {
   s3: ["node_modules/@aws-sdk/", "node_modules/@smithy/", "src/replica/s3/"],
   mqtt: ["node_modules/mqtt/", "node_modules/mqtt-packet/", "src/fleet/device-link.ts"],
   parquet: ["node_modules/hyparquet-writer/", "src/aggregate/"],
-  v3: ["src/restore/v3/"],
+  v3: ["src/litestream-v3/", "src/restore/v3-applier.ts"],
   dashboard: ["src/fleet/dashboard/"],
 } as const;
 
