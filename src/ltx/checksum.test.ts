@@ -247,6 +247,9 @@ describe("PageDigest", () => {
         for (let i = 0; i < size; i++) page[i] = pgno % 2 === 0 ? Math.floor(rand() * 256) : i % 7;
         digest.load(page);
         expect(digest.pageChecksum(pgno * 977)).toBe(pageChecksum(pgno * 977, page));
+        const acc = Uint32Array.of(5, 6);
+        digest.xorPageChecksum(pgno, acc);
+        expect((BigInt((acc[1]! ^ 6) >>> 0) << 32n) | BigInt((acc[0]! ^ 5) >>> 0)).toBe(pageChecksum(pgno, page));
         viaDigest.updateDigest(digest).update(Uint8Array.of(pgno));
         viaBytes.update(page).update(Uint8Array.of(pgno));
         sums.setDigest(pgno, digest);

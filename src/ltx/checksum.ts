@@ -261,6 +261,19 @@ export class PageDigest {
     return toBigint(regHi, regLo);
   }
 
+  /**
+   * XORs the page checksum of the loaded page as page `pgno` into `acc`
+   * (`[low 32 bits, high 32 bits]`), for a database checksum without a
+   * BigInt per page.
+   * @throws {RangeError} when `pgno` is not an integer from 1 to 2^32-1
+   */
+  xorPageChecksum(pgno: number, acc: Uint32Array): void {
+    checkPgno(pgno, "compute page checksum");
+    this.computePageChecksum(pgno);
+    acc[0] = (acc[0]! ^ regLo) >>> 0;
+    acc[1] = (acc[1]! ^ regHi) >>> 0;
+  }
+
   /** Computes the page checksum of the loaded page into the register, as `computePageChecksum` does. */
   computePageChecksum(pgno: number): void {
     regLo = 0xffff_ffff;

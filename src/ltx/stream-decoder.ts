@@ -225,16 +225,16 @@ export class LtxStream {
     const digest = new PageDigest(pageSize);
     const into = options.into ?? ((): Uint8Array => new Uint8Array(pageSize));
     const seen: LtxPageIndexEntry[] = [];
-    let pageXor = 0n;
+    const pageXor = new Uint32Array(2);
     let prevPgno = 0;
     let endMarkerOffset: number;
     for (;;) {
       const at = reader.offset;
-      const pageHeader = new Uint8Array(await this.#reader.read(PAGE_HEADER_SIZE));
+      // A view into the reader's chunk, used (hashed) before the next read.
+      const pageHeader = await this.#reader.read(PAGE_HEADER_SIZE);
       if (pageHeader.length !== PAGE_HEADER_SIZE) throw this.#fail(reader.offset, "file ends inside the page block");
-      const view = new DataView(pageHeader.buffer);
-      const pgno = view.getUint32(0);
-      const flags = view.getUint16(4);
+      const pgno = uint32At(pageHeader, 0);
+      const flags = (pageHeader[4]! << 8) | pageHeader[5]!;
       if (pgno === 0) {
         if (flags !== 0) throw this.#fail(at, "page block end marker is not zero");
         endMarkerOffset = at;
@@ -257,7 +257,7 @@ export class LtxStream {
       crc.update(pageHeader);
       if (flags === PAGE_FLAG_SIZE) {
         const prefix = await this.#need(4, pgno);
-        const blockSize = new DataView(prefix.buffer, prefix.byteOffset, 4).getUint32(0);
+        const blockSize = uint32At(prefix, 0);
         crc.update(prefix);
         // The LZ4 bound of a page: anything larger cannot be one (and must not be buffered).
         if (blockSize === 0 || blockSize > lz4Bound(pageSize)) {
@@ -286,7 +286,7 @@ export class LtxStream {
       }
       digest.load(data);
       crc.updateDigest(digest);
-      if (trackDatabase) pageXor ^= digest.pageChecksum(pgno);
+      if (trackDatabase) digest.xorPageChecksum(pgno, pageXor);
       seen.push({ pgno, offset: at, size: reader.offset - at });
       prevPgno = pgno;
       yield { pgno, data, digest };
@@ -335,7 +335,7 @@ export class LtxStream {
         { path: this.path, expected: trailer.fileChecksum, actual },
       );
     }
-    const databaseChecksum = CHECKSUM_FLAG | pageXor;
+    const databaseChecksum = CHECKSUM_FLAG | (BigInt(pageXor[1]!) << 32n) | BigInt(pageXor[0]!);
     if (trackDatabase && databaseChecksum !== trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
         `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${hex64(databaseChecksum)}, trailer says ${
@@ -384,6 +384,11 @@ export class LtxStream {
     }
     return frame;
   }
+}
+
+/** The big-endian u32 at `at` of `bytes` (which must hold it). */
+function uint32At(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
 /** The LZ4 worst case for `n` input bytes. */
