@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import xxhash from "xxhash-wasm";
 import { encodeLz4Frame } from "../../test/harness/lz4-frame-build.ts";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
-import { lz4CompressBlock } from "../platform/lz4.ts";
-import { lz4DecompressFrame, Lz4FrameDecoder, type Lz4FrameEnd } from "./lz4-frame.ts";
+import { lz4CompressBlock, lz4DecompressBlock } from "../platform/lz4.ts";
+import { lz4DecompressBlockInto, lz4DecompressFrame, Lz4FrameDecoder, type Lz4FrameEnd } from "./lz4-frame.ts";
 
 const encoder = new TextEncoder();
 const xxh = await xxhash();
@@ -236,5 +236,48 @@ describe("Lz4FrameDecoder", () => {
     const { data, end } = decodeIn(concat(frame, [1, 2, 3]), [frame.length - 2]);
     expect(data).toEqual(content.subarray(0, 999));
     expect(end.bytesRead).toBe(frame.length);
+  });
+});
+
+describe("lz4DecompressBlockInto()", () => {
+  test("gives what lz4DecompressBlock() gives, into a reused array", () => {
+    const rand = mulberry32(randomSeed());
+    const dst = new Uint8Array(4096);
+    for (let i = 0; i < 60; i++) {
+      const page = randomBytes(rand, 4096, 1 + Math.floor(rand() * (i % 3 === 0 ? 256 : 6)));
+      const block = lz4CompressBlock(page);
+      dst.fill(0xaa);
+      lz4DecompressBlockInto(block, dst);
+      expect(new Uint8Array(lz4DecompressBlock(block, 4096))).toEqual(dst);
+    }
+  });
+
+  test("throws when the block fills less or more than the array, or uses match offset 0", () => {
+    const block = lz4CompressBlock(new Uint8Array(4096));
+    expect(() => lz4DecompressBlockInto(block, new Uint8Array(4095))).toThrow("output exceeds the block size");
+    expect(() => lz4DecompressBlockInto(block, new Uint8Array(4097))).toThrow("expanded to 4096 bytes, expected 4097");
+    // One literal zero, then a match at offset 0 (invalid in LZ4, whatever the output would be).
+    expect(() => lz4DecompressBlockInto(Uint8Array.of(0x1f, 0, 0, 0, 0xff, 0xff, 0xff), new Uint8Array(64))).toThrow("match offset 0");
+  });
+
+  test("throws only plain Errors on damaged blocks and never writes outside the array", () => {
+    const rand = mulberry32(randomSeed());
+    const page = randomBytes(rand, 4096, 4);
+    const block = lz4CompressBlock(page);
+    const outer = new Uint8Array(3 * 4096);
+    for (let i = 0; i < 500; i++) {
+      const damaged = block.slice(0, Math.max(1, block.length - (i % 5 === 0 ? Math.floor(rand() * 20) : 0)));
+      const at = Math.floor(rand() * damaged.length);
+      damaged[at] = damaged[at]! ^ (1 << Math.floor(rand() * 8));
+      outer.fill(7);
+      try {
+        lz4DecompressBlockInto(damaged, outer.subarray(4096, 8192));
+      } catch (err) {
+        expect(err).toBeInstanceOf(Error);
+        expect((err as Error).message).toStartWith("Cannot decompress LZ4 block");
+      }
+      expect(outer.subarray(0, 4096).every((b) => b === 7)).toBe(true);
+      expect(outer.subarray(8192).every((b) => b === 7)).toBe(true);
+    }
   });
 });

@@ -75,6 +75,30 @@ function readContentSize(view: DataView, at: number): number {
   return Number(size);
 }
 
+/**
+ * Decompresses one raw LZ4 block into `dst`, which it must fill exactly:
+ * the page-sized case of `lz4DecompressBlock` (platform/lz4.ts) without its
+ * copies into and out of wasm memory and without allocating (a restore
+ * decodes every page straight into its write buffer). The decoder checks
+ * every length and offset against `block` and `dst`, so a damaged block
+ * throws and never writes outside `dst`.
+ *
+ * @param block the compressed block, without any size prefix
+ * @param dst where the content goes; its length is the exact expected size
+ * @throws {Error} when the block is malformed or expands to another size than `dst.length`
+ * @example
+ * ```ts
+ * const page = new Uint8Array(4096);
+ * lz4DecompressBlockInto(lz4CompressBlock(original), page);
+ * ```
+ */
+export function lz4DecompressBlockInto(block: Uint8Array, dst: Uint8Array): void {
+  const end = decodeBlockInto(block, dst, { start: 0, limit: dst.length, window: 0 });
+  if (end !== dst.length) {
+    throw new Error(`Cannot decompress LZ4 block: expanded to ${end} bytes, expected ${dst.length}`);
+  }
+}
+
 /** The result of {@linkcode lz4DecompressFrame}. */
 export interface Lz4FrameResult {
   /** The frame's decompressed content. */
@@ -395,9 +419,14 @@ function decodeBlockInto(
     }
     if (s + literals > src.length) throw fail("literals run past the block");
     if (d + literals > limit) throw fail("output exceeds the block size");
-    dst.set(src.subarray(s, s + literals), d);
-    s += literals;
-    d += literals;
+    if (literals < 32) {
+      // Short runs: a loop beats creating a subarray for `set`.
+      for (const stop = s + literals; s < stop; ) dst[d++] = src[s++]!;
+    } else {
+      dst.set(src.subarray(s, s + literals), d);
+      s += literals;
+      d += literals;
+    }
     if (s === src.length) return d; // the last sequence has no match
     if (s + 2 > src.length) throw fail("match offset runs past the block");
     const offset = (src[s] ?? 0) | ((src[s + 1] ?? 0) << 8);
@@ -413,12 +442,12 @@ function decodeBlockInto(
       }
     }
     if (d + length > limit) throw fail("output exceeds the block size");
-    if (offset >= length) {
+    if (offset >= length && length >= 32) {
       dst.copyWithin(d, d - offset, d - offset + length);
       d += length;
     } else {
-      // Overlapping match: a run that repeats the last `offset` bytes.
-      for (const end = d + length; d < end; d++) dst[d] = dst[d - offset] ?? 0;
+      // Short or overlapping (a run repeating the last `offset` bytes): byte by byte.
+      for (const end = d + length; d < end; d++) dst[d] = dst[d - offset]!;
     }
   }
 }
