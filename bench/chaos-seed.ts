@@ -135,7 +135,7 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       allWriters.push(w);
       closeSync(err);
     };
-    dbNames.forEach((n, i) => startWriter(n, i));
+    for (const [i, n] of dbNames.entries()) startWriter(n, i);
     for (const name of dbNames) await waitFor(() => existsSync(join(work, `${name}.writer.log`)), 20_000, `writer ${name} to start`);
 
     // The agent, under libfaketime when the seed steps its clock.

@@ -11,10 +11,12 @@ import type { Benchmark } from "./benchmark.ts";
 import { runChaos } from "./chaos.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
+import { runIdleRss } from "./idle-rss.ts";
 import { runLarge } from "./large.ts";
 import { ProcessGuard } from "./process-guard.ts";
 import { runResyncBench } from "./resync.ts";
 import { runS3Clients } from "./s3-clients.ts";
+import { runWriteThroughput } from "./write-throughput.ts";
 
 /** The benchmarks, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
@@ -35,6 +37,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
     description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
   },
+  "idle-rss": {
+    description: "issue #13: idle RSS of replicate (1 small DB): file, S3, S3 + MQTT; Litestream v0.3.13 side by side (--help)",
+    run: () => Promise.reject(new Error("idle-rss takes its own options")),
+    runWithArgs: runIdleRss,
+  },
   large: {
     description: "issue #13: 300 MB and 2 GB databases from scratch to S3 and file, side by side: peak RSS, time, CPU, bytes vs LZ4; restores (--sizes, --rss-limit; --help)",
     run: () => Promise.reject(new Error("large takes its own options")),
@@ -47,6 +54,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   resync: {
     description: "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",
     run: runResyncBench,
+  },
+  "write-throughput": {
+    description: "issue #13: app small-commit throughput solo vs under litefleet / Litestream v0.3.13 (1 s), agent fsyncs per capture (--seconds N)",
+    run: () => Promise.reject(new Error("write-throughput takes its own options")),
+    runWithArgs: runWriteThroughput,
   },
 };
 

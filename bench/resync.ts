@@ -106,7 +106,7 @@ async function buildCapturedDatabase(dir: string, targetMiB: number) {
     })();
   }
   app.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const replica = new FileReplicaClient({ type: "file", path: join(dir, "replica") });
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });
   const first = cap.sync();
@@ -142,7 +142,7 @@ async function restartAfterAppCheckpoint(dir: string, name: string): Promise<Var
     for (let k = 0; k < INSERTS_AFTER_CHECKPOINT; k++) insert.run(...row(rand, rows + INSERTS_BEFORE_CHECKPOINT + k));
   })();
 
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const replica = new FileReplicaClient({ type: "file", path: join(dir, "replica") });
   const uploader = testUploader({ name: "file", client: replica, store });
   await uploader.settle();

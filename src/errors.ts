@@ -184,3 +184,8 @@ export function isDiskFull(err: unknown): boolean {
   }
   return false;
 }
+
+/** The replica holds nothing that fits the restore target. */
+export class NoRestorePointError extends Error {
+  override name = "NoRestorePointError";
+}

@@ -23,7 +23,7 @@ async function setup(dir: string) {
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000;");
   app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const open = () => DbCapture.open(dbPath, { store, capture: OPTIONS, log: nullLogger(), floorTxid: txid(0) });
   const replica = new FileReplicaClient({ type: "file", path: join(dir, "replica") });
   const uploader = testUploader({ name: "file", client: replica, store });
@@ -216,7 +216,7 @@ describe("DbCapture", () => {
     insert(s.app, 5);
     // A new device state (lost or migrated) on top of the replica's TXID 2.
     for (const [name, floorChecksum] of [["with", floor.postApplyChecksum], ["without", undefined]] as const) {
-      const store = new LocalStore(join(dir.path, `fresh-${name}`));
+      const store = LocalStore.open(join(dir.path, `fresh-${name}`));
       const cap = DbCapture.open(s.dbPath, {
         store,
         capture: OPTIONS,

@@ -146,8 +146,7 @@ export class DbCapture {
 
   #resume(): void {
     const pos = this.#store.readPosition();
-    const local = this.#store.spool.list(0);
-    const lastLocal = local.at(-1);
+    const lastLocal = this.#store.spool.lastCapture();
     this.#floorTxid = txid(max(this.#floorTxid, lastLocal?.maxTxid ?? 0n, pos?.txid ?? 0n));
     this.#base.reset(
       findBase({
@@ -423,6 +422,16 @@ export class DbCapture {
   writeLevel9Snapshot(): { minTxid: Txid; maxTxid: Txid; size: number; timestamp: number } | undefined {
     const pos = this.#pos;
     if (!pos) return undefined;
+    // The newest capture `1-<txid>` (the first state: every page, MinTXID 1)
+    // already is this snapshot: link it instead of encoding the database
+    // again (the bytes are the same state, and a level-9 file may carry
+    // the WAL fields).
+    const spool = this.#store.spool;
+    const last = spool.lastCapture();
+    if (last?.minTxid === 1n && last.maxTxid === pos.txid) {
+      const snap = spool.link(spool, last, SNAPSHOT_LEVEL);
+      return { minTxid: snap.minTxid, maxTxid: snap.maxTxid, size: snap.size, timestamp: snap.createdAt.getTime() };
+    }
     const timestamp = this.#clock.now();
     const header = newLtxHeader({
       pageSize: this.pageSize,
@@ -452,20 +461,41 @@ export class DbCapture {
    * Call after a sync. Returns the mode run, if any.
    */
   checkpointIfNeeded(now = Date.now()): CheckpointMode | undefined {
+    const mode = this.checkpointDue(now);
+    return mode === undefined ? undefined : this.checkpoint(mode);
+  }
+
+  /**
+   * The checkpoint `checkpointIfNeeded` would run now, by the captured
+   * position, without running it. A caller that knows before its sync can
+   * `prepareCheckpoint()`, sync, then `checkpoint(mode, { prepared: true })`:
+   * one capture fewer per checkpoint (and its fsyncs).
+   */
+  checkpointDue(now = Date.now()): "PASSIVE" | "TRUNCATE" | undefined {
     const pos = this.#pos;
     if (!pos || this.#snapshotReason !== undefined) return undefined;
     const frames = (pos.walOffset - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + this.pageSize);
     if (frames <= 0) return undefined;
-    if (this.#options.truncatePageN > 0 && frames >= this.#options.truncatePageN) return this.checkpoint("TRUNCATE");
-    if (frames >= this.#options.minCheckpointPageCount) return this.checkpoint("PASSIVE");
-    if (now - this.#lastCheckpoint >= this.#options.checkpointIntervalMs) return this.checkpoint("PASSIVE");
+    if (this.#options.truncatePageN > 0 && frames >= this.#options.truncatePageN) return "TRUNCATE";
+    if (frames >= this.#options.minCheckpointPageCount) return "PASSIVE";
+    if (now - this.#lastCheckpoint >= this.#options.checkpointIntervalMs) return "PASSIVE";
     return undefined;
   }
 
   /**
-   * Runs a checkpoint without losing a frame: take the write barrier,
-   * capture up to the WAL end, release our read lock, PASSIVE checkpoint,
-   * re-take the read lock, drop the barrier. When every frame was copied
+   * Moves the read lock to the WAL's end before a sync that a checkpoint
+   * follows (see `#precopy`).
+   */
+  prepareCheckpoint(): void {
+    this.#conn.refreshReadLock();
+  }
+
+  /**
+   * Runs a checkpoint without losing a frame: copy back what is captured
+   * without holding the application up (`#precopy`), then take the write
+   * barrier, capture up to the WAL end, release our read lock, PASSIVE
+   * checkpoint (only the frames since the pre-copy are left), re-take the
+   * read lock, drop the barrier. When every frame was copied
    * back, the next write restarts the WAL (salt1 + 1), which the next sync
    * expects and continues from offset 32.
    *
@@ -476,7 +506,8 @@ export class DbCapture {
    * reports no frame count afterwards, so frames committed in between could
    * not be proven captured.
    */
-  checkpoint(mode: "PASSIVE" | "TRUNCATE"): CheckpointMode | undefined {
+  checkpoint(mode: "PASSIVE" | "TRUNCATE", options: { prepared?: boolean } = {}): CheckpointMode | undefined {
+    this.#precopy(options.prepared === true);
     try {
       this.#conn.beginBarrier();
     } catch (err) {
@@ -485,6 +516,7 @@ export class DbCapture {
       return undefined;
     }
     let complete = false;
+    const heldFrom = performance.now();
     try {
       this.sync();
       const pos = this.#pos;
@@ -506,9 +538,35 @@ export class DbCapture {
       }
     } finally {
       this.#conn.endBarrier();
+      this.#log.debug("checkpoint barrier released", { ms: Math.round((performance.now() - heldFrom) * 10) / 10, complete });
     }
     if (complete && mode === "TRUNCATE") this.#conn.restartWal();
     return mode;
+  }
+
+  /**
+   * The first, unbarriered half of a checkpoint (issue #13): moves the
+   * read lock to the WAL's end (snapshot S), captures up to at least S, and
+   * lets a PASSIVE checkpoint copy back every frame up to S while the
+   * application keeps writing. Our read lock keeps the WAL from
+   * restarting, and nothing past S (perhaps not captured yet) can be
+   * copied back, so every page capture reads from the database file is
+   * still the captured state's. The barrier then only has to cover the
+   * frames committed since, instead of the whole WAL. `prepared`: the
+   * caller moved the read lock (`prepareCheckpoint`) and synced since.
+   */
+  #precopy(prepared: boolean): void {
+    if (!prepared) {
+      this.#conn.refreshReadLock();
+      this.sync();
+    }
+    if (!this.#pos || this.#snapshotReason !== undefined) return;
+    try {
+      this.#conn.checkpoint("PASSIVE");
+    } catch (err) {
+      // SQLITE_BUSY (another checkpoint runs): the barrier half copies everything.
+      this.#log.debug("checkpoint pre-copy skipped", { err: String(err) });
+    }
   }
 
   /** Closes the database connections (the local store stays). */

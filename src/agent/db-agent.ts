@@ -21,7 +21,6 @@ import { fileDatabaseChecksum } from "../sqlite/database-checksum.ts";
 import { Backoff } from "./backoff.ts";
 import { DbCapture, type CaptureOptions } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
-import { coalesceSpool } from "./spool.ts";
 import type { DbStatus } from "../protocol/agent-status.ts";
 import { dbStatus } from "./status.ts";
 import { Uploader } from "./uploader.ts";
@@ -125,7 +124,7 @@ export class DbAgent {
     this.#opts = options;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.log.with({ db: options.path });
-    this.#store = new LocalStore(options.metaPath);
+    this.#store = LocalStore.open(options.metaPath);
     this.#takeover = this.#store.takeoverRequested();
     this.#firstSync = new Promise((resolve) => (this.#firstSyncDone = resolve));
     this.#uploaders = options.replicas.map(
@@ -326,6 +325,10 @@ export class DbAgent {
     const cap = this.#capture;
     if (!cap) return;
     const started = performance.now();
+    // A checkpoint due by the last position is prepared before this sync,
+    // so the sync is also its pre-copy's (one capture, not two).
+    const due = cap.checkpointDue(this.#clock.now());
+    if (due) cap.prepareCheckpoint();
     const res = cap.sync();
     this.counters.syncs++;
     this.counters.syncSeconds += (performance.now() - started) / 1000;
@@ -340,7 +343,7 @@ export class DbAgent {
       this.#opts.onSync?.({ txid: res.txid, snapshot: res.snapshot });
     }
     const ckptStarted = performance.now();
-    const mode = cap.checkpointIfNeeded(this.#clock.now());
+    const mode = due ? cap.checkpoint(due, { prepared: true }) : cap.checkpointIfNeeded(this.#clock.now());
     if (mode) {
       this.counters.checkpoints[mode] = (this.counters.checkpoints[mode] ?? 0) + 1;
       this.counters.checkpointSeconds += (performance.now() - ckptStarted) / 1000;
@@ -353,16 +356,11 @@ export class DbAgent {
 
   /** Keeps the capture spool bounded while uploads are stuck (`spool.ts`). */
   #boundSpool(): void {
-    const states = this.#uploaders.map((u) => u.state);
-    const built = states.map((s) => s?.built ?? 0n);
-    const floor = built.reduce((a, b) => (a < b ? a : b), built[0] ?? 0n);
-    const cuts = new Set([
-      ...built,
-      ...states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n),
-      ...this.#store.spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid),
-    ]);
     try {
-      const res = coalesceSpool(this.#store.spool, { floor, cuts, maxBytes: this.#opts.spool.maxBytes });
+      const res = this.#store.spool.coalesce(
+        this.#uploaders.map((u) => u.state),
+        this.#opts.spool.maxBytes,
+      );
       if (res) this.#log.info("capture spool coalesced", { files: res.files, before: res.before, after: res.after });
       this.#diskFull.delete("spool");
     } catch (err) {
@@ -390,7 +388,7 @@ export class DbAgent {
    */
   async snapshotNow(): Promise<{ txid: Txid; uploaded: boolean } | undefined> {
     this.#syncOnce();
-    const id = this.#store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? this.#writeSnapshot();
+    const id = this.#store.spool.pendingSnapshot()?.maxTxid ?? this.#writeSnapshot();
     if (id === undefined) return undefined;
     await this.syncNow();
     return { txid: id, uploaded: this.#uploaders.every((u) => (u.state?.uploaded[SNAPSHOT_LEVEL] ?? 0n) >= id) };
@@ -400,7 +398,7 @@ export class DbAgent {
     const pos = this.#capture?.position;
     if (!pos) return false;
     // One snapshot at a time: a pending one is uploaded before another is made.
-    if (this.#store.spool.list(SNAPSHOT_LEVEL).length > 0) return false;
+    if (this.#store.spool.pendingSnapshot()) return false;
     const now = this.#clock.now();
     const interval = this.#opts.snapshotIntervalMs;
     // Wall time against the snapshot's date, or, if the clock was stepped
@@ -493,7 +491,7 @@ export class DbAgent {
           this.#log.warn("replica is missing history the spool no longer has; writing a snapshot", { replica: u.name });
           this.#capture?.sync();
           this.#writeSnapshot();
-          if (this.#store.spool.list(SNAPSHOT_LEVEL).length === 0) {
+          if (!this.#store.spool.pendingSnapshot()) {
             throw new Error("Cannot bridge the replica's gap: no snapshot could be written yet");
           }
           this.#waiters.set(u, [...waiters, ...(this.#waiters.get(u) ?? [])]);
@@ -564,16 +562,7 @@ export class DbAgent {
 
   /** Removes spool files every replica has batched, keeping the newest L0 (it anchors the position). */
   #prune(): void {
-    const states = this.#uploaders.map((u) => u.state);
-    if (states.length === 0 || states.some((s) => s === undefined)) return;
-    const built = states.map((s) => s?.built ?? 0n).reduce((a, b) => (a < b ? a : b));
-    const spool = this.#store.spool;
-    for (const f of spool.list(0).slice(0, -1)) if (f.maxTxid <= built) spool.remove(f);
-    const snaps = spool.list(SNAPSHOT_LEVEL);
-    const snapDone = states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n).reduce((a, b) => (a < b ? a : b));
-    snaps.forEach((f, i) => {
-      if (f.maxTxid <= snapDone || i < snaps.length - 1) spool.remove(f);
-    });
+    this.#store.spool.prune(this.#uploaders.map((u) => u.state));
   }
 
   /**

@@ -14,8 +14,26 @@
  *                                until compacted upward (no GETs on the device)
  * ```
  *
- * Every write is atomic, except `pages.crc`, which is updated in place and
- * validated before use; leftover `*.tmp` files from a crash are removed at open.
+ * Every write is atomic (temp file, rename), except `pages.crc`, which is
+ * updated in place and validated before use; leftover `*.tmp` files from a
+ * crash are removed once, at `open`.
+ *
+ * Durability: a capture fsyncs only its LTX file and that file's directory
+ * (`local-ltx.ts`). `position.json`, `pages.crc` and `state.json` are
+ * written without fsync: each is written after the durable thing it
+ * describes, so a power loss can only leave it stale, empty or missing,
+ * never ahead, and each start checks it against something durable:
+ * - `position.json` must name the newest local L0 file and the WAL and
+ *   database must still match it (`DbCapture`); otherwise the first sync
+ *   resyncs from the database (only the changed pages when `pages.crc`
+ *   still records the newest file's state). An unreadable one counts as
+ *   none.
+ * - `state.json` is a cache of the replica's position: every start lists
+ *   the replica (`Uploader.settle`) and rebuilds what a stale file misses;
+ *   the files above a stale position carry this state's writer IDs, so the
+ *   second-writer guard accepts them. An unreadable one counts as none.
+ * - `writers.json` is fsynced (once per start): a writer ID must be on disk
+ *   before any file carries it.
  *
  * @module
  */
@@ -25,8 +43,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { CorruptFileError, isDiskFull } from "../errors.ts";
 import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
-import { createAtomicFile } from "../platform/atomic-write.ts";
+import { createAtomicFile, replaceFile, sweepTempFiles } from "../platform/atomic-write.ts";
 import { LtxDir } from "./ltx-dir.ts";
+import { Spool } from "./spool.ts";
 import { PAGE_CHECKSUM_FILE, PageChecksumFile } from "./page-checksum-file.ts";
 
 /** Where capture stands: enough to resume reading the WAL exactly where it stopped. */
@@ -78,7 +97,7 @@ const WRITER_IDS_KEPT = 8;
 export class LocalStore {
   readonly dir: string;
   /** Captured L0 files and pending level-9 snapshots. */
-  readonly spool: LtxDir;
+  readonly spool: Spool;
   /** Page checksums of the last captured state (for resyncs that send only changed pages). */
   readonly pageChecksums: PageChecksumFile;
 
@@ -86,11 +105,23 @@ export class LocalStore {
   /** `writers.json` as last read or written by this process. */
   #writerIds: bigint[] | undefined;
 
-  /** Opens (creating) the state directory and removes temp files left by a crash. */
-  constructor(dir: string) {
+  /** Local copies per replica name (one object each: they keep their listing in memory). */
+  #replicaDirs = new Map<string, LtxDir>();
+
+  private constructor(dir: string) {
     this.dir = dir;
-    this.spool = new LtxDir(dir);
+    this.spool = new Spool(dir);
     this.pageChecksums = new PageChecksumFile(join(dir, PAGE_CHECKSUM_FILE));
+  }
+
+  /**
+   * Opens (creating) the state directory and removes the temp files a
+   * crash left anywhere in it: the only sweep (no write path sweeps).
+   */
+  static open(dir: string): LocalStore {
+    mkdirSync(dir, { recursive: true });
+    sweepTempFiles(dir);
+    return new LocalStore(dir);
   }
 
   /**
@@ -170,15 +201,24 @@ export class LocalStore {
 
   /** The local copies of replica `name`. */
   replicaDir(name: string): LtxDir {
-    return new LtxDir(join(this.dir, "replicas", encodeURIComponent(name)));
+    let dir = this.#replicaDirs.get(name);
+    if (!dir) {
+      dir = new LtxDir(join(this.dir, "replicas", encodeURIComponent(name)));
+      this.#replicaDirs.set(name, dir);
+    }
+    return dir;
   }
 
-  /** Reads the capture position; `undefined` when there is none. */
+  /**
+   * Reads the capture position; `undefined` when there is none, or when
+   * the file cannot be read as one (torn by a power loss: it is written
+   * without fsync; see the module documentation).
+   */
   readPosition(): CapturePosition | undefined {
     const path = join(this.dir, "position.json");
-    const raw = readJson(path) as Record<string, unknown> | undefined;
+    const raw = orUndefinedIfMalformed(() => readJson(path)) as Record<string, unknown> | undefined;
     if (raw === undefined) return undefined;
-    return malformedAs(path, () => {
+    return orUndefinedIfMalformed(() => malformedAs(path, () => {
       const sum = raw.walChecksum as [number, number];
       return {
         txid: parseTxid(String(raw.txid)),
@@ -192,12 +232,12 @@ export class LocalStore {
         postApplyChecksum: BigInt(`0x${String(raw.postApplyChecksum)}`),
         expectRestart: raw.expectRestart === true,
       };
-    });
+    }));
   }
 
-  /** Persists the capture position atomically. */
+  /** Records the capture position: atomic, not fsynced (see the module documentation). */
   writePosition(pos: CapturePosition): void {
-    writeJson(join(this.dir, "position.json"), {
+    writeJsonCache(join(this.dir, "position.json"), {
       ...pos,
       txid: formatTxid(pos.txid),
       postApplyChecksum: pos.postApplyChecksum.toString(16).padStart(16, "0"),
@@ -210,21 +250,28 @@ export class LocalStore {
     this.pageChecksums.remove();
   }
 
-  /** Reads what replica `name` holds; `undefined` when never recorded. */
+  /**
+   * Reads what replica `name` holds; `undefined` when never recorded, or
+   * when the file cannot be read as a state (torn by a power loss: it is
+   * written without fsync, and `Uploader.settle` rebuilds it from the
+   * replica).
+   */
   readReplicaState(name: string): ReplicaState | undefined {
     const path = join(this.replicaDir(name).root, "state.json");
-    const raw = readJson(path) as Record<string, unknown> | undefined;
+    const raw = orUndefinedIfMalformed(() => readJson(path)) as Record<string, unknown> | undefined;
     if (raw === undefined) return undefined;
-    return malformedAs(path, () => {
+    return orUndefinedIfMalformed(() => malformedAs(path, () => {
       const uploaded = (raw.uploaded as unknown[]).map((v) => parseTxid(String(v)));
       if (uploaded.length !== 10) throw new RangeError("uploaded must list levels 0..9");
       return { uploaded, snapshotTime: num(raw.snapshotTime), built: parseTxid(String(raw.built)) };
-    });
+    }));
   }
 
-  /** Records what replica `name` holds. */
+  /** Records what replica `name` holds: atomic, not fsynced (see the module documentation). */
   writeReplicaState(name: string, state: ReplicaState): void {
-    writeJson(join(this.replicaDir(name).root, "state.json"), {
+    const root = this.replicaDir(name).root;
+    mkdirSync(root, { recursive: true });
+    writeJsonCache(join(root, "state.json"), {
       uploaded: state.uploaded.map(formatTxid),
       snapshotTime: state.snapshotTime,
       built: formatTxid(state.built),
@@ -250,6 +297,21 @@ function writeJson(path: string, value: unknown): void {
     f.commit();
   } catch (err) {
     f.abort();
+    throw err;
+  }
+}
+
+/** Writes a state file that a start can do without (no fsync; see the module documentation). */
+function writeJsonCache(path: string, value: unknown): void {
+  replaceFile(path, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`));
+}
+
+/** Runs `read`; a malformed file (CorruptFileError) reads as none. */
+function orUndefinedIfMalformed<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CorruptFileError) return undefined;
     throw err;
   }
 }

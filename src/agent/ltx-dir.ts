@@ -4,6 +4,13 @@
  * each replica's local copies of what it uploads (the sources of
  * compaction, so the device never downloads anything).
  *
+ * The directory is this process's alone (one agent per state directory),
+ * so its listing is kept in memory: each level is read from disk once, the
+ * first time it is asked for, and every change made through this object
+ * (`create`…`commit`, `link`, `remove`) updates it. No tick lists a
+ * directory. Temp files left by a crash are not this class's business:
+ * `LocalStore.open` sweeps them once (architecture-next §3).
+ *
  * @module
  */
 
@@ -11,7 +18,7 @@ import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from
 import { join } from "node:path";
 import { formatLtxFileName, parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
-import { createAtomicFile, TEMP_SUFFIX, type AtomicFile } from "../platform/atomic-write.ts";
+import { createAtomicFile, type AtomicFile } from "../platform/atomic-write.ts";
 import { openFileReader } from "../platform/random-access.ts";
 import type { LtxFileInfo, LtxFileKey } from "../replica/client.ts";
 
@@ -21,15 +28,14 @@ const COPY_CHUNK = 1 << 20;
 /** See the module documentation. */
 export class LtxDir {
   readonly root: string;
+  /** Per level: file name → entry, once read from disk. */
+  #index = new Map<number, Map<string, LtxFileInfo>>();
+  /** Level directories known to exist. */
+  #made = new Set<number>();
 
-  /** Uses `root`, creating level directories on demand; removes temp files left by a crash. */
+  /** Uses `root`; nothing is read or created until a level is used. */
   constructor(root: string) {
     this.root = root;
-    mkdirSync(join(root, "ltx"), { recursive: true });
-    for (const level of readdirSync(join(root, "ltx"))) {
-      const dir = join(root, "ltx", level);
-      for (const name of readdirSync(dir)) if (name.endsWith(TEMP_SUFFIX)) rmSync(join(dir, name), { force: true });
-    }
   }
 
   /** Path of a file. */
@@ -37,46 +43,51 @@ export class LtxDir {
     return join(this.root, "ltx", String(key.level), formatLtxFileName(key.minTxid, key.maxTxid));
   }
 
-  /** Starts writing a file atomically. */
+  /**
+   * Starts writing a file atomically; the listing holds it once `commit`
+   * returns (dated by the `mtime` given, else now).
+   */
   create(level: number, minTxid: Txid, maxTxid: Txid): AtomicFile {
-    mkdirSync(join(this.root, "ltx", String(level)), { recursive: true });
-    return createAtomicFile(this.path({ level, minTxid, maxTxid }));
+    this.#mkdir(level);
+    const file = createAtomicFile(this.path({ level, minTxid, maxTxid }));
+    const entries = this.#level(level);
+    return {
+      write: (chunk) => file.write(chunk),
+      get size() {
+        return file.size;
+      },
+      commit: (options = {}) => {
+        file.commit(options);
+        const createdAt = options.mtime ?? new Date();
+        entries.set(formatLtxFileName(minTxid, maxTxid), { level, minTxid, maxTxid, size: file.size, createdAt });
+      },
+      abort: () => file.abort(),
+    };
   }
 
-  /** Files of a level in ascending TXID order (createdAt = mtime = LTX timestamp). */
+  /** Files of a level in ascending TXID order, by min then max (createdAt = mtime = LTX timestamp). */
   list(level: number): LtxFileInfo[] {
-    const dir = join(this.root, "ltx", String(level));
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw err;
-    }
-    const out: LtxFileInfo[] = [];
-    for (const name of names) {
-      const parsed = parseLtxFileName(name);
-      if (!parsed) continue;
-      const st = statSync(join(dir, name));
-      out.push({ level, ...parsed, size: st.size, createdAt: st.mtime });
-    }
-    return out.sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : 0));
+    return [...this.#level(level).values()].sort((a, b) =>
+      a.minTxid !== b.minTxid ? (a.minTxid < b.minTxid ? -1 : 1) : a.maxTxid < b.maxTxid ? -1 : a.maxTxid > b.maxTxid ? 1 : 0,
+    );
   }
 
   /**
    * Puts `f` of `src` (a directory on the same file system) here under the
-   * same name, as a hard link: no data is copied, so it works on a full
-   * disk. Falls back to a copy across file systems. Returns the new entry.
+   * same name, at `level` (default `f`'s), as a hard link: no data is
+   * copied, so it works on a full disk. Falls back to a copy across file
+   * systems. Returns the new entry.
    */
-  link(src: LtxDir, f: LtxFileInfo): LtxFileInfo {
-    mkdirSync(join(this.root, "ltx", String(f.level)), { recursive: true });
-    const to = this.path(f);
+  link(src: LtxDir, f: LtxFileInfo, level = f.level): LtxFileInfo {
+    this.#mkdir(level);
+    const key = { ...f, level };
+    const to = this.path(key);
     rmSync(to, { force: true });
     try {
       linkSync(src.path(f), to);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
-      const file = this.create(f.level, f.minTxid, f.maxTxid);
+      const file = this.create(level, f.minTxid, f.maxTxid);
       try {
         const from = openFileReader(src.path(f));
         try {
@@ -90,7 +101,9 @@ export class LtxDir {
         throw copyErr;
       }
     }
-    return { ...f };
+    const entry = { ...f, level };
+    this.#level(level).set(formatLtxFileName(f.minTxid, f.maxTxid), entry);
+    return { ...entry };
   }
 
   /**
@@ -122,5 +135,35 @@ export class LtxDir {
   /** Removes a file (missing is fine). */
   remove(key: LtxFileKey): void {
     rmSync(this.path(key), { force: true });
+    this.#level(key.level).delete(formatLtxFileName(key.minTxid, key.maxTxid));
+  }
+
+  /** The entries of `level`, read from disk the first time. */
+  #level(level: number): Map<string, LtxFileInfo> {
+    let entries = this.#index.get(level);
+    if (entries) return entries;
+    entries = new Map();
+    const dir = join(this.root, "ltx", String(level));
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+      this.#made.add(level);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    for (const name of names) {
+      const parsed = parseLtxFileName(name);
+      if (!parsed) continue;
+      const st = statSync(join(dir, name));
+      entries.set(name, { level, ...parsed, size: st.size, createdAt: st.mtime });
+    }
+    this.#index.set(level, entries);
+    return entries;
+  }
+
+  #mkdir(level: number): void {
+    if (this.#made.has(level)) return;
+    mkdirSync(join(this.root, "ltx", String(level)), { recursive: true });
+    this.#made.add(level);
   }
 }

@@ -14,7 +14,7 @@ function randomPages(seed: number, count: number, pageSize = 512): Uint8Array[] 
 
 function checksumsOf(pages: readonly Uint8Array[], pageSize = 512): PageChecksums {
   const sums = new PageChecksums(pageSize);
-  pages.forEach((p, i) => sums.set(i + 1, p));
+  for (const [i, p] of pages.entries()) sums.set(i + 1, p);
   return sums;
 }
 

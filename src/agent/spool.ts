@@ -1,8 +1,13 @@
 /**
- * Bounds the capture spool (the L0 files in the state directory's `ltx/0`)
- * while no replica batches it, e.g. while an upload hangs on a slow or
- * dead link: captures keep landing every `monitor-interval`, and without
- * this they would pile up as one file each (issue #11).
+ * The capture spool: the L0 files capture writes into the state
+ * directory's `ltx/0` and the level-9 snapshot waiting in `ltx/9`, with
+ * their index in memory (read from disk once, at the first use after
+ * `LocalStore.open`; no tick lists the directory).
+ *
+ * `coalesce` bounds the spool while no replica batches it, e.g. while an
+ * upload hangs on a slow or dead link: captures keep landing every
+ * `monitor-interval`, and without this they would pile up as one file
+ * each (issue #11).
  *
  * Spool files not yet batched by every replica are cut into segments at
  * every TXID a replica or a snapshot stands on (each replica's batched
@@ -16,9 +21,60 @@
  * @module
  */
 
-import type { LtxFileInfo } from "../replica/client.ts";
+import { SNAPSHOT_LEVEL, type LtxFileInfo } from "../replica/client.ts";
+import type { ReplicaState } from "./local-store.ts";
 import { mergeLocalLtx } from "./local-ltx.ts";
-import type { LtxDir } from "./ltx-dir.ts";
+import { LtxDir } from "./ltx-dir.ts";
+
+/** See the module documentation. */
+export class Spool extends LtxDir {
+  /** Captured files above `built` (a replica's batched position), ascending. */
+  pendingFor(built: bigint): LtxFileInfo[] {
+    return this.listMerged(0).filter((f) => f.maxTxid > built);
+  }
+
+  /** The newest captured file: it anchors the capture position. */
+  lastCapture(): LtxFileInfo | undefined {
+    return this.list(0).at(-1);
+  }
+
+  /** The level-9 snapshot waiting for upload (the newest, if several). */
+  pendingSnapshot(): LtxFileInfo | undefined {
+    return this.list(SNAPSHOT_LEVEL).at(-1);
+  }
+
+  /**
+   * Removes what every replica in `states` has: captured files every one
+   * has batched (keeping the newest, which anchors the position), and
+   * snapshots every one has uploaded or a newer pending one replaces.
+   * Does nothing while a replica's state is unknown.
+   */
+  prune(states: readonly (ReplicaState | undefined)[]): void {
+    if (states.length === 0 || states.some((s) => s === undefined)) return;
+    const built = states.map((s) => s?.built ?? 0n).reduce((a, b) => (a < b ? a : b));
+    for (const f of this.list(0).slice(0, -1)) if (f.maxTxid <= built) this.remove(f);
+    const snaps = this.list(SNAPSHOT_LEVEL);
+    const snapDone = states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n).reduce((a, b) => (a < b ? a : b));
+    snaps.forEach((f, i) => {
+      if (f.maxTxid <= snapDone || i < snaps.length - 1) this.remove(f);
+    });
+  }
+
+  /**
+   * Merges over-sized segments (see the module documentation) for the
+   * replicas in `states`; `maxBytes` is the spool's byte bound.
+   */
+  coalesce(states: readonly (ReplicaState | undefined)[], maxBytes: number): SpoolCoalesced | undefined {
+    const built = states.map((s) => s?.built ?? 0n);
+    const floor = built.reduce((a, b) => (a < b ? a : b), built[0] ?? 0n);
+    const cuts = new Set([
+      ...built,
+      ...states.map((s) => s?.uploaded[SNAPSHOT_LEVEL] ?? 0n),
+      ...this.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid),
+    ]);
+    return coalesceSpool(this, { floor, cuts, maxBytes });
+  }
+}
 
 /** What {@linkcode coalesceSpool} merged. */
 export interface SpoolCoalesced {

@@ -13,32 +13,44 @@ import { STATUS_VERSION, type AgentStatus, type MqttLinkStatus } from "../protoc
 import { createReplicaClient } from "../replica/registry.ts";
 import { DbAgent } from "./db-agent.ts";
 
+/** What {@linkcode Store.open} takes besides the config. */
+export interface StoreOptions {
+  env: Record<string, string | undefined>;
+  log: Logger;
+  version: string;
+  /** Events for the fleet (see `DbAgentOptions.onEvent`). */
+  onEvent?: (event: string, data: Record<string, unknown>) => void;
+  /** The MQTT link's state, for the status object. */
+  mqttStatus?: () => MqttLinkStatus;
+}
+
 /** See the module documentation. */
 export class Store {
   readonly startedAt = Date.now();
   #config: Config;
   #version: string;
   #agents: DbAgent[];
-  #make: (db: DbConfig) => DbAgent;
+  #make: (db: DbConfig) => Promise<DbAgent>;
   #mqttStatus: (() => MqttLinkStatus) | undefined;
 
-  constructor(
-    config: Config,
-    options: {
-      env: Record<string, string | undefined>;
-      log: Logger;
-      version: string;
-      /** Events for the fleet (see `DbAgentOptions.onEvent`). */
-      onEvent?: (event: string, data: Record<string, unknown>) => void;
-      /** The MQTT link's state, for the status object. */
-      mqttStatus?: () => MqttLinkStatus;
-    },
-  ) {
+  /**
+   * Builds one agent per configured database. Async because a replica
+   * client's backend module is loaded when the client is created
+   * (`createReplicaClient`).
+   */
+  static async open(config: Config, options: StoreOptions): Promise<Store> {
+    const store = new Store(config, options);
+    store.#agents = await Promise.all(config.dbs.map((db) => store.#make(db)));
+    return store;
+  }
+
+  /** The agents are made by {@linkcode Store.open}. */
+  private constructor(config: Config, options: StoreOptions) {
     this.#mqttStatus = options.mqttStatus;
     this.#config = config;
     this.#version = options.version;
     const meteredProbe = new MeteredProbe();
-    this.#make = (db) =>
+    this.#make = async (db) =>
       new DbAgent({
         path: db.path,
         metaPath: db.metaPath,
@@ -53,16 +65,18 @@ export class Store {
           truncatePageN: db.truncatePageN,
           checkpointIntervalMs: db.checkpointInterval,
         },
-        replicas: db.replicas.map((r) => ({
-          name: r.name,
-          client: createReplicaClient(r.spec, { env: options.env }),
-          config: r,
-        })),
+        replicas: await Promise.all(
+          db.replicas.map(async (r) => ({
+            name: r.name,
+            client: await createReplicaClient(r.spec, { env: options.env }),
+            config: r,
+          })),
+        ),
         meteredProbe,
         log: options.log,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
-    this.#agents = config.dbs.map((db) => this.#make(db));
+    this.#agents = [];
   }
 
   /** One agent per configured database, in config order. */
@@ -85,7 +99,7 @@ export class Store {
     try {
       await between();
     } finally {
-      const next = this.#make(db);
+      const next = await this.#make(db);
       this.#agents[i] = next;
       await next.start();
     }

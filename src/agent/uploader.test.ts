@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { UploadPolicy } from "../config/schema.ts";
 import { nullLogger } from "../log.ts";
@@ -40,7 +40,7 @@ async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const clock: OffsetClock = offsetClock();
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0), clock });
   const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
@@ -60,15 +60,20 @@ async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
 }
 
 describe("Uploader.tick", () => {
-  test("merges every pending capture into one PUT when the batch is due", async () => {
+  test("merges every pending capture into one PUT when the batch is due (the first state as the snapshot, issue #13)", async () => {
     await using dir = await makeTempDir("uploader-");
     using f = await fixture(dir.path);
     f.write(30);
     expect((await f.up.tick({ metered: false })).files).toBe(0); // younger than max-interval
     f.clock.advance(60_000);
     const res = await f.up.tick({ metered: false });
-    expect(res.files).toBe(1);
-    expect(f.client.writes.map((k) => [k.level, k.minTxid, k.maxTxid])).toEqual([[0, txid(1), txid(30)]]);
+    // The first capture (every page) goes once, as the level-9 snapshot;
+    // the other 29 captures are one L0 batch on top of it.
+    expect(res.files).toBe(2);
+    expect(f.client.writes.map((k) => [k.level, k.minTxid, k.maxTxid])).toEqual([
+      [9, txid(1), txid(1)],
+      [0, txid(2), txid(30)],
+    ]);
     expect(f.up.state?.uploaded[0]).toBe(txid(30));
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
@@ -100,7 +105,7 @@ describe("Uploader.tick", () => {
     f.clock.advance(60_000);
     expect((await f.up.tick({ metered: true })).files).toBe(0);
     f.clock.advance(900_000);
-    expect((await f.up.tick({ metered: true })).files).toBe(1);
+    expect((await f.up.tick({ metered: true })).files).toBe(2); // the first state (level 9) and the batch
     f.write(2);
     expect((await f.up.tick({ metered: true, explicit: true })).files).toBe(1);
   });
@@ -112,9 +117,9 @@ describe("Uploader.tick", () => {
     expect((await f.up.tick({ metered: false })).files).toBe(0); // younger than max-interval
     f.clock.step(-3_600_000);
     f.clock.advance(60_000);
-    // Due on the monotonic clock: one batch, then level 1 (its interval passed too).
-    expect((await f.up.tick({ metered: false })).files).toBe(2);
-    expect(f.client.writes.map((k) => k.level)).toEqual([0, 1]);
+    // Due on the monotonic clock: the first state, one batch, then level 1 (its interval passed too).
+    expect((await f.up.tick({ metered: false })).files).toBe(3);
+    expect(f.client.writes.map((k) => k.level)).toEqual([9, 0, 1]);
     // The agent's loop sees each capture within seconds (it ticks at least every 5 s).
     f.write(2);
     expect((await f.up.tick({ metered: false })).files).toBe(0);
@@ -176,10 +181,11 @@ describe("Uploader.tick", () => {
     f.clock.advance(60_000);
     await f.up.tick({ metered: false });
     const l1 = f.client.writes.filter((k) => k.level === 1);
-    expect(l1.map((k) => [k.minTxid, k.maxTxid])).toEqual([[txid(1), txid(15)]]);
+    // Level 0 starts after the first state's snapshot (issue #13).
+    expect(l1.map((k) => [k.minTxid, k.maxTxid])).toEqual([[txid(2), txid(15)]]);
     expect(f.store.replicaDir("r").list(0)).toEqual([]); // consumed by L1
     const plan = await planRestore(f.client, {});
-    expect(plan.files.map((x) => x.level)).toEqual([1]);
+    expect(plan.files.map((x) => x.level)).toEqual([9, 1]);
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 
@@ -214,16 +220,19 @@ describe("Uploader snapshots", () => {
     });
     f.write(2);
     await f.up.tick({ metered: false, explicit: true });
+    // The first state is the replica's start: it goes at once, as a
+    // snapshot (issue #13), whatever the windows say.
+    const snapshots = () => f.client.writes.filter((k) => k.level === 9).map((k) => k.maxTxid);
+    expect(snapshots()).toEqual([txid(1)]);
     f.cap.writeLevel9Snapshot();
     await f.up.tick({ metered: false, explicit: true });
-    expect(f.client.writes.filter((k) => k.level === 9)).toEqual([]);
+    expect(snapshots()).toEqual([txid(1)]);
     f.clock.advance(120 * 60_000 + 60_000);
     await f.up.tick({ metered: true, explicit: true });
-    expect(f.client.writes.filter((k) => k.level === 9)).toEqual([]);
+    expect(snapshots()).toEqual([txid(1)]);
     await f.up.tick({ metered: false });
-    expect(f.client.writes.filter((k) => k.level === 9).map((k) => k.maxTxid)).toEqual([txid(2)]);
-    // The first snapshot replaces none, so retention has nothing to do and
-    // every file stays.
+    expect(snapshots()).toEqual([txid(1), txid(2)]);
+    // Nothing is older than the retention, so every file stays.
     const remaining = [];
     for await (const x of f.client.listLtxFiles(0)) remaining.push(x.maxTxid);
     expect(remaining).toEqual([txid(2)]);
@@ -276,7 +285,7 @@ describe("the second-writer guard (issue #12)", () => {
     await f.up.tick({ metered: false, explicit: true });
     rmSync(join(f.store.replicaDir("r").root, "state.json"));
     f.write(2); // the application goes on while the agent is down
-    const store = new LocalStore(join(dir.path, "state"));
+    const store = LocalStore.open(join(dir.path, "state"));
     store.beginWriterSession();
     const again = newUploader({ client: f.client, store });
     await again.settle();
@@ -292,6 +301,7 @@ describe("the second-writer guard (issue #12)", () => {
     f.store.beginWriterSession();
     f.write(1);
     await f.up.tick({ metered: false, explicit: true });
+    mkdirSync(join(dir.path, "replica", "ltx", "0"), { recursive: true }); // the first state went to level 9
     writeFileSync(join(dir.path, "replica", "ltx", "0", formatLtxFileName(txid(5), txid(5))), new Uint8Array(10));
     f.write(1);
     await f.up.tick({ metered: false, explicit: true });

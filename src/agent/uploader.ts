@@ -217,7 +217,7 @@ export class Uploader {
       for await (const f of this.client.listLtxFiles(level, sig)) remote.set(f.minTxid * 2n ** 64n + f.maxTxid, f);
       this.stats.lists++;
       listed.push(...remote.values());
-      const locals = level === SNAPSHOT_LEVEL ? this.#o.store.spool.list(level) : this.#dir.list(level);
+      const locals = (level === SNAPSHOT_LEVEL ? this.#o.store.spool : this.#dir).list(level);
       let max = 0n;
       for (const f of remote.values()) {
         if (f.maxTxid > max) max = f.maxTxid;
@@ -405,7 +405,7 @@ export class Uploader {
   /** Pending work: spool files not yet batched plus batches not yet uploaded. */
   pending(): { files: number; bytes: number; oldestAt: number | undefined } {
     const state = this.#state ?? emptyReplicaState();
-    const spool = this.#o.store.spool.listMerged(0).filter((f) => f.maxTxid > state.built);
+    const spool = this.#o.store.spool.pendingFor(state.built);
     const copies = this.#dir.listMerged(0).filter((f) => f.maxTxid > (state.uploaded[0] ?? 0n));
     const all = [...copies, ...spool];
     const oldest = all.reduce<number | undefined>((m, f) => (m === undefined || f.createdAt.getTime() < m ? f.createdAt.getTime() : m), undefined);
@@ -434,6 +434,11 @@ export class Uploader {
       return { files: 0, bytes: 0, needsSnapshot: false, nextDueMs: this.#nextDueMs(policy) };
     }
     if (this.#hasUploads()) await this.#checkTip(options.signal);
+    // A snapshot that level 0 continues from (the first state, see
+    // `#firstStateAsSnapshot`, or one bridging a gap) goes before any batch
+    // that continues it, whatever the time windows and the metered policy
+    // say: until it is there those batches restore nothing.
+    if (this.#snapshotStartsChain()) await this.#uploadSnapshots(options.signal);
     await this.#uploadBatches(options.signal);
     const bulkAllowed = inWindow(this.#o.replica.windows, new Date(this.#clock.now()));
     if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
@@ -463,8 +468,7 @@ export class Uploader {
   #nextDueMs(policy: UploadPolicy): number {
     const state = this.#state ?? emptyReplicaState();
     const spool = this.#o.store.spool;
-    const pending = spool.listMerged(0).filter((f) => f.maxTxid > state.built);
-    return msUntilDue(this.#batchState(spool, pending, false), policy);
+    return msUntilDue(this.#batchState(spool, spool.pendingFor(state.built), false), policy);
   }
 
   /** What the batch policy is asked about `pending` files of `dir`, on the monotonic clock. */
@@ -508,14 +512,14 @@ export class Uploader {
    */
   #batch(state: ReplicaState, ctx: { explicit: boolean; policy: UploadPolicy }): "ok" | "needs-snapshot" {
     const spool = this.#o.store.spool;
-    let pending = spool.listMerged(0).filter((f) => f.maxTxid > state.built);
+    let pending = spool.pendingFor(state.built);
     const first = pending[0];
     if (!first) return "ok";
     let built = state.built;
     if (first.minTxid > built + 1n) {
       // The spool no longer has what this replica lacks; a level-9 snapshot
       // at or past the gap bridges it (batches then continue after it).
-      const localSnap = this.#o.store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? 0n;
+      const localSnap = spool.pendingSnapshot()?.maxTxid ?? 0n;
       const snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, localSnap].reduce((a, b) => (a > b ? a : b));
       pending = pending.filter((f) => f.minTxid > snap);
       if (snap + 1n < first.minTxid || (pending[0] && pending[0].minTxid !== snap + 1n)) return "needs-snapshot";
@@ -528,6 +532,18 @@ export class Uploader {
     this.#checkContinuation(first);
     this.#forgetGone(spool, pending);
     if (!isBatchDue(this.#batchState(spool, pending, ctx.explicit), ctx.policy)) return "ok";
+    if (built === 0n && (state.uploaded[0] ?? 0n) === 0n && first.minTxid === 1n) {
+      const start = this.#firstStateAsSnapshot(pending, state);
+      if (start !== undefined) {
+        built = start;
+        pending = pending.filter((f) => f.minTxid > start);
+        this.#setState({ ...(this.#state ?? state), built });
+        if (!pending[0]) {
+          this.#lastBatchAt = this.#clock.monotonic();
+          return "ok";
+        }
+      }
+    }
     const cuts = new Set([state.uploaded[SNAPSHOT_LEVEL] ?? 0n, ...spool.list(SNAPSHOT_LEVEL).map((f) => f.maxTxid)]);
     // Set once a merge found the disk full: the rest go one capture each.
     let diskFull = false;
@@ -568,6 +584,37 @@ export class Uploader {
     return "ok";
   }
 
+  /**
+   * The first batch of a replica whose level 0 is empty would start at
+   * TXID 1: that is the database's first state, which the replica gets
+   * once, as its level-9 snapshot `1-S`, with level 0 starting at S + 1
+   * instead of repeating the same pages in an L0 `1-N` (issue #13). A
+   * replica that holds nothing takes the first spool file itself as that
+   * snapshot: a file `1-N` holds every page, so it is one as it is (a hard
+   * link into the spool's level 9, nothing encoded or copied). Otherwise
+   * a snapshot the replica holds or the spool has waiting must end on a
+   * spool file's end.
+   *
+   * No restore point is lost: the spool files up to S would have formed
+   * one batch ending at S (snapshot TXIDs cut batches), and that batch
+   * restores exactly the state the snapshot does. Restore (ours and
+   * Litestream's) starts from the snapshot and continues with level 0.
+   * Returns S, or undefined when no snapshot fits (batches then start at
+   * TXID 1 as they are).
+   */
+  #firstStateAsSnapshot(pending: readonly LtxFileInfo[], state: ReplicaState): Txid | undefined {
+    const spool = this.#o.store.spool;
+    const first = pending[0];
+    if (!first) return undefined;
+    let snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, spool.pendingSnapshot()?.maxTxid ?? 0n].reduce((a, b) => (a > b ? a : b));
+    if (snap < first.maxTxid && holdsNothing(state)) {
+      spool.link(spool, first, SNAPSHOT_LEVEL);
+      snap = first.maxTxid;
+    }
+    if (!pending.some((f) => f.maxTxid === snap)) return undefined;
+    return txid(snap);
+  }
+
   /** Step 2: bound the not-yet-uploaded batches by merging them. */
   #coalesce(): void {
     const uploaded = this.#state?.uploaded[0] ?? 0n;
@@ -599,11 +646,19 @@ export class Uploader {
     }
   }
 
+  /** True when the pending snapshot is where the replica's level 0 will start (it holds no L0 yet). */
+  #snapshotStartsChain(): boolean {
+    const state = this.#state;
+    const snap = this.#o.store.spool.pendingSnapshot();
+    if (!state || !snap) return false;
+    return (state.uploaded[0] ?? 0n) === 0n && snap.maxTxid > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n) && snap.maxTxid <= state.built;
+  }
+
   /** True when a batch or a level-9 snapshot waits for upload. */
   #hasUploads(): boolean {
     const state = this.#state ?? emptyReplicaState();
     const l0 = this.#dir.listMerged(0).at(-1)?.maxTxid ?? 0n;
-    const l9 = this.#o.store.spool.list(SNAPSHOT_LEVEL).at(-1)?.maxTxid ?? 0n;
+    const l9 = this.#o.store.spool.pendingSnapshot()?.maxTxid ?? 0n;
     return l0 > (state.uploaded[0] ?? 0n) || l9 > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n);
   }
 
@@ -622,7 +677,7 @@ export class Uploader {
   /** Step 4: upload a pending level-9 snapshot, then apply retention. */
   async #uploadSnapshots(signal: AbortSignal | undefined): Promise<void> {
     const spool = this.#o.store.spool;
-    const snap = spool.list(SNAPSHOT_LEVEL).at(-1);
+    const snap = spool.pendingSnapshot();
     if (!snap || snap.maxTxid <= (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n)) return;
     const hadSnapshot = (this.#state?.uploaded[SNAPSHOT_LEVEL] ?? 0n) > 0n;
     await this.#put(spool, snap, signal);
@@ -755,6 +810,11 @@ export class Uploader {
       this.#stateUnsaved = true;
     }
   }
+}
+
+/** True when the replica holds nothing (at any level). */
+function holdsNothing(state: ReplicaState): boolean {
+  return state.uploaded.every((t) => t === 0n);
 }
 
 function hex16(v: bigint): string {

@@ -105,7 +105,7 @@ export async function aggregateFleet(o: AggregateOptions): Promise<AggregateRepo
         const device = devices[next++]!;
         let cache: CacheUpdate;
         try {
-          const client = createReplicaClient(deviceReplica(o.fleet, device, o.db), { env: o.env });
+          const client = await createReplicaClient(deviceReplica(o.fleet, device, o.db), { env: o.env });
           cache = await updateDeviceCache(client, o.cacheDir, device);
         } catch (err) {
           report({ device, error: errorMessage(err), ...(err instanceof NoReplicaError ? { noReplica: true as const } : {}) });

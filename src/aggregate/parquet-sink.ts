@@ -78,6 +78,7 @@ export function pathSegment(what: string, value: string): string {
 }
 
 function isPathSegment(value: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
   return value !== "" && value !== "." && value !== ".." && !/[/\\=\u0000-\u001f\u007f]/.test(value);
 }
 

@@ -20,7 +20,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isBrokerUrl } from "../protocol/broker-url.ts";
-import { startDashboard } from "../fleet/dashboard/server.ts";
 import { formatAge } from "../fleet/device-health.ts";
 import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../protocol/messages.ts";
@@ -186,6 +185,8 @@ export async function runFleetDashboard(io: CliIo, options: BrokerOptions & { ad
   const settings = brokerSettings(io, options);
   const client = await connectBroker(settings.broker);
   const view = await FleetView.open(client, { root: settings.root });
+  // The dashboard's server and page load only for this subcommand (issue #13).
+  const { startDashboard } = await import("../fleet/dashboard/server.ts");
   const dashboard = await startDashboard({ view, addr: options.addr ?? "127.0.0.1:9398" });
   io.stderr(`Fleet dashboard on ${dashboard.url} (Ctrl-C to stop)\n`);
   await new Promise<void>((resolveStop) => {

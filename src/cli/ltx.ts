@@ -20,7 +20,7 @@ export interface LtxOptions {
 /** Runs `ltx`; returns the exit code. */
 export async function runLtx(io: CliIo, source: string, options: LtxOptions): Promise<number> {
   const config = loadConfig(io, options.config);
-  const { client } = resolveReplicaSource(io, source, { config, replica: options.replica });
+  const { client } = await resolveReplicaSource(io, source, { config, replica: options.replica });
   await client.init();
   const files = await listAllLtxFiles(client);
   if (options.json) {
@@ -48,6 +48,6 @@ export async function runLtx(io: CliIo, source: string, options: LtxOptions): Pr
 /** Formats rows as left-aligned columns. */
 export function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
+  for (const r of rows) for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
+  return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`;
 }

@@ -3,6 +3,13 @@
  * The `litefleet` command: parses arguments (commander), dispatches to one
  * file per subcommand, and maps errors to messages and exit codes.
  *
+ * Every subcommand's module is imported only when that subcommand runs
+ * (`await import("./x.ts")` in its action), so a run loads the code it uses
+ * and no more: `replicate` never loads the v0.3 reader, the fleet's operator
+ * side or the Parquet writer (issue #13). The options stay declared here,
+ * so `--help` lists them all without loading any subcommand. The
+ * specifiers are literals, which `bun build --compile` bundles.
+ *
  * @module
  */
 
@@ -10,17 +17,8 @@ import { Command, CommanderError, Option } from "commander";
 import { ChecksumMismatchError, ConfigError, CorruptFileError, LocalFileError, OutputError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
 import { localFileError } from "../platform/file-errors.ts";
 import { NoRestorePointError } from "../restore/planner.ts";
-import { runAggregate } from "./aggregate.ts";
-import { runDatabases } from "./databases.ts";
 import { ExitCode, processIo, type CliIo } from "./io.ts";
-import { runFleetDashboard, runFleetKeygen, runFleetSend, runFleetStatus } from "./fleet.ts";
-import { runLtx } from "./ltx.ts";
-import { runMigrate } from "./migrate.ts";
-import { runReplicate, type ReplicateOptions } from "./replicate.ts";
-import { runRestore } from "./restore.ts";
-import { runStatus, runSync } from "./status.ts";
-import { runTakeover } from "./takeover.ts";
-import { runVerify } from "./verify.ts";
+import type { ReplicateOptions } from "./replicate.ts";
 import { runVersion, versionLine } from "./version.ts";
 
 /** Long options that Litestream spells with one dash (`-config`). */
@@ -75,6 +73,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--exec <command>", "run the application as a child after the first sync; forward signals; exit with its code")
     .option("--restore-if-db-not-exists", "restore a missing database from its first replica before replicating")
     .action(async (db: string | undefined, url: string | undefined, opts: ReplicateOptions) => {
+      const { runReplicate } = await import("./replicate.ts");
       code = await runReplicate(io, [db, url].filter((x): x is string => x !== undefined), opts);
     });
 
@@ -93,6 +92,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--if-replica-exists", "do nothing (exit 0) when the replica holds no backup")
     .option("--json", "print the result as JSON on stdout")
     .action(async (source: string, opts) => {
+      const { runRestore } = await import("./restore.ts");
       code = await runRestore(io, source, opts);
     });
 
@@ -104,6 +104,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--replica <name>", "which configured replica to use (default: the first)")
     .option("--json", "print JSON on stdout")
     .action(async (source: string, opts) => {
+      const { runLtx } = await import("./ltx.ts");
       code = await runLtx(io, source, opts);
     });
 
@@ -117,6 +118,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--full", "restore into a temporary file and compare page by page")
     .option("--json", "print the proof as JSON on stdout")
     .action(async (db: string, url: string | undefined, opts) => {
+      const { runVerify } = await import("./verify.ts");
       code = await runVerify(io, db, url, opts);
     });
 
@@ -129,6 +131,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--work-dir <dir>", "where to stage the database while converting (default: the system temp dir)")
     .option("--json", "print the result as JSON on stdout")
     .action(async (opts) => {
+      const { runMigrate } = await import("./migrate.ts");
       code = await runMigrate(io, opts);
     });
 
@@ -145,6 +148,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--concurrency <n>", "devices downloaded at once (default 8)")
     .option("--json", "print the report as JSON on stdout")
     .action(async (opts) => {
+      const { runAggregate } = await import("./aggregate.ts");
       code = await runAggregate(io, opts);
     });
 
@@ -163,7 +167,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .command("keygen")
     .description("make an Ed25519 operator key: the private key file and the public key line for device configs")
     .option("--out <file>", "where to write the private key (mode 0600; never overwritten)")
-    .action((opts) => {
+    .action(async (opts) => {
+      const { runFleetKeygen } = await import("./fleet.ts");
       code = runFleetKeygen(io, opts);
     });
   brokerOptions(fleet.command("status").description("show every device from its retained status"))
@@ -171,6 +176,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--wait <duration>", "how long to collect retained statuses before printing (default 1s)")
     .option("--json", "print JSON")
     .action(async (opts) => {
+      const { runFleetStatus } = await import("./fleet.ts");
       code = await runFleetStatus(io, opts);
     });
   brokerOptions(
@@ -191,11 +197,13 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--ttl <duration>", "how long the command stays valid (default 5m)")
     .option("--json", "print every reply as JSON")
     .action(async (device: string, command: string, opts) => {
+      const { runFleetSend } = await import("./fleet.ts");
       code = await runFleetSend(io, device, command, { ...opts, ...(opts.operatorKey ? { keyFile: opts.operatorKey } : {}) });
     });
   brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost"))
     .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")
     .action(async (opts) => {
+      const { runFleetDashboard } = await import("./fleet.ts");
       code = await runFleetDashboard(io, opts);
     });
 
@@ -205,6 +213,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .argument("[db_path]", "only this configured database (default: all)")
     .addOption(configOption())
     .action(async (db: string | undefined, opts) => {
+      const { runTakeover } = await import("./takeover.ts");
       code = await runTakeover(io, db, opts);
     });
 
@@ -213,7 +222,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .description("list the configured databases and replicas")
     .addOption(configOption())
     .option("--json", "print JSON on stdout")
-    .action((opts) => {
+    .action(async (opts) => {
+      const { runDatabases } = await import("./databases.ts");
       code = runDatabases(io, opts);
     });
 
@@ -224,6 +234,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--addr <host:port>", "the agent's status address (default: status.addr from the config)")
     .option("--json", "print the status object as JSON")
     .action(async (opts) => {
+      const { runStatus } = await import("./status.ts");
       code = await runStatus(io, opts);
     });
 
@@ -235,6 +246,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--timeout <duration>", "give up after this long: 30s, 5m, 1h (a bare number is seconds; default 5m)")
     .option("--json", "print the result as JSON")
     .action(async (opts) => {
+      const { runSync } = await import("./status.ts");
       code = await runSync(io, opts);
     });
 

@@ -20,7 +20,7 @@ import { planMigration } from "../migrate/plan.ts";
 import { createReplicaClient } from "../replica/registry.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { isReplicaUrl, parseReplicaUrl } from "../replica/url.ts";
-import { createV3Storage } from "../restore/v3/storage.ts";
+import { createV3Storage } from "../litestream-v3/layout.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { formatBytes } from "./restore.ts";
 
@@ -42,7 +42,7 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
     if (!options.json) io.stderr(`${msg}\n`);
   };
   const storage = createV3Storage(specOf(io, options.from, "--from"), { env: io.env });
-  const dest = createReplicaClient(specOf(io, options.to, "--to"), { env: io.env });
+  const dest = await createReplicaClient(specOf(io, options.to, "--to"), { env: io.env });
   const listing = await storage.list();
   if (listing.snapshots.length === 0 && listing.segments.length === 0) {
     throw new UsageError(

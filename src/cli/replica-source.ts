@@ -24,11 +24,11 @@ export interface ReplicaSource {
 }
 
 /** Resolves `arg`; see the module documentation. */
-export function resolveReplicaSource(
+export async function resolveReplicaSource(
   io: CliIo,
   arg: string,
   options: { config: Config | undefined; replica?: string | undefined },
-): ReplicaSource {
+): Promise<ReplicaSource> {
   if (isReplicaUrl(arg)) {
     let spec;
     try {
@@ -37,7 +37,7 @@ export function resolveReplicaSource(
       if (err instanceof TypeError) throw new UsageError(err.message, "see docs/CONFIG.md for replica URL forms");
       throw err;
     }
-    return { client: createReplicaClient(spec, { env: io.env }), db: undefined };
+    return { client: await createReplicaClient(spec, { env: io.env }), db: undefined };
   }
   const abs = resolve(io.cwd, arg);
   const db = options.config?.dbs.find((d) => d.path === abs);
@@ -51,10 +51,10 @@ export function resolveReplicaSource(
         `configured replicas: ${db.replicas.map((r) => r.name).join(", ") || "none"}`,
       );
     }
-    return { client: createReplicaClient(replica.spec, { env: io.env }), db };
+    return { client: await createReplicaClient(replica.spec, { env: io.env }), db };
   }
   if (existsSync(join(abs, "ltx"))) {
-    return { client: createReplicaClient({ type: "file", path: abs }, { env: io.env }), db: undefined };
+    return { client: await createReplicaClient({ type: "file", path: abs }, { env: io.env }), db: undefined };
   }
   throw new UsageError(
     `Cannot find replica for '${arg}': it is not a replica URL, a database in the config, or a file replica directory`,

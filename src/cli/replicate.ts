@@ -12,7 +12,7 @@ import { LocalStore } from "../agent/local-store.ts";
 import { renderMetrics } from "../agent/metrics.ts";
 import { startMetricsServer, startStatusServer, type HttpSurface } from "../agent/status-server.ts";
 import { Store } from "../agent/store.ts";
-import { AgentFleet } from "../fleet/agent-fleet.ts";
+import type { AgentFleet } from "../fleet/agent-fleet.ts";
 import { configForSingleDb } from "../config/parse.ts";
 import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
@@ -55,10 +55,15 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   for (const db of config.dbs) {
     if (options.restoreIfDbNotExists || db.restoreIfDbNotExists) await restoreIfMissing(io, db, log);
   }
-  const fleet = config.mqtt ? new AgentFleet(config, { log, version: VERSION }) : undefined;
+  let fleet: AgentFleet | undefined;
+  if (config.mqtt) {
+    // The fleet side, and mqtt with it (~12 MiB once imported), loads only with an `mqtt:` section (issue #13).
+    const { AgentFleet } = await import("../fleet/agent-fleet.ts");
+    fleet = new AgentFleet(config, { log, version: VERSION });
+  }
   // Before any agent opens a database: finish a live restore a crash interrupted.
   await fleet?.recover();
-  const store = new Store(config, {
+  const store = await Store.open(config, {
     env: io.env,
     log,
     version: VERSION,
@@ -147,7 +152,7 @@ async function restoreIfMissing(io: CliIo, db: DbConfig, log: Logger): Promise<v
   }
   const replica = db.replicas[0];
   if (!replica) return;
-  const client = createReplicaClient(replica.spec, { env: io.env });
+  const client = await createReplicaClient(replica.spec, { env: io.env });
   await client.init();
   const files = await listAllLtxFiles(client);
   if (files.length === 0) {

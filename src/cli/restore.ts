@@ -13,10 +13,7 @@ import { UsageError } from "../errors.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
 import { applyRestorePlan, type RestoreProgress } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
-import { applyV3RestorePlan } from "../restore/v3/applier.ts";
-import { checkOutputDirectory } from "../restore/staged-database.ts";
-import { newestV3Object, planV3Restore } from "../restore/v3/planner.ts";
-import { createV3Storage } from "../restore/v3/storage.ts";
+import { checkOutputDirectory } from "../sqlite/staged-database.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
 import { ExitCode, type CliIo } from "./io.ts";
@@ -51,7 +48,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     if (!db && target.txid !== undefined) throw new UsageError("Cannot use --txid with a Litestream v0.3 replica", "use --generation/--index or --timestamp");
     if (!db) return runV3Restore(io, { type: "file", path: v3Dir }, { output: options.output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists });
   }
-  const { client, db } = resolveReplicaSource(io, source, { config, replica: options.replica });
+  const { client, db } = await resolveReplicaSource(io, source, { config, replica: options.replica });
   const outputArg = options.output ?? db?.path;
   if (outputArg === undefined) {
     throw new UsageError("Cannot restore from a replica URL without an output path", "add -o PATH");
@@ -72,7 +69,10 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   await client.init();
   const files = await listAllLtxFiles(client);
   const spec = replicaSpecOf(io, source, db, options.replica);
-  if (spec) {
+  // The v0.3 reader loads only where a v0.3 backup may be: a file replica
+  // with a generations/ directory, or any S3 replica (listed to find out).
+  if (spec && (spec.type === "s3" || existsSync(join(spec.path, "generations")))) {
+    const [{ createV3Storage }, { newestV3Object }] = await Promise.all([import("../litestream-v3/layout.ts"), import("../litestream-v3/planner.ts")]);
     const storage = createV3Storage(spec, { env: io.env });
     const listing = await storage.list();
     const v3Newest = newestV3Object(listing);
@@ -166,6 +166,11 @@ async function runV3Restore(
     throw new UsageError(`Cannot restore to '${output}': the file exists`, "choose another path with -o, or add --if-db-not-exists");
   }
   checkOutputDirectory(output);
+  const [{ createV3Storage }, { planV3Restore }, { applyV3RestorePlan }] = await Promise.all([
+    import("../litestream-v3/layout.ts"),
+    import("../litestream-v3/planner.ts"),
+    import("../restore/v3-applier.ts"),
+  ]);
   const storage = createV3Storage(spec, { env: io.env });
   const plan = planV3Restore(await storage.list(), options.target, storage.location);
   const started = Date.now();

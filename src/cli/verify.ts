@@ -27,7 +27,7 @@ export interface VerifyOptions {
 export async function runVerify(io: CliIo, dbArg: string, replicaUrl: string | undefined, options: VerifyOptions): Promise<number> {
   const config = loadConfig(io, options.config);
   const dbPath = resolve(io.cwd, dbArg);
-  const { client } = resolveReplicaSource(io, replicaUrl ?? dbArg, { config, replica: options.replica });
+  const { client } = await resolveReplicaSource(io, replicaUrl ?? dbArg, { config, replica: options.replica });
   if (replicaUrl === undefined && !config?.dbs.some((d) => d.path === dbPath)) {
     throw new UsageError(`Cannot verify '${dbPath}': it is not a database in the config`, "pass --config, or a REPLICA_URL after DB_PATH");
   }

@@ -95,7 +95,7 @@ export function readFleet(root: MapReader, ctx: { base: string }): FleetConfig {
   if (!f) return defaultFleet();
   f.checkKeys(["operator-keys", "restore-dirs", "quiesce-timeout", "probe"]);
   const keys = f.stringList("operator-keys") ?? [];
-  keys.forEach((k, i) => check(() => parsePublicKey(k), fieldPath(fieldPath(f.field, "operator-keys"), i), "(key)"));
+  for (const [i, k] of keys.entries()) check(() => parsePublicKey(k), fieldPath(fieldPath(f.field, "operator-keys"), i), "(key)");
   const dirs = (f.stringList("restore-dirs") ?? []).map((d) => posix.resolve(ctx.base, d));
   return {
     operatorKeys: keys,

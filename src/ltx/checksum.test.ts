@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
-import { CHECKSUM_FLAG, Crc64, crc64, lockPageNumber, pageChecksum, PageChecksums } from "./checksum.ts";
+import { CHECKSUM_FLAG, Crc64, crc64, lockPageNumber, pageChecksum, PageChecksums, PageDigest } from "./checksum.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/ltx/", import.meta.url);
 
@@ -256,5 +256,40 @@ describe("PageChecksums", () => {
     expect(() => back.importEntries(1, bytes)).toThrow(RangeError);
     expect(() => back.importEntries(1, bytes.subarray(0, 7))).toThrow(RangeError);
     expect(() => sums.exportEntries(0, bytes)).toThrow(RangeError);
+  });
+});
+
+describe("PageDigest", () => {
+  test("gives the file CRC and the page checksum of a single pass, for several page sizes", () => {
+    const rand = mulberry32(randomSeed());
+    for (const size of [512, 1024, 4096, 65536]) {
+      const digest = new PageDigest(size);
+      const sums = new PageChecksums(size);
+      const direct = new PageChecksums(size);
+      const viaDigest = new Crc64().update(Uint8Array.of(1, 2, 3));
+      const viaBytes = new Crc64().update(Uint8Array.of(1, 2, 3));
+      for (let pgno = 1; pgno <= 5; pgno++) {
+        const page = new Uint8Array(size);
+        for (let i = 0; i < size; i++) page[i] = pgno % 2 === 0 ? Math.floor(rand() * 256) : i % 7;
+        digest.load(page);
+        expect(digest.pageChecksum(pgno * 977)).toBe(pageChecksum(pgno * 977, page));
+        const acc = Uint32Array.of(5, 6);
+        digest.xorPageChecksum(pgno, acc);
+        expect((BigInt((acc[1]! ^ 6) >>> 0) << 32n) | BigInt((acc[0]! ^ 5) >>> 0)).toBe(pageChecksum(pgno, page));
+        viaDigest.updateDigest(digest).update(Uint8Array.of(pgno));
+        viaBytes.update(page).update(Uint8Array.of(pgno));
+        sums.setDigest(pgno, digest);
+        direct.set(pgno, page);
+        expect(sums.get(pgno)).toBe(direct.get(pgno));
+      }
+      expect(viaDigest.digest()).toBe(viaBytes.digest());
+      expect(sums.databaseChecksum()).toBe(direct.databaseChecksum());
+    }
+  });
+
+  test("rejects a page of another size and a digest with nothing loaded", () => {
+    const digest = new PageDigest(512);
+    expect(() => new Crc64().updateDigest(digest)).toThrow("no page was loaded");
+    expect(() => digest.load(new Uint8Array(511))).toThrow(RangeError);
   });
 });

@@ -139,6 +139,152 @@ function toBigint(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
+/** The shift tables of each page size seen (a few KiB each; a process sees one or two sizes). */
+const SHIFT_TABLES = new Map<number, { lo: Uint32Array; hi: Uint32Array }>();
+
+/**
+ * What `pageSize` zero bytes do to the register, as 8 × 256 entries per
+ * half: the image of each register bit, then each entry as the XOR of the
+ * images of its byte's bits.
+ */
+function shiftTables(pageSize: number): { lo: Uint32Array; hi: Uint32Array } {
+  const cached = SHIFT_TABLES.get(pageSize);
+  if (cached !== undefined) return cached;
+  const zeros = new Uint8Array(pageSize);
+  const bitLo = new Uint32Array(64);
+  const bitHi = new Uint32Array(64);
+  for (let bit = 0; bit < 64; bit++) {
+    regLo = bit < 32 ? (1 << bit) >>> 0 : 0;
+    regHi = bit < 32 ? 0 : (1 << (bit - 32)) >>> 0;
+    feed(zeros);
+    bitLo[bit] = regLo;
+    bitHi[bit] = regHi;
+  }
+  const lo = new Uint32Array(8 * 256);
+  const hi = new Uint32Array(8 * 256);
+  for (let k = 0; k < 8; k++) {
+    for (let b = 1; b < 256; b++) {
+      const low = b & -b;
+      const j = 31 - Math.clz32(low);
+      const rest = k * 256 + (b ^ low);
+      lo[k * 256 + b] = (lo[rest]! ^ bitLo[k * 8 + j]!) >>> 0;
+      hi[k * 256 + b] = (hi[rest]! ^ bitHi[k * 8 + j]!) >>> 0;
+    }
+  }
+  const tables = { lo, hi };
+  SHIFT_TABLES.set(pageSize, tables);
+  return tables;
+}
+
+/**
+ * One page's bytes run through the CRC once, for every checksum that covers
+ * them. The CRC register is linear: feeding `data` from a register `r`
+ * gives `shift(r) ^ feed(0, data)`, where `shift` is what `data.length`
+ * zero bytes do to `r`, a fixed linear map for a fixed page size (stored
+ * like the slicing tables, 8 × 256 entries). So {@linkcode PageDigest.load}
+ * feeds the page once from a zero register, and the file checksum
+ * ({@linkcode Crc64.updateDigest}) and the page checksum
+ * ({@linkcode PageDigest.pageChecksum}, {@linkcode PageChecksums.setDigest})
+ * each finish with a few table lookups instead of another pass over the
+ * page.
+ *
+ * @example
+ * ```ts
+ * const digest = new PageDigest(4096);
+ * digest.load(page);
+ * crc.updateDigest(digest); // same as crc.update(page)
+ * digest.pageChecksum(7); // same as pageChecksum(7, page)
+ * ```
+ */
+export class PageDigest {
+  /** The page size this digest takes. */
+  readonly pageSize: number;
+  readonly #shiftLo: Uint32Array;
+  readonly #shiftHi: Uint32Array;
+  #lo = 0;
+  #hi = 0;
+  #loaded = false;
+
+  /**
+   * @param pageSize bytes of every page given to `load`
+   * @throws {RangeError} when `pageSize` is not a positive integer
+   */
+  constructor(pageSize: number) {
+    if (!Number.isInteger(pageSize) || pageSize <= 0) {
+      throw new RangeError(`Cannot create page digest: page size ${pageSize} is not a positive integer`);
+    }
+    this.pageSize = pageSize;
+    const tables = shiftTables(pageSize);
+    this.#shiftLo = tables.lo;
+    this.#shiftHi = tables.hi;
+  }
+
+  /**
+   * Runs `page` through the CRC (the one pass over its bytes).
+   * @throws {RangeError} when `page` is not `pageSize` bytes
+   */
+  load(page: Uint8Array): void {
+    if (page.length !== this.pageSize) {
+      throw new RangeError(`Cannot digest page: it has ${page.length} bytes, the page size is ${this.pageSize}`);
+    }
+    regLo = 0;
+    regHi = 0;
+    feed(page);
+    this.#lo = regLo;
+    this.#hi = regHi;
+    this.#loaded = true;
+  }
+
+  /** Replaces the register in `regLo` / `regHi` with the register after the loaded page. */
+  applyToRegister(): void {
+    if (!this.#loaded) throw new Error("Cannot apply page digest: no page was loaded");
+    const tlo = this.#shiftLo;
+    const thi = this.#shiftHi;
+    const lo = regLo;
+    const hi = regHi;
+    regLo = (tlo[lo & 0xff]! ^ tlo[256 + ((lo >>> 8) & 0xff)]! ^ tlo[512 + ((lo >>> 16) & 0xff)]! ^
+      tlo[768 + (lo >>> 24)]! ^ tlo[1024 + (hi & 0xff)]! ^ tlo[1280 + ((hi >>> 8) & 0xff)]! ^
+      tlo[1536 + ((hi >>> 16) & 0xff)]! ^ tlo[1792 + (hi >>> 24)]! ^ this.#lo) >>> 0;
+    regHi = (thi[lo & 0xff]! ^ thi[256 + ((lo >>> 8) & 0xff)]! ^ thi[512 + ((lo >>> 16) & 0xff)]! ^
+      thi[768 + (lo >>> 24)]! ^ thi[1024 + (hi & 0xff)]! ^ thi[1280 + ((hi >>> 8) & 0xff)]! ^
+      thi[1536 + ((hi >>> 16) & 0xff)]! ^ thi[1792 + (hi >>> 24)]! ^ this.#hi) >>> 0;
+  }
+
+  /**
+   * The LTX page checksum of the loaded page as page `pgno`, as
+   * {@linkcode pageChecksum} computes it.
+   * @throws {RangeError} when `pgno` is not an integer from 1 to 2^32-1
+   */
+  pageChecksum(pgno: number): bigint {
+    checkPgno(pgno, "compute page checksum");
+    this.computePageChecksum(pgno);
+    return toBigint(regHi, regLo);
+  }
+
+  /**
+   * XORs the page checksum of the loaded page as page `pgno` into `acc`
+   * (`[low 32 bits, high 32 bits]`), for a database checksum without a
+   * BigInt per page.
+   * @throws {RangeError} when `pgno` is not an integer from 1 to 2^32-1
+   */
+  xorPageChecksum(pgno: number, acc: Uint32Array): void {
+    checkPgno(pgno, "compute page checksum");
+    this.computePageChecksum(pgno);
+    acc[0] = (acc[0]! ^ regLo) >>> 0;
+    acc[1] = (acc[1]! ^ regHi) >>> 0;
+  }
+
+  /** Computes the page checksum of the loaded page into the register, as `computePageChecksum` does. */
+  computePageChecksum(pgno: number): void {
+    regLo = 0xffff_ffff;
+    regHi = 0xffff_ffff;
+    feedUint32(pgno);
+    this.applyToRegister();
+    regLo = ~regLo >>> 0;
+    regHi = (~regHi | 0x8000_0000) >>> 0;
+  }
+}
+
 /**
  * A streaming CRC-64 (ISO polynomial, Go `hash/crc64` conventions).
  *
@@ -159,6 +305,16 @@ export class Crc64 {
     regLo = this.#lo;
     regHi = this.#hi;
     feed(bytes);
+    this.#lo = regLo;
+    this.#hi = regHi;
+    return this;
+  }
+
+  /** Adds the page loaded into `digest`, as `update(page)` would. Returns `this` for chaining. */
+  updateDigest(digest: PageDigest): this {
+    regLo = this.#lo;
+    regHi = this.#hi;
+    digest.applyToRegister();
     this.#lo = regLo;
     this.#hi = regHi;
     return this;
@@ -292,6 +448,20 @@ export class PageChecksums {
     checkPgno(pgno, "set page checksum");
     if (pgno === this.#lockPgno) return;
     computePageChecksum(pgno, data);
+    this.#store(pgno, regLo, regHi);
+  }
+
+  /**
+   * Stores the checksum of page `pgno` whose bytes were loaded into
+   * `digest` (the same as `set(pgno, page)`, without another pass over the
+   * page). The lock page is ignored.
+   *
+   * @throws {RangeError} when `pgno` is not an integer from 1 to 2^32-1
+   */
+  setDigest(pgno: number, digest: PageDigest): void {
+    checkPgno(pgno, "set page checksum");
+    if (pgno === this.#lockPgno) return;
+    digest.computePageChecksum(pgno);
     this.#store(pgno, regLo, regHi);
   }
 

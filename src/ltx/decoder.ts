@@ -15,7 +15,7 @@
  */
 
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
-import { lz4DecompressBlock, lz4DecompressFrame } from "../platform/lz4.ts";
+import { lz4DecompressBlockInto, lz4DecompressFrame } from "./lz4-frame.ts";
 import { bytesReader, openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { CHECKSUM_FLAG, Crc64, lockPageNumber, pageChecksum } from "./checksum.ts";
 import {
@@ -213,7 +213,9 @@ export class LtxFile implements Disposable {
       }
       const blockStart = PAGE_HEADER_SIZE + 4;
       try {
-        const data = lz4DecompressBlock(frame.subarray(blockStart), pageSize);
+        // The same decoder as the stream decoder's, so both accept exactly the same blocks.
+        const data = new Uint8Array(pageSize);
+        lz4DecompressBlockInto(frame.subarray(blockStart), data);
         return { data, prefix: frame.subarray(0, blockStart) };
       } catch (err) {
         throw this.#corrupt(offset + blockStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);

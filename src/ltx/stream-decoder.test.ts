@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { buildLtx } from "../../test/harness/ltx-build.ts";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
+import { pageChecksum } from "./checksum.ts";
 import { decodeLtxFile, verifyLtxFile } from "./decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "./header.ts";
 import { decodeLtxStream } from "./stream-decoder.ts";
@@ -44,7 +45,11 @@ function randomCuts(length: number, rand: () => number, maxChunk: number): numbe
 async function streamPages(bytes: Uint8Array, cuts: readonly number[], path: string) {
   const file = await decodeLtxStream(chunked(bytes, cuts), { path });
   const pages: { pgno: number; data: Uint8Array }[] = [];
-  for await (const page of file.pages()) pages.push(page);
+  for await (const { pgno, data, digest } of file.pages()) {
+    // The digest is the page's one CRC pass: it must give the page checksum.
+    if (digest.pageChecksum(pgno) !== pageChecksum(pgno, data)) throw new Error(`digest of page ${pgno} is wrong`);
+    pages.push({ pgno, data });
+  }
   return { file, pages };
 }
 

@@ -13,8 +13,8 @@
  */
 
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
-import { lz4DecompressBlock, lz4DecompressFrame } from "../platform/lz4.ts";
-import { CHECKSUM_FLAG, Crc64, lockPageNumber, pageChecksum } from "./checksum.ts";
+import { lz4DecompressBlockInto, lz4DecompressFrame } from "./lz4-frame.ts";
+import { CHECKSUM_FLAG, Crc64, lockPageNumber, PageDigest } from "./checksum.ts";
 import { checkPageIndexSize, INDEX_SIZE_FROM_END, walkPageIndex, type DecodeLtxOptions } from "./decoder.ts";
 import { PageIndexBuilder, type PageIndex } from "./page-index.ts";
 import {
@@ -28,6 +28,29 @@ import {
   validateTrailer,
 } from "./header.ts";
 import type { LtxHeader, LtxTrailer } from "./header.ts";
+
+/** Options of {@linkcode LtxStream.pages}. */
+export interface LtxPagesOptions {
+  /**
+   * Where to decode page `pgno`: an array of exactly the page size that the
+   * caller owns (a slot in its write buffer, so pages land there without a
+   * copy or an allocation). Called once per page, after the frame's page
+   * number is checked. Default: a new array per page.
+   */
+  readonly into?: (pgno: number) => Uint8Array;
+}
+
+/** One decoded page. */
+export interface LtxStreamPage {
+  readonly pgno: number;
+  /** The page image: the array `into` gave, or one of its own. */
+  readonly data: Uint8Array;
+  /**
+   * The page's bytes run through the CRC once ({@linkcode PageDigest}),
+   * for the consumer's page checksum; valid until the next page.
+   */
+  readonly digest: PageDigest;
+}
 
 /** The most bytes a page index entry (three uvarints of at most 7 bytes) takes. */
 const MAX_INDEX_ENTRY = 21;
@@ -198,9 +221,14 @@ export class LtxStream {
    * checksum). Can run once.
    *
    * @throws {CorruptFileError} when a frame, the index or the trailer is malformed or the stream ends early
+   * Each page's bytes are run through the CRC once: the file checksum, the
+   * snapshot's database checksum and the consumer's page checksum (through
+   * `digest`) all come from that pass.
+   *
+   * @throws {CorruptFileError} when a frame, the index or the trailer is malformed or the stream ends early
    * @throws {ChecksumMismatchError} when the file or post-apply checksum does not match
    */
-  async *pages(): AsyncGenerator<{ pgno: number; data: Uint8Array }, void, undefined> {
+  async *pages(options: LtxPagesOptions = {}): AsyncGenerator<LtxStreamPage, void, undefined> {
     if (this.#started) throw new Error(`Cannot read the pages of '${this.path}' twice: it is a stream`);
     this.#started = true;
     const { header } = this;
@@ -209,17 +237,19 @@ export class LtxStream {
     const crc = new Crc64().update(this.#headerBytes);
     const trackDatabase = isSnapshot(header) && !hasNoChecksum(header);
     const lockPgno = lockPageNumber(pageSize);
+    const digest = new PageDigest(pageSize);
+    const into = options.into ?? ((): Uint8Array => new Uint8Array(pageSize));
     const seen = new PageIndexBuilder(HEADER_SIZE);
-    let pageXor = 0n;
+    const pageXor = new Uint32Array(2);
     let prevPgno = 0;
     let endMarkerOffset: number;
     for (;;) {
       const at = reader.offset;
-      const pageHeader = new Uint8Array(await this.#reader.read(PAGE_HEADER_SIZE));
+      // A view into the reader's chunk, used (hashed) before the next read.
+      const pageHeader = await this.#reader.read(PAGE_HEADER_SIZE);
       if (pageHeader.length !== PAGE_HEADER_SIZE) throw this.#fail(reader.offset, "file ends inside the page block");
-      const view = new DataView(pageHeader.buffer);
-      const pgno = view.getUint32(0);
-      const flags = view.getUint16(4);
+      const pgno = uint32At(pageHeader, 0);
+      const flags = (pageHeader[4]! << 8) | pageHeader[5]!;
       if (pgno === 0) {
         if (flags !== 0) throw this.#fail(at, "page block end marker is not zero");
         endMarkerOffset = at;
@@ -235,11 +265,14 @@ export class LtxStream {
         ? `snapshot skips from page ${prevPgno} to ${pgno}`
         : undefined;
       if (problem !== undefined) throw this.#fail(at, `page frame is invalid: ${problem}`);
-      let data: Uint8Array;
+      const data = into(pgno);
+      if (data.length !== pageSize) {
+        throw new RangeError(`Cannot decode page ${pgno} into ${data.length} bytes: the page size is ${pageSize}`);
+      }
       crc.update(pageHeader);
       if (flags === PAGE_FLAG_SIZE) {
         const prefix = await this.#need(4, pgno);
-        const blockSize = new DataView(prefix.buffer, prefix.byteOffset, 4).getUint32(0);
+        const blockSize = uint32At(prefix, 0);
         crc.update(prefix);
         // The LZ4 bound of a page: anything larger cannot be one (and must not be buffered).
         if (blockSize === 0 || blockSize > lz4Bound(pageSize)) {
@@ -247,7 +280,7 @@ export class LtxStream {
         }
         const block = await this.#need(blockSize, pgno);
         try {
-          data = lz4DecompressBlock(block, pageSize);
+          lz4DecompressBlockInto(block, data);
         } catch (err) {
           throw this.#fail(at + PAGE_HEADER_SIZE + 4, `page ${pgno} does not decompress: ${errorText(err)}`, err);
         }
@@ -262,15 +295,16 @@ export class LtxStream {
         if (result.bytesRead !== frame.length || result.data.length !== pageSize) {
           throw this.#fail(at + PAGE_HEADER_SIZE, `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`);
         }
-        data = result.data;
+        data.set(result.data);
       } else {
         throw this.#fail(at + 4, `page ${pgno} has unknown flags 0x${flags.toString(16).padStart(4, "0")}`);
       }
-      crc.update(data);
-      if (trackDatabase) pageXor ^= pageChecksum(pgno, data);
+      digest.load(data);
+      crc.updateDigest(digest);
+      if (trackDatabase) digest.xorPageChecksum(pgno, pageXor);
       seen.add(pgno, reader.offset - at);
       prevPgno = pgno;
-      yield { pgno, data };
+      yield { pgno, data, digest };
     }
 
     // What follows the marker is the index and the trailer, at most one
@@ -323,7 +357,7 @@ export class LtxStream {
         { path: this.path, expected: trailer.fileChecksum, actual },
       );
     }
-    const databaseChecksum = CHECKSUM_FLAG | pageXor;
+    const databaseChecksum = CHECKSUM_FLAG | (BigInt(pageXor[1]!) << 32n) | BigInt(pageXor[0]!);
     if (trackDatabase && databaseChecksum !== trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
         `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${hex64(databaseChecksum)}, trailer says ${
@@ -372,6 +406,11 @@ export class LtxStream {
     }
     return frame;
   }
+}
+
+/** The big-endian u32 at `at` of `bytes` (which must hold it). */
+function uint32At(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
 /** The LZ4 worst case for `n` input bytes. */

@@ -18,6 +18,11 @@
  *
  * Every file carries pre- and post-apply checksums computed from the staged
  * pages, and each generation's last state must pass `integrity_check`.
+ *
+ * Memory is bounded whatever the database size: v0.3 objects are streamed
+ * into the staging file block by block (`litestream-v3/object-reader.ts`),
+ * and each LTX file is encoded page by page into a temp file under
+ * `workDir`, then uploaded from it in pieces.
  * The destination must hold no LTX files; on failure every file written so
  * far is deleted again. The v0.3 replica is only read.
  *
@@ -26,16 +31,20 @@
 
 import { closeSync, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { NoRestorePointError } from "../errors.ts";
+import { segmentPath, snapshotPath, type V3Storage } from "../litestream-v3/layout.ts";
+import { V3ObjectReader } from "../litestream-v3/object-reader.ts";
+import { WalReplayer } from "../litestream-v3/wal-replay.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
-import { encodeLtxFile } from "../ltx/encoder.ts";
-import { newLtxHeader } from "../ltx/header.ts";
+import { LtxEncoder } from "../ltx/encoder.ts";
+import { formatLtxFileName } from "../ltx/file-name.ts";
+import { newLtxHeader, type LtxHeader } from "../ltx/header.ts";
 import { txid, type Txid } from "../ltx/txid.ts";
+import { openFileSource } from "../platform/byte-source.ts";
+import { GarbagePacer } from "../platform/gc.ts";
 import { SNAPSHOT_LEVEL, type LtxFileKey, type ReplicaClient } from "../replica/client.ts";
-import { describe, listAllLtxFiles, NoRestorePointError } from "../restore/planner.ts";
-import { checkIntegrity, writeAll } from "../restore/staged-database.ts";
-import { snapshotPageSize, V3ObjectReader } from "../restore/v3/applier.ts";
-import { segmentPath, snapshotPath, type V3Storage } from "../restore/v3/storage.ts";
-import { WalReplayer } from "../restore/v3/wal-replay.ts";
+import { describe, listAllLtxFiles } from "../replica/ltx-files.ts";
+import { checkIntegrity, writeAll } from "../sqlite/staged-database.ts";
 import type { MigrationGeneration, MigrationPlan } from "./plan.ts";
 
 /** Progress after each restore point. */
@@ -175,13 +184,6 @@ class MigrationWriter {
     p: { pages: readonly number[]; pageSize: number; commit: number; timestamp: number; full: boolean },
   ): Promise<void> {
     const id = txid(this.#txid + 1n);
-    const data = p.pages.map((pgno) => {
-      const page = readPage(fd, pgno, p.pageSize);
-      sums.set(pgno, page);
-      return { pgno, data: page };
-    });
-    sums.truncate(p.commit);
-    const post = sums.databaseChecksum();
     // A new generation continues the chain unless the page size changed,
     // which only a new snapshot can express.
     const snapshot = id === 1n || (p.full && p.pageSize !== this.#pageSize);
@@ -194,7 +196,20 @@ class MigrationWriter {
       timestamp: p.timestamp,
       preApplyChecksum: snapshot ? 0n : this.#post,
     });
-    await this.#put(key, encodeLtxFile(header, data, post), p.timestamp);
+    // Each page's checksum is taken as it is encoded; the post-apply
+    // checksum is asked for after the last page.
+    const pages = (function* () {
+      const page = new Uint8Array(p.pageSize);
+      for (const pgno of p.pages) {
+        readPage(fd, pgno, page);
+        sums.set(pgno, page);
+        yield { pgno, data: page };
+      }
+    })();
+    const post = await this.#put(key, header, pages, () => {
+      sums.truncate(p.commit);
+      return sums.databaseChecksum();
+    });
     this.#txid = id;
     this.#post = post;
     this.#pageSize = p.pageSize;
@@ -208,20 +223,61 @@ class MigrationWriter {
     try {
       const pageSize = this.#pageSize;
       const commit = this.#commit;
-      const pages = allPages(commit, pageSize).map((pgno) => ({ pgno, data: readPage(fd, pgno, pageSize) }));
+      const pages = (function* () {
+        const page = new Uint8Array(pageSize);
+        for (const pgno of allPages(commit, pageSize)) yield { pgno, data: readPage(fd, pgno, page) };
+      })();
       const id = txid(this.#txid);
       const header = newLtxHeader({ pageSize, commit, minTxid: txid(1n), maxTxid: id, timestamp });
-      await this.#put({ level: SNAPSHOT_LEVEL, minTxid: txid(1n), maxTxid: id }, encodeLtxFile(header, pages, this.#post), timestamp);
-    this.#lastIsSnapshot = true;
+      const post = this.#post;
+      await this.#put({ level: SNAPSHOT_LEVEL, minTxid: txid(1n), maxTxid: id }, header, pages, () => post);
+      this.#lastIsSnapshot = true;
     } finally {
       closeSync(fd);
     }
   }
 
-  async #put(key: LtxFileKey, body: Uint8Array, timestamp: number): Promise<void> {
-    await this.#dest.writeLtxFile(key, body, { timestamp: new Date(timestamp), ...sig(this.#o) });
-    this.#written.push(key);
-    this.#bytes += body.length;
+  /**
+   * Encodes `pages` into a temp file under `workDir`, page by page, then
+   * uploads it from the file in pieces. Returns the post-apply checksum.
+   */
+  async #put(
+    key: LtxFileKey,
+    header: LtxHeader,
+    /** May reuse one buffer for every page: each is encoded before the next is asked for. */
+    pages: Iterable<{ pgno: number; data: Uint8Array }>,
+    postApply: () => bigint,
+  ): Promise<bigint> {
+    const tmp = join(this.#o.workDir, `${key.level}-${formatLtxFileName(key.minTxid, key.maxTxid)}.tmp`);
+    try {
+      const out = openSync(tmp, "w", 0o600);
+      let post: bigint;
+      try {
+        let at = 0;
+        // A page leaves its compressed block and frame behind as garbage
+        // (about twice its size): collect every 4 MiB of pages.
+        const pacer = new GarbagePacer(4 * 1024 * 1024);
+        const enc = new LtxEncoder(header, (chunk) => {
+          writeAll(out, chunk, at);
+          at += chunk.length;
+        });
+        for (const { pgno, data } of pages) {
+          enc.encodePage(pgno, data);
+          pacer.add(data.length);
+        }
+        post = postApply();
+        enc.finish(post);
+      } finally {
+        closeSync(out);
+      }
+      await using body = await openFileSource(tmp);
+      await this.#dest.writeLtxFile(key, body, { timestamp: new Date(header.timestamp), ...sig(this.#o) });
+      this.#written.push(key);
+      this.#bytes += body.size;
+      return post;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
   }
 
   /** Deletes every file written so far (best effort: the original error matters more). */
@@ -282,10 +338,7 @@ class StagedGeneration {
 
   /** Writes the snapshot into the staging file. */
   async start(): Promise<void> {
-    const snap = await this.#reader.read(snapshotPath(this.#g.snapshot));
-    writeAll(this.#fd, snap, 0);
-    this.#size = snap.length;
-    this.#pageSize = snapshotPageSize(snap);
+    ({ size: this.#size, pageSize: this.#pageSize } = await this.#reader.writeSnapshot(this.#fd, snapshotPath(this.#g.snapshot)));
     // Every page of the snapshot is new to whoever reads the first point.
     this.#transactions = 1;
   }
@@ -297,15 +350,13 @@ class StagedGeneration {
   async advanceTo(after: number): Promise<{ pages: number[]; transactions: number }> {
     for (; this.#done < after; this.#done++) {
       const seg = this.#g.segments[this.#done]!;
-      const bytes = await this.#reader.read(segmentPath(seg));
-      let before = 0;
-      if (this.#replayer && seg.index === this.#replayerIndex) {
-        before = this.#replayer.transactions;
-        this.#replayer.push(bytes);
-      } else {
-        this.#replayer = new WalReplayer(this.#fd, bytes, { size: this.#size, pageSize: this.#pageSize, name: segmentPath(seg) });
+      if (!this.#replayer || seg.index !== this.#replayerIndex) {
+        this.#replayer = new WalReplayer(this.#fd, { size: this.#size, pageSize: this.#pageSize, name: segmentPath(seg) });
         this.#replayerIndex = seg.index;
       }
+      const before = this.#replayer.transactions;
+      for await (const content of this.#reader.open(segmentPath(seg))) this.#replayer.push(content);
+      this.#replayer.endSegment();
       for (const p of this.#replayer.takeChanged()) this.#changed.add(p);
       this.#size = this.#replayer.size;
       this.#pageSize = this.#replayer.pageSize;
@@ -326,8 +377,9 @@ function allPages(commit: number, pageSize: number): number[] {
   return pages;
 }
 
-function readPage(fd: number, pgno: number, pageSize: number): Uint8Array {
-  const page = new Uint8Array(pageSize);
+/** Reads staged page `pgno` into `page` (reused: the encoder and the checksums never keep it); returns it. */
+function readPage(fd: number, pgno: number, page: Uint8Array): Uint8Array {
+  const pageSize = page.length;
   let done = 0;
   while (done < pageSize) {
     const n = readSync(fd, page, done, pageSize - done, (pgno - 1) * pageSize + done);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { CorruptFileError } from "../errors.ts";
 import { NoRestorePointError } from "../restore/planner.ts";
-import type { V3Listing, V3Snapshot, V3WalSegment } from "../restore/v3/storage.ts";
+import type { V3Listing, V3Snapshot, V3WalSegment } from "../litestream-v3/layout.ts";
 import { planMigration } from "./plan.ts";
 
 const G1 = "0000000000000001";

@@ -18,8 +18,8 @@
  * @module
  */
 
-import { planV3Restore, generationBounds, walIndexesFrom } from "../restore/v3/planner.ts";
-import type { V3Listing, V3Snapshot, V3WalSegment } from "../restore/v3/storage.ts";
+import { planV3Restore, generationBounds, walIndexesFrom } from "../litestream-v3/planner.ts";
+import type { V3Listing, V3Snapshot, V3WalSegment } from "../litestream-v3/layout.ts";
 
 /** One generation to walk. */
 export interface MigrationGeneration {

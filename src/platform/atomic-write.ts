@@ -6,9 +6,9 @@
  * @module
  */
 
-import { closeSync, fsyncSync, futimesSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, futimesSync, openSync, readdirSync, renameSync, rmSync, writeSync, type Dirent } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 
 /** Suffix of in-progress files; anything ending in it is garbage after a crash. */
 export const TEMP_SUFFIX = ".tmp";
@@ -52,6 +52,55 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Replaces `path` with `data` through a temp file and a rename, without any
+ * fsync: a reader (or an agent restarted after a crash of the process) sees
+ * the old content or the new, never a mix. After a power loss the file may
+ * hold an older version, or be empty or missing, so use it only for files
+ * a start can do without: ones it rebuilds or checks against something
+ * durable (the agent's position and replica state files).
+ * @throws {Error} from the file system; the temp file is removed on failure
+ */
+export function replaceFile(path: string, data: Uint8Array): void {
+  const tmp = `${path}${TEMP_SUFFIX}`;
+  const fd = openSync(tmp, "w", 0o644);
+  try {
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+/**
+ * Removes every file ending in {@linkcode TEMP_SUFFIX} under `dir`, at any
+ * depth: what writes cut off by a crash left behind. Run once, when the
+ * directory is opened, never on a write path. A missing `dir` is fine.
+ */
+export function sweepTempFiles(dir: string): number {
+  let removed = 0;
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) removed += sweepTempFiles(path);
+    else if (e.name.endsWith(TEMP_SUFFIX)) {
+      rmSync(path, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** A file being written in place of `path`; see `createAtomicFile`. */

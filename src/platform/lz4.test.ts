@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
-import { lz4CompressBlock, lz4DecompressBlock, lz4DecompressFrame } from "./lz4.ts";
+import { lz4CompressBlock, lz4DecompressBlock } from "./lz4.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/ltx/", import.meta.url);
 const encoder = new TextEncoder();
@@ -22,15 +22,6 @@ function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
     at += a.length;
   }
   return out;
-}
-
-function u32le(value: number): number[] {
-  return [value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24];
-}
-
-/** A frame header: magic, FLG, BD (64 KiB blocks) and a (dummy) header checksum. */
-function frameHeader(flg: number, extra: number[] = []): number[] {
-  return [0x04, 0x22, 0x4d, 0x18, flg, 0x40, ...extra, 0xa7];
 }
 
 describe("lz4CompressBlock()", () => {
@@ -119,66 +110,6 @@ describe("lz4DecompressBlock()", () => {
       }
     }
     expect(lz4DecompressBlock(block, 4096)).toEqual(page);
-  });
-});
-
-describe("lz4DecompressFrame()", () => {
-  const data = encoder.encode("hello, frame! ".repeat(50));
-
-  test("reads a frame with one stored block and reports its length", () => {
-    const frame = concat(frameHeader(0x64), u32le(0x80000000 | data.length), data, u32le(0), [1, 2, 3, 4]);
-    const trailing = concat(frame, [9, 9, 9, 9, 9, 9]);
-    expect(lz4DecompressFrame(trailing)).toEqual({ data, bytesRead: frame.length });
-  });
-
-  test("reads a frame with a compressed block, as pierrec/lz4 writes them", () => {
-    const block = lz4CompressBlock(data);
-    const frame = concat(frameHeader(0x64), u32le(block.length), block, u32le(0), [0, 0, 0, 0]);
-    expect(lz4DecompressFrame(frame)).toEqual({ data, bytesRead: frame.length });
-  });
-
-  test("skips content size, dictionary ID and block checksums", () => {
-    const block = lz4CompressBlock(data);
-    // FLG 0x79: version 1, independent, block checksums, content size, dict ID.
-    const frame = concat(
-      frameHeader(0x79, [...u32le(data.length), 0, 0, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd]),
-      u32le(block.length),
-      block,
-      [5, 5, 5, 5],
-      u32le(0),
-    );
-    expect(lz4DecompressFrame(frame)).toEqual({ data, bytesRead: frame.length });
-  });
-
-  test("joins several blocks, stored and compressed", () => {
-    const a = data.subarray(0, 300);
-    const b = data.subarray(300);
-    const blockB = lz4CompressBlock(b);
-    const frame = concat(frameHeader(0x60), u32le(0x80000000 | a.length), a, u32le(blockB.length), blockB, u32le(0));
-    expect(lz4DecompressFrame(frame)).toEqual({ data, bytesRead: frame.length });
-  });
-
-  test("lets linked blocks copy from earlier blocks, independent ones not", () => {
-    const first = encoder.encode("abcdefgh");
-    // Token 0x04: no literals, match of 8 at offset 8; then token 0x10: literal "z".
-    const second = [0x04, 0x08, 0x00, 0x10, 0x7a];
-    const body = concat(u32le(0x80000000 | 8), first, u32le(second.length), second, u32le(0));
-    const linked = concat(frameHeader(0x40), body);
-    expect(new TextDecoder().decode(lz4DecompressFrame(linked).data)).toBe("abcdefghabcdefghz");
-    expect(() => lz4DecompressFrame(concat(frameHeader(0x60), body))).toThrow(/offset 8 is out of range/);
-  });
-
-  test("throws on a bad magic, bad descriptor, wrong content size or any truncation", () => {
-    const frame = concat(frameHeader(0x64), u32le(0x80000000 | data.length), data, u32le(0), [1, 2, 3, 4]);
-    expect(() => lz4DecompressFrame(concat([0x05], frame.subarray(1)))).toThrow(/bad magic/);
-    expect(() => lz4DecompressFrame(concat(frame.subarray(0, 4), [0xa4], frame.subarray(5)))).toThrow(
-      /unsupported version/,
-    );
-    const sized = concat(frameHeader(0x68, [...u32le(5), 0, 0, 0, 0]), u32le(0x80000000 | 3), [1, 2, 3], u32le(0));
-    expect(() => lz4DecompressFrame(sized)).toThrow(/content size is 5/);
-    for (let n = 0; n < frame.length; n++) {
-      expect(() => lz4DecompressFrame(frame.subarray(0, n))).toThrow(/^Cannot decompress LZ4 frame/);
-    }
   });
 });
 

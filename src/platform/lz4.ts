@@ -1,7 +1,8 @@
 /**
  * LZ4 block compression backed by the `lz4-wasm-nodejs` WebAssembly module
- * (a build of the Rust `lz4_flex` crate), plus a parser for standard LZ4
- * frames as written by Litestream v0.5.0–v0.5.15 and v0.3.x.
+ * (a build of the Rust `lz4_flex` crate). Standard LZ4 *frames* (Litestream
+ * v0.5.0–v0.5.15 pages, v0.3.x objects) are parsed in pure TypeScript by
+ * `src/ltx/lz4-frame.ts`.
  *
  * The package's own JS loader reads the `.wasm` file from `__dirname` at
  * import time, which fails inside a `bun build --compile` executable. So we
@@ -25,9 +26,6 @@ interface Lz4Exports {
   __wbindgen_malloc(size: number): number;
   __wbindgen_free(ptr: number, size: number): void;
 }
-
-/** Magic number that starts every LZ4 frame, little-endian. */
-const FRAME_MAGIC = 0x184d2204;
 
 const wasmModule = new WebAssembly.Module(readFileSync(wasmPath));
 
@@ -159,172 +157,4 @@ export function lz4DecompressBlock(block: Uint8Array, decompressedSize: number):
     );
   }
   return out;
-}
-
-/** The result of {@linkcode lz4DecompressFrame}. */
-export interface Lz4FrameResult {
-  /** The frame's decompressed content. */
-  data: Uint8Array;
-  /** Bytes of the input the frame occupied, from its magic to its last checksum. */
-  bytesRead: number;
-}
-
-/**
- * Decompresses the standard LZ4 frame at the start of `frame` and reports
- * how many bytes it occupied; bytes after the frame are ignored.
- *
- * The header checksum, block checksums and content checksum are skipped,
- * not verified: LTX files protect page data with their own CRC-64. Both
- * independent and linked blocks are supported.
- *
- * @param frame bytes starting with the frame magic `04 22 4D 18`
- * @returns the decompressed content and the frame length
- * @throws {Error} when the frame is truncated or malformed
- */
-export function lz4DecompressFrame(frame: Uint8Array): Lz4FrameResult {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const need = (pos: number, n: number): void => {
-    if (pos + n > frame.length) {
-      throw new Error(`Cannot decompress LZ4 frame: truncated at byte ${frame.length}, need ${pos + n}`);
-    }
-  };
-
-  need(0, 7);
-  const magic = view.getUint32(0, true);
-  const flg = view.getUint8(4);
-  const bd = view.getUint8(5);
-  const blockMaxCode = (bd >> 4) & 0x07;
-  const problem = magic !== FRAME_MAGIC
-    ? `bad magic 0x${magic.toString(16).padStart(8, "0")}`
-    : flg >> 6 !== 1
-    ? `unsupported version ${flg >> 6}`
-    : (flg & 0x02) !== 0 || (bd & 0x8f) !== 0
-    ? "reserved descriptor bits are set"
-    : blockMaxCode < 4
-    ? `invalid block max size code ${blockMaxCode}`
-    : undefined;
-  if (problem !== undefined) throw new Error(`Cannot decompress LZ4 frame: ${problem}`);
-  const blockMax = 1 << (2 * blockMaxCode + 8);
-  const independent = (flg & 0x20) !== 0;
-  const hasBlockChecksum = (flg & 0x10) !== 0;
-  const hasContentSize = (flg & 0x08) !== 0;
-  const hasContentChecksum = (flg & 0x04) !== 0;
-  const hasDictId = (flg & 0x01) !== 0;
-
-  let pos = 6;
-  let contentSize: number | undefined;
-  if (hasContentSize) {
-    need(pos, 8);
-    const size = view.getBigUint64(pos, true);
-    if (size > 0x7fffffffn) {
-      throw new Error(`Cannot decompress LZ4 frame: content size ${size} is too large`);
-    }
-    contentSize = Number(size);
-    pos += 8;
-  }
-  if (hasDictId) pos += 4;
-  pos += 1; // header checksum
-  need(0, pos);
-
-  // Corrupt input may claim a huge content size, so grow on demand instead
-  // of trusting it for the allocation.
-  const maxTotal = contentSize ?? Number.MAX_SAFE_INTEGER;
-  let out: Uint8Array = new Uint8Array(Math.min(maxTotal, blockMax));
-  let total = 0;
-  for (;;) {
-    need(pos, 4);
-    const word = view.getUint32(pos, true);
-    pos += 4;
-    if (word === 0) break; // end mark
-    const size = word & 0x7fffffff;
-    if (size > blockMax) {
-      throw new Error(`Cannot decompress LZ4 frame: block of ${size} bytes exceeds the ${blockMax} byte limit`);
-    }
-    need(pos, size);
-    const limit = Math.min(maxTotal, total + blockMax);
-    if (out.length < limit) out = grow(out, limit);
-    const body = frame.subarray(pos, pos + size);
-    if ((word & 0x80000000) !== 0) {
-      if (total + size > limit) {
-        throw new Error(`Cannot decompress LZ4 frame: blocks exceed the content size ${maxTotal}`);
-      }
-      out.set(body, total); // stored uncompressed
-      total += size;
-    } else {
-      total = decodeBlockInto(body, out, { start: total, limit, window: independent ? total : 0 });
-    }
-    pos += size + (hasBlockChecksum ? 4 : 0);
-  }
-  if (hasContentChecksum) pos += 4;
-  need(0, pos);
-  if (contentSize !== undefined && contentSize !== total) {
-    throw new Error(`Cannot decompress LZ4 frame: content size is ${contentSize} but blocks hold ${total} bytes`);
-  }
-  return { data: total === out.length ? out : out.slice(0, total), bytesRead: pos };
-}
-
-/** Returns a copy of `buf` with room for at least `size` bytes. */
-function grow(buf: Uint8Array, size: number): Uint8Array {
-  const next = new Uint8Array(Math.max(size, buf.length * 2));
-  next.set(buf);
-  return next;
-}
-
-/**
- * Decodes one LZ4 block into `dst` from `start`, never writing at or past
- * `limit` and never copying matches from before `window` (the start of the
- * block for independent blocks, 0 for linked ones). Returns the new end.
- *
- * Used for frames, whose blocks have no known decompressed size; the wasm
- * decoder insists on knowing the exact size up front.
- */
-function decodeBlockInto(
-  src: Uint8Array,
-  dst: Uint8Array,
-  bounds: { start: number; limit: number; window: number },
-): number {
-  const fail = (state: string): Error => new Error(`Cannot decompress LZ4 block: ${state}`);
-  const { limit, window } = bounds;
-  let s = 0;
-  let d = bounds.start;
-  if (src.length === 0) throw fail("block is empty");
-  for (;;) {
-    const token = src[s++] ?? 0;
-    let literals = token >>> 4;
-    if (literals === 15) {
-      let b = 255;
-      while (b === 255) {
-        if (s >= src.length) throw fail("literal length runs past the block");
-        b = src[s++] ?? 0;
-        literals += b;
-      }
-    }
-    if (s + literals > src.length) throw fail("literals run past the block");
-    if (d + literals > limit) throw fail("output exceeds the block size");
-    dst.set(src.subarray(s, s + literals), d);
-    s += literals;
-    d += literals;
-    if (s === src.length) return d; // the last sequence has no match
-    if (s + 2 > src.length) throw fail("match offset runs past the block");
-    const offset = (src[s] ?? 0) | ((src[s + 1] ?? 0) << 8);
-    s += 2;
-    if (offset === 0 || d - offset < window) throw fail(`match offset ${offset} is out of range`);
-    let length = (token & 0x0f) + 4;
-    if (length === 19) {
-      let b = 255;
-      while (b === 255) {
-        if (s >= src.length) throw fail("match length runs past the block");
-        b = src[s++] ?? 0;
-        length += b;
-      }
-    }
-    if (d + length > limit) throw fail("output exceeds the block size");
-    if (offset >= length) {
-      dst.copyWithin(d, d - offset, d - offset + length);
-      d += length;
-    } else {
-      // Overlapping match: a run that repeats the last `offset` bytes.
-      for (const end = d + length; d < end; d++) dst[d] = dst[d - offset] ?? 0;
-    }
-  }
 }

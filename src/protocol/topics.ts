@@ -35,6 +35,7 @@ export function checkTopicId(id: string, what: string): void {
  * @throws {RangeError} when it is empty, has wildcards, or empty levels
  */
 export function checkTopicRoot(root: string): void {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it rejects (MQTT forbids it in topics)
   if (root === "" || /[#+\u0000]/.test(root) || root.split("/").some((l) => l === "")) {
     throw new RangeError(`Cannot use MQTT topic root '${root}': it needs one or more non-empty levels without '+', '#' or NUL`);
   }

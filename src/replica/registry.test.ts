@@ -5,14 +5,14 @@ import { createReplicaClient } from "./registry.ts";
 import { S3ReplicaClient } from "./s3/replica-client.ts";
 
 describe("createReplicaClient", () => {
-  test("createReplicaClient() makes a FileReplicaClient for type file", () => {
-    const client = createReplicaClient({ type: "file", path: "/backups/app" }, { env: {} });
+  test("createReplicaClient() makes a FileReplicaClient for type file", async () => {
+    const client = await createReplicaClient({ type: "file", path: "/backups/app" }, { env: {} });
     expect(client).toBeInstanceOf(FileReplicaClient);
     expect([client.type, client.location]).toEqual(["file", "/backups/app"]);
   });
 
-  test("createReplicaClient() makes an S3ReplicaClient for type s3", () => {
-    const client = createReplicaClient(
+  test("createReplicaClient() makes an S3ReplicaClient for type s3", async () => {
+    const client = await createReplicaClient(
       { type: "s3", bucket: "bkt", path: "app", endpoint: "http://127.0.0.1:9000" },
       { env: { LITEFLEET_ACCESS_KEY_ID: "AKIAEXAMPLE", LITEFLEET_SECRET_ACCESS_KEY: "secret" } },
     );
@@ -20,12 +20,12 @@ describe("createReplicaClient", () => {
     expect([client.type, client.location]).toEqual(["s3", "s3://bkt/app (http://127.0.0.1:9000)"]);
   });
 
-  test("createReplicaClient() throws TypeError for an unknown type", () => {
+  test("createReplicaClient() rejects with TypeError for an unknown type", async () => {
     const spec = { type: "gcs", path: "x" } as unknown as ReplicaSpec;
-    expect(() => createReplicaClient(spec, { env: {} })).toThrow(
+    expect(createReplicaClient(spec, { env: {} })).rejects.toThrow(
       new TypeError("Cannot create replica client: unknown replica type 'gcs'"),
     );
     const proto = { type: "toString", path: "x" } as unknown as ReplicaSpec;
-    expect(() => createReplicaClient(proto, { env: {} })).toThrow(TypeError);
+    expect(createReplicaClient(proto, { env: {} })).rejects.toThrow(TypeError);
   });
 });

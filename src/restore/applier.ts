@@ -22,8 +22,9 @@ import { GarbagePacer } from "../platform/gc.ts";
 import { openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
+import { PageWriter } from "./page-writer.ts";
 import { describe, type RestorePlan } from "./planner.ts";
-import { writeAll, writeStagedDatabase } from "./staged-database.ts";
+import { writeStagedDatabase } from "../sqlite/staged-database.ts";
 
 /** Progress after each file. */
 export interface RestoreProgress {
@@ -88,6 +89,7 @@ export async function applyRestorePlan(
 export class ChainedDatabase {
   #sums = new PageChecksums(4096);
   #pacer = new GarbagePacer();
+  #writer: PageWriter | undefined;
   pageSize = 0;
   commit = 0;
 
@@ -165,12 +167,15 @@ export class ChainedDatabase {
     }
     // Pages land in the output before the file's checksum is known (it is
     // checked when the pages end): a bad file fails the whole restore, and
-    // the caller discards the staged output.
-    for await (const { pgno, data } of file.pages()) {
-      writeAll(fd, data, (pgno - 1) * this.pageSize);
-      sums.set(pgno, data);
-      this.#pacer.add(data.length);
+    // the caller discards the staged output. They are decoded straight into
+    // the writer's buffer, which goes out a MiB at a time, and each page's
+    // checksum comes from the decoder's one CRC pass over it.
+    const writer = this.#writerFor(fd);
+    for await (const { pgno, digest } of file.pages({ into: (pgno) => writer.slot(pgno) })) {
+      sums.setDigest(pgno, digest);
+      this.#pacer.add(this.pageSize);
     }
+    writer.flush();
     this.commit = h.commit;
     ftruncateSync(fd, this.commit * this.pageSize);
     sums.truncate(this.commit);
@@ -180,6 +185,14 @@ export class ChainedDatabase {
         { path: name, expected: file.trailer.postApplyChecksum, actual: sums.databaseChecksum() },
       );
     }
+  }
+
+  /** The page writer of `fd`, kept across files (its buffer is a MiB). */
+  #writerFor(fd: number): PageWriter {
+    if (this.#writer === undefined || this.#writer.fd !== fd || this.#writer.pageSize !== this.pageSize) {
+      this.#writer = new PageWriter(fd, this.pageSize);
+    }
+    return this.#writer;
   }
 
   /**

@@ -11,7 +11,8 @@
 
 import { decodeHeader, HEADER_SIZE, TRAILER_SIZE } from "../ltx/header.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
-import { formatLtxFileName } from "../ltx/file-name.ts";
+import { NoRestorePointError } from "../errors.ts";
+import { describe, listAllLtxFiles } from "../replica/ltx-files.ts";
 import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient, type SignalOptions } from "../replica/client.ts";
 
 /** What to restore to. Neither set = the latest state. */
@@ -30,23 +31,9 @@ export interface RestorePlan {
   readonly timestamp: number | undefined;
 }
 
-/** The replica holds nothing that fits the target. */
-export class NoRestorePointError extends Error {
-  override name = "NoRestorePointError";
-}
-
-/** Lists every LTX file of every level (0..9): in one listing where the backend can, else level by level. */
-export async function listAllLtxFiles(client: ReplicaClient, options: SignalOptions = {}): Promise<LtxFileInfo[]> {
-  const all: LtxFileInfo[] = [];
-  if (client.listAllLevels) {
-    for await (const f of client.listAllLevels(options)) all.push(f);
-    return all;
-  }
-  for (let level = 0; level <= SNAPSHOT_LEVEL; level++) {
-    for await (const f of client.listLtxFiles(level, options)) all.push(f);
-  }
-  return all;
-}
+// Moved (architecture-next move 1); re-exported so callers outside this change keep their import.
+export { NoRestorePointError } from "../errors.ts";
+export { describe, listAllLtxFiles } from "../replica/ltx-files.ts";
 
 /**
  * Plans a restore. For a timestamp target, the TXID to reach is the newest
@@ -269,7 +256,7 @@ async function wantedTxid(
     for (let i = 0; i < batch.length; i += HEADER_READ_CONCURRENCY) {
       const part = batch.slice(i, i + HEADER_READ_CONCURRENCY);
       const read = await Promise.all(part.map((f) => headerTimestamp(client, f, options)));
-      part.forEach((f, j) => times.set(f, read[j] as number));
+      for (const [j, f] of part.entries()) times.set(f, read[j] as number);
     }
     // Stop at the first TXID whose state is at or before the target; a TXID
     // group cut by `end` is complete because `end` never splits one.
@@ -307,11 +294,6 @@ export async function chainFrom(files: readonly LtxFileInfo[], from: Txid, wante
   const start = { level: 0, minTxid: from, maxTxid: from, size: 0, createdAt: new Date(0) } as LtxFileInfo;
   const chain = await shortestChain(start, { byMin, wanted });
   return chain.plan?.slice(1);
-}
-
-/** A message-friendly name for one file of a replica. */
-export function describe(client: ReplicaClient, f: LtxFileInfo | { level: number; minTxid: Txid; maxTxid: Txid }): string {
-  return `${client.location} level ${f.level} ${formatLtxFileName(f.minTxid, f.maxTxid)}`;
 }
 
 /**

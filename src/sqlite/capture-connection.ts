@@ -43,6 +43,35 @@ export interface CaptureOptions {
 /** Size of one copy of the wal-index header (`WalIndexHdr`); `-shm` starts with two. */
 const WAL_INDEX_HEADER_SIZE = 48;
 
+/**
+ * The end of what SQLite counts as committed in a WAL with `wal.salts`,
+ * from the wal-index header in the `-shm` open at `shmFd` (see
+ * {@linkcode CaptureConnection.committedWalEnd}): 32 + mxFrame × frame
+ * size; 32 when the header describes another WAL generation; undefined
+ * when it cannot be read consistently.
+ */
+export function committedWalEnd(
+  shmFd: number,
+  wal: { readonly salt1: number; readonly salt2: number; readonly pageSize: number },
+): number | undefined {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const bytes = readAt(shmFd, 0, 2 * WAL_INDEX_HEADER_SIZE);
+    if (bytes.length < 2 * WAL_INDEX_HEADER_SIZE) return undefined;
+    const a = bytes.subarray(0, WAL_INDEX_HEADER_SIZE);
+    const b = bytes.subarray(WAL_INDEX_HEADER_SIZE);
+    // SQLite writes the second copy first; equal copies are a consistent header.
+    if (!a.every((x, i) => x === b[i])) continue;
+    const view = new DataView(a.buffer, a.byteOffset, a.byteLength);
+    const le = endianness() === "LE";
+    if (view.getUint8(12) !== 1) return undefined; // isInit
+    const mxFrame = view.getUint32(16, le);
+    // The salts are copied from the WAL header as bytes (big-endian words).
+    if (view.getUint32(32, false) !== wal.salt1 || view.getUint32(36, false) !== wal.salt2) return 32;
+    return 32 + mxFrame * (24 + wal.pageSize);
+  }
+  return undefined;
+}
+
 /** See the module documentation. */
 export class CaptureConnection {
   readonly path: string;
@@ -97,22 +126,7 @@ export class CaptureConnection {
    */
   committedWalEnd(salts: { readonly salt1: number; readonly salt2: number }): number | undefined {
     if (this.#shmFd === undefined) return undefined;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const bytes = readAt(this.#shmFd, 0, 2 * WAL_INDEX_HEADER_SIZE);
-      if (bytes.length < 2 * WAL_INDEX_HEADER_SIZE) return undefined;
-      const a = bytes.subarray(0, WAL_INDEX_HEADER_SIZE);
-      const b = bytes.subarray(WAL_INDEX_HEADER_SIZE);
-      // SQLite writes the second copy first; equal copies are a consistent header.
-      if (!a.every((x, i) => x === b[i])) continue;
-      const view = new DataView(a.buffer, a.byteOffset, a.byteLength);
-      const le = endianness() === "LE";
-      if (view.getUint8(12) !== 1) return undefined; // isInit
-      const mxFrame = view.getUint32(16, le);
-      // The salts are copied from the WAL header as bytes (big-endian words).
-      if (view.getUint32(32, false) !== salts.salt1 || view.getUint32(36, false) !== salts.salt2) return 32;
-      return 32 + mxFrame * (24 + this.pageSize);
-    }
-    return undefined;
+    return committedWalEnd(this.#shmFd, { ...salts, pageSize: this.pageSize });
   }
 
   /**
@@ -182,6 +196,29 @@ export class CaptureConnection {
     this.#reader.exec("BEGIN");
     this.#reader.get("SELECT COUNT(1) FROM _litefleet_seq");
     this.#readLocked = true;
+  }
+
+  /**
+   * Moves the read transaction to the current end of the WAL without a
+   * moment unpinned: the barrier connection holds a read transaction of
+   * its own while the long-running one is ended and begun again. A
+   * checkpoint can then copy back the frames up to the new snapshot, and
+   * the WAL still cannot restart (our reader holds a read mark). Call it
+   * only outside a barrier.
+   */
+  refreshReadLock(): void {
+    if (!this.#readLocked) {
+      this.acquireReadLock();
+      return;
+    }
+    this.#barrier.exec("BEGIN");
+    try {
+      this.#barrier.get("SELECT COUNT(1) FROM _litefleet_seq");
+      this.releaseReadLock();
+      this.acquireReadLock();
+    } finally {
+      this.#barrier.exec("ROLLBACK");
+    }
   }
 
   /** Ends the read transaction (idempotent). */

@@ -37,11 +37,34 @@ describe("readLiveImage", () => {
     const path = join(dir.path, "a.db");
     const db = new Database(path, { create: true });
     db.exec("PRAGMA journal_mode = wal; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v); INSERT INTO t VALUES (randomblob(9000));");
-    const live = readLiveImage(path);
+    const pages: Uint8Array[] = [];
+    const live = readLiveImage(path, { onPage: (pgno, page) => void (pages[pgno - 1] = page.slice()) });
+    const image = new Uint8Array(db.serialize());
     expect(live.pageSize).toBe(4096);
-    expect(live.image).toEqual(new Uint8Array(db.serialize()));
-    expect(live.pages).toBe(live.image.length / 4096);
-    expect(live.checksum).toBe(imageChecksum(live.image, 4096));
+    expect(Buffer.concat(pages)).toEqual(Buffer.from(image));
+    expect(live.pages).toBe(image.length / 4096);
+    expect(live.checksum).toBe(imageChecksum(image, 4096));
+    db.close();
+  });
+
+  test("reads the state of the last commit, not a transaction in progress, and frames past a checkpoint", async () => {
+    await using dir = await makeTempDir("live-image-");
+    const path = join(dir.path, "a.db");
+    const db = new Database(path, { create: true });
+    db.exec("PRAGMA journal_mode = wal; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v);");
+    for (let i = 0; i < 50; i++) db.exec(`INSERT INTO t VALUES (randomblob(${500 + i * 97}))`);
+    db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    db.exec("UPDATE t SET v = randomblob(700) WHERE rowid % 3 = 0; DELETE FROM t WHERE rowid > 40");
+    const committed = new Uint8Array(db.serialize());
+    const writer = new Database(path);
+    writer.exec("BEGIN IMMEDIATE; INSERT INTO t VALUES (randomblob(20000))");
+    const pages: Uint8Array[] = [];
+    const live = readLiveImage(path, { onPage: (pgno, page) => void (pages[pgno - 1] = page.slice()) });
+    expect(Buffer.concat(pages)).toEqual(Buffer.from(committed));
+    expect(live.pages).toBe(committed.length / 4096);
+    expect(live.checksum).toBe(imageChecksum(committed, 4096));
+    writer.exec("ROLLBACK");
+    writer.close();
     db.close();
   });
 });

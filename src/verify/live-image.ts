@@ -1,50 +1,160 @@
 /**
- * Reads the live database the way SQLite sees it, WAL included, in one
- * consistent read transaction, and computes its LTX database checksum.
+ * Reads the live database the way SQLite sees it, WAL included, one page at
+ * a time, and computes its LTX page and database checksums. Memory is a
+ * page plus 8 bytes per page (the checksums) and the WAL's page index,
+ * whatever the database size.
  *
- * Uses `SqlConnection.serialize()` (sqlite3_serialize), which reads every
- * page through the pager inside a single read transaction: concurrent
- * writers and checkpoints cannot tear the image.
- *
- * The image is held in memory (the database's size), which suits the
- * few-hundred-MB databases of edge devices.
+ * How the read stays consistent without copying the database: a read
+ * transaction is held on a connection of our own while the pages are read
+ * straight from the files, with our own index of the WAL (the latest
+ * committed frame of each page, up to the wal-index's `mxFrame`, frames
+ * validated by salts and cumulative checksums as SQLite does). The open
+ * reader keeps checkpoints from writing database pages it might still read
+ * and, when it uses the WAL, keeps the WAL from restarting. A WAL that
+ * restarts anyway (possible when the reader needs no WAL frame) shows up as
+ * changed salts in the header or in a frame read, and the read is retried.
  *
  * @module
  */
 
+import { closeSync, existsSync, fstatSync, openSync } from "node:fs";
 import { CorruptFileError } from "../errors.ts";
 import { isValidPageSize } from "../ltx/header.ts";
-import { PageChecksums } from "../ltx/checksum.ts";
+import { lockPageNumber, pageChecksum, PageChecksums } from "../ltx/checksum.ts";
 import { openFileReader } from "../platform/random-access.ts";
+import { readAt } from "../platform/positional-io.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
+import { committedWalEnd } from "../sqlite/capture-connection.ts";
+import { decodeWalHeader, readWalSegment, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from "../sqlite/wal-reader.ts";
 
-/** A consistent image of a database and its LTX checksum. */
+/** Reads tried before giving up when the WAL restarts under every one of them. */
+const READ_ATTEMPTS = 5;
+
+/** A consistent state of a database: its size and its LTX checksums. */
 export interface LiveImage {
   readonly path: string;
-  readonly image: Uint8Array;
   readonly pageSize: number;
   readonly pages: number;
   /** LTX database checksum (2^63 | XOR of page checksums), 0n when empty. */
   readonly checksum: bigint;
+  /** Each page's LTX checksum, for a page-by-page comparison with a restored copy. */
+  readonly pageChecksums: PageChecksums;
 }
 
+/** Thrown inside one read attempt when the WAL restarted under it. */
+class WalMovedError extends Error {}
+
 /**
- * Reads `path` read-only in one read transaction.
+ * Reads `path` read-only, page by page, in one read transaction (see the
+ * module documentation). `onPage` sees each page (a view valid during the
+ * call), in page order.
  *
- * @throws {CorruptFileError} when the image has no valid SQLite page size
- * @throws {Error} from SQLite when the file cannot be opened
+ * @throws {CorruptFileError} when the database has no valid SQLite page size
+ * @throws {Error} from SQLite when the file cannot be opened, or when the WAL restarts under every attempt
  */
-export function readLiveImage(path: string): LiveImage {
+export function readLiveImage(path: string, options: { onPage?: (pgno: number, page: Uint8Array) => void } = {}): LiveImage {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return readOnce(path, options.onPage);
+    } catch (err) {
+      if (!(err instanceof WalMovedError) || attempt >= READ_ATTEMPTS) throw err;
+    }
+  }
+}
+
+function readOnce(path: string, onPage: ((pgno: number, page: Uint8Array) => void) | undefined): LiveImage {
   const db = openSqlConnection(path, { readonly: true, busyTimeoutMs: 5000 });
-  let image: Uint8Array;
+  const fds: number[] = [];
+  const open = (file: string): number | undefined => {
+    if (!existsSync(file)) return undefined;
+    try {
+      const fd = openSync(file, "r");
+      fds.push(fd);
+      return fd;
+    } catch {
+      return undefined;
+    }
+  };
   try {
-    image = db.serialize();
+    // The read transaction starts at the first read and lasts until ROLLBACK.
+    db.exec("BEGIN");
+    db.get("SELECT COUNT(*) FROM sqlite_schema");
+    const dbFd = open(path);
+    if (dbFd === undefined) throw new Error(`Cannot read database '${path}': it disappeared`);
+    const dbSize = fstatSync(dbFd).size;
+    const walFd = open(`${path}-wal`);
+    const shmFd = open(`${path}-shm`);
+    const walHeader = walFd === undefined ? undefined : decodeWalHeader(readAt(walFd, 0, WAL_HEADER_SIZE));
+    const pageSize = walHeader?.pageSize ?? headerPageSize(readAt(dbFd, 0, 100), dbSize, path);
+    if (pageSize === 0) return empty(path);
+    const frames = walFd !== undefined && walHeader !== undefined ? walIndex(walFd, shmFd, walHeader) : undefined;
+    const pages = frames !== undefined && frames.commit > 0 ? frames.commit : Math.floor(dbSize / pageSize);
+    const sums = new PageChecksums(pageSize);
+    const frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
+    for (let pgno = 1; pgno <= pages; pgno++) {
+      const frameOffset = frames?.pages.get(pgno);
+      let page: Uint8Array;
+      if (frameOffset !== undefined && walFd !== undefined && walHeader !== undefined) {
+        const frame = readAt(walFd, frameOffset, frameSize);
+        if (frame.length !== frameSize || uint32(frame, 0) !== pgno || uint32(frame, 8) !== walHeader.salt1 || uint32(frame, 12) !== walHeader.salt2) {
+          throw new WalMovedError(`WAL of '${path}' changed at offset ${frameOffset}`);
+        }
+        page = frame.subarray(WAL_FRAME_HEADER_SIZE);
+      } else {
+        page = readAt(dbFd, (pgno - 1) * pageSize, pageSize);
+        if (page.length < pageSize) {
+          const full = new Uint8Array(pageSize);
+          full.set(page);
+          page = full;
+        }
+      }
+      sums.set(pgno, page);
+      onPage?.(pgno, page);
+    }
+    if (walFd !== undefined && walHeader !== undefined) {
+      const now = decodeWalHeader(readAt(walFd, 0, WAL_HEADER_SIZE));
+      if (now?.salt1 !== walHeader.salt1 || now.salt2 !== walHeader.salt2) throw new WalMovedError(`WAL of '${path}' restarted`);
+    }
+    return { path, pageSize, pages, checksum: sums.databaseChecksum(), pageChecksums: sums };
   } finally {
+    for (const fd of fds) closeSync(fd);
+    try {
+      db.exec("ROLLBACK");
+    } catch {
+      // No transaction left to end (the open failed part way).
+    }
     db.close();
   }
-  if (image.length === 0) return { path, image, pageSize: 0, pages: 0, checksum: 0n };
-  const pageSize = sqlitePageSize(image, path);
-  return { path, image, pageSize, pages: image.length / pageSize, checksum: imageChecksum(image, pageSize) };
+}
+
+/** The committed frames of the WAL (latest per page), no further than what the wal-index publishes. */
+function walIndex(walFd: number, shmFd: number | undefined, header: WalHeader): { pages: ReadonlyMap<number, number>; commit: number } {
+  const until = shmFd === undefined ? undefined : committedWalEnd(shmFd, header);
+  const segment = readWalSegment((offset, length) => readAt(walFd, offset, length), header, {
+    offset: WAL_HEADER_SIZE,
+    seed: header.checksum,
+    ...(until === undefined ? {} : { until }),
+  });
+  return { pages: segment.pages, commit: segment.commit };
+}
+
+function empty(path: string): LiveImage {
+  return { path, pageSize: 0, pages: 0, checksum: 0n, pageChecksums: new PageChecksums(4096) };
+}
+
+function uint32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** The page size in a database header; 0 for an empty file. */
+function headerPageSize(header: Uint8Array, fileSize: number, path: string): number {
+  if (fileSize === 0) return 0;
+  const raw = ((header[16] ?? 0) << 8) | (header[17] ?? 0);
+  const size = raw === 1 ? 65536 : raw;
+  if (!isValidPageSize(size) || fileSize % size !== 0) {
+    throw new CorruptFileError(`Cannot read database '${path}': header page size ${raw} does not fit its ${fileSize} bytes`, { path });
+  }
+  return size;
 }
 
 /** The LTX database checksum of a whole database image. */
@@ -71,31 +181,22 @@ export function firstDifferingPage(a: Uint8Array, b: Uint8Array, pageSize: numbe
 }
 
 /**
- * Compares an image with the database file at `path` page by page, reading
- * the file one page at a time (never whole).
+ * Compares the live state with the database file at `path` page by page,
+ * by page checksum (the CRC-64 of page number and bytes, taken during the
+ * live read), reading the file one page at a time.
  * @returns the first page number that differs (or exists in only one), or undefined when equal
  */
-export function firstDifferingPageInFile(image: Uint8Array, path: string, pageSize: number): number | undefined {
+export function firstDifferingPageInFile(live: LiveImage, path: string, pageSize: number): number | undefined {
   const file = openFileReader(path);
   try {
-    const pages = Math.ceil(Math.max(image.length, file.size) / pageSize);
-    for (let p = 1; p <= pages; p++) {
-      const start = (p - 1) * pageSize;
-      const x = image.subarray(start, start + pageSize);
-      const y = file.read(Math.min(start, file.size), Math.max(0, Math.min(pageSize, file.size - start)));
-      if (x.length !== y.length || !Buffer.from(x.buffer, x.byteOffset, x.length).equals(y)) return p;
+    const filePages = Math.floor(file.size / pageSize);
+    const lock = lockPageNumber(pageSize);
+    for (let p = 1; p <= Math.min(live.pages, filePages); p++) {
+      if (p === lock) continue; // never stored, no checksum
+      if (pageChecksum(p, file.read((p - 1) * pageSize, pageSize)) !== live.pageChecksums.get(p)) return p;
     }
-    return undefined;
+    return live.pages === filePages && file.size % pageSize === 0 ? undefined : Math.min(live.pages, filePages) + 1;
   } finally {
     file.close();
   }
-}
-
-function sqlitePageSize(image: Uint8Array, path: string): number {
-  const raw = ((image[16] ?? 0) << 8) | (image[17] ?? 0);
-  const size = raw === 1 ? 65536 : raw;
-  if (!isValidPageSize(size) || image.length % size !== 0) {
-    throw new CorruptFileError(`Cannot read database '${path}': header page size ${raw} does not fit its ${image.length} bytes`, { path });
-  }
-  return size;
 }

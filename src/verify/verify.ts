@@ -3,8 +3,10 @@
  * fleet `verify` command).
  *
  * Fast path (default):
- * 1. Read the live database in one read transaction (`serialize`) and
- *    compute its LTX database checksum.
+ * 1. Read the live database page by page in one read transaction (the
+ *    database file and our own index of the WAL, `readLiveImage`) and
+ *    compute its page checksums and LTX database checksum; memory is 8
+ *    bytes per page, never the database.
  * 2. Let the caller make a running agent sync (`sync`), so the replica
  *    holds at least what was read.
  * 3. Plan a restore to the replica's latest TXID and walk it reading only
@@ -18,7 +20,9 @@
  *
  * Full: restore the plan into a temporary file (every file checksum and
  * chain checksum verified by the applier) and compare it page by page with
- * the live image; the report names the first differing page. Files with the
+ * the live read, by page checksum (CRC-64 of page number and bytes, taken
+ * during that read, so writes since do not matter); the report names the
+ * first differing page. Files with the
  * NoChecksum flag are accepted here (the page comparison needs no database
  * checksums); the fast path rejects them.
  *
@@ -207,7 +211,7 @@ async function concludeFull(a: Attempt & { chain: ChainProof | undefined }): Pro
     } catch (err) {
       return failed({ ...a, plan, err, info: current, mode: "full" });
     }
-    const page = firstDifferingPageInFile(live.image, output, live.pageSize || result.pageSize);
+    const page = firstDifferingPageInFile(live, output, live.pageSize || result.pageSize);
     const ok = page === undefined;
     return {
       ...base,

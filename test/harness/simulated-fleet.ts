@@ -60,8 +60,8 @@ export async function createSimulatedFleet(
         } finally {
           db.close();
         }
-        const store = new LocalStore(join(home, "state"));
-        const client = createReplicaClient(spec, { env: options.env ?? {} });
+        const store = LocalStore.open(join(home, "state"));
+        const client = await createReplicaClient(spec, { env: options.env ?? {} });
         const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });
         try {
           cap.sync();

@@ -179,8 +179,10 @@ describe("litefleet aggregate", () => {
 
 /** Replaces every LTX file of `device` in a file fleet with bytes that are no LTX file. */
 function damage(fleet: string, device: string): void {
-  const level0 = join(fleet, device, "app.db", "ltx", "0");
-  for (const name of readdirSync(level0)) writeFileSync(join(level0, name), "not an LTX file");
+  const ltx = join(fleet, device, "app.db", "ltx");
+  for (const level of readdirSync(ltx)) {
+    for (const name of readdirSync(join(ltx, level))) writeFileSync(join(ltx, level, name), "not an LTX file");
+  }
 }
 
 describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", () => {
@@ -216,8 +218,9 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
     // One device's replica given as the fleet.
     const replica = await aggregate("plant-7/dev-000/app.db");
     expect(replica.code).toBe(2);
-    expect(replica.stderr).toContain("its one folder holds no replica of 'app.db' ('<folder>/app.db/0000/…'): '0000'");
-    expect(replica.stderr).toContain("Try: 's3://fleet/plant-7/dev-000/app.db' looks like one device's replica (it holds 0000/): give --fleet the prefix two levels up");
+    // The first state is the level-9 snapshot (issue #13), so the replica's one folder is 0009/.
+    expect(replica.stderr).toContain("its one folder holds no replica of 'app.db' ('<folder>/app.db/0000/…'): '0009'");
+    expect(replica.stderr).toContain("Try: 's3://fleet/plant-7/dev-000/app.db' looks like one device's replica (it holds 0009/): give --fleet the prefix two levels up");
 
     expect((await aggregate("plant-7")).code).toBe(0);
   }, 60_000);

@@ -31,7 +31,7 @@ beforeAll(async () => {
   const dbPath = join(dir.path, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
-  const store = new LocalStore(join(dir.path, "state"));
+  const store = LocalStore.open(join(dir.path, "state"));
   const client = new S3ReplicaClient(
     { type: "s3", bucket: "fleet", path: "dev1/app.db", endpoint: s3.endpoint, forcePathStyle: true },
     { env },

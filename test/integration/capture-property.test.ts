@@ -42,7 +42,7 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000;");
   app.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB); CREATE INDEX t_k ON t (k);");
-  const store = new LocalStore(join(dir.path, "state"));
+  const store = LocalStore.open(join(dir.path, "state"));
   const replica = new FileReplicaClient({ type: "file", path: join(dir.path, "replica") });
   const uploader = testUploader({ name: "file", client: replica, store });
   const open = () => DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0) });

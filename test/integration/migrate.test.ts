@@ -32,7 +32,7 @@ function sameBytes(a: string, b: string): boolean {
 }
 
 async function ltxFiles(url: string, env: Record<string, string> = {}) {
-  const client = createReplicaClient(
+  const client = await createReplicaClient(
     url.startsWith("s3://") ? { type: "s3", ...s3Parts(url) } : { type: "file", path: url },
     { env },
   );

@@ -35,7 +35,7 @@ async function writeBatchedReplica(dir: string, client: ReplicaClient): Promise<
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
-  const store = new LocalStore(join(dir, "state"));
+  const store = LocalStore.open(join(dir, "state"));
   const cap = DbCapture.open(dbPath, {
     store,
     capture: { busyTimeoutMs: 1000, minCheckpointPageCount: 1000, truncatePageN: 0, checkpointIntervalMs: 60_000 },
@@ -56,7 +56,8 @@ async function writeBatchedReplica(dir: string, client: ReplicaClient): Promise<
     app.close();
   }
   const names = (await listAllLtxFiles(client)).map((f) => `${f.level}:${f.minTxid}-${f.maxTxid}`);
-  expect(names.sort()).toEqual(["0:1-1", "0:2-4", "0:5-5", "0:6-7"]);
+  // The first state is the level-9 snapshot 1-1; level 0 continues from 2 (issue #13).
+  expect(names.sort()).toEqual(["0:2-4", "0:5-5", "0:6-7", "9:1-1"]);
 }
 
 /** `<txid> (<LTX header time>)`, as the messages name a restore point. */

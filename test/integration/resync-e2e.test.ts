@@ -22,9 +22,13 @@ interface ListedFile {
   size: number;
 }
 
-async function listL0(replica: string): Promise<ListedFile[]> {
+async function listLevel(replica: string, level: number): Promise<ListedFile[]> {
   const files = JSON.parse((await runCli(["ltx", "--json", replica])).stdout) as ListedFile[];
-  return files.filter((f) => f.level === 0);
+  return files.filter((f) => f.level === level);
+}
+
+function listL0(replica: string): Promise<ListedFile[]> {
+  return listLevel(replica, 0);
 }
 
 describe("resync after the agent was stopped (issue #11)", () => {
@@ -44,7 +48,8 @@ describe("resync after the agent was stopped (issue #11)", () => {
     let agent = startAgent(cfg);
     await agent.waitForLog("capture started");
     await agent.stop();
-    const [first] = await listL0(replica);
+    // The first state, once: the level-9 snapshot (issue #13).
+    const [first] = await listLevel(replica, 9);
     expect(first?.size).toBeGreaterThan(2_500_000);
 
     for (const lostPosition of [false, true]) {

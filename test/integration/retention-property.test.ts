@@ -114,7 +114,7 @@ async function runSeed(seed: number, dirPath: string) {
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);");
   const clock = offsetClock();
-  const store = new LocalStore(join(dirPath, "state"));
+  const store = LocalStore.open(join(dirPath, "state"));
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0), clock });
   const images = new Map<bigint, string>();
   const replicas = [

@@ -77,7 +77,7 @@ interface Device {
   readonly statusAddr: string;
   status(): Promise<AgentStatus>;
   metrics(): Promise<string>;
-  replica(): ReplicaClient;
+  replica(): Promise<ReplicaClient>;
 }
 
 async function device(dir: string, s3: S3Server, options: { id: string; bucket: string; accessKeyId?: string; brokerUrl?: string }): Promise<Device> {
@@ -187,8 +187,10 @@ describe("a replica that fails at first boot", () => {
       expect((await runCli(["sync", "--addr", dev.statusAddr, "--timeout", "30"])).code).toBe(0);
       await agent.stop();
 
-      const files = await listAllLtxFiles(dev.replica());
-      expect(files.find((f) => f.level === 0)?.minTxid).toBe(txid(1));
+      const files = await listAllLtxFiles(await dev.replica());
+      // Every capture since first boot: the first state as the snapshot 1-1 (issue #13), level 0 after it.
+      expect(files.filter((f) => f.level === 9).map((f) => [f.minTxid, f.maxTxid])).toContainEqual([txid(1), txid(1)]);
+      expect(files.find((f) => f.level === 0)?.minTxid).toBe(txid(2));
       expect(await restoredHash(dev, join(dir.path, "restored.db"))).toBe(expected);
     } finally {
       await agent.kill().catch(() => {});
@@ -257,7 +259,7 @@ describe("a second agent on the same replica", () => {
       await agentA.waitForLog("capture started");
       appA.run("INSERT INTO t (v) VALUES ('a1')");
       expect((await runCli(["sync", "--addr", a.statusAddr, "--timeout", "20s"])).code).toBe(0);
-      const before = await writersOf(a.replica());
+      const before = await writersOf(await a.replica());
       agentB = startAgent(b.cfg, b.env);
 
       // B: refused, loudly, before any file of it lands.
@@ -270,7 +272,7 @@ describe("a second agent on the same replica", () => {
       await until("a replica.conflict event", () => watch.events.find((e) => e.event === "replica.conflict"), 10_000);
       const sync = await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"]);
       expect(sync.code).not.toBe(0);
-      expect(await writersOf(a.replica())).toEqual(before);
+      expect(await writersOf(await a.replica())).toEqual(before);
 
       // A goes on; its history restores and verifies.
       appA.run("INSERT INTO t (v) VALUES ('a2')");
@@ -316,7 +318,7 @@ describe("a second agent on the same replica", () => {
     // The SD card is cloned: the database and the agent's state.
     cpSync(a.db, b.db);
     cpSync(join(dirA.path, ".app.db-litefleet"), join(dirB.path, ".app.db-litefleet"), { recursive: true });
-    expect(new LocalStore(join(dirB.path, ".app.db-litefleet")).writerIds()).toEqual(new LocalStore(join(dirA.path, ".app.db-litefleet")).writerIds());
+    expect(LocalStore.open(join(dirB.path, ".app.db-litefleet")).writerIds()).toEqual(LocalStore.open(join(dirA.path, ".app.db-litefleet")).writerIds());
 
     agentA = startAgent(a.cfg, a.env);
     let agentB: ReturnType<typeof startAgent> | undefined;

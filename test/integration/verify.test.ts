@@ -99,11 +99,24 @@ function countingClient(inner: ReplicaClient): ReplicaClient & { bytesRead: numb
   return wrapper;
 }
 
+/** The live database's size, from a page-by-page read. */
+function liveBytes(path: string): number {
+  const live = readLiveImage(path);
+  return live.pages * live.pageSize;
+}
+
+/** A copy of the live database, assembled from a page-by-page read. */
+function liveCopy(path: string): Uint8Array {
+  const pages: Uint8Array[] = [];
+  readLiveImage(path, { onPage: (pgno, page) => void (pages[pgno - 1] = page.slice()) });
+  return new Uint8Array(Buffer.concat(pages));
+}
+
 describe("verify", () => {
   test("passes on an untouched pair, fast and --full, downloading < 10% of the database", async () => {
     await using dir = await makeTempDir("verify-ok-");
     const { db, cfg } = await replicatedPair(dir.path, 48);
-    const dbSize = readLiveImage(db).image.length;
+    const dbSize = liveBytes(db);
     expect(dbSize).toBeGreaterThan(3_000_000);
 
     const fast = await runCli(["verify", db, "--config", cfg, "--json"]);
@@ -116,7 +129,7 @@ describe("verify", () => {
     expect(proof.bytesFetched).toBeLessThan(dbSize / 10);
 
     // The same count, measured on the wire of a wrapped client.
-    const client = countingClient(createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} }));
+    const client = countingClient(await createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} }));
     const plan = await planRestore(client, {});
     const before = client.bytesRead;
     const chain = await verifyChain(client, plan);
@@ -145,11 +158,11 @@ describe("verify", () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     const env = { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey };
     const { db } = await replicatedPair(dir.path, 48);
-    const dbSize = readLiveImage(db).image.length;
+    const dbSize = liveBytes(db);
     // Copy the file replica into S3.
-    const from = createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} });
+    const from = await createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} });
     const url = `s3://fleet/dev1/app.db?endpoint=${s3.endpoint}`;
-    const to = createReplicaClient(parseReplicaUrl(url, { cwd: dir.path }), { env });
+    const to = await createReplicaClient(parseReplicaUrl(url, { cwd: dir.path }), { env });
     await to.init();
     for (const f of await listAllLtxFiles(from)) {
       await to.writeLtxFile(f, await from.readLtxFile(f), { timestamp: f.createdAt });
@@ -279,10 +292,9 @@ describe("verify", () => {
     const states = [];
     for (let i = 0; i < 3; i++) {
       app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
-      const live = readLiveImage(db);
-      states.push({ image: live.image, timestamp: 1_000_000 + i });
+      states.push({ image: liveCopy(db), timestamp: 1_000_000 + i });
     }
-    const client = createReplicaClient({ type: "file", path: replica }, { env: {} });
+    const client = await createReplicaClient({ type: "file", path: replica }, { env: {} });
     await client.init();
     await writeLtxChain(client, states, { pageSize: readLiveImage(db).pageSize, noChecksum: true });
 

@@ -128,7 +128,7 @@ export class S3ObjectStore implements ObjectStore {
       }
       for (const p of elements(xml, "CommonPrefixes")) {
         const name = text(p, "Prefix");
-        if (name !== undefined && name.startsWith(root)) entries.push({ prefix: name.slice(root.length) });
+        if (name?.startsWith(root)) entries.push({ prefix: name.slice(root.length) });
       }
       // S3 sends objects and prefixes in two lists; merge them in key order.
       if (delimiter !== undefined) entries.sort((a, b) => compareKeys("key" in a ? a.key : a.prefix, "key" in b ? b.key : b.prefix));

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli } from "../../../test/harness/cli.ts";
-import { makeTempDir } from "../../../test/harness/temp-dir.ts";
-import { copyV3Replica, V3_FIXTURE as FIXTURE, v3Manifest } from "../../../test/fixtures/litestream-v3/fixture.ts";
+import { runCli } from "../../test/harness/cli.ts";
+import { makeTempDir } from "../../test/harness/temp-dir.ts";
+import { copyV3Replica, V3_FIXTURE as FIXTURE, v3Manifest } from "../../test/fixtures/litestream-v3/fixture.ts";
 
 
 describe("litefleet restore of a v0.3 replica", () => {

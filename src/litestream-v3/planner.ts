@@ -16,9 +16,8 @@
  * @module
  */
 
-import { CorruptFileError } from "../../errors.ts";
-import { NoRestorePointError } from "../planner.ts";
-import type { V3Listing, V3Snapshot, V3WalSegment } from "./storage.ts";
+import { CorruptFileError, NoRestorePointError } from "../errors.ts";
+import type { V3Listing, V3Snapshot, V3WalSegment } from "./layout.ts";
 
 /** What to restore. */
 export interface V3RestoreTarget {

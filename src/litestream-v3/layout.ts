@@ -5,17 +5,18 @@
  * replica's directory or an S3 prefix. `createdAt` is the file mtime or the
  * S3 `LastModified` (v0.3 stores no metadata).
  *
- * Every object goes through the replica's `ObjectStore`. It is listed
+ * Every object goes through the replica's `ObjectStore` and is streamed
+ * (`object-reader.ts` decodes it). It is listed
  * without a delimiter (one flat listing of `generations/`), so servers that
  * drop common prefixes in delimiter listings (s3rver) work.
  *
  * @module
  */
 
-import { FileObjectStore } from "../../replica/file/object-store.ts";
-import { listObjects, type ObjectStore } from "../../replica/object-store.ts";
-import { S3ObjectStore } from "../../replica/s3/object-store.ts";
-import type { ReplicaSpec } from "../../replica/spec.ts";
+import { FileObjectStore } from "../replica/file/object-store.ts";
+import { listObjects, type ObjectStore } from "../replica/object-store.ts";
+import { S3ObjectStore } from "../replica/s3/object-store.ts";
+import type { ReplicaSpec } from "../replica/spec.ts";
 
 /** A v0.3 snapshot. */
 export interface V3Snapshot {
@@ -46,9 +47,7 @@ export interface V3Storage {
   readonly location: string;
   /** Lists every snapshot and WAL segment. */
   list(): Promise<V3Listing>;
-  /** Reads one object by its path relative to the replica root. */
-  read(relPath: string): Promise<Uint8Array>;
-  /** Streams one object by its path relative to the replica root. */
+  /** Streams one object by its path relative to the replica root (never whole: objects are database-sized). */
   open(relPath: string): Promise<AsyncIterable<Uint8Array>>;
 }
 
@@ -128,11 +127,6 @@ export class V3ObjectStorage implements V3Storage {
       else if (parsed) segments.push(parsed.segment);
     }
     return sortListing(snapshots, segments);
-  }
-
-  /** @throws {NotFoundError} when the object does not exist */
-  read(relPath: string): Promise<Uint8Array> {
-    return this.#store.getBytes(relPath);
   }
 
   /** Streams one object. @throws {NotFoundError} when it does not exist */
