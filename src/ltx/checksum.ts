@@ -542,7 +542,9 @@ export class PageChecksums {
   /**
    * Makes room for pages 1..`pageCount` at once (a hint: storing grows as
    * needed anyway), so that filling a known database size does not copy
-   * the arrays as they double.
+   * the arrays as they double. Only for a size that is known to be real
+   * (the database being captured), never one read from a file: a corrupt
+   * header's commit of 2^31 would reserve 16 GiB.
    */
   reserve(pageCount: number): void {
     if (Number.isInteger(pageCount) && pageCount > this.#lo.length) this.#resize(pageCount);

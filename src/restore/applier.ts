@@ -157,7 +157,6 @@ export class ChainedDatabase {
       throw new CorruptFileError(`Cannot apply '${name}': page size ${h.pageSize} differs from ${this.pageSize}`, { path: name });
     }
     const sums = this.#sums;
-    sums.reserve(h.commit);
     const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
     if (checked && !first && h.preApplyChecksum !== sums.databaseChecksum()) {
       throw new ChecksumMismatchError(
