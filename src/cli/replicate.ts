@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import type { DbAgent } from "../agent/db-agent.ts";
 import { LocalStore } from "../agent/local-store.ts";
 import { renderMetrics } from "../agent/metrics.ts";
-import { startMetricsServer, startStatusServer, type HttpSurface } from "../agent/status-server.ts";
+import type { HttpSurface } from "../agent/status-server.ts";
 import { Store } from "../agent/store.ts";
 import type { AgentFleet } from "../fleet/agent-fleet.ts";
 import { configForSingleDb } from "../config/parse.ts";
@@ -86,12 +86,15 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     resolveStop();
   });
   let code: number = ExitCode.ok;
+  let stopMemoryLog = (): void => {};
   try {
-    if (config.status.addr) {
+    // node:http loads only for a server that is on (~1-2 MiB of RSS otherwise; issue #13).
+    const { startMetricsServer, startStatusServer } = config.status.addr || config.metrics.addr ? await import("../agent/status-server.ts") : {};
+    if (config.status.addr && startStatusServer) {
       servers.push(await startStatusServer(config.status.addr, { status: () => store.status(), syncNow: () => store.syncNow(), metrics }));
       log.info("status server listening", { addr: servers[0]?.addr });
     }
-    if (config.metrics.addr) {
+    if (config.metrics.addr && startMetricsServer) {
       const m = await startMetricsServer(config.metrics.addr, metrics);
       servers.push(m);
       log.info("metrics server listening", { addr: m.addr });
@@ -104,6 +107,7 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     // A signal while starting (waiting for a database to appear, or for a
     // replica to answer) stops at once.
     await Promise.race([Promise.all(store.agents.map((a) => startLogged(a, log))), stopSignal]);
+    stopMemoryLog = await startMemoryLog(io.env["LITEFLEET_DEBUG_MEMORY"], log);
     const command = options.exec ?? config.exec;
     if (command !== undefined && !stopRequested) {
       await Promise.race([store.firstSync(), stopSignal]);
@@ -128,12 +132,36 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     log.info("stopping");
     await store.stop();
   } finally {
+    stopMemoryLog();
     await fleet?.stop();
     unregister();
     for (const srv of servers) await srv.close();
   }
   log.info("stopped", { code });
   return code;
+}
+
+/**
+ * With `LITEFLEET_DEBUG_MEMORY=<seconds>`, logs the process's memory
+ * (`/proc/self/status` and the JS heap) now and every that many seconds
+ * (issue #13; `bun run bench idle-rss` measures the same from outside).
+ * The module that reads it loads only then.
+ *
+ * @returns a function that stops the log
+ */
+async function startMemoryLog(setting: string | undefined, log: Logger): Promise<() => void> {
+  if (setting === undefined || setting === "") return () => {};
+  const seconds = Number(setting);
+  if (!(seconds > 0)) {
+    log.warn("ignoring LITEFLEET_DEBUG_MEMORY: not a positive number of seconds", { value: setting });
+    return () => {};
+  }
+  const { memorySnapshot } = await import("../platform/memory.ts");
+  const write = () => log.info("memory", { ...memorySnapshot() });
+  write();
+  const timer = setInterval(write, seconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 async function startLogged(agent: DbAgent, log: Logger): Promise<void> {

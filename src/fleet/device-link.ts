@@ -221,6 +221,10 @@ export class DeviceLink {
       reconnectPeriod: 0,
       connectTimeout: 30_000,
       clean: true,
+      // mqtt-packet's default fills a cache of 65,536 two-byte Buffers on the
+      // first write (a few MiB of heap for the life of the process) to save an
+      // allocation per packet; a device sends a few packets a minute (issue #13).
+      writeCache: false,
       will: {
         topic: this.topics.status,
         payload: encodeMessage(will),

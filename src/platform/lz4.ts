@@ -27,7 +27,12 @@ interface Lz4Exports {
   __wbindgen_free(ptr: number, size: number): void;
 }
 
-const wasmModule = new WebAssembly.Module(readFileSync(wasmPath));
+// Compiled and instantiated on the first call, not at import: compiling
+// the module alone costs ~6.6 MiB of RSS in a compiled probe (runtime code
+// pages of the wasm compiler), which a run that never compresses or
+// decompresses (`status`, a restart with nothing to upload) need not pay
+// (issue #13).
+let wasmModule: WebAssembly.Module | undefined;
 
 /**
  * Values handed to the wasm module by reference (error strings). The module
@@ -37,7 +42,9 @@ const heap = new Map<number, unknown>();
 let nextHeapRef = 1;
 const utf8 = new TextDecoder();
 
-let wasm = instantiate();
+/** The live instance; set by {@linkcode callWasm} before any use. */
+let wasm!: Lz4Exports;
+let instantiated = false;
 
 function instantiate(): Lz4Exports {
   const imports = {
@@ -50,6 +57,7 @@ function instantiate(): Lz4Exports {
       },
     },
   };
+  wasmModule ??= new WebAssembly.Module(readFileSync(wasmPath));
   return new WebAssembly.Instance(wasmModule, imports).exports as unknown as Lz4Exports;
 }
 
@@ -66,6 +74,10 @@ function passBytes(input: Uint8Array, prefix: number): number {
  * thrown away and rebuilt before the error is rethrown.
  */
 function callWasm<T>(body: (retptr: number) => T): T {
+  if (!instantiated) {
+    wasm = instantiate();
+    instantiated = true;
+  }
   const retptr = wasm.__wbindgen_add_to_stack_pointer(-16);
   let trapped = false;
   try {

@@ -112,11 +112,25 @@ describe("loaded modules (issue #13)", () => {
     expect(run.modules).toContain("src/replica/file/replica-client.ts");
     const heavy = [HEAVY.s3, HEAVY.mqtt, HEAVY.parquet, HEAVY.v3, HEAVY.dashboard].flat();
     expect(loadedOf(run, [...otherSubcommands("replicate"), ...heavy, "src/fleet/"])).toEqual([]);
+    // With `status.addr: ""` and no metrics server, no node:http server code; no debug memory log.
+    expect(loadedOf(run, ["src/agent/status-server.ts", "src/platform/memory.ts"])).toEqual([]);
 
     const restore = await runLogged(dir.path, ["restore", "-o", join(dir.path, "restored.db"), replica]);
     expect({ code: restore.code, log: restore.log }).toEqual({ code: 0, log: expect.stringContaining("integrity ok") });
     expect(restore.modules).toContain("src/cli/restore.ts");
     expect(loadedOf(restore, [...otherSubcommands("restore"), ...heavy])).toEqual([]);
+  });
+
+  test("replicate with LITEFLEET_DEBUG_MEMORY logs memory lines and loads their module", async () => {
+    await using dir = await makeTempDir("litefleet-modules-");
+    const db = join(dir.path, "app.db");
+    smallDb(db);
+    const cfg = join(dir.path, "litefleet.yml");
+    writeFileSync(cfg, ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    replica:", `      path: ${join(dir.path, "replica")}`].join("\n"));
+    const run = await runLogged(dir.path, ["replicate", "--config", cfg], { env: { LITEFLEET_DEBUG_MEMORY: "60" }, readyText: " memory " });
+    expect({ code: run.code, log: run.log }).toEqual({ code: 0, log: expect.stringContaining("stopped") });
+    expect(run.log).toMatch(/INFO memory rssKiB=\d+ .*heapKiB=\d+/);
+    expect(run.modules).toContain("src/platform/memory.ts");
   });
 
   test("replicate with an S3 replica and mqtt loads both (and no Parquet, v0.3 or dashboard code)", async () => {
