@@ -11,7 +11,7 @@
  * compiled-binary.test.ts), through `bash -c 'litefleet … | slow reader'`,
  * and the whole output must parse:
  *
- * - `fleet status --json`: 5,000 retained statuses in mosquitto (> 1 MiB);
+ * - `fleet status --json`: 5,000 retained statuses in the test broker (> 1 MiB);
  * - `ltx --json`: a file replica of 20,000 LTX files (> 2 MiB);
  * - `aggregate --json`: 20 devices merged and 5,000 with no replica yet (> 1 MiB);
  * - `databases --json`: a config of 4,500 databases (> 1 MiB);
@@ -91,9 +91,14 @@ async function piped(command: readonly string[], args: readonly string[], sink: 
   return { code: code ?? -1, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
 }
 
+/** MQTT 5 with mosquitto; 3.1.1 with aedes (no mosquitto installed), which speaks nothing newer. */
+function mqttProtocol(): "5" | "3.1.1" {
+  return broker.kind === "mosquitto" ? "5" : "3.1.1";
+}
+
 /** 5,000 retained device statuses under {@linkcode BULK_ROOT}, published directly. */
 async function publishBulkStatuses(url: string): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0 });
+  const client = await mqtt.connectAsync(url, { protocolVersion: mqttProtocol() === "5" ? 5 : 4, reconnectPeriod: 0 });
   try {
     const now = Date.now();
     for (let i = 0; i < BULK_DEVICES; i++) {
@@ -161,7 +166,7 @@ function writeDbsConfig(cfg: string, root: string): void {
 
 beforeAll(async () => {
   dir = await makeTempDir("piped-output-");
-  broker = await startMqttBroker({ kind: "mosquitto" });
+  broker = await startMqttBroker();
   paths.ltxReplica = join(dir.path, "ltx-replica");
   paths.fleet = join(dir.path, "fleet");
   paths.dbsConfig = join(dir.path, "dbs.yml");
@@ -186,7 +191,7 @@ beforeAll(async () => {
       `status: { addr: "127.0.0.1:${await freePort()}" }`,
       "mqtt:",
       `  url: ${broker.url}`,
-      "  protocol: 5",
+      `  protocol: "${mqttProtocol()}"`,
       "  status-interval: 1s",
       `  state-dir: ${join(dir.path, "fleet-state")}`,
       "fleet:",
@@ -212,7 +217,7 @@ const LAUNCHERS: ReadonlyArray<{ name: string; command: () => Promise<string[]> 
 
 describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", ({ command }) => {
   test("fleet status --json: 5,000 retained statuses", async () => {
-    const run = await piped(await command(), ["fleet", "status", "--json", "--broker", broker.url, "--topic-root", BULK_ROOT, "--wait", "2s"]);
+    const run = await piped(await command(), ["fleet", "status", "--json", "--broker", broker.url, "--protocol", mqttProtocol(), "--topic-root", BULK_ROOT, "--wait", "2s"]);
     expect(run.stderr).not.toContain("Error");
     expect(run.code).toBe(0);
     expect(run.stdout.length).toBeGreaterThan(MIB);
@@ -260,7 +265,7 @@ describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", (
     expect(verify.code).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, agentSynced: true, db: paths.agentDb });
 
-    const send = await piped(cmd, ["fleet", "send", "dev-1", "sync", "--json", "--broker", broker.url, "--operator-key", paths.operatorKey, "--timeout", "30s"]);
+    const send = await piped(cmd, ["fleet", "send", "dev-1", "sync", "--json", "--broker", broker.url, "--protocol", mqttProtocol(), "--operator-key", paths.operatorKey, "--timeout", "30s"]);
     expect(send.stderr).not.toContain("Error");
     expect(send.code).toBe(0);
     expect(send.stdout.endsWith("\n")).toBe(true);
