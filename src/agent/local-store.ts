@@ -14,9 +14,13 @@
  *                                until compacted upward (no GETs on the device)
  * ```
  *
- * Every write is atomic (temp file, rename), except `pages.crc`, which is
- * updated in place and validated before use; leftover `*.tmp` files from a
- * crash are removed once, at `open`.
+ * LTX files and `writers.json` are written atomically (temp file, rename);
+ * `position.json` and `state.json` are rewritten in place with one write of
+ * under a page, which a crash of the process never tears (a rename over
+ * them cost more CPU than the rest of a capture, issue #13; see
+ * `overwriteSmallFile`); `pages.crc` is updated in place and validated
+ * before use. Leftover `*.tmp` files from a crash are removed once, at
+ * `open`.
  *
  * Durability: a capture fsyncs only its LTX file and that file's directory
  * (`local-ltx.ts`). `position.json`, `pages.crc` and `state.json` are
@@ -43,7 +47,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { CorruptFileError, isDiskFull } from "../errors.ts";
 import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
-import { createAtomicFile, replaceFile, sweepTempFiles } from "../platform/atomic-write.ts";
+import { createAtomicFile, overwriteSmallFile, sweepTempFiles } from "../platform/atomic-write.ts";
 import { LtxDir } from "./ltx-dir.ts";
 import { Spool } from "./spool.ts";
 import { PAGE_CHECKSUM_FILE, PageChecksumFile } from "./page-checksum-file.ts";
@@ -301,9 +305,13 @@ function writeJson(path: string, value: unknown): void {
   }
 }
 
-/** Writes a state file that a start can do without (no fsync; see the module documentation). */
+/**
+ * Writes a state file that a start can do without: rewritten in place,
+ * padded with spaces, no fsync (see the module documentation and
+ * `overwriteSmallFile`).
+ */
 function writeJsonCache(path: string, value: unknown): void {
-  replaceFile(path, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`));
+  overwriteSmallFile(path, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`), 0x20);
 }
 
 /** Runs `read`; a malformed file (CorruptFileError) reads as none. */
