@@ -239,7 +239,7 @@ export class LocalStore {
     }));
   }
 
-  /** Records the capture position: atomic, not fsynced (see the module documentation). */
+  /** Records the capture position: rewritten in place, not fsynced (see the module documentation). */
   writePosition(pos: CapturePosition): void {
     writeJsonCache(join(this.dir, "position.json"), {
       ...pos,
@@ -271,15 +271,23 @@ export class LocalStore {
     }));
   }
 
-  /** Records what replica `name` holds: atomic, not fsynced (see the module documentation). */
+  /** Records what replica `name` holds: rewritten in place, not fsynced (see the module documentation). */
   writeReplicaState(name: string, state: ReplicaState): void {
     const root = this.replicaDir(name).root;
-    mkdirSync(root, { recursive: true });
-    writeJsonCache(join(root, "state.json"), {
+    const path = join(root, "state.json");
+    const value = {
       uploaded: state.uploaded.map(formatTxid),
       snapshotTime: state.snapshotTime,
       built: formatTxid(state.built),
-    });
+    };
+    try {
+      writeJsonCache(path, value);
+    } catch (err) {
+      // The directory is made on the first write, not checked on every one (issue #13).
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      mkdirSync(root, { recursive: true });
+      writeJsonCache(path, value);
+    }
   }
 }
 
