@@ -52,12 +52,13 @@ export function prepareFootprintAgent(
   for (let i = 1; i <= settings.databasesPerAgent; i++) {
     const dbPath = join(work, agent.name, `db-${i}.db`);
     createWorkloadDatabase(dbPath);
-    dbs.push({ name: `${agent.name}-db-${i}`, dbPath, prefix: `${agentPrefix(agent)}/db-${i}.db`, syncInterval: settings.syncInterval, monitorInterval: settings.monitorInterval });
+    const syncInterval = agent.kind === "litefleet" && agent.policy === "default" ? undefined : settings.syncInterval;
+    dbs.push({ name: `${agent.name}-db-${i}`, dbPath, prefix: `${agentPrefix(agent)}/db-${i}.db`, syncInterval, monitorInterval: settings.monitorInterval });
   }
   if (agent.kind === "litestream") {
     const binary = ctx.binaries.litestream;
     if (binary === undefined) throw new TypeError(`Cannot prepare ${agent.name}: Litestream is not installed`);
-    writeFileSync(configPath, litestreamConfigYaml(dbs, s3));
+    writeFileSync(configPath, litestreamConfigYaml(dbs.map((db) => ({ ...db, syncInterval: settings.syncInterval })), s3));
     const launch = { ...litestreamLaunch(binary, configPath, agent, logPath), readyCount: dbs.length };
     return {
       agent,

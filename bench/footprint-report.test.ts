@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { FOOTPRINT_SETTINGS, type FootprintAgent } from "./footprint-settings.ts";
-import { renderFootprintReport, rssVerdict, type FootprintAgentResult } from "./footprint-report.ts";
+import { cpuVerdicts, renderFootprintReport, rssVerdict, type FootprintAgentResult } from "./footprint-report.ts";
 import type { ProcessSample } from "./process-stats.ts";
 import { emptyTally } from "./s3-accounting.ts";
 
 const LF: FootprintAgent = { kind: "litefleet", name: "litefleet" };
 const LS: FootprintAgent = { kind: "litestream", name: "litestream" };
+const LF_DEFAULT: FootprintAgent = { kind: "litefleet", name: "lf-default", policy: "default" };
 
 function sample(hwmMiB: number, cpuSeconds = 1): ProcessSample {
   const hwmKiB = hwmMiB * 1024;
@@ -52,6 +53,25 @@ describe("rssVerdict()", () => {
     expect(rssVerdict([agent(LF, 60), agent(LS, undefined)])).toBe(
       `Target "RSS no higher than Litestream's": **not evaluated**: Litestream has no peak RSS in this run.`,
     );
+  });
+});
+
+describe("cpuVerdicts()", () => {
+  test("compares each litefleet row's workload CPU with Litestream's against its policy's target", () => {
+    // Workload CPU = before-stop minus after-start (0.25 s): 1.25, 0.75 and 1.25 s.
+    const lf = { ...agent(LF, 60), beforeStop: sample(60, 1.5) };
+    const lfDefault = { ...agent(LF_DEFAULT, 60), beforeStop: sample(60, 1) };
+    const ls = { ...agent(LS, 80), beforeStop: sample(80, 1.5) };
+    expect(cpuVerdicts([lf, lfDefault, ls], "1s")).toEqual([
+      `Target "CPU ≤ 1.0× Litestream's at the same \`sync-interval: 1s\`" (litefleet): 1.25 s against Litestream's 1.25 s during the workload (1.00×): **met**.`,
+      `Target "CPU ≤ 0.5× Litestream's at litefleet's default upload policy" (lf-default): 0.75 s against Litestream's 1.25 s during the workload (0.60×): **NOT met**.`,
+    ]);
+  });
+
+  test("is not evaluated without Litestream", () => {
+    expect(cpuVerdicts([agent(LF, 60), agent(LS, undefined)], "1s")).toEqual([
+      `Target "CPU ≤ 1.0× Litestream's at the same \`sync-interval: 1s\`" (litefleet): **not evaluated**: Litestream has no CPU time for the workload in this run.`,
+    ]);
   });
 });
 

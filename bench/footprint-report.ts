@@ -1,7 +1,8 @@
 /**
  * The `footprint` benchmark's result and its markdown report, with the
- * verdict on the issue's target: litefleet's peak RSS no higher than
- * Litestream's.
+ * verdicts on the issue's targets: litefleet's peak RSS no higher than
+ * Litestream's, and its CPU during the workload at most 1.0× Litestream's
+ * at the same sync interval and 0.5× at litefleet's default upload policy.
  *
  * @module
  */
@@ -15,6 +16,9 @@ import type { RequestTally } from "./s3-accounting.ts";
 
 /** The issue's target, as the report quotes it. */
 export const RSS_TARGET = "RSS no higher than Litestream's";
+
+/** Issue #13's CPU targets: litefleet's CPU during the workload at most this many times Litestream's, by upload policy. */
+export const CPU_TARGETS: Readonly<Record<"sync-interval" | "default", number>> = { "sync-interval": 1.0, default: 0.5 };
 
 /** Restore of one database after the agents stopped. */
 export interface DatabaseRestore {
@@ -84,6 +88,37 @@ export function rssVerdict(agents: readonly FootprintAgentResult[]): string {
   return text;
 }
 
+/** CPU seconds of `a` from its after-start sample to its before-stop sample (the workload), if both exist. */
+export function workloadCpuSeconds(a: FootprintAgentResult): number | undefined {
+  const b = a.beforeStop;
+  return b && a.afterStart ? b.cpuSeconds - a.afterStart.cpuSeconds : undefined;
+}
+
+/**
+ * Returns one verdict line per litefleet agent on {@linkcode CPU_TARGETS}:
+ * its CPU during the workload against Litestream's in the same run.
+ */
+export function cpuVerdicts(agents: readonly FootprintAgentResult[], syncInterval: string): string[] {
+  const ls = agents.find((a) => a.agent.kind === "litestream" && a.skipped === undefined);
+  const lsCpu = ls === undefined ? undefined : workloadCpuSeconds(ls);
+  const out: string[] = [];
+  for (const a of agents) {
+    if (a.agent.kind !== "litefleet" || a.skipped !== undefined) continue;
+    const policy = a.agent.policy ?? "sync-interval";
+    const target = CPU_TARGETS[policy];
+    const what = policy === "default" ? "at litefleet's default upload policy" : `at the same \`sync-interval: ${syncInterval}\``;
+    const prefix = `Target "CPU ≤ ${target.toFixed(1)}× Litestream's ${what}" (${a.agent.name}):`;
+    const cpu = workloadCpuSeconds(a);
+    if (cpu === undefined || lsCpu === undefined || lsCpu <= 0) {
+      out.push(`${prefix} **not evaluated**: ${cpu === undefined ? a.agent.name : "Litestream"} has no CPU time for the workload in this run.`);
+      continue;
+    }
+    const ratio = cpu / lsCpu;
+    out.push(`${prefix} ${fixed(cpu, 2)} s against Litestream's ${fixed(lsCpu, 2)} s during the workload (${ratio.toFixed(2)}×): **${ratio <= target ? "met" : "NOT met"}**.`);
+  }
+  return out;
+}
+
 function relation(a: number, b: number): string {
   const diff = a - b;
   return diff === 0 ? "the same as" : diff < 0 ? `${mib(-diff)} MiB lower than` : `${mib(diff)} MiB higher than`;
@@ -107,6 +142,10 @@ export function renderFootprintReport(result: FootprintResult): string {
     `- Each agent is one process with one config of ${s.databasesPerAgent} databases, each with one S3 replica under its own prefix ` +
       `(\`sync-interval: ${s.syncInterval}\`, \`monitor-interval: ${s.monitorInterval}\`); one local s3rver, one bucket \`${s.bucket}\``,
   );
+  const onDefault = result.agents.filter((a) => a.agent.policy === "default").map((a) => a.agent.name);
+  if (onDefault.length > 0) {
+    lines.push(`- ${onDefault.join(", ")}: the same litefleet binary with no upload key, i.e. litefleet's default upload policy (\`min-interval: 10s\`, \`max-interval: 1m\`)`);
+  }
   lines.push("");
   lines.push("| agent | databases | peak RSS MiB | max sampled RSS MiB | RSS after start MiB | CPU s | PUTs | bytes uploaded | restores ok |");
   lines.push("|---|--:|--:|--:|--:|--:|--:|--:|---|");
@@ -124,6 +163,7 @@ export function renderFootprintReport(result: FootprintResult): string {
   }
   lines.push("");
   lines.push(rssVerdict(result.agents));
+  for (const line of cpuVerdicts(result.agents, s.syncInterval)) lines.push("", line);
   lines.push("");
   lines.push("How it is measured:");
   lines.push(
@@ -160,7 +200,7 @@ function detailLines(result: FootprintResult): string[] {
   for (const a of ran) {
     const t = a.requests;
     const b = a.beforeStop;
-    const cpu = b && a.afterStart ? b.cpuSeconds - a.afterStart.cpuSeconds : undefined;
+    const cpu = workloadCpuSeconds(a);
     out.push(
       `| ${a.agent.name} | ${b ? `${mib(b.rssAnonKiB)} / ${mib(b.rssFileKiB)} / ${mib(b.rssShmemKiB)}` : "n/a"} | ` +
         `${fixedOrNa(cpu, 2)} | ${cpu === undefined || result.steadySeconds <= 0 ? "n/a" : fixed((100 * cpu) / result.steadySeconds, 2)} | ` +

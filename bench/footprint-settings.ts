@@ -16,6 +16,14 @@ export interface FootprintAgent {
    * `<name>/db-<i>.db`) and key prefix (`<name>/db-<i>.db`).
    */
   readonly name: string;
+  /**
+   * litefleet only. `sync-interval` (the default): every replica gets the
+   * settings' `syncInterval`, as Litestream's do. `default`: no upload key
+   * at all, so the agent runs litefleet's default upload policy
+   * (`min-interval: 10s`, `max-interval: 1m`, docs/CONFIG.md), the case
+   * of the issue's "at the default policy" target.
+   */
+  readonly policy?: "sync-interval" | "default";
 }
 
 /** Settings of the footprint benchmark. */
@@ -33,6 +41,8 @@ export const FOOTPRINT_SETTINGS: FootprintSettings = {
   ...SHARED_COMPARISON_SETTINGS,
   agents: [
     { kind: "litefleet", name: "litefleet" },
+    // Same binary, litefleet's default upload policy (issue #13's second CPU target).
+    { kind: "litefleet", name: "lf-default", policy: "default" },
     { kind: "litestream", name: "litestream" },
   ],
   databasesPerAgent: 3,

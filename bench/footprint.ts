@@ -1,11 +1,13 @@
 /**
- * The `footprint` benchmark: peak RSS and CPU of one litefleet process (the
- * release build of the single binary) replicating three databases, side by
- * side with one Litestream v0.3.13 process replicating three identical
- * databases, both against one local S3 server under the same telemetry
- * workload, applied to all six databases by one writer process. The
- * issue's target: litefleet's RSS no higher than Litestream's. Settings are
- * in `footprint-settings.ts`.
+ * The `footprint` benchmark: peak RSS and CPU of two litefleet processes
+ * (the release build of the single binary; one at `sync-interval: 1s`, one
+ * at litefleet's default upload policy) each replicating three databases,
+ * side by side with one Litestream v0.3.13 process replicating three
+ * identical databases, all against one local S3 server under the same
+ * telemetry workload, applied to every database by one writer process.
+ * The issue's targets: litefleet's RSS no higher than Litestream's, its CPU
+ * at most 1.0× Litestream's at 1 s and 0.5× at the default policy.
+ * Settings are in `footprint-settings.ts`.
  *
  * @module
  */

@@ -22,8 +22,8 @@ export interface LitefleetDbSpec {
   readonly dbPath: string;
   /** Key prefix in the bucket, e.g. `lf-60s/app.db`. */
   readonly prefix: string;
-  /** Replica `sync-interval`, e.g. `60s`. */
-  readonly syncInterval: string;
+  /** Replica `sync-interval`, e.g. `60s`; undefined = no upload key (litefleet's default upload policy). */
+  readonly syncInterval: string | undefined;
   /** Database `monitor-interval`, e.g. `1s`. */
   readonly monitorInterval: string;
 }
@@ -66,7 +66,7 @@ export function litefleetConfigYaml(dbs: readonly LitefleetDbSpec[], s3: S3Targe
       url: litefleetReplicaUrl(spec, s3),
       "access-key-id": s3.accessKeyId,
       "secret-access-key": s3.secretAccessKey,
-      "sync-interval": spec.syncInterval,
+      ...(spec.syncInterval === undefined ? {} : { "sync-interval": spec.syncInterval }),
     },
   }));
   return stringify(config);

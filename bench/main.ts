@@ -34,7 +34,7 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
     runWithArgs: runChaos,
   },
   footprint: {
-    description: "peak RSS and CPU: one litefleet (release build) vs one Litestream v0.3.13 process, 3 databases each",
+    description: "peak RSS and CPU: litefleet (release build) at 1 s and at its default upload policy vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
   },
   "idle-rss": {

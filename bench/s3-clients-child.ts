@@ -119,7 +119,9 @@ async function makeClient(candidate: Candidate, t: Target): Promise<ClientUnderT
     { env: {}, partSize: PART_SIZE },
   );
   return {
-    put: (key, body) => store.put(key, body),
+    put: async (key, body) => {
+      await store.put(key, body);
+    },
     get: (key) => store.getBytes(key),
     list: async (prefix) => {
       let n = 0;

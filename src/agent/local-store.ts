@@ -14,9 +14,13 @@
  *                                until compacted upward (no GETs on the device)
  * ```
  *
- * Every write is atomic (temp file, rename), except `pages.crc`, which is
- * updated in place and validated before use; leftover `*.tmp` files from a
- * crash are removed once, at `open`.
+ * LTX files and `writers.json` are written atomically (temp file, rename);
+ * `position.json` and `state.json` are rewritten in place with one write of
+ * under a page, which a crash of the process never tears (a rename over
+ * them cost more CPU than the rest of a capture, issue #13; see
+ * `overwriteSmallFile`); `pages.crc` is updated in place and validated
+ * before use. Leftover `*.tmp` files from a crash are removed once, at
+ * `open`.
  *
  * Durability: a capture fsyncs only its LTX file and that file's directory
  * (`local-ltx.ts`). `position.json`, `pages.crc` and `state.json` are
@@ -43,7 +47,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { CorruptFileError, isDiskFull } from "../errors.ts";
 import { formatTxid, parseTxid, txid, type Txid } from "../ltx/txid.ts";
-import { createAtomicFile, replaceFile, sweepTempFiles } from "../platform/atomic-write.ts";
+import { createAtomicFile, overwriteSmallFile, sweepTempFiles } from "../platform/atomic-write.ts";
 import { LtxDir } from "./ltx-dir.ts";
 import { Spool } from "./spool.ts";
 import { PAGE_CHECKSUM_FILE, PageChecksumFile } from "./page-checksum-file.ts";
@@ -235,7 +239,7 @@ export class LocalStore {
     }));
   }
 
-  /** Records the capture position: atomic, not fsynced (see the module documentation). */
+  /** Records the capture position: rewritten in place, not fsynced (see the module documentation). */
   writePosition(pos: CapturePosition): void {
     writeJsonCache(join(this.dir, "position.json"), {
       ...pos,
@@ -267,15 +271,23 @@ export class LocalStore {
     }));
   }
 
-  /** Records what replica `name` holds: atomic, not fsynced (see the module documentation). */
+  /** Records what replica `name` holds: rewritten in place, not fsynced (see the module documentation). */
   writeReplicaState(name: string, state: ReplicaState): void {
     const root = this.replicaDir(name).root;
-    mkdirSync(root, { recursive: true });
-    writeJsonCache(join(root, "state.json"), {
+    const path = join(root, "state.json");
+    const value = {
       uploaded: state.uploaded.map(formatTxid),
       snapshotTime: state.snapshotTime,
       built: formatTxid(state.built),
-    });
+    };
+    try {
+      writeJsonCache(path, value);
+    } catch (err) {
+      // The directory is made on the first write, not checked on every one (issue #13).
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      mkdirSync(root, { recursive: true });
+      writeJsonCache(path, value);
+    }
   }
 }
 
@@ -301,9 +313,13 @@ function writeJson(path: string, value: unknown): void {
   }
 }
 
-/** Writes a state file that a start can do without (no fsync; see the module documentation). */
+/**
+ * Writes a state file that a start can do without: rewritten in place,
+ * padded with spaces, no fsync (see the module documentation and
+ * `overwriteSmallFile`).
+ */
 function writeJsonCache(path: string, value: unknown): void {
-  replaceFile(path, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`));
+  overwriteSmallFile(path, new TextEncoder().encode(`${JSON.stringify(value, null, 1)}\n`), 0x20);
 }
 
 /** Runs `read`; a malformed file (CorruptFileError) reads as none. */

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { linkSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { formatLtxFileName, parseLtxFileName } from "../ltx/file-name.ts";
 import type { Txid } from "../ltx/txid.ts";
@@ -82,7 +82,7 @@ export class LtxDir {
     this.#mkdir(level);
     const key = { ...f, level };
     const to = this.path(key);
-    rmSync(to, { force: true });
+    unlinkIfExists(to);
     try {
       linkSync(src.path(f), to);
     } catch (err) {
@@ -134,7 +134,7 @@ export class LtxDir {
 
   /** Removes a file (missing is fine). */
   remove(key: LtxFileKey): void {
-    rmSync(this.path(key), { force: true });
+    unlinkIfExists(this.path(key));
     this.#level(key.level).delete(formatLtxFileName(key.minTxid, key.maxTxid));
   }
 
@@ -165,5 +165,17 @@ export class LtxDir {
     if (this.#made.has(level)) return;
     mkdirSync(join(this.root, "ltx", String(level)), { recursive: true });
     this.#made.add(level);
+  }
+}
+
+/**
+ * Removes a file; a missing one is fine. One unlink, where `rmSync` with
+ * `force` first stats the path (a syscall per removed spool file, issue #13).
+ */
+function unlinkIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
 }

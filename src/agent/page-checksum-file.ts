@@ -23,7 +23,7 @@
  * @module
  */
 
-import { closeSync, ftruncateSync, openSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, rmSync } from "node:fs";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import type { Txid } from "../ltx/txid.ts";
 import { readAt, writeAt } from "../platform/positional-io.ts";
@@ -146,7 +146,10 @@ export class PageChecksumFile {
         }
         if (n > 0) put(first, n);
       }
-      ftruncateSync(fd, HEADER_SIZE + state.commit * ENTRY_SIZE);
+      // Only when the database shrank: truncating to the same size still
+      // updates the inode on every capture (issue #13).
+      const size = HEADER_SIZE + state.commit * ENTRY_SIZE;
+      if (fstatSync(fd).size !== size) ftruncateSync(fd, size);
       const head = new Uint8Array(HEADER_SIZE);
       const view = new DataView(head.buffer);
       view.setUint32(0, MAGIC);

@@ -8,11 +8,13 @@ import { decodeLtxFile } from "../ltx/decoder.ts";
 import { formatLtxFileName } from "../ltx/file-name.ts";
 import { txid } from "../ltx/txid.ts";
 import { FileReplicaClient } from "../replica/file/replica-client.ts";
+import { S3ReplicaClient } from "../replica/s3/replica-client.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
 import { offsetClock, type OffsetClock } from "../../test/harness/clocks.ts";
 import { FaultyReplicaClient } from "../../test/harness/faulty-client.ts";
 import { fileHash, imageHash } from "../../test/harness/sqlite-image.ts";
+import { startS3Server } from "../../test/harness/s3-server.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { DbCapture } from "./capture.ts";
 import { mergeLocalLtx } from "./local-ltx.ts";
@@ -36,15 +38,16 @@ function newUploader(options: Pick<UploaderOptions, "client" | "store"> & Partia
   });
 }
 
-async function fixture(dir: string, over: Partial<UploaderOptions> = {}) {
+async function fixture(dir: string, over: Partial<UploaderOptions> & { inner?: UploaderOptions["client"] } = {}) {
   const dbPath = join(dir, "app.db");
   const app = new Database(dbPath, { create: true });
   app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
   const store = LocalStore.open(join(dir, "state"));
   const clock: OffsetClock = offsetClock();
   const cap = DbCapture.open(dbPath, { store, capture: CAPTURE, log: nullLogger(), floorTxid: txid(0), clock });
-  const client = new FaultyReplicaClient(new FileReplicaClient({ type: "file", path: join(dir, "replica") }));
-  const up = newUploader({ client, store, clock, ...over });
+  const { inner = new FileReplicaClient({ type: "file", path: join(dir, "replica") }), ...rest } = over;
+  const client = new FaultyReplicaClient(inner);
+  const up = newUploader({ client, store, clock, ...rest });
   const write = (n: number) => {
     for (let i = 0; i < n; i++) {
       app.run("INSERT INTO t (v) VALUES (?)", [`value ${i} `.repeat(20)]);
@@ -293,6 +296,36 @@ describe("the second-writer guard (issue #12)", () => {
     expect((await again.tick({ metered: false, explicit: true })).files).toBe(1);
     expect(again.conflict).toBeUndefined();
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
+  test("on S3 a round reads no header while the newest file is our last PUT with its ETag, and still stops at another writer's PUT of the same name and size (issue #13)", async () => {
+    await using s3 = await startS3Server({ buckets: ["guard"] });
+    await using dir = await makeTempDir("uploader-guard-");
+    const spec = { type: "s3", bucket: "guard", path: "app", endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } as const;
+    using f = await fixture(dir.path, { inner: new S3ReplicaClient(spec, { env: {}, maxAttempts: 1 }) });
+    f.store.beginWriterSession();
+    const gets = () => s3.requests.filter((r) => r.kind === "GetObject").length;
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true }); // the first state, as a snapshot
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true }); // L0 2-2
+    const before = { gets: gets(), puts: f.client.writes.length };
+    for (let i = 0; i < 3; i++) {
+      f.write(1);
+      await f.up.tick({ metered: false, explicit: true });
+    }
+    expect(f.client.writes.length).toBe(before.puts + 3);
+    expect(gets()).toBe(before.gets);
+    // Another device replaces our newest file (5-5) with its own of the same size.
+    const ours = f.store.spool.list(0).at(-1);
+    expect(ours?.maxTxid).toBe(txid(5));
+    const foreign = Buffer.from(readFileSync(f.store.spool.path(ours as never)));
+    foreign.writeBigUInt64BE(0x1234_5678_9abc_def0n, 72);
+    await new S3ReplicaClient(spec, { env: {} }).writeLtxFile(ours as never, new Uint8Array(foreign), { timestamp: new Date() });
+    f.write(1);
+    const puts = f.client.writes.length;
+    await expect(f.up.tick({ metered: false, explicit: true })).rejects.toThrow(/written by writer 123456789abcdef0/);
+    expect(f.client.writes.length).toBe(puts);
   });
 
   test("a damaged object above our position is not taken for another writer's", async () => {

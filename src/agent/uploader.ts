@@ -19,7 +19,8 @@
  * retention (after a snapshot upload that replaces an older one). Before
  * each round of uploads one LIST from the last uploaded file on and one
  * ranged GET of a header check that no other writer wrote there (the
- * second-writer guard, `#checkTip`).
+ * second-writer guard, `#checkTip`; the GET is skipped while the newest
+ * file is our last PUT with the ETag that PUT got).
  *
  * @module
  */
@@ -373,8 +374,12 @@ export class Uploader {
     for (const f of above) {
       const ours = last !== undefined && f.minTxid === last.minTxid && f.maxTxid === last.maxTxid && f.size === last.size;
       // Our last file is read only when it is the newest: another writer's
-      // PUT of the same name may have replaced it.
+      // PUT of the same name may have replaced it. Not even then when the
+      // listing shows the ETag our PUT got: the object is still the bytes
+      // we sent (another PUT of other bytes changes the ETag), so its header
+      // names our writer ID. That spares the GET of every round on S3.
       if (ours && f !== above.at(-1)) continue;
+      if (ours && last.etag !== undefined && f.etag === last.etag) continue;
       const writer = await this.#foreignWriter(f, signal, { ours });
       if (writer === undefined) continue;
       throw this.#stop(`Cannot replicate to ${this.client.location}: it holds ${describe(this.client, f)}, written by ${writer}, where this device's TXID ${formatTxid(txid(uploaded))} should be its newest file`);
@@ -666,8 +671,8 @@ export class Uploader {
   async #uploadBatches(signal: AbortSignal | undefined): Promise<void> {
     for (const f of this.#dir.listMerged(0)) {
       if (f.maxTxid <= (this.#state?.uploaded[0] ?? 0n)) continue;
-      await this.#put(this.#dir, f, signal);
-      this.#lastPut = f;
+      const sent = await this.#put(this.#dir, f, signal);
+      this.#lastPut = sent.etag === undefined ? f : { ...f, etag: sent.etag };
       this.#setUploaded(0, f);
       this.#forget(this.#dir, f);
       if (this.#o.levels.length === 0) this.#dir.remove(f);
@@ -757,8 +762,8 @@ export class Uploader {
     this.#o.log.info("retention deleted old files", { files: doomed.length });
   }
 
-  /** Uploads a local file, read from the file in pieces by the backend (never whole). */
-  async #put(dir: LtxDir, f: LtxFileInfo, signal: AbortSignal | undefined): Promise<void> {
+  /** Uploads a local file, read from the file in pieces by the backend (never whole); returns what the backend reports. */
+  async #put(dir: LtxDir, f: LtxFileInfo, signal: AbortSignal | undefined): Promise<LtxFileInfo> {
     const body = await openFileSource(dir.path(f));
     const pacer = new GarbagePacer();
     const paced: ByteSource = {
@@ -768,8 +773,9 @@ export class Uploader {
         return body.read(offset, length);
       },
     };
+    let sent: LtxFileInfo;
     try {
-      await this.client.writeLtxFile(f, paced, {
+      sent = await this.client.writeLtxFile(f, paced, {
         timestamp: f.createdAt,
         ...(signal ? { signal } : {}),
         ...(this.#o.throttle ? { throttle: this.#o.throttle } : {}),
@@ -780,6 +786,7 @@ export class Uploader {
     this.stats.puts++;
     this.stats.bytes += body.size;
     this.stats.lastUploadAt = this.#clock.now();
+    return sent;
   }
 
   #setUploaded(level: number, f: LtxFileInfo): void {

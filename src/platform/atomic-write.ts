@@ -6,7 +6,7 @@
  * @module
  */
 
-import { closeSync, fsyncSync, futimesSync, openSync, readdirSync, renameSync, rmSync, writeSync, type Dirent } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, futimesSync, openSync, readdirSync, renameSync, rmSync, writeSync, type Dirent } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
@@ -79,6 +79,55 @@ export function replaceFile(path: string, data: Uint8Array): void {
 }
 
 /**
+ * Largest content {@linkcode overwriteSmallFile} writes in place: one page
+ * of the page cache. Linux copies a write into the page cache page by page
+ * and may stop between pages for a fatal signal, never within one.
+ */
+export const IN_PLACE_MAX_BYTES = 4096;
+
+/**
+ * Rewrites a small state file in place, with one positional write at
+ * offset 0 and no rename and no fsync: `data`, then `fill` bytes up to a
+ * multiple of 512 (one disk sector holds a file of up to 512 bytes) and
+ * at least to the file's current size, so no truncation is needed and no
+ * old byte survives past the new content. The caller's format must read
+ * trailing `fill` bytes as nothing (JSON: spaces).
+ *
+ * Why not temp file + rename ({@linkcode replaceFile}): on ext4 (the SD
+ * cards and disks devices run), a rename over an existing file makes the
+ * kernel allocate and start writing back the new file at once
+ * (`auto_da_alloc`), which made the agent's per-capture state writes its
+ * largest CPU cost (issue #13). An in-place overwrite of an allocated
+ * block only dirties one page.
+ *
+ * What a reader sees: one write of at most {@linkcode IN_PLACE_MAX_BYTES}
+ * at offset 0 is never torn by a crash of the process (the old content or
+ * the new). After a power loss the file may hold the old content, the new,
+ * or (on a device that tears sectors) a mix: use it only for files a start
+ * checks against something durable and can do without, as for
+ * {@linkcode replaceFile}. Content larger than
+ * {@linkcode IN_PLACE_MAX_BYTES} goes through {@linkcode replaceFile}.
+ * @throws {Error} from the file system
+ */
+export function overwriteSmallFile(path: string, data: Uint8Array, fill: number): void {
+  if (data.length > IN_PLACE_MAX_BYTES) {
+    replaceFile(path, data);
+    return;
+  }
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT, 0o644);
+  try {
+    const current = fstatSync(fd).size;
+    const length = Math.max(Math.ceil(data.length / 512) * 512, current);
+    const buf = new Uint8Array(length).fill(fill);
+    buf.set(data);
+    let done = 0;
+    while (done < length) done += writeSync(fd, buf, done, length - done, done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Removes every file ending in {@linkcode TEMP_SUFFIX} under `dir`, at any
  * depth: what writes cut off by a crash left behind. Run once, when the
  * directory is opened, never on a write path. A missing `dir` is fine.
@@ -103,6 +152,9 @@ export function sweepTempFiles(dir: string): number {
   return removed;
 }
 
+/** Bytes `createAtomicFile` gathers before it writes them out. */
+const WRITE_BUFFER_SIZE = 64 * 1024;
+
 /** A file being written in place of `path`; see `createAtomicFile`. */
 export interface AtomicFile {
   /** Appends bytes (synchronous, so encoders can stream into it). */
@@ -117,23 +169,46 @@ export interface AtomicFile {
 
 /**
  * Starts a streamed atomic write: chunks go to `<path>.tmp`, which replaces
- * `path` only on `commit()`. Memory stays bounded by one chunk.
+ * `path` only on `commit()`. Memory stays bounded by one chunk and a 64 KiB
+ * write buffer.
  */
 export function createAtomicFile(path: string): AtomicFile {
   const tmp = `${path}${TEMP_SUFFIX}`;
   const fd = openSync(tmp, "w", 0o644);
   let size = 0;
   let open = true;
+  // Encoders hand over many small chunks (a header, one frame per page, the
+  // index, the trailer): they are gathered into one write of up to
+  // WRITE_BUFFER_SIZE instead of one system call each (issue #13).
+  let buffer: Uint8Array | undefined;
+  let buffered = 0;
+  const writeAll = (bytes: Uint8Array): void => {
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+  };
+  const flush = (): void => {
+    if (buffer === undefined || buffered === 0) return;
+    writeAll(buffer.subarray(0, buffered));
+    buffered = 0;
+  };
   return {
     write(chunk) {
-      let done = 0;
-      while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+      if (chunk.length >= WRITE_BUFFER_SIZE) {
+        flush();
+        writeAll(chunk);
+      } else {
+        if (buffered + chunk.length > WRITE_BUFFER_SIZE) flush();
+        buffer ??= new Uint8Array(WRITE_BUFFER_SIZE);
+        buffer.set(chunk, buffered);
+        buffered += chunk.length;
+      }
       size += chunk.length;
     },
     get size() {
       return size;
     },
     commit(options = {}) {
+      flush();
       fsyncSync(fd);
       if (options.mtime) futimesSync(fd, options.mtime, options.mtime);
       closeSync(fd);

@@ -35,6 +35,12 @@ export interface LtxFileInfo extends LtxFileKey {
    * it, it reads the LTX header timestamp (issue #11, `planRestore`).
    */
   readonly createdAt: Date;
+  /**
+   * S3: the object's `ETag` (from the listing, or from the PUT for what
+   * `writeLtxFile` returns); it changes when the key is written again
+   * with other bytes. File replicas: absent.
+   */
+  readonly etag?: string;
 }
 
 /** Options accepted by every I/O call. */

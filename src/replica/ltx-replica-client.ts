@@ -100,7 +100,14 @@ export class LtxReplicaClient implements ReplicaClient {
       if (!("key" in entry)) continue;
       const parsed = parseLtxFileName(entry.key.slice(prefix.length));
       if (parsed === undefined || (seek !== undefined && parsed.minTxid < seek)) continue;
-      yield { level, minTxid: parsed.minTxid, maxTxid: parsed.maxTxid, size: entry.size, createdAt: entry.lastModified };
+      yield {
+        level,
+        minTxid: parsed.minTxid,
+        maxTxid: parsed.maxTxid,
+        size: entry.size,
+        createdAt: entry.lastModified,
+        ...(entry.etag === undefined ? {} : { etag: entry.etag }),
+      };
     }
   }
 
@@ -156,13 +163,20 @@ export class LtxReplicaClient implements ReplicaClient {
    */
   async writeLtxFile(key: LtxFileKey, body: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
     const { signal, timestamp, throttle } = options;
-    await this.#store.put(this.#key(key), body, {
+    const { etag } = await this.#store.put(this.#key(key), body, {
       metadata: { "litestream-timestamp": timestamp.toISOString() },
       mtime: timestamp,
       ...(throttle === undefined ? {} : { throttle }),
       ...(signal === undefined ? {} : { signal }),
     });
-    return { level: key.level, minTxid: key.minTxid, maxTxid: key.maxTxid, size: bodySize(body), createdAt: timestamp };
+    return {
+      level: key.level,
+      minTxid: key.minTxid,
+      maxTxid: key.maxTxid,
+      size: bodySize(body),
+      createdAt: timestamp,
+      ...(etag === undefined ? {} : { etag }),
+    };
   }
 
   /** Deletes files; missing ones are ignored. */

@@ -21,6 +21,17 @@ export interface ObjectInfo {
   readonly size: number;
   /** S3: `LastModified` (the storage's clock, whole seconds); file: the mtime. */
   readonly lastModified: Date;
+  /**
+   * S3: the object's `ETag` as listed (quotes kept), which changes whenever
+   * the key is written again with other bytes; file: absent.
+   */
+  readonly etag?: string;
+}
+
+/** What a `put` reports about the object it wrote. */
+export interface PutResult {
+  /** S3: the `ETag` of the new object, as later listings report it; file: absent. */
+  readonly etag?: string;
 }
 
 /** A key prefix rolled up by a delimited listing (S3 `CommonPrefixes`, a directory). */
@@ -117,7 +128,7 @@ export interface ObjectStore {
   /** Size and time of one object. */
   head(key: string, options?: StoreOptions): Promise<ObjectInfo>;
   /** Writes an object; see the contract. */
-  put(key: string, body: LtxBody, options?: PutOptions): Promise<void>;
+  put(key: string, body: LtxBody, options?: PutOptions): Promise<PutResult>;
   /** Deletes objects; missing ones are ignored. */
   delete(keys: readonly string[], options?: StoreOptions): Promise<void>;
   /**

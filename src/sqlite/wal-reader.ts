@@ -138,7 +138,13 @@ export function readWalSegment(readAt: ReadAt, header: WalHeader, start: WalRead
   const until = start.until ?? Number.POSITIVE_INFINITY;
 
   for (;;) {
-    const chunk = readAt(offset, frameSize * FRAMES_PER_READ);
+    // Never past `until`: the file goes on with frames of earlier WAL
+    // generations (the WAL is reused, not truncated), and reading (and
+    // allocating) 64 frames of them on every idle poll of every database
+    // was a steady cost of the agent (issue #13).
+    const wanted = Math.min(FRAMES_PER_READ, Math.max(0, Math.ceil((until - offset) / frameSize)));
+    if (wanted === 0) break;
+    const chunk = readAt(offset, frameSize * wanted);
     const frames = Math.floor(chunk.length / frameSize);
     if (frames === 0) break;
     const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -177,7 +183,7 @@ export function readWalSegment(readAt: ReadAt, header: WalHeader, start: WalRead
         }
       }
     }
-    if (stop || frames < FRAMES_PER_READ) break;
+    if (stop || frames < wanted) break;
     offset += frames * frameSize;
   }
   // `checksum` may have advanced past the last commit into an unfinished

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { NotFoundError, ReplicaError, systemErrorText } from "../../errors.ts";
 import { bytesSource, chunksOf } from "../../platform/byte-source.ts";
 import type { LtxBody, SignalOptions } from "../client.ts";
-import { checkByteCount, type GetOptions, type ListEntry, type ListOptions, type ObjectInfo, type ObjectStore, type PutOptions } from "../object-store.ts";
+import { checkByteCount, type GetOptions, type ListEntry, type ListOptions, type ObjectInfo, type ObjectStore, type PutOptions, type PutResult } from "../object-store.ts";
 import { pacedChunks, type ByteThrottle } from "../throttle.ts";
 
 /** How many `stat` calls a listing runs at once. */
@@ -240,7 +240,7 @@ export class FileObjectStore implements ObjectStore {
    * is then paced like an upload).
    * @throws {ReplicaError} when the directory is not writable or the disk is full
    */
-  async put(key: string, body: LtxBody, options: PutOptions = {}): Promise<void> {
+  async put(key: string, body: LtxBody, options: PutOptions = {}): Promise<PutResult> {
     const { signal, mtime, throttle } = options;
     const path = this.pathOf(key);
     const slash = key.lastIndexOf("/");
@@ -263,6 +263,7 @@ export class FileObjectStore implements ObjectStore {
       signal?.throwIfAborted();
       await rename(tmp, path);
       await syncDir(dir);
+      return {};
     } catch (err) {
       // Best effort: the write's own error is the one to report, and a
       // leftover temp file is skipped by listings.

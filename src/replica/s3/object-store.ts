@@ -12,7 +12,7 @@ import { ReplicaError } from "../../errors.ts";
 import { bytesSource, type ByteSource } from "../../platform/byte-source.ts";
 import { md5Base64 } from "../../platform/hash.ts";
 import { bodySize, type LtxBody } from "../client.ts";
-import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, StoreOptions } from "../object-store.ts";
+import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from "../object-store.ts";
 import { checkByteCount } from "../object-store.ts";
 import type { S3ReplicaSpec } from "../spec.ts";
 import { s3ErrorName } from "./errors.ts";
@@ -124,7 +124,13 @@ export class S3ObjectStore implements ObjectStore {
         const key = text(c, "Key");
         if (key === undefined || !key.startsWith(root)) continue;
         const modified = Date.parse(text(c, "LastModified") ?? "");
-        entries.push({ key: key.slice(root.length), size: Number(text(c, "Size") ?? 0), lastModified: new Date(Number.isFinite(modified) ? modified : 0) });
+        const etag = text(c, "ETag");
+        entries.push({
+          key: key.slice(root.length),
+          size: Number(text(c, "Size") ?? 0),
+          lastModified: new Date(Number.isFinite(modified) ? modified : 0),
+          ...(etag === undefined ? {} : { etag }),
+        });
       }
       for (const p of elements(xml, "CommonPrefixes")) {
         const name = text(p, "Prefix");
@@ -219,7 +225,7 @@ export class S3ObjectStore implements ObjectStore {
    * every part rather than on average.
    * @throws {ReplicaError} when the bucket is missing, access is denied or the endpoint is unreachable
    */
-  async put(key: string, body: LtxBody, options: PutOptions = {}): Promise<void> {
+  async put(key: string, body: LtxBody, options: PutOptions = {}): Promise<PutResult> {
     const { metadata = {}, throttle, signal } = options;
     const full = this.fullKey(key);
     const action = options.action ?? `write '${full}' to replica '${this.url}'`;
@@ -229,10 +235,10 @@ export class S3ObjectStore implements ObjectStore {
     const size = bodySize(body);
     if (size <= this.#partSize) {
       const bytes = size === 0 ? new Uint8Array(0) : await source.read(0, size);
-      await this.#call(action, { method: "PUT", key: full, headers: { ...headers, "content-md5": md5(bytes) }, body: bytes, throttle }, signal);
-      return;
+      const answer = await this.#call(action, { method: "PUT", key: full, headers: { ...headers, "content-md5": md5(bytes) }, body: bytes, throttle }, signal);
+      return etagResult(answer.headers.get("etag") ?? undefined);
     }
-    await this.#multipart(full, source, { headers, action, throttle, signal });
+    return await this.#multipart(full, source, { headers, action, throttle, signal });
   }
 
   /**
@@ -276,7 +282,7 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     source: ByteSource,
     options: { headers: Record<string, string>; action: string; throttle: PutOptions["throttle"]; signal: AbortSignal | undefined },
-  ): Promise<void> {
+  ): Promise<PutResult> {
     const { headers, action, throttle, signal } = options;
     const created = await this.#call(action, { method: "POST", key, query: { uploads: "" }, headers }, signal);
     const uploadId = text(created.text, "UploadId");
@@ -327,7 +333,8 @@ export class S3ObjectStore implements ObjectStore {
         '<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
         etags.map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${escapeXml(etag)}</ETag></Part>`).join("") +
         "</CompleteMultipartUpload>";
-      await this.#http.request({ method: "POST", key, query: { uploadId }, headers: { "content-type": "application/xml" }, body: new TextEncoder().encode(xml), signal });
+      const done = await this.#http.request({ method: "POST", key, query: { uploadId }, headers: { "content-type": "application/xml" }, body: new TextEncoder().encode(xml), signal });
+      return etagResult(text(done.text, "ETag"));
     } catch (err) {
       // Best effort, with its own time limit instead of the caller's
       // (possibly aborted) signal: the upload's own error is the one to
@@ -355,6 +362,11 @@ async function readInto(source: ByteSource, offset: number, target: Uint8Array):
     target.set(await source.read(offset + at, Math.min(FILL_CHUNK_SIZE, target.byteLength - at)), at);
   }
   return target;
+}
+
+/** A `put`'s result for the `ETag` S3 answered (none: nothing to compare later listings with). */
+function etagResult(etag: string | undefined): PutResult {
+  return etag === undefined || etag === "" ? {} : { etag };
 }
 
 function md5(bytes: Uint8Array): string {

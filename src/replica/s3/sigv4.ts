@@ -30,11 +30,17 @@ export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 /** The hex SHA-256 of an empty body. */
 export const EMPTY_SHA256 = sha256Hex("");
 
+const UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
+const UNRESERVED_OR_SLASH = /^[A-Za-z0-9\-._~/]*$/;
+
 /**
  * Percent-encodes `text` the way SigV4 wants it: every byte but
  * `A-Z a-z 0-9 - . _ ~` (and `/` when `keepSlash`).
  */
 export function uriEncode(text: string, keepSlash = false): string {
+  // Most keys and query values need no escape at all: one test instead of
+  // a regex per byte (signing runs for every request, issue #13).
+  if ((keepSlash ? UNRESERVED_OR_SLASH : UNRESERVED).test(text)) return text;
   let out = "";
   for (const byte of new TextEncoder().encode(text)) {
     const c = String.fromCharCode(byte);
