@@ -18,17 +18,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, openSync, readdirSync, readFileSync, readSync, renameSync, closeSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { startAgent } from "../harness/agent-process.ts";
+import { runMeasured, sameFileContent } from "../harness/peak-rss.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
 
-const MIB = 1024 * 1024;
 const BOUND_MIB = 48;
 const ROWS = 64 * 1024; // one 4000-byte blob per 4 KiB page: 256 MiB
-const PEAK_FIXTURE = fileURLToPath(new URL("../fixtures/peak-rss-fixture.ts", import.meta.url));
-const CLI_ENV = { PATH: process.env.PATH, HOME: process.env.HOME };
 
 /** A field of /proc/<pid>/status in KiB. */
 function procStatusKib(pid: number, field: "VmRSS" | "VmHWM"): number {
@@ -63,34 +60,6 @@ async function waitFor(what: string, done: () => boolean, timeoutMs = 45_000): P
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await Bun.sleep(50);
-  }
-}
-
-/** Runs the CLI through the peak-RSS fixture; returns its exit code and peak RSS in KiB. */
-async function runMeasured(args: string[]): Promise<{ code: number; peakKib: number; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, PEAK_FIXTURE, ...args], { env: CLI_ENV, stdout: "pipe", stderr: "pipe" });
-  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  const peak = /peak-rss-kib (\d+)/.exec(stderr)?.[1];
-  if (peak === undefined) throw new Error(`No peak RSS reported (exit ${code}):\n${stderr}`);
-  return { code, peakKib: Number(peak), stderr };
-}
-
-function sameFileContent(a: string, b: string): boolean {
-  const fa = openSync(a, "r");
-  const fb = openSync(b, "r");
-  try {
-    const ba = new Uint8Array(MIB);
-    const bb = new Uint8Array(MIB);
-    for (let at = 0; ; at += MIB) {
-      const na = readSync(fa, ba, 0, MIB, at);
-      const nb = readSync(fb, bb, 0, MIB, at);
-      if (na !== nb) return false;
-      if (na === 0) return true;
-      if (!Buffer.from(ba.buffer, 0, na).equals(bb.subarray(0, nb))) return false;
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
   }
 }
 

@@ -17,26 +17,14 @@
  */
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { closeSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { encodeLz4Frame, writeLz4FrameFile } from "../harness/lz4-frame-build.ts";
+import { runMeasured, sameFileContent } from "../harness/peak-rss.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
 
-const MIB = 1024 * 1024;
 const BOUND_MIB = 48;
-const PEAK_FIXTURE = fileURLToPath(new URL("../fixtures/peak-rss-fixture.ts", import.meta.url));
-const CLI_ENV = { PATH: process.env.PATH, HOME: process.env.HOME };
 const GENERATION = "0123456789abcdef";
-
-/** Runs the CLI through the peak-RSS fixture; returns its exit code and peak RSS in KiB. */
-async function runMeasured(args: string[]): Promise<{ code: number; peakKib: number; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, PEAK_FIXTURE, ...args], { env: CLI_ENV, stdout: "pipe", stderr: "pipe" });
-  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  const peak = /peak-rss-kib (\d+)/.exec(stderr)?.[1];
-  if (peak === undefined) throw new Error(`No peak RSS reported (exit ${code}):\n${stderr}`);
-  return { code, peakKib: Number(peak), stderr };
-}
 
 /**
  * Builds `<dir>/replica` (a v0.3 replica: a snapshot of `rows` 4000-byte
@@ -66,25 +54,6 @@ function makeV3Replica(dir: string, rows: number, updates: number): { replica: s
   const expected = join(dir, "expected.db");
   copyFileSync(db, expected);
   return { replica, expected };
-}
-
-function sameFileContent(a: string, b: string): boolean {
-  const fa = openSync(a, "r");
-  const fb = openSync(b, "r");
-  try {
-    const ba = new Uint8Array(MIB);
-    const bb = new Uint8Array(MIB);
-    for (let at = 0; ; at += MIB) {
-      const na = readSync(fa, ba, 0, MIB, at);
-      const nb = readSync(fb, bb, 0, MIB, at);
-      if (na !== nb) return false;
-      if (na === 0) return true;
-      if (!Buffer.from(ba.buffer, 0, na).equals(bb.subarray(0, nb))) return false;
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
 }
 
 const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
