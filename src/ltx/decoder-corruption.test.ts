@@ -3,9 +3,10 @@
  * ChecksumMismatchError, and a flipped bit is never silently accepted.
  */
 import { describe, expect, test } from "bun:test";
+import { attemptInMemory, expectDomainError } from "../../test/harness/ltx-damage.ts";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
-import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
-import { decodeLtxFile, verifyLtxFile } from "./decoder.ts";
+import { CorruptFileError } from "../errors.ts";
+import { decodeLtxFile } from "./decoder.ts";
 
 const FIXTURES = new URL("../../../shared/fixtures/ltx/", import.meta.url);
 const NAMES = [
@@ -17,25 +18,6 @@ const NAMES = [
   "snapshot-1k.ltx",
 ];
 
-/** Runs verifyLtxFile and returns the pages, or the error it threw. */
-function attempt(bytes: Uint8Array, path: string): Uint8Array[] | Error {
-  try {
-    return [...verifyLtxFile(bytes, { path }).pages()].map((p) => p.data);
-  } catch (err) {
-    return err as Error;
-  }
-}
-
-function expectDomainError(result: Uint8Array[] | Error, path: string): void {
-  expect(result).toBeInstanceOf(Error);
-  const err = result as Error;
-  if (!(err instanceof CorruptFileError) && !(err instanceof ChecksumMismatchError)) {
-    throw new Error(`Expected CorruptFileError or ChecksumMismatchError, got ${err.name}: ${err.message}`);
-  }
-  expect(err.path).toBe(path);
-  if (err instanceof CorruptFileError) expect(err.offset).toBeNumber();
-}
-
 describe("decodeLtxFile() on damaged golden files", () => {
   for (const name of NAMES) {
     test(`${name}: every truncation fails cleanly`, async () => {
@@ -45,12 +27,12 @@ describe("decodeLtxFile() on damaged golden files", () => {
       for (let n = 0; n < 160; n++) lengths.add(n);
       for (let n = bytes.length - 200; n < bytes.length; n++) lengths.add(n);
       for (let i = 0; i < 150; i++) lengths.add(Math.floor(rand() * bytes.length));
-      for (const n of lengths) expectDomainError(attempt(bytes.subarray(0, n), name), name);
+      for (const n of lengths) expectDomainError(attemptInMemory(bytes.subarray(0, n), name), name);
     });
 
     test(`${name}: single bit flips fail cleanly or leave the pages unchanged`, async () => {
       const original = await Bun.file(new URL(name, FIXTURES)).bytes();
-      const pristine = attempt(original, name) as Uint8Array[];
+      const pristine = attemptInMemory(original, name) as Uint8Array[];
       const file = decodeLtxFile(original, { path: name });
       // Compressed bytes are outside the file checksum (it hashes the
       // uncompressed page). A flip there may still decode to the same page
@@ -69,7 +51,7 @@ describe("decodeLtxFile() on damaged golden files", () => {
       for (const pos of positions) {
         const bytes = original.slice();
         bytes[pos] = bytes[pos]! ^ (1 << Math.floor(rand() * 8));
-        const result = attempt(bytes, name);
+        const result = attemptInMemory(bytes, name);
         if (result instanceof Error) {
           expectDomainError(result, name);
         } else {

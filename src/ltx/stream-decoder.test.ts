@@ -5,10 +5,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { buildLtx } from "../../test/harness/ltx-build.ts";
+import { attemptInMemory, expectDomainError } from "../../test/harness/ltx-damage.ts";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { pageChecksum } from "./checksum.ts";
-import { decodeLtxFile, verifyLtxFile } from "./decoder.ts";
+import { decodeLtxFile } from "./decoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "./header.ts";
 import { decodeLtxStream } from "./stream-decoder.ts";
 import { txid } from "./txid.ts";
@@ -60,24 +61,6 @@ async function attempt(bytes: Uint8Array, path: string, rand: () => number): Pro
   } catch (err) {
     return err as Error;
   }
-}
-
-function attemptInMemory(bytes: Uint8Array, path: string): Uint8Array[] | Error {
-  try {
-    return [...verifyLtxFile(bytes, { path }).pages()].map((p) => p.data);
-  } catch (err) {
-    return err as Error;
-  }
-}
-
-function expectDomainError(result: Uint8Array[] | Error, path: string): void {
-  expect(result).toBeInstanceOf(Error);
-  const err = result as Error;
-  if (!(err instanceof CorruptFileError) && !(err instanceof ChecksumMismatchError)) {
-    throw new Error(`Expected CorruptFileError or ChecksumMismatchError, got ${err.name}: ${err.message}`);
-  }
-  expect(err.path).toBe(path);
-  if (err instanceof CorruptFileError) expect(err.offset).toBeNumber();
 }
 
 describe("decodeLtxStream() on golden files", () => {
