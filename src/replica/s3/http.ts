@@ -58,9 +58,17 @@ export interface S3HttpOptions {
    * @default 60000
    */
   readonly requestTimeoutMs?: number;
-  /** For backoff sleeps. @default systemClock */
+  /** For backoff sleeps and the signing time. @default systemClock */
   readonly clock?: Clock;
 }
+
+/**
+ * How far the device's clock may be from the storage's before requests are
+ * signed on the storage's clock. S3 refuses a signature more than 15 minutes
+ * off (`RequestTimeTooSkewed`); a Pi without a battery-backed clock boots
+ * hours or days off until NTP answers.
+ */
+const CLOCK_SKEW_TOLERANCE_MS = 4 * 60_000;
 
 /** One request. */
 export interface S3HttpRequest {
@@ -128,6 +136,8 @@ export class S3Http {
   #credentials: ResolvedS3Credentials;
   #loading: Promise<ResolvedS3Credentials> | undefined;
   #storageDate: { at: number; mono: number } | undefined;
+  /** Added to the device's clock to sign: 0, or the storage's clock minus ours when they differ by more than the tolerance. */
+  #skewMs = 0;
 
   /**
    * @throws {RangeError} when `maxAttempts` or `requestTimeoutMs` is not a positive integer
@@ -206,7 +216,7 @@ export class S3Http {
     const url = this.#urlOf(req.key, req.query);
     const headers: Record<string, string> = { host: url.host, ...req.headers };
     if (req.body !== undefined) headers["x-amz-content-sha256"] = UNSIGNED_PAYLOAD;
-    signRequest({ method: req.method, url, headers }, { credentials, region: this.region, now: new Date() });
+    signRequest({ method: req.method, url, headers }, { credentials, region: this.region, now: new Date(this.#clock.now() + this.#skewMs) });
     delete headers["host"];
     headers["user-agent"] = this.#userAgent;
     headers["accept-encoding"] = "identity";
@@ -246,7 +256,14 @@ export class S3Http {
       }
       touch();
       const date = Date.parse(res.headers.get("date") ?? "");
-      if (Number.isFinite(date)) this.#storageDate = { at: date, mono: performance.now() };
+      if (Number.isFinite(date)) {
+        this.#storageDate = { at: date, mono: performance.now() };
+        // Sign on the storage's clock while ours is far off (a RequestTimeTooSkewed
+        // answer carries the storage's Date and is retried); back to ours once NTP
+        // has set it.
+        const diff = date - this.#clock.now();
+        this.#skewMs = Math.abs(diff) > CLOCK_SKEW_TOLERANCE_MS ? diff : 0;
+      }
       if (res.status >= 300) {
         const body = req.method === "HEAD" ? "" : await res.text().catch(() => "");
         throw new S3ResponseError(res.status, {

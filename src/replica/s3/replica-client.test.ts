@@ -6,6 +6,7 @@ import { NotFoundError, ReplicaError } from "../../errors.ts";
 import { txid } from "../../ltx/txid.ts";
 import { startS3Server, type S3Server } from "../../../test/harness/s3-server.ts";
 import { startTcpProxy, type ChunkArrival, type TcpProxy } from "../../../test/harness/tcp-proxy.ts";
+import { offsetClock } from "../../../test/harness/clocks.ts";
 import { makeTempDir } from "../../../test/harness/temp-dir.ts";
 import type { LtxFileKey } from "../client.ts";
 import { S3ReplicaClient, type S3ReplicaClientOptions } from "./replica-client.ts";
@@ -608,5 +609,37 @@ describe("S3ReplicaClient.listAllLevels", () => {
     expect(all.sort()).toEqual(perLevel.sort());
     expect(all).toHaveLength(4);
     expect(counts).toEqual({ ListObjectsV2: 1 });
+  });
+});
+
+describe("S3ReplicaClient with the device's clock far off (no RTC, NTP not yet answered)", () => {
+  for (const [name, stepMs] of [
+    ["a day ahead", 86_400_000],
+    ["an hour behind", -3_600_000],
+  ] as const) {
+    test(`${name}: requests are signed on the storage's clock after one refusal, and on ours again once it is set`, async () => {
+      const bucket = await freshBucket();
+      const clock = offsetClock();
+      clock.step(stepMs);
+      const client = makeClient({ bucket }, { clock, maxAttempts: 3 });
+      // The first request is refused (RequestTimeTooSkewed) and retried on the storage's clock.
+      await client.writeLtxFile(key(0, 1, 1), new Uint8Array([1, 2, 3]), { timestamp: TIMESTAMP });
+      expect(await client.readLtxFile(key(0, 1, 1))).toEqual(new Uint8Array([1, 2, 3]));
+      expect((await Array.fromAsync(client.listLtxFiles(0))).map((f) => f.maxTxid)).toEqual([txid(1)]);
+      // NTP steps the clock back to the truth: signing follows it.
+      clock.step(-stepMs);
+      await client.writeLtxFile(key(0, 2, 2), new Uint8Array([4]), { timestamp: TIMESTAMP });
+      expect((await Array.fromAsync(client.listLtxFiles(0))).map((f) => f.maxTxid)).toEqual([txid(1), txid(2)]);
+    });
+  }
+
+  test("with a single attempt the refusal is reported, naming the clock", async () => {
+    const bucket = await freshBucket();
+    const clock = offsetClock();
+    clock.step(86_400_000);
+    const client = makeClient({ bucket }, { clock, maxAttempts: 1 });
+    await expect(client.writeLtxFile(key(0, 1, 1), new Uint8Array([1]), { timestamp: TIMESTAMP })).rejects.toThrow(
+      "RequestTimeTooSkewed",
+    );
   });
 });
