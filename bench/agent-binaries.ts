@@ -55,7 +55,9 @@ export async function resolveBinaries(
     origin = built.origin;
     if (built.fallback !== undefined) {
       ctx.say(`WARNING: ${built.fallback}; measuring a plain bun build --compile instead of the release build`);
-      notes.push(`Not the release build: ${built.fallback}, so litefleet was compiled with plain \`bun build --compile src/cli/main.ts\`.`);
+      notes.push(
+        `Not the release build: ${built.fallback}, so litefleet was compiled with plain \`bun build --compile src/cli/main.ts\`.`,
+      );
     }
   } else {
     litefleet = join(ctx.work, "litefleet");
@@ -74,7 +76,8 @@ export async function resolveBinaries(
   } else {
     const ls = await runCommand([litestream, "version"], { env: {}, timeoutMs: 30_000, track: ctx.track });
     const version = ls.output.trim();
-    if (version !== LITESTREAM_VERSION) notes.push(`Expected Litestream ${LITESTREAM_VERSION}, '${litestream} version' printed '${version}'.`);
+    if (version !== LITESTREAM_VERSION)
+      notes.push(`Expected Litestream ${LITESTREAM_VERSION}, '${litestream} version' printed '${version}'.`);
     versions["Litestream"] = `${version} (npm @flydotio/litestream 1.0.1)`;
   }
   return { litefleet, litestream, versions, notes };

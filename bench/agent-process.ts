@@ -69,13 +69,18 @@ export async function startAgent(
   const wanted = launch.readyCount ?? 1;
   const expected = wanted === 1 ? `'${launch.readyText}'` : `'${launch.readyText}' ${wanted} times`;
   for (;;) {
-    if (readLog(launch.logPath).split(launch.readyText).length - 1 >= wanted) return { name: launch.name, process: proc, logPath: launch.logPath };
+    if (readLog(launch.logPath).split(launch.readyText).length - 1 >= wanted)
+      return { name: launch.name, process: proc, logPath: launch.logPath };
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`Cannot start ${launch.name}: it exited with ${proc.exitCode ?? proc.signalCode} before ${expected} in its log\n${logTail(launch.logPath)}`);
+      throw new Error(
+        `Cannot start ${launch.name}: it exited with ${proc.exitCode ?? proc.signalCode} before ${expected} in its log\n${logTail(launch.logPath)}`,
+      );
     }
     if (performance.now() > deadline) {
       proc.kill("SIGKILL");
-      throw new Error(`Cannot start ${launch.name}: no ${expected} in its log after ${options.timeoutMs} ms\n${logTail(launch.logPath)}`);
+      throw new Error(
+        `Cannot start ${launch.name}: no ${expected} in its log after ${options.timeoutMs} ms\n${logTail(launch.logPath)}`,
+      );
     }
     await Bun.sleep(50);
   }
@@ -89,7 +94,9 @@ export async function startAgent(
 export function spawnAgent(launch: AgentLaunch, track: TrackChild): AgentProcess {
   const out = openSync(launch.logPath, "w");
   try {
-    const proc = track(Bun.spawn([...launch.argv], { env: { ...launch.env }, stdin: "ignore", stdout: out, stderr: out }));
+    const proc = track(
+      Bun.spawn([...launch.argv], { env: { ...launch.env }, stdin: "ignore", stdout: out, stderr: out }),
+    );
     return { name: launch.name, process: proc, logPath: launch.logPath };
   } finally {
     // The child has its own copy of the descriptor.
@@ -139,7 +146,9 @@ export async function runCommand(
   argv: readonly string[],
   options: { env: Readonly<Record<string, string>>; timeoutMs: number; track: TrackChild },
 ): Promise<{ code: number | null; output: string }> {
-  const proc = options.track(Bun.spawn([...argv], { env: { ...options.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = options.track(
+    Bun.spawn([...argv], { env: { ...options.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" }),
+  );
   const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs);
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   await proc.exited;

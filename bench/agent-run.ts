@@ -8,7 +8,14 @@
  * @module
  */
 
-import { logTail, startAgent, stopAgent, type AgentExit, type AgentLaunch, type AgentProcess } from "./agent-process.ts";
+import {
+  logTail,
+  startAgent,
+  stopAgent,
+  type AgentExit,
+  type AgentLaunch,
+  type AgentProcess,
+} from "./agent-process.ts";
 import type { TrackChild } from "./process-guard.ts";
 import { RssSampler, sampleProcess, type ProcessSample } from "./process-stats.ts";
 import type { LoggedS3Request, S3RequestLog } from "./s3-request-log.ts";
@@ -90,7 +97,9 @@ export async function runAgentsUnderWorkload(
     ensureAlive(running);
 
     const transactions = Math.round((ctx.durationSeconds * 1000) / settings.workload.intervalMs);
-    say(`workload: ${transactions} transactions of ${settings.workload.rowsPerTransaction} rows on ${ctx.dbPaths.length} databases (${ctx.durationSeconds} s)`);
+    say(
+      `workload: ${transactions} transactions of ${settings.workload.rowsPerTransaction} rows on ${ctx.dbPaths.length} databases (${ctx.durationSeconds} s)`,
+    );
     const writer = spawnWriter({ settings: settings.workload, transactions, dbPaths: ctx.dbPaths }, track);
     await writer.started;
     const steadyFrom = s3log.count();
@@ -112,7 +121,9 @@ export async function runAgentsUnderWorkload(
     const shutdownFrom = s3log.count();
     const steadySeconds = (performance.now() - steadyStart) / 1000;
     say("stopping the agents (SIGTERM, final upload)");
-    const exits = new Map(await Promise.all(running.map(async (r) => [r.name, await stopAgent(r, settings.stopTimeoutMs)] as const)));
+    const exits = new Map(
+      await Promise.all(running.map(async (r) => [r.name, await stopAgent(r, settings.stopTimeoutMs)] as const)),
+    );
     // Every agent has exited: nothing after this point is theirs.
     const requests = s3log.requests();
     return { written, steadySeconds, afterStart, beforeStop, exits, sampler, requests, steadyFrom, shutdownFrom };
@@ -131,7 +142,9 @@ async function whenAnyExits(running: readonly AgentProcess[]): Promise<never> {
 function ensureAlive(running: readonly AgentProcess[]): void {
   for (const r of running) {
     if (r.process.exitCode !== null || r.process.signalCode !== null) {
-      throw new Error(`Cannot continue the benchmark: ${r.name} exited with ${r.process.exitCode ?? r.process.signalCode}\n${logTail(r.logPath)}`);
+      throw new Error(
+        `Cannot continue the benchmark: ${r.name} exited with ${r.process.exitCode ?? r.process.signalCode}\n${logTail(r.logPath)}`,
+      );
     }
   }
 }

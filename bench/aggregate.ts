@@ -48,7 +48,13 @@ export async function runAggregateBench(options: BenchOptions, ctx: BenchContext
   const fleet = { type: "s3" as const, bucket: "fleet", path: "plant", endpoint: s3.endpoint, region: "us-east-1" };
   ctx.say(`creating ${options.devices} devices × ${ROWS_PER_DEVICE} rows and replicating them to s3rver`);
   const t0 = performance.now();
-  const devices = await createSimulatedFleet(join(dir, "devices"), { fleet, count: options.devices, rows: ROWS_PER_DEVICE, seed: 42, env });
+  const devices = await createSimulatedFleet(join(dir, "devices"), {
+    fleet,
+    count: options.devices,
+    rows: ROWS_PER_DEVICE,
+    seed: 42,
+    env,
+  });
   ctx.say(`fleet ready in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   const out = join(dir, "central.db");
   const rows: RunRow[] = [];
@@ -64,7 +70,10 @@ export async function runAggregateBench(options: BenchOptions, ctx: BenchContext
       ...(parquet ? { parquet: createParquetSink(parquet, { cwd: dir, env }) } : {}),
     });
     const failed = report.devices.filter((d) => d.error !== undefined);
-    if (failed.length > 0) throw new Error(`Cannot finish run '${name}': ${failed.length} devices failed, e.g. ${failed[0]!.device}: ${failed[0]!.error}`);
+    if (failed.length > 0)
+      throw new Error(
+        `Cannot finish run '${name}': ${failed.length} devices failed, e.g. ${failed[0]!.device}: ${failed[0]!.error}`,
+      );
     const requests = s3.requests.slice(before);
     const merged = report.devices.filter((d) => d.merge !== undefined);
     rows.push({

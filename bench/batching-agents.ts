@@ -10,7 +10,14 @@ import { join } from "node:path";
 import type { AgentLaunch, S3Target } from "./agent-process.ts";
 import type { AgentBinaries } from "./agent-binaries.ts";
 import type { BatchingAgent, BatchingSettings } from "./batching-settings.ts";
-import { litefleetConfigYaml, litefleetEnv, litefleetLaunch, litefleetReplicaUrl, litefleetRestoreArgv, validateLitefleetConfig } from "./litefleet-agent.ts";
+import {
+  litefleetConfigYaml,
+  litefleetEnv,
+  litefleetLaunch,
+  litefleetReplicaUrl,
+  litefleetRestoreArgv,
+  validateLitefleetConfig,
+} from "./litefleet-agent.ts";
 import { litestreamConfigYaml, litestreamLaunch, litestreamRestoreArgv } from "./litestream-agent.ts";
 import type { TrackChild } from "./process-guard.ts";
 import { restoreAndCompare, type RestoreCheck } from "./restore-check.ts";
@@ -47,7 +54,13 @@ export function prepareAgent(
   const configPath = join(ctx.work, `${agent.name}.yml`);
   const logPath = join(ctx.work, `${agent.name}.log`);
   createWorkloadDatabase(dbPath);
-  const spec = { name: agent.name, dbPath, prefix: prefixOf(agent), syncInterval: agent.syncInterval, monitorInterval: ctx.settings.monitorInterval };
+  const spec = {
+    name: agent.name,
+    dbPath,
+    prefix: prefixOf(agent),
+    syncInterval: agent.syncInterval,
+    monitorInterval: ctx.settings.monitorInterval,
+  };
   if (agent.kind === "litestream") {
     const binary = ctx.binaries.litestream;
     if (binary === undefined) throw new TypeError(`Cannot prepare ${agent.name}: Litestream is not installed`);
@@ -100,5 +113,8 @@ export function restoreAgent(
   p: PreparedAgent,
   opts: { work: string; rowsCommitted: number; timeoutMs: number; track: TrackChild },
 ): Promise<{ sourceRows: number; check: RestoreCheck }> {
-  return restoreAndCompare({ name: p.agent.name, dbPath: p.dbPath, restoreArgv: p.restoreArgv, commandEnv: p.commandEnv }, opts);
+  return restoreAndCompare(
+    { name: p.agent.name, dbPath: p.dbPath, restoreArgv: p.restoreArgv, commandEnv: p.commandEnv },
+    opts,
+  );
 }

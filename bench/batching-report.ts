@@ -7,7 +7,22 @@
 import type { AgentExit } from "./agent-process.ts";
 import { durationSeconds, type BatchingAgent, type BatchingSettings } from "./batching-settings.ts";
 import { projectMonthly, S3_PRICES, SECONDS_PER_MONTH } from "./cost-model.ts";
-import { attributionLines, exitCell, fixed, fixedOrNa, int, mibOrNa, notesSection, PUT_CLASS_REQUESTS, quickRunMark, restoreMethodNote, runFactLines, stopSecondsCell, UPLOADED_BYTES, type RunFacts } from "./report-common.ts";
+import {
+  attributionLines,
+  exitCell,
+  fixed,
+  fixedOrNa,
+  int,
+  mibOrNa,
+  notesSection,
+  PUT_CLASS_REQUESTS,
+  quickRunMark,
+  restoreMethodNote,
+  runFactLines,
+  stopSecondsCell,
+  UPLOADED_BYTES,
+  type RunFacts,
+} from "./report-common.ts";
 import type { RestoreCheck } from "./restore-check.ts";
 import type { RequestTally } from "./s3-accounting.ts";
 
@@ -65,9 +80,13 @@ export function renderBatchingReport(result: BatchingResult): string {
       `(\`readings\` + index on (sensor, ts), WAL, seed 0x${w.seed.toString(16)}, wal_autocheckpoint ${w.walAutocheckpoint}); ` +
       `${result.lateTicks} late ticks`,
   );
-  lines.push(`- Every agent polls its database every ${s.monitorInterval}; one local s3rver, one bucket \`${s.bucket}\`, a prefix per agent`);
+  lines.push(
+    `- Every agent polls its database every ${s.monitorInterval}; one local s3rver, one bucket \`${s.bucket}\`, a prefix per agent`,
+  );
   lines.push("");
-  lines.push("| agent | sync-interval | PUTs | LIST | GET/HEAD | DELETE | bytes uploaded | bytes/row | CPU s | peak RSS MiB | restore ok |");
+  lines.push(
+    "| agent | sync-interval | PUTs | LIST | GET/HEAD | DELETE | bytes uploaded | bytes/row | CPU s | peak RSS MiB | restore ok |",
+  );
   lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
   for (const a of result.agents) {
     if (a.skipped !== undefined) {
@@ -96,7 +115,9 @@ export function renderBatchingReport(result: BatchingResult): string {
   lines.push("|---|--:|--:|--:|--:|--:|");
   for (const a of ran) {
     if (result.steadySeconds < 2 * durationSeconds(a.agent.syncInterval)) {
-      lines.push(`| ${a.agent.name} | n/a: the window is shorter than two ${a.agent.syncInterval} batches; run ≥ 5 min |||||`);
+      lines.push(
+        `| ${a.agent.name} | n/a: the window is shorter than two ${a.agent.syncInterval} batches; run ≥ 5 min |||||`,
+      );
       continue;
     }
     const p = projectMonthly({ ...a.requests.steady, seconds: result.steadySeconds });
@@ -144,7 +165,9 @@ function ratioLines(result: BatchingResult): string[] {
   for (const a of result.agents) {
     if (a === base || a.skipped !== undefined) continue;
     const t = a.requests.total;
-    out.push(`- ${a.agent.name} / ${base.agent.name}: PUTs ${ratio(t.puts, b.puts)}, bytes uploaded ${ratio(t.bytesUploaded, b.bytesUploaded)}, LISTs ${ratio(t.lists, b.lists)}`);
+    out.push(
+      `- ${a.agent.name} / ${base.agent.name}: PUTs ${ratio(t.puts, b.puts)}, bytes uploaded ${ratio(t.bytesUploaded, b.bytesUploaded)}, LISTs ${ratio(t.lists, b.lists)}`,
+    );
   }
   return out;
 }

@@ -13,7 +13,15 @@ import { checkLitefleetConfig, prefixOf, prepareAgent, restoreAgent } from "./ba
 import { renderBatchingReport, type AgentResult, type PhaseTallies } from "./batching-report.ts";
 import { BATCHING_SETTINGS, type BatchingSettings } from "./batching-settings.ts";
 import type { BenchContext } from "./benchmark.ts";
-import { agentRoutes, LITESTREAM_NOT_INSTALLED, prepareAgents, publishReport, runFacts, startComparisonRun, uncleanExitNote } from "./benchmark-run.ts";
+import {
+  agentRoutes,
+  LITESTREAM_NOT_INSTALLED,
+  prepareAgents,
+  publishReport,
+  runFacts,
+  startComparisonRun,
+  uncleanExitNote,
+} from "./benchmark-run.ts";
 import type { BenchOptions } from "./cli-options.ts";
 import { tallyByAgent, UNATTRIBUTED, type RequestTally } from "./s3-accounting.ts";
 import type { LoggedS3Request } from "./s3-request-log.ts";
@@ -24,7 +32,11 @@ import type { LoggedS3Request } from "./s3-request-log.ts";
  * @returns the exit code: 0, or 1 when a restore did not match its database
  * @throws {Error} when litefleet cannot be built, a config is rejected, or an agent dies
  */
-export async function runBatching(options: BenchOptions, ctx: BenchContext, settings: BatchingSettings = BATCHING_SETTINGS): Promise<number> {
+export async function runBatching(
+  options: BenchOptions,
+  ctx: BenchContext,
+  settings: BatchingSettings = BATCHING_SETTINGS,
+): Promise<number> {
   const { say } = ctx;
   await using run = await startComparisonRun("batching", options, ctx, { bucket: settings.bucket, build: "plain" });
   const { work, track, binaries, notes, s3 } = run;
@@ -45,7 +57,14 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
 
   const m = await runAgentsUnderWorkload(
     prepared.map((p) => p.launch),
-    { dbPaths: prepared.map((p) => p.dbPath), s3log: run.s3log, settings, durationSeconds: options.durationSeconds, track, say },
+    {
+      dbPaths: prepared.map((p) => p.dbPath),
+      s3log: run.s3log,
+      settings,
+      durationSeconds: options.durationSeconds,
+      track,
+      say,
+    },
   );
   const routes = agentRoutes(settings.agents, prefixOf);
   const phases = {
@@ -61,7 +80,18 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
     const requests = pick(phases, agent.name);
     const p = prepared.find((x) => x.agent === agent);
     if (p === undefined) {
-      results.push({ agent, skipped: LITESTREAM_NOT_INSTALLED, requests, cpuSeconds: undefined, hwmKiB: undefined, maxSampledRssKiB: undefined, exit: undefined, rowsCommitted: 0, sourceRows: undefined, restore: undefined });
+      results.push({
+        agent,
+        skipped: LITESTREAM_NOT_INSTALLED,
+        requests,
+        cpuSeconds: undefined,
+        hwmKiB: undefined,
+        maxSampledRssKiB: undefined,
+        exit: undefined,
+        rowsCommitted: 0,
+        sourceRows: undefined,
+        restore: undefined,
+      });
       continue;
     }
     const exit = m.exits.get(agent.name);
@@ -69,7 +99,12 @@ export async function runBatching(options: BenchOptions, ctx: BenchContext, sett
     if (unclean !== undefined) notes.push(unclean);
     say(`restoring ${agent.name}`);
     const rowsCommitted = m.written.rowsByDb[p.dbPath] ?? 0;
-    const { sourceRows, check } = await restoreAgent(p, { work, rowsCommitted, timeoutMs: settings.restoreTimeoutMs, track });
+    const { sourceRows, check } = await restoreAgent(p, {
+      work,
+      rowsCommitted,
+      timeoutMs: settings.restoreTimeoutMs,
+      track,
+    });
     const sample = m.beforeStop.get(agent.name);
     results.push({
       agent,
@@ -101,7 +136,12 @@ function pick(phases: Record<keyof PhaseTallies, Map<string, RequestTally>>, nam
     if (t === undefined) throw new Error(`Cannot find the request tally of '${name}'`);
     return t;
   };
-  return { startup: get(phases.startup), steady: get(phases.steady), shutdown: get(phases.shutdown), total: get(phases.total) };
+  return {
+    startup: get(phases.startup),
+    steady: get(phases.steady),
+    shutdown: get(phases.shutdown),
+    total: get(phases.total),
+  };
 }
 
 function countKinds(requests: readonly LoggedS3Request[]): string {

@@ -82,7 +82,16 @@ export async function startComparisonRun(
     secretAccessKey: s3log.server.secretAccessKey,
   };
   say(`s3rver at ${s3.endpoint}`);
-  return { startedAt, work, track, binaries, notes, s3log, s3, [Symbol.asyncDispose]: () => s3log[Symbol.asyncDispose]() };
+  return {
+    startedAt,
+    work,
+    track,
+    binaries,
+    notes,
+    s3log,
+    s3,
+    [Symbol.asyncDispose]: () => s3log[Symbol.asyncDispose](),
+  };
 }
 
 /**
@@ -114,7 +123,10 @@ export async function prepareAgents<A extends ComparedAgent, P>(
  * else by user agent (Litestream's AWS SDK for Go; litefleet's `app/<name>`,
  * from `AWS_SDK_UA_APP_ID`).
  */
-export function agentRoutes<A extends ComparedAgent>(agents: readonly A[], prefixOf: (agent: A) => string): AgentRoute[] {
+export function agentRoutes<A extends ComparedAgent>(
+  agents: readonly A[],
+  prefixOf: (agent: A) => string,
+): AgentRoute[] {
   return agents.map((a) => ({
     name: a.name,
     prefix: prefixOf(a),
@@ -133,7 +145,12 @@ export function uncleanExitNote(name: string, exit: AgentExit | undefined, logPa
 }
 
 /** Returns what the report says about `run` besides its settings and agents: command, machine, versions, workload counts, notes. */
-export function runFacts(run: ComparisonRun, options: BenchOptions, ctx: BenchContext, m: AgentRunMeasurements): RunFacts {
+export function runFacts(
+  run: ComparisonRun,
+  options: BenchOptions,
+  ctx: BenchContext,
+  m: AgentRunMeasurements,
+): RunFacts {
   return {
     command: ctx.command,
     startedAt: run.startedAt,

@@ -134,7 +134,9 @@ export async function checkReplica(subject: CheckSubject, s3: S3Client): Promise
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: subject.bucket, Prefix: `${subject.prefix}/`, ContinuationToken: token }));
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: subject.bucket, Prefix: `${subject.prefix}/`, ContinuationToken: token }),
+    );
     for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
     token = page.NextContinuationToken;
   } while (token !== undefined);
@@ -182,15 +184,28 @@ export async function checkReplica(subject: CheckSubject, s3: S3Client): Promise
   } else {
     const marker = markerOf(out);
     const verdict = compare(out, states);
-    if (typeof verdict === "object") findings.push({ class: "mismatch", db, txid: "latest", message: verdict.mismatch });
-    else if (marker !== lastSeq) findings.push({ class: "lost", db, txid: "latest", message: `latest restore has commit ${marker}, the writer's last is ${lastSeq}` });
+    if (typeof verdict === "object")
+      findings.push({ class: "mismatch", db, txid: "latest", message: verdict.mismatch });
+    else if (marker !== lastSeq)
+      findings.push({
+        class: "lost",
+        db,
+        txid: "latest",
+        message: `latest restore has commit ${marker}, the writer's last is ${lastSeq}`,
+      });
     else {
       if (verdict === "exact") exact++;
       else byContent++;
       const live = new Database(subject.dbPath, { readonly: true });
       const liveHash = imageHash(live);
       live.close();
-      if (fileHash(out) !== liveHash) findings.push({ class: "latest-not-live-image", db, txid: "latest", message: "latest restore differs from the live database's image (content equal)" });
+      if (fileHash(out) !== liveHash)
+        findings.push({
+          class: "latest-not-live-image",
+          db,
+          txid: "latest",
+          message: "latest restore differs from the live database's image (content equal)",
+        });
     }
   }
   return { db, objects: keys.length, restorePoints: points.length + 1, exact, byContent, lastSeq, findings };

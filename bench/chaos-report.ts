@@ -48,7 +48,11 @@ export function totals(results: readonly SeedResult[], crashes: readonly SeedCra
 const MIB = 1024 * 1024;
 
 /** The markdown report. */
-export function renderChaosReport(results: readonly SeedResult[], crashes: readonly SeedCrash[], facts: { command: string; commit: string; date: string; wallSeconds: number }): string {
+export function renderChaosReport(
+  results: readonly SeedResult[],
+  crashes: readonly SeedCrash[],
+  facts: { command: string; commit: string; date: string; wallSeconds: number },
+): string {
   const t = totals(results, crashes);
   const lines = [
     `Command: \`${facts.command}\` — agent commit \`${facts.commit}\`, ${facts.date}, ${Math.round(facts.wallSeconds)} s wall.`,
@@ -62,16 +66,26 @@ export function renderChaosReport(results: readonly SeedResult[], crashes: reado
     const exact = r.checks.reduce((s, c) => s + c.exact, 0);
     const content = r.checks.reduce((s, c) => s + c.byContent, 0);
     const restarts = r.firstUploads.slice(1).map((u) => (u.bytes === undefined ? "–" : String(u.bytes)));
-    const spool = r.spool.map((s) => `${(s.peakSpoolBytes / MIB).toFixed(1)}/${(s.dbBytesEnd / MIB).toFixed(1)}`).join(" ");
-    const classes = [...new Set(r.findings.map((x) => x.class))].map((c) => `${c}×${r.findings.filter((x) => x.class === c).length}`);
+    const spool = r.spool
+      .map((s) => `${(s.peakSpoolBytes / MIB).toFixed(1)}/${(s.dbBytesEnd / MIB).toFixed(1)}`)
+      .join(" ");
+    const classes = [...new Set(r.findings.map((x) => x.class))].map(
+      (c) => `${c}×${r.findings.filter((x) => x.class === c).length}`,
+    );
     lines.push(
       `| ${r.seed} | ${describeEvents(r.schedule)} | ${r.seconds} | ${r.requests} | ${f["error-500"]}/${f["error-503"]}/${f["slow-down"]}/${f.reset}/${f.stall}/${f.truncate}/${f["stored-500"]}/${f.outage} | ${r.agentStarts} | ${points} (${exact}/${content}) | ${restarts.join(", ") || "–"} | ${spool} | ${classes.join(", ") || "none"} |`,
     );
   }
-  for (const c of crashes) lines.push(`| ${c.seed} | – | ${c.seconds} | – | – | – | – | – | – | harness: ${c.message.replace(/\|/g, "/").slice(0, 200)} |`);
+  for (const c of crashes)
+    lines.push(
+      `| ${c.seed} | – | ${c.seconds} | – | – | – | – | – | – | harness: ${c.message.replace(/\|/g, "/").slice(0, 200)} |`,
+    );
   lines.push("", "| finding class | fails CI | seeds |", "|---|---|---|");
   if (t.byClass.size === 0) lines.push("| none | | |");
-  for (const [c, seeds] of [...t.byClass].sort()) lines.push(`| ${c} | ${DATA_CLASSES.has(c) ? "yes" : "no (reported)"} | ${seeds.sort((a, b) => a - b).join(", ")} |`);
+  for (const [c, seeds] of [...t.byClass].sort())
+    lines.push(
+      `| ${c} | ${DATA_CLASSES.has(c) ? "yes" : "no (reported)"} | ${seeds.sort((a, b) => a - b).join(", ")} |`,
+    );
   lines.push("", `${t.seeds} seeds, ${t.restorePoints} restore points checked, ${t.mismatches} data mismatches.`);
   return `${lines.join("\n")}\n`;
 }

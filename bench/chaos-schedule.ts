@@ -88,14 +88,22 @@ export function drawSchedule(seed: number, options: DrawOptions): ChaosSchedule 
   const when = (): number => round1(between(1.5, latest));
 
   const dbs = 1 + Math.floor(rand() * 3);
-  for (let i = Math.floor(rand() * 4); i > 0; i--) events.push({ kind: "agent-kill", at: when(), downSeconds: round1(between(0.1, 3)) });
-  for (let i = Math.floor(rand() * 3); i > 0; i--) events.push({ kind: "writer-kill", at: when(), db: Math.floor(rand() * dbs), downSeconds: round1(between(0.1, 2)) });
+  for (let i = Math.floor(rand() * 4); i > 0; i--)
+    events.push({ kind: "agent-kill", at: when(), downSeconds: round1(between(0.1, 3)) });
+  for (let i = Math.floor(rand() * 3); i > 0; i--)
+    events.push({
+      kind: "writer-kill",
+      at: when(),
+      db: Math.floor(rand() * dbs),
+      downSeconds: round1(between(0.1, 2)),
+    });
   for (let i = Math.floor(rand() * 3); i > 0; i--) {
     const at = when();
     events.push({ kind: "outage", at, seconds: round1(Math.min(between(1, 12), duration - at)) });
   }
   if (rand() < 0.5) {
-    for (let i = 1 + Math.floor(rand() * 2); i > 0; i--) events.push({ kind: "clock-step", at: when(), offset: pick(["+1d", "-1h", "+10m", "-10m", "+0"]) });
+    for (let i = 1 + Math.floor(rand() * 2); i > 0; i--)
+      events.push({ kind: "clock-step", at: when(), offset: pick(["+1d", "-1h", "+10m", "-10m", "+0"]) });
   }
   if (options.enospc && rand() < 0.4) {
     const at = when();
@@ -103,7 +111,10 @@ export function drawSchedule(seed: number, options: DrawOptions): ChaosSchedule 
   }
   events.sort((a, b) => a.at - b.at);
 
-  const faultWeights = Object.fromEntries(FAULT_KINDS.map((k) => [k, rand() < 0.25 ? 0 : 1 + rand() * 3])) as Record<FaultKind, number>;
+  const faultWeights = Object.fromEntries(FAULT_KINDS.map((k) => [k, rand() < 0.25 ? 0 : 1 + rand() * 3])) as Record<
+    FaultKind,
+    number
+  >;
   return {
     seed,
     durationSeconds: duration,
@@ -134,7 +145,8 @@ export function requestDecider(schedule: ChaosSchedule): (request: ProxiedReques
     let r = rand() * total;
     for (const kind of kinds) {
       r -= schedule.faultWeights[kind];
-      if (r <= 0) return kind === "stall" ? { kind, stallMs: Math.round(500 + rand() * (schedule.maxStallMs - 500)) } : { kind };
+      if (r <= 0)
+        return kind === "stall" ? { kind, stallMs: Math.round(500 + rand() * (schedule.maxStallMs - 500)) } : { kind };
     }
     return undefined;
   };
@@ -147,7 +159,8 @@ export function describeEvents(schedule: ChaosSchedule): string {
   if (n("agent-kill")) parts.push(`agent-kill×${n("agent-kill")}`);
   if (n("writer-kill")) parts.push(`writer-kill×${n("writer-kill")}`);
   if (n("outage")) parts.push(`outage×${n("outage")}${schedule.longOutage ? " (long)" : ""}`);
-  if (n("clock-step")) parts.push(`clock ${schedule.events.flatMap((e) => (e.kind === "clock-step" ? [e.offset] : [])).join(",")}`);
+  if (n("clock-step"))
+    parts.push(`clock ${schedule.events.flatMap((e) => (e.kind === "clock-step" ? [e.offset] : [])).join(",")}`);
   if (n("enospc")) parts.push("enospc");
   return parts.join(", ");
 }

@@ -14,7 +14,13 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, wri
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { checkReplica, type DbCheck, type Finding } from "./chaos-check.ts";
-import { drawSchedule, requestDecider, type ChaosEvent, type ChaosSchedule, type LongOutageMode } from "./chaos-schedule.ts";
+import {
+  drawSchedule,
+  requestDecider,
+  type ChaosEvent,
+  type ChaosSchedule,
+  type LongOutageMode,
+} from "./chaos-schedule.ts";
 import { fill, mountTmpfs, treeBytes, unfill, unmount } from "./chaos-tmpfs.ts";
 import { runCli, CLI_ENTRY } from "../test/harness/cli.ts";
 import { freePort } from "../test/harness/free-port.ts";
@@ -93,7 +99,12 @@ function abandon(code: number): never {
 async function runSeed(input: SeedInput): Promise<SeedResult> {
   const t0 = performance.now();
   const since = (): number => Math.round((performance.now() - t0) / 100) / 10;
-  const schedule = drawSchedule(input.seed, { durationSeconds: input.durationSeconds, longOutages: input.longOutages, maxLongOutageSeconds: input.maxLongOutageSeconds, enospc: input.enospc });
+  const schedule = drawSchedule(input.seed, {
+    durationSeconds: input.durationSeconds,
+    longOutages: input.longOutages,
+    maxLongOutageSeconds: input.maxLongOutageSeconds,
+    enospc: input.enospc,
+  });
   const findings: Finding[] = [];
   const work = input.work;
   mkdirSync(work, { recursive: true });
@@ -130,19 +141,36 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       }
       writerStarts++;
       const err = openSync(join(work, `${name}.writer.err`), "a");
-      const w = track(Bun.spawn([process.execPath, WRITER, dbPath(name), join(work, `${name}.writer.log`), String(schedule.seed * 31 + i * 7 + writerStarts), String(schedule.writerIntervalMs)], { stdout: "ignore", stderr: err }));
+      const w = track(
+        Bun.spawn(
+          [
+            process.execPath,
+            WRITER,
+            dbPath(name),
+            join(work, `${name}.writer.log`),
+            String(schedule.seed * 31 + i * 7 + writerStarts),
+            String(schedule.writerIntervalMs),
+          ],
+          { stdout: "ignore", stderr: err },
+        ),
+      );
       writers.set(name, w);
       allWriters.push(w);
       closeSync(err);
     };
     for (const [i, n] of dbNames.entries()) startWriter(n, i);
-    for (const name of dbNames) await waitFor(() => existsSync(join(work, `${name}.writer.log`)), 20_000, `writer ${name} to start`);
+    for (const name of dbNames)
+      await waitFor(() => existsSync(join(work, `${name}.writer.log`)), 20_000, `writer ${name} to start`);
 
     // The agent, under libfaketime when the seed steps its clock.
     let agent: Subprocess | undefined;
     let agentStarts = 0;
     const starts: number[] = [];
-    const agentEnv: Record<string, string> = { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", TMPDIR: process.env["TMPDIR"] ?? "/tmp" };
+    const agentEnv: Record<string, string> = {
+      PATH: process.env["PATH"] ?? "",
+      HOME: process.env["HOME"] ?? "",
+      TMPDIR: process.env["TMPDIR"] ?? "/tmp",
+    };
     if (usesClock) {
       Object.assign(agentEnv, {
         LD_PRELOAD: LIBFAKETIME,
@@ -158,16 +186,31 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       const fd = openSync(agentLog, "a");
       writeSync(fd, `--- chaos: agent start ${agentStarts} at ${since()} s\n`);
       starts.push(Date.now());
-      agent = track(Bun.spawn([process.execPath, CLI_ENTRY, "replicate", "--config", cfg], { env: agentEnv, stdin: "ignore", stdout: fd, stderr: fd }));
+      agent = track(
+        Bun.spawn([process.execPath, CLI_ENTRY, "replicate", "--config", cfg], {
+          env: agentEnv,
+          stdin: "ignore",
+          stdout: fd,
+          stderr: fd,
+        }),
+      );
       closeSync(fd);
       agentStarts++;
       const before = countIn(agentLog, "capture started");
       const p = agent;
-      const ok = await waitFor(() => countIn(agentLog, "capture started") >= before + schedule.dbs || p.exitCode !== null, 90_000, "").then(
+      const ok = await waitFor(
+        () => countIn(agentLog, "capture started") >= before + schedule.dbs || p.exitCode !== null,
+        90_000,
+        "",
+      ).then(
         () => p.exitCode === null,
         () => false,
       );
-      if (!ok) findings.push({ class: "agent-start", message: `start ${agentStarts - 1}: no 'capture started' for every database (exit ${p.exitCode}); ${lastLines(agentLog, 3)}` });
+      if (!ok)
+        findings.push({
+          class: "agent-start",
+          message: `start ${agentStarts - 1}: no 'capture started' for every database (exit ${p.exitCode}); ${lastLines(agentLog, 3)}`,
+        });
     };
     await startAgent();
     proxy.setDecider(requestDecider(schedule));
@@ -242,7 +285,9 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
     };
     const tStart = performance.now();
     const eventRuns = await Promise.allSettled(schedule.events.map(runEvent));
-    for (const r of eventRuns) if (r.status === "rejected") findings.push({ class: "harness", message: `event failed: ${(r.reason as Error).message}` });
+    for (const r of eventRuns)
+      if (r.status === "rejected")
+        findings.push({ class: "harness", message: `event failed: ${(r.reason as Error).message}` });
     await Bun.sleep(Math.max(0, schedule.durationSeconds * 1000 - (performance.now() - tStart)));
 
     // Drain: faults off, writers stopped, sync, SIGTERM.
@@ -254,7 +299,11 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
     for (const w of allWriters) w.kill("SIGTERM");
     await Promise.all(allWriters.map((w) => w.exited));
     const sync = await runCli(["sync", "--addr", `127.0.0.1:${statusPort}`, "--timeout", "120"]);
-    if (sync.code !== 0) findings.push({ class: "sync-failed", message: `litefleet sync exited ${sync.code}: ${oneLine(sync.stderr + sync.stdout)}` });
+    if (sync.code !== 0)
+      findings.push({
+        class: "sync-failed",
+        message: `litefleet sync exited ${sync.code}: ${oneLine(sync.stderr + sync.stdout)}`,
+      });
     let agentExit: number | string | undefined;
     if (agent !== undefined) {
       const a = agent;
@@ -263,7 +312,11 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       await a.exited;
       clearTimeout(timer);
       agentExit = a.exitCode ?? String(a.signalCode);
-      if (agentExit !== 0) findings.push({ class: "agent-exit", message: `agent exited with ${agentExit} on SIGTERM; ${lastLines(agentLog, 3)}` });
+      if (agentExit !== 0)
+        findings.push({
+          class: "agent-exit",
+          message: `agent exited with ${agentExit} on SIGTERM; ${lastLines(agentLog, 3)}`,
+        });
     }
     clearInterval(sampler);
 
@@ -297,8 +350,15 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
     // First upload after each start.
     const firstUploads: FirstUpload[] = starts.map((at, i) => {
       const next = starts[i + 1] ?? Infinity;
-      const put = proxy.log.find((r) => r.time >= at && r.time < next && (r.op === "PutObject" || r.op === "UploadPart"));
-      return { start: i, startedAt: Math.round((at - starts[0]!) / 100) / 10, bytes: put?.contentLength, key: put === undefined ? undefined : decodeURIComponent(new URL(put.url, "http://x").pathname) };
+      const put = proxy.log.find(
+        (r) => r.time >= at && r.time < next && (r.op === "PutObject" || r.op === "UploadPart"),
+      );
+      return {
+        start: i,
+        startedAt: Math.round((at - starts[0]!) / 100) / 10,
+        bytes: put?.contentLength,
+        key: put === undefined ? undefined : decodeURIComponent(new URL(put.url, "http://x").pathname),
+      };
     });
     const logText = readText(agentLog);
     return {
@@ -312,22 +372,38 @@ async function runSeed(input: SeedInput): Promise<SeedResult> {
       writerStarts,
       enospcFilledBytes,
       firstUploads,
-      spool: dbNames.map((n) => ({ db: n, ...(peaks.get(n) ?? { peakSpoolBytes: 0, dbBytesAtPeak: 0 }), dbBytesEnd: fileSize(dbPath(n)) + fileSize(`${dbPath(n)}-wal`) })),
+      spool: dbNames.map((n) => ({
+        db: n,
+        ...(peaks.get(n) ?? { peakSpoolBytes: 0, dbBytesAtPeak: 0 }),
+        dbBytesEnd: fileSize(dbPath(n)) + fileSize(`${dbPath(n)}-wal`),
+      })),
       checks,
       findings,
       agentExit,
-      agentLogExcerpt: logText.split("\n").filter((l) => /\b(ERROR|WARN|error|warn)\b|level":"(error|warn)/.test(l)).slice(0, 40),
+      agentLogExcerpt: logText
+        .split("\n")
+        .filter((l) => /\b(ERROR|WARN|error|warn)\b|level":"(error|warn)/.test(l))
+        .slice(0, 40),
       agentLog,
       uploads: proxy.log
         .filter((r) => r.method === "PUT" || r.method === "POST")
-        .map((r) => ({ t: Math.round((r.time - (starts[0] ?? r.time)) / 100) / 10, op: r.op, key: decodeURIComponent(new URL(r.url, "http://x").pathname), bytes: r.contentLength, fault: r.fault })),
+        .map((r) => ({
+          t: Math.round((r.time - (starts[0] ?? r.time)) / 100) / 10,
+          op: r.op,
+          key: decodeURIComponent(new URL(r.url, "http://x").pathname),
+          bytes: r.contentLength,
+          fault: r.fault,
+        })),
     };
   } finally {
     if (usesEnospc) unmount(stateDir("db0"));
   }
 }
 
-function configYaml(s: ChaosSchedule, o: { dbNames: string[]; dbPath: (n: string) => string; endpoint: string; statusPort: number }): string {
+function configYaml(
+  s: ChaosSchedule,
+  o: { dbNames: string[]; dbPath: (n: string) => string; endpoint: string; statusPort: number },
+): string {
   const lines = [
     `status: { addr: "127.0.0.1:${o.statusPort}" }`,
     "device: { id: chaos }",

@@ -46,7 +46,10 @@ let seq = (db.query("SELECT seq FROM _test_marker WHERE id = 1").get() as { seq:
 record();
 
 function record(): void {
-  appendFileSync(logPath as string, `${JSON.stringify({ seq, hash: imageHash(db), content: contentHash(db), time: Date.now() })}\n`);
+  appendFileSync(
+    logPath as string,
+    `${JSON.stringify({ seq, hash: imageHash(db), content: contentHash(db), time: Date.now() })}\n`,
+  );
 }
 
 function text(n: number): string {
@@ -82,11 +85,18 @@ while (!stopping && process.ppid === parent) {
       const n = 1 + Math.floor(rand() * 20);
       if (kind < 0.6) {
         const stmt = db.prepare("INSERT INTO readings (sensor, value, note) VALUES (?, ?, ?)");
-        for (let k = 0; k < n; k++) stmt.run(`s${Math.floor(rand() * 10)}`, rand() * 100, text(Math.floor(rand() * 300)));
+        for (let k = 0; k < n; k++)
+          stmt.run(`s${Math.floor(rand() * 10)}`, rand() * 100, text(Math.floor(rand() * 300)));
       } else if (kind < 0.85) {
-        db.run("UPDATE readings SET value = value + 1, note = ? WHERE id % ? = 0", [text(50), 2 + Math.floor(rand() * 10)]);
+        db.run("UPDATE readings SET value = value + 1, note = ? WHERE id % ? = 0", [
+          text(50),
+          2 + Math.floor(rand() * 10),
+        ]);
       } else {
-        db.run("DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE id % 7 = ? LIMIT ?)", [Math.floor(rand() * 7), n]);
+        db.run("DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE id % 7 = ? LIMIT ?)", [
+          Math.floor(rand() * 7),
+          n,
+        ]);
       }
     });
   }

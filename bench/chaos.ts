@@ -77,11 +77,13 @@ export function parseChaosOptions(args: readonly string[]): ChaosOptions | "help
   const int = (name: string, text: string | undefined, fallback: number, min: number): number => {
     if (text === undefined) return fallback;
     const n = Number(text.replace(/s$/, ""));
-    if (!Number.isInteger(n) || n < min) throw new RangeError(`Cannot parse options: --${name} must be a whole number >= ${min}, got '${text}'`);
+    if (!Number.isInteger(n) || n < min)
+      throw new RangeError(`Cannot parse options: --${name} must be a whole number >= ${min}, got '${text}'`);
     return n;
   };
   const longOutages = (values["long-outages"] ?? (values.short ? "off" : "auto")) as LongOutageMode;
-  if (!["off", "auto", "on"].includes(longOutages)) throw new RangeError(`Cannot parse options: --long-outages must be off, auto or on, got '${longOutages}'`);
+  if (!["off", "auto", "on"].includes(longOutages))
+    throw new RangeError(`Cannot parse options: --long-outages must be off, auto or on, got '${longOutages}'`);
   return {
     seeds: int("seeds", values.seeds, values.short ? 3 : 20, 1),
     firstSeed: int("seed", values.seed, 1, 0),
@@ -113,7 +115,9 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
   const enospc = canMountTmpfs();
   if (!enospc) say("cannot mount a tmpfs here (needs root): ENOSPC events are left out");
   const commit = gitCommit();
-  say(`chaos: ${o.seeds} seeds from ${o.firstSeed}, ${o.durationSeconds} s each, ${o.parallel} at a time, long outages ${o.longOutages}, agent ${commit}`);
+  say(
+    `chaos: ${o.seeds} seeds from ${o.firstSeed}, ${o.durationSeconds} s each, ${o.parallel} at a time, long outages ${o.longOutages}, agent ${commit}`,
+  );
 
   const seeds = Array.from({ length: o.seeds }, (_, i) => o.firstSeed + i);
   const results: SeedResult[] = [];
@@ -123,9 +127,23 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
     while (next < seeds.length) {
       const seed = seeds[next++] as number;
       const work = join(root, `seed-${seed}`);
-      const input: SeedInput = { seed, durationSeconds: o.durationSeconds, longOutages: o.longOutages, work, out: join(root, `seed-${seed}.json`), enospc };
+      const input: SeedInput = {
+        seed,
+        durationSeconds: o.durationSeconds,
+        longOutages: o.longOutages,
+        work,
+        out: join(root, `seed-${seed}.json`),
+        enospc,
+      };
       const t0 = performance.now();
-      const proc = ctx.guard.track(Bun.spawn([process.execPath, SEED_SCRIPT, JSON.stringify(input)], { cwd: REPO, stdout: "pipe", stderr: "pipe", env: process.env }));
+      const proc = ctx.guard.track(
+        Bun.spawn([process.execPath, SEED_SCRIPT, JSON.stringify(input)], {
+          cwd: REPO,
+          stdout: "pipe",
+          stderr: "pipe",
+          env: process.env,
+        }),
+      );
       // A seed is at most its faults, a long outage, the drain (sync 120 s, stop 60 s) and the checks.
       const limit = (o.durationSeconds + (o.longOutages === "off" ? 0 : 190) + 300) * 1000;
       let timedOut = false;
@@ -145,9 +163,13 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
         results.push(r);
         if (r.findings.length > 0) keepLog(r);
         const classes = [...new Set(r.findings.map((f) => f.class))];
-        say(`seed ${seed}: ${seconds} s, ${r.checks.reduce((s, c) => s + c.restorePoints, 0)} restore points, ${classes.length === 0 ? "no findings" : classes.join(", ")}`);
+        say(
+          `seed ${seed}: ${seconds} s, ${r.checks.reduce((s, c) => s + c.restorePoints, 0)} restore points, ${classes.length === 0 ? "no findings" : classes.join(", ")}`,
+        );
       } else {
-        const message = timedOut ? `timed out after ${limit / 1000} s` : `exited ${proc.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`;
+        const message = timedOut
+          ? `timed out after ${limit / 1000} s`
+          : `exited ${proc.exitCode}: ${stderr.trim().split("\n").slice(-3).join(" / ")}`;
         crashes.push({ seed, seconds, message });
         say(`seed ${seed}: harness failure: ${message}`);
       }
@@ -157,12 +179,20 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
   for (const m of mountsUnder(root)) unmount(m);
 
   const wallSeconds = (performance.now() - started) / 1000;
-  const report = renderChaosReport(results, crashes, { command: ctx.command, commit, date: new Date().toISOString().slice(0, 10), wallSeconds });
+  const report = renderChaosReport(results, crashes, {
+    command: ctx.command,
+    commit,
+    date: new Date().toISOString().slice(0, 10),
+    wallSeconds,
+  });
   process.stdout.write(report);
   const artifacts = join(REPO, ".artifacts");
   mkdirSync(artifacts, { recursive: true });
   const jsonPath = join(artifacts, `chaos-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(jsonPath, JSON.stringify({ command: ctx.command, commit, options: o, wallSeconds, results, crashes }, null, 1));
+  writeFileSync(
+    jsonPath,
+    JSON.stringify({ command: ctx.command, commit, options: o, wallSeconds, results, crashes }, null, 1),
+  );
   say(`results: ${jsonPath}`);
   if (o.out !== undefined) writeFileSync(o.out, report);
   const t = totals(results, crashes);
@@ -183,6 +213,7 @@ export async function runChaos(args: readonly string[], ctx: BenchContext): Prom
 function gitCommit(): string {
   const r = spawnSync("git", ["-C", REPO, "log", "-1", "--format=%h", "--", "src"], { encoding: "utf8" });
   const head = spawnSync("git", ["-C", REPO, "rev-parse", "--short", "HEAD"], { encoding: "utf8" });
-  const dirty = spawnSync("git", ["-C", REPO, "status", "--porcelain", "--", "src"], { encoding: "utf8" }).stdout.trim() !== "";
+  const dirty =
+    spawnSync("git", ["-C", REPO, "status", "--porcelain", "--", "src"], { encoding: "utf8" }).stdout.trim() !== "";
   return `${head.stdout.trim()} (src last changed in ${r.stdout.trim()}${dirty ? ", with uncommitted changes" : ""})`;
 }

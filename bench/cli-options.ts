@@ -74,7 +74,9 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions | "help
   if (values.duration !== undefined) {
     durationSeconds = Number(values.duration);
     if (!Number.isInteger(durationSeconds) || durationSeconds <= 0) {
-      throw new RangeError(`Cannot parse options: --duration must be a positive whole number of seconds, got '${values.duration}'`);
+      throw new RangeError(
+        `Cannot parse options: --duration must be a positive whole number of seconds, got '${values.duration}'`,
+      );
     }
   }
   const quick = values.quick;

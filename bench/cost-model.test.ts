@@ -11,7 +11,13 @@ describe("projectMonthly()", () => {
   });
 
   test("prices LIST like PUT and GET/HEAD at $0.0004 per 1,000, and scales bytes to MiB", () => {
-    const p = projectMonthly({ puts: 0, lists: 1, getHeads: 10, bytesUploaded: 1024 * 1024, seconds: SECONDS_PER_MONTH });
+    const p = projectMonthly({
+      puts: 0,
+      lists: 1,
+      getHeads: 10,
+      bytesUploaded: 1024 * 1024,
+      seconds: SECONDS_PER_MONTH,
+    });
     expect(p).toMatchObject({ putsPerMonth: 0, listsPerMonth: 1, getHeadsPerMonth: 10, uploadMiB: 1 });
     expect(p.s3RequestUsd).toBeCloseTo(0.005 / 1000 + 0.004 / 1000, 12);
   });

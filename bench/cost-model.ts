@@ -63,7 +63,9 @@ export function projectMonthly(rates: MeasuredRates): MonthlyProjection {
     putsPerMonth,
     listsPerMonth,
     getHeadsPerMonth,
-    s3RequestUsd: ((putsPerMonth + listsPerMonth) / 1000) * S3_PRICES.putListPer1000 + (getHeadsPerMonth / 1000) * S3_PRICES.getHeadPer1000,
+    s3RequestUsd:
+      ((putsPerMonth + listsPerMonth) / 1000) * S3_PRICES.putListPer1000 +
+      (getHeadsPerMonth / 1000) * S3_PRICES.getHeadPer1000,
     uploadMiB: (rates.bytesUploaded * scale) / (1024 * 1024),
   };
 }

@@ -11,7 +11,14 @@ import { join } from "node:path";
 import type { AgentBinaries } from "./agent-binaries.ts";
 import type { AgentLaunch, S3Target } from "./agent-process.ts";
 import type { FootprintAgent, FootprintSettings } from "./footprint-settings.ts";
-import { litefleetConfigYaml, litefleetEnv, litefleetLaunch, litefleetReplicaUrl, litefleetRestoreArgv, type LitefleetDbSpec } from "./litefleet-agent.ts";
+import {
+  litefleetConfigYaml,
+  litefleetEnv,
+  litefleetLaunch,
+  litefleetReplicaUrl,
+  litefleetRestoreArgv,
+  type LitefleetDbSpec,
+} from "./litefleet-agent.ts";
 import { litestreamConfigYaml, litestreamLaunch, litestreamRestoreArgv } from "./litestream-agent.ts";
 import type { RestoreSubject } from "./restore-check.ts";
 import { createWorkloadDatabase } from "./workload.ts";
@@ -53,12 +60,24 @@ export function prepareFootprintAgent(
     const dbPath = join(work, agent.name, `db-${i}.db`);
     createWorkloadDatabase(dbPath);
     const syncInterval = agent.kind === "litefleet" && agent.policy === "default" ? undefined : settings.syncInterval;
-    dbs.push({ name: `${agent.name}-db-${i}`, dbPath, prefix: `${agentPrefix(agent)}/db-${i}.db`, syncInterval, monitorInterval: settings.monitorInterval });
+    dbs.push({
+      name: `${agent.name}-db-${i}`,
+      dbPath,
+      prefix: `${agentPrefix(agent)}/db-${i}.db`,
+      syncInterval,
+      monitorInterval: settings.monitorInterval,
+    });
   }
   if (agent.kind === "litestream") {
     const binary = ctx.binaries.litestream;
     if (binary === undefined) throw new TypeError(`Cannot prepare ${agent.name}: Litestream is not installed`);
-    writeFileSync(configPath, litestreamConfigYaml(dbs.map((db) => ({ ...db, syncInterval: settings.syncInterval })), s3));
+    writeFileSync(
+      configPath,
+      litestreamConfigYaml(
+        dbs.map((db) => ({ ...db, syncInterval: settings.syncInterval })),
+        s3,
+      ),
+    );
     const launch = { ...litestreamLaunch(binary, configPath, agent, logPath), readyCount: dbs.length };
     return {
       agent,

@@ -27,7 +27,12 @@ function agent(a: FootprintAgent, peakMiB: number | undefined, maxSampledMiB = p
       name: `${a.name}-db-${i}`,
       rowsCommitted: 3000,
       sourceRows: 3000,
-      check: { ok: true, rows: 3000, integrity: "ok", detail: "3000 rows (db 3000, committed 3000), integrity_check ok" },
+      check: {
+        ok: true,
+        rows: 3000,
+        integrity: "ok",
+        detail: "3000 rows (db 3000, committed 3000), integrity_check ok",
+      },
     })),
   };
 }
@@ -42,11 +47,15 @@ describe("rssVerdict()", () => {
   });
 
   test("says NOT met when litefleet's peak RSS is higher", () => {
-    expect(rssVerdict([agent(LF, 90.5), agent(LS, 80)])).toContain("90.5 MiB, 10.5 MiB higher than Litestream's 80.0 MiB (1.13×): **NOT met**.");
+    expect(rssVerdict([agent(LF, 90.5), agent(LS, 80)])).toContain(
+      "90.5 MiB, 10.5 MiB higher than Litestream's 80.0 MiB (1.13×): **NOT met**.",
+    );
   });
 
   test("flags a sampled maximum that disagrees with the peak", () => {
-    expect(rssVerdict([agent(LF, 79, 81), agent(LS, 80, 80)])).toContain("**met**. On the largest sampled RSS, litefleet's 81.0 MiB is 1.0 MiB higher than Litestream's 80.0 MiB: **the opposite verdict** (not met).");
+    expect(rssVerdict([agent(LF, 79, 81), agent(LS, 80, 80)])).toContain(
+      "**met**. On the largest sampled RSS, litefleet's 81.0 MiB is 1.0 MiB higher than Litestream's 80.0 MiB: **the opposite verdict** (not met).",
+    );
   });
 
   test("is not evaluated without Litestream", () => {

@@ -10,7 +10,23 @@
 import type { AgentExit } from "./agent-process.ts";
 import type { FootprintAgent, FootprintSettings } from "./footprint-settings.ts";
 import type { ProcessSample } from "./process-stats.ts";
-import { attributionLines, exitCell, fixed, fixedOrNa, int, mib, mibOrNa, notesSection, PUT_CLASS_REQUESTS, quickRunMark, restoreMethodNote, runFactLines, stopSecondsCell, UPLOADED_BYTES, type RunFacts } from "./report-common.ts";
+import {
+  attributionLines,
+  exitCell,
+  fixed,
+  fixedOrNa,
+  int,
+  mib,
+  mibOrNa,
+  notesSection,
+  PUT_CLASS_REQUESTS,
+  quickRunMark,
+  restoreMethodNote,
+  runFactLines,
+  stopSecondsCell,
+  UPLOADED_BYTES,
+  type RunFacts,
+} from "./report-common.ts";
 import type { RestoreCheck } from "./restore-check.ts";
 import type { RequestTally } from "./s3-accounting.ts";
 
@@ -18,7 +34,10 @@ import type { RequestTally } from "./s3-accounting.ts";
 export const RSS_TARGET = "RSS no higher than Litestream's";
 
 /** Issue #13's CPU targets: litefleet's CPU during the workload at most this many times Litestream's, by upload policy. */
-export const CPU_TARGETS: Readonly<Record<"sync-interval" | "default", number>> = { "sync-interval": 1.0, default: 0.5 };
+export const CPU_TARGETS: Readonly<Record<"sync-interval" | "default", number>> = {
+  "sync-interval": 1.0,
+  default: 0.5,
+};
 
 /** Restore of one database after the agents stopped. */
 export interface DatabaseRestore {
@@ -106,15 +125,20 @@ export function cpuVerdicts(agents: readonly FootprintAgentResult[], syncInterva
     if (a.agent.kind !== "litefleet" || a.skipped !== undefined) continue;
     const policy = a.agent.policy ?? "sync-interval";
     const target = CPU_TARGETS[policy];
-    const what = policy === "default" ? "at litefleet's default upload policy" : `at the same \`sync-interval: ${syncInterval}\``;
+    const what =
+      policy === "default" ? "at litefleet's default upload policy" : `at the same \`sync-interval: ${syncInterval}\``;
     const prefix = `Target "CPU ≤ ${target.toFixed(1)}× Litestream's ${what}" (${a.agent.name}):`;
     const cpu = workloadCpuSeconds(a);
     if (cpu === undefined || lsCpu === undefined || lsCpu <= 0) {
-      out.push(`${prefix} **not evaluated**: ${cpu === undefined ? a.agent.name : "Litestream"} has no CPU time for the workload in this run.`);
+      out.push(
+        `${prefix} **not evaluated**: ${cpu === undefined ? a.agent.name : "Litestream"} has no CPU time for the workload in this run.`,
+      );
       continue;
     }
     const ratio = cpu / lsCpu;
-    out.push(`${prefix} ${fixed(cpu, 2)} s against Litestream's ${fixed(lsCpu, 2)} s during the workload (${ratio.toFixed(2)}×): **${ratio <= target ? "met" : "NOT met"}**.`);
+    out.push(
+      `${prefix} ${fixed(cpu, 2)} s against Litestream's ${fixed(lsCpu, 2)} s during the workload (${ratio.toFixed(2)}×): **${ratio <= target ? "met" : "NOT met"}**.`,
+    );
   }
   return out;
 }
@@ -129,7 +153,9 @@ export function renderFootprintReport(result: FootprintResult): string {
   const s = result.settings;
   const w = s.workload;
   const lines: string[] = [];
-  lines.push(`## Footprint: ${result.agents.map((a) => a.agent.name).join(" vs ")}, ${s.databasesPerAgent} databases each${quickRunMark(result.quick)}`);
+  lines.push(
+    `## Footprint: ${result.agents.map((a) => a.agent.name).join(" vs ")}, ${s.databasesPerAgent} databases each${quickRunMark(result.quick)}`,
+  );
   lines.push("");
   lines.push(...runFactLines(result));
   lines.push(
@@ -144,10 +170,14 @@ export function renderFootprintReport(result: FootprintResult): string {
   );
   const onDefault = result.agents.filter((a) => a.agent.policy === "default").map((a) => a.agent.name);
   if (onDefault.length > 0) {
-    lines.push(`- ${onDefault.join(", ")}: the same litefleet binary with no upload key, i.e. litefleet's default upload policy (\`min-interval: 10s\`, \`max-interval: 1m\`)`);
+    lines.push(
+      `- ${onDefault.join(", ")}: the same litefleet binary with no upload key, i.e. litefleet's default upload policy (\`min-interval: 10s\`, \`max-interval: 1m\`)`,
+    );
   }
   lines.push("");
-  lines.push("| agent | databases | peak RSS MiB | max sampled RSS MiB | RSS after start MiB | CPU s | PUTs | bytes uploaded | restores ok |");
+  lines.push(
+    "| agent | databases | peak RSS MiB | max sampled RSS MiB | RSS after start MiB | CPU s | PUTs | bytes uploaded | restores ok |",
+  );
   lines.push("|---|--:|--:|--:|--:|--:|--:|--:|---|");
   for (const a of result.agents) {
     if (a.skipped !== undefined) {
@@ -212,7 +242,9 @@ function detailLines(result: FootprintResult): string[] {
   out.push("|---|---|---|");
   for (const a of ran) {
     for (const r of a.restores) {
-      out.push(`| ${r.name} | ${r.rowsCommitted} / ${r.sourceRows} / ${r.check.rows ?? "n/a"} | ${r.check.ok ? "" : "**FAILED** "}${r.check.detail} |`);
+      out.push(
+        `| ${r.name} | ${r.rowsCommitted} / ${r.sourceRows} / ${r.check.rows ?? "n/a"} | ${r.check.ok ? "" : "**FAILED** "}${r.check.detail} |`,
+      );
     }
   }
   const noLength = ran.reduce((n, a) => n + a.requests.uploadsWithoutLength, 0);

@@ -14,7 +14,15 @@
 
 import { runAgentsUnderWorkload } from "./agent-run.ts";
 import type { BenchContext } from "./benchmark.ts";
-import { agentRoutes, LITESTREAM_NOT_INSTALLED, prepareAgents, publishReport, runFacts, startComparisonRun, uncleanExitNote } from "./benchmark-run.ts";
+import {
+  agentRoutes,
+  LITESTREAM_NOT_INSTALLED,
+  prepareAgents,
+  publishReport,
+  runFacts,
+  startComparisonRun,
+  uncleanExitNote,
+} from "./benchmark-run.ts";
 import type { BenchOptions } from "./cli-options.ts";
 import { agentPrefix, prepareFootprintAgent } from "./footprint-agents.ts";
 import { renderFootprintReport, type DatabaseRestore, type FootprintAgentResult } from "./footprint-report.ts";
@@ -32,12 +40,18 @@ const RECORD_SECONDS = 300;
  * @returns the exit code: 0, or 1 when a restore did not match its database
  * @throws {Error} when litefleet cannot be built, a config is rejected, or an agent dies
  */
-export async function runFootprint(options: BenchOptions, ctx: BenchContext, settings: FootprintSettings = FOOTPRINT_SETTINGS): Promise<number> {
+export async function runFootprint(
+  options: BenchOptions,
+  ctx: BenchContext,
+  settings: FootprintSettings = FOOTPRINT_SETTINGS,
+): Promise<number> {
   const { say } = ctx;
   await using run = await startComparisonRun("footprint", options, ctx, { bucket: settings.bucket, build: "release" });
   const { work, track, binaries, notes, s3 } = run;
   if (!options.quick && options.durationSeconds < RECORD_SECONDS) {
-    notes.push(`The workload ran ${options.durationSeconds} s, less than the ${RECORD_SECONDS} s the issue asks for: not a result of record.`);
+    notes.push(
+      `The workload ran ${options.durationSeconds} s, less than the ${RECORD_SECONDS} s the issue asks for: not a result of record.`,
+    );
   }
 
   const prepared = await prepareAgents(
@@ -53,7 +67,14 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
 
   const m = await runAgentsUnderWorkload(
     prepared.map((p) => p.launch),
-    { dbPaths: prepared.flatMap((p) => p.databases.map((d) => d.dbPath)), s3log: run.s3log, settings, durationSeconds: options.durationSeconds, track, say },
+    {
+      dbPaths: prepared.flatMap((p) => p.databases.map((d) => d.dbPath)),
+      s3log: run.s3log,
+      settings,
+      durationSeconds: options.durationSeconds,
+      track,
+      say,
+    },
   );
   const tallies = tallyByAgent(m.requests, agentRoutes(settings.agents, agentPrefix));
 
@@ -82,7 +103,12 @@ export async function runFootprint(options: BenchOptions, ctx: BenchContext, set
     for (const db of p.databases) {
       say(`restoring ${db.name}`);
       const rowsCommitted = m.written.rowsByDb[db.dbPath] ?? 0;
-      const { sourceRows, check } = await restoreAndCompare(db, { work, rowsCommitted, timeoutMs: settings.restoreTimeoutMs, track });
+      const { sourceRows, check } = await restoreAndCompare(db, {
+        work,
+        rowsCommitted,
+        timeoutMs: settings.restoreTimeoutMs,
+        track,
+      });
       restores.push({ name: db.name, rowsCommitted, sourceRows, check });
     }
     results.push({

@@ -113,12 +113,15 @@ export function parseIdleRssOptions(args: readonly string[]): IdleRssOptions | "
   if (values.help) return "help";
   const positive = (name: string, text: string): number => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`Cannot parse options: --${name} must be a positive whole number, got '${text}'`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new RangeError(`Cannot parse options: --${name} must be a positive whole number, got '${text}'`);
     return n;
   };
   const binaries = values["litefleet-bin"].map((spec, i) => {
     const eq = spec.indexOf("=");
-    return eq > 0 ? { label: spec.slice(0, eq), path: spec.slice(eq + 1) } : { label: values["litefleet-bin"].length > 1 ? `litefleet ${i + 1}` : "litefleet", path: spec };
+    return eq > 0
+      ? { label: spec.slice(0, eq), path: spec.slice(eq + 1) }
+      : { label: values["litefleet-bin"].length > 1 ? `litefleet ${i + 1}` : "litefleet", path: spec };
   });
   return { idleSeconds: positive("idle", values.idle), runs: positive("runs", values.runs), out: values.out, binaries };
 }
@@ -135,7 +138,8 @@ export async function runIdleRss(args: readonly string[], ctx: BenchContext): Pr
   const work = guard.makeTempDir("idle-rss-");
   const startedAt = new Date();
   const resolved = await resolveBinaries(options.binaries[0]?.path, { work, track, say, build: "release" });
-  const litefleets = options.binaries.length > 0 ? options.binaries : [{ label: "litefleet", path: resolved.litefleet }];
+  const litefleets =
+    options.binaries.length > 0 ? options.binaries : [{ label: "litefleet", path: resolved.litefleet }];
   const notes = [...resolved.notes];
   await using s3 = await startS3Server({ buckets: [BUCKET] });
   await using broker = await startMqttBroker();
@@ -174,8 +178,18 @@ export async function runIdleRss(args: readonly string[], ctx: BenchContext): Pr
   }
 
   // With several litefleet binaries, each one's version is in the notes.
-  const versions = Object.fromEntries(Object.entries(resolved.versions).filter(([k]) => k !== "litefleet" || litefleets.length === 1));
-  const report = renderIdleRssReport({ command: ctx.command, startedAt, options, results, notes, brokerKind: broker.kind, versions });
+  const versions = Object.fromEntries(
+    Object.entries(resolved.versions).filter(([k]) => k !== "litefleet" || litefleets.length === 1),
+  );
+  const report = renderIdleRssReport({
+    command: ctx.command,
+    startedAt,
+    options,
+    results,
+    notes,
+    brokerKind: broker.kind,
+    versions,
+  });
   process.stdout.write(`\n${report}`);
   if (options.out !== undefined) {
     writeFileSync(options.out, report);
@@ -185,7 +199,10 @@ export async function runIdleRss(args: readonly string[], ctx: BenchContext): Pr
 }
 
 /** Starts one agent, leaves it idle, reads its memory, stops it. */
-async function measureOnce(launch: AgentLaunch, ctx: { idleSeconds: number; track: TrackChild }): Promise<{ reading: Reading; exitNote: string | undefined }> {
+async function measureOnce(
+  launch: AgentLaunch,
+  ctx: { idleSeconds: number; track: TrackChild },
+): Promise<{ reading: Reading; exitNote: string | undefined }> {
   const agent = await startAgent(launch, { timeoutMs: START_TIMEOUT_MS, track: ctx.track });
   const sampler = new RssSampler(new Map([[launch.name, agent.process.pid]]));
   let reading: Reading;
@@ -194,20 +211,33 @@ async function measureOnce(launch: AgentLaunch, ctx: { idleSeconds: number; trac
     await Bun.sleep(ctx.idleSeconds * 1000);
     sampler.sampleNow();
     const m = readMemoryKiB(agent.process.pid);
-    reading = { rssKiB: m.rssKiB, hwmKiB: m.hwmKiB, rssAnonKiB: m.rssAnonKiB, rssFileKiB: m.rssFileKiB, maxSampledKiB: sampler.maxRssKiB(launch.name) ?? m.rssKiB };
+    reading = {
+      rssKiB: m.rssKiB,
+      hwmKiB: m.hwmKiB,
+      rssAnonKiB: m.rssAnonKiB,
+      rssFileKiB: m.rssFileKiB,
+      maxSampledKiB: sampler.maxRssKiB(launch.name) ?? m.rssKiB,
+    };
   } finally {
     sampler.stop();
   }
   const exit = await stopAgent(agent, STOP_TIMEOUT_MS);
   const clean = !exit.killed && exit.code === 0;
-  return { reading, exitNote: clean ? undefined : `did not exit cleanly after SIGTERM (${exit.killed ? "killed" : `exit ${exit.code ?? exit.signal}`}; log ${launch.logPath})` };
+  return {
+    reading,
+    exitNote: clean
+      ? undefined
+      : `did not exit cleanly after SIGTERM (${exit.killed ? "killed" : `exit ${exit.code ?? exit.signal}`}; log ${launch.logPath})`,
+  };
 }
 
 /** A WAL-mode database of 1,000 small rows. */
 function smallDatabase(path: string): void {
   const db = new Database(path, { create: true });
   try {
-    db.exec("PRAGMA journal_mode = wal; CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, value REAL, at INTEGER)");
+    db.exec(
+      "PRAGMA journal_mode = wal; CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, value REAL, at INTEGER)",
+    );
     const insert = db.prepare("INSERT INTO readings (sensor, value, at) VALUES (?, ?, ?)");
     db.transaction(() => {
       for (let i = 0; i < 1000; i++) insert.run(`s${i % 8}`, i / 7, 1_795_000_000 + i);
@@ -221,7 +251,10 @@ function litefleetCase(binary: string, dir: string, caseName: CaseName, servers:
   const dbPath = join(dir, "app.db");
   smallDatabase(dbPath);
   const s3 = servers.s3;
-  const replica = caseName === "file" ? { path: join(dir, "replica") } : { url: `s3://${BUCKET}/${dir.split("/").pop()}/app.db?endpoint=${s3.endpoint}` };
+  const replica =
+    caseName === "file"
+      ? { path: join(dir, "replica") }
+      : { url: `s3://${BUCKET}/${dir.split("/").pop()}/app.db?endpoint=${s3.endpoint}` };
   const config: Record<string, unknown> = {
     device: { id: "idle-rss" },
     // No status server: Litestream serves no HTTP either unless `addr:` is set.
@@ -230,14 +263,23 @@ function litefleetCase(binary: string, dir: string, caseName: CaseName, servers:
   };
   if (caseName === "s3+mqtt") {
     const b = servers.broker;
-    config["mqtt"] = { url: b.url, protocol: b.kind === "mosquitto" ? "5" : "3.1.1", "state-dir": join(dir, "fleet-state") };
+    config["mqtt"] = {
+      url: b.url,
+      protocol: b.kind === "mosquitto" ? "5" : "3.1.1",
+      "state-dir": join(dir, "fleet-state"),
+    };
   }
   const configPath = join(dir, "litefleet.yml");
   writeFileSync(configPath, stringify(config));
   return {
     name: `litefleet-${caseName}`,
     argv: [binary, "replicate", "--config", configPath],
-    env: { ...baseEnv(), LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: "us-east-1" },
+    env: {
+      ...baseEnv(),
+      LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId,
+      LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      AWS_REGION: "us-east-1",
+    },
     logPath: join(dir, "agent.log"),
     readyText: caseName === "s3+mqtt" ? "mqtt connected" : "capture started",
   };
@@ -288,14 +330,17 @@ export function renderIdleRssReport(r: {
   versions: Readonly<Record<string, string>>;
 }): string {
   const m = machineInfo();
-  const baseline = (caseName: CaseName) => r.results.find((x) => x.agent.startsWith("Litestream") && x.caseName === caseName);
+  const baseline = (caseName: CaseName) =>
+    r.results.find((x) => x.agent.startsWith("Litestream") && x.caseName === caseName);
   const lines = [
     `## Idle RSS: replicate with one small database${r.options.runs < 3 ? " (fewer than 3 runs: not a result of record)" : ""}`,
     "",
     `- Command: \`${r.command}\``,
     `- Date: ${r.startedAt.toISOString()}`,
     `- Machine: nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}; bun ${m.bunVersion}`,
-    `- Agents: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`,
+    `- Agents: ${Object.entries(r.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join("; ")}`,
     `- Each case: ${r.options.runs} run(s), ${r.options.idleSeconds} s idle after the agent is ready; medians. MQTT broker: ${r.brokerKind} (in the benchmark process when aedes).`,
     "",
     "| agent | replica | VmRSS MiB | VmHWM MiB | max sampled MiB | RssAnon MiB | RssFile MiB | VmRSS vs Litestream (same replica) |",
@@ -304,7 +349,10 @@ export function renderIdleRssReport(r: {
   for (const c of r.results) {
     const med = (f: (x: Reading) => number) => median(c.readings.map(f));
     const base = baseline(c.caseName === "s3+mqtt" ? "s3" : c.caseName);
-    const ratio = base && !c.agent.startsWith("Litestream") ? `${(med((x) => x.rssKiB) / median(base.readings.map((x) => x.rssKiB))).toFixed(2)}×` : "";
+    const ratio =
+      base && !c.agent.startsWith("Litestream")
+        ? `${(med((x) => x.rssKiB) / median(base.readings.map((x) => x.rssKiB))).toFixed(2)}×`
+        : "";
     lines.push(
       `| ${c.agent} | ${c.caseName} | ${mib(med((x) => x.rssKiB))} | ${mib(med((x) => x.hwmKiB))} | ${mib(med((x) => x.maxSampledKiB))} | ${mib(med((x) => x.rssAnonKiB))} | ${mib(med((x) => x.rssFileKiB))} | ${ratio} |`,
     );

@@ -15,7 +15,13 @@ import { stringify } from "yaml";
 import type { AgentBinaries } from "./agent-binaries.ts";
 import type { AgentLaunch, S3Target } from "./agent-process.ts";
 import type { ComparedAgent } from "./benchmark-run.ts";
-import { litefleetConfigYaml, litefleetEnv, litefleetLaunch, litefleetReplicaUrl, litefleetRestoreArgv } from "./litefleet-agent.ts";
+import {
+  litefleetConfigYaml,
+  litefleetEnv,
+  litefleetLaunch,
+  litefleetReplicaUrl,
+  litefleetRestoreArgv,
+} from "./litefleet-agent.ts";
 import type { LargeSettings, ReplicaKind } from "./large-settings.ts";
 import { litestreamConfigYaml, litestreamLaunch, litestreamRestoreArgv } from "./litestream-agent.ts";
 
@@ -69,7 +75,12 @@ export function prepareLargeAgent(
   copyFileSync(c.sourcePath, dbPath);
   const configPath = join(c.dir, `${agent.name}.yml`);
   const logPath = join(c.dir, `${agent.name}.log`);
-  const spec = { dbPath, prefix: `${c.id}/${agent.name}/db.db`, syncInterval: settings.syncInterval, monitorInterval: settings.monitorInterval };
+  const spec = {
+    dbPath,
+    prefix: `${c.id}/${agent.name}/db.db`,
+    syncInterval: settings.syncInterval,
+    monitorInterval: settings.monitorInterval,
+  };
   const replicaDir = join(c.dir, `${agent.name}-replica`);
   const fileReplica = { type: "file", path: replicaDir, "sync-interval": settings.syncInterval };
   const replica = c.kind === "s3" ? `${c.id}/${agent.name}` : replicaDir;
@@ -83,7 +94,15 @@ export function prepareLargeAgent(
         : stringify({ dbs: [{ path: dbPath, "monitor-interval": settings.monitorInterval, replicas: [fileReplica] }] });
     writeFileSync(configPath, yaml);
     const launch = litestreamLaunch(binary, configPath, agent, logPath);
-    return { agent, dbPath, configPath, launch, replica, restoreArgv: (out) => litestreamRestoreArgv(binary, configPath, dbPath, out), restoreEnv: launch.env };
+    return {
+      agent,
+      dbPath,
+      configPath,
+      launch,
+      replica,
+      restoreArgv: (out) => litestreamRestoreArgv(binary, configPath, dbPath, out),
+      restoreEnv: launch.env,
+    };
   }
   const binary = ctx.binaries.litefleet;
   let yaml: string;
@@ -91,7 +110,9 @@ export function prepareLargeAgent(
     yaml = litefleetConfigYaml([spec], s3, settings.litefleetConfigKeys);
   } else {
     const keys = settings.litefleetConfigKeys;
-    const config: Record<string, unknown> = keys.emitStatusAndLevels ? { status: { addr: "" }, levels: keys.levels.map((interval) => ({ interval })) } : {};
+    const config: Record<string, unknown> = keys.emitStatusAndLevels
+      ? { status: { addr: "" }, levels: keys.levels.map((interval) => ({ interval })) }
+      : {};
     config["dbs"] = [{ path: dbPath, "monitor-interval": settings.monitorInterval, replica: fileReplica }];
     yaml = stringify(config);
   }

@@ -75,7 +75,13 @@ export function generateDatabase(path: string, sizeMB: number, settings: LargeDa
     db.close();
   }
   const fileBytes = statSync(path).size;
-  return { path, bytes: fileBytes, pages: fileBytes / settings.pageSize, rows, seconds: (performance.now() - started) / 1000 };
+  return {
+    path,
+    bytes: fileBytes,
+    pages: fileBytes / settings.pageSize,
+    rows,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** Returns a xorshift32 generator of unsigned 32-bit words; the seed must not be 0. */
@@ -112,7 +118,8 @@ function telemetryText(next: () => number, row: number, length: number): string 
 export function lz4PageBytes(path: string, pageSize: number): number {
   let total = 0;
   forEachChunk(path, (chunk) => {
-    for (let off = 0; off < chunk.length; off += pageSize) total += lz4CompressBlock(chunk.subarray(off, off + pageSize)).length;
+    for (let off = 0; off < chunk.length; off += pageSize)
+      total += lz4CompressBlock(chunk.subarray(off, off + pageSize)).length;
   });
   return total;
 }

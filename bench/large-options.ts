@@ -74,8 +74,11 @@ export function parseLargeOptions(args: readonly string[], settings: LargeSettin
   return {
     bench,
     sizesMB: values.quick ? quick : parseSizes("--sizes", values.sizes, settings.defaultSizesMB),
-    restoreSizesMB: values.quick ? quick : parseSizes("--restore-sizes", values["restore-sizes"], settings.defaultRestoreSizesMB),
-    rssLimitMiB: values["rss-limit"] === undefined ? settings.defaultRssLimitMiB : positiveInt("--rss-limit", values["rss-limit"]),
+    restoreSizesMB: values.quick
+      ? quick
+      : parseSizes("--restore-sizes", values["restore-sizes"], settings.defaultRestoreSizesMB),
+    rssLimitMiB:
+      values["rss-limit"] === undefined ? settings.defaultRssLimitMiB : positiveInt("--rss-limit", values["rss-limit"]),
   };
 }
 

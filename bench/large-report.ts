@@ -132,12 +132,16 @@ export function renderLargeReport(result: LargeResult): string {
     if (seen.has(c.db.sizeMB)) continue;
     seen.add(c.db.sizeMB);
     const d = c.db;
-    lines.push(`| ${d.sizeMB} MB | ${int(d.bytes)} | ${int(d.pages)} | ${int(d.rows)} | ${int(d.lz4Bytes)} | ${ratio(d.lz4Bytes, d.bytes)} | ${fixed(d.generateSeconds, 1)} |`);
+    lines.push(
+      `| ${d.sizeMB} MB | ${int(d.bytes)} | ${int(d.pages)} | ${int(d.rows)} | ${int(d.lz4Bytes)} | ${ratio(d.lz4Bytes, d.bytes)} | ${fixed(d.generateSeconds, 1)} |`,
+    );
   }
   lines.push("");
   lines.push("### First sync from scratch");
   lines.push("");
-  lines.push("| size | replica | agent | outcome | peak RSS MiB | max sampled RSS MiB | time to first sync s | CPU s | bytes in replica | bytes uploaded | uploaded / LZ4 |");
+  lines.push(
+    "| size | replica | agent | outcome | peak RSS MiB | max sampled RSS MiB | time to first sync s | CPU s | bytes in replica | bytes uploaded | uploaded / LZ4 |",
+  );
   lines.push("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|");
   for (const c of result.cases) {
     for (const a of c.agents) {
@@ -190,7 +194,9 @@ function restoreLines(result: LargeResult): string[] {
   const out = ["### Restores", ""];
   const restored = result.cases.filter((c) => c.restores.length > 0);
   if (restored.length === 0) return [...out, "No replica was restored."];
-  out.push("| size | replica | tool | wall s | peak RSS MiB | CPU s | byte-identical | integrity_check | wall vs Litestream |");
+  out.push(
+    "| size | replica | tool | wall s | peak RSS MiB | CPU s | byte-identical | integrity_check | wall vs Litestream |",
+  );
   out.push("|---|---|---|--:|--:|--:|---|---|--:|");
   for (const c of restored) {
     const ls = c.restores.find((r) => r.tool === "litestream")?.measure;
@@ -209,7 +215,8 @@ function restoreLines(result: LargeResult): string[] {
             : undefined;
       const identical = failed ?? (m.identical === undefined ? "n/a" : m.identical ? "yes" : "**NO**");
       const integrity = m.integrity === undefined ? "n/a" : m.integrity === "ok" ? "ok" : `**${m.integrity}**`;
-      const vs = r.tool === "litestream" || ls === undefined || ls.code !== 0 ? "" : ratio(m.wallSeconds, ls.wallSeconds);
+      const vs =
+        r.tool === "litestream" || ls === undefined || ls.code !== 0 ? "" : ratio(m.wallSeconds, ls.wallSeconds);
       out.push(
         `| ${c.db.sizeMB} MB | ${c.kind} | ${r.tool} | ${fixed(m.wallSeconds, 2)} | ${mibOrNa(m.peakRssKiB)} | ${fixedOrNa(m.cpuSeconds, 2)} | ${identical} | ${integrity} | ${vs} |`,
       );
@@ -236,12 +243,16 @@ export function targetRows(result: LargeResult): string[] {
     const ls = agentOf(c, "litestream");
     const label = `${c.db.sizeMB} MB, ${c.kind}`;
     if (lf?.peakRssKiB === undefined || ls?.peakRssKiB === undefined) {
-      rows.push(`| ${TARGETS.peakRss} | ${label} | ${lf === undefined ? "litefleet" : "Litestream"} has no peak RSS | not evaluated |`);
+      rows.push(
+        `| ${TARGETS.peakRss} | ${label} | ${lf === undefined ? "litefleet" : "Litestream"} has no peak RSS | not evaluated |`,
+      );
       continue;
     }
     const killed = lf.outcome.kind === "synced" ? "" : ` (${replicationMeasured(lf)})`;
     const met = lf.outcome.kind === "synced" && lf.peakRssKiB <= ls.peakRssKiB;
-    rows.push(`| ${TARGETS.peakRss} | ${label} | ${mib(lf.peakRssKiB)} vs ${mib(ls.peakRssKiB)} MiB = **${ratio(lf.peakRssKiB, ls.peakRssKiB)}**${killed} | ${verdict(met)} |`);
+    rows.push(
+      `| ${TARGETS.peakRss} | ${label} | ${mib(lf.peakRssKiB)} vs ${mib(ls.peakRssKiB)} MiB = **${ratio(lf.peakRssKiB, ls.peakRssKiB)}**${killed} | ${verdict(met)} |`,
+    );
   }
   for (const kind of new Set(measured.map((c) => c.kind))) {
     const ofKind = measured.filter((c) => c.kind === kind);
@@ -261,7 +272,9 @@ export function targetRows(result: LargeResult): string[] {
     const growth = (b.peakRssKiB - a.peakRssKiB) / 1024;
     const incomplete = b.outcome.kind === "synced" ? "" : ` (${replicationMeasured(b)})`;
     const met = a.outcome.kind === "synced" && b.outcome.kind === "synced" && growth <= FLAT_RSS_SLACK_MIB;
-    rows.push(`| ${TARGETS.flat} | ${label} | ${mib(b.peakRssKiB)} − ${mib(a.peakRssKiB)} = **${fixed(growth, 1)} MiB**${incomplete} | ${verdict(met)} |`);
+    rows.push(
+      `| ${TARGETS.flat} | ${label} | ${mib(b.peakRssKiB)} − ${mib(a.peakRssKiB)} = **${fixed(growth, 1)} MiB**${incomplete} | ${verdict(met)} |`,
+    );
   }
   for (const c of measured.filter((x) => x.kind === "s3")) {
     const lf = agentOf(c, "litefleet");
@@ -272,10 +285,13 @@ export function targetRows(result: LargeResult): string[] {
       rows.push(`| ${TARGETS.upload} | ${label} | no upload count | not evaluated |`);
       continue;
     }
-    const lsText = ls?.firstSync === undefined ? "" : `; Litestream ${ratio(ls.firstSync.bytesUploaded, c.db.lz4Bytes)}`;
+    const lsText =
+      ls?.firstSync === undefined ? "" : `; Litestream ${ratio(ls.firstSync.bytesUploaded, c.db.lz4Bytes)}`;
     const incomplete = lf.outcome.kind === "synced" ? "" : ` (${replicationMeasured(lf)})`;
     const met = lf.outcome.kind === "synced" && up <= UPLOAD_FACTOR * c.db.lz4Bytes;
-    rows.push(`| ${TARGETS.upload} | ${label} | ${int(up)} / ${int(c.db.lz4Bytes)} = **${ratio(up, c.db.lz4Bytes)}**${incomplete}${lsText} | ${verdict(met)} |`);
+    rows.push(
+      `| ${TARGETS.upload} | ${label} | ${int(up)} / ${int(c.db.lz4Bytes)} = **${ratio(up, c.db.lz4Bytes)}**${incomplete}${lsText} | ${verdict(met)} |`,
+    );
   }
   for (const c of result.cases.filter((x) => x.restores.length > 0)) {
     const label = `${c.db.sizeMB} MB, ${c.kind}`;
@@ -283,16 +299,29 @@ export function targetRows(result: LargeResult): string[] {
     const lf = lfRow?.measure;
     const ls = c.restores.find((r) => r.tool === "litestream")?.measure;
     const lfOk = lf !== undefined && lf.code === 0 && lf.identical === true;
-    const why = lf === undefined ? `litefleet's restore not run: ${lfRow?.skipped ?? "?"}` : lfOk ? undefined : "litefleet's restore failed or differs";
+    const why =
+      lf === undefined
+        ? `litefleet's restore not run: ${lfRow?.skipped ?? "?"}`
+        : lfOk
+          ? undefined
+          : "litefleet's restore failed or differs";
     if (ls === undefined || ls.code !== 0 || why !== undefined || lf === undefined) {
-      rows.push(`| ${TARGETS.restoreWall} | ${label} | ${why ?? "no Litestream restore"} | ${why === undefined ? "not evaluated" : verdict(false)} |`);
+      rows.push(
+        `| ${TARGETS.restoreWall} | ${label} | ${why ?? "no Litestream restore"} | ${why === undefined ? "not evaluated" : verdict(false)} |`,
+      );
     } else {
-      rows.push(`| ${TARGETS.restoreWall} | ${label} | ${fixed(lf.wallSeconds, 2)} vs ${fixed(ls.wallSeconds, 2)} s = **${ratio(lf.wallSeconds, ls.wallSeconds)}** | ${verdict(lf.wallSeconds <= RESTORE_WALL_FACTOR * ls.wallSeconds)} |`);
+      rows.push(
+        `| ${TARGETS.restoreWall} | ${label} | ${fixed(lf.wallSeconds, 2)} vs ${fixed(ls.wallSeconds, 2)} s = **${ratio(lf.wallSeconds, ls.wallSeconds)}** | ${verdict(lf.wallSeconds <= RESTORE_WALL_FACTOR * ls.wallSeconds)} |`,
+      );
     }
     if (lf?.peakRssKiB === undefined || why !== undefined) {
-      rows.push(`| ${TARGETS.restoreRss} | ${label} | ${why ?? "no peak RSS"}${lf?.peakRssKiB === undefined ? "" : `; peak ${mib(lf.peakRssKiB)} MiB`} | ${why === undefined ? "not evaluated" : verdict(false)} |`);
+      rows.push(
+        `| ${TARGETS.restoreRss} | ${label} | ${why ?? "no peak RSS"}${lf?.peakRssKiB === undefined ? "" : `; peak ${mib(lf.peakRssKiB)} MiB`} | ${why === undefined ? "not evaluated" : verdict(false)} |`,
+      );
     } else {
-      rows.push(`| ${TARGETS.restoreRss} | ${label} | **${mib(lf.peakRssKiB)} MiB**${ls?.peakRssKiB === undefined ? "" : ` (Litestream ${mib(ls.peakRssKiB)})`} | ${verdict(lf.peakRssKiB <= RESTORE_RSS_MIB * 1024)} |`);
+      rows.push(
+        `| ${TARGETS.restoreRss} | ${label} | **${mib(lf.peakRssKiB)} MiB**${ls?.peakRssKiB === undefined ? "" : ` (Litestream ${mib(ls.peakRssKiB)})`} | ${verdict(lf.peakRssKiB <= RESTORE_RSS_MIB * 1024)} |`,
+      );
     }
   }
   return rows;

@@ -72,7 +72,9 @@ export async function timedRestore(
   const timed = existsSync(GNU_TIME);
   const command = timed ? [GNU_TIME, "-o", statsPath, "-f", "%M %e %U %S", ...argv] : [...argv];
   const started = performance.now();
-  const proc = opts.track(Bun.spawn(command, { env: { ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = opts.track(
+    Bun.spawn(command, { env: { ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" }),
+  );
   const output = Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const watched = new WatchedProcess(proc, opts.rssLimitKiB, started, { watchChild: timed });
   let timedOut = false;
@@ -111,7 +113,9 @@ export async function timedRestore(
 }
 
 /** Parses the `%M %e %U %S` line GNU time wrote to `path` (after a "Command exited…" line, if any). */
-export function readTimeStats(path: string): { maxRssKiB: number; wallSeconds: number; cpuSeconds: number } | undefined {
+export function readTimeStats(
+  path: string,
+): { maxRssKiB: number; wallSeconds: number; cpuSeconds: number } | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");

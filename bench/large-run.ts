@@ -30,7 +30,13 @@ import type { S3RequestLog } from "./s3-request-log.ts";
 export type ReplicationOutcome =
   | { readonly kind: "synced" }
   | { readonly kind: "rss-limit"; readonly rssKiB: number; readonly afterSeconds: number }
-  | { readonly kind: "exited"; readonly code: number | null; readonly signal: string | null; readonly afterSeconds: number; readonly logTail: string }
+  | {
+      readonly kind: "exited";
+      readonly code: number | null;
+      readonly signal: string | null;
+      readonly afterSeconds: number;
+      readonly logTail: string;
+    }
   | { readonly kind: "timeout"; readonly afterSeconds: number }
   | { readonly kind: "skipped"; readonly reason: string };
 
@@ -94,7 +100,10 @@ export interface LargeCaseContext {
  * doc. Never throws for an agent that dies or is killed: that is its
  * outcome.
  */
-export async function runLargeCase(prepared: readonly PreparedLargeAgent[], ctx: LargeCaseContext): Promise<AgentReplication[]> {
+export async function runLargeCase(
+  prepared: readonly PreparedLargeAgent[],
+  ctx: LargeCaseContext,
+): Promise<AgentReplication[]> {
   const { settings, s3log } = ctx;
   const routes = agentRoutes(
     prepared.map((p) => p.agent),
@@ -147,10 +156,18 @@ export async function runLargeCase(prepared: readonly PreparedLargeAgent[], ctx:
         if (w.state === "running") {
           w.outcome = hit
             ? { kind: "rss-limit", ...hit }
-            : { kind: "exited", code: w.agentProcess.process.exitCode, signal: signalOf(w.agentProcess), afterSeconds: seconds, logTail: logTail(w.agentProcess.logPath, 8) };
+            : {
+                kind: "exited",
+                code: w.agentProcess.process.exitCode,
+                signal: signalOf(w.agentProcess),
+                afterSeconds: seconds,
+                logTail: logTail(w.agentProcess.logPath, 8),
+              };
           // What it uploaded before it died or was killed.
           if (ctx.kind === "s3") w.firstSync = requestsOf(name, now);
-          ctx.say(`${name}: ${hit ? `exceeded --rss-limit (RSS ${Math.round(hit.rssKiB / 1024)} MiB after ${hit.afterSeconds.toFixed(1)} s), killed` : `exited on its own after ${seconds.toFixed(1)} s`}`);
+          ctx.say(
+            `${name}: ${hit ? `exceeded --rss-limit (RSS ${Math.round(hit.rssKiB / 1024)} MiB after ${hit.afterSeconds.toFixed(1)} s), killed` : `exited on its own after ${seconds.toFixed(1)} s`}`,
+          );
         }
         w.state = "gone";
         continue;
@@ -189,7 +206,9 @@ export async function runLargeCase(prepared: readonly PreparedLargeAgent[], ctx:
         w.outcome = { kind: "synced" };
         w.syncSeconds = lastWriteSeconds;
         if (s3 !== undefined) w.firstSync = requestsOf(name, now);
-        ctx.say(`${name}: first sync complete after ${lastWriteSeconds?.toFixed(1) ?? "?"} s (peak RSS ${Math.round((w.watched.hwmKiB ?? 0) / 1024)} MiB); stopping it`);
+        ctx.say(
+          `${name}: first sync complete after ${lastWriteSeconds?.toFixed(1) ?? "?"} s (peak RSS ${Math.round((w.watched.hwmKiB ?? 0) / 1024)} MiB); stopping it`,
+        );
       } else if (now - w.startedAt > ctx.timeoutMs) {
         w.outcome = { kind: "timeout", afterSeconds: seconds };
         if (s3 !== undefined) w.firstSync = requestsOf(name, now);
@@ -197,7 +216,9 @@ export async function runLargeCase(prepared: readonly PreparedLargeAgent[], ctx:
       } else {
         if (now >= w.nextProgressAt) {
           w.nextProgressAt = now + 15_000;
-          ctx.say(`  ${name}: ${Math.round(seconds)} s, RSS ${Math.round((w.watched.maxRssKiB ?? 0) / 1024)} MiB max, CPU ${(w.watched.cpuSeconds ?? 0).toFixed(1)} s`);
+          ctx.say(
+            `  ${name}: ${Math.round(seconds)} s, RSS ${Math.round((w.watched.maxRssKiB ?? 0) / 1024)} MiB max, CPU ${(w.watched.cpuSeconds ?? 0).toFixed(1)} s`,
+          );
         }
         continue;
       }

@@ -29,7 +29,8 @@ export interface LargeDatabaseSettings {
 }
 
 /** Settings of the `large` benchmark. */
-export interface LargeSettings extends Pick<SharedComparisonSettings, "bucket" | "monitorInterval" | "litefleetConfigKeys"> {
+export interface LargeSettings
+  extends Pick<SharedComparisonSettings, "bucket" | "monitorInterval" | "litefleetConfigKeys"> {
   /** Database sizes replicated from scratch unless `--sizes` says otherwise, MB (10^6 bytes, as the issue writes them). */
   readonly defaultSizesMB: readonly number[];
   /** Sizes whose replicas are restored unless `--restore-sizes` says otherwise, MB. */

@@ -51,7 +51,9 @@ export class WatchedProcess {
   get pid(): number | undefined {
     if (!this.#watchChild) return this.#process.pid;
     try {
-      const first = readFileSync(`/proc/${this.#process.pid}/task/${this.#process.pid}/children`, "utf8").trim().split(" ")[0];
+      const first = readFileSync(`/proc/${this.#process.pid}/task/${this.#process.pid}/children`, "utf8")
+        .trim()
+        .split(" ")[0];
       return first ? Number(first) : undefined;
     } catch {
       return undefined;

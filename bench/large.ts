@@ -20,7 +20,13 @@ import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from "@aws-
 import { existsSync, mkdirSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import type { BenchContext } from "./benchmark.ts";
-import { LITESTREAM_NOT_INSTALLED, prepareAgents, publishReport, startComparisonRun, type ComparisonRun } from "./benchmark-run.ts";
+import {
+  LITESTREAM_NOT_INSTALLED,
+  prepareAgents,
+  publishReport,
+  startComparisonRun,
+  type ComparisonRun,
+} from "./benchmark-run.ts";
 import { LARGE_AGENTS, prepareLargeAgent, type LargeCase, type PreparedLargeAgent } from "./large-agents.ts";
 import { checkpointDatabase, generateDatabase, lz4PageBytes, MB, sha256File } from "./large-database.ts";
 import { largeUsage, parseLargeOptions, replicatedSizes, type LargeOptions } from "./large-options.ts";
@@ -70,7 +76,11 @@ function freeBytes(dir: string): number {
  * @returns 0, 2 for bad options, or 1 when a restore of a completely synced replica differs from its database
  * @throws {Error} when litefleet cannot be built, a config is rejected, or the disk is too small
  */
-export async function runLarge(args: readonly string[], ctx: BenchContext, settings: LargeSettings = LARGE_SETTINGS): Promise<number> {
+export async function runLarge(
+  args: readonly string[],
+  ctx: BenchContext,
+  settings: LargeSettings = LARGE_SETTINGS,
+): Promise<number> {
   let options: LargeOptions | "help";
   try {
     options = parseLargeOptions(args, settings);
@@ -85,7 +95,10 @@ export async function runLarge(args: readonly string[], ctx: BenchContext, setti
   const { say } = ctx;
   const started = performance.now();
   if (options.bench.keep) ctx.guard.keepTempDirs();
-  await using run = await startComparisonRun("large", options.bench, ctx, { bucket: settings.bucket, build: "release" });
+  await using run = await startComparisonRun("large", options.bench, ctx, {
+    bucket: settings.bucket,
+    build: "release",
+  });
   const disk = new DiskWatch(run.work);
   const sizes = replicatedSizes(options);
   const largest = Math.max(...sizes);
@@ -96,9 +109,14 @@ export async function runLarge(args: readonly string[], ctx: BenchContext, setti
         `(${settings.diskFactor}× the ${largest} MB database); set TMPDIR to a directory on a larger file system`,
     );
   }
-  say(`sizes ${sizes.join(", ")} MB (restores: ${options.restoreSizesMB.join(", ")} MB); ${gib(disk.freeAtStart)} GiB free; --rss-limit ${options.rssLimitMiB} MiB`);
+  say(
+    `sizes ${sizes.join(", ")} MB (restores: ${options.restoreSizesMB.join(", ")} MB); ${gib(disk.freeAtStart)} GiB free; --rss-limit ${options.rssLimitMiB} MiB`,
+  );
   const notes = [...run.notes];
-  if (!existsSync(GNU_TIME)) notes.push(`No ${GNU_TIME}: restore peak RSS is the last \`VmHWM\` polled every ${settings.pollIntervalMs} ms before the exit, so it may miss the last moments.`);
+  if (!existsSync(GNU_TIME))
+    notes.push(
+      `No ${GNU_TIME}: restore peak RSS is the last \`VmHWM\` polled every ${settings.pollIntervalMs} ms before the exit, so it may miss the last moments.`,
+    );
   const cases: LargeCaseResult[] = [];
   let mismatch = false;
   for (const sizeMB of sizes) {
@@ -114,13 +132,21 @@ export async function runLarge(args: readonly string[], ctx: BenchContext, setti
       lz4Bytes: lz4PageBytes(gen.path, settings.database.pageSize),
       generateSeconds: gen.seconds,
     };
-    say(`  ${gib(db.bytes)} GiB in ${db.generateSeconds.toFixed(1)} s; LZ4 ${(db.lz4Bytes / db.bytes).toFixed(2)} of it`);
+    say(
+      `  ${gib(db.bytes)} GiB in ${db.generateSeconds.toFixed(1)} s; LZ4 ${(db.lz4Bytes / db.bytes).toFixed(2)} of it`,
+    );
     for (const kind of REPLICA_KINDS) {
       const c: LargeCase = { id: `${sizeMB}mb-${kind}`, kind, dir: join(sizeDir, kind), sourcePath: gen.path };
       mkdirSync(c.dir, { recursive: true });
       const result = await runCase(c, db, { run, options, settings, disk, ctx });
       mismatch ||= result.mismatch;
-      cases.push({ db, kind, inSizes: options.sizesMB.includes(sizeMB), agents: result.agents, restores: result.restores });
+      cases.push({
+        db,
+        kind,
+        inSizes: options.sizesMB.includes(sizeMB),
+        agents: result.agents,
+        restores: result.restores,
+      });
       if (!options.bench.keep) {
         rmSync(c.dir, { recursive: true, force: true });
         if (kind === "s3") await deletePrefix(run.s3log.server.sdkClient(), settings.bucket, `${c.id}/`);
@@ -129,7 +155,9 @@ export async function runLarge(args: readonly string[], ctx: BenchContext, setti
     if (!options.bench.keep) rmSync(sizeDir, { recursive: true, force: true });
   }
   if (cases.some((c) => c.agents.some((a) => a.outcome.kind === "rss-limit"))) {
-    notes.push(`An agent killed by \`--rss-limit\` shows its RSS when it was killed: its real peak would have been higher. Its replica is incomplete, so it is not restored.`);
+    notes.push(
+      `An agent killed by \`--rss-limit\` shows its RSS when it was killed: its real peak would have been higher. Its replica is incomplete, so it is not restored.`,
+    );
   }
   const report = renderLargeReport({
     command: ctx.command,
@@ -181,7 +209,10 @@ async function runCase(
       continue;
     }
     const p = prepared.find((x) => x.agent === agent);
-    const replicaBytes = c.kind === "s3" && p !== undefined ? await prefixBytes(run.s3log.server.sdkClient(), settings.bucket, `${p.replica}/`) : m.replicaBytes;
+    const replicaBytes =
+      c.kind === "s3" && p !== undefined
+        ? await prefixBytes(run.s3log.server.sdkClient(), settings.bucket, `${p.replica}/`)
+        : m.replicaBytes;
     agents.push({ ...m, replicaBytes });
   }
   if (!options.restoreSizesMB.includes(db.sizeMB)) return { agents, restores: [], mismatch: false };
@@ -190,7 +221,12 @@ async function runCase(
   let mismatch = false;
   const outDir = join(c.dir, "restored");
   mkdirSync(outDir, { recursive: true });
-  const common = { rssLimitKiB: options.rssLimitMiB * 1024, timeoutMs: settings.restoreTimeoutMs, pollIntervalMs: settings.pollIntervalMs, track };
+  const common = {
+    rssLimitKiB: options.rssLimitMiB * 1024,
+    timeoutMs: settings.restoreTimeoutMs,
+    pollIntervalMs: settings.pollIntervalMs,
+    track,
+  };
   let cpSource: { path: string; sha: string } | undefined;
   for (const agent of LARGE_AGENTS) {
     const p: PreparedLargeAgent | undefined = prepared.find((x) => x.agent === agent);
@@ -207,15 +243,28 @@ async function runCase(
     const sha = sha256File(p.dbPath);
     cpSource ??= { path: p.dbPath, sha };
     ctx.say(`restoring ${c.id} with ${agent.name}`);
-    const measure = await timedRestore(agent.name, p.restoreArgv(join(outDir, `${agent.name}.db`)), { ...common, output: join(outDir, `${agent.name}.db`), sourceSha256: sha, env: p.restoreEnv });
-    ctx.say(`  ${measure.wallSeconds.toFixed(2)} s, peak RSS ${Math.round((measure.peakRssKiB ?? 0) / 1024)} MiB, ${measure.identical ? "byte-identical" : `not identical (exit ${measure.code})`}`);
+    const measure = await timedRestore(agent.name, p.restoreArgv(join(outDir, `${agent.name}.db`)), {
+      ...common,
+      output: join(outDir, `${agent.name}.db`),
+      sourceSha256: sha,
+      env: p.restoreEnv,
+    });
+    ctx.say(
+      `  ${measure.wallSeconds.toFixed(2)} s, peak RSS ${Math.round((measure.peakRssKiB ?? 0) / 1024)} MiB, ${measure.identical ? "byte-identical" : `not identical (exit ${measure.code})`}`,
+    );
     if (measure.code === 0 && measure.identical === false) mismatch = true;
     restores.push({ tool: agent.name, measure, skipped: undefined });
     disk.poll();
   }
   if (c.kind === "file" && cpSource !== undefined) {
     const out = join(outDir, "cp.db");
-    const measure = await timedRestore("cp", ["cp", cpSource.path, out], { ...common, output: out, sourceSha256: cpSource.sha, env: {}, skipIntegrity: true });
+    const measure = await timedRestore("cp", ["cp", cpSource.path, out], {
+      ...common,
+      output: out,
+      sourceSha256: cpSource.sha,
+      env: {},
+      skipIntegrity: true,
+    });
     restores.push({ tool: "cp", measure, skipped: undefined });
   }
   return { agents, restores, mismatch };
@@ -248,14 +297,29 @@ async function deletePrefix(client: S3Client, bucket: string, prefix: string): P
   const keys: string[] = [];
   for await (const k of listKeys(client, bucket, prefix)) keys.push(k.key);
   for (let i = 0; i < keys.length; i += 1000) {
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
+    await client.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) },
+      }),
+    );
   }
 }
 
-async function* listKeys(client: S3Client, bucket: string, prefix: string): AsyncGenerator<{ key: string; size: number }> {
+async function* listKeys(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+): AsyncGenerator<{ key: string; size: number }> {
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) }));
+    const page = await client.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(token === undefined ? {} : { ContinuationToken: token }),
+      }),
+    );
     for (const o of page.Contents ?? []) if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 };
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);

@@ -117,14 +117,21 @@ export async function buildReleaseLitefleet(outDir: string, track: TrackChild): 
   if (typeof buildBinary !== "function") {
     const path = join(outDir, "litefleet");
     await buildLitefleet(path, track);
-    const why = existsSync(RELEASE_BUILD_SCRIPT) ? "cross-compile/build.ts exports no buildBinary()" : "cross-compile/build.ts does not exist";
-    return { path, origin: "compiled from the working tree with plain bun build --compile (no release flags)", fallback: why };
+    const why = existsSync(RELEASE_BUILD_SCRIPT)
+      ? "cross-compile/build.ts exports no buildBinary()"
+      : "cross-compile/build.ts does not exist";
+    return {
+      path,
+      origin: "compiled from the working tree with plain bun build --compile (no release flags)",
+      fallback: why,
+    };
   }
   const flags = mod["COMPILE_FLAGS"];
   const flagText = Array.isArray(flags) ? flags.join(" ") || "no extra flags" : "flags not exported";
   const built: unknown = await buildBinary(target, { outDir });
   const path = typeof built === "object" && built !== null ? (built as { path?: unknown }).path : undefined;
-  if (typeof path !== "string") throw new Error(`Cannot build litefleet: buildBinary('${target}') of cross-compile/build.ts returned no path`);
+  if (typeof path !== "string")
+    throw new Error(`Cannot build litefleet: buildBinary('${target}') of cross-compile/build.ts returned no path`);
   return {
     path,
     origin: `release build from the working tree: cross-compile/build.ts buildBinary('${target}') (bun build --compile --target=bun-${target} ${flagText})`,
@@ -138,10 +145,20 @@ export async function buildReleaseLitefleet(outDir: string, track: TrackChild): 
  *
  * @throws {Error} when litefleet rejects the config; the message includes its output
  */
-export async function validateLitefleetConfig(binary: string, configPath: string, ctx: { env: Readonly<Record<string, string>>; track: TrackChild }): Promise<void> {
-  const check = await runCommand([binary, "databases", "--config", configPath], { env: ctx.env, timeoutMs: 30_000, track: ctx.track });
+export async function validateLitefleetConfig(
+  binary: string,
+  configPath: string,
+  ctx: { env: Readonly<Record<string, string>>; track: TrackChild },
+): Promise<void> {
+  const check = await runCommand([binary, "databases", "--config", configPath], {
+    env: ctx.env,
+    timeoutMs: 30_000,
+    track: ctx.track,
+  });
   if (check.code !== 0) {
-    throw new Error(`Cannot use the litefleet config ${configPath}: 'litefleet databases' exited with ${check.code}\n${check.output}`);
+    throw new Error(
+      `Cannot use the litefleet config ${configPath}: 'litefleet databases' exited with ${check.code}\n${check.output}`,
+    );
   }
 }
 
@@ -159,7 +176,13 @@ export function litefleetEnv(s3: S3Target, userAgentToken: string | undefined): 
 }
 
 /** Returns how to run `litefleet replicate --config FILE` (ready once its first database is). */
-export function litefleetLaunch(binary: string, configPath: string, spec: Pick<LitefleetAgentSpec, "name">, s3: S3Target, logPath: string): AgentLaunch {
+export function litefleetLaunch(
+  binary: string,
+  configPath: string,
+  spec: Pick<LitefleetAgentSpec, "name">,
+  s3: S3Target,
+  logPath: string,
+): AgentLaunch {
   return {
     name: spec.name,
     argv: [binary, "replicate", "--config", configPath],

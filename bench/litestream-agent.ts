@@ -83,7 +83,12 @@ export function litestreamConfigYaml(dbs: readonly LitestreamDbSpec[], s3: S3Tar
 }
 
 /** Returns how to run `litestream replicate -config FILE` (ready once its first replica is). */
-export function litestreamLaunch(binary: string, configPath: string, spec: Pick<LitestreamAgentSpec, "name">, logPath: string): AgentLaunch {
+export function litestreamLaunch(
+  binary: string,
+  configPath: string,
+  spec: Pick<LitestreamAgentSpec, "name">,
+  logPath: string,
+): AgentLaunch {
   return {
     name: spec.name,
     argv: [binary, "replicate", "-config", configPath],

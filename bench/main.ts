@@ -21,7 +21,8 @@ import { runWriteThroughput } from "./write-throughput.ts";
 /** The benchmarks, by name. */
 const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
   aggregate: {
-    description: "litefleet aggregate over N simulated devices (default 200): first, idle and incremental runs; devices/min, MB/s",
+    description:
+      "litefleet aggregate over N simulated devices (default 200): first, idle and incremental runs; devices/min, MB/s",
     run: runAggregateBench,
   },
   batching: {
@@ -29,34 +30,41 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
     run: runBatching,
   },
   chaos: {
-    description: "issue #11: the real agent under seeded S3 faults, kill -9, clock steps, ENOSPC; every restore point checked (--seeds N, --short; --help)",
+    description:
+      "issue #11: the real agent under seeded S3 faults, kill -9, clock steps, ENOSPC; every restore point checked (--seeds N, --short; --help)",
     run: () => Promise.reject(new Error("chaos takes its own options")),
     runWithArgs: runChaos,
   },
   footprint: {
-    description: "peak RSS and CPU: litefleet (release build) at 1 s and at its default upload policy vs one Litestream v0.3.13 process, 3 databases each",
+    description:
+      "peak RSS and CPU: litefleet (release build) at 1 s and at its default upload policy vs one Litestream v0.3.13 process, 3 databases each",
     run: runFootprint,
   },
   "idle-rss": {
-    description: "issue #13: idle RSS of replicate (1 small DB): file, S3, S3 + MQTT; Litestream v0.3.13 side by side (--help)",
+    description:
+      "issue #13: idle RSS of replicate (1 small DB): file, S3, S3 + MQTT; Litestream v0.3.13 side by side (--help)",
     run: () => Promise.reject(new Error("idle-rss takes its own options")),
     runWithArgs: runIdleRss,
   },
   large: {
-    description: "issue #13: 300 MB and 2 GB databases from scratch to S3 and file, side by side: peak RSS, time, CPU, bytes vs LZ4; restores (--sizes, --rss-limit; --help)",
+    description:
+      "issue #13: 300 MB and 2 GB databases from scratch to S3 and file, side by side: peak RSS, time, CPU, bytes vs LZ4; restores (--sizes, --rss-limit; --help)",
     run: () => Promise.reject(new Error("large takes its own options")),
     runWithArgs: runLarge,
   },
   "s3-clients": {
-    description: "issue #13: RSS of the AWS SDK, Bun's S3Client and litefleet's SigV4 client: import, 100 small requests, 64 MiB up/down",
+    description:
+      "issue #13: RSS of the AWS SDK, Bun's S3Client and litefleet's SigV4 client: import, 100 small requests, 64 MiB up/down",
     run: runS3Clients,
   },
   resync: {
-    description: "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",
+    description:
+      "bytes of the first L0 after a restart that follows an application TRUNCATE checkpoint (~35 MiB db), full vs resync",
     run: runResyncBench,
   },
   "write-throughput": {
-    description: "issue #13: app small-commit throughput solo vs under litefleet / Litestream v0.3.13 (1 s), agent fsyncs per capture (--seconds N)",
+    description:
+      "issue #13: app small-commit throughput solo vs under litefleet / Litestream v0.3.13 (1 s), agent fsyncs per capture (--seconds N)",
     run: () => Promise.reject(new Error("write-throughput takes its own options")),
     runWithArgs: runWriteThroughput,
   },
@@ -92,7 +100,8 @@ async function main(args: readonly string[]): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  const say = (message: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+  const say = (message: string): void =>
+    void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   const guard = new ProcessGuard();
   guard.install();
   // Everything temporary, the s3rver store included (the harness puts it

@@ -88,7 +88,13 @@ export function readMemoryKiB(pid: number): Omit<ProcessSample, "cpuSeconds"> {
     if (!m?.[1]) throw new Error(`Cannot read memory of process ${pid}: no '${name}' in /proc/${pid}/status`);
     return Number(m[1]);
   };
-  return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM"), rssAnonKiB: field("RssAnon"), rssFileKiB: field("RssFile"), rssShmemKiB: field("RssShmem") };
+  return {
+    rssKiB: field("VmRSS"),
+    hwmKiB: field("VmHWM"),
+    rssAnonKiB: field("RssAnon"),
+    rssFileKiB: field("RssFile"),
+    rssShmemKiB: field("RssShmem"),
+  };
 }
 
 /** Samples `VmRSS` of several processes every `intervalMs` and keeps the maximum of each. */

@@ -1,5 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { attributionLines, exitCell, mibOrNa, notesSection, quickRunMark, restoreMethodNote, runFactLines, stopSecondsCell, type RunFacts } from "./report-common.ts";
+import {
+  attributionLines,
+  exitCell,
+  mibOrNa,
+  notesSection,
+  quickRunMark,
+  restoreMethodNote,
+  runFactLines,
+  stopSecondsCell,
+  type RunFacts,
+} from "./report-common.ts";
 import { emptyTally } from "./s3-accounting.ts";
 
 const MACHINE = { nproc: 2, cpuModel: "cpu", bunVersion: "1.4.5", os: "linux x64", memoryGiB: 4 };
@@ -8,7 +18,17 @@ describe("report-common", () => {
   test("runFactLines() states command, date, machine and versions", () => {
     const startedAt = new Date("2026-01-01T00:00:00Z");
     const versions = { litefleet: "0.1.0", Litestream: "v0.3.13" };
-    const facts: RunFacts = { command: "bun run bench batching --quick", startedAt, machine: MACHINE, versions, quick: true, transactions: 30, lateTicks: 0, steadySeconds: 30, notes: [] };
+    const facts: RunFacts = {
+      command: "bun run bench batching --quick",
+      startedAt,
+      machine: MACHINE,
+      versions,
+      quick: true,
+      transactions: 30,
+      lateTicks: 0,
+      steadySeconds: 30,
+      notes: [],
+    };
     const lines = runFactLines(facts);
     expect(lines).toEqual([
       "- Command: `bun run bench batching --quick`",

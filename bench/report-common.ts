@@ -44,7 +44,9 @@ export function runFactLines(facts: Pick<RunFacts, "command" | "startedAt" | "ma
     `- Command: \`${facts.command}\``,
     `- Date: ${facts.startedAt.toISOString()}`,
     `- Machine: nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}; bun ${m.bunVersion}`,
-    `- Agents: ${Object.entries(facts.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`,
+    `- Agents: ${Object.entries(facts.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join("; ")}`,
   ];
 }
 
@@ -79,7 +81,8 @@ export function attributionLines(unattributed: RequestTally, uploadsWithoutLengt
       ? "Every request was attributed to an agent."
       : `Unattributed requests: ${u.requests} (PUT ${u.puts}, LIST ${u.lists}, GET/HEAD ${u.getHeads}, DELETE ${u.deletes}, other ${u.other}).`,
   ];
-  if (uploadsWithoutLength > 0) out.push(`Uploads without content-length (bytes missing from the table): ${uploadsWithoutLength}.`);
+  if (uploadsWithoutLength > 0)
+    out.push(`Uploads without content-length (bytes missing from the table): ${uploadsWithoutLength}.`);
   return out;
 }
 

@@ -46,14 +46,34 @@ export async function restoreAndCompare(
   const sourceRows = countReadings(subject.dbPath);
   mkdirSync(join(opts.work, "restored"), { recursive: true });
   const output = join(opts.work, "restored", `${subject.name}.db`);
-  const { code, output: text } = await runCommand(subject.restoreArgv(output), { env: subject.commandEnv, timeoutMs: opts.timeoutMs, track: opts.track });
+  const { code, output: text } = await runCommand(subject.restoreArgv(output), {
+    env: subject.commandEnv,
+    timeoutMs: opts.timeoutMs,
+    track: opts.track,
+  });
   if (code !== 0 || !existsSync(output)) {
-    return { sourceRows, check: { ok: false, rows: undefined, integrity: undefined, detail: `restore exited with ${code}: ${oneLine(text)}` } };
+    return {
+      sourceRows,
+      check: {
+        ok: false,
+        rows: undefined,
+        integrity: undefined,
+        detail: `restore exited with ${code}: ${oneLine(text)}`,
+      },
+    };
   }
   const rows = countReadings(output);
   const integrity = integrityCheck(output);
   const ok = rows === sourceRows && rows === opts.rowsCommitted && integrity === "ok";
-  return { sourceRows, check: { ok, rows, integrity, detail: `${rows} rows (db ${sourceRows}, committed ${opts.rowsCommitted}), integrity_check ${integrity}` } };
+  return {
+    sourceRows,
+    check: {
+      ok,
+      rows,
+      integrity,
+      detail: `${rows} rows (db ${sourceRows}, committed ${opts.rowsCommitted}), integrity_check ${integrity}`,
+    },
+  };
 }
 
 function oneLine(text: string): string {

@@ -15,7 +15,9 @@ import { Database } from "bun:sqlite";
 const [path, mbArg] = process.argv.slice(2);
 const target = Number(mbArg) * 1e6;
 const db = new Database(path!, { create: true });
-db.exec("PRAGMA page_size=4096; PRAGMA journal_mode=wal; CREATE TABLE t (id INTEGER PRIMARY KEY, kind INT, body BLOB, note TEXT)");
+db.exec(
+  "PRAGMA page_size=4096; PRAGMA journal_mode=wal; CREATE TABLE t (id INTEGER PRIMARY KEY, kind INT, body BLOB, note TEXT)",
+);
 const ins = db.prepare("INSERT INTO t (kind, body, note) VALUES (?, ?, ?)");
 let seed = 12345;
 function rnd(): number {
@@ -30,7 +32,7 @@ while (true) {
     const n = 1000 + (rnd() % 3000);
     const b = new Uint8Array(n);
     if (i % 2 === 0) crypto.getRandomValues(b);
-    else for (let j = 0; j < n; j++) b[j] = (j % 64 < 48) ? 65 + (j % 7) : rnd() & 0xff;
+    else for (let j = 0; j < n; j++) b[j] = j % 64 < 48 ? 65 + (j % 7) : rnd() & 0xff;
     const note = Array.from({ length: 8 }, () => words[rnd() % words.length]).join(" ");
     ins.run(i % 5, b, note);
   }

@@ -37,7 +37,12 @@ import type { BenchOptions } from "./cli-options.ts";
 import { machineInfo } from "./machine-info.ts";
 import { quickRunMark } from "./report-common.ts";
 
-const CAPTURE = { busyTimeoutMs: 5000, minCheckpointPageCount: 1000, truncatePageN: 121_359, checkpointIntervalMs: 60_000 };
+const CAPTURE = {
+  busyTimeoutMs: 5000,
+  minCheckpointPageCount: 1000,
+  truncatePageN: 121_359,
+  checkpointIntervalMs: 60_000,
+};
 /** Rows changed while the agent is stopped. */
 const UPDATES = 300;
 const INSERTS_BEFORE_CHECKPOINT = 100;
@@ -63,7 +68,9 @@ export async function runResyncBench(options: BenchOptions, ctx: BenchContext): 
   const base = join(root, "base");
   ctx.say(`building a ~${targetMiB} MiB database and capturing it`);
   const built = await buildCapturedDatabase(base, targetMiB);
-  ctx.say(`database ${(built.dbBytes / 2 ** 20).toFixed(1)} MiB, ${built.pageCount} pages; first L0 ${built.firstL0Bytes} bytes`);
+  ctx.say(
+    `database ${(built.dbBytes / 2 ** 20).toFixed(1)} MiB, ${built.pageCount} pages; first L0 ${built.firstL0Bytes} bytes`,
+  );
   const variants: Variant[] = [];
   for (const [name, keepChecksums] of [
     ["full file (no usable pages.crc: the behaviour before)", false],
@@ -118,7 +125,11 @@ async function buildCapturedDatabase(dir: string, targetMiB: number) {
 }
 
 function fileBytes(app: Database): number {
-  return (app.query<{ n: number }, []>("SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()").get()?.n ?? 0);
+  return (
+    app
+      .query<{ n: number }, []>("SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()")
+      .get()?.n ?? 0
+  );
 }
 
 /** The application's changes while the agent is stopped, then one capture by a restarted agent. */
@@ -159,7 +170,15 @@ async function restartAfterAppCheckpoint(dir: string, name: string): Promise<Var
   app.close();
   const out = join(dir, "restored.db");
   await applyRestorePlan(replica, await planRestore(replica, { txid: res.txid }), { output: out });
-  return { name, pages: res.pages, l0Bytes: res.size, uploadedBytes, captureMs, restored: fileHash(out) === hash, reason: res.reason };
+  return {
+    name,
+    pages: res.pages,
+    l0Bytes: res.size,
+    uploadedBytes,
+    captureMs,
+    restored: fileHash(out) === hash,
+    reason: res.reason,
+  };
 }
 
 function renderReport(

@@ -29,8 +29,12 @@ describe("attributeRequest()", () => {
   test("falls back to a whole user-agent token", () => {
     const headers = { "user-agent": "aws-sdk-js/3.1 ua/2.1 app/lf-10s" };
     expect(attributeRequest(req("DeleteObjects", { headers }), ROUTES)).toBe("lf-10s");
-    expect(attributeRequest(req("HeadBucket", { headers: { "user-agent": "aws-sdk-go/1.44.0 (go1.21)" } }), ROUTES)).toBeUndefined();
-    expect(attributeRequest(req("HeadBucket", { headers: { "user-agent": "aws-sdk-go (go1.21)" } }), ROUTES)).toBe("ls-1s");
+    expect(
+      attributeRequest(req("HeadBucket", { headers: { "user-agent": "aws-sdk-go/1.44.0 (go1.21)" } }), ROUTES),
+    ).toBeUndefined();
+    expect(attributeRequest(req("HeadBucket", { headers: { "user-agent": "aws-sdk-go (go1.21)" } }), ROUTES)).toBe(
+      "ls-1s",
+    );
   });
 });
 

@@ -138,7 +138,10 @@ export function addToTally(tally: RequestTally, req: LoggedS3Request): void {
  * Tallies `requests` per agent. Every route gets an entry (zero if it sent
  * nothing); requests matching no route go under {@linkcode UNATTRIBUTED}.
  */
-export function tallyByAgent(requests: readonly LoggedS3Request[], routes: readonly AgentRoute[]): Map<string, RequestTally> {
+export function tallyByAgent(
+  requests: readonly LoggedS3Request[],
+  routes: readonly AgentRoute[],
+): Map<string, RequestTally> {
   const tallies = new Map<string, RequestTally>(routes.map((r) => [r.name, emptyTally()]));
   tallies.set(UNATTRIBUTED, emptyTally());
   for (const req of requests) {

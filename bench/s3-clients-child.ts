@@ -84,10 +84,17 @@ async function makeClient(candidate: Candidate, t: Target): Promise<ClientUnderT
     });
     return {
       put: async (Key, Body) => void (await client.send(new sdk.PutObjectCommand({ Bucket: t.bucket, Key, Body }))),
-      get: async (Key) => (await client.send(new sdk.GetObjectCommand({ Bucket: t.bucket, Key }))).Body!.transformToByteArray(),
-      list: async (Prefix) => (await client.send(new sdk.ListObjectsV2Command({ Bucket: t.bucket, Prefix }))).KeyCount ?? 0,
+      get: async (Key) =>
+        (await client.send(new sdk.GetObjectCommand({ Bucket: t.bucket, Key }))).Body!.transformToByteArray(),
+      list: async (Prefix) =>
+        (await client.send(new sdk.ListObjectsV2Command({ Bucket: t.bucket, Prefix }))).KeyCount ?? 0,
       uploadFile: async (Key, path) => {
-        const upload = new Upload({ client, params: { Bucket: t.bucket, Key, Body: createReadStream(path) }, partSize: PART_SIZE, queueSize: 2 });
+        const upload = new Upload({
+          client,
+          params: { Bucket: t.bucket, Key, Body: createReadStream(path) },
+          partSize: PART_SIZE,
+          queueSize: 2,
+        });
         await upload.done();
       },
       download: async (Key) => {
@@ -99,12 +106,19 @@ async function makeClient(candidate: Candidate, t: Target): Promise<ClientUnderT
     };
   }
   if (candidate === "bun-s3") {
-    const client = new Bun.S3Client({ endpoint: t.endpoint, bucket: t.bucket, region: "us-east-1", accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey });
+    const client = new Bun.S3Client({
+      endpoint: t.endpoint,
+      bucket: t.bucket,
+      region: "us-east-1",
+      accessKeyId: t.accessKeyId,
+      secretAccessKey: t.secretAccessKey,
+    });
     return {
       put: async (key, body) => void (await client.write(key, body)),
       get: async (key) => new Uint8Array(await client.file(key).arrayBuffer()),
       list: async (prefix) => (await client.list({ prefix })).contents?.length ?? 0,
-      uploadFile: async (key, path) => void (await client.file(key).write(Bun.file(path), { partSize: PART_SIZE, queueSize: 2 })),
+      uploadFile: async (key, path) =>
+        void (await client.file(key).write(Bun.file(path), { partSize: PART_SIZE, queueSize: 2 })),
       download: async (key) => {
         let n = 0;
         for await (const chunk of client.file(key).stream()) n += chunk.byteLength;
@@ -115,7 +129,14 @@ async function makeClient(candidate: Candidate, t: Target): Promise<ClientUnderT
   const { S3ObjectStore } = await import("../src/replica/s3/object-store.ts");
   const { openFileSource } = await import("../src/platform/byte-source.ts");
   const store = new S3ObjectStore(
-    { type: "s3", bucket: t.bucket, path: "", endpoint: t.endpoint, accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey },
+    {
+      type: "s3",
+      bucket: t.bucket,
+      path: "",
+      endpoint: t.endpoint,
+      accessKeyId: t.accessKeyId,
+      secretAccessKey: t.secretAccessKey,
+    },
     { env: {}, partSize: PART_SIZE },
   );
   return {
@@ -185,6 +206,11 @@ async function runChild(candidate: Candidate, t: Target, bigPath: string): Promi
 
 if (import.meta.main) {
   const [candidate, endpoint, bucket, accessKeyId, secretAccessKey, bigPath] = process.argv.slice(2);
-  if (!CANDIDATES.includes(candidate as Candidate) || bigPath === undefined) throw new Error(`Cannot run child: bad arguments ${process.argv.slice(2).join(" ")}`);
-  await runChild(candidate as Candidate, { endpoint: endpoint!, bucket: bucket!, accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! }, bigPath);
+  if (!CANDIDATES.includes(candidate as Candidate) || bigPath === undefined)
+    throw new Error(`Cannot run child: bad arguments ${process.argv.slice(2).join(" ")}`);
+  await runChild(
+    candidate as Candidate,
+    { endpoint: endpoint!, bucket: bucket!, accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! },
+    bigPath,
+  );
 }

@@ -61,16 +61,26 @@ export async function runS3Clients(_options: BenchOptions, ctx: BenchContext): P
   for (const candidate of CANDIDATES) {
     ctx.say(`measuring ${candidate}`);
     const child = Bun.spawn(
-      [process.execPath, join(import.meta.dir, "s3-clients-child.ts"), candidate, s3.endpoint, "bench", s3.accessKeyId, s3.secretAccessKey, bigPath],
+      [
+        process.execPath,
+        join(import.meta.dir, "s3-clients-child.ts"),
+        candidate,
+        s3.endpoint,
+        "bench",
+        s3.accessKeyId,
+        s3.secretAccessKey,
+        bigPath,
+      ],
       { stdout: "pipe", stderr: "inherit" },
     );
     const out = await new Response(child.stdout).text();
-    if ((await child.exited) !== 0) throw new Error(`Cannot measure ${candidate}: its process exited with ${child.exitCode}`);
+    if ((await child.exited) !== 0)
+      throw new Error(`Cannot measure ${candidate}: its process exited with ${child.exitCode}`);
     const report = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as ChildReport;
-    if (report.downloadedBytes !== BIG_SIZE) throw new Error(`Cannot measure ${candidate}: downloaded ${report.downloadedBytes} of ${BIG_SIZE} bytes`);
+    if (report.downloadedBytes !== BIG_SIZE)
+      throw new Error(`Cannot measure ${candidate}: downloaded ${report.downloadedBytes} of ${BIG_SIZE} bytes`);
     reports.push(report);
   }
   process.stdout.write(formatS3ClientsReport(reports, ctx.command));
   return 0;
 }
-

@@ -97,7 +97,9 @@ export async function startS3RequestLog(buckets: string[]): Promise<S3RequestLog
       return records.map((r, i) => {
         const t = tapped[i];
         if (t === undefined || t.method !== r.method) {
-          throw new Error(`Cannot merge S3 request logs: entry ${i} is '${r.method} ${r.kind}' in the harness, '${t?.method ?? "missing"}' in the tap`);
+          throw new Error(
+            `Cannot merge S3 request logs: entry ${i} is '${r.method} ${r.kind}' in the harness, '${t?.method ?? "missing"}' in the tap`,
+          );
         }
         return { ...r, listPrefix: t.listPrefix, startedAt: t.startedAt, endedAt: t.endedAt };
       });
@@ -108,5 +110,10 @@ export async function startS3RequestLog(buckets: string[]): Promise<S3RequestLog
 
 function tap(req: IncomingMessage): Tapped {
   const url = new URL(req.url ?? "/", "http://localhost");
-  return { method: req.method ?? "GET", listPrefix: url.searchParams.get("prefix") ?? undefined, startedAt: performance.now(), endedAt: undefined };
+  return {
+    method: req.method ?? "GET",
+    listPrefix: url.searchParams.get("prefix") ?? undefined,
+    startedAt: performance.now(),
+    endedAt: undefined,
+  };
 }

@@ -28,7 +28,9 @@ const targets = dbPaths.map((path) => {
   db.run(`PRAGMA busy_timeout = ${settings.busyTimeoutMs}`);
   db.run("PRAGMA journal_mode = WAL");
   db.run(`PRAGMA wal_autocheckpoint = ${settings.walAutocheckpoint}`);
-  const insert = db.prepare<void, [string, string, number, number]>("INSERT INTO readings(device, sensor, ts, value) VALUES (?, ?, ?, ?)");
+  const insert = db.prepare<void, [string, string, number, number]>(
+    "INSERT INTO readings(device, sensor, ts, value) VALUES (?, ?, ?, ?)",
+  );
   const commit = db.transaction((rows: Reading[]) => {
     for (const r of rows) insert.run(r.device, r.sensor, r.ts, r.value);
   });

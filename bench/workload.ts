@@ -153,7 +153,11 @@ export interface WriterArgs {
  */
 export function spawnWriter(args: WriterArgs, track: TrackChild): WriterProcess {
   const proc = track(
-    Bun.spawn([process.execPath, WRITER_ENTRY, JSON.stringify(args)], { stdin: "ignore", stdout: "pipe", stderr: "inherit" }),
+    Bun.spawn([process.execPath, WRITER_ENTRY, JSON.stringify(args)], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "inherit",
+    }),
   );
   let resolveStarted: () => void = () => {};
   let rejectStarted: (err: Error) => void = () => {};
@@ -177,7 +181,9 @@ export function spawnWriter(args: WriterArgs, track: TrackChild): WriterProcess 
     }
     const code = await proc.exited;
     if (code !== 0 || result === undefined) {
-      const err = new Error(`Cannot run the workload: the writer exited with code ${code}${result ? "" : " without a report"}`);
+      const err = new Error(
+        `Cannot run the workload: the writer exited with code ${code}${result ? "" : " without a report"}`,
+      );
       rejectStarted(err);
       throw err;
     }

@@ -51,9 +51,11 @@ function parseOptions(args: readonly string[]): Options {
     else if (a === "--synchronous" && (v === "NORMAL" || v === "FULL")) {
       synchronous = v;
       i++;
-    }
-    else if (a === "--out" && v !== undefined) out = args[++i];
-    else throw new RangeError(`Cannot run write-throughput: unknown or incomplete option '${a}' (--seconds N, --synchronous NORMAL|FULL, --out FILE)`);
+    } else if (a === "--out" && v !== undefined) out = args[++i];
+    else
+      throw new RangeError(
+        `Cannot run write-throughput: unknown or incomplete option '${a}' (--seconds N, --synchronous NORMAL|FULL, --out FILE)`,
+      );
   }
   return { seconds, synchronous, out };
 }
@@ -62,17 +64,32 @@ function createDatabase(path: string): void {
   const db = new Database(path, { create: true });
   db.run("PRAGMA journal_mode = WAL");
   db.run("CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER, value REAL)");
-  db.run("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO readings(ts, value) SELECT i, random() FROM n");
+  db.run(
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO readings(ts, value) SELECT i, random() FROM n",
+  );
   db.close();
 }
 
-async function runWriter(dbPath: string, options: Options, ctx: BenchContext): Promise<{ commits: number; seconds: number; maxCommitMs: number }> {
+async function runWriter(
+  dbPath: string,
+  options: Options,
+  ctx: BenchContext,
+): Promise<{ commits: number; seconds: number; maxCommitMs: number }> {
   const proc = ctx.guard.track(
-    Bun.spawn([process.execPath, join(REPO_ROOT, "bench/write-throughput-writer.ts"), dbPath, String(options.seconds), options.synchronous], {
-      env: baseEnv(),
-      stdout: "pipe",
-      stderr: "inherit",
-    }),
+    Bun.spawn(
+      [
+        process.execPath,
+        join(REPO_ROOT, "bench/write-throughput-writer.ts"),
+        dbPath,
+        String(options.seconds),
+        options.synchronous,
+      ],
+      {
+        env: baseEnv(),
+        stdout: "pipe",
+        stderr: "inherit",
+      },
+    ),
   );
   const text = await new Response(proc.stdout).text();
   await proc.exited;
@@ -107,7 +124,10 @@ async function phase(
   const strace = Bun.which("strace");
   const straceOut = join(dir, "strace.txt");
   if (launch && strace) {
-    launch = { ...launch, argv: [strace, "-f", "--seccomp-bpf", "-c", "-e", "trace=fsync,fdatasync", "-o", straceOut, ...launch.argv] };
+    launch = {
+      ...launch,
+      argv: [strace, "-f", "--seccomp-bpf", "-c", "-e", "trace=fsync,fdatasync", "-o", straceOut, ...launch.argv],
+    };
   }
   ctx.say(`${name}: ${options.seconds} s of small commits${launch ? " under the agent" : " alone"}`);
   const proc = launch ? await startAgent(launch, { timeoutMs: 60_000, track: (c) => ctx.guard.track(c) }) : undefined;
@@ -115,7 +135,9 @@ async function phase(
   if (proc && launch !== agentLaunch) {
     // Under strace: the agent is strace's child; stop it, and strace ends
     // with it and writes its summary.
-    const child = readFileSync(`/proc/${proc.process.pid}/task/${proc.process.pid}/children`, "utf8").trim().split(/\s+/)[0];
+    const child = readFileSync(`/proc/${proc.process.pid}/task/${proc.process.pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)[0];
     if (child) process.kill(Number(child), "SIGTERM");
     await proc.process.exited;
   } else if (proc) {
@@ -136,7 +158,13 @@ function litefleet(dbPath: string, dir: string): AgentLaunch & { captures: () =>
     config,
     stringify({
       status: { addr: "" },
-      dbs: [{ path: dbPath, "monitor-interval": "1s", replica: { url: `file://${join(dir, "replica")}`, "sync-interval": "1s" } }],
+      dbs: [
+        {
+          path: dbPath,
+          "monitor-interval": "1s",
+          replica: { url: `file://${join(dir, "replica")}`, "sync-interval": "1s" },
+        },
+      ],
     }),
   );
   return {
@@ -158,9 +186,23 @@ function litestream(binary: string): (dbPath: string, dir: string) => AgentLaunc
     const config = join(dir, "litestream.yml");
     writeFileSync(
       config,
-      stringify({ dbs: [{ path: dbPath, "monitor-interval": "1s", replicas: [{ type: "file", path: join(dir, "replica"), "sync-interval": "1s" }] }] }),
+      stringify({
+        dbs: [
+          {
+            path: dbPath,
+            "monitor-interval": "1s",
+            replicas: [{ type: "file", path: join(dir, "replica"), "sync-interval": "1s" }],
+          },
+        ],
+      }),
     );
-    return { name: "litestream", argv: [binary, "replicate", "-config", config], env: baseEnv(), logPath: join(dir, "agent.log"), readyText: "replicating to" };
+    return {
+      name: "litestream",
+      argv: [binary, "replicate", "-config", config],
+      env: baseEnv(),
+      logPath: join(dir, "agent.log"),
+      readyText: "replicating to",
+    };
   };
 }
 
@@ -168,7 +210,10 @@ function litestream(binary: string): (dbPath: string, dir: string) => AgentLaunc
 export async function runWriteThroughput(args: readonly string[], ctx: BenchContext): Promise<number> {
   const options = parseOptions(args);
   const work = ctx.guard.makeTempDir("write-throughput-");
-  const results: PhaseResult[] = [await phase("solo", work, options, ctx), await phase("litefleet", work, options, ctx, litefleet)];
+  const results: PhaseResult[] = [
+    await phase("solo", work, options, ctx),
+    await phase("litefleet", work, options, ctx, litefleet),
+  ];
   const ls = findLitestreamBinary();
   if (ls) results.push(await phase("litestream", work, options, ctx, litestream(ls)));
   else ctx.say(`Litestream ${LITESTREAM_VERSION} is not installed; measuring litefleet only`);

@@ -50,8 +50,10 @@ export const DEFAULT_TARGETS: readonly Target[] = ["linux-x64", "linux-arm64"];
 
 /** Printed under the table for targets that no test runs. */
 export const UNTESTED_NOTE: Readonly<Partial<Record<Target, string>>> = {
-  "linux-x64-musl": "built, not run here: needs musl libc and a musl libstdc++ (Alpine: apk add libstdc++); Debian has no musl libstdc++",
-  "linux-arm64-musl": "built, not run here: needs musl libc and a musl libstdc++ (Alpine: apk add libstdc++); Debian has no musl libstdc++",
+  "linux-x64-musl":
+    "built, not run here: needs musl libc and a musl libstdc++ (Alpine: apk add libstdc++); Debian has no musl libstdc++",
+  "linux-arm64-musl":
+    "built, not run here: needs musl libc and a musl libstdc++ (Alpine: apk add libstdc++); Debian has no musl libstdc++",
 };
 
 /**
@@ -113,7 +115,13 @@ export const UNTESTED_NOTE: Readonly<Partial<Record<Target, string>>> = {
  * own code, not the bundle: see docs/BENCHMARKS.md, "Issue #13: idle
  * footprint".
  */
-export const COMPILE_FLAGS: readonly string[] = ["--bytecode", "--format=esm", "--splitting", "--minify", "--keep-names"];
+export const COMPILE_FLAGS: readonly string[] = [
+  "--bytecode",
+  "--format=esm",
+  "--splitting",
+  "--minify",
+  "--keep-names",
+];
 
 /** What a binary says about itself (`litefleet version`); see `src/cli/build-info.d.ts`. */
 export interface BuildInfo {
@@ -207,8 +215,17 @@ export async function buildBinary(target: Target, options: BuildOptions): Promis
     "--outfile",
     path,
   ];
-  const proc = Bun.spawn(cmd, { cwd: ROOT, stdout: "pipe", stderr: "pipe", ...(options.signal ? { signal: options.signal } : {}) });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn(cmd, {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   if (code !== 0) {
     throw new Error(`Cannot build '${target}': bun build exited with code ${code}\n${out}${err}`.trimEnd());
   }
@@ -234,9 +251,16 @@ export function parseArgs(args: readonly string[]): { targets: Target[]; outDir:
       if (v === undefined || v === "") throw new TypeError(`Cannot parse arguments: '${name}' needs a value`);
       return v;
     };
-    if (name === "--targets") targets = value().split(",").filter((t) => t !== "").map(parseTarget);
+    if (name === "--targets")
+      targets = value()
+        .split(",")
+        .filter((t) => t !== "")
+        .map(parseTarget);
     else if (name === "--out") outDir = resolve(value());
-    else throw new TypeError(`Cannot parse arguments: unknown argument '${arg}' (usage: build.ts [--targets a,b] [--out dir])`);
+    else
+      throw new TypeError(
+        `Cannot parse arguments: unknown argument '${arg}' (usage: build.ts [--targets a,b] [--out dir])`,
+      );
   }
   if (targets.length === 0) throw new TypeError("Cannot parse arguments: '--targets' names no target");
   return { targets, outDir };
@@ -252,7 +276,9 @@ export async function main(args: readonly string[]): Promise<number> {
     return 2;
   }
   const commit = gitCommit();
-  console.log(`litefleet ${pkg.version} (commit ${commit}), bun ${Bun.version}, flags: ${COMPILE_FLAGS.join(" ") || "none"}`);
+  console.log(
+    `litefleet ${pkg.version} (commit ${commit}), bun ${Bun.version}, flags: ${COMPILE_FLAGS.join(" ") || "none"}`,
+  );
   const built: BuiltBinary[] = [];
   for (const target of parsed.targets) {
     try {

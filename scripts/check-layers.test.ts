@@ -14,7 +14,15 @@ function writeTree(root: string, files: Record<string, string>): void {
 
 describe("checkLayers", () => {
   test("importsOf() finds static, multi-line, re-export, side-effect and dynamic imports with their lines", () => {
-    const text = ['import { a } from "./a.ts";', "import {", "  b,", '} from "../b/b.ts";', 'export * from "mqtt";', 'import "./side.ts";', 'const m = await import("../c/c.ts");'].join("\n");
+    const text = [
+      'import { a } from "./a.ts";',
+      "import {",
+      "  b,",
+      '} from "../b/b.ts";',
+      'export * from "mqtt";',
+      'import "./side.ts";',
+      'const m = await import("../c/c.ts");',
+    ].join("\n");
     expect(importsOf("x/y.ts", text).map((e) => [e.line, e.specifier])).toEqual([
       [1, "./a.ts"],
       [4, "../b/b.ts"],
@@ -28,7 +36,8 @@ describe("checkLayers", () => {
     await using dir = await makeTempDir("check-layers-");
     writeTree(dir.path, {
       "config/mqtt.ts": 'import { x } from "../fleet/topics.ts";\n',
-      "fleet/topics.ts": 'import mqtt from "mqtt";\nimport {\n  y,\n} from "../agent/status.ts";\nexport const x = 1;\n',
+      "fleet/topics.ts":
+        'import mqtt from "mqtt";\nimport {\n  y,\n} from "../agent/status.ts";\nexport const x = 1;\n',
       "agent/status.ts": '\nimport type { Config } from "../config/mqtt.ts";\n',
       "agent/status.test.ts": 'import { S3Client } from "@aws-sdk/client-s3";\n',
       "aggregate/sink.ts": 'import { S3Client } from "@aws-sdk/client-s3";\nimport { log } from "../log.ts";\n',
@@ -51,8 +60,13 @@ describe("checkLayers", () => {
 
   test("a listed exception excuses its import and fails once the import is gone", () => {
     const edges = importsOf("aggregate/sink.ts", 'import { S3Client } from "@aws-sdk/client-s3";\n');
-    const exceptions = new Map([["aggregate/sink.ts", "@aws-sdk/*"], ["restore/old.ts", "@aws-sdk/*"]]);
-    expect(checkLayers(edges, exceptions)).toEqual(["src/restore/old.ts: listed exception (@aws-sdk/*) is gone: remove it from scripts/check-layers.ts"]);
+    const exceptions = new Map([
+      ["aggregate/sink.ts", "@aws-sdk/*"],
+      ["restore/old.ts", "@aws-sdk/*"],
+    ]);
+    expect(checkLayers(edges, exceptions)).toEqual([
+      "src/restore/old.ts: listed exception (@aws-sdk/*) is gone: remove it from scripts/check-layers.ts",
+    ]);
   });
 
   test("src/ passes", () => {

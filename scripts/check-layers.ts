@@ -39,7 +39,8 @@ const PACKAGE_RULES = [
  */
 export const EXCEPTIONS: ReadonlyMap<string, string> = new Map();
 
-const IMPORT_RE = /^\s*(?:import|export)\b[^"'`;]*?\bfrom\s*["']([^"']+)["']|^\s*import\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
+const IMPORT_RE =
+  /^\s*(?:import|export)\b[^"'`;]*?\bfrom\s*["']([^"']+)["']|^\s*import\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
 
 /** The imports in one file's text. */
 export function importsOf(file: string, text: string): ImportEdge[] {
@@ -57,7 +58,10 @@ function folderOf(path: string): string {
 }
 
 /** Every rule violation among `edges`, one message per offending import. */
-export function checkLayers(edges: readonly ImportEdge[], exceptions: ReadonlyMap<string, string> = EXCEPTIONS): string[] {
+export function checkLayers(
+  edges: readonly ImportEdge[],
+  exceptions: ReadonlyMap<string, string> = EXCEPTIONS,
+): string[] {
   const problems: string[] = [];
   const excused = new Set<string>();
   const graph = new Map<string, Map<string, ImportEdge[]>>(); // folder → folder → the imports that make the edge
@@ -72,13 +76,21 @@ export function checkLayers(edges: readonly ImportEdge[], exceptions: ReadonlyMa
       continue;
     }
     for (const rule of PACKAGE_RULES) {
-      if (!rule.pkg.test(e.specifier) || (rule.allowed as readonly string[]).some((dir) => e.file.startsWith(`${dir}/`))) continue;
+      if (
+        !rule.pkg.test(e.specifier) ||
+        (rule.allowed as readonly string[]).some((dir) => e.file.startsWith(`${dir}/`))
+      )
+        continue;
       if (exceptions.get(e.file) === rule.name) excused.add(e.file);
-      else problems.push(`src/${e.file}:${e.line}: ${rule.name} imported outside src/{${rule.allowed.join(",")}}/ ("${e.specifier}")`);
+      else
+        problems.push(
+          `src/${e.file}:${e.line}: ${rule.name} imported outside src/{${rule.allowed.join(",")}}/ ("${e.specifier}")`,
+        );
     }
   }
   for (const [file, name] of exceptions) {
-    if (!excused.has(file)) problems.push(`src/${file}: listed exception (${name}) is gone: remove it from scripts/check-layers.ts`);
+    if (!excused.has(file))
+      problems.push(`src/${file}: listed exception (${name}) is gone: remove it from scripts/check-layers.ts`);
   }
   const reaches = (start: string, goal: string): boolean => {
     const seen = new Set<string>();
@@ -96,7 +108,8 @@ export function checkLayers(edges: readonly ImportEdge[], exceptions: ReadonlyMa
   for (const [from, out] of [...graph].sort(([a], [b]) => a.localeCompare(b))) {
     for (const [to, imports] of [...out].sort(([a], [b]) => a.localeCompare(b))) {
       if (!reaches(to, from)) continue;
-      for (const e of imports) problems.push(`src/${e.file}:${e.line}: folder cycle ${from} → ${to} → … → ${from} ("${e.specifier}")`);
+      for (const e of imports)
+        problems.push(`src/${e.file}:${e.line}: folder cycle ${from} → ${to} → … → ${from} ("${e.specifier}")`);
     }
   }
   return problems;
@@ -118,5 +131,7 @@ if (import.meta.main) {
     console.error(`check-layers: ${problems.length} offending import(s) (rules: docs/ARCHITECTURE.md "Layers")`);
     process.exit(1);
   }
-  console.log(`check-layers: ok (no folder cycle; @aws-sdk/* and mqtt only in their folders, ${EXCEPTIONS.size} listed exceptions)`);
+  console.log(
+    `check-layers: ok (no folder cycle; @aws-sdk/* and mqtt only in their folders, ${EXCEPTIONS.size} listed exceptions)`,
+  );
 }

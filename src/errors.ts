@@ -27,10 +27,7 @@ export class ChecksumMismatchError extends Error {
   readonly path: string;
   readonly expected: bigint;
   readonly actual: bigint;
-  constructor(
-    message: string,
-    options: { path: string; expected: bigint; actual: bigint },
-  ) {
+  constructor(message: string, options: { path: string; expected: bigint; actual: bigint }) {
     super(message);
     this.path = options.path;
     this.expected = options.expected;
@@ -49,10 +46,7 @@ export class CorruptFileError extends Error {
   /** Byte offset where the problem was found, when known. */
   readonly offset: number | undefined;
   readonly autoRecoverable: boolean;
-  constructor(
-    message: string,
-    options: { path: string; offset?: number; autoRecoverable?: boolean; cause?: unknown },
-  ) {
+  constructor(message: string, options: { path: string; offset?: number; autoRecoverable?: boolean; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.path = options.path;
     this.offset = options.offset;
@@ -179,7 +173,8 @@ export function isDiskFull(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
     const code = (e as { code?: unknown }).code;
     if (code === "ENOSPC" || code === "SQLITE_FULL") return true;
-    if (e instanceof Error && /\bENOSPC\b|no space left on device|database or disk is full/i.test(e.message)) return true;
+    if (e instanceof Error && /\bENOSPC\b|no space left on device|database or disk is full/i.test(e.message))
+      return true;
     e = e instanceof Error ? e.cause : undefined;
   }
   return false;

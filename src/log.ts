@@ -29,22 +29,13 @@ export interface Logger {
 export type LogSink = (line: string) => void;
 
 /** Creates a logger. */
-export function createLogger(options: {
-  level: LogLevel;
-  format: LogFormat;
-  sink: LogSink;
-  now?: () => Date;
-}): Logger {
+export function createLogger(options: { level: LogLevel; format: LogFormat; sink: LogSink; now?: () => Date }): Logger {
   const now = options.now ?? (() => new Date());
   function make(bound: LogFields): Logger {
     function emit(level: LogLevel, msg: string, fields: LogFields | undefined): void {
       if (ORDER[level] < ORDER[options.level]) return;
       const all: LogFields = { ...bound, ...fields };
-      options.sink(
-        options.format === "json"
-          ? formatJson(now(), level, msg, all)
-          : formatText(now(), level, msg, all),
-      );
+      options.sink(options.format === "json" ? formatJson(now(), level, msg, all) : formatText(now(), level, msg, all));
     }
     return {
       debug: (m, f) => emit("debug", m, f),

@@ -122,7 +122,10 @@ export class CaptureBase {
    * holds `prevTxid`'s state, else every entry. A state without a checksum
    * (an empty database) is no base.
    */
-  captured(state: BaseState & { commit: number }, options: { prevTxid: Txid | undefined; changed: readonly number[] | undefined }): void {
+  captured(
+    state: BaseState & { commit: number },
+    options: { prevTxid: Txid | undefined; changed: readonly number[] | undefined },
+  ): void {
     this.#state = state.checksum === 0n ? undefined : state;
     this.#valid = true;
     const inPlace = options.prevTxid !== undefined && this.#fileTxid === options.prevTxid;
@@ -178,7 +181,9 @@ export function findBase(options: {
     if (header.pageSize !== pageSize || postApplyChecksum === 0n) return undefined;
     return { txid: tip, checksum: postApplyChecksum, commit: header.commit };
   } catch (err) {
-    options.log.warn("cannot read the newest local L0 file; the next file holds every page", { err: errorMessage(err) });
+    options.log.warn("cannot read the newest local L0 file; the next file holds every page", {
+      err: errorMessage(err),
+    });
     return undefined;
   }
 }

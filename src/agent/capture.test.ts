@@ -7,7 +7,13 @@ import { txid } from "../ltx/txid.ts";
 import { decodeLtxFile, verifyLtxFile } from "../ltx/decoder.ts";
 import { decodeHeader, hasNoChecksum } from "../ltx/header.ts";
 import { FileReplicaClient } from "../replica/file/replica-client.ts";
-import { decodeWalHeader, walChecksum, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from "../sqlite/wal-reader.ts";
+import {
+  decodeWalHeader,
+  walChecksum,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  type WalHeader,
+} from "../sqlite/wal-reader.ts";
 import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
@@ -16,7 +22,12 @@ import { DbCapture } from "./capture.ts";
 import { LocalStore } from "./local-store.ts";
 import { flush, testUploader } from "../../test/harness/uploader.ts";
 
-const OPTIONS = { busyTimeoutMs: 2000, minCheckpointPageCount: 1000, truncatePageN: 100000, checkpointIntervalMs: 60_000 };
+const OPTIONS = {
+  busyTimeoutMs: 2000,
+  minCheckpointPageCount: 1000,
+  truncatePageN: 100000,
+  checkpointIntervalMs: 60_000,
+};
 
 async function setup(dir: string) {
   const dbPath = join(dir, "app.db");
@@ -66,7 +77,10 @@ function appendUnpublishedCommit(dbPath: string): void {
   const frames = Math.floor((wal.length - WAL_HEADER_SIZE) / frameSize);
   const last = WAL_HEADER_SIZE + (frames - 1) * frameSize;
   const frame = new Uint8Array(wal.subarray(last, last + frameSize));
-  const prev = new DataView(frame.buffer).getUint32(16) === 0 ? hdr.checksum : ([new DataView(frame.buffer).getUint32(16), new DataView(frame.buffer).getUint32(20)] as const);
+  const prev =
+    new DataView(frame.buffer).getUint32(16) === 0
+      ? hdr.checksum
+      : ([new DataView(frame.buffer).getUint32(16), new DataView(frame.buffer).getUint32(20)] as const);
   frame[WAL_FRAME_HEADER_SIZE + hdr.pageSize - 1] = (frame[WAL_FRAME_HEADER_SIZE + hdr.pageSize - 1] ?? 0) ^ 0x5a;
   let sum = walChecksum(hdr.bigEndian, frame.subarray(0, 8), prev);
   sum = walChecksum(hdr.bigEndian, frame.subarray(WAL_FRAME_HEADER_SIZE), sum);
@@ -190,7 +204,11 @@ describe("DbCapture", () => {
     insert(s.app, 2);
     cap = s.open();
     const after = cap.sync();
-    expect(after).toMatchObject({ snapshot: false, resync: true, reason: "database changed while the agent was stopped" });
+    expect(after).toMatchObject({
+      snapshot: false,
+      resync: true,
+      reason: "database changed while the agent was stopped",
+    });
     if (after) s.hashes.set(after.txid, imageHash(s.app));
     await flush(s.uploader);
     cap.close();
@@ -215,7 +233,10 @@ describe("DbCapture", () => {
     first.close();
     insert(s.app, 5);
     // A new device state (lost or migrated) on top of the replica's TXID 2.
-    for (const [name, floorChecksum] of [["with", floor.postApplyChecksum], ["without", undefined]] as const) {
+    for (const [name, floorChecksum] of [
+      ["with", floor.postApplyChecksum],
+      ["without", undefined],
+    ] as const) {
       const store = LocalStore.open(join(dir.path, `fresh-${name}`));
       const cap = DbCapture.open(s.dbPath, {
         store,
@@ -257,7 +278,8 @@ describe("DbCapture", () => {
     /** 200 scattered updates, the application's own TRUNCATE checkpoint, then 50 new rows. */
     function changeWhileStopped(app: Database, rows: number): void {
       app.transaction(() => {
-        for (let i = 0; i < 200; i++) app.run("UPDATE t SET v = randomblob(1000) WHERE id = ?", [1 + ((i * 7919) % rows)]);
+        for (let i = 0; i < 200; i++)
+          app.run("UPDATE t SET v = randomblob(1000) WHERE id = ?", [1 + ((i * 7919) % rows)]);
       })();
       app.query("PRAGMA wal_checkpoint(TRUNCATE)").get();
       app.run("INSERT INTO t (v) SELECT randomblob(1000) FROM t LIMIT 50");
@@ -287,7 +309,10 @@ describe("DbCapture", () => {
         expect(res!.pages).toBeLessThan(300);
         expect(res!.size).toBeLessThan(full.size / 3);
         const file = l0(s.store, 2n);
-        expect({ flags: file.header.flags, pre: file.header.preApplyChecksum }).toEqual({ flags: 0, pre: pos.postApplyChecksum });
+        expect({ flags: file.header.flags, pre: file.header.preApplyChecksum }).toEqual({
+          flags: 0,
+          pre: pos.postApplyChecksum,
+        });
         // The database grew: every page past the old size is in the file.
         expect(file.header.commit).toBeGreaterThan(pos.commit);
         for (let p = pos.commit + 1; p <= file.header.commit; p++) expect(file.pageNumbers).toContain(p);
@@ -350,11 +375,14 @@ describe("DbCapture", () => {
       const crcPath = join(s.store.dir, "pages.crc");
       const older = readFileSync(crcPath);
       const damages: Array<[string, () => void]> = [
-        ["flipped entry", () => {
-          const bytes = readFileSync(crcPath);
-          bytes[32 + 8 * 5 + 3] = (bytes[32 + 8 * 5 + 3] ?? 0) ^ 0x01;
-          writeFileSync(crcPath, bytes);
-        }],
+        [
+          "flipped entry",
+          () => {
+            const bytes = readFileSync(crcPath);
+            bytes[32 + 8 * 5 + 3] = (bytes[32 + 8 * 5 + 3] ?? 0) ^ 0x01;
+            writeFileSync(crcPath, bytes);
+          },
+        ],
         ["truncated", () => writeFileSync(crcPath, readFileSync(crcPath).subarray(0, 100))],
         ["another state's file", () => writeFileSync(crcPath, older)],
         ["missing", () => rmSync(crcPath)],
@@ -365,7 +393,11 @@ describe("DbCapture", () => {
         const cap = s.open();
         try {
           const res = await syncAndRecord(s, cap);
-          expect({ name, snapshot: res?.snapshot, resync: res?.resync }).toEqual({ name, snapshot: true, resync: false });
+          expect({ name, snapshot: res?.snapshot, resync: res?.resync }).toEqual({
+            name,
+            snapshot: true,
+            resync: false,
+          });
           const file = l0(s.store, res!.txid);
           expect(file.pageNumbers.length).toBe(file.header.commit);
         } finally {

@@ -114,7 +114,14 @@ export class DbCapture {
    */
   static open(
     path: string,
-    options: { store: LocalStore; capture: CaptureOptions; log: Logger; floorTxid: Txid; floorChecksum?: bigint; clock?: Clock },
+    options: {
+      store: LocalStore;
+      capture: CaptureOptions;
+      log: Logger;
+      floorTxid: Txid;
+      floorChecksum?: bigint;
+      clock?: Clock;
+    },
   ): DbCapture {
     const conn = CaptureConnection.open(path, { busyTimeoutMs: options.capture.busyTimeoutMs });
     const floor = { txid: options.floorTxid, checksum: options.floorChecksum };
@@ -281,7 +288,12 @@ export class DbCapture {
   }
 
   /** Points the page map at every committed frame of the current WAL; returns that segment. */
-  #rebuildFromWal(hdr: WalHeader | undefined): { start: number; end: number; checksum: readonly [number, number]; commit: number } {
+  #rebuildFromWal(hdr: WalHeader | undefined): {
+    start: number;
+    end: number;
+    checksum: readonly [number, number];
+    commit: number;
+  } {
     let end = WAL_HEADER_SIZE;
     let checksum: readonly [number, number] = hdr?.checksum ?? [0, 0];
     let commit = 0;
@@ -391,7 +403,10 @@ export class DbCapture {
     // next start continues from.
     this.#base.captured(
       { txid: id, checksum: postApply, commit: plan.seg.commit },
-      { prevTxid: prev?.txid, changed: plan.kind === "incremental" && Array.isArray(plan.pages) ? plan.pages : undefined },
+      {
+        prevTxid: prev?.txid,
+        changed: plan.kind === "incremental" && Array.isArray(plan.pages) ? plan.pages : undefined,
+      },
     );
     this.#store.writePosition(this.#pos);
     this.#snapshotReason = undefined;
@@ -538,7 +553,10 @@ export class DbCapture {
       }
     } finally {
       this.#conn.endBarrier();
-      this.#log.debug("checkpoint barrier released", { ms: Math.round((performance.now() - heldFrom) * 10) / 10, complete });
+      this.#log.debug("checkpoint barrier released", {
+        ms: Math.round((performance.now() - heldFrom) * 10) / 10,
+        complete,
+      });
     }
     if (complete && mode === "TRUNCATE") this.#conn.restartWal();
     return mode;
@@ -581,10 +599,7 @@ export class DbCapture {
  */
 function isOneRestartLater(pos: CapturePosition, hdr: WalHeader): boolean {
   const seq = hdr.checkpointSeq;
-  return (
-    hdr.salt1 === ((pos.salt1 + 1) >>> 0) &&
-    (seq === pos.checkpointSeq || seq === ((pos.checkpointSeq + 1) >>> 0))
-  );
+  return hdr.salt1 === (pos.salt1 + 1) >>> 0 && (seq === pos.checkpointSeq || seq === (pos.checkpointSeq + 1) >>> 0);
 }
 
 /** Pages 1..commit without the lock page. */

@@ -52,7 +52,9 @@ export class CapturedPages {
       return data;
     }
     if (this.#conn.readWalInto(off + WAL_FRAME_HEADER_SIZE, data) !== size) {
-      throw new RangeError(`Cannot read WAL frame: page '${pgno}' at offset '${off}' is past the end of '${this.#conn.walPath}'`);
+      throw new RangeError(
+        `Cannot read WAL frame: page '${pgno}' at offset '${off}' is past the end of '${this.#conn.walPath}'`,
+      );
     }
     return data;
   }

@@ -117,7 +117,13 @@ export class DbAgent {
   /** When each replica's writer conflict was last logged (monotonic). */
   #conflictReportedAt = new Map<Uploader, number>();
   /** Capture counters since start. */
-  readonly counters: CaptureCounters = { syncs: 0, syncErrors: 0, syncSeconds: 0, checkpoints: {}, checkpointSeconds: 0 };
+  readonly counters: CaptureCounters = {
+    syncs: 0,
+    syncErrors: 0,
+    syncSeconds: 0,
+    checkpoints: {},
+    checkpointSeconds: 0,
+  };
 
   constructor(options: DbAgentOptions) {
     this.path = options.path;
@@ -222,7 +228,9 @@ export class DbAgent {
     const takeover = this.#takeover;
     const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS });
     while (!this.#abort.signal.aborted) {
-      const signal = takeover ? this.#abort.signal : AbortSignal.any([this.#abort.signal, AbortSignal.timeout(START_SETTLE_MS)]);
+      const signal = takeover
+        ? this.#abort.signal
+        : AbortSignal.any([this.#abort.signal, AbortSignal.timeout(START_SETTLE_MS)]);
       try {
         await u.settle(signal);
         return;
@@ -243,7 +251,11 @@ export class DbAgent {
           return;
         }
         const wait = backoff.fail();
-        this.#log.error("takeover: cannot read the replica's position; retrying", { replica: u.name, err: errorMessage(err), backoff: `${wait}ms` });
+        this.#log.error("takeover: cannot read the replica's position; retrying", {
+          replica: u.name,
+          err: errorMessage(err),
+          backoff: `${wait}ms`,
+        });
         await this.#clock.sleep(wait, this.#abort.signal);
       }
     }
@@ -255,8 +267,13 @@ export class DbAgent {
     const now = this.#clock.monotonic();
     const last = this.#conflictReportedAt.get(u);
     if (last !== undefined && now - last < CONFLICT_REMINDER_MS) return;
-    this.#log.error("second writer: uploads to this replica are stopped", { replica: u.name, err: err.message, hint: err.hint });
-    if (last === undefined) this.#opts.onEvent?.("replica.conflict", { db: this.path, replica: u.name, error: err.message, hint: err.hint });
+    this.#log.error("second writer: uploads to this replica are stopped", {
+      replica: u.name,
+      err: err.message,
+      hint: err.hint,
+    });
+    if (last === undefined)
+      this.#opts.onEvent?.("replica.conflict", { db: this.path, replica: u.name, error: err.message, hint: err.hint });
     this.#conflictReportedAt.set(u, now);
   }
 
@@ -273,10 +290,13 @@ export class DbAgent {
     try {
       return (await tip?.tipChecksum(this.#abort.signal))?.checksum;
     } catch (err) {
-      this.#log.warn("cannot read the replica's checksum at its latest TXID; the next file starts a new checksum chain", {
-        replica: tip?.name,
-        err: errorMessage(err),
-      });
+      this.#log.warn(
+        "cannot read the replica's checksum at its latest TXID; the next file starts a new checksum chain",
+        {
+          replica: tip?.name,
+          err: errorMessage(err),
+        },
+      );
       return undefined;
     }
   }
@@ -294,14 +314,16 @@ export class DbAgent {
       captureError = err;
     }
     await Promise.all(
-      this.#uploaders.filter((u) => !u.conflict).map(
-        (u) =>
-          new Promise<void>((resolve, reject) => {
-            const list = this.#waiters.get(u) ?? [];
-            list.push({ resolve, reject, failures: 0 });
-            this.#waiters.set(u, list);
-          }),
-      ),
+      this.#uploaders
+        .filter((u) => !u.conflict)
+        .map(
+          (u) =>
+            new Promise<void>((resolve, reject) => {
+              const list = this.#waiters.get(u) ?? [];
+              list.push({ resolve, reject, failures: 0 });
+              this.#waiters.set(u, list);
+            }),
+        ),
     );
     const conflict = this.#uploaders.find((u) => u.conflict)?.conflict;
     if (conflict) throw conflict;
@@ -435,10 +457,13 @@ export class DbAgent {
           this.#opts.onEvent?.("sync.error", { db: this.path, error: errorMessage(err), diskFull: isDiskFull(err) });
         }
         if (backoff.failures <= 3 || backoff.failures % 10 === 0) {
-          this.#log.error(isDiskFull(err) ? "sync failed: disk full; the WAL keeps the changes until space returns" : "sync failed", {
-            err: errorMessage(err),
-            backoff: `${wait}ms`,
-          });
+          this.#log.error(
+            isDiskFull(err) ? "sync failed: disk full; the WAL keeps the changes until space returns" : "sync failed",
+            {
+              err: errorMessage(err),
+              backoff: `${wait}ms`,
+            },
+          );
         }
       }
       await this.#clock.sleep(wait, signal);
@@ -530,7 +555,12 @@ export class DbAgent {
         u.stats.lastError = errorMessage(err);
         const delay = this.#failed(backoff, err, u.name);
         if (backoff.failures === 1) {
-          this.#opts.onEvent?.("upload.error", { db: this.path, replica: u.name, error: errorMessage(err), diskFull: isDiskFull(err) });
+          this.#opts.onEvent?.("upload.error", {
+            db: this.path,
+            replica: u.name,
+            error: errorMessage(err),
+            diskFull: isDiskFull(err),
+          });
         }
         nextRemoteAt = this.#clock.monotonic() + delay;
         wait = Math.max(50, Math.min(delay, this.#opts.monitorIntervalMs));
@@ -579,7 +609,9 @@ export class DbAgent {
         } catch (err) {
           // Nothing is lost: the changes stay in the WAL (under our read
           // lock until now) and the next start captures them.
-          this.#log.warn("final capture failed; the next start captures what the WAL holds", { err: errorMessage(err) });
+          this.#log.warn("final capture failed; the next start captures what the WAL holds", {
+            err: errorMessage(err),
+          });
         }
         const deadline = this.#clock.monotonic() + options.timeoutMs;
         for (const [i, u] of this.#uploaders.entries()) {

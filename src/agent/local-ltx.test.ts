@@ -27,10 +27,12 @@ function writeChain(dir: LtxDir, count: number, seed: number): LtxFileInfo[] {
     const pgnos = new Set<number>();
     for (let p = prev + 1; p <= commit; p++) pgnos.add(p); // growth pages
     for (let i = 0; i < 3; i++) pgnos.add(1 + Math.floor(rand() * commit));
-    const pages = [...pgnos].sort((a, b) => a - b).map((pgno) => ({
-      pgno,
-      data: Uint8Array.from({ length: PAGE }, () => Math.floor(rand() * 4)),
-    }));
+    const pages = [...pgnos]
+      .sort((a, b) => a - b)
+      .map((pgno) => ({
+        pgno,
+        data: Uint8Array.from({ length: PAGE }, () => Math.floor(rand() * 4)),
+      }));
     const header = newLtxHeader({
       flags: t === 1 ? 0 : HEADER_FLAG_NO_CHECKSUM,
       pageSize: PAGE,
@@ -49,7 +51,13 @@ function writeChain(dir: LtxDir, count: number, seed: number): LtxFileInfo[] {
         return t === 1 ? sums.databaseChecksum() : 0n;
       },
     });
-    files.push({ level: 0, minTxid: header.minTxid, maxTxid: header.maxTxid, size, createdAt: new Date(header.timestamp) });
+    files.push({
+      level: 0,
+      minTxid: header.minTxid,
+      maxTxid: header.maxTxid,
+      size,
+      createdAt: new Date(header.timestamp),
+    });
   }
   return files;
 }

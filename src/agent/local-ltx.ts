@@ -94,14 +94,18 @@ export function mergeLocalLtx(
     const tempBase = options.dst.path({ level: options.level, minTxid: first.minTxid, maxTxid: last.maxTxid });
     const inputs = options.files.map((f) => src.path(f));
     const pacer = new GarbagePacer();
-    const { header, size } = compactPaths(inputs, (chunk) => {
-      file.write(chunk);
-      pacer.add(chunk.length);
-    }, {
-      nodeId,
-      fanIn: Math.max(2, options.fanIn ?? MERGE_FAN_IN),
-      tempBase,
-    });
+    const { header, size } = compactPaths(
+      inputs,
+      (chunk) => {
+        file.write(chunk);
+        pacer.add(chunk.length);
+      },
+      {
+        nodeId,
+        fanIn: Math.max(2, options.fanIn ?? MERGE_FAN_IN),
+        tempBase,
+      },
+    );
     const oldest = Math.min(...options.files.map((f) => f.createdAt.getTime()));
     const createdAt = new Date(options.dateByOldest === true ? oldest : header.timestamp);
     file.commit({ mtime: createdAt });
@@ -143,7 +147,10 @@ function compactPaths(
       temps.push(temp);
       const fd = openSync(temp, "w", 0o600);
       try {
-        compactPaths(paths.slice(i, i + options.fanIn), (chunk) => writeFully(fd, chunk), { ...options, depth: depth + 1 });
+        compactPaths(paths.slice(i, i + options.fanIn), (chunk) => writeFully(fd, chunk), {
+          ...options,
+          depth: depth + 1,
+        });
       } finally {
         closeSync(fd);
       }
@@ -174,7 +181,8 @@ export function readLocalLtxEnds(dir: LtxDir, key: LtxFileKey): { header: LtxHea
     const headLength = readSync(fd, head, 0, HEADER_SIZE, 0);
     const header = decodeHeader(head.subarray(0, headLength), { path, autoRecoverable: true });
     const tail = new Uint8Array(TRAILER_SIZE);
-    const tailLength = size >= HEADER_SIZE + TRAILER_SIZE ? readSync(fd, tail, 0, TRAILER_SIZE, size - TRAILER_SIZE) : 0;
+    const tailLength =
+      size >= HEADER_SIZE + TRAILER_SIZE ? readSync(fd, tail, 0, TRAILER_SIZE, size - TRAILER_SIZE) : 0;
     return { header, postApplyChecksum: decodeTrailer(tail.subarray(0, tailLength), { path }).postApplyChecksum };
   } finally {
     closeSync(fd);

@@ -169,7 +169,8 @@ export class LocalStore {
     if (this.#writerIds) return this.#writerIds;
     const path = join(this.dir, "writers.json");
     const raw = readJson(path) as { ids?: unknown } | undefined;
-    this.#writerIds = raw === undefined ? [] : malformedAs(path, () => (raw.ids as unknown[]).map((v) => BigInt(`0x${String(v)}`)));
+    this.#writerIds =
+      raw === undefined ? [] : malformedAs(path, () => (raw.ids as unknown[]).map((v) => BigInt(`0x${String(v)}`)));
     return this.#writerIds;
   }
 
@@ -222,21 +223,23 @@ export class LocalStore {
     const path = join(this.dir, "position.json");
     const raw = orUndefinedIfMalformed(() => readJson(path)) as Record<string, unknown> | undefined;
     if (raw === undefined) return undefined;
-    return orUndefinedIfMalformed(() => malformedAs(path, () => {
-      const sum = raw.walChecksum as [number, number];
-      return {
-        txid: parseTxid(String(raw.txid)),
-        walOffset: num(raw.walOffset),
-        walChecksum: [num(sum[0]), num(sum[1])],
-        salt1: num(raw.salt1),
-        salt2: num(raw.salt2),
-        checkpointSeq: num(raw.checkpointSeq),
-        pageSize: num(raw.pageSize),
-        commit: num(raw.commit),
-        postApplyChecksum: BigInt(`0x${String(raw.postApplyChecksum)}`),
-        expectRestart: raw.expectRestart === true,
-      };
-    }));
+    return orUndefinedIfMalformed(() =>
+      malformedAs(path, () => {
+        const sum = raw.walChecksum as [number, number];
+        return {
+          txid: parseTxid(String(raw.txid)),
+          walOffset: num(raw.walOffset),
+          walChecksum: [num(sum[0]), num(sum[1])],
+          salt1: num(raw.salt1),
+          salt2: num(raw.salt2),
+          checkpointSeq: num(raw.checkpointSeq),
+          pageSize: num(raw.pageSize),
+          commit: num(raw.commit),
+          postApplyChecksum: BigInt(`0x${String(raw.postApplyChecksum)}`),
+          expectRestart: raw.expectRestart === true,
+        };
+      }),
+    );
   }
 
   /** Records the capture position: rewritten in place, not fsynced (see the module documentation). */
@@ -264,11 +267,13 @@ export class LocalStore {
     const path = join(this.replicaDir(name).root, "state.json");
     const raw = orUndefinedIfMalformed(() => readJson(path)) as Record<string, unknown> | undefined;
     if (raw === undefined) return undefined;
-    return orUndefinedIfMalformed(() => malformedAs(path, () => {
-      const uploaded = (raw.uploaded as unknown[]).map((v) => parseTxid(String(v)));
-      if (uploaded.length !== 10) throw new RangeError("uploaded must list levels 0..9");
-      return { uploaded, snapshotTime: num(raw.snapshotTime), built: parseTxid(String(raw.built)) };
-    }));
+    return orUndefinedIfMalformed(() =>
+      malformedAs(path, () => {
+        const uploaded = (raw.uploaded as unknown[]).map((v) => parseTxid(String(v)));
+        if (uploaded.length !== 10) throw new RangeError("uploaded must list levels 0..9");
+        return { uploaded, snapshotTime: num(raw.snapshotTime), built: parseTxid(String(raw.built)) };
+      }),
+    );
   }
 
   /** Records what replica `name` holds: rewritten in place, not fsynced (see the module documentation). */

@@ -68,7 +68,15 @@ export class LtxDir {
   /** Files of a level in ascending TXID order, by min then max (createdAt = mtime = LTX timestamp). */
   list(level: number): LtxFileInfo[] {
     return [...this.#level(level).values()].sort((a, b) =>
-      a.minTxid !== b.minTxid ? (a.minTxid < b.minTxid ? -1 : 1) : a.maxTxid < b.maxTxid ? -1 : a.maxTxid > b.maxTxid ? 1 : 0,
+      a.minTxid !== b.minTxid
+        ? a.minTxid < b.minTxid
+          ? -1
+          : 1
+        : a.maxTxid < b.maxTxid
+          ? -1
+          : a.maxTxid > b.maxTxid
+            ? 1
+            : 0,
     );
   }
 
@@ -91,7 +99,8 @@ export class LtxDir {
       try {
         const from = openFileReader(src.path(f));
         try {
-          for (let at = 0; at < from.size; at += COPY_CHUNK) file.write(from.read(at, Math.min(COPY_CHUNK, from.size - at)));
+          for (let at = 0; at < from.size; at += COPY_CHUNK)
+            file.write(from.read(at, Math.min(COPY_CHUNK, from.size - at)));
         } finally {
           from.close();
         }
@@ -113,7 +122,9 @@ export class LtxDir {
    * no later merge or upload meets overlapping files.
    */
   listMerged(level: number): LtxFileInfo[] {
-    const files = this.list(level).sort((a, b) => (a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : a.maxTxid > b.maxTxid ? -1 : 1));
+    const files = this.list(level).sort((a, b) =>
+      a.minTxid < b.minTxid ? -1 : a.minTxid > b.minTxid ? 1 : a.maxTxid > b.maxTxid ? -1 : 1,
+    );
     const out: LtxFileInfo[] = [];
     let end = 0n;
     for (const f of files) {

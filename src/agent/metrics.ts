@@ -46,23 +46,71 @@ export function renderMetrics(agents: readonly DbAgent[], mqtt: MqttLinkStatus |
     }
     add("litefleet_checkpoint_seconds", "counter", "Time spent checkpointing.", db, c.checkpointSeconds);
     const status = a.status();
-    add("litefleet_capture_failing", "gauge", "1 while captures fail (status captureError).", db, status.captureError === null ? 0 : 1);
-    add("litefleet_disk_full", "gauge", "1 while the last capture or batch failed because a disk is full.", db, status.diskFull ? 1 : 0);
+    add(
+      "litefleet_capture_failing",
+      "gauge",
+      "1 while captures fail (status captureError).",
+      db,
+      status.captureError === null ? 0 : 1,
+    );
+    add(
+      "litefleet_disk_full",
+      "gauge",
+      "1 while the last capture or batch failed because a disk is full.",
+      db,
+      status.diskFull ? 1 : 0,
+    );
     for (const [i, u] of a.uploaders.entries()) {
       const r = { ...db, replica: u.name };
       const s = u.stats;
       const rs = status.replicas[i];
-      add("litefleet_replica_txid", "gauge", "Highest TXID the replica holds at level 0.", r, Number(u.state?.uploaded[0] ?? 0n));
-      add("litefleet_replica_operation_total", "counter", "Requests to the replica by operation.", { ...r, operation: "PUT" }, s.puts);
-      add("litefleet_replica_operation_total", "counter", "Requests to the replica by operation.", { ...r, operation: "LIST" }, s.lists);
-      add("litefleet_replica_operation_total", "counter", "Requests to the replica by operation.", { ...r, operation: "DELETE" }, s.deletes);
+      add(
+        "litefleet_replica_txid",
+        "gauge",
+        "Highest TXID the replica holds at level 0.",
+        r,
+        Number(u.state?.uploaded[0] ?? 0n),
+      );
+      add(
+        "litefleet_replica_operation_total",
+        "counter",
+        "Requests to the replica by operation.",
+        { ...r, operation: "PUT" },
+        s.puts,
+      );
+      add(
+        "litefleet_replica_operation_total",
+        "counter",
+        "Requests to the replica by operation.",
+        { ...r, operation: "LIST" },
+        s.lists,
+      );
+      add(
+        "litefleet_replica_operation_total",
+        "counter",
+        "Requests to the replica by operation.",
+        { ...r, operation: "DELETE" },
+        s.deletes,
+      );
       add("litefleet_replica_operation_bytes", "counter", "Bytes uploaded to the replica.", r, s.bytes);
       add("litefleet_replica_operation_errors_total", "counter", "Failed remote attempts.", r, s.errors);
       add("litefleet_replica_batches_total", "counter", "Batches formed.", r, s.batches);
       add("litefleet_replica_coalesced_total", "counter", "Times waiting batches were coalesced.", r, s.coalesced);
-      add("litefleet_pending_bytes", "gauge", "Bytes captured but not yet in the replica (the spool).", r, rs?.pending.bytes ?? 0);
+      add(
+        "litefleet_pending_bytes",
+        "gauge",
+        "Bytes captured but not yet in the replica (the spool).",
+        r,
+        rs?.pending.bytes ?? 0,
+      );
       add("litefleet_pending_files", "gauge", "Files captured but not yet in the replica.", r, rs?.pending.files ?? 0);
-      add("litefleet_lag_seconds", "gauge", "Age of the oldest change not yet in the replica.", r, (rs?.lagMs ?? 0) / 1000);
+      add(
+        "litefleet_lag_seconds",
+        "gauge",
+        "Age of the oldest change not yet in the replica.",
+        r,
+        (rs?.lagMs ?? 0) / 1000,
+      );
       add(
         "litefleet_last_upload_timestamp_seconds",
         "gauge",
@@ -70,8 +118,20 @@ export function renderMetrics(agents: readonly DbAgent[], mqtt: MqttLinkStatus |
         r,
         s.lastUploadAt / 1000,
       );
-      add("litefleet_replica_failing", "gauge", "1 while the replica's last attempt failed (status lastError).", r, rs?.lastError ? 1 : 0);
-      add("litefleet_replica_conflict", "gauge", "1 while another writer's files stop uploads to the replica.", r, rs?.conflict ? 1 : 0);
+      add(
+        "litefleet_replica_failing",
+        "gauge",
+        "1 while the replica's last attempt failed (status lastError).",
+        r,
+        rs?.lastError ? 1 : 0,
+      );
+      add(
+        "litefleet_replica_conflict",
+        "gauge",
+        "1 while another writer's files stop uploads to the replica.",
+        r,
+        rs?.conflict ? 1 : 0,
+      );
       add("litefleet_metered", "gauge", "1 while the replica uses its metered policy.", r, rs?.metered ? 1 : 0);
     }
   }
@@ -88,6 +148,8 @@ export function renderMetrics(agents: readonly DbAgent[], mqtt: MqttLinkStatus |
 }
 
 function formatLabels(labels: Record<string, string>): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`);
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`,
+  );
   return parts.length ? `{${parts.join(",")}}` : "";
 }

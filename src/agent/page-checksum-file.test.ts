@@ -29,7 +29,10 @@ describe("PageChecksumFile", () => {
     expect(statSync(file.path).size).toBe(32 + 8 * pages.length);
     const loaded = file.load(state);
     if ("untrusted" in loaded) throw new Error(loaded.untrusted);
-    expect({ commit: loaded.commit, checksum: loaded.checksums.databaseChecksum() }).toEqual({ commit: 20_000, checksum: state.checksum });
+    expect({ commit: loaded.commit, checksum: loaded.checksums.databaseChecksum() }).toEqual({
+      commit: 20_000,
+      checksum: state.checksum,
+    });
 
     // A few pages change (runs and single pages) and the database shrinks by ten pages.
     const changed = [3, 4, 5, 100, 8191, 8192, 8193, 19_000];
@@ -49,7 +52,9 @@ describe("PageChecksumFile", () => {
   test("load() refuses a file that does not describe the expected state", async () => {
     await using dir = await makeTempDir("crc-");
     const file = new PageChecksumFile(join(dir.path, "pages.crc"));
-    expect(file.load({ txid: txid(1), checksum: 1n << 63n, pageSize: 512 })).toEqual({ untrusted: "no page checksum file" });
+    expect(file.load({ txid: txid(1), checksum: 1n << 63n, pageSize: 512 })).toEqual({
+      untrusted: "no page checksum file",
+    });
     const sums = checksumsOf(randomPages(3, 100));
     const state = { txid: txid(5), checksum: sums.databaseChecksum(), pageSize: 512, commit: 100 };
     const cases: Array<[string, (bytes: Uint8Array) => Uint8Array, Partial<typeof state>]> = [

@@ -62,9 +62,9 @@ export class PageChecksumFile {
    * checksums and the recorded commit, or a reason why the file is not
    * trusted. Memory: the returned 8 bytes per page plus one 64 KiB chunk.
    */
-  load(expected: Omit<RecordedState, "commit"> & { readonly commit?: number }):
-    | { readonly checksums: PageChecksums; readonly commit: number }
-    | { readonly untrusted: string } {
+  load(
+    expected: Omit<RecordedState, "commit"> & { readonly commit?: number },
+  ): { readonly checksums: PageChecksums; readonly commit: number } | { readonly untrusted: string } {
     let fd: number;
     try {
       fd = openSync(this.path, "r");
@@ -129,7 +129,8 @@ export class PageChecksumFile {
         writeAt(fd, HEADER_SIZE + (first - 1) * ENTRY_SIZE, part);
       };
       if (changed === undefined) {
-        for (let first = 1; first <= state.commit; first += CHUNK_ENTRIES) put(first, Math.min(CHUNK_ENTRIES, state.commit - first + 1));
+        for (let first = 1; first <= state.commit; first += CHUNK_ENTRIES)
+          put(first, Math.min(CHUNK_ENTRIES, state.commit - first + 1));
       } else {
         // One write per run of consecutive pages (`changed` ascends).
         let first = 0;

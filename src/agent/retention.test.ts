@@ -5,7 +5,13 @@ import { planRetention } from "./retention.ts";
 
 const HOUR = 3_600_000;
 function f(level: number, min: number, max: number, ageHours: number): LtxFileInfo {
-  return { level, minTxid: txid(min), maxTxid: txid(max), size: 1000, createdAt: new Date(100 * HOUR - ageHours * HOUR) };
+  return {
+    level,
+    minTxid: txid(min),
+    maxTxid: txid(max),
+    size: 1000,
+    createdAt: new Date(100 * HOUR - ageHours * HOUR),
+  };
 }
 
 describe("planRetention", () => {
@@ -23,7 +29,12 @@ describe("planRetention", () => {
       f(0, 31, 31, 1),
     ];
     const doomed = planRetention(files, { now: 100 * HOUR, retentionMs: 24 * HOUR });
-    expect(doomed.map((x) => `${x.level}:${x.minTxid}-${x.maxTxid}`).sort()).toEqual(["0:1-1", "0:11-20", "0:2-10", "9:1-10"]);
+    expect(doomed.map((x) => `${x.level}:${x.minTxid}-${x.maxTxid}`).sort()).toEqual([
+      "0:1-1",
+      "0:11-20",
+      "0:2-10",
+      "9:1-10",
+    ]);
   });
 
   test("deletes nothing without snapshots, and nothing when every snapshot is young", () => {

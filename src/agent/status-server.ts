@@ -52,11 +52,15 @@ export function startStatusServer(addr: string, source: StatusSource): Promise<H
       const timeoutMs = Number.isFinite(header) && header > 0 ? header : SYNC_TIMEOUT_MS;
       syncWithDeadline(source, timeoutMs).then(
         (answer) => sendJson(res, answer.httpStatus, answer.body),
-        (err: unknown) => sendJson(res, 500, { ok: false, timedOut: false, error: `Cannot sync: ${errorMessage(err)}`, failures: [] }),
+        (err: unknown) =>
+          sendJson(res, 500, { ok: false, timedOut: false, error: `Cannot sync: ${errorMessage(err)}`, failures: [] }),
       );
       return;
     }
-    sendJson(res, 404, { ok: false, error: `Cannot ${req.method} ${req.url}: use GET /status, POST /sync or GET /metrics` });
+    sendJson(res, 404, {
+      ok: false,
+      error: `Cannot ${req.method} ${req.url}: use GET /status, POST /sync or GET /metrics`,
+    });
   });
 }
 
@@ -82,7 +86,12 @@ async function serve(
   const server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) =>
-      reject(new Error(`Cannot listen on '${addr}' (${key}): ${errorMessage(err)} (change ${key}, or set it to "" to turn it off)`, { cause: err })),
+      reject(
+        new Error(
+          `Cannot listen on '${addr}' (${key}): ${errorMessage(err)} (change ${key}, or set it to "" to turn it off)`,
+          { cause: err },
+        ),
+      ),
     );
     server.listen(port, host, () => resolve());
   });

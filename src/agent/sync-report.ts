@@ -31,11 +31,18 @@ export function syncFailures(status: AgentStatus, dbs?: readonly string[]): Sync
   const out: SyncFailure[] = [];
   for (const db of status.dbs) {
     if (dbs !== undefined && !dbs.includes(db.path)) continue;
-    if (db.captureError !== null) out.push({ db: db.path, replica: null, location: null, error: `${db.diskFull ? "disk full: " : ""}${db.captureError}` });
+    if (db.captureError !== null)
+      out.push({
+        db: db.path,
+        replica: null,
+        location: null,
+        error: `${db.diskFull ? "disk full: " : ""}${db.captureError}`,
+      });
     for (const r of db.replicas as readonly ReplicaWithConflict[]) {
       if (r.lastError !== null) out.push({ db: db.path, replica: r.name, location: r.location, error: r.lastError });
       const conflict = r.conflict ?? null;
-      if (conflict !== null) out.push({ db: db.path, replica: r.name, location: r.location, error: `another writer: ${conflict}` });
+      if (conflict !== null)
+        out.push({ db: db.path, replica: r.name, location: r.location, error: `another writer: ${conflict}` });
     }
   }
   return out;
@@ -43,7 +50,9 @@ export function syncFailures(status: AgentStatus, dbs?: readonly string[]): Sync
 
 /** "replica 's3' of '/data/app.db' fails: …; capture of '/data/b.db' fails: …" (the location is in `failures`, and in most replica errors). */
 export function describeSyncFailures(failures: readonly SyncFailure[]): string {
-  return failures.map((f) => `${f.replica === null ? "capture" : `replica '${f.replica}'`} of '${f.db}' fails: ${f.error}`).join("; ");
+  return failures
+    .map((f) => `${f.replica === null ? "capture" : `replica '${f.replica}'`} of '${f.db}' fails: ${f.error}`)
+    .join("; ");
 }
 
 /**
@@ -57,9 +66,13 @@ export function describeSyncWait(status: AgentStatus, dbs?: readonly string[]): 
   const waits: string[] = [];
   for (const db of status.dbs) {
     if (dbs !== undefined && !dbs.includes(db.path)) continue;
-    if (db.txid === null) waits.push(`capture of '${db.path}' has not started (it waits for the database file to exist, or for its replicas' positions)`);
+    if (db.txid === null)
+      waits.push(
+        `capture of '${db.path}' has not started (it waits for the database file to exist, or for its replicas' positions)`,
+      );
     for (const r of db.replicas) {
-      if (r.pending.files > 0) waits.push(`replica '${r.name}' of '${db.path}' still has ${r.pending.files} file(s) to upload`);
+      if (r.pending.files > 0)
+        waits.push(`replica '${r.name}' of '${db.path}' still has ${r.pending.files} file(s) to upload`);
     }
   }
   return waits.length > 0 ? waits.join("; ") : "no replica reported an error";
@@ -77,7 +90,10 @@ export interface SyncAnswer {
  * `{ok: true, …status}`; or `{ok: false, timedOut, error, failures}` where
  * `error` names each failing capture and replica.
  */
-export async function syncWithDeadline(source: { status(): AgentStatus; syncNow(): Promise<void> }, timeoutMs: number): Promise<SyncAnswer> {
+export async function syncWithDeadline(
+  source: { status(): AgentStatus; syncNow(): Promise<void> },
+  timeoutMs: number,
+): Promise<SyncAnswer> {
   let outcome: "deadline" | { error: unknown } | undefined;
   try {
     outcome = (await raceTimeout(source.syncNow(), timeoutMs)) === TIMED_OUT ? "deadline" : undefined;
@@ -92,6 +108,11 @@ export async function syncWithDeadline(source: { status(): AgentStatus; syncNow(
     return { httpStatus: 504, body: { ok: false, timedOut: true, error, failures } };
   }
   const cause = errorMessage(outcome.error);
-  const error = failures.length > 0 ? `Cannot sync: ${describeSyncFailures(failures)}` : cause.startsWith("Cannot sync") ? cause : `Cannot sync: ${cause}`;
+  const error =
+    failures.length > 0
+      ? `Cannot sync: ${describeSyncFailures(failures)}`
+      : cause.startsWith("Cannot sync")
+        ? cause
+        : `Cannot sync: ${cause}`;
   return { httpStatus: 502, body: { ok: false, timedOut: false, error, failures } };
 }

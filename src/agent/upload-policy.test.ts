@@ -31,7 +31,10 @@ describe("inWindow", () => {
   const at = (h: number, m: number) => new Date(2026, 10, 22, h, m);
   test("no windows means always", () => expect(inWindow([], at(12, 0))).toBe(true));
   test("plain and midnight-wrapping windows", () => {
-    const w = [{ start: 22 * 60, end: 4 * 60 }, { start: 12 * 60, end: 12 * 60 + 30 }];
+    const w = [
+      { start: 22 * 60, end: 4 * 60 },
+      { start: 12 * 60, end: 12 * 60 + 30 },
+    ];
     expect([at(23, 0), at(3, 59), at(4, 0), at(12, 15), at(12, 30), at(18, 0)].map((d) => inWindow(w, d))).toEqual([
       true,
       true,

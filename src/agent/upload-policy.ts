@@ -48,7 +48,9 @@ export function msUntilDue(state: BatchState, policy: UploadPolicy): number {
 export function inWindow(windows: readonly TimeWindow[], date: Date): boolean {
   if (windows.length === 0) return true;
   const minute = date.getHours() * 60 + date.getMinutes();
-  return windows.some((w) => (w.start < w.end ? minute >= w.start && minute < w.end : minute >= w.start || minute < w.end));
+  return windows.some((w) =>
+    w.start < w.end ? minute >= w.start && minute < w.end : minute >= w.start || minute < w.end,
+  );
 }
 
 /** The policy in force for a replica given whether the link is metered. */

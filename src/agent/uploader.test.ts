@@ -21,7 +21,12 @@ import { mergeLocalLtx } from "./local-ltx.ts";
 import { LocalStore } from "./local-store.ts";
 import { Uploader, type UploaderOptions } from "./uploader.ts";
 
-const CAPTURE = { busyTimeoutMs: 1000, minCheckpointPageCount: 1000, truncatePageN: 0, checkpointIntervalMs: 3_600_000 };
+const CAPTURE = {
+  busyTimeoutMs: 1000,
+  minCheckpointPageCount: 1000,
+  truncatePageN: 0,
+  checkpointIntervalMs: 3_600_000,
+};
 const POLICY: UploadPolicy = { minInterval: 10_000, maxInterval: 60_000, maxBatchBytes: 16 << 20, bandwidth: 0 };
 const METERED: UploadPolicy = { minInterval: 300_000, maxInterval: 900_000, maxBatchBytes: 16 << 20, bandwidth: 0 };
 
@@ -90,7 +95,10 @@ describe("Uploader.tick", () => {
       f.app.run("UPDATE t SET v = ? WHERE id = 1", [`rewrite ${i}`]);
       f.cap.sync();
     }
-    const spoolBytes = f.store.spool.list(0).filter((x) => x.minTxid > 1n).reduce((n, x) => n + x.size, 0);
+    const spoolBytes = f.store.spool
+      .list(0)
+      .filter((x) => x.minTxid > 1n)
+      .reduce((n, x) => n + x.size, 0);
     await f.up.tick({ metered: false, explicit: true });
     const key = f.client.writes[1];
     if (!key) throw new Error("no second upload");
@@ -271,7 +279,9 @@ describe("the second-writer guard (issue #12)", () => {
     const foreign = Buffer.from(readFileSync(f.store.spool.path(ours as never)));
     foreign.writeBigUInt64BE(0x1234_5678_9abc_def0n, 72);
     const raw = new FileReplicaClient({ type: "file", path: join(dir.path, "replica") });
-    await raw.writeLtxFile({ level: 0, minTxid: txid(3), maxTxid: txid(3) }, new Uint8Array(foreign), { timestamp: new Date() });
+    await raw.writeLtxFile({ level: 0, minTxid: txid(3), maxTxid: txid(3) }, new Uint8Array(foreign), {
+      timestamp: new Date(),
+    });
     f.write(1);
     const puts = f.client.writes.length;
     await expect(f.up.tick({ metered: false, explicit: true })).rejects.toThrow(/written by writer [0-9a-f]{16}/);
@@ -301,7 +311,14 @@ describe("the second-writer guard (issue #12)", () => {
   test("on S3 a round reads no header while the newest file is our last PUT with its ETag, and still stops at another writer's PUT of the same name and size (issue #13)", async () => {
     await using s3 = await startS3Server({ buckets: ["guard"] });
     await using dir = await makeTempDir("uploader-guard-");
-    const spec = { type: "s3", bucket: "guard", path: "app", endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } as const;
+    const spec = {
+      type: "s3",
+      bucket: "guard",
+      path: "app",
+      endpoint: s3.endpoint,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+    } as const;
     using f = await fixture(dir.path, { inner: new S3ReplicaClient(spec, { env: {}, maxAttempts: 1 }) });
     f.store.beginWriterSession();
     const gets = () => s3.requests.filter((r) => r.kind === "GetObject").length;
@@ -321,7 +338,9 @@ describe("the second-writer guard (issue #12)", () => {
     expect(ours?.maxTxid).toBe(txid(5));
     const foreign = Buffer.from(readFileSync(f.store.spool.path(ours as never)));
     foreign.writeBigUInt64BE(0x1234_5678_9abc_def0n, 72);
-    await new S3ReplicaClient(spec, { env: {} }).writeLtxFile(ours as never, new Uint8Array(foreign), { timestamp: new Date() });
+    await new S3ReplicaClient(spec, { env: {} }).writeLtxFile(ours as never, new Uint8Array(foreign), {
+      timestamp: new Date(),
+    });
     f.write(1);
     const puts = f.client.writes.length;
     await expect(f.up.tick({ metered: false, explicit: true })).rejects.toThrow(/written by writer 123456789abcdef0/);

@@ -248,8 +248,12 @@ export class Uploader {
         // No record of this replica. Its history is ours when its newest
         // file is (a state file lost to a full disk, then a crash); else
         // the database must be its latest state (`continueOnTop`).
-        const ours = tip !== undefined && this.#o.store.writerIds().length > 0 && (await this.#foreignWriter(tip, signal)) === undefined;
-        if (remoteMax > 0n && !ours) this.#continuation = { txid: txid(remoteMax), checksum: await this.#checksumAt(tip, signal) };
+        const ours =
+          tip !== undefined &&
+          this.#o.store.writerIds().length > 0 &&
+          (await this.#foreignWriter(tip, signal)) === undefined;
+        if (remoteMax > 0n && !ours)
+          this.#continuation = { txid: txid(remoteMax), checksum: await this.#checksumAt(tip, signal) };
       } else {
         const known = recorded.uploaded.reduce((m, t) => (t > m ? t : m), 0n);
         for (const f of listed.filter((x) => x.maxTxid > known).sort((a, b) => (a.maxTxid < b.maxTxid ? -1 : 1))) {
@@ -276,7 +280,11 @@ export class Uploader {
    * versions) unless a local copy of the same size exists or `ours` says
    * we uploaded a file of that name and size. Undefined = ours.
    */
-  async #foreignWriter(f: LtxFileInfo, signal: AbortSignal | undefined, options: { ours?: boolean } = {}): Promise<string | undefined> {
+  async #foreignWriter(
+    f: LtxFileInfo,
+    signal: AbortSignal | undefined,
+    options: { ours?: boolean } = {},
+  ): Promise<string | undefined> {
     const head = await this.client.readLtxFile(f, { offset: 0, size: HEADER_SIZE, ...(signal ? { signal } : {}) });
     let header: LtxHeader;
     try {
@@ -286,7 +294,10 @@ export class Uploader {
       // A damaged object (an upload some server kept half of, ours sent
       // again if we still hold it) tells no writer; restore and verify
       // report it.
-      this.#o.log.warn("replica object is damaged; not counted as another writer's", { file: describe(this.client, f), err: errorMessage(err) });
+      this.#o.log.warn("replica object is damaged; not counted as another writer's", {
+        file: describe(this.client, f),
+        err: errorMessage(err),
+      });
       return undefined;
     }
     const { nodeId, timestamp } = header;
@@ -306,10 +317,13 @@ export class Uploader {
    * tick throws it) until the operator resolves it and restarts.
    */
   #stop(message: string): WriterConflictError {
-    this.#conflict = new WriterConflictError(`${message}. A second agent replicates to the same place; uploads to this replica are stopped and its files are left as they are`, {
-      replica: this.name,
-      hint: "Give each device its own device.id (a cloned image keeps the original's), or, if this device is now the only writer, run `litefleet takeover` and restart it (docs/OPERATIONS.md, \"Cloning images\")",
-    });
+    this.#conflict = new WriterConflictError(
+      `${message}. A second agent replicates to the same place; uploads to this replica are stopped and its files are left as they are`,
+      {
+        replica: this.name,
+        hint: 'Give each device its own device.id (a cloned image keeps the original\'s), or, if this device is now the only writer, run `litefleet takeover` and restart it (docs/OPERATIONS.md, "Cloning images")',
+      },
+    );
     return this.#conflict;
   }
 
@@ -333,9 +347,12 @@ export class Uploader {
     const c = this.#continuation;
     if (!c) return;
     if (c.checksum === undefined) {
-      this.#o.log.warn("the replica's latest state has no checksum to compare (written by another tool?); continuing on top of it", {
-        txid: formatTxid(c.txid),
-      });
+      this.#o.log.warn(
+        "the replica's latest state has no checksum to compare (written by another tool?); continuing on top of it",
+        {
+          txid: formatTxid(c.txid),
+        },
+      );
     } else if (checksum !== c.checksum) {
       throw this.#stop(
         `Cannot replicate to ${this.client.location}: it holds TXIDs up to ${formatTxid(c.txid)} that this device did not write, and this database is not their latest state (database checksum ${checksum === undefined ? "none" : hex16(checksum)}, the replica's ${hex16(c.checksum)})`,
@@ -372,7 +389,8 @@ export class Uploader {
     for await (const f of this.client.listLtxFiles(0, { seek, ...(signal ? { signal } : {}) })) above.push(f);
     this.stats.lists++;
     for (const f of above) {
-      const ours = last !== undefined && f.minTxid === last.minTxid && f.maxTxid === last.maxTxid && f.size === last.size;
+      const ours =
+        last !== undefined && f.minTxid === last.minTxid && f.maxTxid === last.maxTxid && f.size === last.size;
       // Our last file is read only when it is the newest: another writer's
       // PUT of the same name may have replaced it. Not even then when the
       // listing shows the ETag our PUT got: the object is still the bytes
@@ -382,14 +400,20 @@ export class Uploader {
       if (ours && last.etag !== undefined && f.etag === last.etag) continue;
       const writer = await this.#foreignWriter(f, signal, { ours });
       if (writer === undefined) continue;
-      throw this.#stop(`Cannot replicate to ${this.client.location}: it holds ${describe(this.client, f)}, written by ${writer}, where this device's TXID ${formatTxid(txid(uploaded))} should be its newest file`);
+      throw this.#stop(
+        `Cannot replicate to ${this.client.location}: it holds ${describe(this.client, f)}, written by ${writer}, where this device's TXID ${formatTxid(txid(uploaded))} should be its newest file`,
+      );
     }
   }
 
   /** The database checksum a replica file records after it applies (its trailer), if any. */
   async #checksumAt(f: LtxFileInfo | undefined, signal: AbortSignal | undefined): Promise<bigint | undefined> {
     if (!f || f.size < HEADER_SIZE + TRAILER_SIZE) return undefined;
-    const bytes = await this.client.readLtxFile(f, { offset: f.size - TRAILER_SIZE, size: TRAILER_SIZE, ...(signal ? { signal } : {}) });
+    const bytes = await this.client.readLtxFile(f, {
+      offset: f.size - TRAILER_SIZE,
+      size: TRAILER_SIZE,
+      ...(signal ? { signal } : {}),
+    });
     const { postApplyChecksum } = decodeTrailer(bytes, { path: describe(this.client, f) });
     return postApplyChecksum === 0n ? undefined : postApplyChecksum;
   }
@@ -413,7 +437,10 @@ export class Uploader {
     const spool = this.#o.store.spool.pendingFor(state.built);
     const copies = this.#dir.listMerged(0).filter((f) => f.maxTxid > (state.uploaded[0] ?? 0n));
     const all = [...copies, ...spool];
-    const oldest = all.reduce<number | undefined>((m, f) => (m === undefined || f.createdAt.getTime() < m ? f.createdAt.getTime() : m), undefined);
+    const oldest = all.reduce<number | undefined>(
+      (m, f) => (m === undefined || f.createdAt.getTime() < m ? f.createdAt.getTime() : m),
+      undefined,
+    );
     return { files: all.length, bytes: all.reduce((n, f) => n + f.size, 0), oldestAt: oldest };
   }
 
@@ -446,7 +473,8 @@ export class Uploader {
     if (this.#snapshotStartsChain()) await this.#uploadSnapshots(options.signal);
     await this.#uploadBatches(options.signal);
     const bulkAllowed = inWindow(this.#o.replica.windows, new Date(this.#clock.now()));
-    if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots)) await this.#uploadSnapshots(options.signal);
+    if (bulkAllowed && (!options.metered || this.#o.replica.meteredSnapshots))
+      await this.#uploadSnapshots(options.signal);
     if (bulkAllowed && !options.metered) await this.#whenRoom("compaction", () => this.#compact(options.signal));
     return {
       files: this.stats.puts - before.puts,
@@ -502,7 +530,8 @@ export class Uploader {
   /** Forgets the spool entries of `#madeAt` other than `pending`'s (files coalesced or pruned by the agent). */
   #forgetGone(spool: LtxDir, pending: readonly LtxFileInfo[]): void {
     const live = new Set(pending.map((f) => madeAtKey(spool, f)));
-    for (const key of this.#madeAt.keys()) if (key.startsWith(`${spool.root}\0`) && !live.has(key)) this.#madeAt.delete(key);
+    for (const key of this.#madeAt.keys())
+      if (key.startsWith(`${spool.root}\0`) && !live.has(key)) this.#madeAt.delete(key);
   }
 
   /** Forgets the `#madeAt` entry of a file that is gone. */
@@ -611,7 +640,9 @@ export class Uploader {
     const spool = this.#o.store.spool;
     const first = pending[0];
     if (!first) return undefined;
-    let snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, spool.pendingSnapshot()?.maxTxid ?? 0n].reduce((a, b) => (a > b ? a : b));
+    let snap = [state.uploaded[SNAPSHOT_LEVEL] ?? 0n, spool.pendingSnapshot()?.maxTxid ?? 0n].reduce((a, b) =>
+      a > b ? a : b,
+    );
     if (snap < first.maxTxid && holdsNothing(state)) {
       spool.link(spool, first, SNAPSHOT_LEVEL);
       snap = first.maxTxid;
@@ -647,7 +678,9 @@ export class Uploader {
       reason: overBytes ? "max-bytes" : "max-age",
     });
     if (merged.size > this.#o.spool.maxBytes) {
-      this.#o.log.warn("spool is above max-bytes after coalescing; keeping every committed page", { size: merged.size });
+      this.#o.log.warn("spool is above max-bytes after coalescing; keeping every committed page", {
+        size: merged.size,
+      });
     }
   }
 
@@ -656,7 +689,11 @@ export class Uploader {
     const state = this.#state;
     const snap = this.#o.store.spool.pendingSnapshot();
     if (!state || !snap) return false;
-    return (state.uploaded[0] ?? 0n) === 0n && snap.maxTxid > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n) && snap.maxTxid <= state.built;
+    return (
+      (state.uploaded[0] ?? 0n) === 0n &&
+      snap.maxTxid > (state.uploaded[SNAPSHOT_LEVEL] ?? 0n) &&
+      snap.maxTxid <= state.built
+    );
   }
 
   /** True when a batch or a level-9 snapshot waits for upload. */
@@ -813,7 +850,8 @@ export class Uploader {
       this.#stateUnsaved = false;
     } catch (err) {
       if (!isDiskFull(err)) throw err;
-      if (!this.#stateUnsaved) this.#o.log.warn("disk full: the replica's state file is saved once there is room", { err: errorMessage(err) });
+      if (!this.#stateUnsaved)
+        this.#o.log.warn("disk full: the replica's state file is saved once there is room", { err: errorMessage(err) });
       this.#stateUnsaved = true;
     }
   }

@@ -26,7 +26,15 @@ import { createReplicaClient } from "../replica/registry.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { NoReplicaError, updateDeviceCache, type CacheUpdate } from "./device-cache.ts";
 import { deviceReplica, discoverDevices, inShard, OTHERS_KEPT, type FleetListing } from "./discover.ts";
-import { centralTables, exportedTxid, initCentral, mergeDevice, mergedTxid, recordExport, type MergeResult } from "./merge.ts";
+import {
+  centralTables,
+  exportedTxid,
+  initCentral,
+  mergeDevice,
+  mergedTxid,
+  recordExport,
+  type MergeResult,
+} from "./merge.ts";
 import type { ParquetSink } from "./parquet-sink.ts";
 
 /** Options of {@linkcode aggregateFleet}. */
@@ -108,12 +116,19 @@ export async function aggregateFleet(o: AggregateOptions): Promise<AggregateRepo
           const client = await createReplicaClient(deviceReplica(o.fleet, device, o.db), { env: o.env });
           cache = await updateDeviceCache(client, o.cacheDir, device);
         } catch (err) {
-          report({ device, error: errorMessage(err), ...(err instanceof NoReplicaError ? { noReplica: true as const } : {}) });
+          report({
+            device,
+            error: errorMessage(err),
+            ...(err instanceof NoReplicaError ? { noReplica: true as const } : {}),
+          });
           continue;
         }
         // Merges run one at a time, in completion order.
         const merged = merging.then(() => mergeAndExport(o, central, device, cache));
-        merging = merged.then(() => undefined, () => undefined);
+        merging = merged.then(
+          () => undefined,
+          () => undefined,
+        );
         report(await merged);
       }
     };
@@ -171,11 +186,12 @@ function noDatabaseInFolders(o: AggregateOptions, folders: readonly string[]): N
   const where = fleetLocation(o.fleet);
   // The usual slips: --fleet names one device's replica, or one device's folder.
   const level = levelFolder(o.fleet, folders);
-  const hint = level !== undefined
-    ? `'${where}' looks like one device's replica (it holds ${level}/): give --fleet the prefix two levels up`
-    : folders.includes(o.db)
-      ? `'${where}' looks like one device's folder (it holds ${o.db}/): give --fleet its parent`
-      : "check --db (the database's name inside each device's folder) and --fleet (the prefix holding one folder per device)";
+  const hint =
+    level !== undefined
+      ? `'${where}' looks like one device's replica (it holds ${level}/): give --fleet the prefix two levels up`
+      : folders.includes(o.db)
+        ? `'${where}' looks like one device's folder (it holds ${o.db}/): give --fleet its parent`
+        : "check --db (the database's name inside each device's folder) and --fleet (the prefix holding one folder per device)";
   const count = folders.length === 1 ? "its one folder holds no" : `none of its ${folders.length} folders holds a`;
   return new NoDevicesError(
     `Cannot aggregate '${where}': no devices found: ${count} replica of '${o.db}' (${replicaLayout(o, "<folder>")}): ${names(folders, folders.length)}`,
@@ -198,7 +214,10 @@ async function mergeAndExport(
 ): Promise<DeviceReport> {
   const txid = formatTxid(cache.txid);
   try {
-    const merge = mergedTxid(central, device) === txid ? undefined : mergeDevice(central, cache.path, device, { txid, ...(o.tables ? { tables: o.tables } : {}) });
+    const merge =
+      mergedTxid(central, device) === txid
+        ? undefined
+        : mergeDevice(central, cache.path, device, { txid, ...(o.tables ? { tables: o.tables } : {}) });
     // A device merged before without --parquet (or whose export failed) is exported now.
     if (!o.parquet || exportedTxid(central, device) === txid) return { device, cache, ...(merge ? { merge } : {}) };
     // Loaded only when exporting: the Parquet writer is not needed otherwise.

@@ -82,7 +82,14 @@ export async function updateDeviceCache(client: ReplicaClient, dir: string, devi
       }
       closeSync(fd);
       await writeState(statePath, { txid: formatTxid(latest), checksum: hex64(db.checksum), pageSize: db.pageSize });
-      return { path, from, txid: latest, mode: "incremental", files: chain.length, bytes: chain.reduce((n, f) => n + f.size, 0) };
+      return {
+        path,
+        from,
+        txid: latest,
+        mode: "incremental",
+        files: chain.length,
+        bytes: chain.reduce((n, f) => n + f.size, 0),
+      };
     }
   }
 
@@ -92,7 +99,11 @@ export async function updateDeviceCache(client: ReplicaClient, dir: string, devi
   const result = await applyRestorePlan(client, plan, { output: tmp });
   rmSync(statePath, { force: true });
   renameSync(tmp, path);
-  await writeState(statePath, { txid: formatTxid(result.txid), checksum: hex64(result.checksum), pageSize: result.pageSize });
+  await writeState(statePath, {
+    txid: formatTxid(result.txid),
+    checksum: hex64(result.checksum),
+    pageSize: result.pageSize,
+  });
   return { path, from, txid: result.txid, mode: "full", files: result.files, bytes: result.bytes };
 }
 

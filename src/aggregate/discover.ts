@@ -40,8 +40,12 @@ export interface FleetListing {
  * there (so that an empty or mistyped prefix can be described).
  * @throws {ReplicaError} when the fleet location cannot be listed
  */
-export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record<string, string | undefined> }): Promise<FleetListing> {
-  const store: ObjectStore = fleet.type === "file" ? new FileObjectStore(fleet.path) : new S3ObjectStore(fleet, options);
+export async function discoverDevices(
+  fleet: ReplicaSpec,
+  options: { env: Record<string, string | undefined> },
+): Promise<FleetListing> {
+  const store: ObjectStore =
+    fleet.type === "file" ? new FileObjectStore(fleet.path) : new S3ObjectStore(fleet, options);
   const devices: string[] = [];
   const others: string[] = [];
   let otherCount = 0;
@@ -70,7 +74,9 @@ export async function discoverDevices(fleet: ReplicaSpec, options: { env: Record
 
 /** The replica of `device`'s database `db` under `fleet`. */
 export function deviceReplica(fleet: ReplicaSpec, device: string, db: string): ReplicaSpec {
-  return fleet.type === "file" ? { ...fleet, path: join(fleet.path, device, db) } : { ...fleet, path: [fleet.path.replace(/\/+$/, ""), device, db].filter(Boolean).join("/") };
+  return fleet.type === "file"
+    ? { ...fleet, path: join(fleet.path, device, db) }
+    : { ...fleet, path: [fleet.path.replace(/\/+$/, ""), device, db].filter(Boolean).join("/") };
 }
 
 /** Parses `i/N` (0 ≤ i < N). */
@@ -78,7 +84,8 @@ export function parseShard(text: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(text);
   const index = Number(m?.[1]);
   const count = Number(m?.[2]);
-  if (!m || count < 1 || index >= count) throw new RangeError(`Cannot use shard '${text}': expected i/N with 0 <= i < N, e.g. 0/4`);
+  if (!m || count < 1 || index >= count)
+    throw new RangeError(`Cannot use shard '${text}': expected i/N with 0 <= i < N, e.g. 0/4`);
   return { index, count };
 }
 

@@ -54,7 +54,12 @@ export function mergedTxid(central: SqlConnection, device: string): string | und
 
 /** The TXID of `device` last exported to Parquet, if any. */
 export function exportedTxid(central: SqlConnection, device: string): string | undefined {
-  return central.get<{ exported_txid: string | null }>(`SELECT exported_txid FROM ${BOOKKEEPING} WHERE device_id = ?`, device)?.exported_txid ?? undefined;
+  return (
+    central.get<{ exported_txid: string | null }>(
+      `SELECT exported_txid FROM ${BOOKKEEPING} WHERE device_id = ?`,
+      device,
+    )?.exported_txid ?? undefined
+  );
 }
 
 /** Records that `device` at `txid` was exported to Parquet. */
@@ -64,7 +69,9 @@ export function recordExport(central: SqlConnection, device: string, txid: strin
 
 /** The user tables of the central database (for export). */
 export function centralTables(central: SqlConnection): string[] {
-  return central.all<{ table_name: string }>(`SELECT table_name FROM ${KEYS} ORDER BY table_name`).map((r) => r.table_name);
+  return central
+    .all<{ table_name: string }>(`SELECT table_name FROM ${KEYS} ORDER BY table_name`)
+    .map((r) => r.table_name);
 }
 
 /**
@@ -83,7 +90,12 @@ export function mergeDevice(
     central.exec("BEGIN IMMEDIATE");
     try {
       const result = mergeAttached(central, device, options.tables);
-      central.run(`INSERT INTO ${BOOKKEEPING} (device_id, txid, merged_at) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET txid = excluded.txid, merged_at = excluded.merged_at`, device, options.txid, Date.now());
+      central.run(
+        `INSERT INTO ${BOOKKEEPING} (device_id, txid, merged_at) VALUES (?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET txid = excluded.txid, merged_at = excluded.merged_at`,
+        device,
+        options.txid,
+        Date.now(),
+      );
       central.exec("COMMIT");
       return result;
     } catch (err) {
@@ -99,8 +111,10 @@ function mergeAttached(central: SqlConnection, device: string, only: readonly st
   const tables: { table: string; upserted: number; deleted: number }[] = [];
   const skipped: { table: string; reason: string }[] = [];
   const deviceTables = central
-    .all<{ name: string }>("SELECT name FROM dev.sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' " +
-        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_litefleet%' ESCAPE '\\' ORDER BY name")
+    .all<{ name: string }>(
+      "SELECT name FROM dev.sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' " +
+        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_litefleet%' ESCAPE '\\' ORDER BY name",
+    )
     .map((r) => r.name)
     .filter((t) => only === undefined || only.includes(t));
   for (const table of deviceTables) {
@@ -128,17 +142,28 @@ function mergeTable(
   if (columns.some((c) => c.name === "device_id" || c.name === "_rowid")) {
     return "it has a column named 'device_id' or '_rowid', which the central table uses itself";
   }
-  const pk = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+  const pk = columns
+    .filter((c) => c.pk > 0)
+    .sort((a, b) => a.pk - b.pk)
+    .map((c) => c.name);
   const key = pk.length === 0 ? ["_rowid"] : pk;
   const recorded = central.get<{ key: string }>(`SELECT key FROM ${KEYS} WHERE table_name = ?`, table)?.key;
   if (recorded === undefined) {
-    const defs = [`"device_id" TEXT NOT NULL`, ...columns.map((c) => `${q(c.name)} ${c.type}`.trim()), ...(pk.length === 0 ? [`"_rowid" INTEGER`] : [])];
-    central.exec(`CREATE TABLE main.${q(table)} (${defs.join(", ")}, PRIMARY KEY ("device_id", ${key.map(q).join(", ")}))`);
+    const defs = [
+      `"device_id" TEXT NOT NULL`,
+      ...columns.map((c) => `${q(c.name)} ${c.type}`.trim()),
+      ...(pk.length === 0 ? [`"_rowid" INTEGER`] : []),
+    ];
+    central.exec(
+      `CREATE TABLE main.${q(table)} (${defs.join(", ")}, PRIMARY KEY ("device_id", ${key.map(q).join(", ")}))`,
+    );
     central.run(`INSERT INTO ${KEYS} (table_name, key) VALUES (?, ?)`, table, JSON.stringify(key));
   } else if (recorded !== JSON.stringify(key)) {
     return `its primary key (${key.join(", ")}) differs from the central table's (${(JSON.parse(recorded) as string[]).join(", ")})`;
   }
-  const centralColumns = central.all<{ name: string }>(`SELECT name FROM pragma_table_info(?, 'main')`, table).map((c) => c.name);
+  const centralColumns = central
+    .all<{ name: string }>(`SELECT name FROM pragma_table_info(?, 'main')`, table)
+    .map((c) => c.name);
   for (const c of columns) {
     if (!centralColumns.includes(c.name)) {
       central.exec(`ALTER TABLE main.${q(table)} ADD COLUMN ${q(c.name)} ${c.type}`.trim());
@@ -149,18 +174,29 @@ function mergeTable(
   const data = centralColumns.filter((c) => c !== "device_id" && c !== "_rowid");
   const has = new Set(columns.map((c) => c.name));
   const target = ["device_id", ...data, ...(pk.length === 0 ? ["_rowid"] : [])];
-  const source = ["?", ...data.map((c) => (has.has(c) ? `d.${q(c)}` : "NULL")), ...(pk.length === 0 ? ["d.rowid"] : [])];
+  const source = [
+    "?",
+    ...data.map((c) => (has.has(c) ? `d.${q(c)}` : "NULL")),
+    ...(pk.length === 0 ? ["d.rowid"] : []),
+  ];
   const nonKey = data.filter((c) => !key.includes(c));
-  const update = nonKey.length === 0
-    ? "DO NOTHING"
-    : `DO UPDATE SET ${nonKey.map((c) => `${q(c)} = excluded.${q(c)}`).join(", ")} WHERE ${nonKey.map((c) => `main.${q(table)}.${q(c)} IS NOT excluded.${q(c)}`).join(" OR ")}`;
+  const update =
+    nonKey.length === 0
+      ? "DO NOTHING"
+      : `DO UPDATE SET ${nonKey.map((c) => `${q(c)} = excluded.${q(c)}`).join(", ")} WHERE ${nonKey.map((c) => `main.${q(table)}.${q(c)} IS NOT excluded.${q(c)}`).join(" OR ")}`;
   const upserted = central.run(
     `INSERT INTO main.${q(table)} (${target.map(q).join(", ")}) SELECT ${source.join(", ")} FROM dev.${q(table)} AS d WHERE true ` +
       `ON CONFLICT ("device_id", ${key.map(q).join(", ")}) ${update}`,
     device,
   );
-  const match = pk.length === 0 ? `d.rowid = main.${q(table)}."_rowid"` : pk.map((c) => `d.${q(c)} IS main.${q(table)}.${q(c)}`).join(" AND ");
-  const deleted = central.run(`DELETE FROM main.${q(table)} WHERE device_id = ? AND NOT EXISTS (SELECT 1 FROM dev.${q(table)} AS d WHERE ${match})`, device);
+  const match =
+    pk.length === 0
+      ? `d.rowid = main.${q(table)}."_rowid"`
+      : pk.map((c) => `d.${q(c)} IS main.${q(table)}.${q(c)}`).join(" AND ");
+  const deleted = central.run(
+    `DELETE FROM main.${q(table)} WHERE device_id = ? AND NOT EXISTS (SELECT 1 FROM dev.${q(table)} AS d WHERE ${match})`,
+    device,
+  );
   out.push({ table, upserted, deleted });
   return undefined;
 }

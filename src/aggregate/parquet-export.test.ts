@@ -100,7 +100,10 @@ async function readDeviceFile(
 function centralRows(path: string, table: string, device: string): Record<string, unknown>[] {
   const db = new Database(path, { readonly: true, safeIntegers: true });
   try {
-    return db.query(`SELECT * FROM "${table}" WHERE device_id = ? ORDER BY rowid`).all(device) as Record<string, unknown>[];
+    return db.query(`SELECT * FROM "${table}" WHERE device_id = ? ORDER BY rowid`).all(device) as Record<
+      string,
+      unknown
+    >[];
   } finally {
     db.close();
   }
@@ -112,7 +115,9 @@ function exported(value: unknown, type: string): unknown {
   if (type === "VARCHAR") {
     if (typeof value === "bigint" || typeof value === "string") return String(value);
     if (typeof value === "number") return Number.isInteger(value) ? `${value}.0` : String(value);
-    return Buffer.from(value as Uint8Array).toString("hex").toUpperCase();
+    return Buffer.from(value as Uint8Array)
+      .toString("hex")
+      .toUpperCase();
   }
   if (type === "DOUBLE" && typeof value === "bigint") {
     expect(BigInt(Number(value))).toBe(value);
@@ -177,9 +182,33 @@ describe("exportDevice", () => {
 
     // Per file: the chosen types, and every value against the central database.
     const expectedTypes: Record<string, Record<string, string>> = {
-      "edge-a/readings": { id: "BIGINT", temp: "DOUBLE", label: "VARCHAR", raw: "BLOB", big: "BIGINT", qty: "BIGINT", extra: "BLOB" },
-      "edge-b/readings": { id: "BIGINT", temp: "DOUBLE", label: "VARCHAR", raw: "BLOB", big: "BIGINT", qty: "BIGINT", extra: "BIGINT" },
-      "1001/readings": { id: "BIGINT", temp: "DOUBLE", label: "VARCHAR", raw: "BLOB", big: "BIGINT", qty: "VARCHAR", extra: "VARCHAR" },
+      "edge-a/readings": {
+        id: "BIGINT",
+        temp: "DOUBLE",
+        label: "VARCHAR",
+        raw: "BLOB",
+        big: "BIGINT",
+        qty: "BIGINT",
+        extra: "BLOB",
+      },
+      "edge-b/readings": {
+        id: "BIGINT",
+        temp: "DOUBLE",
+        label: "VARCHAR",
+        raw: "BLOB",
+        big: "BIGINT",
+        qty: "BIGINT",
+        extra: "BIGINT",
+      },
+      "1001/readings": {
+        id: "BIGINT",
+        temp: "DOUBLE",
+        label: "VARCHAR",
+        raw: "BLOB",
+        big: "BIGINT",
+        qty: "VARCHAR",
+        extra: "VARCHAR",
+      },
       "edge-a/events": { kind: "VARCHAR", payload: "BLOB", level: "DOUBLE", _rowid: "BIGINT" },
       "1001/events": { kind: "VARCHAR", payload: "BLOB", level: "VARCHAR", _rowid: "BIGINT" },
     };
@@ -270,11 +299,19 @@ describe("exportDevice", () => {
     expect(result).toMatchObject({ files: 3, rows: 2 * n + 4 });
     const keyedFile = literal(join(out, "device_id=edge-a/keyed/part-00000.parquet"));
     expect(
-      (await query(`SELECT count(*), bool_and(id = file_row_number + 1 AND v = 2 * id) FROM read_parquet(${keyedFile}, file_row_number = true)`)).rows,
+      (
+        await query(
+          `SELECT count(*), bool_and(id = file_row_number + 1 AND v = 2 * id) FROM read_parquet(${keyedFile}, file_row_number = true)`,
+        )
+      ).rows,
     ).toEqual([[BigInt(n), true]]);
     const looseFile = literal(join(out, "device_id=edge-a/loose/part-00000.parquet"));
     expect(
-      (await query(`SELECT count(*), bool_and(v = file_row_number + 1 AND rowid = ${n} - v) FROM read_parquet(${looseFile}, file_row_number = true)`)).rows,
+      (
+        await query(
+          `SELECT count(*), bool_and(v = file_row_number + 1 AND rowid = ${n} - v) FROM read_parquet(${looseFile}, file_row_number = true)`,
+        )
+      ).rows,
     ).toEqual([[BigInt(n), true]]);
     expect((await readDeviceFile(out, "edge-a", "pair")).rows.map((r) => [r["b"], r["a"]])).toEqual([
       ["x", 1n],
@@ -282,7 +319,9 @@ describe("exportDevice", () => {
       ["y", 1n],
       ["z", 0n],
     ]);
-    const groups = await query(`SELECT DISTINCT row_group_id, row_group_num_rows FROM parquet_metadata(${keyedFile}) ORDER BY 1`);
+    const groups = await query(
+      `SELECT DISTINCT row_group_id, row_group_num_rows FROM parquet_metadata(${keyedFile}) ORDER BY 1`,
+    );
     expect(groups.rows).toEqual([
       [0n, BigInt(ROW_GROUP_ROWS)],
       [1n, BigInt(ROW_GROUP_ROWS)],
@@ -357,7 +396,9 @@ describe("exportDevice", () => {
       "Cannot use device id '../edge-a' in a Parquet export path: it must be a non-empty name without '/', '\\', '=' or control characters, and not '.' or '..'",
     );
     const missing = join(tmp.path, "missing.db");
-    await expect(exportDevice(missing, "edge-a", TABLES, sink)).rejects.toThrow(`Cannot open central database '${missing}': `);
+    await expect(exportDevice(missing, "edge-a", TABLES, sink)).rejects.toThrow(
+      `Cannot open central database '${missing}': `,
+    );
 
     expect(await listFiles(out)).toEqual(files);
   });
@@ -370,7 +411,14 @@ describe("createParquetSink", () => {
     await sink.write("device_id=a/t/part-00000.parquet", new Uint8Array([1, 2, 3]));
     expect(await readFile(join(tmp.path, "lake/device_id=a/t/part-00000.parquet"))).toEqual(Buffer.from([1, 2, 3]));
 
-    for (const bad of ["t/part.parquet", "device_id=a", "device_id=/t/x", "device_id=a/../b/x", "device_id=a//x", "/device_id=a/t/x"]) {
+    for (const bad of [
+      "t/part.parquet",
+      "device_id=a",
+      "device_id=/t/x",
+      "device_id=a/../b/x",
+      "device_id=a//x",
+      "/device_id=a/t/x",
+    ]) {
       await expect(sink.write(bad, new Uint8Array(1))).rejects.toThrow(
         new TypeError(
           `Cannot write Parquet file '${bad}' to '${tmp.path}/lake': the path must be 'device_id=<id>/<name>/…' with plain path segments`,
@@ -383,7 +431,11 @@ describe("createParquetSink", () => {
   test("createParquetSink() removeDevice deletes that device only, and nothing is no error", async () => {
     await using tmp = await makeTempDir("litefleet-parquet-");
     const sink = createParquetSink(tmp.path, { cwd: "/", env: {} });
-    for (const f of ["device_id=a/t/part-00000.parquet", "device_id=a/u/part-00000.parquet", "device_id=ab/t/part-00000.parquet"]) {
+    for (const f of [
+      "device_id=a/t/part-00000.parquet",
+      "device_id=a/u/part-00000.parquet",
+      "device_id=ab/t/part-00000.parquet",
+    ]) {
       await sink.write(f, new Uint8Array([7]));
     }
     await writeFile(join(tmp.path, "README"), "not a device");

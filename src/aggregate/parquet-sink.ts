@@ -56,7 +56,9 @@ export function createParquetSink(
   options: { cwd: string; env: Record<string, string | undefined> },
 ): ParquetSink {
   const spec = parseReplicaUrl(target, { cwd: options.cwd });
-  return new StoreParquetSink(spec.type === "file" ? new FileObjectStore(spec.path) : new S3ObjectStore(spec, { env: options.env }));
+  return new StoreParquetSink(
+    spec.type === "file" ? new FileObjectStore(spec.path) : new S3ObjectStore(spec, { env: options.env }),
+  );
 }
 
 /**
@@ -125,6 +127,8 @@ class StoreParquetSink implements ParquetSink {
   }
 
   async removeDevice(deviceId: string): Promise<void> {
-    await this.#store.deletePrefix(`${deviceDir(deviceId)}/`, { action: `remove device '${deviceId}' from '${this.#name}'` });
+    await this.#store.deletePrefix(`${deviceDir(deviceId)}/`, {
+      action: `remove device '${deviceId}' from '${this.#name}'`,
+    });
   }
 }

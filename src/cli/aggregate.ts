@@ -37,16 +37,26 @@ export interface AggregateCliOptions {
 /** Runs `aggregate`; returns the exit code. */
 export async function runAggregate(io: CliIo, options: AggregateCliOptions): Promise<number> {
   if (options.fleet === undefined || options.out === undefined) {
-    throw new UsageError("Cannot aggregate: --fleet and --out are required", "litefleet aggregate --fleet s3://bucket/prefix --db app.db --out central.db");
+    throw new UsageError(
+      "Cannot aggregate: --fleet and --out are required",
+      "litefleet aggregate --fleet s3://bucket/prefix --db app.db --out central.db",
+    );
   }
   let fleet;
   try {
     fleet = parseReplicaUrl(options.fleet, { cwd: io.cwd });
   } catch (err) {
-    throw new UsageError(`Cannot use --fleet: ${(err as Error).message}`, "s3://bucket/prefix?endpoint=… or a directory");
+    throw new UsageError(
+      `Cannot use --fleet: ${(err as Error).message}`,
+      "s3://bucket/prefix?endpoint=… or a directory",
+    );
   }
   const db = options.db ?? "app.db";
-  if (db.includes("/") || db === "") throw new UsageError(`Cannot use --db '${db}': it is the database's name under each device prefix`, "e.g. --db app.db");
+  if (db.includes("/") || db === "")
+    throw new UsageError(
+      `Cannot use --db '${db}': it is the database's name under each device prefix`,
+      "e.g. --db app.db",
+    );
   let shard;
   if (options.shard !== undefined) {
     try {
@@ -56,10 +66,15 @@ export async function runAggregate(io: CliIo, options: AggregateCliOptions): Pro
     }
   }
   const concurrency = options.concurrency === undefined ? 8 : Number(options.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new UsageError(`Cannot use --concurrency '${options.concurrency}'`, "1 to 256");
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw new UsageError(`Cannot use --concurrency '${options.concurrency}'`, "1 to 256");
   const out = resolve(io.cwd, options.out);
-  const tables = options.tables?.split(",").map((t) => t.trim()).filter(Boolean);
-  const parquet = options.parquet === undefined ? undefined : createParquetSink(options.parquet, { cwd: io.cwd, env: io.env });
+  const tables = options.tables
+    ?.split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const parquet =
+    options.parquet === undefined ? undefined : createParquetSink(options.parquet, { cwd: io.cwd, env: io.env });
   const progress = io.isTty && !options.json;
   let done = 0;
   // Devices without the database are named at the end: when none has it, one error says so instead.
@@ -96,16 +111,34 @@ export async function runAggregate(io: CliIo, options: AggregateCliOptions): Pro
   if (options.json) {
     const devices = report.devices.map(({ cache, ...rest }) => ({
       ...rest,
-      ...(cache ? { cache: { mode: cache.mode, from: cache.from === undefined ? null : formatTxid(cache.from), txid: formatTxid(cache.txid), files: cache.files, bytes: cache.bytes } } : {}),
+      ...(cache
+        ? {
+            cache: {
+              mode: cache.mode,
+              from: cache.from === undefined ? null : formatTxid(cache.from),
+              txid: formatTxid(cache.txid),
+              files: cache.files,
+              bytes: cache.bytes,
+            },
+          }
+        : {}),
     }));
     io.stdout(`${JSON.stringify({ ...report, devices })}\n`);
   } else {
     const count = (mode: string) => report.devices.filter((r) => r.cache?.mode === mode).length;
     const rows = (r: DeviceReport, k: "upserted" | "deleted") => (r.merge?.tables ?? []).reduce((n, t) => n + t[k], 0);
-    const skipped = report.devices.flatMap((r) => (r.merge?.skipped ?? []).map((s) => `${r.device}: ${s.table}: ${s.reason}`));
+    const skipped = report.devices.flatMap((r) =>
+      (r.merge?.skipped ?? []).map((s) => `${r.device}: ${s.table}: ${s.reason}`),
+    );
     const devices = `${report.devices.length} device${report.devices.length === 1 ? "" : "s"}`;
     const of = shard ? `${devices} in shard ${shard.index}/${shard.count} (${report.discovered} found)` : devices;
-    const failures = failed.length === 0 ? "" : `; ${failed.length} failed: ${failed.slice(0, 10).map((r) => r.device).join(", ")}${failed.length > 10 ? ` and ${failed.length - 10} more` : ""}`;
+    const failures =
+      failed.length === 0
+        ? ""
+        : `; ${failed.length} failed: ${failed
+            .slice(0, 10)
+            .map((r) => r.device)
+            .join(", ")}${failed.length > 10 ? ` and ${failed.length - 10} more` : ""}`;
     io.stderr(
       `Aggregated ${merged} of ${of} into ${out} in ${report.seconds.toFixed(1)}s${failures}; ` +
         `${count("full")} full, ${count("incremental")} incremental, ${count("unchanged")} unchanged; ` +

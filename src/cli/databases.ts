@@ -13,11 +13,15 @@ import { describeSpec } from "./replicate.ts";
 /** Runs `databases`; returns the exit code. */
 export function runDatabases(io: CliIo, options: { config?: string; json?: boolean }): number {
   const config = loadConfig(io, options.config);
-  if (!config) throw new UsageError("Cannot list databases: no config file", "pass --config FILE or set LITEFLEET_CONFIG");
+  if (!config)
+    throw new UsageError("Cannot list databases: no config file", "pass --config FILE or set LITEFLEET_CONFIG");
   if (options.json) {
     io.stdout(
       `${JSON.stringify(
-        config.dbs.map((d) => ({ path: d.path, replicas: d.replicas.map((r) => ({ name: r.name, url: describeSpec(r.spec) })) })),
+        config.dbs.map((d) => ({
+          path: d.path,
+          replicas: d.replicas.map((r) => ({ name: r.name, url: describeSpec(r.spec) })),
+        })),
       )}\n`,
     );
     return ExitCode.ok;

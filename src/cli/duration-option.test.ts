@@ -25,7 +25,10 @@ describe("durationOption", () => {
   const err: [text: string, message: string][] = [
     ["soon", "Cannot parse --timeout 'soon': expected a number followed by a unit (e.g. '10s', '1m30s')"],
     ["10x", "Cannot parse --timeout '10x': unknown unit 'x'; use ns, us, ms, s, m or h"],
-    ["2d", "Cannot parse --timeout '2d': unknown unit 'd'; use ns, us, ms, s, m or h (use hours, e.g. '168h' for 7 days)"],
+    [
+      "2d",
+      "Cannot parse --timeout '2d': unknown unit 'd'; use ns, us, ms, s, m or h (use hours, e.g. '168h' for 7 days)",
+    ],
     ["-5s", "Cannot parse --timeout '-5s': durations must not be negative"],
     ["-5", "Cannot parse --timeout '-5': durations must not be negative"],
     ["", "Cannot parse --timeout '': the value is empty"],

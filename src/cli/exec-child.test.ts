@@ -24,7 +24,12 @@ describe("agentExitCode", () => {
     { name: "exit 0 after the forwarded SIGTERM", exit: [0, null], received: ["SIGTERM"], code: 0 },
     { name: "exit 143 with no signal received is passed through", exit: [143, null], received: [], code: 143 },
     { name: "killed by a SIGTERM the agent never received", exit: [null, "SIGTERM"], received: [], code: 143 },
-    { name: "exit 130 after a SIGTERM (another signal) is passed through", exit: [130, null], received: ["SIGTERM"], code: 130 },
+    {
+      name: "exit 130 after a SIGTERM (another signal) is passed through",
+      exit: [130, null],
+      received: ["SIGTERM"],
+      code: 130,
+    },
     { name: "killed by SIGKILL during a stop", exit: [null, "SIGKILL"], received: ["SIGTERM"], code: 137 },
     { name: "killed by SIGPIPE after stdout's reader left", exit: [null, "SIGPIPE"], received: ["SIGPIPE"], code: 141 },
   ];

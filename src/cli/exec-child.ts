@@ -43,7 +43,9 @@ export const STOP_SIGNALS: ReadonlySet<string> = new Set(["SIGINT", "SIGTERM"]);
 export function startExecChild(command: string, options: { env: Record<string, string | undefined> }): ExecChild {
   const child: ChildProcess = spawn("/bin/sh", ["-c", command], { stdio: "inherit", env: options.env });
   const exited = new Promise<ExecExit>((resolve, reject) => {
-    child.once("error", (err) => reject(new Error(`Cannot run --exec command '${command}': ${err.message}`, { cause: err })));
+    child.once("error", (err) =>
+      reject(new Error(`Cannot run --exec command '${command}': ${err.message}`, { cause: err })),
+    );
     child.once("exit", (code, sig) => resolve(execExit(code, sig)));
   });
   return {

@@ -79,13 +79,43 @@ describe("formatTable()", () => {
 
   test("an offline device without data: its state, last seen, and dashes rather than zeros", () => {
     expect(formatTable([base], 400_000)).toBe(
-      ["DEVICE  STATE           LAST SEEN  DATA AGE  LAG  PENDING  TXID  PROBLEM", "gw-04   offline (lost)  5 min ago  -         -    -        -", ""].join("\n"),
+      [
+        "DEVICE  STATE           LAST SEEN  DATA AGE  LAG  PENDING  TXID  PROBLEM",
+        "gw-04   offline (lost)  5 min ago  -         -    -        -",
+        "",
+      ].join("\n"),
     );
   });
 
   test("a device with data: its age, lag and first problem", () => {
-    const db = { path: "/data/app.db", txid: "00000000000000a1", state: "error" as const, pendingFiles: 2, pendingBytes: 9, lagMs: 90_000, lastUploadAt: 1, lastError: "x", size: 1, captureError: null, diskFull: false, replicas: [] };
-    const view: DeviceView = { ...base, state: "error", online: true, reason: null, dataAt: 390_000, lastSeen: 390_000, dbs: [db], maxLagMs: 90_000, pendingFiles: 2, problems: ["replica 's3' of '/data/app.db' fails: x", "more"] };
-    expect(formatTable([view], 400_000).split("\n")[1]).toBe("gw-04   error  10 s ago   10 s      1 min  2        00000000000000a1  replica 's3' of '/data/app.db' fails: x (+1 more)");
+    const db = {
+      path: "/data/app.db",
+      txid: "00000000000000a1",
+      state: "error" as const,
+      pendingFiles: 2,
+      pendingBytes: 9,
+      lagMs: 90_000,
+      lastUploadAt: 1,
+      lastError: "x",
+      size: 1,
+      captureError: null,
+      diskFull: false,
+      replicas: [],
+    };
+    const view: DeviceView = {
+      ...base,
+      state: "error",
+      online: true,
+      reason: null,
+      dataAt: 390_000,
+      lastSeen: 390_000,
+      dbs: [db],
+      maxLagMs: 90_000,
+      pendingFiles: 2,
+      problems: ["replica 's3' of '/data/app.db' fails: x", "more"],
+    };
+    expect(formatTable([view], 400_000).split("\n")[1]).toBe(
+      "gw-04   error  10 s ago   10 s      1 min  2        00000000000000a1  replica 's3' of '/data/app.db' fails: x (+1 more)",
+    );
   });
 });

@@ -45,13 +45,23 @@ export interface BrokerOptions {
 
 /** Runs `fleet keygen`. */
 export function runFleetKeygen(io: CliIo, options: { out?: string }): number {
-  if (options.out === undefined) throw new UsageError("Cannot make a key without --out", "litefleet fleet keygen --out ~/.config/litefleet/operator.key");
+  if (options.out === undefined)
+    throw new UsageError(
+      "Cannot make a key without --out",
+      "litefleet fleet keygen --out ~/.config/litefleet/operator.key",
+    );
   const out = resolve(io.cwd, options.out);
-  if (existsSync(out)) throw new UsageError(`Cannot write '${out}': the file exists (keys are never overwritten)`, "choose another --out path");
+  if (existsSync(out))
+    throw new UsageError(
+      `Cannot write '${out}': the file exists (keys are never overwritten)`,
+      "choose another --out path",
+    );
   const key = generateOperatorKey();
   writeFileSync(out, key.privatePem, { mode: 0o600, flag: "wx" });
   io.stderr(`Wrote the private key to ${out} (mode 0600). Keep it off the devices.\n`);
-  io.stderr("Paste this into each device's config (with a 'fleet:' section already there, add only the '- ed25519:…' line under its 'operator-keys:'):\n\n");
+  io.stderr(
+    "Paste this into each device's config (with a 'fleet:' section already there, add only the '- ed25519:…' line under its 'operator-keys:'):\n\n",
+  );
   // stdout is the pasteable part alone, YAML the config parser takes as is
   // (issue #12: the key line used to come without its indentation and '- ').
   io.stdout(`fleet:\n  operator-keys:\n    - ${key.publicKey}  # key id ${key.keyId}\n`);
@@ -110,12 +120,19 @@ export async function runFleetSend(
     throw new UsageError((err as Error).message, "device ids are shown by 'litefleet fleet status'");
   }
   const keyFile = options.keyFile ?? io.env["LITEFLEET_OPERATOR_KEY"];
-  if (keyFile === undefined) throw new UsageError("Cannot sign the command: no operator key", "pass --key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY");
+  if (keyFile === undefined)
+    throw new UsageError(
+      "Cannot sign the command: no operator key",
+      "pass --key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY",
+    );
   let signer;
   try {
     signer = parsePrivateKey(readFileSync(resolve(io.cwd, keyFile), "utf8"));
   } catch (err) {
-    throw new UsageError(`Cannot use operator key '${keyFile}': ${(err as Error).message}`, "make one with 'litefleet fleet keygen --out FILE'");
+    throw new UsageError(
+      `Cannot use operator key '${keyFile}': ${(err as Error).message}`,
+      "make one with 'litefleet fleet keygen --out FILE'",
+    );
   }
   const args: Record<string, unknown> = {};
   if (options.db !== undefined) args["db"] = options.db;
@@ -125,7 +142,11 @@ export async function runFleetSend(
   if (options.full) args["full"] = true;
   const settings = brokerSettings(io, options);
   const ttlMs = durationOption(options.ttl, "--ttl", 300_000);
-  const timeoutMs = durationOption(options.timeout, "--timeout", LONG_COMMANDS.has(command) ? LONG_TIMEOUT_MS : TIMEOUT_MS);
+  const timeoutMs = durationOption(
+    options.timeout,
+    "--timeout",
+    LONG_COMMANDS.has(command) ? LONG_TIMEOUT_MS : TIMEOUT_MS,
+  );
   const client = await connectBroker(settings.broker);
   let last: ReplyMessage | undefined;
   try {
@@ -136,7 +157,10 @@ export async function runFleetSend(
     )) {
       last = reply;
       if (options.json) io.stdout(`${JSON.stringify(reply)}\n`);
-      else io.stderr(`${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.code ? ` [${reply.code}]` : ""}${reply.error ? `: ${reply.error}` : ""}\n`);
+      else
+        io.stderr(
+          `${reply.status}${reply.step ? ` ${reply.step}` : ""}${reply.code ? ` [${reply.code}]` : ""}${reply.error ? `: ${reply.error}` : ""}\n`,
+        );
     }
   } catch (err) {
     if (!(err instanceof NoReplyError)) throw err;
@@ -150,7 +174,10 @@ export async function runFleetSend(
 }
 
 /** Runs `fleet status`: prints the fleet once (after retained messages arrive) or, with `--watch`, on every change. */
-export async function runFleetStatus(io: CliIo, options: BrokerOptions & { watch?: boolean; json?: boolean; wait?: string }): Promise<number> {
+export async function runFleetStatus(
+  io: CliIo,
+  options: BrokerOptions & { watch?: boolean; json?: boolean; wait?: string },
+): Promise<number> {
   const settings = brokerSettings(io, options);
   const client = await connectBroker(settings.broker);
   const view = await FleetView.open(client, { root: settings.root });
@@ -212,7 +239,10 @@ export function formatTable(devices: readonly DeviceView[], now: number): string
   for (const d of devices) {
     const known = d.dbs.length > 0;
     const txid = !known ? "-" : d.dbs.length === 1 ? (d.dbs[0]?.txid ?? "-") : `${d.dbs.length} dbs`;
-    const problem = d.problems.length === 0 ? "" : `${d.problems[0]}${d.problems.length > 1 ? ` (+${d.problems.length - 1} more)` : ""}`;
+    const problem =
+      d.problems.length === 0
+        ? ""
+        : `${d.problems[0]}${d.problems.length > 1 ? ` (+${d.problems.length - 1} more)` : ""}`;
     rows.push([
       d.device,
       d.state === "offline" ? `offline (${d.reason ?? "?"})` : d.state,
@@ -225,15 +255,30 @@ export function formatTable(devices: readonly DeviceView[], now: number): string
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`;
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }
 
 /** Broker settings from flags, env and config (see the module documentation). */
 function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSettings; root: string } {
   const config = loadConfig(io, options.config)?.mqtt;
   const url = options.broker ?? io.env["LITEFLEET_MQTT_URL"] ?? config?.url;
-  if (url === undefined) throw new UsageError("Cannot reach the fleet: no MQTT broker", "pass --broker mqtt://host:1883, set $LITEFLEET_MQTT_URL, or --config with an 'mqtt' section");
-  if (!isBrokerUrl(url)) throw new UsageError("Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://", "e.g. --broker mqtts://broker.example.com:8883");
+  if (url === undefined)
+    throw new UsageError(
+      "Cannot reach the fleet: no MQTT broker",
+      "pass --broker mqtt://host:1883, set $LITEFLEET_MQTT_URL, or --config with an 'mqtt' section",
+    );
+  if (!isBrokerUrl(url))
+    throw new UsageError(
+      "Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://",
+      "e.g. --broker mqtts://broker.example.com:8883",
+    );
   let protocolVersion: 4 | 5 = config?.protocolVersion ?? 5;
   if (options.protocol !== undefined) {
     if (options.protocol === "5") protocolVersion = 5;

@@ -71,13 +71,21 @@ interface TrackedStream {
  * one waits for all. After the first error further text is dropped, so a
  * closed pipe is reported once, never as an uncaught exception.
  */
-function trackStream(name: "stdout" | "stderr", stream: NodeJS.WriteStream, onError: (err: OutputError) => void): TrackedStream {
+function trackStream(
+  name: "stdout" | "stderr",
+  stream: NodeJS.WriteStream,
+  onError: (err: OutputError) => void,
+): TrackedStream {
   let last: Promise<void> = Promise.resolve();
   let failed: OutputError | null = null;
   const fail = (err: unknown) => {
     if (failed !== null) return;
     const code = (err as { code?: unknown }).code;
-    failed = new OutputError(`Cannot write to ${name}: ${errorMessage(err)}`, { stream: name, code: typeof code === "string" ? code : undefined, cause: err });
+    failed = new OutputError(`Cannot write to ${name}: ${errorMessage(err)}`, {
+      stream: name,
+      code: typeof code === "string" ? code : undefined,
+      cause: err,
+    });
     onError(failed);
   };
   // Without a listener an EPIPE or ENOSPC would be thrown as an uncaught exception.

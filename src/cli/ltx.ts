@@ -39,7 +39,13 @@ export async function runLtx(io: CliIo, source: string, options: LtxOptions): Pr
   }
   const rows = [["level", "min_txid", "max_txid", "size", "created_at"]];
   for (const f of files) {
-    rows.push([String(f.level), formatTxid(f.minTxid), formatTxid(f.maxTxid), String(f.size), f.createdAt.toISOString()]);
+    rows.push([
+      String(f.level),
+      formatTxid(f.minTxid),
+      formatTxid(f.maxTxid),
+      String(f.size),
+      f.createdAt.toISOString(),
+    ]);
   }
   io.stdout(table(rows));
   return ExitCode.ok;
@@ -49,5 +55,12 @@ export async function runLtx(io: CliIo, source: string, options: LtxOptions): Pr
 export function table(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
   for (const r of rows) for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
-  return `${rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n")}\n`;
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }

@@ -14,7 +14,16 @@
  */
 
 import { Command, CommanderError, Option } from "commander";
-import { ChecksumMismatchError, ConfigError, CorruptFileError, LocalFileError, OutputError, ReplicaError, UsageError, errorMessage } from "../errors.ts";
+import {
+  ChecksumMismatchError,
+  ConfigError,
+  CorruptFileError,
+  LocalFileError,
+  OutputError,
+  ReplicaError,
+  UsageError,
+  errorMessage,
+} from "../errors.ts";
 import { localFileError } from "../platform/file-errors.ts";
 import { NoRestorePointError } from "../restore/planner.ts";
 import { ExitCode, processIo, type CliIo } from "./io.ts";
@@ -62,7 +71,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(run with --help for usage)");
-  const configOption = () => new Option("-c, --config <file>", "config file (default: $LITEFLEET_CONFIG, else /etc/litefleet.yml)");
+  const configOption = () =>
+    new Option("-c, --config <file>", "config file (default: $LITEFLEET_CONFIG, else /etc/litefleet.yml)");
 
   program
     .command("replicate")
@@ -70,11 +80,18 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .argument("[db_path]", "database to replicate (with REPLICA_URL, instead of a config file)")
     .argument("[replica_url]", "s3://bucket/path?endpoint=…, file:///dir or a directory")
     .addOption(configOption())
-    .option("--exec <command>", "run the application as a child after the first sync; forward signals; exit with its code")
+    .option(
+      "--exec <command>",
+      "run the application as a child after the first sync; forward signals; exit with its code",
+    )
     .option("--restore-if-db-not-exists", "restore a missing database from its first replica before replicating")
     .action(async (db: string | undefined, url: string | undefined, opts: ReplicateOptions) => {
       const { runReplicate } = await import("./replicate.ts");
-      code = await runReplicate(io, [db, url].filter((x): x is string => x !== undefined), opts);
+      code = await runReplicate(
+        io,
+        [db, url].filter((x): x is string => x !== undefined),
+        opts,
+      );
     });
 
   program
@@ -112,7 +129,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .command("verify")
     .description("prove that the replica holds the live database (checksums only; --full restores and compares pages)")
     .argument("<db_path>", "the live database (configured, or with REPLICA_URL)")
-    .argument("[replica_url]", "s3://bucket/path?endpoint=…, file:///dir or a directory (default: the configured replica)")
+    .argument(
+      "[replica_url]",
+      "s3://bucket/path?endpoint=…, file:///dir or a directory (default: the configured replica)",
+    )
     .addOption(configOption())
     .option("--replica <name>", "which configured replica to use (default: the first)")
     .option("--full", "restore into a temporary file and compare page by page")
@@ -152,11 +172,16 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       code = await runAggregate(io, opts);
     });
 
-  const fleet = program.command("fleet").description("operator commands: keys, fleet status, signed commands, dashboard (docs/FLEET.md)");
+  const fleet = program
+    .command("fleet")
+    .description("operator commands: keys, fleet status, signed commands, dashboard (docs/FLEET.md)");
   const brokerOptions = (cmd: Command): Command =>
     cmd
       .addOption(configOption())
-      .option("--broker <url>", "MQTT broker (default: $LITEFLEET_MQTT_URL, else the config's mqtt.url); password from $LITEFLEET_MQTT_PASSWORD")
+      .option(
+        "--broker <url>",
+        "MQTT broker (default: $LITEFLEET_MQTT_URL, else the config's mqtt.url); password from $LITEFLEET_MQTT_PASSWORD",
+      )
       .option("--username <name>", "MQTT user name (default: $LITEFLEET_MQTT_USERNAME)")
       .option("--ca <file>", "CA bundle (PEM) for mqtts:// / wss://")
       .option("--cert <file>", "client certificate (PEM)")
@@ -190,15 +215,24 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--db <path>", "the device's database (default: all; required for restore)")
     .option("--txid <hex>", "restore: this TXID")
     .option("--timestamp <rfc3339>", "restore: the last state at or before this time")
-    .option("--output <path>", "restore: to this path on the device (inside fleet.restore-dirs) instead of the live database")
+    .option(
+      "--output <path>",
+      "restore: to this path on the device (inside fleet.restore-dirs) instead of the live database",
+    )
     .option("--full", "verify: restore and compare page by page")
     .option("--id <id>", "command id (default: random); resending the same id never runs a command twice")
-    .option("--timeout <duration>", "the command's deadline: give up waiting for its final reply after this long (default 60s; 10m for restore and verify)")
+    .option(
+      "--timeout <duration>",
+      "the command's deadline: give up waiting for its final reply after this long (default 60s; 10m for restore and verify)",
+    )
     .option("--ttl <duration>", "how long the command stays valid (default 5m)")
     .option("--json", "print every reply as JSON")
     .action(async (device: string, command: string, opts) => {
       const { runFleetSend } = await import("./fleet.ts");
-      code = await runFleetSend(io, device, command, { ...opts, ...(opts.operatorKey ? { keyFile: opts.operatorKey } : {}) });
+      code = await runFleetSend(io, device, command, {
+        ...opts,
+        ...(opts.operatorKey ? { keyFile: opts.operatorKey } : {}),
+      });
     });
   brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost"))
     .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")
@@ -209,7 +243,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
 
   program
     .command("takeover")
-    .description("after a second-writer conflict: make this device the writer of its replicas (agent stopped; docs/OPERATIONS.md)")
+    .description(
+      "after a second-writer conflict: make this device the writer of its replicas (agent stopped; docs/OPERATIONS.md)",
+    )
     .argument("[db_path]", "only this configured database (default: all)")
     .addOption(configOption())
     .action(async (db: string | undefined, opts) => {

@@ -36,7 +36,10 @@ export interface MigrateCliOptions {
 /** Runs `migrate`; returns the exit code. */
 export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise<number> {
   if (options.from === undefined || options.to === undefined) {
-    throw new UsageError("Cannot migrate: both --from and --to are required", "litefleet migrate --from s3://bucket/db --to s3://bucket/db");
+    throw new UsageError(
+      "Cannot migrate: both --from and --to are required",
+      "litefleet migrate --from s3://bucket/db --to s3://bucket/db",
+    );
   }
   const say = (msg: string) => {
     if (!options.json) io.stderr(`${msg}\n`);
@@ -57,9 +60,12 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
     `Migrating Litestream v0.3 replica ${storage.location} to ${dest.location}: ` +
       `${plan.generations.length} generation(s), up to ${points} restore point(s)${options.history ? "" : " (latest state only; add --history for every restore point)"}`,
   );
-  for (const s of plan.skipped) say(`Skipping generation ${s.generation}: ${s.reason} (restore it from the v0.3 replica with --generation)`);
+  for (const s of plan.skipped)
+    say(`Skipping generation ${s.generation}: ${s.reason} (restore it from the v0.3 replica with --generation)`);
 
-  const workDir = mkdtempSync(join(options.workDir === undefined ? tmpdir() : resolve(io.cwd, options.workDir), "litefleet-migrate-"));
+  const workDir = mkdtempSync(
+    join(options.workDir === undefined ? tmpdir() : resolve(io.cwd, options.workDir), "litefleet-migrate-"),
+  );
   const abort = new AbortController();
   const offSignal = io.onSignal(() => abort.abort(new Error("Cannot migrate: interrupted")));
   const started = Date.now();
@@ -84,21 +90,31 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
           bytes: result.bytes,
           readFiles: result.readFiles,
           readBytes: result.readBytes,
-          generations: result.generations.map((g) => ({ ...g, firstTxid: formatTxid(g.firstTxid), lastTxid: formatTxid(g.lastTxid) })),
+          generations: result.generations.map((g) => ({
+            ...g,
+            firstTxid: formatTxid(g.firstTxid),
+            lastTxid: formatTxid(g.lastTxid),
+          })),
           skipped: plan.skipped,
-          ...(retention ? { oldestPoint: new Date(retention.oldest).toISOString(), retentionNeeded: retention.needed } : {}),
+          ...(retention
+            ? { oldestPoint: new Date(retention.oldest).toISOString(), retentionNeeded: retention.needed }
+            : {}),
           seconds,
         })}\n`,
       );
     } else {
       for (const g of result.generations) {
-        say(`  generation ${g.generation} -> TXIDs ${formatTxid(g.firstTxid)}..${formatTxid(g.lastTxid)} (${g.points} restore points)`);
+        say(
+          `  generation ${g.generation} -> TXIDs ${formatTxid(g.firstTxid)}..${formatTxid(g.lastTxid)} (${g.points} restore points)`,
+        );
       }
       say(
         `Migrated to TXID ${formatTxid(result.txid)}: ${result.files} LTX files (${formatBytes(result.bytes)}) from ` +
           `${result.readFiles} v0.3 objects (${formatBytes(result.readBytes)}), integrity ok, in ${seconds.toFixed(1)}s`,
       );
-      say(`Next: stop Litestream, then 'litefleet replicate' continues from TXID ${formatTxid(result.txid)}; the v0.3 objects were left untouched`);
+      say(
+        `Next: stop Litestream, then 'litefleet replicate' continues from TXID ${formatTxid(result.txid)}; the v0.3 objects were left untouched`,
+      );
     }
     if (retention) {
       // Said in --json mode too (stderr): the agent would delete this history minutes later.
@@ -120,7 +136,10 @@ export async function runMigrate(io: CliIo, options: MigrateCliOptions): Promise
  * When the history written is older than the default retention: its oldest
  * point and a retention (whole hours, with a day to spare) that keeps it.
  */
-function retentionAdvice(plan: ReturnType<typeof planMigration>, now: number): { oldest: number; needed: string } | undefined {
+function retentionAdvice(
+  plan: ReturnType<typeof planMigration>,
+  now: number,
+): { oldest: number; needed: string } | undefined {
   const oldest = Math.min(...plan.generations.flatMap((g) => g.points.map((p) => p.timestamp)));
   if (!Number.isFinite(oldest) || now - oldest <= DEFAULTS.snapshot.retention) return undefined;
   return { oldest, needed: `${Math.ceil((now - oldest) / 3_600_000) + 24}h` };
@@ -132,13 +151,16 @@ function specOf(io: CliIo, arg: string, flag: string): ReplicaSpec {
   try {
     return parseReplicaUrl(arg, { cwd: io.cwd });
   } catch (err) {
-    if (err instanceof TypeError) throw new UsageError(`Cannot use ${flag}: ${err.message}`, "see docs/CONFIG.md for replica URL forms");
+    if (err instanceof TypeError)
+      throw new UsageError(`Cannot use ${flag}: ${err.message}`, "see docs/CONFIG.md for replica URL forms");
     throw err;
   }
 }
 
 function progressPrinter(io: CliIo): (p: MigrationProgress) => void {
   return (p) => {
-    io.stderr(`\rgeneration ${p.generation}: ${p.pointsDone}/${p.pointsTotal} points, ${p.files} files, ${formatBytes(p.bytes)}   `);
+    io.stderr(
+      `\rgeneration ${p.generation}: ${p.pointsDone}/${p.pointsTotal} points, ${p.files} files, ${formatBytes(p.bytes)}   `,
+    );
   };
 }

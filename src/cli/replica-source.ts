@@ -42,7 +42,8 @@ export async function resolveReplicaSource(
   const abs = resolve(io.cwd, arg);
   const db = options.config?.dbs.find((d) => d.path === abs);
   if (db) {
-    const replica = options.replica === undefined ? db.replicas[0] : db.replicas.find((r) => r.name === options.replica);
+    const replica =
+      options.replica === undefined ? db.replicas[0] : db.replicas.find((r) => r.name === options.replica);
     if (!replica) {
       throw new UsageError(
         options.replica === undefined

@@ -49,7 +49,10 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   requireSqliteVersion(sqliteVersion());
   const config = resolveConfig(io, args, options);
   if (config.dbs.length === 0) {
-    throw new UsageError("Cannot replicate: the config lists no databases", "add a 'dbs:' entry or run 'litefleet replicate DB_PATH REPLICA_URL'");
+    throw new UsageError(
+      "Cannot replicate: the config lists no databases",
+      "add a 'dbs:' entry or run 'litefleet replicate DB_PATH REPLICA_URL'",
+    );
   }
   const log = createLogger({ level: config.logging.level, format: config.logging.format, sink: io.stderr });
   for (const db of config.dbs) {
@@ -89,9 +92,16 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   let stopMemoryLog = (): void => {};
   try {
     // node:http loads only for a server that is on (~1-2 MiB of RSS otherwise; issue #13).
-    const { startMetricsServer, startStatusServer } = config.status.addr || config.metrics.addr ? await import("../agent/status-server.ts") : {};
+    const { startMetricsServer, startStatusServer } =
+      config.status.addr || config.metrics.addr ? await import("../agent/status-server.ts") : {};
     if (config.status.addr && startStatusServer) {
-      servers.push(await startStatusServer(config.status.addr, { status: () => store.status(), syncNow: () => store.syncNow(), metrics }));
+      servers.push(
+        await startStatusServer(config.status.addr, {
+          status: () => store.status(),
+          syncNow: () => store.syncNow(),
+          metrics,
+        }),
+      );
       log.info("status server listening", { addr: servers[0]?.addr });
     }
     if (config.metrics.addr && startMetricsServer) {
@@ -124,7 +134,11 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
         }
         // A stop the agent was asked for and forwarded, which the child ended of, is a success.
         code = agentExitCode(exit, received);
-        log.info("--exec child exited", { code: exit.status, ...(exit.signal ? { signal: exit.signal } : {}), ...(code !== exit.status ? { exit: code } : {}) });
+        log.info("--exec child exited", {
+          code: exit.status,
+          ...(exit.signal ? { signal: exit.signal } : {}),
+          ...(code !== exit.status ? { exit: code } : {}),
+        });
       }
     } else {
       await stopSignal;
@@ -184,25 +198,39 @@ async function restoreIfMissing(io: CliIo, db: DbConfig, log: Logger): Promise<v
   await client.init();
   const files = await listAllLtxFiles(client);
   if (files.length === 0) {
-    log.info("database missing and the replica holds no backup; starting without one", { db: db.path, replica: replica.name });
+    log.info("database missing and the replica holds no backup; starting without one", {
+      db: db.path,
+      replica: replica.name,
+    });
     return;
   }
   const plan = await planRestore(client, {}, { files });
   const result = await applyRestorePlan(client, plan, { output: db.path });
   LocalStore.resetAfterRestore(db.metaPath);
-  log.info("database restored from its replica", { db: db.path, replica: replica.name, txid: result.txid.toString(16), pages: result.pages });
+  log.info("database restored from its replica", {
+    db: db.path,
+    replica: replica.name,
+    txid: result.txid.toString(16),
+    pages: result.pages,
+  });
 }
 
 function resolveConfig(io: CliIo, args: string[], options: ReplicateOptions): Config {
   if (args.length === 2) {
     if (options.config !== undefined) {
-      throw new UsageError("Cannot combine --config with DB_PATH REPLICA_URL", "give either a config file or a database and a replica URL");
+      throw new UsageError(
+        "Cannot combine --config with DB_PATH REPLICA_URL",
+        "give either a config file or a database and a replica URL",
+      );
     }
     const [dbPath, url] = args as [string, string];
     return configForSingleDb(dbPath, url, { cwd: io.cwd, deviceId: deviceId(io), env: io.env });
   }
   if (args.length !== 0) {
-    throw new UsageError(`Cannot replicate: expected DB_PATH and REPLICA_URL, got ${args.length} argument(s)`, "litefleet replicate --help");
+    throw new UsageError(
+      `Cannot replicate: expected DB_PATH and REPLICA_URL, got ${args.length} argument(s)`,
+      "litefleet replicate --help",
+    );
   }
   const config = loadConfig(io, options.config);
   if (!config) {

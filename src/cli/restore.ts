@@ -45,8 +45,17 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   if (!source.includes("://") && !existsSync(join(v3Dir, "ltx")) && existsSync(join(v3Dir, "generations"))) {
     // A bare Litestream v0.3 file replica directory (no LTX files at all).
     const db = config?.dbs.find((d) => d.path === v3Dir);
-    if (!db && target.txid !== undefined) throw new UsageError("Cannot use --txid with a Litestream v0.3 replica", "use --generation/--index or --timestamp");
-    if (!db) return runV3Restore(io, { type: "file", path: v3Dir }, { output: options.output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists });
+    if (!db && target.txid !== undefined)
+      throw new UsageError(
+        "Cannot use --txid with a Litestream v0.3 replica",
+        "use --generation/--index or --timestamp",
+      );
+    if (!db)
+      return runV3Restore(
+        io,
+        { type: "file", path: v3Dir },
+        { output: options.output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists },
+      );
   }
   const { client, db } = await resolveReplicaSource(io, source, { config, replica: options.replica });
   const outputArg = options.output ?? db?.path;
@@ -63,7 +72,10 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
       if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "db-exists", path: output })}\n`);
       return ExitCode.ok;
     }
-    throw new UsageError(`Cannot restore to '${output}': the file exists`, "choose another path with -o, or add --if-db-not-exists");
+    throw new UsageError(
+      `Cannot restore to '${output}': the file exists`,
+      "choose another path with -o, or add --if-db-not-exists",
+    );
   }
   checkOutputDirectory(output);
   await client.init();
@@ -72,7 +84,10 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   // The v0.3 reader loads only where a v0.3 backup may be: a file replica
   // with a generations/ directory, or any S3 replica (listed to find out).
   if (spec && (spec.type === "s3" || existsSync(join(spec.path, "generations")))) {
-    const [{ createV3Storage }, { newestV3Object }] = await Promise.all([import("../litestream-v3/layout.ts"), import("../litestream-v3/planner.ts")]);
+    const [{ createV3Storage }, { newestV3Object }] = await Promise.all([
+      import("../litestream-v3/layout.ts"),
+      import("../litestream-v3/planner.ts"),
+    ]);
     const storage = createV3Storage(spec, { env: io.env });
     const listing = await storage.list();
     const v3Newest = newestV3Object(listing);
@@ -81,12 +96,24 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     // last wins, unless --generation/--index ask for v0.3 explicitly.
     const wantV3 = options.generation !== undefined || options.index !== undefined;
     if (v3Newest && (wantV3 || !v5Newest || v3Newest > v5Newest)) {
-      if (target.txid !== undefined) throw new UsageError("Cannot use --txid with a Litestream v0.3 replica", "use --generation/--index or --timestamp");
-      return runV3Restore(io, spec, { output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists });
+      if (target.txid !== undefined)
+        throw new UsageError(
+          "Cannot use --txid with a Litestream v0.3 replica",
+          "use --generation/--index or --timestamp",
+        );
+      return runV3Restore(io, spec, {
+        output,
+        target: v3Target,
+        json: options.json,
+        ifDbNotExists: options.ifDbNotExists,
+      });
     }
   }
   if (options.generation !== undefined || options.index !== undefined) {
-    throw new UsageError(`Cannot use --generation or --index: '${client.location}' holds no Litestream v0.3 backup`, "use --txid or --timestamp for LTX replicas");
+    throw new UsageError(
+      `Cannot use --generation or --index: '${client.location}' holds no Litestream v0.3 backup`,
+      "use --txid or --timestamp for LTX replicas",
+    );
   }
   if (files.length === 0 && options.ifReplicaExists) {
     say(`Replica '${client.location}' holds no backup; nothing restored`);
@@ -94,7 +121,9 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     return ExitCode.ok;
   }
   const plan = await planRestore(client, target, { files });
-  say(`Restoring ${client.location} to TXID ${formatTxid(plan.txid)} (${plan.files.length} files, ${formatBytes(plan.files.reduce((n, f) => n + f.size, 0))}) into ${output}`);
+  say(
+    `Restoring ${client.location} to TXID ${formatTxid(plan.txid)} (${plan.files.length} files, ${formatBytes(plan.files.reduce((n, f) => n + f.size, 0))}) into ${output}`,
+  );
   const started = Date.now();
   const progress = io.isTty && !options.json ? progressPrinter(io, started) : undefined;
   const result = await applyRestorePlan(client, plan, { output, ...(progress ? { onProgress: progress } : {}) });
@@ -115,7 +144,9 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
       })}\n`,
     );
   } else {
-    say(`Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    say(
+      `Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+    );
   }
   return ExitCode.ok;
 }
@@ -124,7 +155,10 @@ function parseV3Target(options: RestoreOptions): { generation?: string; index?: 
   const out: { generation?: string; index?: number; timestamp?: Date } = {};
   if (options.generation !== undefined) {
     if (!/^[0-9a-f]{16}$/.test(options.generation)) {
-      throw new UsageError(`Cannot parse --generation '${options.generation}': expected 16 lower-case hex digits`, "see the generations/ folder of the replica");
+      throw new UsageError(
+        `Cannot parse --generation '${options.generation}': expected 16 lower-case hex digits`,
+        "see the generations/ folder of the replica",
+      );
     }
     out.generation = options.generation;
   }
@@ -132,8 +166,10 @@ function parseV3Target(options: RestoreOptions): { generation?: string; index?: 
     if (!/^\d+$/.test(options.index) || Number(options.index) > 0x7fffffff) {
       throw new UsageError(`Cannot parse --index '${options.index}': expected a decimal WAL index`, "e.g. --index 3");
     }
-    if (out.generation === undefined) throw new UsageError("Cannot use --index without --generation", "add --generation HEX");
-    if (options.timestamp !== undefined) throw new UsageError("Cannot combine --index and --timestamp", "give one restore target");
+    if (out.generation === undefined)
+      throw new UsageError("Cannot use --index without --generation", "add --generation HEX");
+    if (options.timestamp !== undefined)
+      throw new UsageError("Cannot combine --index and --timestamp", "give one restore target");
     out.index = Number(options.index);
   }
   if (options.timestamp !== undefined) {
@@ -144,7 +180,12 @@ function parseV3Target(options: RestoreOptions): { generation?: string; index?: 
 }
 
 /** The spec behind `source`, for reading a Litestream v0.3 layout next to the LTX files. */
-function replicaSpecOf(io: CliIo, source: string, db: DbConfig | undefined, replica: string | undefined): ReplicaSpec | undefined {
+function replicaSpecOf(
+  io: CliIo,
+  source: string,
+  db: DbConfig | undefined,
+  replica: string | undefined,
+): ReplicaSpec | undefined {
   if (source.includes("://")) return parseReplicaUrl(source, { cwd: io.cwd });
   if (db) return (replica === undefined ? db.replicas[0] : db.replicas.find((r) => r.name === replica))?.spec;
   return { type: "file", path: resolve(io.cwd, source) };
@@ -153,9 +194,15 @@ function replicaSpecOf(io: CliIo, source: string, db: DbConfig | undefined, repl
 async function runV3Restore(
   io: CliIo,
   spec: ReplicaSpec,
-  options: { output: string | undefined; target: { generation?: string; index?: number; timestamp?: Date }; json: boolean | undefined; ifDbNotExists: boolean | undefined },
+  options: {
+    output: string | undefined;
+    target: { generation?: string; index?: number; timestamp?: Date };
+    json: boolean | undefined;
+    ifDbNotExists: boolean | undefined;
+  },
 ): Promise<number> {
-  if (options.output === undefined) throw new UsageError("Cannot restore from a replica directory without an output path", "add -o PATH");
+  if (options.output === undefined)
+    throw new UsageError("Cannot restore from a replica directory without an output path", "add -o PATH");
   const output = resolve(io.cwd, options.output);
   if (existsSync(output)) {
     if (options.ifDbNotExists) {
@@ -163,7 +210,10 @@ async function runV3Restore(
       else io.stderr(`Database '${output}' already exists; nothing restored\n`);
       return ExitCode.ok;
     }
-    throw new UsageError(`Cannot restore to '${output}': the file exists`, "choose another path with -o, or add --if-db-not-exists");
+    throw new UsageError(
+      `Cannot restore to '${output}': the file exists`,
+      "choose another path with -o, or add --if-db-not-exists",
+    );
   }
   checkOutputDirectory(output);
   const [{ createV3Storage }, { planV3Restore }, { applyV3RestorePlan }] = await Promise.all([
@@ -175,13 +225,19 @@ async function runV3Restore(
   const plan = planV3Restore(await storage.list(), options.target, storage.location);
   const started = Date.now();
   if (!options.json) {
-    io.stderr(`Restoring Litestream v0.3 replica ${storage.location} generation ${plan.generation} (snapshot ${plan.snapshot.index}, ${plan.indexes.length} WAL indexes) into ${output}\n`);
+    io.stderr(
+      `Restoring Litestream v0.3 replica ${storage.location} generation ${plan.generation} (snapshot ${plan.snapshot.index}, ${plan.indexes.length} WAL indexes) into ${output}\n`,
+    );
   }
   const result = await applyV3RestorePlan(storage, plan, { output });
   if (options.json) {
-    io.stdout(`${JSON.stringify({ restored: true, format: "litestream-v0.3", ...result, seconds: (Date.now() - started) / 1000 })}\n`);
+    io.stdout(
+      `${JSON.stringify({ restored: true, format: "litestream-v0.3", ...result, seconds: (Date.now() - started) / 1000 })}\n`,
+    );
   } else {
-    io.stderr(`Restored generation ${result.generation} index ${result.index}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    io.stderr(
+      `Restored generation ${result.generation} index ${result.index}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
+    );
   }
   return ExitCode.ok;
 }
@@ -194,13 +250,19 @@ function parseTarget(options: RestoreOptions): { txid?: Txid; timestamp?: Date }
     try {
       return { txid: parseTxid(options.txid) };
     } catch {
-      throw new UsageError(`Cannot parse --txid '${options.txid}': expected up to 16 hex digits`, "e.g. --txid 00000000000000a3");
+      throw new UsageError(
+        `Cannot parse --txid '${options.txid}': expected up to 16 hex digits`,
+        "e.g. --txid 00000000000000a3",
+      );
     }
   }
   if (options.timestamp !== undefined) {
     const t = new Date(options.timestamp);
     if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(options.timestamp) || Number.isNaN(t.getTime())) {
-      throw new UsageError(`Cannot parse --timestamp '${options.timestamp}': expected RFC 3339`, "e.g. --timestamp 2026-11-22T10:00:00Z");
+      throw new UsageError(
+        `Cannot parse --timestamp '${options.timestamp}': expected RFC 3339`,
+        "e.g. --timestamp 2026-11-22T10:00:00Z",
+      );
     }
     return { timestamp: t };
   }

@@ -34,7 +34,10 @@ function agentAddr(io: CliIo, options: AgentCommandOptions): string {
   const config = loadConfig(io, options.config);
   const addr = config ? config.status.addr : DEFAULTS.status.addr;
   if (!addr) {
-    throw new UsageError("Cannot reach the agent: its status server is disabled (status.addr is empty)", "set status.addr in the config");
+    throw new UsageError(
+      "Cannot reach the agent: its status server is disabled (status.addr is empty)",
+      "set status.addr in the config",
+    );
   }
   return addr;
 }
@@ -43,12 +46,24 @@ function agentAddr(io: CliIo, options: AgentCommandOptions): string {
 type CallResult = { readonly res: Response } | { readonly failed: "unreachable" | "timeout"; readonly message: string };
 
 /** One request to the agent's status server at `addr`. */
-export async function callAgent(addr: string, init: { method: string; path: string; timeoutMs: number; headers?: Record<string, string> }): Promise<CallResult> {
+export async function callAgent(
+  addr: string,
+  init: { method: string; path: string; timeoutMs: number; headers?: Record<string, string> },
+): Promise<CallResult> {
   try {
-    return { res: await fetch(`http://${addr}${init.path}`, { method: init.method, signal: AbortSignal.timeout(init.timeoutMs), ...(init.headers ? { headers: init.headers } : {}) }) };
+    return {
+      res: await fetch(`http://${addr}${init.path}`, {
+        method: init.method,
+        signal: AbortSignal.timeout(init.timeoutMs),
+        ...(init.headers ? { headers: init.headers } : {}),
+      }),
+    };
   } catch (err) {
     if ((err as { name?: unknown }).name === "TimeoutError") {
-      return { failed: "timeout", message: `Cannot ${init.method === "POST" ? "sync" : "read the status"}: the agent at '${addr}' did not answer within ${formatDuration(init.timeoutMs)}` };
+      return {
+        failed: "timeout",
+        message: `Cannot ${init.method === "POST" ? "sync" : "read the status"}: the agent at '${addr}' did not answer within ${formatDuration(init.timeoutMs)}`,
+      };
     }
     return { failed: "unreachable", message: `Cannot reach the agent at '${addr}': ${errorMessage(err)}` };
   }
@@ -57,10 +72,14 @@ export async function callAgent(addr: string, init: { method: string; path: stri
 /** Prints why the agent did not answer and returns the exit code. */
 function reportNoAnswer(io: CliIo, result: { failed: "unreachable" | "timeout"; message: string }): number {
   if (result.failed === "timeout") {
-    io.stderr(`Error: ${result.message}\n${result.message.startsWith("Cannot sync") ? "Try: 'litefleet status' shows each replica's last error\n" : ""}`);
+    io.stderr(
+      `Error: ${result.message}\n${result.message.startsWith("Cannot sync") ? "Try: 'litefleet status' shows each replica's last error\n" : ""}`,
+    );
     return ExitCode.timeout;
   }
-  io.stderr(`Error: ${result.message}\nTry: is 'litefleet replicate' running with this config? (systemctl status litefleet)\n`);
+  io.stderr(
+    `Error: ${result.message}\nTry: is 'litefleet replicate' running with this config? (systemctl status litefleet)\n`,
+  );
   return ExitCode.unreachable;
 }
 
@@ -86,10 +105,16 @@ export async function runStatus(io: CliIo, options: AgentCommandOptions): Promis
  */
 export async function runSync(io: CliIo, options: AgentCommandOptions): Promise<number> {
   const timeoutMs = durationOption(options.timeout, "--timeout", 300_000);
-  if (timeoutMs === 0) throw new UsageError(`Cannot use --timeout '${options.timeout}': it must be longer than 0`, "e.g. --timeout 5m");
+  if (timeoutMs === 0)
+    throw new UsageError(`Cannot use --timeout '${options.timeout}': it must be longer than 0`, "e.g. --timeout 5m");
   const addr = agentAddr(io, options);
   const agentTimeoutMs = Math.max(1, timeoutMs - Math.min(2000, Math.round(timeoutMs / 10)));
-  const answer = await callAgent(addr, { method: "POST", path: "/sync", timeoutMs, headers: { "litefleet-timeout-ms": String(agentTimeoutMs) } });
+  const answer = await callAgent(addr, {
+    method: "POST",
+    path: "/sync",
+    timeoutMs,
+    headers: { "litefleet-timeout-ms": String(agentTimeoutMs) },
+  });
   if ("failed" in answer) return reportNoAnswer(io, answer);
   const body = (await answer.res.json()) as { ok: boolean; error?: string; timedOut?: boolean } & Partial<AgentStatus>;
   if (options.json) io.stdout(`${JSON.stringify(body)}\n`);
@@ -105,7 +130,9 @@ export async function runSync(io: CliIo, options: AgentCommandOptions): Promise<
 
 /** Human-readable status: one row per replica. */
 export function formatStatus(status: AgentStatus): string {
-  const rows = [["db", "replica", "txid", "uploaded", "pending", "lag", "puts", "sent", "puts/month", "metered", "last error"]];
+  const rows = [
+    ["db", "replica", "txid", "uploaded", "pending", "lag", "puts", "sent", "puts/month", "metered", "last error"],
+  ];
   for (const db of status.dbs) {
     for (const r of db.replicas as ReplicaStatus[]) {
       rows.push([
@@ -119,7 +146,9 @@ export function formatStatus(status: AgentStatus): string {
         formatBytes(r.bytes),
         String(r.projectedPerMonth.puts),
         r.metered === null ? "-" : r.metered ? "yes" : "no",
-        (db.diskFull ? "disk full: " : "") + (r.conflict ? "second writer: " : "") + (db.captureError ?? r.lastError ?? ""),
+        (db.diskFull ? "disk full: " : "") +
+          (r.conflict ? "second writer: " : "") +
+          (db.captureError ?? r.lastError ?? ""),
       ]);
     }
   }

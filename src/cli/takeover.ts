@@ -22,14 +22,24 @@ import { callAgent } from "./status.ts";
 const RUNNING_PROBE_MS = 1000;
 
 /** Runs `takeover`; returns the exit code. */
-export async function runTakeover(io: CliIo, dbPath: string | undefined, options: { config?: string }): Promise<number> {
+export async function runTakeover(
+  io: CliIo,
+  dbPath: string | undefined,
+  options: { config?: string },
+): Promise<number> {
   const config = loadConfig(io, options.config);
   if (!config) throw new UsageError("Cannot take over: no config file", "pass --config FILE or set LITEFLEET_CONFIG");
   const dbs = dbPath === undefined ? config.dbs : config.dbs.filter((d) => d.path === resolve(io.cwd, dbPath));
   if (dbs.length === 0) {
-    throw new UsageError(`Cannot take over '${dbPath}': the config has no such database`, "litefleet databases --config FILE lists them");
+    throw new UsageError(
+      `Cannot take over '${dbPath}': the config has no such database`,
+      "litefleet databases --config FILE lists them",
+    );
   }
-  if (config.status.addr && "res" in (await callAgent(config.status.addr, { method: "GET", path: "/status", timeoutMs: RUNNING_PROBE_MS }))) {
+  if (
+    config.status.addr &&
+    "res" in (await callAgent(config.status.addr, { method: "GET", path: "/status", timeoutMs: RUNNING_PROBE_MS }))
+  ) {
     throw new UsageError(
       `Cannot take over while the agent is running (its status server answers at ${config.status.addr})`,
       "stop it first (systemctl stop litefleet), run takeover, then start it",

@@ -24,14 +24,25 @@ export interface VerifyOptions {
 }
 
 /** Runs `verify`; returns the exit code. */
-export async function runVerify(io: CliIo, dbArg: string, replicaUrl: string | undefined, options: VerifyOptions): Promise<number> {
+export async function runVerify(
+  io: CliIo,
+  dbArg: string,
+  replicaUrl: string | undefined,
+  options: VerifyOptions,
+): Promise<number> {
   const config = loadConfig(io, options.config);
   const dbPath = resolve(io.cwd, dbArg);
   const { client } = await resolveReplicaSource(io, replicaUrl ?? dbArg, { config, replica: options.replica });
   if (replicaUrl === undefined && !config?.dbs.some((d) => d.path === dbPath)) {
-    throw new UsageError(`Cannot verify '${dbPath}': it is not a database in the config`, "pass --config, or a REPLICA_URL after DB_PATH");
+    throw new UsageError(
+      `Cannot verify '${dbPath}': it is not a database in the config`,
+      "pass --config, or a REPLICA_URL after DB_PATH",
+    );
   }
-  const report = await verifyReplica(dbPath, client, { full: options.full === true, sync: () => syncAgent(config?.status.addr) });
+  const report = await verifyReplica(dbPath, client, {
+    full: options.full === true,
+    sync: () => syncAgent(config?.status.addr),
+  });
   return finish(io, options, report);
 }
 

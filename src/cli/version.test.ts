@@ -47,13 +47,23 @@ describe("version", () => {
     // names in build.ts match the globals read here, without a 100 MiB compile.
     await using dir = await makeTempDir("version-define-");
     const info = { version: "9.8.7", commit: "abc1234-dirty", target: "linux-arm64-musl" };
-    const build = Bun.spawnSync([process.execPath, "build", "--target=bun", ...defineFlags(info), ENTRY, "--outdir", dir.path]);
+    const build = Bun.spawnSync([
+      process.execPath,
+      "build",
+      "--target=bun",
+      ...defineFlags(info),
+      ENTRY,
+      "--outdir",
+      dir.path,
+    ]);
     expect(build.stderr.toString()).toBe("");
     expect(build.exitCode).toBe(0);
     // The bundle loads its LZ4 wasm asset relative to the working directory.
     const run = Bun.spawnSync([process.execPath, join(dir.path, "main.js"), "version"], { cwd: dir.path });
     expect(run.stderr.toString()).toBe("");
-    expect(run.stdout.toString()).toBe(`litefleet 9.8.7 (commit abc1234-dirty, linux-arm64-musl, sqlite ${sqliteVersion()})\n`);
+    expect(run.stdout.toString()).toBe(
+      `litefleet 9.8.7 (commit abc1234-dirty, linux-arm64-musl, sqlite ${sqliteVersion()})\n`,
+    );
     expect(run.exitCode).toBe(0);
     // `--version` and `-V` print the same line (issue #12: `--version` was an unknown option).
     for (const flag of ["--version", "-V"]) {

@@ -23,8 +23,16 @@ describe("parseByteSize", () => {
   }
 
   const err: [string | number, ErrorConstructor, string][] = [
-    ["5XB", SyntaxError, "Cannot parse byte size '5XB': unknown unit 'XB'; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"],
-    ["MiB", SyntaxError, "Cannot parse byte size 'MiB': expected a number and an optional unit (e.g. '5MiB', '512KiB', '100B')"],
+    [
+      "5XB",
+      SyntaxError,
+      "Cannot parse byte size '5XB': unknown unit 'XB'; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB",
+    ],
+    [
+      "MiB",
+      SyntaxError,
+      "Cannot parse byte size 'MiB': expected a number and an optional unit (e.g. '5MiB', '512KiB', '100B')",
+    ],
     ["", SyntaxError, "Cannot parse byte size '': expected a number and an optional unit"],
     ["-5MiB", RangeError, "Cannot parse byte size '-5MiB': sizes must not be negative"],
     ["1.5B", RangeError, "Cannot parse byte size '1.5B': the size is not a whole number of bytes"],

@@ -107,10 +107,12 @@ export function formatByteSize(bytes: number): string {
   if (!Number.isSafeInteger(bytes) || bytes < 0) {
     throw new RangeError(`Cannot format byte size ${bytes}: expected a non-negative integer`);
   }
-  for (const [unit, size] of [["TiB", 1024 ** 4], ["GiB", 1024 ** 3], ["MiB", 1024 ** 2], [
-    "KiB",
-    1024,
-  ]] as const) {
+  for (const [unit, size] of [
+    ["TiB", 1024 ** 4],
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ] as const) {
     if (bytes !== 0 && bytes % size === 0) return `${bytes / size}${unit}`;
   }
   return `${bytes}B`;

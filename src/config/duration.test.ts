@@ -31,12 +31,24 @@ describe("parseDuration", () => {
     ["10", SyntaxError, "Cannot parse duration '10': a unit is required (e.g. '10s' or '10ms')"],
     ["", SyntaxError, "Cannot parse duration '': the value is empty"],
     ["-1s", RangeError, "Cannot parse duration '-1s': durations must not be negative"],
-    ["7d", SyntaxError, "Cannot parse duration '7d': unknown unit 'd'; use ns, us, ms, s, m or h (use hours, e.g. '168h' for 7 days)"],
-    ["10S", SyntaxError, "Cannot parse duration '10S': unknown unit 'S'; use ns, us, ms, s, m or h (units are lowercase: 's')"],
+    [
+      "7d",
+      SyntaxError,
+      "Cannot parse duration '7d': unknown unit 'd'; use ns, us, ms, s, m or h (use hours, e.g. '168h' for 7 days)",
+    ],
+    [
+      "10S",
+      SyntaxError,
+      "Cannot parse duration '10S': unknown unit 'S'; use ns, us, ms, s, m or h (units are lowercase: 's')",
+    ],
     ["1ns", RangeError, "Cannot parse duration '1ns': durations must be a whole number of milliseconds"],
     ["1.0001s", RangeError, "Cannot parse duration '1.0001s': durations must be a whole number of milliseconds"],
     ["s", SyntaxError, "Cannot parse duration 's': expected a number followed by a unit (e.g. '10s', '1m30s')"],
-    ["10s 5m", SyntaxError, "Cannot parse duration '10s 5m': expected a number followed by a unit (e.g. '10s', '1m30s')"],
+    [
+      "10s 5m",
+      SyntaxError,
+      "Cannot parse duration '10s 5m': expected a number followed by a unit (e.g. '10s', '1m30s')",
+    ],
     ["99999999999999999h", RangeError, "Cannot parse duration '99999999999999999h': the duration is too large"],
   ];
   for (const [input, type, message] of err) {

@@ -8,8 +8,8 @@
 const NS_PER_UNIT: Readonly<Record<string, bigint>> = {
   ns: 1n,
   us: 1_000n,
-  "µs": 1_000n, // U+00B5 micro sign, as Go accepts
-  "μs": 1_000n, // U+03BC Greek mu, as Go accepts
+  µs: 1_000n, // U+00B5 micro sign, as Go accepts
+  μs: 1_000n, // U+03BC Greek mu, as Go accepts
   ms: 1_000_000n,
   s: 1_000_000_000n,
   m: 60_000_000_000n,
@@ -46,9 +46,7 @@ const COMPONENT = /^(\d*)(?:\.(\d*))?([a-zµμ]+)/i;
 export function parseDuration(text: string | number): number {
   if (typeof text === "number") {
     if (text === 0) return 0;
-    throw new TypeError(
-      `Cannot parse duration '${text}': a unit is required (e.g. '${text}s' or '${text}ms')`,
-    );
+    throw new TypeError(`Cannot parse duration '${text}': a unit is required (e.g. '${text}s' or '${text}ms')`);
   }
   if (typeof text !== "string") {
     throw new TypeError(`Cannot parse duration: expected a string, received ${typeof text}`);
@@ -61,9 +59,7 @@ export function parseDuration(text: string | number): number {
   }
   let rest = s.startsWith("+") ? s.slice(1) : s;
   if (/^\d+(\.\d*)?$/.test(rest)) {
-    throw new SyntaxError(
-      `Cannot parse duration '${text}': a unit is required (e.g. '${rest}s' or '${rest}ms')`,
-    );
+    throw new SyntaxError(`Cannot parse duration '${text}': a unit is required (e.g. '${rest}s' or '${rest}ms')`);
   }
   let totalNs = 0n;
   while (rest !== "") {
@@ -78,11 +74,12 @@ export function parseDuration(text: string | number): number {
     }
     const nsPerUnit = NS_PER_UNIT[unit];
     if (nsPerUnit === undefined) {
-      const hint = unit === "d"
-        ? " (use hours, e.g. '168h' for 7 days)"
-        : NS_PER_UNIT[unit.toLowerCase()] !== undefined
-        ? ` (units are lowercase: '${unit.toLowerCase()}')`
-        : "";
+      const hint =
+        unit === "d"
+          ? " (use hours, e.g. '168h' for 7 days)"
+          : NS_PER_UNIT[unit.toLowerCase()] !== undefined
+            ? ` (units are lowercase: '${unit.toLowerCase()}')`
+            : "";
       throw new SyntaxError(
         `Cannot parse duration '${text}': unknown unit '${unit}'; use ns, us, ms, s, m or h${hint}`,
       );
@@ -92,18 +89,14 @@ export function parseDuration(text: string | number): number {
       const scale = 10n ** BigInt(frac.length);
       const fracNs = BigInt(frac) * nsPerUnit;
       if (fracNs % scale !== 0n) {
-        throw new RangeError(
-          `Cannot parse duration '${text}': durations must be a whole number of milliseconds`,
-        );
+        throw new RangeError(`Cannot parse duration '${text}': durations must be a whole number of milliseconds`);
       }
       totalNs += fracNs / scale;
     }
     rest = rest.slice(m[0].length);
   }
   if (totalNs % NS_PER_MS !== 0n) {
-    throw new RangeError(
-      `Cannot parse duration '${text}': durations must be a whole number of milliseconds`,
-    );
+    throw new RangeError(`Cannot parse duration '${text}': durations must be a whole number of milliseconds`);
   }
   const ms = totalNs / NS_PER_MS;
   if (ms > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -143,9 +136,7 @@ export function formatDuration(ms: number): string {
   if (millis > 0) {
     const seconds = Math.floor(millis / 1000);
     const frac = millis % 1000;
-    out += frac === 0
-      ? `${seconds}s`
-      : `${seconds}.${String(frac).padStart(3, "0").replace(/0+$/, "")}s`;
+    out += frac === 0 ? `${seconds}s` : `${seconds}.${String(frac).padStart(3, "0").replace(/0+$/, "")}s`;
   }
   return out;
 }

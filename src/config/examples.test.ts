@@ -30,19 +30,21 @@ describe("example configs", () => {
     });
     expect(config.dbs).toHaveLength(1);
     expect(config.dbs[0]?.path).toBe(`${ROOT}/.tmp/quickstart/app.db`);
-    expect(config.dbs[0]?.replicas).toEqual([{
-      name: "file",
-      spec: { type: "file", path: `${ROOT}/.tmp/quickstart/replica` },
-      upload: { ...DEFAULTS.upload, minInterval: 1000, maxInterval: 1000 },
-      windows: [],
-      metered: "no",
-      meteredUpload: {
-        ...DEFAULTS.upload,
-        minInterval: DEFAULTS.metered.minInterval,
-        maxInterval: DEFAULTS.metered.maxInterval,
+    expect(config.dbs[0]?.replicas).toEqual([
+      {
+        name: "file",
+        spec: { type: "file", path: `${ROOT}/.tmp/quickstart/replica` },
+        upload: { ...DEFAULTS.upload, minInterval: 1000, maxInterval: 1000 },
+        windows: [],
+        metered: "no",
+        meteredUpload: {
+          ...DEFAULTS.upload,
+          minInterval: DEFAULTS.metered.minInterval,
+          maxInterval: DEFAULTS.metered.maxInterval,
+        },
+        meteredSnapshots: false,
       },
-      meteredSnapshots: false,
-    }]);
+    ]);
   });
 
   test("etc/quickstart.yml keeps the default status server", () => {
@@ -101,7 +103,18 @@ describe("example configs", () => {
 
   test("etc/litefleet.example.yml shows every key", () => {
     const text = read("etc/litefleet.example.yml");
-    const keys = [...REPLICA_KEYS, ...METERED_POLICY_KEYS, "levels", "interval", "status", "addr", "spool", "max-bytes", "max-age", "upload"];
+    const keys = [
+      ...REPLICA_KEYS,
+      ...METERED_POLICY_KEYS,
+      "levels",
+      "interval",
+      "status",
+      "addr",
+      "spool",
+      "max-bytes",
+      "max-age",
+      "upload",
+    ];
     for (const key of keys) expect(text, key).toContain(`${key}:`);
   });
 });
@@ -121,7 +134,12 @@ describe("docs/CONFIG.md", () => {
       ["`min-checkpoint-page-count`", `\`${DEFAULTS.db.minCheckpointPageCount}\``],
       ["`truncate-page-n`", `\`${DEFAULTS.db.truncatePageN}\``],
       ["`busy-timeout`", `\`${formatDuration(DEFAULTS.db.busyTimeout)}\``],
-      ["`levels`", DEFAULTS.levels.length === 0 ? "none (`[]`)" : DEFAULTS.levels.map((level) => `\`${formatDuration(level.interval)}\``).join(", ")],
+      [
+        "`levels`",
+        DEFAULTS.levels.length === 0
+          ? "none (`[]`)"
+          : DEFAULTS.levels.map((level) => `\`${formatDuration(level.interval)}\``).join(", "),
+      ],
       ["`status.addr`", `\`${DEFAULTS.status.addr}\``],
       ["`spool.max-bytes`", `\`${formatByteSize(DEFAULTS.spool.maxBytes)}\``],
       ["`spool.max-age`", `\`${formatDuration(DEFAULTS.spool.maxAge)}\``],
@@ -150,12 +168,15 @@ describe("docs/CONFIG.md", () => {
     const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
     expect(blocks.length).toBeGreaterThanOrEqual(3);
     for (const block of blocks) {
-      expect(() =>
-        parseConfig(block, {
-          env: { SITE: "plant7", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" },
-          cwd: "/",
-          deviceId: "host-1",
-        }), block.split("\n")[0]).not.toThrow();
+      expect(
+        () =>
+          parseConfig(block, {
+            env: { SITE: "plant7", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" },
+            cwd: "/",
+            deviceId: "host-1",
+          }),
+        block.split("\n")[0],
+      ).not.toThrow();
     }
   });
 

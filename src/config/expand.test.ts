@@ -33,9 +33,17 @@ describe("expandEnv", () => {
   const err: [string, ErrorConstructor, string][] = [
     ["$NOPE", ReferenceError, "Cannot expand environment variable 'NOPE': it is not set"],
     ["${NOPE}", ReferenceError, "Cannot expand environment variable 'NOPE': it is not set"],
-    ["a$", SyntaxError, "Cannot expand environment variables: the '$' at offset 1 is not followed by a variable name (write '$$' for a literal '$')"],
+    [
+      "a$",
+      SyntaxError,
+      "Cannot expand environment variables: the '$' at offset 1 is not followed by a variable name (write '$$' for a literal '$')",
+    ],
     ["$1", SyntaxError, "the '$' at offset 0 is not followed by a variable name"],
-    ["${}", SyntaxError, "Cannot expand environment variables: the '${' at offset 0 must be followed by a variable name and '}' (write '$$' for a literal '$')"],
+    [
+      "${}",
+      SyntaxError,
+      "Cannot expand environment variables: the '${' at offset 0 must be followed by a variable name and '}' (write '$$' for a literal '$')",
+    ],
     ["${BUCKET", SyntaxError, "the '${' at offset 0 must be followed by a variable name and '}'"],
     ["${BUCKET:-x}", SyntaxError, "the '${' at offset 0 must be followed by a variable name and '}'"],
   ];
@@ -52,7 +60,11 @@ describe("expandEnv", () => {
 
   test("expandEnv() lets an error thrown by lookup through", () => {
     const boom = new Error("boom");
-    expect(() => expandEnv("$X", () => { throw boom; })).toThrow(boom);
+    expect(() =>
+      expandEnv("$X", () => {
+        throw boom;
+      }),
+    ).toThrow(boom);
   });
 });
 

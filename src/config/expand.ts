@@ -88,7 +88,8 @@ export function expandEnv(text: string, lookup: VariableLookup): string {
  * @returns the referenced name, or `undefined`
  */
 export function soleVariable(text: string): string | undefined {
-  return /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$/.exec(text)?.slice(1).find(
-    (group) => group !== undefined,
-  );
+  return /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$/
+    .exec(text)
+    ?.slice(1)
+    .find((group) => group !== undefined);
 }

@@ -48,15 +48,18 @@ export function readLevels(root: MapReader): Config["levels"] {
     const intervalField = fieldPath(r.field, "interval");
     const interval = r.duration("interval", 1);
     if (interval === undefined) {
-      throw configError(intervalField, `missing key '${intervalField}' (how often level L${i + 1} is compacted, e.g. '15m')`);
+      throw configError(
+        intervalField,
+        `missing key '${intervalField}' (how often level L${i + 1} is compacted, e.g. '15m')`,
+      );
     }
     const previous = levels[i - 1];
     if (previous !== undefined && interval <= previous.interval) {
       throw configError(
         intervalField,
-        `'${intervalField}' must be longer than '${fieldPath(fieldPath(field, i - 1), "interval")}' (${
-          formatDuration(previous.interval)
-        }): received ${describeValue(r.raw("interval"), false)}`,
+        `'${intervalField}' must be longer than '${fieldPath(fieldPath(field, i - 1), "interval")}' (${formatDuration(
+          previous.interval,
+        )}): received ${describeValue(r.raw("interval"), false)}`,
         { value: r.raw("interval") },
       );
     }

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
 import { configError, describeValue, fieldPath, isSecretKey, MapReader, resolvePath } from "./map-reader.ts";
 
-const lookup = (name: string) => ({ HOME: "/home/op", N: "12" } as Record<string, string>)[name];
+const lookup = (name: string) => (({ HOME: "/home/op", N: "12" }) as Record<string, string>)[name];
 
 describe("fieldPath", () => {
   test("fieldPath() joins keys and indexes", () => {
@@ -98,12 +98,11 @@ describe("MapReader", () => {
   test("MapReader.byteSize() reads sizes and rates", () => {
     const r = new MapReader({ a: "16MiB", b: 4096, c: "$N KiB", d: "64KiB/s", e: "0", f: "1MB / s" }, "x", lookup);
     expect([r.byteSize("a", 1), r.byteSize("b", 1), r.byteSize("c", 1), r.byteSize("e", 0)]).toEqual([
-      16_777_216,
-      4096,
-      12_288,
-      0,
+      16_777_216, 4096, 12_288, 0,
     ]);
-    expect([r.byteSize("d", 0, { perSecond: true }), r.byteSize("f", 0, { perSecond: true })]).toEqual([65_536, 1_000_000]);
+    expect([r.byteSize("d", 0, { perSecond: true }), r.byteSize("f", 0, { perSecond: true })]).toEqual([
+      65_536, 1_000_000,
+    ]);
     expect(r.byteSize("absent", 1)).toBeUndefined();
   });
 

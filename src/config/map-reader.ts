@@ -228,9 +228,10 @@ export class MapReader {
       ms = parseDuration(typeof value === "string" ? this.#expand(field, value, false) : value);
     } catch (cause) {
       if (cause instanceof ConfigError) throw cause;
-      const detail = typeof value === "string" || typeof value === "number"
-        ? `: ${lowerFirst(errorMessage(cause))}`
-        : `: received ${describeValue(value, false)}`;
+      const detail =
+        typeof value === "string" || typeof value === "number"
+          ? `: ${lowerFirst(errorMessage(cause))}`
+          : `: received ${describeValue(value, false)}`;
       throw configError(field, `'${field}' must be a duration like '10s' or '1m30s'${detail}`, {
         value,
         cause,
@@ -265,9 +266,10 @@ export class MapReader {
     } catch (cause) {
       if (cause instanceof ConfigError) throw cause;
       const like = perSecond ? "a rate like '64KiB/s' or '1MB/s'" : "a byte size like '16MiB' or '512KiB'";
-      const detail = typeof value === "string" || typeof value === "number"
-        ? `: ${lowerFirst(errorMessage(cause))}`
-        : `: received ${describeValue(value, false)}`;
+      const detail =
+        typeof value === "string" || typeof value === "number"
+          ? `: ${lowerFirst(errorMessage(cause))}`
+          : `: received ${describeValue(value, false)}`;
       throw configError(field, `'${field}' must be ${like}${detail}`, { value, cause });
     }
     if (bytes < min) {

@@ -5,7 +5,8 @@ import { parseConfig } from "./parse.ts";
 import { DEFAULTS } from "./schema.ts";
 import { thrownConfigError } from "../../test/harness/config.ts";
 
-const parse = (yaml: string, env: Record<string, string> = {}) => parseConfig(yaml, { env, cwd: "/srv", deviceId: "gw-01" });
+const parse = (yaml: string, env: Record<string, string> = {}) =>
+  parseConfig(yaml, { env, cwd: "/srv", deviceId: "gw-01" });
 const DB = "dbs:\n  - path: /data/app.db\n    replica: { path: /backup }\n";
 
 const errorOf = (yaml: string): ConfigError => thrownConfigError(() => parse(yaml));
@@ -14,7 +15,12 @@ describe("mqtt:", () => {
   test("absent: no MQTT, and no operator keys", () => {
     const c = parse(DB);
     expect(c.mqtt).toBeUndefined();
-    expect(c.fleet).toEqual({ operatorKeys: [], restoreDirs: [], quiesceTimeout: DEFAULTS.fleet.quiesceTimeout, probe: undefined });
+    expect(c.fleet).toEqual({
+      operatorKeys: [],
+      restoreDirs: [],
+      quiesceTimeout: DEFAULTS.fleet.quiesceTimeout,
+      probe: undefined,
+    });
   });
 
   test("defaults: client id = device id, topic root, MQTT 5, state dir next to the first database", () => {
@@ -54,7 +60,14 @@ describe("mqtt:", () => {
       ].join("\n"),
       { MQTT_PASSWORD: "pw" },
     );
-    expect(c.mqtt).toMatchObject({ password: "pw", ca: "/srv/certs/ca.pem", protocolVersion: 4, topicRoot: "acme/fleet", willDelay: 0, outboxMaxBytes: 262_144 });
+    expect(c.mqtt).toMatchObject({
+      password: "pw",
+      ca: "/srv/certs/ca.pem",
+      protocolVersion: 4,
+      topicRoot: "acme/fleet",
+      willDelay: 0,
+      outboxMaxBytes: 262_144,
+    });
   });
 
   test("ErrUrl: missing or not an MQTT URL", () => {
@@ -64,7 +77,9 @@ describe("mqtt:", () => {
 
   test("ErrProtocol, ErrTopicRoot, ErrUnknownKey", () => {
     expect(errorOf(`mqtt: { url: "mqtt://b", protocol: 3 }\n${DB}`).message).toContain('must be 5 or "3.1.1"');
-    expect(errorOf(`mqtt: { url: "mqtt://b", topic-root: "a/#" }\n${DB}`).message).toContain("'mqtt.topic-root' is invalid");
+    expect(errorOf(`mqtt: { url: "mqtt://b", topic-root: "a/#" }\n${DB}`).message).toContain(
+      "'mqtt.topic-root' is invalid",
+    );
     expect(errorOf(`mqtt: { url: "mqtt://b", pasword: x }\n${DB}`).field).toBe("mqtt.pasword");
   });
 
@@ -78,8 +93,15 @@ describe("mqtt:", () => {
 describe("fleet:", () => {
   test("operator keys, restore dirs, quiesce timeout and probe", () => {
     const key = generateOperatorKey().publicKey;
-    const c = parse(`fleet:\n  operator-keys: ["${key}"]\n  restore-dirs: [lab, /tmp/x]\n  quiesce-timeout: 2m\n  probe: SELECT 1\n${DB}`);
-    expect(c.fleet).toEqual({ operatorKeys: [key], restoreDirs: ["/srv/lab", "/tmp/x"], quiesceTimeout: 120_000, probe: "SELECT 1" });
+    const c = parse(
+      `fleet:\n  operator-keys: ["${key}"]\n  restore-dirs: [lab, /tmp/x]\n  quiesce-timeout: 2m\n  probe: SELECT 1\n${DB}`,
+    );
+    expect(c.fleet).toEqual({
+      operatorKeys: [key],
+      restoreDirs: ["/srv/lab", "/tmp/x"],
+      quiesceTimeout: 120_000,
+      probe: "SELECT 1",
+    });
   });
 
   test("ErrKey: names the item", () => {

@@ -36,13 +36,17 @@ const MQTT_KEYS = [
  * @param ctx `base` for relative paths, `deviceId` for the default client id, `firstDb` for the default state dir
  * @throws {ConfigError} naming the key for an unknown key or a bad value
  */
-export function readMqtt(root: MapReader, ctx: { base: string; deviceId: string; firstDb: string | undefined }): MqttConfig | undefined {
+export function readMqtt(
+  root: MapReader,
+  ctx: { base: string; deviceId: string; firstDb: string | undefined },
+): MqttConfig | undefined {
   const m = root.map("mqtt");
   if (!m) return undefined;
   m.checkKeys(MQTT_KEYS);
   const url = m.string("url");
   const urlField = fieldPath(m.field, "url");
-  if (url === undefined) throw configError(urlField, `'${urlField}' is required (e.g. 'mqtts://broker.example.com:8883')`, {});
+  if (url === undefined)
+    throw configError(urlField, `'${urlField}' is required (e.g. 'mqtts://broker.example.com:8883')`, {});
   if (!isBrokerUrl(url)) {
     throw configError(urlField, `'${urlField}' must start with mqtt://, mqtts://, ws:// or wss://`, { value: url });
   }
@@ -58,7 +62,9 @@ export function readMqtt(root: MapReader, ctx: { base: string; deviceId: string;
   const topicRoot = m.string("topic-root") ?? DEFAULTS.mqtt.topicRoot;
   check(() => checkTopicRoot(topicRoot), fieldPath(m.field, "topic-root"), topicRoot);
   check(() => checkTopicId(ctx.deviceId, "device id"), "device.id", ctx.deviceId);
-  const stateDir = m.path("state-dir", ctx.base) ?? (ctx.firstDb === undefined ? undefined : posix.join(posix.dirname(ctx.firstDb), ".litefleet-fleet"));
+  const stateDir =
+    m.path("state-dir", ctx.base) ??
+    (ctx.firstDb === undefined ? undefined : posix.join(posix.dirname(ctx.firstDb), ".litefleet-fleet"));
   if (stateDir === undefined) {
     const field = fieldPath(m.field, "state-dir");
     throw configError(field, `'${field}' is required when no database is configured`, {});
@@ -95,7 +101,8 @@ export function readFleet(root: MapReader, ctx: { base: string }): FleetConfig {
   if (!f) return defaultFleet();
   f.checkKeys(["operator-keys", "restore-dirs", "quiesce-timeout", "probe"]);
   const keys = f.stringList("operator-keys") ?? [];
-  for (const [i, k] of keys.entries()) check(() => parsePublicKey(k), fieldPath(fieldPath(f.field, "operator-keys"), i), "(key)");
+  for (const [i, k] of keys.entries())
+    check(() => parsePublicKey(k), fieldPath(fieldPath(f.field, "operator-keys"), i), "(key)");
   const dirs = (f.stringList("restore-dirs") ?? []).map((d) => posix.resolve(ctx.base, d));
   return {
     operatorKeys: keys,
@@ -115,6 +122,9 @@ function check(fn: () => unknown, field: string, value: string): void {
     fn();
   } catch (cause) {
     const reason = errorMessage(cause);
-    throw configError(field, `'${field}' is invalid: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`, { value, cause });
+    throw configError(field, `'${field}' is invalid: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`, {
+      value,
+      cause,
+    });
   }
 }

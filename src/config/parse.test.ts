@@ -101,21 +101,25 @@ dbs:
         dbs: [
           db("/srv/a.db", {
             spool: { maxBytes: DEFAULTS.spool.maxBytes, maxAge: 3_600_000 },
-            replicas: [{
-              ...replica("file", { type: "file", path: "/srv/replica" }),
-              upload: { ...DEFAULTS.upload, minInterval: 30_000, maxInterval: 30_000 },
-              metered: "no",
-              meteredUpload: { ...DEFAULTS.upload, minInterval: 300_000, maxInterval: 900_000 },
-            }],
+            replicas: [
+              {
+                ...replica("file", { type: "file", path: "/srv/replica" }),
+                upload: { ...DEFAULTS.upload, minInterval: 30_000, maxInterval: 30_000 },
+                metered: "no",
+                meteredUpload: { ...DEFAULTS.upload, minInterval: 300_000, maxInterval: 900_000 },
+              },
+            ],
           }),
           db("/srv/b.db", {
             spool: { maxBytes: 1_048_576, maxAge: 3_600_000 },
-            replicas: [{
-              ...replica("file", { type: "file", path: "/srv/replica" }),
-              upload: { ...DEFAULTS.upload, minInterval: 120_000, maxInterval: 120_000 },
-              metered: "no",
-              meteredUpload: { ...DEFAULTS.upload, minInterval: 300_000, maxInterval: 900_000 },
-            }],
+            replicas: [
+              {
+                ...replica("file", { type: "file", path: "/srv/replica" }),
+                upload: { ...DEFAULTS.upload, minInterval: 120_000, maxInterval: 120_000 },
+                metered: "no",
+                meteredUpload: { ...DEFAULTS.upload, minInterval: 300_000, maxInterval: 900_000 },
+              },
+            ],
           }),
         ],
       }),
@@ -136,15 +140,17 @@ dbs:
       path: replica
 `,
       want: config({
-        dbs: [db("/data/app.db", {
-          metaPath: "/srv/meta",
-          monitorInterval: 250,
-          checkpointInterval: 300_000,
-          minCheckpointPageCount: 500,
-          truncatePageN: 0,
-          busyTimeout: 0,
-          restoreIfDbNotExists: true,
-        })],
+        dbs: [
+          db("/data/app.db", {
+            metaPath: "/srv/meta",
+            monitorInterval: 250,
+            checkpointInterval: 300_000,
+            minCheckpointPageCount: 500,
+            truncatePageN: 0,
+            busyTimeout: 0,
+            restoreIfDbNotExists: true,
+          }),
+        ],
       }),
     },
     {
@@ -152,18 +158,22 @@ dbs:
       text: "dbs:\n  - path: ../data/app.db\n    replica: { path: ./replica/ }\n",
       options: { configPath: "etc/litefleet.yml" },
       want: config({
-        dbs: [db("/srv/data/app.db", {
-          replicas: [replica("file", { type: "file", path: "/srv/etc/replica" })],
-        })],
+        dbs: [
+          db("/srv/data/app.db", {
+            replicas: [replica("file", { type: "file", path: "/srv/etc/replica" })],
+          }),
+        ],
       }),
     },
     {
       name: "~ expands to HOME",
       text: "dbs:\n  - path: ~/app.db\n    replica: { url: ~/replica }\n",
       want: config({
-        dbs: [db("/home/op/app.db", {
-          replicas: [replica("file", { type: "file", path: "/home/op/replica" })],
-        })],
+        dbs: [
+          db("/home/op/app.db", {
+            replicas: [replica("file", { type: "file", path: "/home/op/replica" })],
+          }),
+        ],
       }),
     },
     {
@@ -172,9 +182,11 @@ dbs:
       options: { env: { ...OPTIONS.env, DEVICE_ID: "from-env" } },
       want: config({
         device: { id: "edge-9" },
-        dbs: [db("/srv/app.db", {
-          replicas: [replica("s3", { type: "s3", bucket: "backups", path: "edge-9/app" })],
-        })],
+        dbs: [
+          db("/srv/app.db", {
+            replicas: [replica("s3", { type: "s3", bucket: "backups", path: "edge-9/app" })],
+          }),
+        ],
       }),
     },
     {
@@ -183,9 +195,11 @@ dbs:
       options: { env: { DEVICE_ID: "from-env" } },
       want: config({
         device: { id: "from-env" },
-        dbs: [db("/srv/from-env.db", {
-          replicas: [replica("file", { type: "file", path: "/srv/r" })],
-        })],
+        dbs: [
+          db("/srv/from-env.db", {
+            replicas: [replica("file", { type: "file", path: "/srv/r" })],
+          }),
+        ],
       }),
     },
     {
@@ -230,8 +244,18 @@ dbs:
       field: "",
       message: "Cannot read config: the document must be a mapping of keys to values: received a list",
     },
-    { name: "unknown top-level key", text: "dbz: []\n", field: "dbz", message: "Cannot read config: unknown key 'dbz' (did you mean 'dbs'?)" },
-    { name: "unknown key without suggestion", text: "telemetry: true\n", field: "telemetry", message: "Cannot read config: unknown key 'telemetry'" },
+    {
+      name: "unknown top-level key",
+      text: "dbz: []\n",
+      field: "dbz",
+      message: "Cannot read config: unknown key 'dbz' (did you mean 'dbs'?)",
+    },
+    {
+      name: "unknown key without suggestion",
+      text: "telemetry: true\n",
+      field: "telemetry",
+      message: "Cannot read config: unknown key 'telemetry'",
+    },
     {
       name: "unsupported Litestream key",
       text: "addr: ':9090'\n",
@@ -242,25 +266,29 @@ dbs:
       name: "Litestream's addr names the status server key",
       text: "addr: ':9090'\n",
       field: "addr",
-      message: "Cannot read config: key 'addr' is a Litestream setting that litefleet does not support (the status server's address is 'status.addr')",
+      message:
+        "Cannot read config: key 'addr' is a Litestream setting that litefleet does not support (the status server's address is 'status.addr')",
     },
     {
       name: "sync-interval at the top level",
       text: "sync-interval: 1s\n",
       field: "sync-interval",
-      message: "Cannot read config: key 'sync-interval' is only supported in the top-level 'upload' section or on each replica (e.g. 'upload.sync-interval')",
+      message:
+        "Cannot read config: key 'sync-interval' is only supported in the top-level 'upload' section or on each replica (e.g. 'upload.sync-interval')",
     },
     {
       name: "upload key on a database",
       text: "dbs:\n  - { path: a.db, max-interval: 1m, replica: { path: r } }\n",
       field: "dbs[0].max-interval",
-      message: "Cannot read config: key 'dbs[0].max-interval' is only supported in the top-level 'upload' section or on each replica",
+      message:
+        "Cannot read config: key 'dbs[0].max-interval' is only supported in the top-level 'upload' section or on each replica",
     },
     {
       name: "upload section on a database",
       text: "dbs:\n  - { path: a.db, upload: { min-interval: 1m }, replica: { path: r } }\n",
       field: "dbs[0].upload",
-      message: "Cannot read config: key 'dbs[0].upload' is only supported at the top level (or give its keys directly on each replica)",
+      message:
+        "Cannot read config: key 'dbs[0].upload' is only supported at the top level (or give its keys directly on each replica)",
     },
     {
       name: "levels on a database",
@@ -280,12 +308,18 @@ dbs:
       field: "endpoint",
       message: "Cannot read config: key 'endpoint' is only supported on each replica (under 'dbs[].replica')",
     },
-    { name: "unknown logging key", text: "logging: { levl: info }\n", field: "logging.levl", message: "Cannot read config: unknown key 'logging.levl' (did you mean 'level'?)" },
+    {
+      name: "unknown logging key",
+      text: "logging: { levl: info }\n",
+      field: "logging.levl",
+      message: "Cannot read config: unknown key 'logging.levl' (did you mean 'level'?)",
+    },
     {
       name: "bad logging level",
       text: "logging: { level: verbose }\n",
       field: "logging.level",
-      message: "Cannot read config: 'logging.level' must be one of 'debug', 'info', 'warn', 'error': received 'verbose'",
+      message:
+        "Cannot read config: 'logging.level' must be one of 'debug', 'info', 'warn', 'error': received 'verbose'",
     },
     {
       name: "bad logging type",
@@ -297,7 +331,8 @@ dbs:
       name: "bare number duration",
       text: "snapshot: { interval: 10 }\n",
       field: "snapshot.interval",
-      message: "Cannot read config: 'snapshot.interval' must be a duration like '10s' or '1m30s': cannot parse duration '10': a unit is required (e.g. '10s' or '10ms')",
+      message:
+        "Cannot read config: 'snapshot.interval' must be a duration like '10s' or '1m30s': cannot parse duration '10': a unit is required (e.g. '10s' or '10ms')",
     },
     {
       name: "zero interval",
@@ -305,7 +340,12 @@ dbs:
       field: "snapshot.retention",
       message: "Cannot read config: 'snapshot.retention' must be greater than 0: received '0s'",
     },
-    { name: "dbs is a mapping", text: "dbs: { path: a.db }\n", field: "dbs", message: "Cannot read config: 'dbs' must be a list: received a mapping" },
+    {
+      name: "dbs is a mapping",
+      text: "dbs: { path: a.db }\n",
+      field: "dbs",
+      message: "Cannot read config: 'dbs' must be a list: received a mapping",
+    },
     {
       name: "db entry is a string",
       text: "dbs:\n  - app.db\n",
@@ -328,7 +368,8 @@ dbs:
       name: "per-db snapshot",
       text: "dbs:\n  - snapshot: { interval: 1h }\n",
       field: "dbs[0].snapshot",
-      message: "Cannot read config: key 'dbs[0].snapshot' is only supported at the top level ('snapshot.interval', 'snapshot.retention')",
+      message:
+        "Cannot read config: key 'dbs[0].snapshot' is only supported at the top level ('snapshot.interval', 'snapshot.retention')",
     },
     {
       name: "missing db path",
@@ -388,7 +429,8 @@ dbs:
       name: "stray dollar",
       text: "dbs:\n  - path: app$.db\n",
       field: "dbs[0].path",
-      message: "Cannot read config: 'dbs[0].path' cannot be expanded: cannot expand environment variables: the '$' at offset 3 is not followed by a variable name (write '$$' for a literal '$')",
+      message:
+        "Cannot read config: 'dbs[0].path' cannot be expanded: cannot expand environment variables: the '$' at offset 3 is not followed by a variable name (write '$$' for a literal '$')",
     },
     {
       name: "~ without HOME",
@@ -408,7 +450,8 @@ dbs:
       name: "bad device.id",
       text: "device: { id: 'a/b' }\n",
       field: "device.id",
-      message: "Cannot read config: device id 'a/b' from 'device.id' must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
+      message:
+        "Cannot read config: device id 'a/b' from 'device.id' must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
     },
     {
       name: "bad fallback device id",
@@ -484,11 +527,15 @@ describe("configForSingleDb", () => {
   const options = { cwd: "/srv", deviceId: "host-1", env: { BUCKET: "b" } };
 
   test("configForSingleDb() builds one database with one replica and every default", () => {
-    expect(configForSingleDb("app.db", "s3://$BUCKET/${DEVICE_ID}/app", options)).toEqual(config({
-      dbs: [db("/srv/app.db", {
-        replicas: [replica("s3", { type: "s3", bucket: "b", path: "host-1/app" })],
-      })],
-    }));
+    expect(configForSingleDb("app.db", "s3://$BUCKET/${DEVICE_ID}/app", options)).toEqual(
+      config({
+        dbs: [
+          db("/srv/app.db", {
+            replicas: [replica("s3", { type: "s3", bucket: "b", path: "host-1/app" })],
+          }),
+        ],
+      }),
+    );
   });
 
   test("configForSingleDb() takes DEVICE_ID from the environment first", () => {

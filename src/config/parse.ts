@@ -102,15 +102,9 @@ const DB_KEYS = [
 ];
 const DB_UNSUPPORTED: Readonly<Record<string, string>> = {
   ...Object.fromEntries(
-    [
-      "dir",
-      "pattern",
-      "recursive",
-      "watch",
-      "meta-dir",
-      "max-sync-wal-bytes",
-      "max-checkpoint-page-count",
-    ].map((key) => [key, NOT_SUPPORTED]),
+    ["dir", "pattern", "recursive", "watch", "meta-dir", "max-sync-wal-bytes", "max-checkpoint-page-count"].map(
+      (key) => [key, NOT_SUPPORTED],
+    ),
   ),
   snapshot: `${TOP_LEVEL} ('snapshot.interval', 'snapshot.retention')`,
   levels: TOP_LEVEL,
@@ -165,9 +159,8 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const id = resolveDeviceId(envRoot, options);
   const lookup: VariableLookup = (name) => (name === "DEVICE_ID" ? id : env[name]);
   const root = new MapReader(data, "", lookup);
-  const base = options.configPath === undefined
-    ? options.cwd
-    : posix.dirname(posix.resolve(options.cwd, options.configPath));
+  const base =
+    options.configPath === undefined ? options.cwd : posix.dirname(posix.resolve(options.cwd, options.configPath));
   const logging = readLogging(root);
   const snapshot = readSnapshot(root);
   const levels = readLevels(root);
@@ -230,12 +223,14 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
     status: { addr: DEFAULTS.status.addr },
     metrics: { addr: undefined },
     exec: undefined,
-    dbs: [{
-      ...dbDefaults(),
-      path,
-      metaPath: defaultMetaPath(path),
-      replicas: [{ name: spec.type, spec, ...resolveUpload(undefined, undefined) }],
-    }],
+    dbs: [
+      {
+        ...dbDefaults(),
+        path,
+        metaPath: defaultMetaPath(path),
+        replicas: [{ name: spec.type, spec, ...resolveUpload(undefined, undefined) }],
+      },
+    ],
     mqtt: undefined,
     fleet: defaultFleet(),
   };
@@ -253,10 +248,7 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
  * @returns the meta directory path
  */
 export function defaultMetaPath(dbPath: string): string {
-  return posix.join(
-    posix.dirname(dbPath),
-    `.${posix.basename(dbPath)}${DEFAULTS.db.metaPathSuffix}`,
-  );
+  return posix.join(posix.dirname(dbPath), `.${posix.basename(dbPath)}${DEFAULTS.db.metaPathSuffix}`);
 }
 
 function parseYaml(text: string): unknown {
@@ -266,20 +258,18 @@ function parseYaml(text: string): unknown {
   if (err !== undefined) {
     const { line, col } = lineCounter.linePos(err.pos[0]);
     // No `cause`: the parser's own message can quote source text, which may be a secret.
-    throw new ConfigError(
-      `${CONFIG_ERROR_PREFIX}: invalid YAML at line ${line}, column ${col}: ${yamlReason(err)}`,
-      { field: "" },
-    );
+    throw new ConfigError(`${CONFIG_ERROR_PREFIX}: invalid YAML at line ${line}, column ${col}: ${yamlReason(err)}`, {
+      field: "",
+    });
   }
   try {
     return doc.toJS({ maxAliasCount: 100 });
   } catch (cause) {
     // Unresolved or excessive aliases are only found while building values.
     const reason = errorMessage(cause).split(/:\s/)[0] ?? "";
-    throw new ConfigError(
-      `${CONFIG_ERROR_PREFIX}: invalid YAML: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`,
-      { field: "" },
-    );
+    throw new ConfigError(`${CONFIG_ERROR_PREFIX}: invalid YAML: ${reason.charAt(0).toLowerCase()}${reason.slice(1)}`, {
+      field: "",
+    });
   }
 }
 
@@ -303,9 +293,12 @@ function resolveDeviceId(root: MapReader, options: ParseConfigOptions): string {
 
 function checkDeviceId(id: string, source: string): string {
   if (!DEVICE_ID.test(id)) {
-    const from = source === "device.id" ? "'device.id'" : source === "DEVICE_ID"
-      ? "environment variable 'DEVICE_ID'"
-      : "the host (set 'device.id' or DEVICE_ID)";
+    const from =
+      source === "device.id"
+        ? "'device.id'"
+        : source === "DEVICE_ID"
+          ? "environment variable 'DEVICE_ID'"
+          : "the host (set 'device.id' or DEVICE_ID)";
     throw configError(
       "device.id",
       `device id '${id}' from ${from} must be 1 to 128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`,

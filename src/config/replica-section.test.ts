@@ -36,9 +36,13 @@ describe("readReplicas", () => {
     {
       name: "type file with a relative path",
       yaml: "    replica: { type: file, path: backup, sync-interval: 10s }\n",
-      want: one("file", { type: "file", path: "/srv/backup" }, {
-        upload: { ...DEFAULTS.upload, minInterval: 10_000, maxInterval: 10_000 },
-      }),
+      want: one(
+        "file",
+        { type: "file", path: "/srv/backup" },
+        {
+          upload: { ...DEFAULTS.upload, minInterval: 10_000, maxInterval: 10_000 },
+        },
+      ),
     },
     {
       name: "file URL",
@@ -78,7 +82,14 @@ describe("readReplicas", () => {
     {
       name: "keys add to and override the URL's settings",
       yaml: "    replica: { url: 's3://b/p?region=us-east-1', region: eu-west-1, endpoint: 'https://e', type: s3 }\n",
-      want: one("s3", { type: "s3", bucket: "b", path: "p", region: "eu-west-1", endpoint: "https://e", forcePathStyle: true }),
+      want: one("s3", {
+        type: "s3",
+        bucket: "b",
+        path: "p",
+        region: "eu-west-1",
+        endpoint: "https://e",
+        forcePathStyle: true,
+      }),
     },
     {
       name: "global credentials apply to S3 replicas",
@@ -110,10 +121,7 @@ describe("readReplicas", () => {
     {
       name: "a generated name avoids an explicit one",
       yaml: "    replicas:\n      - { path: r1, name: file }\n      - { path: r2 }\n",
-      want: [
-        replica("file", { type: "file", path: "/srv/r1" }),
-        replica("file-1", { type: "file", path: "/srv/r2" }),
-      ],
+      want: [replica("file", { type: "file", path: "/srv/r1" }), replica("file-1", { type: "file", path: "/srv/r2" })],
     },
   ];
   for (const { name, yaml, top, want } of ok) {
@@ -145,7 +153,8 @@ describe("readReplicas", () => {
       name: "unsupported Litestream replica key",
       yaml: "    replica: { url: 's3://b', part-size: 5MiB }\n",
       field: "dbs[0].replica.part-size",
-      message: "Cannot read config: key 'dbs[0].replica.part-size' is a Litestream setting that litefleet does not support",
+      message:
+        "Cannot read config: key 'dbs[0].replica.part-size' is a Litestream setting that litefleet does not support",
     },
     {
       name: "replica and replicas",
@@ -181,25 +190,29 @@ describe("readReplicas", () => {
       name: "unsupported URL scheme",
       yaml: "    replica: { url: 'gs://b/p' }\n",
       field: "dbs[0].replica.url",
-      message: "Cannot read config: 'dbs[0].replica.url' is invalid: cannot use replica URL 'gs://b/p': scheme 'gs' is not supported (use file:// or s3://)",
+      message:
+        "Cannot read config: 'dbs[0].replica.url' is invalid: cannot use replica URL 'gs://b/p': scheme 'gs' is not supported (use file:// or s3://)",
     },
     {
       name: "unknown URL parameter",
       yaml: "    replica: { url: 's3://b/p?regoin=x' }\n",
       field: "dbs[0].replica.url",
-      message: "Cannot read config: 'dbs[0].replica.url' is invalid: cannot use replica URL 's3://b/p': unknown query parameter 'regoin'",
+      message:
+        "Cannot read config: 'dbs[0].replica.url' is invalid: cannot use replica URL 's3://b/p': unknown query parameter 'regoin'",
     },
     {
       name: "URL and bucket",
       yaml: "    replica: { url: 's3://b/p', bucket: b }\n",
       field: "dbs[0].replica.bucket",
-      message: "Cannot read config: 'dbs[0].replica.bucket' cannot be given with 'dbs[0].replica.url' (put it in the URL)",
+      message:
+        "Cannot read config: 'dbs[0].replica.bucket' cannot be given with 'dbs[0].replica.url' (put it in the URL)",
     },
     {
       name: "URL and path",
       yaml: "    replica: { url: 's3://b/p', path: p }\n",
       field: "dbs[0].replica.path",
-      message: "Cannot read config: 'dbs[0].replica.path' cannot be given with 'dbs[0].replica.url' (put it in the URL)",
+      message:
+        "Cannot read config: 'dbs[0].replica.path' cannot be given with 'dbs[0].replica.url' (put it in the URL)",
     },
     {
       name: "URL and a conflicting type",
@@ -223,13 +236,15 @@ describe("readReplicas", () => {
       name: "bad bucket name",
       yaml: "    replica: { type: s3, bucket: 'a b' }\n",
       field: "dbs[0].replica.bucket",
-      message: "Cannot read config: 'dbs[0].replica.bucket' may only contain letters, digits, '.', '-' and '_': received 'a b'",
+      message:
+        "Cannot read config: 'dbs[0].replica.bucket' may only contain letters, digits, '.', '-' and '_': received 'a b'",
     },
     {
       name: "neither url nor path",
       yaml: "    replica: { sync-interval: 1s }\n",
       field: "dbs[0].replica.path",
-      message: "Cannot read config: missing key 'dbs[0].replica.path' (a replica needs 'url', a 'path', or 'type: s3' with a 'bucket')",
+      message:
+        "Cannot read config: missing key 'dbs[0].replica.path' (a replica needs 'url', a 'path', or 'type: s3' with a 'bucket')",
     },
     {
       name: "file path that is a URL",
@@ -247,7 +262,8 @@ describe("readReplicas", () => {
       name: "bad endpoint",
       yaml: "    replica: { type: s3, bucket: b, endpoint: 'h:9000' }\n",
       field: "dbs[0].replica.endpoint",
-      message: "Cannot read config: 'dbs[0].replica.endpoint' is invalid: cannot use S3 endpoint 'h:9000': it must be an http:// or https:// URL (e.g. 'http://127.0.0.1:9000')",
+      message:
+        "Cannot read config: 'dbs[0].replica.endpoint' is invalid: cannot use S3 endpoint 'h:9000': it must be an http:// or https:// URL (e.g. 'http://127.0.0.1:9000')",
     },
     {
       name: "bad boolean",
@@ -259,7 +275,8 @@ describe("readReplicas", () => {
       name: "upload section on a replica",
       yaml: "    replica: { path: r, upload: { min-interval: 1m } }\n",
       field: "dbs[0].replica.upload",
-      message: "Cannot read config: key 'dbs[0].replica.upload' is only supported at the top level (give its keys, e.g. 'min-interval', directly on the replica)",
+      message:
+        "Cannot read config: key 'dbs[0].replica.upload' is only supported at the top level (give its keys, e.g. 'min-interval', directly on the replica)",
     },
     {
       name: "spool on a replica",
@@ -283,25 +300,29 @@ describe("readReplicas", () => {
       name: "duplicate explicit names",
       yaml: "    replicas:\n      - { path: r1, name: a }\n      - { path: r2, name: a }\n",
       field: "dbs[0].replicas[1].name",
-      message: "Cannot read config: 'dbs[0].replicas[1].name' repeats the replica name 'a' (give each replica a unique 'name')",
+      message:
+        "Cannot read config: 'dbs[0].replicas[1].name' repeats the replica name 'a' (give each replica a unique 'name')",
     },
     {
       name: "generated name that repeats an explicit one",
       yaml: "    replicas:\n      - { path: r1, name: file-1 }\n      - { path: r2 }\n      - { path: r3 }\n",
       field: "dbs[0].replicas[1]",
-      message: "Cannot read config: 'dbs[0].replicas[1]' repeats the replica name 'file-1' (give each replica a unique 'name')",
+      message:
+        "Cannot read config: 'dbs[0].replicas[1]' repeats the replica name 'file-1' (give each replica a unique 'name')",
     },
     {
       name: "bad name",
       yaml: "    replica: { path: r, name: 'my replica' }\n",
       field: "dbs[0].replica.name",
-      message: "Cannot read config: 'dbs[0].replica.name' may only contain letters, digits, '.', '-' and '_': received 'my replica'",
+      message:
+        "Cannot read config: 'dbs[0].replica.name' may only contain letters, digits, '.', '-' and '_': received 'my replica'",
     },
     {
       name: "key id without secret on a replica",
       yaml: "    replica: { url: 's3://b', access-key-id: k }\n",
       field: "dbs[0].replica.secret-access-key",
-      message: "Cannot read config: missing key 'dbs[0].replica.secret-access-key' (required with 'dbs[0].replica.access-key-id')",
+      message:
+        "Cannot read config: missing key 'dbs[0].replica.secret-access-key' (required with 'dbs[0].replica.access-key-id')",
     },
     {
       name: "global secret without key id",
@@ -337,13 +358,19 @@ describe("readReplicas: mistyped replica URLs (issue #12)", () => {
     test(`err: url ${url} (unquoted in YAML)`, () => {
       const e = errorOf(`    replicas:\n      - path: ok\n      - url: ${url}\n`);
       expect(e.field).toBe("dbs[0].replicas[1].url");
-      expect(e.message).toStartWith(`Cannot read config: 'dbs[0].replicas[1].url' is invalid: cannot use replica URL '${url}': `);
+      expect(e.message).toStartWith(
+        `Cannot read config: 'dbs[0].replicas[1].url' is invalid: cannot use replica URL '${url}': `,
+      );
       expect(e.message).toContain(meant);
     });
   }
 
   test("ok: plain paths in url stay file replicas", () => {
-    expect(replicasOf("    replicas:\n      - url: /data/x\n      - url: ./x\n      - url: x\n      - url: ./s3:odd\n").map((r) => r.spec)).toEqual([
+    expect(
+      replicasOf("    replicas:\n      - url: /data/x\n      - url: ./x\n      - url: x\n      - url: ./s3:odd\n").map(
+        (r) => r.spec,
+      ),
+    ).toEqual([
       { type: "file", path: "/data/x" },
       { type: "file", path: "/srv/x" },
       { type: "file", path: "/srv/x" },

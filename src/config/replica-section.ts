@@ -109,9 +109,8 @@ export function readCredentials(r: MapReader): Credentials | undefined {
   const secretAccessKey = r.string("secret-access-key");
   if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
   if (accessKeyId === undefined || secretAccessKey === undefined) {
-    const [missing, given] = accessKeyId === undefined
-      ? ["access-key-id", "secret-access-key"]
-      : ["secret-access-key", "access-key-id"];
+    const [missing, given] =
+      accessKeyId === undefined ? ["access-key-id", "secret-access-key"] : ["secret-access-key", "access-key-id"];
     const field = fieldPath(r.field, missing);
     throw configError(field, `missing key '${field}' (required with '${fieldPath(r.field, given)}')`);
   }
@@ -135,10 +134,7 @@ export function readReplicas(db: MapReader, ctx: ReplicaContext): ReplicaConfig[
   }
   const readers = single !== undefined ? [single] : (list ?? []).map((_, i) => db.item("replicas", i));
   if (readers.length === 0) {
-    throw configError(
-      fieldPath(db.field, "replica"),
-      `'${db.field}' has no replica (add 'replica:' with a 'url')`,
-    );
+    throw configError(fieldPath(db.field, "replica"), `'${db.field}' has no replica (add 'replica:' with a 'url')`);
   }
   const read = readers.map((r) => {
     r.checkKeys(REPLICA_KEYS, { ...LITESTREAM_ONLY, ...ELSEWHERE });
@@ -158,7 +154,10 @@ export function readReplicas(db: MapReader, ctx: ReplicaContext): ReplicaConfig[
     }
     if (taken.has(finalName)) {
       const field = generated ? r.field : fieldPath(r.field, "name");
-      throw configError(field, `'${field}' repeats the replica name '${finalName}' (give each replica a unique 'name')`);
+      throw configError(
+        field,
+        `'${field}' repeats the replica name '${finalName}' (give each replica a unique 'name')`,
+      );
     }
     taken.add(finalName);
     return { name: finalName, spec, ...upload };
@@ -169,11 +168,9 @@ function readName(r: MapReader): string | undefined {
   const name = r.string("name");
   if (name !== undefined && !NAME.test(name)) {
     const field = fieldPath(r.field, "name");
-    throw configError(
-      field,
-      `'${field}' may only contain letters, digits, '.', '-' and '_': received '${name}'`,
-      { value: name },
-    );
+    throw configError(field, `'${field}' may only contain letters, digits, '.', '-' and '_': received '${name}'`, {
+      value: name,
+    });
   }
   return name;
 }
@@ -193,9 +190,13 @@ function readReplica(r: MapReader, ctx: ReplicaContext): { spec: ReplicaSpec; up
     spec = specFromUrl(r, url, ctx);
     if (type !== undefined && type !== spec.type) {
       const field = fieldPath(r.field, "type");
-      throw configError(field, `'${field}' is '${type}' but '${fieldPath(r.field, "url")}' is ${spec.type === "s3" ? "an s3" : "a file"} URL`, {
-        value: type,
-      });
+      throw configError(
+        field,
+        `'${field}' is '${type}' but '${fieldPath(r.field, "url")}' is ${spec.type === "s3" ? "an s3" : "a file"} URL`,
+        {
+          value: type,
+        },
+      );
     }
   } else if (type === "s3") {
     spec = { type: "s3", bucket: readBucket(r), path: (r.string("path") ?? "").replace(/^\/+|\/+$/g, "") };
@@ -228,7 +229,8 @@ function readReplica(r: MapReader, ctx: ReplicaContext): { spec: ReplicaSpec; up
 function specFromUrl(r: MapReader, url: string, ctx: ReplicaContext): ReplicaSpec {
   const field = fieldPath(r.field, "url");
   // A plain path in `url` gets the same `~` handling as `path`.
-  const target = url === "~" || url.startsWith("~/") ? resolvePath(url, { base: ctx.base, field, lookup: ctx.lookup }) : url;
+  const target =
+    url === "~" || url.startsWith("~/") ? resolvePath(url, { base: ctx.base, field, lookup: ctx.lookup }) : url;
   try {
     return parseReplicaUrl(target, { cwd: ctx.base });
   } catch (cause) {

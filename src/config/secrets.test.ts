@@ -17,15 +17,27 @@ describe("parseConfig secrets", () => {
   const SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRET";
   const KEY_ID = "AKIAIOSFODNN7SECRETID";
   const cases: { name: string; text: string; field: string }[] = [
-    { name: "secret of the wrong type", text: `secret-access-key: [${SECRET}]\naccess-key-id: ${KEY_ID}\n`, field: "secret-access-key" },
-    { name: "numeric secret", text: "access-key-id: 12345678901234567\nsecret-access-key: x\n", field: "access-key-id" },
+    {
+      name: "secret of the wrong type",
+      text: `secret-access-key: [${SECRET}]\naccess-key-id: ${KEY_ID}\n`,
+      field: "secret-access-key",
+    },
+    {
+      name: "numeric secret",
+      text: "access-key-id: 12345678901234567\nsecret-access-key: x\n",
+      field: "access-key-id",
+    },
     { name: "secret without its key id", text: `secret-access-key: ${SECRET}\n`, field: "access-key-id" },
     {
       name: "secret containing an unset variable",
       text: `access-key-id: ${KEY_ID}\nsecret-access-key: 'wJalr$XUtnFEMIK7MDENGbPxRfiCYSECRET'\n`,
       field: "secret-access-key",
     },
-    { name: "secret with a stray dollar", text: `access-key-id: ${KEY_ID}\nsecret-access-key: '${SECRET}$'\n`, field: "secret-access-key" },
+    {
+      name: "secret with a stray dollar",
+      text: `access-key-id: ${KEY_ID}\nsecret-access-key: '${SECRET}$'\n`,
+      field: "secret-access-key",
+    },
     { name: "YAML error inside a secret", text: `secret-access-key: "${SECRET}\\q"\n`, field: "" },
     { name: "unterminated secret", text: `secret-access-key: "${SECRET}\n`, field: "" },
     { name: "secret under a misspelled key", text: `secret-acess-key: ${SECRET}\n`, field: "secret-acess-key" },
@@ -57,7 +69,9 @@ describe("parseConfig secrets", () => {
       env: { AWS_KEY: "k" },
     });
     expect(e.field).toBe("secret-access-key");
-    expect(e.message).toBe("Cannot read config: environment variable 'AWS_SECRET' used in 'secret-access-key' is not set");
+    expect(e.message).toBe(
+      "Cannot read config: environment variable 'AWS_SECRET' used in 'secret-access-key' is not set",
+    );
   });
 
   test("parseConfig() hides the variable name inside a secret literal", () => {

@@ -19,14 +19,23 @@ describe("readSpool", () => {
   const ok: { name: string; keys: string; top?: string; want: DbConfig["spool"] }[] = [
     { name: "defaults", keys: "", want: { maxBytes: 256 * MIB, maxAge: 86_400_000 } },
     { name: "empty section", keys: "    spool: {}\n", want: { maxBytes: 256 * MIB, maxAge: 86_400_000 } },
-    { name: "top-level section", keys: "", top: "spool: { max-bytes: 1GB, max-age: 1h }\n", want: { maxBytes: 1e9, maxAge: 3_600_000 } },
+    {
+      name: "top-level section",
+      keys: "",
+      top: "spool: { max-bytes: 1GB, max-age: 1h }\n",
+      want: { maxBytes: 1e9, maxAge: 3_600_000 },
+    },
     {
       name: "database keys override the top-level ones key by key",
       keys: "    spool: { max-bytes: $SPOOL }\n",
       top: "spool: { max-bytes: 1GB, max-age: 1h }\n",
       want: { maxBytes: 64 * MIB, maxAge: 3_600_000 },
     },
-    { name: "integer bytes", keys: "    spool: { max-bytes: 4096, max-age: 90s }\n", want: { maxBytes: 4096, maxAge: 90_000 } },
+    {
+      name: "integer bytes",
+      keys: "    spool: { max-bytes: 4096, max-age: 90s }\n",
+      want: { maxBytes: 4096, maxAge: 90_000 },
+    },
   ];
   for (const { name, keys, top, want } of ok) {
     test(`ok: ${name}`, () => {

@@ -30,9 +30,15 @@ describe("parseListenAddr", () => {
   const err: [string, string][] = [
     ["127.0.0.1", "Cannot use listen address '127.0.0.1': expected 'host:port' (e.g. '127.0.0.1:9397')"],
     ["localhost:http", "Cannot use listen address 'localhost:http': expected 'host:port'"],
-    ["::1:9397", "Cannot use listen address '::1:9397': expected 'host:port' (e.g. '127.0.0.1:9397') (write IPv6 addresses in brackets, e.g. '[::1]:9397')"],
+    [
+      "::1:9397",
+      "Cannot use listen address '::1:9397': expected 'host:port' (e.g. '127.0.0.1:9397') (write IPv6 addresses in brackets, e.g. '[::1]:9397')",
+    ],
     ["127.0.0.1:65536", "Cannot use listen address '127.0.0.1:65536': the port must be 0 to 65535"],
-    [":9397", "Cannot use listen address ':9397': the host is missing (e.g. '127.0.0.1:9397'; '0.0.0.0' listens on every interface)"],
+    [
+      ":9397",
+      "Cannot use listen address ':9397': the host is missing (e.g. '127.0.0.1:9397'; '0.0.0.0' listens on every interface)",
+    ],
     ["[zz]:1", "Cannot use listen address '[zz]:1': 'zz' is not an IPv6 address"],
     ["300.1.1.1:1", "Cannot use listen address '300.1.1.1:1': '300.1.1.1' is not a host name or IP address"],
     ["my_host:1", "Cannot use listen address 'my_host:1': 'my_host' is not a host name or IP address"],
@@ -52,7 +58,11 @@ describe("readStatus", () => {
     { name: "an address", text: "status: { addr: 'localhost:8080' }\n", want: { addr: "localhost:8080" } },
     { name: "from the environment", text: "status: { addr: $ADDR }\n", want: { addr: "127.0.0.1:0" } },
     { name: "empty disables the server", text: "status: { addr: '' }\n", want: { addr: undefined } },
-    { name: "empty from the environment disables the server", text: "status: { addr: $EMPTY }\n", want: { addr: undefined } },
+    {
+      name: "empty from the environment disables the server",
+      text: "status: { addr: $EMPTY }\n",
+      want: { addr: undefined },
+    },
   ];
   for (const { name, text, want } of ok) {
     test(`ok: ${name}`, () => {
@@ -65,13 +75,15 @@ describe("readStatus", () => {
       name: "missing port",
       text: "status: { addr: localhost }\n",
       field: "status.addr",
-      message: "Cannot read config: 'status.addr' is invalid: cannot use listen address 'localhost': expected 'host:port' (e.g. '127.0.0.1:9397')",
+      message:
+        "Cannot read config: 'status.addr' is invalid: cannot use listen address 'localhost': expected 'host:port' (e.g. '127.0.0.1:9397')",
     },
     {
       name: "port out of range",
       text: "status: { addr: '127.0.0.1:70000' }\n",
       field: "status.addr",
-      message: "Cannot read config: 'status.addr' is invalid: cannot use listen address '127.0.0.1:70000': the port must be 0 to 65535",
+      message:
+        "Cannot read config: 'status.addr' is invalid: cannot use listen address '127.0.0.1:70000': the port must be 0 to 65535",
     },
     {
       name: "a number",

@@ -32,9 +32,10 @@ const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 export function parseListenAddr(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d+)$/.exec(text);
   if (m === null) {
-    const hint = (text.match(/:/g) ?? []).length > 1 && !text.startsWith("[")
-      ? " (write IPv6 addresses in brackets, e.g. '[::1]:9397')"
-      : "";
+    const hint =
+      (text.match(/:/g) ?? []).length > 1 && !text.startsWith("[")
+        ? " (write IPv6 addresses in brackets, e.g. '[::1]:9397')"
+        : "";
     throw new SyntaxError(`Cannot use listen address '${text}': expected 'host:port' (e.g. '127.0.0.1:9397')${hint}`);
   }
   const port = Number(m[3]);

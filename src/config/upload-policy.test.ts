@@ -52,7 +52,10 @@ describe("resolveUpload", () => {
       minInterval: DEFAULTS.metered.minInterval,
       maxInterval: DEFAULTS.metered.maxInterval,
     });
-    expect([resolved().metered, resolved().meteredSnapshots]).toEqual([DEFAULTS.metered.mode, DEFAULTS.metered.snapshots]);
+    expect([resolved().metered, resolved().meteredSnapshots]).toEqual([
+      DEFAULTS.metered.mode,
+      DEFAULTS.metered.snapshots,
+    ]);
   });
 
   const ok: { name: string; keys: string; top?: string; want: ResolvedUpload }[] = [
@@ -123,7 +126,10 @@ describe("resolveUpload", () => {
     {
       name: "bandwidth as a size without /s",
       keys: "bandwidth: 64KiB",
-      want: resolved({ upload: policy(10 * S, M, { bandwidth: 65_536 }), meteredUpload: policy(5 * M, 15 * M, { bandwidth: 65_536 }) }),
+      want: resolved({
+        upload: policy(10 * S, M, { bandwidth: 65_536 }),
+        meteredUpload: policy(5 * M, 15 * M, { bandwidth: 65_536 }),
+      }),
     },
     {
       name: "bandwidth in decimal units per second",
@@ -136,7 +142,10 @@ describe("resolveUpload", () => {
     {
       name: "bandwidth as an integer is bytes per second",
       keys: "bandwidth: 2048",
-      want: resolved({ upload: policy(10 * S, M, { bandwidth: 2048 }), meteredUpload: policy(5 * M, 15 * M, { bandwidth: 2048 }) }),
+      want: resolved({
+        upload: policy(10 * S, M, { bandwidth: 2048 }),
+        meteredUpload: policy(5 * M, 15 * M, { bandwidth: 2048 }),
+      }),
     },
     {
       name: "bandwidth from the environment, with a space before /s",
@@ -156,7 +165,13 @@ describe("resolveUpload", () => {
       name: "windows wrap past midnight and 24:00 ends the day",
       keys: "",
       top: "upload:\n  windows: ['22:00-04:00', '00:00-24:00', 9:30-17:00]\n",
-      want: resolved({ windows: [{ start: 1320, end: 240 }, { start: 0, end: 1440 }, { start: 570, end: 1020 }] }),
+      want: resolved({
+        windows: [
+          { start: 1320, end: 240 },
+          { start: 0, end: 1440 },
+          { start: 570, end: 1020 },
+        ],
+      }),
     },
     {
       name: "replica windows replace the global list",
@@ -249,7 +264,8 @@ describe("resolveUpload", () => {
       name: "max-interval below min-interval in one mapping",
       keys: "min-interval: 1m, max-interval: 30s",
       field: "dbs[0].replica.max-interval",
-      message: "Cannot read config: 'dbs[0].replica.max-interval' must not be less than 'dbs[0].replica.min-interval' (1m): received '30s'",
+      message:
+        "Cannot read config: 'dbs[0].replica.max-interval' must not be less than 'dbs[0].replica.min-interval' (1m): received '30s'",
     },
     {
       name: "max-interval alone below the default min-interval",
@@ -313,7 +329,8 @@ describe("resolveUpload", () => {
       name: "bandwidth per hour",
       keys: "bandwidth: 1GB/h",
       field: "dbs[0].replica.bandwidth",
-      message: "Cannot read config: 'dbs[0].replica.bandwidth' must be a rate like '64KiB/s' or '1MB/s': cannot parse byte size '1GB/h'",
+      message:
+        "Cannot read config: 'dbs[0].replica.bandwidth' must be a rate like '64KiB/s' or '1MB/s': cannot parse byte size '1GB/h'",
     },
     {
       name: "negative bandwidth",
@@ -326,7 +343,8 @@ describe("resolveUpload", () => {
       name: "bandwidth is a list",
       keys: "bandwidth: [1]",
       field: "dbs[0].replica.bandwidth",
-      message: "Cannot read config: 'dbs[0].replica.bandwidth' must be a rate like '64KiB/s' or '1MB/s': received a list",
+      message:
+        "Cannot read config: 'dbs[0].replica.bandwidth' must be a rate like '64KiB/s' or '1MB/s': received a list",
     },
     {
       name: "window hour out of range",
@@ -347,7 +365,8 @@ describe("resolveUpload", () => {
       name: "window starting at 24:00",
       keys: "windows: ['24:00-06:00']",
       field: "dbs[0].replica.windows[0]",
-      message: "Cannot read config: 'dbs[0].replica.windows[0]' is invalid: cannot parse time window '24:00-06:00': the start must be 00:00 to 23:59",
+      message:
+        "Cannot read config: 'dbs[0].replica.windows[0]' is invalid: cannot parse time window '24:00-06:00': the start must be 00:00 to 23:59",
     },
     {
       name: "window without an end",
@@ -380,13 +399,15 @@ describe("resolveUpload", () => {
       keys: "",
       top: "upload: { metered: sometimes }\n",
       field: "upload.metered",
-      message: "Cannot read config: 'upload.metered' must be one of 'auto', 'yes', 'no' (or true / false): received 'sometimes'",
+      message:
+        "Cannot read config: 'upload.metered' must be one of 'auto', 'yes', 'no' (or true / false): received 'sometimes'",
     },
     {
       name: "numeric metered mode",
       keys: "metered: 1",
       field: "dbs[0].replica.metered",
-      message: "Cannot read config: 'dbs[0].replica.metered' must be one of 'auto', 'yes', 'no' (or true / false): received 1",
+      message:
+        "Cannot read config: 'dbs[0].replica.metered' must be one of 'auto', 'yes', 'no' (or true / false): received 1",
     },
     {
       name: "misspelled key in the upload section",
@@ -433,13 +454,15 @@ describe("resolveUpload", () => {
       name: "bad metered-policy snapshots",
       keys: "metered-policy: { snapshots: sometimes }",
       field: "dbs[0].replica.metered-policy.snapshots",
-      message: "Cannot read config: 'dbs[0].replica.metered-policy.snapshots' must be true or false: received 'sometimes'",
+      message:
+        "Cannot read config: 'dbs[0].replica.metered-policy.snapshots' must be true or false: received 'sometimes'",
     },
     {
       name: "metered-policy is a string",
       keys: "metered-policy: cheap",
       field: "dbs[0].replica.metered-policy",
-      message: "Cannot read config: 'dbs[0].replica.metered-policy' must be a mapping of keys to values: received 'cheap'",
+      message:
+        "Cannot read config: 'dbs[0].replica.metered-policy' must be a mapping of keys to values: received 'cheap'",
     },
     {
       name: "metered-policy max-interval below the metered default min-interval",

@@ -192,9 +192,10 @@ function applyLayer(base: Resolving, layer: PolicyLayer): Resolving {
       const hint = layer.minInterval === undefined ? ` (set '${fieldPath(layer.field, "min-interval")}' too)` : "";
       throw configError(
         field,
-        `'${field}' must not be less than ${minSource} (${formatDuration(policy.minInterval)}): received ${
-          describeValue(layer.maxRaw, false)
-        }${hint}`,
+        `'${field}' must not be less than ${minSource} (${formatDuration(policy.minInterval)}): received ${describeValue(
+          layer.maxRaw,
+          false,
+        )}${hint}`,
         { value: layer.maxRaw },
       );
     }

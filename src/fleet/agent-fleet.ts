@@ -69,7 +69,9 @@ export class AgentFleet {
       state: this.#state,
       outbox,
       onCommand: (payload, meta) => {
-        executor.handle(payload, meta).catch((err: unknown) => options.log.error("command handling failed", { err: errorMessage(err) }));
+        executor
+          .handle(payload, meta)
+          .catch((err: unknown) => options.log.error("command handling failed", { err: errorMessage(err) }));
       },
       log: options.log,
     });
@@ -77,7 +79,9 @@ export class AgentFleet {
 
   /** Queues an event (for `Store`'s `onEvent`). */
   readonly event = (event: string, data: Record<string, unknown>): void => {
-    this.link.event(event, data).catch((err: unknown) => this.#log.warn("cannot queue event", { event, err: errorMessage(err) }));
+    this.link
+      .event(event, data)
+      .catch((err: unknown) => this.#log.warn("cannot queue event", { event, err: errorMessage(err) }));
   };
 
   /**
@@ -90,7 +94,12 @@ export class AgentFleet {
       if (!recovered) continue;
       this.#log.warn("finished an interrupted restore", { db: db.path, ...recovered });
       const error = `the agent stopped during the restore; ${recovered.outcome === "rolled-back" ? "rolled back to the database as it was before" : "the live database was not changed"}`;
-      await this.#state.record(recovered.id, { expiresAt: Date.now() + 24 * 3_600_000, status: "failed", error }, Date.now(), 0);
+      await this.#state.record(
+        recovered.id,
+        { expiresAt: Date.now() + 24 * 3_600_000, status: "failed", error },
+        Date.now(),
+        0,
+      );
       await this.link.event("restore.recovered", { db: db.path, id: recovered.id, outcome: recovered.outcome });
     }
   }
@@ -115,19 +124,27 @@ export class AgentFleet {
     const dbsOf = (args: Readonly<Record<string, unknown>>): DbConfig[] => {
       if (args["db"] === undefined) return this.#config.dbs;
       const db = this.#config.dbs.find((d) => d.path === args["db"]);
-      if (!db) throw new UsageError(`Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#config.dbs.map((d) => d.path).join(", ")})`);
+      if (!db)
+        throw new UsageError(
+          `Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#config.dbs.map((d) => d.path).join(", ")})`,
+        );
       return [db];
     };
     /** The paths a command names (all without `db`), for claims and messages; never throws. */
     const pathsOf = (args: Readonly<Record<string, unknown>>): string[] =>
-      typeof args["db"] === "string" ? [args["db"]] : args["db"] === undefined ? this.#config.dbs.map((d) => d.path) : [];
+      typeof args["db"] === "string"
+        ? [args["db"]]
+        : args["db"] === undefined
+          ? this.#config.dbs.map((d) => d.path)
+          : [];
     const agentOf = (db: DbConfig) => {
       const agent = this.#requireStore().agents.find((a) => a.path === db.path);
       if (!agent) throw new Error(`Cannot run the command: no agent for '${db.path}'`);
       return agent;
     };
     const shared = (args: Readonly<Record<string, unknown>>) => ({ dbs: pathsOf(args), exclusive: false });
-    const explainWait = (args: Readonly<Record<string, unknown>>) => describeSyncWait(this.#requireStore().status(), pathsOf(args));
+    const explainWait = (args: Readonly<Record<string, unknown>>) =>
+      describeSyncWait(this.#requireStore().status(), pathsOf(args));
     return {
       sync: {
         claims: shared,
@@ -193,17 +210,31 @@ export class AgentFleet {
         claims: (args) => ({ dbs: typeof args["db"] === "string" ? [args["db"]] : [], exclusive: true }),
         defaultTimeoutMs: RESTORE_TIMEOUT_MS,
         explainTimeout: explainWait,
-        run: (args, ctx) => runRemoteRestore({ store: this.#requireStore(), dbs: this.#config.dbs, fleet: this.#config.fleet, log: this.#log }, args, ctx),
+        run: (args, ctx) =>
+          runRemoteRestore(
+            { store: this.#requireStore(), dbs: this.#config.dbs, fleet: this.#config.fleet, log: this.#log },
+            args,
+            ctx,
+          ),
       },
     };
   }
 
   /** A failed sync of `dbs`, naming the failing captures and replicas (from the status) and coded by the worst. */
   #syncError(err: unknown, dbs: readonly DbConfig[]): Error {
-    const failures = syncFailures(this.#requireStore().status(), dbs.map((d) => d.path));
+    const failures = syncFailures(
+      this.#requireStore().status(),
+      dbs.map((d) => d.path),
+    );
     if (failures.length === 0) return err instanceof Error ? err : new Error(errorMessage(err));
     const own = failureCode(err);
-    const code = isDiskFull(err) ? "disk-full" : own !== "internal" ? own : failures.some((f) => f.replica !== null) ? "replica" : "internal";
+    const code = isDiskFull(err)
+      ? "disk-full"
+      : own !== "internal"
+        ? own
+        : failures.some((f) => f.replica !== null)
+          ? "replica"
+          : "internal";
     return new CommandError(`Cannot sync: ${describeSyncFailures(failures)}`, { code, cause: err });
   }
 }

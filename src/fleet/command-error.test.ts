@@ -15,7 +15,12 @@ describe("failureCode", () => {
       [new CorruptFileError("short", { path: "x" }), "corrupt"],
       [new ReplicaError("Cannot reach bucket", { replica: "s3://b/app.db" }), "replica"],
       [enospc, "disk-full"],
-      [new Error("Cannot restore: wrapped; the live database was not changed", { cause: new NoRestorePointError("none") }), "no-restore-point"],
+      [
+        new Error("Cannot restore: wrapped; the live database was not changed", {
+          cause: new NoRestorePointError("none"),
+        }),
+        "no-restore-point",
+      ],
       [new Error("boom"), "internal"],
       ["not an error", "internal"],
     ];

@@ -59,7 +59,12 @@ async function setup(commands: Record<string, CommandSpec>) {
 describe("CommandExecutor", () => {
   test("a command past its deadline is answered 'failed' with code 'timeout' and what it waited for, though its handler never returns", async () => {
     const never = gate();
-    await using t = await setup({ sync: { run: async () => (await never.promise, {}), explainTimeout: () => "replica 's3' fails: connect ECONNREFUSED" } });
+    await using t = await setup({
+      sync: {
+        run: async () => (await never.promise, {}),
+        explainTimeout: () => "replica 's3' fails: connect ECONNREFUSED",
+      },
+    });
     const b = t.body("sync", { timeoutMs: 200 });
     const started = Date.now();
     await t.send(b);
@@ -75,7 +80,10 @@ describe("CommandExecutor", () => {
   test("status is answered while a slow sync runs; the sync still answers by its deadline", async () => {
     const slow = gate();
     await using t = await setup({
-      sync: { claims: () => ({ dbs: ["/a.db"], exclusive: false }), run: async () => (await slow.promise, { synced: true }) },
+      sync: {
+        claims: () => ({ dbs: ["/a.db"], exclusive: false }),
+        run: async () => (await slow.promise, { synced: true }),
+      },
       status: { run: async () => ({ device: DEVICE }) },
     });
     const sync = t.body("sync", { timeoutMs: 10_000 });
@@ -98,12 +106,19 @@ describe("CommandExecutor", () => {
         return { db: args["db"] };
       },
     };
-    await using t = await setup({ restore, sync: { claims: () => ({ dbs: ["/a.db", "/b.db"], exclusive: false }), run: async () => ({}) } });
+    await using t = await setup({
+      restore,
+      sync: { claims: () => ({ dbs: ["/a.db", "/b.db"], exclusive: false }), run: async () => ({}) },
+    });
     const a = t.body("restore", { db: "/a.db" });
     const running = t.send(a);
     const again = t.body("restore", { db: "/a.db" });
     await t.send(again);
-    expect(t.final(again.id)).toMatchObject({ status: "rejected", code: "busy", error: `'/a.db' is in use by command ${a.id} (restore); retry when it has finished` });
+    expect(t.final(again.id)).toMatchObject({
+      status: "rejected",
+      code: "busy",
+      error: `'/a.db' is in use by command ${a.id} (restore); retry when it has finished`,
+    });
     const sync = t.body("sync");
     await t.send(sync);
     expect(t.final(sync.id)).toMatchObject({ status: "rejected", code: "busy" });
@@ -140,7 +155,9 @@ describe("CommandExecutor", () => {
     slow.open();
     await until("the late outcome", () => t.events.some((e) => e.event === "command.done"));
     expect(ctxAborted).toBe(true);
-    expect(t.events.filter((e) => e.event === "command.done").map((e) => e.data)).toEqual([{ id: a.id, name: "restore", late: true }]);
+    expect(t.events.filter((e) => e.event === "command.done").map((e) => e.data)).toEqual([
+      { id: a.id, name: "restore", late: true },
+    ]);
     // No second final reply; a resend of the id shows the recorded (late) outcome.
     expect(t.replies.filter((r) => r.id === a.id).map((r) => r.status)).toEqual(["accepted", "failed"]);
     await t.send(a);
@@ -188,7 +205,11 @@ describe("CommandExecutor", () => {
     });
     const b = t.body("restore");
     await t.send(b);
-    expect(t.final(b.id)).toMatchObject({ status: "failed", code: "usage", error: "Cannot restore '/x.db': it is not a configured database" });
+    expect(t.final(b.id)).toMatchObject({
+      status: "failed",
+      code: "usage",
+      error: "Cannot restore '/x.db': it is not a configured database",
+    });
   });
 });
 

@@ -128,7 +128,9 @@ interface Admitted {
   readonly release: () => void;
 }
 
-type Outcome = { readonly ok: true; readonly result: Record<string, unknown> } | { readonly ok: false; readonly error: unknown };
+type Outcome =
+  | { readonly ok: true; readonly result: Record<string, unknown> }
+  | { readonly ok: false; readonly error: unknown };
 
 /** See the module documentation. */
 export class CommandExecutor {
@@ -164,7 +166,8 @@ export class CommandExecutor {
       const msg = parseCommand(payload);
       body = msg.body;
       const problem = this.#problem(msg.body, now);
-      if (problem !== undefined) return await this.#reject(body, meta, problem.code, problem.reason, now, problem.code !== "wrong-device");
+      if (problem !== undefined)
+        return await this.#reject(body, meta, problem.code, problem.reason, now, problem.code !== "wrong-device");
       const signature = signatureProblem(msg, this.#o.keys);
       if (signature !== undefined) return await this.#reject(body, meta, "bad-signature", signature, now, true);
     } catch (err) {
@@ -177,19 +180,50 @@ export class CommandExecutor {
     if (seen) {
       const reason = `command ${body.id} was already received (${seen.status}); it is not run again`;
       await this.#o.event("command.rejected", { id: body.id, name: body.name, reason, code: "replay" });
-      await this.#o.reply({ ...this.#replyBase(body, now), status: "rejected", error: reason, code: "replay", ...(seen.result ? { result: seen.result } : {}) }, meta);
+      await this.#o.reply(
+        {
+          ...this.#replyBase(body, now),
+          status: "rejected",
+          error: reason,
+          code: "replay",
+          ...(seen.result ? { result: seen.result } : {}),
+        },
+        meta,
+      );
       return undefined;
     }
     const spec = Object.hasOwn(this.#o.commands, body.name) ? this.#o.commands[body.name] : undefined;
-    if (!spec) return await this.#reject(body, meta, "unknown-command", `unknown command '${body.name}' (known: ${Object.keys(this.#o.commands).join(", ")})`, now, true);
+    if (!spec)
+      return await this.#reject(
+        body,
+        meta,
+        "unknown-command",
+        `unknown command '${body.name}' (known: ${Object.keys(this.#o.commands).join(", ")})`,
+        now,
+        true,
+      );
     const timeout = body.args["timeoutMs"];
     if (timeout !== undefined && (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0)) {
-      return await this.#reject(body, meta, "bad-payload", `'timeoutMs' must be a positive number of milliseconds: ${JSON.stringify(timeout)}`, now, true);
+      return await this.#reject(
+        body,
+        meta,
+        "bad-payload",
+        `'timeoutMs' must be a positive number of milliseconds: ${JSON.stringify(timeout)}`,
+        now,
+        true,
+      );
     }
     const claim = this.#claims.claim(body.id, body.name, spec.claims?.(body.args) ?? { dbs: [], exclusive: false });
     if ("conflict" in claim) {
       const { db, id, name } = claim.conflict;
-      return await this.#reject(body, meta, "busy", `'${db}' is in use by command ${id} (${name}); retry when it has finished`, now, true);
+      return await this.#reject(
+        body,
+        meta,
+        "busy",
+        `'${db}' is in use by command ${id} (${name}); retry when it has finished`,
+        now,
+        true,
+      );
     }
     const timeoutMs = Math.min(timeout ?? spec.defaultTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TTL_MS);
     try {
@@ -207,7 +241,10 @@ export class CommandExecutor {
   async #run({ body, meta, spec, timeoutMs, release }: Admitted): Promise<void> {
     const started = this.#now();
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new CommandError(`Cannot finish ${body.name}: its deadline passed`, { code: "timeout" })), timeoutMs);
+    const timer = setTimeout(
+      () => abort.abort(new CommandError(`Cannot finish ${body.name}: its deadline passed`, { code: "timeout" })),
+      timeoutMs,
+    );
     let final = false;
     const ctx: CommandContext = {
       body,
@@ -216,14 +253,24 @@ export class CommandExecutor {
       progress: async (step, data = {}) => {
         if (final) return;
         await this.#o.event(`${body.name}.step`, { id: body.id, step, ...data });
-        await this.#o.reply({ ...this.#replyBase(body, Date.now()), status: "progress", step, ...(Object.keys(data).length ? { result: data } : {}) }, meta);
+        await this.#o.reply(
+          {
+            ...this.#replyBase(body, Date.now()),
+            status: "progress",
+            step,
+            ...(Object.keys(data).length ? { result: data } : {}),
+          },
+          meta,
+        );
       },
     };
     const work: Promise<Outcome> = (async () => spec.run(body.args, ctx))().then(
       (result) => ({ ok: true, result }),
       (error: unknown) => ({ ok: false, error }),
     );
-    const deadline = new Promise<"deadline">((resolve) => abort.signal.addEventListener("abort", () => resolve("deadline"), { once: true }));
+    const deadline = new Promise<"deadline">((resolve) =>
+      abort.signal.addEventListener("abort", () => resolve("deadline"), { once: true }),
+    );
     const first = await Promise.race([work, deadline]);
     if (first !== "deadline") {
       clearTimeout(timer);
@@ -239,7 +286,10 @@ export class CommandExecutor {
     } catch (err) {
       detail = `(cannot tell what it waited for: ${errorMessage(err)})`;
     }
-    const error = new CommandError(`Cannot finish ${body.name} within ${formatWait(timeoutMs)}${detail ? `: ${detail}` : ""}`, { code: "timeout" });
+    const error = new CommandError(
+      `Cannot finish ${body.name} within ${formatWait(timeoutMs)}${detail ? `: ${detail}` : ""}`,
+      { code: "timeout" },
+    );
     await this.#finish(body, meta, { ok: false, error }, started);
     // The handler stops at its next safe point; until then its databases stay claimed.
     void work
@@ -248,7 +298,9 @@ export class CommandExecutor {
         if (!late.ok && failureCode(late.error) === "timeout") return;
         await this.#finish(body, meta, late, started, true);
       })
-      .catch((err: unknown) => this.#o.log.error("cannot record a late command outcome", { id: body.id, err: errorMessage(err) }));
+      .catch((err: unknown) =>
+        this.#o.log.error("cannot record a late command outcome", { id: body.id, err: errorMessage(err) }),
+      );
   }
 
   /** Records the outcome, sends the event and (unless `late`) the final reply. */
@@ -258,9 +310,18 @@ export class CommandExecutor {
     const ms = now - started;
     if (outcome.ok) {
       const { result } = outcome;
-      await this.#o.state.record(body.id, { expiresAt: body.expiresAt, status: "done", result }, now, MAX_CLOCK_SKEW_MS);
+      await this.#o.state.record(
+        body.id,
+        { expiresAt: body.expiresAt, status: "done", result },
+        now,
+        MAX_CLOCK_SKEW_MS,
+      );
       await this.#o.event("command.done", { id: body.id, name: body.name, ...extra });
-      this.#o.log.info(late ? "command finished after its deadline" : "command done", { id: body.id, name: body.name, ms });
+      this.#o.log.info(late ? "command finished after its deadline" : "command done", {
+        id: body.id,
+        name: body.name,
+        ms,
+      });
       if (!late) await this.#o.reply({ ...this.#replyBase(body, now), status: "done", result }, meta);
       return;
     }
@@ -268,24 +329,42 @@ export class CommandExecutor {
     const code: FailureCode = failureCode(outcome.error);
     await this.#o.state.record(body.id, { expiresAt: body.expiresAt, status: "failed", error }, now, MAX_CLOCK_SKEW_MS);
     await this.#o.event("command.failed", { id: body.id, name: body.name, error, code, ...extra });
-    this.#o.log.warn(late ? "command failed after its deadline" : "command failed", { id: body.id, name: body.name, code, err: error, ms });
+    this.#o.log.warn(late ? "command failed after its deadline" : "command failed", {
+      id: body.id,
+      name: body.name,
+      code,
+      err: error,
+      ms,
+    });
     if (!late) await this.#o.reply({ ...this.#replyBase(body, now), status: "failed", error, code }, meta);
   }
 
   /** Device, validity window: why the body must not run, or undefined. */
   #problem(body: CommandBody, now: number): { code: RefusalCode; reason: string } | undefined {
-    if (body.device !== this.#o.device) return { code: "wrong-device", reason: `addressed to device '${body.device}', not '${this.#o.device}'` };
-    if (body.expiresAt <= now) return { code: "expired", reason: `expired at ${new Date(body.expiresAt).toISOString()}` };
-    if (body.issuedAt > now + MAX_CLOCK_SKEW_MS) return { code: "expired", reason: `issued at ${new Date(body.issuedAt).toISOString()}, in this device's future` };
-    if (body.expiresAt - body.issuedAt > MAX_COMMAND_TTL_MS) return { code: "expired", reason: "valid for longer than 24 hours" };
+    if (body.device !== this.#o.device)
+      return { code: "wrong-device", reason: `addressed to device '${body.device}', not '${this.#o.device}'` };
+    if (body.expiresAt <= now)
+      return { code: "expired", reason: `expired at ${new Date(body.expiresAt).toISOString()}` };
+    if (body.issuedAt > now + MAX_CLOCK_SKEW_MS)
+      return { code: "expired", reason: `issued at ${new Date(body.issuedAt).toISOString()}, in this device's future` };
+    if (body.expiresAt - body.issuedAt > MAX_COMMAND_TTL_MS)
+      return { code: "expired", reason: "valid for longer than 24 hours" };
     return undefined;
   }
 
   /** Rejects with an event; replies only to commands addressed here (a foreign device's topic is not ours to answer on). */
-  async #reject(body: CommandBody, meta: CommandMeta, code: RefusalCode, reason: string, now: number, replyable: boolean): Promise<undefined> {
+  async #reject(
+    body: CommandBody,
+    meta: CommandMeta,
+    code: RefusalCode,
+    reason: string,
+    now: number,
+    replyable: boolean,
+  ): Promise<undefined> {
     await this.#o.event("command.rejected", { id: body.id, name: body.name, reason, code });
     this.#o.log.warn("command rejected", { id: body.id, name: body.name, code, reason });
-    if (replyable) await this.#o.reply({ ...this.#replyBase(body, now), status: "rejected", error: reason, code }, meta);
+    if (replyable)
+      await this.#o.reply({ ...this.#replyBase(body, now), status: "rejected", error: reason, code }, meta);
     return undefined;
   }
 

@@ -59,7 +59,10 @@ export interface HealthReport {
 }
 
 /** Derives the device state (see the module documentation). */
-export function deviceHealth(input: HealthInput, thresholds: HealthThresholds = DEFAULT_HEALTH_THRESHOLDS): HealthReport {
+export function deviceHealth(
+  input: HealthInput,
+  thresholds: HealthThresholds = DEFAULT_HEALTH_THRESHOLDS,
+): HealthReport {
   const errors: string[] = [];
   const degraded: string[] = [];
   let starting = input.dbs.length === 0;

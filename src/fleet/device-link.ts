@@ -26,7 +26,13 @@ import type { Logger } from "../log.ts";
 import { raceTimeout, systemClock, TIMED_OUT } from "../platform/clock.ts";
 import { brokerConnectOptions, redactBrokerUrl } from "../protocol/broker-url.ts";
 import type { DeviceState } from "./device-state.ts";
-import { encodeMessage, summarizeStatus, type EventMessage, type ReplyMessage, type StatusMessage } from "../protocol/messages.ts";
+import {
+  encodeMessage,
+  summarizeStatus,
+  type EventMessage,
+  type ReplyMessage,
+  type StatusMessage,
+} from "../protocol/messages.ts";
 import type { Outbox } from "./outbox.ts";
 import { deviceTopics, type DeviceTopics } from "../protocol/topics.ts";
 
@@ -80,7 +86,12 @@ export class DeviceLink {
 
   /** The link's state for the status object and metrics. */
   linkStatus(): MqttLinkStatus {
-    return { connected: this.connected, session: this.#session, connections: this.connections, outboxEvents: this.#o.outbox.count() };
+    return {
+      connected: this.connected,
+      session: this.#session,
+      connections: this.connections,
+      outboxEvents: this.#o.outbox.count(),
+    };
   }
 
   /** True while connected to the broker. */
@@ -95,7 +106,15 @@ export class DeviceLink {
 
   /** Queues an event in the outbox (durable) and sends it when connected. */
   async event(event: string, data: Record<string, unknown>): Promise<void> {
-    const msg: EventMessage = { v: 1, type: "event", device: this.#o.device, id: `${Date.now()}-${this.#eventSeq++}`, ts: Date.now(), event, data };
+    const msg: EventMessage = {
+      v: 1,
+      type: "event",
+      device: this.#o.device,
+      id: `${Date.now()}-${this.#eventSeq++}`,
+      ts: Date.now(),
+      event,
+      data,
+    };
     await this.#o.outbox.add(msg);
     void this.#drain();
   }
@@ -108,9 +127,12 @@ export class DeviceLink {
   async reply(reply: ReplyMessage, meta: CommandMeta): Promise<void> {
     const client = this.#client;
     if (!client?.connected) return;
-    const topic = meta.responseTopic?.startsWith(this.topics.resPrefix) ? meta.responseTopic : `${this.topics.resPrefix}${reply.id}`;
+    const topic = meta.responseTopic?.startsWith(this.topics.resPrefix)
+      ? meta.responseTopic
+      : `${this.topics.resPrefix}${reply.id}`;
     const opts: IClientPublishOptions = { qos: 1 };
-    if (this.#o.config.protocolVersion === 5 && meta.correlationData) opts.properties = { correlationData: meta.correlationData };
+    if (this.#o.config.protocolVersion === 5 && meta.correlationData)
+      opts.properties = { correlationData: meta.correlationData };
     await client.publishAsync(topic, encodeMessage(reply), opts).catch((err: unknown) => {
       this.#o.log.warn("cannot publish command reply", { id: reply.id, err: errorMessage(err) });
     });
@@ -135,11 +157,15 @@ export class DeviceLink {
     if (client?.connected) {
       const offline: StatusMessage = { ...this.#offline("stopped"), ts: Date.now() };
       const goodbye = (async () => {
-        await client.publishAsync(this.topics.status, encodeMessage(offline), { qos: 1, retain: true }).catch(() => undefined);
+        await client
+          .publishAsync(this.topics.status, encodeMessage(offline), { qos: 1, retain: true })
+          .catch(() => undefined);
         await client.endAsync().catch(() => undefined);
       })();
       if ((await raceTimeout(goodbye, STOP_TIMEOUT_MS)) === TIMED_OUT) {
-        this.#o.log.warn("mqtt: the stopped status was not acknowledged in time; disconnecting", { timeout: `${STOP_TIMEOUT_MS}ms` });
+        this.#o.log.warn("mqtt: the stopped status was not acknowledged in time; disconnecting", {
+          timeout: `${STOP_TIMEOUT_MS}ms`,
+        });
         client.end(true);
       }
     } else {
@@ -149,7 +175,11 @@ export class DeviceLink {
   }
 
   async #run(): Promise<void> {
-    const backoff = new Backoff({ baseMs: 1000, maxMs: MAX_BACKOFF_MS, ...(this.#o.random ? { random: this.#o.random } : {}) });
+    const backoff = new Backoff({
+      baseMs: 1000,
+      maxMs: MAX_BACKOFF_MS,
+      ...(this.#o.random ? { random: this.#o.random } : {}),
+    });
     const signal = this.#abort.signal;
     let quickDrops = 0;
     while (!signal.aborted) {
@@ -162,13 +192,20 @@ export class DeviceLink {
         client.end(true);
         if (signal.aborted) return;
         const wait = backoff.fail();
-        this.#o.log.warn("cannot connect to the MQTT broker; retrying", { url: redactBrokerUrl(this.#o.config.url), err: error, backoff: `${wait}ms` });
+        this.#o.log.warn("cannot connect to the MQTT broker; retrying", {
+          url: redactBrokerUrl(this.#o.config.url),
+          err: error,
+          backoff: `${wait}ms`,
+        });
         await systemClock.sleep(wait, signal);
         continue;
       }
       this.connections++;
       const failures = backoff.succeed();
-      this.#o.log.info("mqtt connected", { session: this.#session, ...(failures > 0 ? { previousFailures: failures } : {}) });
+      this.#o.log.info("mqtt connected", {
+        session: this.#session,
+        ...(failures > 0 ? { previousFailures: failures } : {}),
+      });
       const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
       const connectedAt = performance.now();
       client.on("message", (topic, payload, packet) => {
@@ -244,7 +281,15 @@ export class DeviceLink {
   }
 
   #offline(reason: "lost" | "stopped"): Omit<StatusMessage, "ts"> {
-    return { v: 1, type: "status", device: this.#o.device, online: false, session: this.#session, reason, agent: this.#o.agentVersion };
+    return {
+      v: 1,
+      type: "status",
+      device: this.#o.device,
+      online: false,
+      session: this.#session,
+      reason,
+      agent: this.#o.agentVersion,
+    };
   }
 
   async #publishStatus(client: MqttClient): Promise<void> {
@@ -262,13 +307,20 @@ export class DeviceLink {
       dbs: summarizeStatus(status),
       ...(disk ? { disk } : {}),
     };
-    await client.publishAsync(this.topics.status, encodeMessage(msg), { qos: 1, retain: true }).catch((err: unknown) => {
-      this.#o.log.warn("cannot publish status", { err: errorMessage(err) });
-    });
+    await client
+      .publishAsync(this.topics.status, encodeMessage(msg), { qos: 1, retain: true })
+      .catch((err: unknown) => {
+        this.#o.log.warn("cannot publish status", { err: errorMessage(err) });
+      });
   }
 
   async #publishTelemetry(client: MqttClient): Promise<void> {
-    await client.publishAsync(this.topics.tele, Buffer.from(JSON.stringify({ v: 1, type: "tele", ...this.#o.status() })), { qos: 0, retain: true }).catch(() => undefined);
+    await client
+      .publishAsync(this.topics.tele, Buffer.from(JSON.stringify({ v: 1, type: "tele", ...this.#o.status() })), {
+        qos: 0,
+        retain: true,
+      })
+      .catch(() => undefined);
   }
 
   /** Sends waiting events in order; stops at the first failure (retried on the next connection). */

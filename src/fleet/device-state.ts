@@ -34,7 +34,7 @@ export class DeviceState {
   constructor(dir: string) {
     this.dir = dir;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.#session = readJson<{ session?: unknown }>(join(dir, "session.json"))?.session as number | undefined ?? 0;
+    this.#session = (readJson<{ session?: unknown }>(join(dir, "session.json"))?.session as number | undefined) ?? 0;
     if (!Number.isSafeInteger(this.#session) || this.#session < 0) this.#session = 0;
     const seen = readJson<Record<string, SeenCommand>>(join(dir, "commands.json")) ?? {};
     this.#seen = new Map(Object.entries(seen));

@@ -8,9 +8,18 @@ import { FleetView, type FleetChange } from "./fleet-view.ts";
 
 const ROOT = DEFAULT_TOPIC_ROOT;
 
-
 function status(device: string, overrides: Partial<StatusMessage> = {}): StatusMessage {
-  return { v: 1, type: "status", device, online: true, session: 1, ts: 1_000, agent: "litefleet/0.1.0", dbs: [db()], ...overrides };
+  return {
+    v: 1,
+    type: "status",
+    device,
+    online: true,
+    session: 1,
+    ts: 1_000,
+    agent: "litefleet/0.1.0",
+    dbs: [db()],
+    ...overrides,
+  };
 }
 
 function event(device: string, id: string): EventMessage {
@@ -49,7 +58,8 @@ afterAll(async () => {
 async function setup() {
   const watcher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
   const publisher = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  const publish = (topic: string, payload: string | Buffer, retain = true) => publisher.publishAsync(topic, payload, { qos: 1, retain });
+  const publish = (topic: string, payload: string | Buffer, retain = true) =>
+    publisher.publishAsync(topic, payload, { qos: 1, retain });
   return {
     watcher,
     publisher,
@@ -74,7 +84,8 @@ describe("FleetView", () => {
   test("devices() lists retained statuses sorted by device id, with derived fields", async () => {
     const root = `${ROOT}-sorted`;
     await using t = await setup();
-    for (const id of ["dev-c", "dev-a", "dev-b"]) await t.publish(deviceTopics(root, id).status, encodeMessage(status(id)));
+    for (const id of ["dev-c", "dev-a", "dev-b"])
+      await t.publish(deviceTopics(root, id).status, encodeMessage(status(id)));
     await t.publish(
       deviceTopics(root, "dev-b").status,
       encodeMessage(
@@ -82,8 +93,23 @@ describe("FleetView", () => {
           session: 3,
           ts: 5_000,
           dbs: [
-            db({ path: "/a.db", state: "pending", pendingFiles: 2, pendingBytes: 100, lagMs: 3_000, lastUploadAt: 4_000 }),
-            db({ path: "/b.db", state: "error", pendingFiles: 1, pendingBytes: 50, lagMs: 9_000, lastUploadAt: 2_000, lastError: "Cannot upload: 503" }),
+            db({
+              path: "/a.db",
+              state: "pending",
+              pendingFiles: 2,
+              pendingBytes: 100,
+              lagMs: 3_000,
+              lastUploadAt: 4_000,
+            }),
+            db({
+              path: "/b.db",
+              state: "error",
+              pendingFiles: 1,
+              pendingBytes: 50,
+              lagMs: 9_000,
+              lastUploadAt: 2_000,
+              lastError: "Cannot upload: 503",
+            }),
             db({ path: "/c.db", state: "starting", txid: null, lastUploadAt: null }),
           ],
         }),
@@ -137,12 +163,23 @@ describe("FleetView", () => {
           pages: 3,
           captureError: null,
           diskFull: false,
-          replicas: [{ name: "s3", lastError: "Cannot upload: 503", lagMs: 4_000, lastUploadAt: 8_000, pending: { files: 1, bytes: 10, oldestAt: 5_000 } }],
+          replicas: [
+            {
+              name: "s3",
+              lastError: "Cannot upload: 503",
+              lagMs: 4_000,
+              lastUploadAt: 8_000,
+              pending: { files: 1, bytes: 10, oldestAt: 5_000 },
+            },
+          ],
         },
       ],
     };
     await t.publish(topics.tele, JSON.stringify(tele));
-    await t.publish(topics.status, encodeMessage({ v: 1, type: "status", device: "dev-01", online: false, session: 4, ts: 2_000, reason: "lost" }));
+    await t.publish(
+      topics.status,
+      encodeMessage({ v: 1, type: "status", device: "dev-01", online: false, session: 4, ts: 2_000, reason: "lost" }),
+    );
     const view = await FleetView.open(t.watcher, { root });
     await waitFor(view, () => view.devices()[0]?.dataAt === 9_000, "the telemetry");
     expect(view.devices()[0]).toMatchObject({
@@ -178,7 +215,10 @@ describe("FleetView", () => {
     });
 
     await t.publish(topic, encodeMessage(status("dev-01", { session: 2, ts: 2_000 })));
-    await t.publish(topic, encodeMessage(status("dev-01", { online: false, session: 1, ts: 1_000, reason: "lost", dbs: [] })));
+    await t.publish(
+      topic,
+      encodeMessage(status("dev-01", { online: false, session: 1, ts: 1_000, reason: "lost", dbs: [] })),
+    );
     await t.publish(topic, encodeMessage(status("dev-01", { session: 2, ts: 3_000, agent: "litefleet/0.2.0" })));
     await waitFor(view, () => view.devices()[0]?.lastSeen === 3_000, "the second online status");
     expect(seen).toEqual(["2 online 2000", "2 online 3000"]);
@@ -186,10 +226,27 @@ describe("FleetView", () => {
     expect(view.stats()).toEqual({ malformed: 0, stale: 1 });
 
     // The Will of the current session: offline, and the last known databases stay.
-    const will: StatusMessage = { v: 1, type: "status", device: "dev-01", online: false, session: 2, ts: 2_000, reason: "lost" };
+    const will: StatusMessage = {
+      v: 1,
+      type: "status",
+      device: "dev-01",
+      online: false,
+      session: 2,
+      ts: 2_000,
+      reason: "lost",
+    };
     await t.publish(topic, encodeMessage(will));
     await waitFor(view, () => view.devices()[0]?.online === false, "dev-01 offline");
-    expect(view.devices()[0]).toMatchObject({ online: false, reason: "lost", session: 2, lastSeen: 3_000, dataAt: 3_000, agent: "litefleet/0.2.0", state: "offline", dbState: "ok" });
+    expect(view.devices()[0]).toMatchObject({
+      online: false,
+      reason: "lost",
+      session: 2,
+      lastSeen: 3_000,
+      dataAt: 3_000,
+      agent: "litefleet/0.2.0",
+      state: "offline",
+      dbState: "ok",
+    });
     expect(view.devices()[0]?.dbs).toHaveLength(1);
     await view.close();
   });
@@ -223,7 +280,8 @@ describe("FleetView", () => {
     const seen: number[] = [];
     view.onChange(() => seen.push(view.devices()[0]?.maxLagMs ?? -1));
 
-    for (let i = 1; i <= 20; i++) t.publisher.publish(topic, encodeMessage(status("dev-01", { ts: i, dbs: [db({ lagMs: i })] })), { qos: 1 });
+    for (let i = 1; i <= 20; i++)
+      t.publisher.publish(topic, encodeMessage(status("dev-01", { ts: i, dbs: [db({ lagMs: i })] })), { qos: 1 });
     await waitFor(view, () => seen.length === 20, "20 changes");
     expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await view.close();
@@ -235,7 +293,8 @@ describe("FleetView", () => {
     const view = await FleetView.open(t.watcher, { root, maxEvents: 3 });
     const topic = deviceTopics(root, "dev-01").evt;
 
-    for (const id of ["1-1", "1-2", "1-2", "1-3", "1-4"]) await t.publish(topic, encodeMessage(event("dev-01", id)), false);
+    for (const id of ["1-1", "1-2", "1-2", "1-3", "1-4"])
+      await t.publish(topic, encodeMessage(event("dev-01", id)), false);
     await waitFor(view, () => view.events("dev-01").at(-1)?.id === "1-4", "event 1-4");
     expect(view.events("dev-01").map((e) => e.id)).toEqual(["1-2", "1-3", "1-4"]);
     expect(view.events("dev-02")).toEqual([]);

@@ -19,7 +19,16 @@
  */
 
 import type { MqttClient } from "mqtt";
-import { MessageError, parseEvent, parseStatus, parseTelemetry, type DbSummary, type EventMessage, type StatusMessage, type TelemetrySummary } from "../protocol/messages.ts";
+import {
+  MessageError,
+  parseEvent,
+  parseStatus,
+  parseTelemetry,
+  type DbSummary,
+  type EventMessage,
+  type StatusMessage,
+  type TelemetrySummary,
+} from "../protocol/messages.ts";
 import { DEFAULT_TOPIC_ROOT, checkTopicRoot, deviceOfTopic, deviceTopics, fleetFilters } from "../protocol/topics.ts";
 import { DEFAULT_HEALTH_THRESHOLDS, deviceHealth, type DeviceHealth, type HealthThresholds } from "./device-health.ts";
 
@@ -151,7 +160,9 @@ export class FleetView {
     const maxEvents = options.maxEvents ?? 20;
     checkTopicRoot(root);
     if (!Number.isInteger(maxEvents) || maxEvents < 1) {
-      throw new RangeError(`Cannot open fleet view: 'maxEvents' must be a positive integer: current value is ${maxEvents}`);
+      throw new RangeError(
+        `Cannot open fleet view: 'maxEvents' must be a positive integer: current value is ${maxEvents}`,
+      );
     }
     const view = new FleetView(client, root, maxEvents, options.thresholds ?? DEFAULT_HEALTH_THRESHOLDS);
     // The listener goes first so that no retained message is missed.
@@ -159,7 +170,8 @@ export class FleetView {
     try {
       const grants = await client.subscribeAsync([...view.#filters], { qos: 1 });
       const refused = grants.find((g) => g.qos > 2);
-      if (refused !== undefined) throw new Error(`Cannot open fleet view: the broker refused subscription '${refused.topic}'`);
+      if (refused !== undefined)
+        throw new Error(`Cannot open fleet view: the broker refused subscription '${refused.topic}'`);
     } catch (err) {
       client.removeListener("message", view.#onMessage);
       throw err;
@@ -169,7 +181,9 @@ export class FleetView {
 
   /** Every device with a status, sorted by device id. */
   devices(): DeviceView[] {
-    return [...this.#devices].sort(([a], [b]) => compareIds(a, b)).map(([id, record]) => toView(id, record, this.#thresholds));
+    return [...this.#devices]
+      .sort(([a], [b]) => compareIds(a, b))
+      .map(([id, record]) => toView(id, record, this.#thresholds));
   }
 
   /** The newest events of `device`, oldest first (at most `maxEvents`). */
@@ -288,7 +302,8 @@ export class FleetView {
 
   /** The last telemetry of an offline device: its data, as of when it was sent. */
   #onTelemetry(device: string, payload: Buffer): void {
-    const tele: TelemetrySummary | undefined = payload.length === 0 ? undefined : parseOrUndefined(parseTelemetry, payload);
+    const tele: TelemetrySummary | undefined =
+      payload.length === 0 ? undefined : parseOrUndefined(parseTelemetry, payload);
     this.#dropTelemetry(device);
     const record = this.#devices.get(device);
     if (tele === undefined || tele.device !== device) {
@@ -297,7 +312,13 @@ export class FleetView {
     }
     // Only while the device is still offline with nothing better known.
     if (record === undefined || record.status.online || record.dataAt !== null) return;
-    this.#devices.set(device, { ...record, lastSeen: Math.max(record.lastSeen, tele.ts), dataAt: tele.ts, dbs: tele.dbs, agent: record.agent ?? tele.agent });
+    this.#devices.set(device, {
+      ...record,
+      lastSeen: Math.max(record.lastSeen, tele.ts),
+      dataAt: tele.ts,
+      dbs: tele.dbs,
+      agent: record.agent ?? tele.agent,
+    });
     this.#emit({ kind: "status", device });
   }
 

@@ -58,7 +58,9 @@ export async function connectBroker(settings: BrokerSettings, timeoutMs = 10_000
     // `allowRetries = false` (reject on close) needs a string there.
     return await mqtt.connectAsync("", { ...brokerConnectOptions(settings.url), ...opts }, false);
   } catch (err) {
-    throw new Error(`Cannot connect to MQTT broker '${redactBrokerUrl(settings.url)}': ${errorMessage(err)}`, { cause: err });
+    throw new Error(`Cannot connect to MQTT broker '${redactBrokerUrl(settings.url)}': ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -137,13 +139,17 @@ export async function* sendCommand(
     await client.subscribeAsync(replyTopic, { qos: 1 });
     await client.publishAsync(topics.cmd, encodeMessage(signCommand(body, options.signer)), {
       qos: 1,
-      ...(options.protocolVersion === 5 ? { properties: { responseTopic: replyTopic, correlationData: Buffer.from(body.id) } } : {}),
+      ...(options.protocolVersion === 5
+        ? { properties: { responseTopic: replyTopic, correlationData: Buffer.from(body.id) } }
+        : {}),
     });
     const started = Date.now();
     let answered = false;
     for (;;) {
       while (queue.length === 0) {
-        const waitMs = answered ? started + options.timeoutMs - Date.now() : Math.min(FIRST_REPLY_TIMEOUT_MS, options.timeoutMs) - (Date.now() - started);
+        const waitMs = answered
+          ? started + options.timeoutMs - Date.now()
+          : Math.min(FIRST_REPLY_TIMEOUT_MS, options.timeoutMs) - (Date.now() - started);
         const arrived = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), Math.max(0, waitMs));
           wake = () => {
@@ -154,10 +160,16 @@ export async function* sendCommand(
         wake = undefined;
         if (!arrived && !answered) {
           const s = Math.round(Math.min(FIRST_REPLY_TIMEOUT_MS, options.timeoutMs) / 1000);
-          throw new NoReplyError(`Cannot reach device '${body.device}': no answer to command ${body.id} (${body.name}) within ${s} s (is it online? 'litefleet fleet status')`, { answered });
+          throw new NoReplyError(
+            `Cannot reach device '${body.device}': no answer to command ${body.id} (${body.name}) within ${s} s (is it online? 'litefleet fleet status')`,
+            { answered },
+          );
         }
         if (!arrived) {
-          throw new NoReplyError(`Cannot finish command ${body.id} (${body.name}) on device '${body.device}': it was accepted but no final reply came within ${Math.round(options.timeoutMs / 1000)} s (the device may have stopped; 'litefleet fleet status')`, { answered });
+          throw new NoReplyError(
+            `Cannot finish command ${body.id} (${body.name}) on device '${body.device}': it was accepted but no final reply came within ${Math.round(options.timeoutMs / 1000)} s (the device may have stopped; 'litefleet fleet status')`,
+            { answered },
+          );
         }
       }
       answered = true;

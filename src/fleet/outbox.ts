@@ -74,7 +74,9 @@ export class Outbox {
   }
 
   #names(): string[] {
-    return readdirSync(this.#dir).filter((n) => n.endsWith(".json")).sort();
+    return readdirSync(this.#dir)
+      .filter((n) => n.endsWith(".json"))
+      .sort();
   }
 
   #enforceBound(): void {

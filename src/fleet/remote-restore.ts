@@ -39,7 +39,20 @@
  * @module
  */
 
-import { closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { LocalStore } from "../agent/local-store.ts";
 import type { Store } from "../agent/store.ts";
@@ -107,7 +120,10 @@ export async function runRemoteRestore(
   const planBytes = plan.files.reduce((n, f) => n + f.size, 0);
   await ctx.progress("planned", { txid: formatTxid(plan.txid), files: plan.files.length, bytes: planBytes });
   const output = args["output"] === undefined ? undefined : outputPath(deps.fleet, db, args["output"]);
-  checkFreeSpace(dirname(output ?? db.path), output ? planBytes : 2 * (fileSize(db.path) + fileSize(`${db.path}-wal`)) + planBytes);
+  checkFreeSpace(
+    dirname(output ?? db.path),
+    output ? planBytes : 2 * (fileSize(db.path) + fileSize(`${db.path}-wal`)) + planBytes,
+  );
 
   // 2. Stage.
   const staged = output ?? files.staged;
@@ -117,14 +133,21 @@ export async function runRemoteRestore(
     probe(staged, deps.fleet.probe);
   } catch (err) {
     removeWithSideFiles(staged);
-    throw new Error(`${(err as Error).message} (on the staged copy); the live database was not changed`, { cause: err });
+    throw new Error(`${(err as Error).message} (on the staged copy); the live database was not changed`, {
+      cause: err,
+    });
   } finally {
     // The probe's read-only connection leaves them; the copy is complete without them.
     removeSideFiles(staged);
   }
   await ctx.progress("staged", { txid: formatTxid(result.txid), pages: result.pages });
   if (output) {
-    log.info("database restored to another path", { output, txid: formatTxid(result.txid), pages: result.pages, command: ctx.body.id });
+    log.info("database restored to another path", {
+      output,
+      txid: formatTxid(result.txid),
+      pages: result.pages,
+      command: ctx.body.id,
+    });
     return { db: db.path, output, txid: formatTxid(result.txid), pages: result.pages, live: false };
   }
 
@@ -162,8 +185,12 @@ export async function runRemoteRestore(
     removeWithSideFiles(files.staged);
     rmSync(files.lock, { force: true });
     rmSync(files.journal, { force: true });
-    if (swapped) log.warn("restore rolled back", { txid: formatTxid(result.txid), command: ctx.body.id, err: errorMessage(err) });
-    throw new Error(`${(err as Error).message}${swapped ? "; rolled back to the database as it was before the restore" : "; the live database was not changed"}`, { cause: err });
+    if (swapped)
+      log.warn("restore rolled back", { txid: formatTxid(result.txid), command: ctx.body.id, err: errorMessage(err) });
+    throw new Error(
+      `${(err as Error).message}${swapped ? "; rolled back to the database as it was before the restore" : "; the live database was not changed"}`,
+      { cause: err },
+    );
   }
   rmSync(files.lock, { force: true });
   rmSync(files.rollback, { force: true });
@@ -175,21 +202,35 @@ export async function runRemoteRestore(
     command: ctx.body.id,
     ...(lineageTxid ? { lineageTxid: formatTxid(lineageTxid) } : {}),
   });
-  return { db: db.path, txid: formatTxid(result.txid), pages: result.pages, live: true, ...(lineageTxid ? { lineageTxid: formatTxid(lineageTxid) } : {}) };
+  return {
+    db: db.path,
+    txid: formatTxid(result.txid),
+    pages: result.pages,
+    live: true,
+    ...(lineageTxid ? { lineageTxid: formatTxid(lineageTxid) } : {}),
+  };
 }
 
 /**
  * The new lineage's level-9 snapshot, waited for until the deadline: past
  * it the agent uploads it in the background and the restore goes on.
  */
-async function snapshotUnlessLate(store: Store, db: DbConfig, signal: AbortSignal, log: Logger): Promise<{ txid: Txid; uploaded: boolean } | undefined> {
+async function snapshotUnlessLate(
+  store: Store,
+  db: DbConfig,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<{ txid: Txid; uploaded: boolean } | undefined> {
   const agent = store.agents.find((a) => a.path === db.path);
   if (!agent) return undefined;
   try {
     return await untilAborted(agent.snapshotNow(), signal);
   } catch (err) {
     if (!signal.aborted) throw err;
-    log.warn("restore: the deadline passed before the new lineage was uploaded; the agent uploads it in the background", {});
+    log.warn(
+      "restore: the deadline passed before the new lineage was uploaded; the agent uploads it in the background",
+      {},
+    );
     return undefined;
   }
 }
@@ -211,7 +252,9 @@ function removeWithSideFiles(path: string): void {
  * rollback copy; anything earlier is cleaned up. Returns what it did, or
  * undefined when there was nothing to recover.
  */
-export async function recoverInterruptedRestore(db: DbConfig): Promise<{ id: string; outcome: "rolled-back" | "cleaned-up" } | undefined> {
+export async function recoverInterruptedRestore(
+  db: DbConfig,
+): Promise<{ id: string; outcome: "rolled-back" | "cleaned-up" } | undefined> {
   const files = restoreFiles(db.path);
   if (!existsSync(files.journal)) return undefined;
   let journal: Journal;
@@ -236,7 +279,13 @@ export async function recoverInterruptedRestore(db: DbConfig): Promise<{ id: str
   return { id: journal.id, outcome };
 }
 
-async function rollBack(store: Store, db: DbConfig, files: ReturnType<typeof restoreFiles>, signal: AbortSignal, log: Logger): Promise<void> {
+async function rollBack(
+  store: Store,
+  db: DbConfig,
+  files: ReturnType<typeof restoreFiles>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   await store.replaceDb(db.path, async () => {
     await replaceDatabase(files.rollback, db.path);
     rmSync(db.metaPath, { recursive: true, force: true });
@@ -245,15 +294,20 @@ async function rollBack(store: Store, db: DbConfig, files: ReturnType<typeof res
 }
 
 function configuredDb(dbs: readonly DbConfig[], arg: unknown): DbConfig {
-  if (typeof arg !== "string") throw new UsageError(`Cannot restore: 'db' must name a configured database (${dbs.map((d) => d.path).join(", ")})`);
+  if (typeof arg !== "string")
+    throw new UsageError(`Cannot restore: 'db' must name a configured database (${dbs.map((d) => d.path).join(", ")})`);
   const db = dbs.find((d) => d.path === arg);
-  if (!db) throw new UsageError(`Cannot restore '${arg}': it is not a configured database (${dbs.map((d) => d.path).join(", ")})`);
+  if (!db)
+    throw new UsageError(
+      `Cannot restore '${arg}': it is not a configured database (${dbs.map((d) => d.path).join(", ")})`,
+    );
   return db;
 }
 
 function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; timestamp?: Date } {
   const { txid, timestamp } = args;
-  if (txid !== undefined && timestamp !== undefined) throw new UsageError("Cannot restore: give 'txid' or 'timestamp', not both");
+  if (txid !== undefined && timestamp !== undefined)
+    throw new UsageError("Cannot restore: give 'txid' or 'timestamp', not both");
   if (txid !== undefined) {
     if (typeof txid !== "string") throw new UsageError("Cannot restore: 'txid' must be a hex string");
     try {
@@ -275,9 +329,11 @@ function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; 
  * once symlinks are resolved (its directory must exist), and not exist.
  */
 function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
-  if (typeof arg !== "string" || !isAbsolute(arg)) throw new UsageError("Cannot restore: 'output' must be an absolute path");
+  if (typeof arg !== "string" || !isAbsolute(arg))
+    throw new UsageError("Cannot restore: 'output' must be an absolute path");
   const out = resolve(arg);
-  if (out === db.path) throw new UsageError("Cannot restore: 'output' is the live database; leave 'output' out to restore in place");
+  if (out === db.path)
+    throw new UsageError("Cannot restore: 'output' is the live database; leave 'output' out to restore in place");
   let dir: string;
   try {
     dir = realpathSync(dirname(out));
@@ -294,7 +350,9 @@ function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
     return dir === real || dir.startsWith(real.endsWith(sep) ? real : real + sep);
   };
   if (!fleet.restoreDirs.some(inside)) {
-    throw new UsageError(`Cannot restore to '${out}': it is not inside fleet.restore-dirs (${fleet.restoreDirs.join(", ") || "none configured"})`);
+    throw new UsageError(
+      `Cannot restore to '${out}': it is not inside fleet.restore-dirs (${fleet.restoreDirs.join(", ") || "none configured"})`,
+    );
   }
   const target = join(dir, basename(out));
   if (existsSync(target)) throw new UsageError(`Cannot restore to '${out}': the file exists`);
@@ -308,7 +366,8 @@ function fileSize(path: string): number {
 function checkFreeSpace(dir: string, needed: number): void {
   const fs = statfsSync(dir);
   const free = fs.bavail * fs.bsize;
-  if (free < needed) throw new Error(`Cannot restore: ${free} bytes free in '${dir}', ${needed} needed (staged copy and rollback copy)`);
+  if (free < needed)
+    throw new Error(`Cannot restore: ${free} bytes free in '${dir}', ${needed} needed (staged copy and rollback copy)`);
 }
 
 /** Runs `PRAGMA <check>` and the configured probe SQL on `path`; throws naming the failure. */
@@ -317,13 +376,19 @@ function probe(path: string, sql: string | undefined, check: "quick_check" | und
   try {
     if (check) {
       const rows = conn.all<{ quick_check: string }>("PRAGMA quick_check").map((r) => r.quick_check);
-      if (rows.join() !== "ok") throw new CommandError(`Cannot commit the restore: quick_check says ${rows.slice(0, 3).join("; ")}`, { code: "unhealthy" });
+      if (rows.join() !== "ok")
+        throw new CommandError(`Cannot commit the restore: quick_check says ${rows.slice(0, 3).join("; ")}`, {
+          code: "unhealthy",
+        });
     }
     if (sql !== undefined) {
       try {
         conn.all(sql);
       } catch (err) {
-        throw new CommandError(`Cannot commit the restore: the health probe failed: ${(err as Error).message}`, { code: "unhealthy", cause: err });
+        throw new CommandError(`Cannot commit the restore: the health probe failed: ${(err as Error).message}`, {
+          code: "unhealthy",
+          cause: err,
+        });
       }
     }
   } finally {
@@ -348,9 +413,12 @@ async function waitForRelease(path: string, timeoutMs: number, signal: AbortSign
       conn.close();
     }
     if (Date.now() >= deadline) {
-      throw new CommandError(`Cannot restore '${path}': the application did not close the database within ${Math.round(timeoutMs / 1000)} s of '${path}.litefleet-lock' appearing`, {
-        code: "quiesce-timeout",
-      });
+      throw new CommandError(
+        `Cannot restore '${path}': the application did not close the database within ${Math.round(timeoutMs / 1000)} s of '${path}.litefleet-lock' appearing`,
+        {
+          code: "quiesce-timeout",
+        },
+      );
     }
     await systemClock.sleep(200, signal);
   }

@@ -121,7 +121,9 @@ export class V3ObjectStorage implements V3Storage {
   async list(): Promise<V3Listing> {
     const snapshots: V3Snapshot[] = [];
     const segments: V3WalSegment[] = [];
-    for await (const obj of listObjects(this.#store, "generations/", { action: `list v0.3 generations of '${this.location}'` })) {
+    for await (const obj of listObjects(this.#store, "generations/", {
+      action: `list v0.3 generations of '${this.location}'`,
+    })) {
       const parsed = parseV3Key(obj.key, obj.size, obj.lastModified);
       if (parsed && "snapshot" in parsed) snapshots.push(parsed.snapshot);
       else if (parsed) segments.push(parsed.segment);

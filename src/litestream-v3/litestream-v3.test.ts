@@ -57,7 +57,13 @@ describe("lz4ContentChecksumMismatch", () => {
 });
 
 describe("planV3Restore", () => {
-  const seg = (index: number, offset: number, ms: number) => ({ generation: "0000000000000001", index, offset, size: 1, createdAt: new Date(ms) });
+  const seg = (index: number, offset: number, ms: number) => ({
+    generation: "0000000000000001",
+    index,
+    offset,
+    size: 1,
+    createdAt: new Date(ms),
+  });
   const snap = { generation: "0000000000000001", index: 0, size: 1, createdAt: new Date(0) };
   test("ErrMissingInitialSegment", () => {
     expect(() => planV3Restore({ snapshots: [snap], segments: [seg(0, 32, 1)] }, {}, "x")).toThrow(CorruptFileError);
@@ -109,7 +115,9 @@ describe("V3ObjectReader", () => {
     frame[7 + 4 + 65536 + 4 + 100]! ^= 0x01; // inside the second block's data
     const reader = new V3ObjectReader(replicaWith(dir.path, frame));
     const consume = async () => {
-      for await (const _ of reader.open(rel)) { /* drain */ }
+      for await (const _ of reader.open(rel)) {
+        /* drain */
+      }
     };
     await expect(consume()).rejects.toThrow(ChecksumMismatchError);
     await expect(consume()).rejects.toThrow(/LZ4 content checksum [0-9a-f]{8} does not match the frame's [0-9a-f]{8}/);
@@ -120,7 +128,9 @@ describe("V3ObjectReader", () => {
     const frame = encodeLz4Frame(new Uint8Array(70000), { blockMaxCode: 4 });
     const reader = new V3ObjectReader(replicaWith(dir.path, frame.subarray(0, frame.length - 3)));
     const consume = async () => {
-      for await (const _ of reader.open(rel)) { /* drain */ }
+      for await (const _ of reader.open(rel)) {
+        /* drain */
+      }
     };
     await expect(consume()).rejects.toThrow(CorruptFileError);
     await expect(consume()).rejects.toThrow(`Cannot decompress '${rel}': Cannot decompress LZ4 frame: truncated`);
@@ -134,7 +144,9 @@ describe("WalReplayer", () => {
     const plan = planV3Restore(await storage.list(), {}, storage.location);
     const snapshot = lz4DecompressFrame(readFileSync(join(dir.path, "replica", snapshotPath(plan.snapshot)))).data;
     const wal = Buffer.concat(
-      plan.indexes[0]!.segments.map((s) => lz4DecompressFrame(readFileSync(join(dir.path, "replica", segmentPath(s)))).data),
+      plan.indexes[0]!.segments.map(
+        (s) => lz4DecompressFrame(readFileSync(join(dir.path, "replica", segmentPath(s)))).data,
+      ),
     );
     const replay = (chunk: number): Buffer => {
       const path = join(dir.path, `out-${chunk}.db`);

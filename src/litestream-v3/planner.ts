@@ -61,7 +61,8 @@ export function generationBounds(listing: V3Listing): Map<string, { createdAt: D
 /** The newest `createdAt` of any object, or undefined for an empty listing. */
 export function newestV3Object(listing: V3Listing): Date | undefined {
   let newest: Date | undefined;
-  for (const o of [...listing.snapshots, ...listing.segments]) if (!newest || o.createdAt > newest) newest = o.createdAt;
+  for (const o of [...listing.snapshots, ...listing.segments])
+    if (!newest || o.createdAt > newest) newest = o.createdAt;
   return newest;
 }
 
@@ -87,7 +88,9 @@ export function planV3Restore(listing: V3Listing, target: V3RestoreTarget, locat
     updatedAt = b.updatedAt;
   }
   if (generation === undefined) {
-    throw new NoRestorePointError(`Cannot restore from '${location}': no v0.3 generation matches ${describeTarget(target)}`);
+    throw new NoRestorePointError(
+      `Cannot restore from '${location}': no v0.3 generation matches ${describeTarget(target)}`,
+    );
   }
   const gen = generation;
   let snapshot: V3Snapshot | undefined;
@@ -102,10 +105,17 @@ export function planV3Restore(listing: V3Listing, target: V3RestoreTarget, locat
     }
   }
   if (!snapshot) {
-    throw new NoRestorePointError(`Cannot restore from '${location}': generation ${gen} has no snapshot for ${describeTarget(target)}`);
+    throw new NoRestorePointError(
+      `Cannot restore from '${location}': generation ${gen} has no snapshot for ${describeTarget(target)}`,
+    );
   }
 
-  const indexes = walIndexesFrom(listing, snapshot, { ...(ts ? { timestamp: ts } : {}), ...(target.index !== undefined ? { index: target.index } : {}) }, location);
+  const indexes = walIndexesFrom(
+    listing,
+    snapshot,
+    { ...(ts ? { timestamp: ts } : {}), ...(target.index !== undefined ? { index: target.index } : {}) },
+    location,
+  );
   return { generation: gen, snapshot, indexes, updatedAt };
 }
 
@@ -131,10 +141,16 @@ export function walIndexesFrom(
     const list = byIndex.get(seg.index) ?? [];
     const last = list.at(-1);
     if (!last && seg.offset !== 0) {
-      throw new CorruptFileError(`Cannot restore: missing initial wal segment: generation=${gen} index=${hex8(seg.index)} offset=${seg.offset}`, { path: location });
+      throw new CorruptFileError(
+        `Cannot restore: missing initial wal segment: generation=${gen} index=${hex8(seg.index)} offset=${seg.offset}`,
+        { path: location },
+      );
     }
     if (last && last.offset >= seg.offset) {
-      throw new CorruptFileError(`Cannot restore: wal segments out of order: generation=${gen} index=${hex8(seg.index)} offsets=(${last.offset},${seg.offset})`, { path: location });
+      throw new CorruptFileError(
+        `Cannot restore: wal segments out of order: generation=${gen} index=${hex8(seg.index)} offsets=(${last.offset},${seg.offset})`,
+        { path: location },
+      );
     }
     list.push(seg);
     byIndex.set(seg.index, list);
@@ -143,7 +159,8 @@ export function walIndexesFrom(
   const max = Math.max(-1, ...byIndex.keys());
   for (let i = snapshot.index; i <= max; i++) {
     const segments = byIndex.get(i);
-    if (!segments) throw new CorruptFileError(`Cannot restore: missing WAL index ${gen}/${hex8(i)}`, { path: location });
+    if (!segments)
+      throw new CorruptFileError(`Cannot restore: missing WAL index ${gen}/${hex8(i)}`, { path: location });
     indexes.push({ index: i, segments });
   }
   return indexes;

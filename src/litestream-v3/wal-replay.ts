@@ -18,7 +18,13 @@
 
 import { ftruncateSync } from "node:fs";
 import { CorruptFileError } from "../errors.ts";
-import { decodeWalHeader, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, walChecksum, type WalHeader } from "../sqlite/wal-reader.ts";
+import {
+  decodeWalHeader,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  walChecksum,
+  type WalHeader,
+} from "../sqlite/wal-reader.ts";
 import { writeAll } from "../sqlite/staged-database.ts";
 
 /** Replays one WAL index onto the database open at a descriptor. */
@@ -105,7 +111,8 @@ export class WalReplayer {
       this.#partialLength = 0;
       this.#frame(this.#partial);
     }
-    for (; off + frameSize <= bytes.length && !this.#ended; off += frameSize) this.#frame(bytes.subarray(off, off + frameSize));
+    for (; off + frameSize <= bytes.length && !this.#ended; off += frameSize)
+      this.#frame(bytes.subarray(off, off + frameSize));
     if (this.#ended || off >= bytes.length) return;
     this.#partial.set(bytes.subarray(off), 0);
     this.#partialLength = bytes.length - off;
@@ -122,7 +129,8 @@ export class WalReplayer {
 
   #start(bytes: Uint8Array): void {
     const header = decodeWalHeader(bytes);
-    if (!header) throw new CorruptFileError(`Cannot replay '${this.#name}': invalid WAL header`, { path: this.#name, offset: 0 });
+    if (!header)
+      throw new CorruptFileError(`Cannot replay '${this.#name}': invalid WAL header`, { path: this.#name, offset: 0 });
     if (this.#dbPageSize !== 0 && header.pageSize !== this.#dbPageSize) {
       throw new CorruptFileError(
         `Cannot replay '${this.#name}': WAL page size ${header.pageSize} differs from the database's ${this.#dbPageSize}`,

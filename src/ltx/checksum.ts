@@ -78,14 +78,24 @@ function feed(p: Uint8Array): void {
   for (const stop = end - 7; i < stop; i += 8) {
     lo ^= p[i]! | (p[i + 1]! << 8) | (p[i + 2]! << 16) | (p[i + 3]! << 24);
     hi ^= p[i + 4]! | (p[i + 5]! << 8) | (p[i + 6]! << 16) | (p[i + 7]! << 24);
-    const nlo = tlo[1792 + (lo & 0xff)]! ^ tlo[1536 + ((lo >>> 8) & 0xff)]! ^
-      tlo[1280 + ((lo >>> 16) & 0xff)]! ^ tlo[1024 + (lo >>> 24)]! ^
-      tlo[768 + (hi & 0xff)]! ^ tlo[512 + ((hi >>> 8) & 0xff)]! ^
-      tlo[256 + ((hi >>> 16) & 0xff)]! ^ tlo[hi >>> 24]!;
-    const nhi = thi[1792 + (lo & 0xff)]! ^ thi[1536 + ((lo >>> 8) & 0xff)]! ^
-      thi[1280 + ((lo >>> 16) & 0xff)]! ^ thi[1024 + (lo >>> 24)]! ^
-      thi[768 + (hi & 0xff)]! ^ thi[512 + ((hi >>> 8) & 0xff)]! ^
-      thi[256 + ((hi >>> 16) & 0xff)]! ^ thi[hi >>> 24]!;
+    const nlo =
+      tlo[1792 + (lo & 0xff)]! ^
+      tlo[1536 + ((lo >>> 8) & 0xff)]! ^
+      tlo[1280 + ((lo >>> 16) & 0xff)]! ^
+      tlo[1024 + (lo >>> 24)]! ^
+      tlo[768 + (hi & 0xff)]! ^
+      tlo[512 + ((hi >>> 8) & 0xff)]! ^
+      tlo[256 + ((hi >>> 16) & 0xff)]! ^
+      tlo[hi >>> 24]!;
+    const nhi =
+      thi[1792 + (lo & 0xff)]! ^
+      thi[1536 + ((lo >>> 8) & 0xff)]! ^
+      thi[1280 + ((lo >>> 16) & 0xff)]! ^
+      thi[1024 + (lo >>> 24)]! ^
+      thi[768 + (hi & 0xff)]! ^
+      thi[512 + ((hi >>> 8) & 0xff)]! ^
+      thi[256 + ((hi >>> 16) & 0xff)]! ^
+      thi[hi >>> 24]!;
     lo = nlo;
     hi = nhi;
   }
@@ -107,14 +117,24 @@ function feedWords(w: Int32Array): void {
   for (let j = 0, n = w.length; j < n; j += 2) {
     lo ^= w[j]!;
     hi ^= w[j + 1]!;
-    const nlo = tlo[1792 + (lo & 0xff)]! ^ tlo[1536 + ((lo >>> 8) & 0xff)]! ^
-      tlo[1280 + ((lo >>> 16) & 0xff)]! ^ tlo[1024 + (lo >>> 24)]! ^
-      tlo[768 + (hi & 0xff)]! ^ tlo[512 + ((hi >>> 8) & 0xff)]! ^
-      tlo[256 + ((hi >>> 16) & 0xff)]! ^ tlo[hi >>> 24]!;
-    const nhi = thi[1792 + (lo & 0xff)]! ^ thi[1536 + ((lo >>> 8) & 0xff)]! ^
-      thi[1280 + ((lo >>> 16) & 0xff)]! ^ thi[1024 + (lo >>> 24)]! ^
-      thi[768 + (hi & 0xff)]! ^ thi[512 + ((hi >>> 8) & 0xff)]! ^
-      thi[256 + ((hi >>> 16) & 0xff)]! ^ thi[hi >>> 24]!;
+    const nlo =
+      tlo[1792 + (lo & 0xff)]! ^
+      tlo[1536 + ((lo >>> 8) & 0xff)]! ^
+      tlo[1280 + ((lo >>> 16) & 0xff)]! ^
+      tlo[1024 + (lo >>> 24)]! ^
+      tlo[768 + (hi & 0xff)]! ^
+      tlo[512 + ((hi >>> 8) & 0xff)]! ^
+      tlo[256 + ((hi >>> 16) & 0xff)]! ^
+      tlo[hi >>> 24]!;
+    const nhi =
+      thi[1792 + (lo & 0xff)]! ^
+      thi[1536 + ((lo >>> 8) & 0xff)]! ^
+      thi[1280 + ((lo >>> 16) & 0xff)]! ^
+      thi[1024 + (lo >>> 24)]! ^
+      thi[768 + (hi & 0xff)]! ^
+      thi[512 + ((hi >>> 8) & 0xff)]! ^
+      thi[256 + ((hi >>> 16) & 0xff)]! ^
+      thi[hi >>> 24]!;
     lo = nlo;
     hi = nhi;
   }
@@ -242,12 +262,28 @@ export class PageDigest {
     const thi = this.#shiftHi;
     const lo = regLo;
     const hi = regHi;
-    regLo = (tlo[lo & 0xff]! ^ tlo[256 + ((lo >>> 8) & 0xff)]! ^ tlo[512 + ((lo >>> 16) & 0xff)]! ^
-      tlo[768 + (lo >>> 24)]! ^ tlo[1024 + (hi & 0xff)]! ^ tlo[1280 + ((hi >>> 8) & 0xff)]! ^
-      tlo[1536 + ((hi >>> 16) & 0xff)]! ^ tlo[1792 + (hi >>> 24)]! ^ this.#lo) >>> 0;
-    regHi = (thi[lo & 0xff]! ^ thi[256 + ((lo >>> 8) & 0xff)]! ^ thi[512 + ((lo >>> 16) & 0xff)]! ^
-      thi[768 + (lo >>> 24)]! ^ thi[1024 + (hi & 0xff)]! ^ thi[1280 + ((hi >>> 8) & 0xff)]! ^
-      thi[1536 + ((hi >>> 16) & 0xff)]! ^ thi[1792 + (hi >>> 24)]! ^ this.#hi) >>> 0;
+    regLo =
+      (tlo[lo & 0xff]! ^
+        tlo[256 + ((lo >>> 8) & 0xff)]! ^
+        tlo[512 + ((lo >>> 16) & 0xff)]! ^
+        tlo[768 + (lo >>> 24)]! ^
+        tlo[1024 + (hi & 0xff)]! ^
+        tlo[1280 + ((hi >>> 8) & 0xff)]! ^
+        tlo[1536 + ((hi >>> 16) & 0xff)]! ^
+        tlo[1792 + (hi >>> 24)]! ^
+        this.#lo) >>>
+      0;
+    regHi =
+      (thi[lo & 0xff]! ^
+        thi[256 + ((lo >>> 8) & 0xff)]! ^
+        thi[512 + ((lo >>> 16) & 0xff)]! ^
+        thi[768 + (lo >>> 24)]! ^
+        thi[1024 + (hi & 0xff)]! ^
+        thi[1280 + ((hi >>> 8) & 0xff)]! ^
+        thi[1536 + ((hi >>> 16) & 0xff)]! ^
+        thi[1792 + (hi >>> 24)]! ^
+        this.#hi) >>>
+      0;
   }
 
   /**

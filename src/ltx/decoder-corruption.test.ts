@@ -82,7 +82,12 @@ describe("decodeLtxFile() error details", () => {
     ["a page above the commit", (v) => v.setUint32(12, 3), /page 4 exceeds commit 3/, 3109],
     ["a frame for another page", (v) => v.setUint32(352, 7), /frame holds page 7 but the index says page 2/, "page"],
     ["unknown page flags", (v) => v.setUint16(356, 3), /page 2 has unknown flags 0x0003/, "page"],
-    ["a wrong block size", (v) => v.setUint32(358, 60), /page 2 block size 60 disagrees with index frame size 77/, "page"],
+    [
+      "a wrong block size",
+      (v) => v.setUint32(358, 60),
+      /page 2 block size 60 disagrees with index frame size 77/,
+      "page",
+    ],
   ];
   for (const [name, edit, message, offset] of cases) {
     test(`reports ${name} with the path and offset`, async () => {

@@ -59,7 +59,8 @@ const GOLDEN = [
     postApply: 0xedbd81ddc2f91db8n,
     fileChecksum: 0x87290fd384658ef1n,
     indexSize: 106n,
-    index: "1:100+252 2:352+148 3:500+64 4:564+1729 5:2293+1720 6:4013+1743 7:5756+1726 8:7482+1726 " +
+    index:
+      "1:100+252 2:352+148 3:500+64 4:564+1729 5:2293+1720 6:4013+1743 7:5756+1726 8:7482+1726 " +
       "9:9208+1735 10:10943+1722 11:12665+1737 12:14402+1746 13:16148+1757 14:17905+1736 15:19641+1736 " +
       "16:21377+1160 17:22537+1515 18:24052+1735 19:25787+1737 20:27524+1754",
   },
@@ -75,7 +76,8 @@ const GOLDEN = [
     postApply: 0xcc0adc8b11db151bn,
     fileChecksum: 0x827928fac1c9830en,
     indexSize: 54n,
-    index: "1:100+248 2:348+172 3:520+64 4:584+1757 11:2341+1753 15:4094+1753 16:5847+1514 17:7361+1474 " +
+    index:
+      "1:100+248 2:348+172 3:520+64 4:584+1757 11:2341+1753 15:4094+1753 16:5847+1514 17:7361+1474 " +
       "21:8835+1731 22:10566+1726 23:12292+962",
   },
   {
@@ -104,8 +106,7 @@ const GOLDEN = [
     postApply: 0x9c6558fdd5cf6ec1n,
     fileChecksum: 0x995156442a6ede28n,
     indexSize: 44n,
-    index: "1:100+252 2:352+77 3:429+918 4:1347+1743 5:3090+1720 6:4810+1743 7:6553+1726 8:8279+1726 " +
-      "9:10005+1735",
+    index: "1:100+252 2:352+77 3:429+918 4:1347+1743 5:3090+1720 6:4810+1743 7:6553+1726 8:8279+1726 " + "9:10005+1735",
   },
   {
     name: "snapshot-1k.ltx",
@@ -119,7 +120,8 @@ const GOLDEN = [
     postApply: 0x8ea24d0f56ec09b5n,
     fileChecksum: 0xebd0bee088d62461n,
     indexSize: 181n,
-    index: "1:100+240 2:340+237 3:577+70 4:647+531 5:1178+535 6:1713+533 7:2246+535 8:2781+529 9:3310+532 " +
+    index:
+      "1:100+240 2:340+237 3:577+70 4:647+531 5:1178+535 6:1713+533 7:2246+535 8:2781+529 9:3310+532 " +
       "10:3842+533 11:4375+533 12:4908+533 13:5441+530 14:5971+534 15:6505+530 16:7035+448 17:7483+440 " +
       "18:7923+533 19:8456+535 20:8991+533 21:9524+535 22:10059+529 23:10588+533 24:11121+534 25:11655+534 " +
       "26:12189+533 27:12722+530 28:13252+533 29:13785+530 30:14315+410 31:14725+533 32:15258+538 " +
@@ -139,15 +141,17 @@ describe("decodeLtxFile()", () => {
     test(`decodes golden ${g.name} exactly as the README lists`, async () => {
       const bytes = await fixture(g.name);
       const file = verifyLtxFile(bytes, { path: g.name });
-      expect(file.header).toEqual(header({
-        flags: g.flags,
-        pageSize: g.pageSize,
-        commit: g.commit,
-        minTxid: txid(g.min),
-        maxTxid: txid(g.max),
-        timestamp: g.timestamp,
-        preApplyChecksum: g.preApply,
-      }));
+      expect(file.header).toEqual(
+        header({
+          flags: g.flags,
+          pageSize: g.pageSize,
+          commit: g.commit,
+          minTxid: txid(g.min),
+          maxTxid: txid(g.max),
+          timestamp: g.timestamp,
+          preApplyChecksum: g.preApply,
+        }),
+      );
       const index = g.index.split(" ").map((e) => {
         const [pgno, offset, size] = e.split(/[:+]/).map(Number);
         return { pgno, offset, size };
@@ -271,7 +275,10 @@ describe("decodeLtxFile() with legacy pages", () => {
   const h = header({ flags: HEADER_FLAG_NO_CHECKSUM });
 
   test("reads frames with a stored block, a compressed block, and mixed encodings", () => {
-    for (const encodings of [["stored-frame", "stored-frame", "stored-frame"], ["lz4-frame", "stored-frame", "block"]]) {
+    for (const encodings of [
+      ["stored-frame", "stored-frame", "stored-frame"],
+      ["lz4-frame", "stored-frame", "block"],
+    ]) {
       const frames = pages.map((data, i) => ({ pgno: i + 1, data, encoding: encodings[i] as FrameSpec["encoding"] }));
       const file = verifyLtxFile(buildLtx(h, frames, { postApply: 0n }), { path: "legacy.ltx" });
       expect([...file.pages()].map((p) => p.data)).toEqual(pages);
@@ -281,11 +288,16 @@ describe("decodeLtxFile() with legacy pages", () => {
 
   test("rejects a legacy frame of the wrong size or length", () => {
     const short = [{ pgno: 1, data: new Uint8Array(4000), encoding: "stored-frame" as const }];
-    expect(() => decodeLtxFile(buildLtx(header({ commit: 1, flags: 2 }), short, { postApply: 0n }), { path: "s" }).page(1))
-      .toThrow(/page 1 decompresses to 4000 bytes, expected 4096/);
-    const bytes = buildLtx(h, pages.map((data, i) => ({ pgno: i + 1, data, encoding: "stored-frame" })), {
-      postApply: 0n,
-    });
+    expect(() =>
+      decodeLtxFile(buildLtx(header({ commit: 1, flags: 2 }), short, { postApply: 0n }), { path: "s" }).page(1),
+    ).toThrow(/page 1 decompresses to 4000 bytes, expected 4096/);
+    const bytes = buildLtx(
+      h,
+      pages.map((data, i) => ({ pgno: i + 1, data, encoding: "stored-frame" })),
+      {
+        postApply: 0n,
+      },
+    );
     // Claim a block 1 byte shorter: the frame then ends before the index says.
     const view = new DataView(bytes.buffer, bytes.byteOffset);
     view.setUint32(100 + 6 + 7, 0x80000000 | 4095, true);

@@ -156,18 +156,18 @@ export class LtxFile implements Disposable {
     const actual = CHECKSUM_FLAG | crc.digest();
     if (actual !== this.trailer.fileChecksum) {
       throw new ChecksumMismatchError(
-        `Cannot verify LTX file '${this.path}': file checksum is ${hex64(actual)}, trailer says ${
-          hex64(this.trailer.fileChecksum)
-        }`,
+        `Cannot verify LTX file '${this.path}': file checksum is ${hex64(actual)}, trailer says ${hex64(
+          this.trailer.fileChecksum,
+        )}`,
         { path: this.path, expected: this.trailer.fileChecksum, actual },
       );
     }
     const databaseChecksum = CHECKSUM_FLAG | pageXor;
     if (trackDatabase && databaseChecksum !== this.trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
-        `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${
-          hex64(databaseChecksum)
-        }, trailer says ${hex64(this.trailer.postApplyChecksum)}`,
+        `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${hex64(
+          databaseChecksum,
+        )}, trailer says ${hex64(this.trailer.postApplyChecksum)}`,
         { path: this.path, expected: this.trailer.postApplyChecksum, actual: databaseChecksum },
       );
     }
@@ -230,10 +230,16 @@ export class LtxFile implements Disposable {
         throw this.#corrupt(frameStart, `page ${pgno} does not decompress: ${errorText(err)}`, err);
       }
       if (result.bytesRead !== size - PAGE_HEADER_SIZE) {
-        throw this.#corrupt(frameStart, `page ${pgno} LZ4 frame is ${result.bytesRead} bytes, index says ${size - PAGE_HEADER_SIZE}`);
+        throw this.#corrupt(
+          frameStart,
+          `page ${pgno} LZ4 frame is ${result.bytesRead} bytes, index says ${size - PAGE_HEADER_SIZE}`,
+        );
       }
       if (result.data.length !== pageSize) {
-        throw this.#corrupt(frameStart, `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`);
+        throw this.#corrupt(
+          frameStart,
+          `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`,
+        );
       }
       return { data: result.data, prefix: frame.subarray(0, PAGE_HEADER_SIZE) };
     }
@@ -445,19 +451,20 @@ export function walkPageIndex(
     if (pgno === 0) break;
     const offset = readUvarint(index, cursor);
     const size = readUvarint(index, cursor);
-    const problem = pgno <= prevPgno
-      ? `page ${pgno} follows page ${prevPgno}`
-      : pgno > commit
-      ? `page ${pgno} exceeds commit ${commit}`
-      : pgno === lockPgno
-      ? `page ${pgno} is the lock page`
-      : snapshot && pgno !== (prevPgno + 1 === lockPgno ? prevPgno + 2 : prevPgno + 1)
-      ? `snapshot skips from page ${prevPgno} to ${pgno}`
-      : offset !== nextOffset
-      ? `page ${pgno} frame offset ${offset} should be ${nextOffset}`
-      : size <= PAGE_HEADER_SIZE || size > endMarkerOffset - offset
-      ? `page ${pgno} frame size ${size} does not fit the page block`
-      : undefined;
+    const problem =
+      pgno <= prevPgno
+        ? `page ${pgno} follows page ${prevPgno}`
+        : pgno > commit
+          ? `page ${pgno} exceeds commit ${commit}`
+          : pgno === lockPgno
+            ? `page ${pgno} is the lock page`
+            : snapshot && pgno !== (prevPgno + 1 === lockPgno ? prevPgno + 2 : prevPgno + 1)
+              ? `snapshot skips from page ${prevPgno} to ${pgno}`
+              : offset !== nextOffset
+                ? `page ${pgno} frame offset ${offset} should be ${nextOffset}`
+                : size <= PAGE_HEADER_SIZE || size > endMarkerOffset - offset
+                  ? `page ${pgno} frame size ${size} does not fit the page block`
+                  : undefined;
     if (problem !== undefined) throw fail(at, `page index is invalid: ${problem}`);
     visit(pgno, offset, size);
     count++;

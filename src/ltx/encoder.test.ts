@@ -56,7 +56,11 @@ describe("LtxEncoder", () => {
   test("writes the layout and file checksum the format defines", async () => {
     const db = await Bun.file(new URL("db1.db", FIXTURES)).bytes();
     const pages = Array.from({ length: 20 }, (_, i) => db.subarray(i * 4096, (i + 1) * 4096));
-    const bytes = encodeLtxFile(snapshotHeader(), pages.map((data, i) => ({ pgno: i + 1, data })), 0xedbd81ddc2f91db8n);
+    const bytes = encodeLtxFile(
+      snapshotHeader(),
+      pages.map((data, i) => ({ pgno: i + 1, data })),
+      0xedbd81ddc2f91db8n,
+    );
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
     // Walk the file by hand and recompute the checksum from its definition:
@@ -108,10 +112,14 @@ describe("LtxEncoder", () => {
     const frames = new Set<ArrayBufferLike>();
     let inPage = false;
     const plain = new LtxEncoder(incrementalHeader({ commit: 9 }), (chunk) => fresh.push(chunk));
-    const reusing = new LtxEncoder(incrementalHeader({ commit: 9 }), (chunk) => {
-      copies.push(chunk.slice());
-      if (inPage) frames.add(chunk.buffer);
-    }, { reuseFrames: true });
+    const reusing = new LtxEncoder(
+      incrementalHeader({ commit: 9 }),
+      (chunk) => {
+        copies.push(chunk.slice());
+        if (inPage) frames.add(chunk.buffer);
+      },
+      { reuseFrames: true },
+    );
     for (const pgno of [1, 4, 9]) {
       plain.encodePage(pgno, pageOf(4096, pgno));
       inPage = true;
@@ -153,8 +161,24 @@ describe("LtxEncoder", () => {
       [[16385, 65536]],
       "the lock page is never stored",
     ],
-    ["descending pages", incrementalHeader(), [[5, 4096], [4, 4096]], "page numbers must ascend, previous page was 5"],
-    ["a repeated page", incrementalHeader(), [[5, 4096], [5, 4096]], "page numbers must ascend, previous page was 5"],
+    [
+      "descending pages",
+      incrementalHeader(),
+      [
+        [5, 4096],
+        [4, 4096],
+      ],
+      "page numbers must ascend, previous page was 5",
+    ],
+    [
+      "a repeated page",
+      incrementalHeader(),
+      [
+        [5, 4096],
+        [5, 4096],
+      ],
+      "page numbers must ascend, previous page was 5",
+    ],
     [
       "a snapshot not starting at page 1",
       snapshotHeader(),
@@ -164,7 +188,10 @@ describe("LtxEncoder", () => {
     [
       "a snapshot skipping a page",
       snapshotHeader(),
-      [[1, 4096], [3, 4096]],
+      [
+        [1, 4096],
+        [3, 4096],
+      ],
       "snapshot pages must be sequential, expected page 2",
     ],
   ];
@@ -251,15 +278,19 @@ describe("LtxEncoder", () => {
     enc.encodePage(16386, pageOf(65536, 1));
   });
 
-  test.skipIf(process.env["LITEFLEET_SLOW"] !== "1")("writes a full snapshot across the lock page (slow)", () => {
-    const chunks: Uint8Array[] = [];
-    const header = snapshotHeader({ pageSize: 65536, commit: 16386, flags: HEADER_FLAG_NO_CHECKSUM });
-    const enc = new LtxEncoder(header, (chunk) => chunks.push(chunk));
-    const page = pageOf(65536, 0);
-    for (let pgno = 1; pgno <= 16386; pgno++) if (pgno !== 16385) enc.encodePage(pgno, page);
-    enc.finish(0n);
-    const file = verifyLtxFile(Buffer.concat(chunks), { path: "big" });
-    expect(file.pageNumbers.length).toBe(16385);
-    expect(file.pageNumbers.includes(16385)).toBe(false);
-  }, 60_000);
+  test.skipIf(process.env["LITEFLEET_SLOW"] !== "1")(
+    "writes a full snapshot across the lock page (slow)",
+    () => {
+      const chunks: Uint8Array[] = [];
+      const header = snapshotHeader({ pageSize: 65536, commit: 16386, flags: HEADER_FLAG_NO_CHECKSUM });
+      const enc = new LtxEncoder(header, (chunk) => chunks.push(chunk));
+      const page = pageOf(65536, 0);
+      for (let pgno = 1; pgno <= 16386; pgno++) if (pgno !== 16385) enc.encodePage(pgno, page);
+      enc.finish(0n);
+      const file = verifyLtxFile(Buffer.concat(chunks), { path: "big" });
+      expect(file.pageNumbers.length).toBe(16385);
+      expect(file.pageNumbers.includes(16385)).toBe(false);
+    },
+    60_000,
+  );
 });

@@ -169,9 +169,10 @@ export class LtxEncoder {
 
     const block = lz4CompressBlock(data);
     const frameSize = PAGE_HEADER_SIZE + 4 + block.length;
-    const frame = this.#frame !== undefined && this.#frame.length >= frameSize
-      ? this.#frame.subarray(0, frameSize)
-      : new Uint8Array(frameSize);
+    const frame =
+      this.#frame !== undefined && this.#frame.length >= frameSize
+        ? this.#frame.subarray(0, frameSize)
+        : new Uint8Array(frameSize);
     const view = new DataView(frame.buffer, frame.byteOffset, frameSize);
     view.setUint32(0, pgno);
     view.setUint16(4, PAGE_FLAG_SIZE);
@@ -206,7 +207,9 @@ export class LtxEncoder {
     // encoder usable.
     validateTrailer(h, { postApplyChecksum, fileChecksum: CHECKSUM_FLAG });
     if (!hasNoChecksum(h) && h.commit === 0 && postApplyChecksum !== CHECKSUM_FLAG) {
-      throw fail(`post-apply checksum ${hex64(postApplyChecksum)} must be ${hex64(CHECKSUM_FLAG)} for an empty database`);
+      throw fail(
+        `post-apply checksum ${hex64(postApplyChecksum)} must be ${hex64(CHECKSUM_FLAG)} for an empty database`,
+      );
     }
     if (isSnapshot(h) && this.#nextSnapshotPgno() <= h.commit) {
       throw fail(`snapshot has pages up to ${this.#prevPgno} but commit is ${h.commit}`);

@@ -12,28 +12,31 @@ describe("formatLtxFileName()", () => {
 
 describe("parseLtxFileName()", () => {
   test("reads back what formatLtxFileName() writes", () => {
-    for (const [min, max] of [[1n, 1n], [2n, 0x2an], [0x0123456789abcdefn, 0xfedcba9876543210n], [0n, MAX_TXID]]) {
+    for (const [min, max] of [
+      [1n, 1n],
+      [2n, 0x2an],
+      [0x0123456789abcdefn, 0xfedcba9876543210n],
+      [0n, MAX_TXID],
+    ]) {
       const name = formatLtxFileName(txid(min!), txid(max!));
       expect(parseLtxFileName(name)).toEqual({ minTxid: txid(min!), maxTxid: txid(max!) });
     }
   });
 
   test("returns undefined for anything else", () => {
-    for (
-      const name of [
-        "",
-        "0000000000000001-0000000000000001",
-        "0000000000000001-0000000000000001.ltx.tmp",
-        "0000000000000001-0000000000000001.LTX",
-        "000000000000000A-0000000000000001.ltx",
-        "000000000000001-0000000000000001.ltx",
-        "00000000000000001-0000000000000001.ltx",
-        "0000000000000001_0000000000000001.ltx",
-        "x0000000000000001-0000000000000001.ltx",
-        "ltx/0/0000000000000001-0000000000000001.ltx",
-        "0000000000000001-000000000000000g.ltx",
-      ]
-    ) {
+    for (const name of [
+      "",
+      "0000000000000001-0000000000000001",
+      "0000000000000001-0000000000000001.ltx.tmp",
+      "0000000000000001-0000000000000001.LTX",
+      "000000000000000A-0000000000000001.ltx",
+      "000000000000001-0000000000000001.ltx",
+      "00000000000000001-0000000000000001.ltx",
+      "0000000000000001_0000000000000001.ltx",
+      "x0000000000000001-0000000000000001.ltx",
+      "ltx/0/0000000000000001-0000000000000001.ltx",
+      "0000000000000001-000000000000000g.ltx",
+    ]) {
       expect(parseLtxFileName(name)).toBeUndefined();
     }
   });

@@ -16,9 +16,20 @@ import { txid } from "./txid.ts";
 const FIXTURES = new URL("../../../shared/fixtures/ltx/", import.meta.url);
 
 /** The 100-byte header of incremental.ltx, from the fixture README. */
-const INCREMENTAL_HEADER_HEX = "4c545831" + "00000000" + "00001000" + "00000017" +
-  "0000000000000002" + "0000000000000002" + "0000018cc251f7e8" + "edbd81ddc2f91db8" +
-  "0000000000000000" + "0000000000000000" + "00000000" + "00000000" + "0000000000000000" +
+const INCREMENTAL_HEADER_HEX =
+  "4c545831" +
+  "00000000" +
+  "00001000" +
+  "00000017" +
+  "0000000000000002" +
+  "0000000000000002" +
+  "0000018cc251f7e8" +
+  "edbd81ddc2f91db8" +
+  "0000000000000000" +
+  "0000000000000000" +
+  "00000000" +
+  "00000000" +
+  "0000000000000000" +
   "00".repeat(20);
 
 const INCREMENTAL: LtxHeader = {
@@ -171,9 +182,7 @@ describe("validateHeader()", () => {
   ];
   for (const [name, overrides, message] of cases) {
     test(`rejects ${name}`, () => {
-      expect(() => validateHeader(header(overrides))).toThrow(
-        new RangeError(`Cannot validate LTX header: ${message}`),
-      );
+      expect(() => validateHeader(header(overrides))).toThrow(new RangeError(`Cannot validate LTX header: ${message}`));
     });
   }
 });
@@ -190,7 +199,13 @@ describe("validateTrailer()", () => {
     ["post-apply with NoChecksum", noChecksum, flag, flag, "post-apply checksum is not allowed with NoChecksum"],
     ["missing post-apply", snapshot, 0n, flag, "post-apply checksum is required"],
     ["post-apply without bit 63", snapshot, 5n, flag, "post-apply checksum 0000000000000005 lacks bit 63"],
-    ["post-apply beyond uint64", snapshot, 1n << 64n, flag, "post-apply checksum 18446744073709551616 is outside uint64"],
+    [
+      "post-apply beyond uint64",
+      snapshot,
+      1n << 64n,
+      flag,
+      "post-apply checksum 18446744073709551616 is outside uint64",
+    ],
     ["missing file checksum", snapshot, flag, 0n, "file checksum is required"],
     ["file checksum without bit 63", snapshot, flag, 5n, "file checksum 0000000000000005 lacks bit 63"],
   ];

@@ -236,10 +236,7 @@ export function encodeHeader(h: LtxHeader): Uint8Array {
  * @param options.autoRecoverable sets the same field on errors (default false)
  * @throws {CorruptFileError} on short input, a bad magic or an invalid field
  */
-export function decodeHeader(
-  bytes: Uint8Array,
-  options: { path: string; autoRecoverable?: boolean },
-): LtxHeader {
+export function decodeHeader(bytes: Uint8Array, options: { path: string; autoRecoverable?: boolean }): LtxHeader {
   const { path } = options;
   const autoRecoverable = options.autoRecoverable ?? false;
   if (bytes.length < HEADER_SIZE) {
@@ -250,10 +247,11 @@ export function decodeHeader(
   }
   for (let i = 0; i < MAGIC_BYTES.length; i++) {
     if (bytes[i] !== MAGIC_BYTES[i]) {
-      throw new CorruptFileError(
-        `Cannot decode LTX header in '${path}': file does not start with '${MAGIC}'`,
-        { path, offset: 0, autoRecoverable },
-      );
+      throw new CorruptFileError(`Cannot decode LTX header in '${path}': file does not start with '${MAGIC}'`, {
+        path,
+        offset: 0,
+        autoRecoverable,
+      });
     }
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
@@ -274,7 +272,11 @@ export function decodeHeader(
   };
   const problem = headerProblem(header);
   if (problem !== undefined) {
-    throw new CorruptFileError(`Cannot decode LTX header in '${path}': ${problem}`, { path, offset: 0, autoRecoverable });
+    throw new CorruptFileError(`Cannot decode LTX header in '${path}': ${problem}`, {
+      path,
+      offset: 0,
+      autoRecoverable,
+    });
   }
   return header;
 }
@@ -287,9 +289,12 @@ export function decodeHeader(
  */
 export function decodeTrailer(bytes: Uint8Array, options: { path: string }): LtxTrailer {
   if (bytes.length !== TRAILER_SIZE) {
-    throw new CorruptFileError(`Cannot decode LTX trailer in '${options.path}': got ${bytes.length} bytes, need ${TRAILER_SIZE}`, {
-      path: options.path,
-    });
+    throw new CorruptFileError(
+      `Cannot decode LTX trailer in '${options.path}': got ${bytes.length} bytes, need ${TRAILER_SIZE}`,
+      {
+        path: options.path,
+      },
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, TRAILER_SIZE);
   return { postApplyChecksum: view.getBigUint64(0), fileChecksum: view.getBigUint64(8) };

@@ -257,7 +257,9 @@ describe("lz4DecompressBlockInto()", () => {
     expect(() => lz4DecompressBlockInto(block, new Uint8Array(4095))).toThrow("output exceeds the block size");
     expect(() => lz4DecompressBlockInto(block, new Uint8Array(4097))).toThrow("expanded to 4096 bytes, expected 4097");
     // One literal zero, then a match at offset 0 (invalid in LZ4, whatever the output would be).
-    expect(() => lz4DecompressBlockInto(Uint8Array.of(0x1f, 0, 0, 0, 0xff, 0xff, 0xff), new Uint8Array(64))).toThrow("match offset 0");
+    expect(() => lz4DecompressBlockInto(Uint8Array.of(0x1f, 0, 0, 0, 0xff, 0xff, 0xff), new Uint8Array(64))).toThrow(
+      "match offset 0",
+    );
   });
 
   test("throws only plain Errors on damaged blocks and never writes outside the array", () => {

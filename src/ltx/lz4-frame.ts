@@ -43,15 +43,16 @@ function parseDescriptor(view: DataView, at: number): FrameDescriptor {
   const flg = view.getUint8(at + 4);
   const bd = view.getUint8(at + 5);
   const blockMaxCode = (bd >> 4) & 0x07;
-  const problem = magic !== FRAME_MAGIC
-    ? `bad magic 0x${magic.toString(16).padStart(8, "0")}`
-    : flg >> 6 !== 1
-    ? `unsupported version ${flg >> 6}`
-    : (flg & 0x02) !== 0 || (bd & 0x8f) !== 0
-    ? "reserved descriptor bits are set"
-    : blockMaxCode < 4
-    ? `invalid block max size code ${blockMaxCode}`
-    : undefined;
+  const problem =
+    magic !== FRAME_MAGIC
+      ? `bad magic 0x${magic.toString(16).padStart(8, "0")}`
+      : flg >> 6 !== 1
+        ? `unsupported version ${flg >> 6}`
+        : (flg & 0x02) !== 0 || (bd & 0x8f) !== 0
+          ? "reserved descriptor bits are set"
+          : blockMaxCode < 4
+            ? `invalid block max size code ${blockMaxCode}`
+            : undefined;
   if (problem !== undefined) throw frameError(problem);
   return {
     blockMax: 1 << (2 * blockMaxCode + 8),
@@ -301,7 +302,9 @@ export class Lz4FrameDecoder {
     return {
       bytesRead: this.#bytesRead,
       contentSize: this.#contentSize,
-      ...(expected === undefined || !this.#hasher ? {} : { contentChecksum: { expected, actual: this.#hasher.digest() >>> 0 } }),
+      ...(expected === undefined || !this.#hasher
+        ? {}
+        : { contentChecksum: { expected, actual: this.#hasher.digest() >>> 0 } }),
     };
   }
 

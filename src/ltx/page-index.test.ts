@@ -9,7 +9,11 @@ function build(entries: readonly [pgno: number, size: number][]): PageIndex {
 
 describe("PageIndexBuilder", () => {
   test("finish() gives contiguous offsets from the start", () => {
-    const index = build([[2, 30], [5, 40], [9, 10]]);
+    const index = build([
+      [2, 30],
+      [5, 40],
+      [9, 10],
+    ]);
     expect(index.toArray()).toEqual([
       { pgno: 2, offset: 100, size: 30 },
       { pgno: 5, offset: 130, size: 40 },
@@ -21,7 +25,7 @@ describe("PageIndexBuilder", () => {
 
   test("add() grows past its first capacity", () => {
     const b = new PageIndexBuilder(100);
-    for (let p = 1; p <= 10_000; p++) b.add(p, p % 7 + 20);
+    for (let p = 1; p <= 10_000; p++) b.add(p, (p % 7) + 20);
     expect(b.length).toBe(10_000);
     const index = b.finish();
     let offset = 100;
@@ -43,7 +47,11 @@ describe("PageIndexBuilder", () => {
 
   test("offsets past 4 GiB stay exact", () => {
     const big = 2 ** 32 - 1;
-    const index = build([[1, big], [2, big], [3, 50]]);
+    const index = build([
+      [1, big],
+      [2, big],
+      [3, 50],
+    ]);
     expect(index.offset(2)).toBe(100 + 2 * big);
     expect(index.size(1)).toBe(big);
     expect(index.size(2)).toBe(50);
@@ -51,7 +59,12 @@ describe("PageIndexBuilder", () => {
 });
 
 describe("PageIndex", () => {
-  const index = build([[2, 30], [5, 40], [9, 10], [12, 20]]);
+  const index = build([
+    [2, 30],
+    [5, 40],
+    [9, 10],
+    [12, 20],
+  ]);
 
   test("find() locates every page and misses the others", () => {
     expect([2, 5, 9, 12].map((p) => index.find(p))).toEqual([0, 1, 2, 3]);

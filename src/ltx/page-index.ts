@@ -33,7 +33,9 @@ export class PageIndex implements Iterable<LtxPageIndexEntry> {
   /** Use {@linkcode PageIndexBuilder.finish}. */
   constructor(pgnos: Uint32Array, offsets: Float64Array) {
     if (offsets.length !== pgnos.length + 1) {
-      throw new RangeError(`Cannot build page index: ${offsets.length} offsets for ${pgnos.length} pages, expected ${pgnos.length + 1}`);
+      throw new RangeError(
+        `Cannot build page index: ${offsets.length} offsets for ${pgnos.length} pages, expected ${pgnos.length + 1}`,
+      );
     }
     this.#pgnos = pgnos;
     this.#offsets = offsets;

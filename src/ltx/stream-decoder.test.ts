@@ -96,9 +96,23 @@ describe("decodeLtxStream() on golden files", () => {
   test("reads legacy LZ4-frame pages (stored, compressed, mixed with blocks)", async () => {
     const rand = mulberry32(randomSeed());
     const data = [1, 2, 3].map(() => Uint8Array.from({ length: 4096 }, () => Math.floor(rand() * 3)));
-    const h = newLtxHeader({ flags: HEADER_FLAG_NO_CHECKSUM, pageSize: 4096, commit: 3, minTxid: txid(1), maxTxid: txid(1), timestamp: 0 });
-    for (const encodings of [["stored-frame", "stored-frame", "stored-frame"], ["lz4-frame", "stored-frame", "block"]] as const) {
-      const bytes = buildLtx(h, data.map((d, i) => ({ pgno: i + 1, data: d, encoding: encodings[i]! })), { postApply: 0n });
+    const h = newLtxHeader({
+      flags: HEADER_FLAG_NO_CHECKSUM,
+      pageSize: 4096,
+      commit: 3,
+      minTxid: txid(1),
+      maxTxid: txid(1),
+      timestamp: 0,
+    });
+    for (const encodings of [
+      ["stored-frame", "stored-frame", "stored-frame"],
+      ["lz4-frame", "stored-frame", "block"],
+    ] as const) {
+      const bytes = buildLtx(
+        h,
+        data.map((d, i) => ({ pgno: i + 1, data: d, encoding: encodings[i]! })),
+        { postApply: 0n },
+      );
       for (const cuts of [[], randomCuts(bytes.length, rand, 100)]) {
         const { pages } = await streamPages(bytes, cuts, "legacy.ltx");
         expect(pages.map((p) => p.data)).toEqual(data);
@@ -159,25 +173,58 @@ describe("decodeLtxStream() error details", () => {
   }
   // The cases of decoder-corruption.test.ts; a stream meets page frames
   // before the index, so a damaged frame is named by the frame check.
-  const cases: [string, (view: DataView, bytes: Uint8Array) => void, RegExp, number, typeof CorruptFileError | typeof ChecksumMismatchError][] = [
+  const cases: [
+    string,
+    (view: DataView, bytes: Uint8Array) => void,
+    RegExp,
+    number,
+    typeof CorruptFileError | typeof ChecksumMismatchError,
+  ][] = [
     ["a bad magic", (v) => v.setUint8(3, 0x32), /does not start with 'LTX1'/, 0, CorruptFileError],
     ["an invalid header", (v) => v.setUint32(8, 4000), /page size 4000 is not a power of two/, 0, CorruptFileError],
-    ["a zero file checksum", (v, b) => v.setBigUint64(b.length - 8, 0n), /file checksum is required/, 3123, CorruptFileError],
-    ["an oversized index", (v, b) => v.setBigUint64(b.length - 24, 1n << 40n), /page index size 1099511627776/, 3115, CorruptFileError],
+    [
+      "a zero file checksum",
+      (v, b) => v.setBigUint64(b.length - 8, 0n),
+      /file checksum is required/,
+      3123,
+      CorruptFileError,
+    ],
+    [
+      "an oversized index",
+      (v, b) => v.setBigUint64(b.length - 24, 1n << 40n),
+      /page index size 1099511627776/,
+      3115,
+      CorruptFileError,
+    ],
     ["a nonzero end marker", (v) => v.setUint8(3090, 1), /frame of page|page frame is invalid/, 3090, CorruptFileError],
-    ["a wrong frame offset", (v) => v.setUint8(3097, 101), /page 1 frame offset 101 should be 100/, 3096, CorruptFileError],
+    [
+      "a wrong frame offset",
+      (v) => v.setUint8(3097, 101),
+      /page 1 frame offset 101 should be 100/,
+      3096,
+      CorruptFileError,
+    ],
     ["a page above the commit", (v) => v.setUint32(12, 3), /page 4 exceeds commit 3/, 1347, CorruptFileError],
     ["a frame for another page", (v) => v.setUint32(352, 7), /page 3 follows page 7/, 429, CorruptFileError],
     ["unknown page flags", (v) => v.setUint16(356, 3), /page 2 has unknown flags 0x0003/, 356, CorruptFileError],
     ["a wrong block size", (v) => v.setUint32(358, 60), /page 2 does not decompress|frame/, -1, CorruptFileError],
-    ["a wrong post-apply checksum", (v, b) => v.setBigUint64(b.length - 16, 1n | (1n << 63n)), /file checksum/, -1, ChecksumMismatchError],
+    [
+      "a wrong post-apply checksum",
+      (v, b) => v.setBigUint64(b.length - 16, 1n | (1n << 63n)),
+      /file checksum/,
+      -1,
+      ChecksumMismatchError,
+    ],
   ];
   for (const [name, edit, message, offset, kind] of cases) {
     test(`reports ${name} with the path and offset`, async () => {
       const bytes = await damaged(edit);
       let error: unknown;
       try {
-        const file = await decodeLtxStream(chunked(bytes, [50, 400, 401, 2000]), { path: "dir/shrink.ltx", autoRecoverable: true });
+        const file = await decodeLtxStream(chunked(bytes, [50, 400, 401, 2000]), {
+          path: "dir/shrink.ltx",
+          autoRecoverable: true,
+        });
         for await (const _ of file.pages()) {
           // read to the end
         }

@@ -177,13 +177,15 @@ export class LtxStream {
 
   /** The trailer, once {@linkcode LtxStream.pages} has run to the end. */
   get trailer(): LtxTrailer {
-    if (this.#trailer === undefined) throw new Error(`Cannot read the trailer of '${this.path}': its pages were not read to the end`);
+    if (this.#trailer === undefined)
+      throw new Error(`Cannot read the trailer of '${this.path}': its pages were not read to the end`);
     return this.#trailer;
   }
 
   /** The page index, once {@linkcode LtxStream.pages} has run to the end (built on each call: for tests and tools). */
   get pageIndex(): PageIndex {
-    if (this.#frames === undefined) throw new Error(`Cannot read the page index of '${this.path}': its pages were not read to the end`);
+    if (this.#frames === undefined)
+      throw new Error(`Cannot read the page index of '${this.path}': its pages were not read to the end`);
     return this.#frames.finish();
   }
 
@@ -255,15 +257,16 @@ export class LtxStream {
         endMarkerOffset = at;
         break;
       }
-      const problem = pgno <= prevPgno
-        ? `page ${pgno} follows page ${prevPgno}`
-        : pgno > commit
-        ? `page ${pgno} exceeds commit ${commit}`
-        : pgno === lockPgno
-        ? `page ${pgno} is the lock page`
-        : isSnapshot(header) && pgno !== (prevPgno + 1 === lockPgno ? prevPgno + 2 : prevPgno + 1)
-        ? `snapshot skips from page ${prevPgno} to ${pgno}`
-        : undefined;
+      const problem =
+        pgno <= prevPgno
+          ? `page ${pgno} follows page ${prevPgno}`
+          : pgno > commit
+            ? `page ${pgno} exceeds commit ${commit}`
+            : pgno === lockPgno
+              ? `page ${pgno} is the lock page`
+              : isSnapshot(header) && pgno !== (prevPgno + 1 === lockPgno ? prevPgno + 2 : prevPgno + 1)
+                ? `snapshot skips from page ${prevPgno} to ${pgno}`
+                : undefined;
       if (problem !== undefined) throw this.#fail(at, `page frame is invalid: ${problem}`);
       const data = into(pgno);
       if (data.length !== pageSize) {
@@ -276,7 +279,10 @@ export class LtxStream {
         crc.update(prefix);
         // The LZ4 bound of a page: anything larger cannot be one (and must not be buffered).
         if (blockSize === 0 || blockSize > lz4Bound(pageSize)) {
-          throw this.#fail(at + PAGE_HEADER_SIZE, `page ${pgno} block size ${blockSize} does not fit page size ${pageSize}`);
+          throw this.#fail(
+            at + PAGE_HEADER_SIZE,
+            `page ${pgno} block size ${blockSize} does not fit page size ${pageSize}`,
+          );
         }
         const block = await this.#need(blockSize, pgno);
         try {
@@ -293,7 +299,10 @@ export class LtxStream {
           throw this.#fail(at + PAGE_HEADER_SIZE, `page ${pgno} does not decompress: ${errorText(err)}`, err);
         }
         if (result.bytesRead !== frame.length || result.data.length !== pageSize) {
-          throw this.#fail(at + PAGE_HEADER_SIZE, `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`);
+          throw this.#fail(
+            at + PAGE_HEADER_SIZE,
+            `page ${pgno} decompresses to ${result.data.length} bytes, expected ${pageSize}`,
+          );
         }
         data.set(result.data);
       } else {
@@ -314,10 +323,20 @@ export class LtxStream {
     if (tail === undefined) throw this.#fail(tailAt, `page index is longer than ${seen.length} pages need`);
     const fileSize = reader.offset;
     if (tail.length < 1 + INDEX_SIZE_FROM_END) {
-      throw this.#fail(fileSize, `file ends ${tail.length} bytes after the end marker, at least ${1 + INDEX_SIZE_FROM_END} must follow it`);
+      throw this.#fail(
+        fileSize,
+        `file ends ${tail.length} bytes after the end marker, at least ${1 + INDEX_SIZE_FROM_END} must follow it`,
+      );
     }
-    const tailView = new DataView(tail.buffer, tail.byteOffset + tail.length - INDEX_SIZE_FROM_END, INDEX_SIZE_FROM_END);
-    const trailer: LtxTrailer = { postApplyChecksum: tailView.getBigUint64(8), fileChecksum: tailView.getBigUint64(16) };
+    const tailView = new DataView(
+      tail.buffer,
+      tail.byteOffset + tail.length - INDEX_SIZE_FROM_END,
+      INDEX_SIZE_FROM_END,
+    );
+    const trailer: LtxTrailer = {
+      postApplyChecksum: tailView.getBigUint64(8),
+      fileChecksum: tailView.getBigUint64(16),
+    };
     try {
       validateTrailer(header, trailer);
     } catch (err) {
@@ -325,7 +344,10 @@ export class LtxStream {
     }
     const indexSize = checkPageIndexSize(tailView.getBigUint64(0), fileSize, this.#options);
     if (indexSize !== tail.length - INDEX_SIZE_FROM_END) {
-      throw this.#fail(fileSize - INDEX_SIZE_FROM_END, `page index size ${indexSize} disagrees with the end marker at ${endMarkerOffset}`);
+      throw this.#fail(
+        fileSize - INDEX_SIZE_FROM_END,
+        `page index size ${indexSize} disagrees with the end marker at ${endMarkerOffset}`,
+      );
     }
     // Compared entry by entry as the index is parsed, without a copy of
     // either; the parser's own errors come first, then the count, then the
@@ -334,16 +356,20 @@ export class LtxStream {
     let i = 0;
     let frameOffset = HEADER_SIZE;
     let differs: string | undefined;
-    const listed = walkPageIndex(tail.subarray(0, indexSize), { ...this.#options, header, fileSize }, (pgno, offset, size) => {
-      const k = i++;
-      if (differs !== undefined || k >= seen.length) return;
-      const framePgno = seen.pgno(k);
-      const frameSize = seen.size(k);
-      if (framePgno !== pgno || frameOffset !== offset || frameSize !== size) {
-        differs = `page index entry ${pgno}:${offset}+${size} disagrees with the frame ${framePgno}:${frameOffset}+${frameSize}`;
-      }
-      frameOffset += frameSize;
-    });
+    const listed = walkPageIndex(
+      tail.subarray(0, indexSize),
+      { ...this.#options, header, fileSize },
+      (pgno, offset, size) => {
+        const k = i++;
+        if (differs !== undefined || k >= seen.length) return;
+        const framePgno = seen.pgno(k);
+        const frameSize = seen.size(k);
+        if (framePgno !== pgno || frameOffset !== offset || frameSize !== size) {
+          differs = `page index entry ${pgno}:${offset}+${size} disagrees with the frame ${framePgno}:${frameOffset}+${frameSize}`;
+        }
+        frameOffset += frameSize;
+      },
+    );
     if (listed !== seen.length) {
       throw this.#fail(indexStart, `page index lists ${listed} pages but the file holds ${seen.length} frames`);
     }
@@ -360,9 +386,9 @@ export class LtxStream {
     const databaseChecksum = CHECKSUM_FLAG | (BigInt(pageXor[1]!) << 32n) | BigInt(pageXor[0]!);
     if (trackDatabase && databaseChecksum !== trailer.postApplyChecksum) {
       throw new ChecksumMismatchError(
-        `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${hex64(databaseChecksum)}, trailer says ${
-          hex64(trailer.postApplyChecksum)
-        }`,
+        `Cannot verify LTX snapshot '${this.path}': pages have database checksum ${hex64(databaseChecksum)}, trailer says ${hex64(
+          trailer.postApplyChecksum,
+        )}`,
         { path: this.path, expected: trailer.postApplyChecksum, actual: databaseChecksum },
       );
     }
@@ -382,7 +408,8 @@ export class LtxStream {
     const parts: Uint8Array[] = [];
     let total = 0;
     const take = async (n: number): Promise<Uint8Array> => {
-      if (total + n > limit) throw this.#fail(this.#reader.offset, `page ${pgno} LZ4 frame is longer than a page can need`);
+      if (total + n > limit)
+        throw this.#fail(this.#reader.offset, `page ${pgno} LZ4 frame is longer than a page can need`);
       const bytes = new Uint8Array(await this.#need(n, pgno));
       parts.push(bytes);
       total += n;
@@ -431,7 +458,10 @@ function lz4Bound(n: number): number {
  * ```
  * @throws {CorruptFileError} when the header is malformed or the stream ends inside it
  */
-export async function decodeLtxStream(chunks: AsyncIterable<Uint8Array>, options: DecodeLtxOptions): Promise<LtxStream> {
+export async function decodeLtxStream(
+  chunks: AsyncIterable<Uint8Array>,
+  options: DecodeLtxOptions,
+): Promise<LtxStream> {
   const reader = new ChunkReader(chunks);
   const headerBytes = new Uint8Array(await reader.read(HEADER_SIZE));
   let header: LtxHeader;

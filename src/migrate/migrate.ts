@@ -159,17 +159,30 @@ class MigrationWriter {
         if (commit > 0 && (!sums || changed.transactions > 0)) {
           const full = !sums;
           if (!sums) sums = new PageChecksums(pageSize);
-          const pages = full ? allPages(commit, pageSize) : changed.pages.filter((p) => p <= commit && p !== lockPageNumber(pageSize));
+          const pages = full
+            ? allPages(commit, pageSize)
+            : changed.pages.filter((p) => p <= commit && p !== lockPageNumber(pageSize));
           await this.#writePoint(fd, sums, { pages, pageSize, commit, timestamp: point.timestamp, full });
           points++;
         }
-        this.#o.onProgress?.({ generation: g.generation, pointsDone: n + 1, pointsTotal: g.points.length, files: this.#written.length, bytes: this.#bytes });
+        this.#o.onProgress?.({
+          generation: g.generation,
+          pointsDone: n + 1,
+          pointsTotal: g.points.length,
+          files: this.#written.length,
+          bytes: this.#bytes,
+        });
       }
       closeSync(fd);
       open = false;
       if (!sums) return; // an empty database throughout: nothing to restore
       checkIntegrity(path);
-      this.#generations.push({ generation: g.generation, firstTxid: txid(firstTxid), lastTxid: txid(this.#txid), points });
+      this.#generations.push({
+        generation: g.generation,
+        firstTxid: txid(firstTxid),
+        lastTxid: txid(this.#txid),
+        points,
+      });
       if (last && !this.#lastIsSnapshot) await this.#writeFinalSnapshot(path, g.points.at(-1)!.timestamp);
     } finally {
       if (open) closeSync(fd);
@@ -187,7 +200,9 @@ class MigrationWriter {
     // A new generation continues the chain unless the page size changed,
     // which only a new snapshot can express.
     const snapshot = id === 1n || (p.full && p.pageSize !== this.#pageSize);
-    const key: LtxFileKey = snapshot ? { level: SNAPSHOT_LEVEL, minTxid: txid(1n), maxTxid: id } : { level: 0, minTxid: id, maxTxid: id };
+    const key: LtxFileKey = snapshot
+      ? { level: SNAPSHOT_LEVEL, minTxid: txid(1n), maxTxid: id }
+      : { level: 0, minTxid: id, maxTxid: id };
     const header = newLtxHeader({
       pageSize: p.pageSize,
       commit: p.commit,
@@ -285,7 +300,9 @@ class MigrationWriter {
     if (this.#written.length === 0) return;
     try {
       await this.#dest.deleteLtxFiles(this.#written);
-      this.#o.onCleanup?.(`removed the ${this.#written.length} LTX files written before the failure from '${this.#dest.location}'`);
+      this.#o.onCleanup?.(
+        `removed the ${this.#written.length} LTX files written before the failure from '${this.#dest.location}'`,
+      );
     } catch (err) {
       this.#o.onCleanup?.(
         `could not remove the ${this.#written.length} LTX files written before the failure from '${this.#dest.location}' ` +
@@ -338,7 +355,10 @@ class StagedGeneration {
 
   /** Writes the snapshot into the staging file. */
   async start(): Promise<void> {
-    ({ size: this.#size, pageSize: this.#pageSize } = await this.#reader.writeSnapshot(this.#fd, snapshotPath(this.#g.snapshot)));
+    ({ size: this.#size, pageSize: this.#pageSize } = await this.#reader.writeSnapshot(
+      this.#fd,
+      snapshotPath(this.#g.snapshot),
+    ));
     // Every page of the snapshot is new to whoever reads the first point.
     this.#transactions = 1;
   }
@@ -351,7 +371,11 @@ class StagedGeneration {
     for (; this.#done < after; this.#done++) {
       const seg = this.#g.segments[this.#done]!;
       if (!this.#replayer || seg.index !== this.#replayerIndex) {
-        this.#replayer = new WalReplayer(this.#fd, { size: this.#size, pageSize: this.#pageSize, name: segmentPath(seg) });
+        this.#replayer = new WalReplayer(this.#fd, {
+          size: this.#size,
+          pageSize: this.#pageSize,
+          name: segmentPath(seg),
+        });
         this.#replayerIndex = seg.index;
       }
       const before = this.#replayer.transactions;

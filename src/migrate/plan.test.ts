@@ -6,7 +6,12 @@ import { planMigration } from "./plan.ts";
 
 const G1 = "0000000000000001";
 const G2 = "0000000000000002";
-const snap = (generation: string, index: number, ms: number): V3Snapshot => ({ generation, index, size: 1, createdAt: new Date(ms) });
+const snap = (generation: string, index: number, ms: number): V3Snapshot => ({
+  generation,
+  index,
+  size: 1,
+  createdAt: new Date(ms),
+});
 const seg = (generation: string, index: number, offset: number, ms: number): V3WalSegment => ({
   generation,
   index,
@@ -30,7 +35,10 @@ describe("planMigration", () => {
     expect(plan.generations).toHaveLength(1);
     const g = plan.generations[0]!;
     expect(g.snapshot.index).toBe(1);
-    expect(g.segments.map((s) => [s.index, s.offset])).toEqual([[1, 0], [1, 40]]);
+    expect(g.segments.map((s) => [s.index, s.offset])).toEqual([
+      [1, 0],
+      [1, 40],
+    ]);
     expect(g.points).toEqual([{ after: 2, timestamp: 500 }]);
   });
 

@@ -53,12 +53,14 @@ export function planMigration(listing: V3Listing, options: { history: boolean; l
   if (!options.history) {
     const segments = latest.indexes.flatMap((i) => i.segments);
     return {
-      generations: [{
-        generation: latest.generation,
-        snapshot: latest.snapshot,
-        segments,
-        points: [{ after: segments.length, timestamp: latest.updatedAt.getTime() }],
-      }],
+      generations: [
+        {
+          generation: latest.generation,
+          snapshot: latest.snapshot,
+          segments,
+          points: [{ after: segments.length, timestamp: latest.updatedAt.getTime() }],
+        },
+      ],
       skipped: [],
     };
   }
@@ -69,7 +71,9 @@ export function planMigration(listing: V3Listing, options: { history: boolean; l
   let start = Infinity;
   // Newest first; on a tie, the generation `restore` picks as the latest.
   const newestFirst = [...bounds].sort(
-    ([g1, a], [g2, b]) => b.updatedAt.getTime() - a.updatedAt.getTime() || Number(g2 === latest.generation) - Number(g1 === latest.generation),
+    ([g1, a], [g2, b]) =>
+      b.updatedAt.getTime() - a.updatedAt.getTime() ||
+      Number(g2 === latest.generation) - Number(g1 === latest.generation),
   );
   for (const [generation, b] of newestFirst) {
     if (generation !== latest.generation && b.updatedAt.getTime() >= start) {
@@ -91,7 +95,12 @@ function earliestSnapshot(listing: V3Listing, generation: string): V3Snapshot | 
   let first: V3Snapshot | undefined;
   for (const s of listing.snapshots) {
     if (s.generation !== generation) continue;
-    if (!first || s.createdAt < first.createdAt || (s.createdAt.getTime() === first.createdAt.getTime() && s.index < first.index)) first = s;
+    if (
+      !first ||
+      s.createdAt < first.createdAt ||
+      (s.createdAt.getTime() === first.createdAt.getTime() && s.index < first.index)
+    )
+      first = s;
   }
   return first;
 }

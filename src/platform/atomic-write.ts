@@ -6,7 +6,19 @@
  * @module
  */
 
-import { closeSync, constants, fstatSync, fsyncSync, futimesSync, openSync, readdirSync, renameSync, rmSync, writeSync, type Dirent } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  futimesSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+  type Dirent,
+} from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 

@@ -29,7 +29,13 @@ export interface FileSource extends ByteSource, AsyncDisposable {
 }
 
 function checkRange(source: { size: number }, offset: number, length: number, what: string): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > source.size) {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > source.size
+  ) {
     throw new RangeError(`Cannot read ${length} bytes at ${offset} of ${what}: it has ${source.size} bytes`);
   }
 }
@@ -70,7 +76,8 @@ export async function openFileSource(path: string): Promise<FileSource> {
       let done = 0;
       while (done < length) {
         const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new RangeError(`Cannot read '${path}': it ended at ${offset + done} of ${size} bytes`);
+        if (bytesRead === 0)
+          throw new RangeError(`Cannot read '${path}': it ended at ${offset + done} of ${size} bytes`);
         done += bytesRead;
       }
       return buf;
@@ -96,6 +103,11 @@ export async function readAll(source: ByteSource): Promise<Uint8Array> {
  * Yields `source` in chunks of at most `chunkSize` bytes, from `start` to
  * `end` (default: the whole body).
  */
-export async function* chunksOf(source: ByteSource, chunkSize: number, start = 0, end = source.size): AsyncGenerator<Uint8Array> {
+export async function* chunksOf(
+  source: ByteSource,
+  chunkSize: number,
+  start = 0,
+  end = source.size,
+): AsyncGenerator<Uint8Array> {
   for (let at = start; at < end; at += chunkSize) yield await source.read(at, Math.min(chunkSize, end - at));
 }

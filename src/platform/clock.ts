@@ -45,7 +45,11 @@ export const TIMED_OUT: unique symbol = Symbol("timed out");
  * Settles like `work`, or resolves `TIMED_OUT` once `ms` (monotonic) have
  * passed first. The timer is cleared either way; `work` itself goes on.
  */
-export async function raceTimeout<T>(work: Promise<T>, ms: number, clock: Clock = systemClock): Promise<T | typeof TIMED_OUT> {
+export async function raceTimeout<T>(
+  work: Promise<T>,
+  ms: number,
+  clock: Clock = systemClock,
+): Promise<T | typeof TIMED_OUT> {
   const settled = new AbortController();
   try {
     return await Promise.race([work, clock.sleep(ms, settled.signal).then((): typeof TIMED_OUT => TIMED_OUT)]);

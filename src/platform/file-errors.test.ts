@@ -19,7 +19,10 @@ describe("localFileError", () => {
   test("a missing directory is named, highest first, with mkdir -p of the file's directory", async () => {
     await using dir = await makeTempDir("lf-file-errors-");
     const path = join(dir.path, "a", "b", "x.db.tmp");
-    const err = localFileError(thrown(() => openSync(path, "w+")), { action: "restore to 'x.db'" });
+    const err = localFileError(
+      thrown(() => openSync(path, "w+")),
+      { action: "restore to 'x.db'" },
+    );
     expect(err).toBeInstanceOf(LocalFileError);
     expect(err?.message).toBe(`Cannot restore to 'x.db': the directory '${join(dir.path, "a")}' does not exist`);
     expect(err?.hint).toBe(`create it (mkdir -p '${join(dir.path, "a", "b")}'), or correct the path`);
@@ -38,7 +41,9 @@ describe("localFileError", () => {
   test("errors that are not system errors on a path are left alone; a LocalFileError is returned as it is", () => {
     expect(localFileError(new Error("boom"))).toBeUndefined();
     expect(localFileError(Object.assign(new Error("x"), { code: "ENOENT" }))).toBeUndefined();
-    expect(localFileError(Object.assign(new Error("x"), { code: "ECONNRESET", syscall: "read", path: "/x" }))).toBeUndefined();
+    expect(
+      localFileError(Object.assign(new Error("x"), { code: "ECONNRESET", syscall: "read", path: "/x" })),
+    ).toBeUndefined();
     const own = new LocalFileError("Cannot x", { path: "/x", code: "ENOENT", hint: "h" });
     expect(localFileError(own)).toBe(own);
   });

@@ -26,7 +26,10 @@ const ALLOWED: Readonly<Record<Access, string>> = { read: "read", write: "read a
  * system call on the error's path (`open '/x'`); `path` to the error's.
  * A `LocalFileError` is returned as it is; undefined for any other error.
  */
-export function localFileError(err: unknown, options: { action?: string; path?: string; access?: Access } = {}): LocalFileError | undefined {
+export function localFileError(
+  err: unknown,
+  options: { action?: string; path?: string; access?: Access } = {},
+): LocalFileError | undefined {
   if (err instanceof LocalFileError) return err;
   const e = err as { code?: unknown; syscall?: unknown; path?: unknown } | null;
   const code = typeof e?.code === "string" ? e.code : undefined;
@@ -51,7 +54,8 @@ export function databaseOpenError(path: string, err: unknown, options: { write: 
   const access: Access = options.write ? "write" : "read";
   const found = firstFailure([
     () => {
-      if (!statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR", path: dir });
+      if (!statSync(dir).isDirectory())
+        throw Object.assign(new Error("not a directory"), { code: "ENOTDIR", path: dir });
     },
     () => {
       if (options.create) return;
@@ -64,12 +68,15 @@ export function databaseOpenError(path: string, err: unknown, options: { write: 
   const dirFailure = firstFailure([() => accessSync(dir, constants.W_OK)]);
   if (dirFailure) {
     const why = explainCode((dirFailure as { code: string }).code, dir, "create");
-    return new LocalFileError(`Cannot ${action}: SQLite cannot create its '-wal' and '-shm' files (or the database) in '${dir}': ${why.state}`, {
-      path: dir,
-      code: (dirFailure as { code: string }).code,
-      hint: why.hint,
-      cause: err,
-    });
+    return new LocalFileError(
+      `Cannot ${action}: SQLite cannot create its '-wal' and '-shm' files (or the database) in '${dir}': ${why.state}`,
+      {
+        path: dir,
+        code: (dirFailure as { code: string }).code,
+        hint: why.hint,
+        cause: err,
+      },
+    );
   }
   return wrapped();
 
@@ -105,7 +112,11 @@ function explainCode(code: string, path: string, access: Access): { state: strin
     case "ENOENT": {
       const missing = missingAncestor(path);
       if (missing === path) return { state: `'${path}' does not exist`, path, hint: "correct the path" };
-      return { state: `the directory '${missing}' does not exist`, path: missing, hint: `create it (mkdir -p '${dirname(path)}'), or correct the path` };
+      return {
+        state: `the directory '${missing}' does not exist`,
+        path: missing,
+        hint: `create it (mkdir -p '${dirname(path)}'), or correct the path`,
+      };
     }
     case "ENOTDIR": {
       const file = notDirectoryAncestor(path);
@@ -124,9 +135,17 @@ function explainCode(code: string, path: string, access: Access): { state: strin
             : `check that the user running litefleet (uid ${uid()}) may ${target === dirname(path) && access !== "read" ? "create files in" : "enter"} '${target}'`,
       };
     case "EROFS":
-      return { state: `the file system holding '${target}' is read-only (EROFS)`, path: target, hint: "remount it read-write, or choose a path on a writable file system" };
+      return {
+        state: `the file system holding '${target}' is read-only (EROFS)`,
+        path: target,
+        hint: "remount it read-write, or choose a path on a writable file system",
+      };
     default:
-      return { state: `no space left on the file system holding '${target}' (${code})`, path: target, hint: `free space on the file system holding '${target}'` };
+      return {
+        state: `no space left on the file system holding '${target}' (${code})`,
+        path: target,
+        hint: `free space on the file system holding '${target}'`,
+      };
   }
 }
 

@@ -139,9 +139,7 @@ export function lz4DecompressBlock(block: Uint8Array, decompressedSize: number):
   // this first stops a tiny corrupt block from making the module reserve
   // gigabytes of memory it never gives back.
   if (decompressedSize > block.length * 255 + 19) {
-    throw new Error(
-      `Cannot decompress LZ4 block: ${block.length} bytes cannot expand to ${decompressedSize}`,
-    );
+    throw new Error(`Cannot decompress LZ4 block: ${block.length} bytes cannot expand to ${decompressedSize}`);
   }
   const out = callWasm((retptr) => {
     // The module expects the u32 LE uncompressed length before the block.
@@ -164,9 +162,7 @@ export function lz4DecompressBlock(block: Uint8Array, decompressedSize: number):
   // lz4_flex already insists on the exact size; this guards against a
   // future build that does not.
   if (out.length !== decompressedSize) {
-    throw new Error(
-      `Cannot decompress LZ4 block: expanded to ${out.length} bytes, expected ${decompressedSize}`,
-    );
+    throw new Error(`Cannot decompress LZ4 block: expanded to ${out.length} bytes, expected ${decompressedSize}`);
   }
   return out;
 }

@@ -67,7 +67,7 @@ describe("probeMetered()", () => {
 
   test("falls back to nmcli when busctl prints something unexpected", async () => {
     const run = fakeRun({
-      [BUSCTL]: { code: 0, stdout: "s \"what\"\n" },
+      [BUSCTL]: { code: 0, stdout: 's "what"\n' },
       [IP_ROUTE]: { code: 0, stdout: "1.1.1.1 dev eth0 src 192.168.1.5\n" },
       [NMCLI("eth0")]: { code: 0, stdout: "GENERAL.METERED:no\n" },
     });
@@ -118,12 +118,18 @@ describe("probeMetered()", () => {
       join(dir.path, "busctl"),
       `[ "$*" = "get-property org.freedesktop.NetworkManager /org/freedesktop/NetworkManager org.freedesktop.NetworkManager Metered" ] || exit 2\necho "u 3"`,
     );
-    expect(await withPath(dir.path, () => probeMetered())).toEqual({ metered: true, source: "NetworkManager (guess-yes)" });
+    expect(await withPath(dir.path, () => probeMetered())).toEqual({
+      metered: true,
+      source: "NetworkManager (guess-yes)",
+    });
   });
 
   test("runs the real ip and nmcli found on PATH when busctl fails", async () => {
     await using dir = await makeTempDir("litefleet-metered-");
-    await writeScript(join(dir.path, "busctl"), `echo "Failed to connect to bus: No such file or directory" >&2\nexit 1`);
+    await writeScript(
+      join(dir.path, "busctl"),
+      `echo "Failed to connect to bus: No such file or directory" >&2\nexit 1`,
+    );
     await writeScript(join(dir.path, "ip"), `echo "1.1.1.1 via 10.0.0.1 dev usb0 src 10.0.0.2 uid 0"`);
     await writeScript(
       join(dir.path, "nmcli"),

@@ -152,7 +152,8 @@ export function runCommand(cmd: string[], timeoutMs: number): Promise<CommandRes
         (err, stdout) => {
           if (err === null) return resolve({ code: 0, stdout });
           if (err.code === "ENOENT") return resolve({ code: 127, stdout: "" });
-          if (err.killed === true || (err.signal !== undefined && err.signal !== null)) return resolve({ code: 124, stdout });
+          if (err.killed === true || (err.signal !== undefined && err.signal !== null))
+            return resolve({ code: 124, stdout });
           resolve({ code: typeof err.code === "number" ? err.code : 126, stdout });
         },
       );
@@ -198,7 +199,9 @@ export class MeteredProbe {
   constructor(options: MeteredProbeOptions = {}) {
     const { probe = () => probeMetered(), clock = systemClock, cacheMs = 60_000 } = options;
     if (!(Number.isFinite(cacheMs) && cacheMs >= 0)) {
-      throw new RangeError(`Cannot create metered probe: 'cacheMs' must be a non-negative finite number, got '${cacheMs}'`);
+      throw new RangeError(
+        `Cannot create metered probe: 'cacheMs' must be a non-negative finite number, got '${cacheMs}'`,
+      );
     }
     this.#probe = probe;
     this.#clock = clock;
@@ -211,7 +214,8 @@ export class MeteredProbe {
    */
   current(): Promise<MeteredState> {
     const cached = this.#cached;
-    if (cached !== undefined && this.#clock.monotonic() - cached.at < this.#cacheMs) return Promise.resolve(cached.state);
+    if (cached !== undefined && this.#clock.monotonic() - cached.at < this.#cacheMs)
+      return Promise.resolve(cached.state);
     this.#pending ??= this.#probe()
       .then((state) => {
         this.#cached = { state, at: this.#clock.monotonic() };

@@ -25,7 +25,13 @@ export interface RandomAccessReader {
 }
 
 function checkRange(size: number, offset: number, length: number, what: string): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > size
+  ) {
     throw new RangeError(`Cannot read ${length} bytes at ${offset} of ${what}: it has ${size} bytes`);
   }
 }

@@ -55,7 +55,9 @@ export function openSqlConnection(path: string, options: OpenOptions = {}): SqlC
       ? new Database(path, { readonly: true })
       : new Database(path, { create: options.create ?? false, readwrite: true });
   } catch (err) {
-    throw isOpenFailure(err) ? databaseOpenError(path, err, how) : new Error(`Cannot open database '${path}': ${errorMessage(err)}`, { cause: err });
+    throw isOpenFailure(err)
+      ? databaseOpenError(path, err, how)
+      : new Error(`Cannot open database '${path}': ${errorMessage(err)}`, { cause: err });
   }
   try {
     // Before the busy timeout is set: a lock held elsewhere fails this at
@@ -76,8 +78,7 @@ export function openSqlConnection(path: string, options: OpenOptions = {}): SqlC
     exec: (sql) => db.exec(sql),
     get: <T>(sql: string, ...params: Array<string | number | bigint | null>) =>
       (db.query(sql).get(...params) ?? undefined) as T | undefined,
-    all: <T>(sql: string, ...params: Array<string | number | bigint | null>) =>
-      db.query(sql).all(...params) as T[],
+    all: <T>(sql: string, ...params: Array<string | number | bigint | null>) => db.query(sql).all(...params) as T[],
     run: (sql, ...params) => db.run(sql, params).changes,
     persistWal: () => {
       const rc = db.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);

@@ -10,8 +10,14 @@ describe("brokerConnectOptions", () => {
     ["mqtt://broker", { protocol: "mqtt", host: "broker" }],
     ["mqtt://[::1]:1883", { protocol: "mqtt", host: "::1", port: 1883 }],
     ["ws://broker:9001/mqtt", { protocol: "ws", host: "broker", port: 9001, path: "/mqtt" }],
-    ["wss://broker/mqtt?clientId=x", { protocol: "wss", host: "broker", path: "/mqtt?clientId=x", query: { clientId: "x" } }],
-    ["mqtt://dev%40site:p%3Ass@broker:1883", { protocol: "mqtt", host: "broker", port: 1883, username: "dev@site", password: "p:ss" }],
+    [
+      "wss://broker/mqtt?clientId=x",
+      { protocol: "wss", host: "broker", path: "/mqtt?clientId=x", query: { clientId: "x" } },
+    ],
+    [
+      "mqtt://dev%40site:p%3Ass@broker:1883",
+      { protocol: "mqtt", host: "broker", port: 1883, username: "dev@site", password: "p:ss" },
+    ],
   ];
   for (const [url, want] of ok) {
     test(`ok: ${url}`, () => {
@@ -32,6 +38,8 @@ describe("brokerConnectOptions", () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toBe("Cannot connect to MQTT broker 'mqtt://***@bro ker': expected an mqtt://, mqtts://, ws:// or wss:// URL");
+    expect(message).toBe(
+      "Cannot connect to MQTT broker 'mqtt://***@bro ker': expected an mqtt://, mqtts://, ws:// or wss:// URL",
+    );
   });
 });

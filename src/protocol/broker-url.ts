@@ -38,7 +38,9 @@ export function brokerConnectOptions(url: string): IClientOptions {
   const parsed = isBrokerUrl(url) ? new URL(url) : undefined;
   const protocol = parsed?.protocol.slice(0, -1);
   if (parsed === undefined || !isProtocol(protocol)) {
-    throw new TypeError(`Cannot connect to MQTT broker '${redactBrokerUrl(url)}': expected an mqtt://, mqtts://, ws:// or wss:// URL`);
+    throw new TypeError(
+      `Cannot connect to MQTT broker '${redactBrokerUrl(url)}': expected an mqtt://, mqtts://, ws:// or wss:// URL`,
+    );
   }
   // url.parse() gave the host of an IPv6 address without its brackets.
   const opts: IClientOptions = { protocol, host: parsed.hostname.replace(/^\[(.*)\]$/, "$1") };

@@ -28,7 +28,16 @@ function replica(overrides: Partial<ReplicaStatus> & { conflict?: string | null 
 }
 
 function dbStatus(overrides: Partial<DbStatus> = {}): DbStatus {
-  return { path: "/data/app.db", txid: "0000000000000004", pageSize: 4096, pages: 2, captureError: null, diskFull: false, replicas: [replica()], ...overrides };
+  return {
+    path: "/data/app.db",
+    txid: "0000000000000004",
+    pageSize: 4096,
+    pages: 2,
+    captureError: null,
+    diskFull: false,
+    replicas: [replica()],
+    ...overrides,
+  };
 }
 
 function agentStatus(dbs: DbStatus[]): AgentStatus {
@@ -41,11 +50,24 @@ describe("summarizeStatus()", () => {
       agentStatus([
         dbStatus({ txid: null, pages: null, replicas: [replica({ lastError: "connect ECONNREFUSED 127.0.0.1:9" })] }),
         dbStatus({ path: "/data/b.db", replicas: [replica({ conflict: "another lineage in the prefix" })] }),
-        dbStatus({ path: "/data/c.db", diskFull: true, replicas: [replica({ pending: { files: 2, bytes: 10, oldestAt: 1_000 }, lagMs: 2_000 })] }),
+        dbStatus({
+          path: "/data/c.db",
+          diskFull: true,
+          replicas: [replica({ pending: { files: 2, bytes: 10, oldestAt: 1_000 }, lagMs: 2_000 })],
+        }),
       ]),
     );
-    expect(starting).toMatchObject({ state: "error", lastError: "connect ECONNREFUSED 127.0.0.1:9", size: null, replicas: [{ name: "s3", lastError: "connect ECONNREFUSED 127.0.0.1:9", conflict: null }] });
-    expect(conflict).toMatchObject({ state: "error", lastError: null, replicas: [{ conflict: "another lineage in the prefix" }] });
+    expect(starting).toMatchObject({
+      state: "error",
+      lastError: "connect ECONNREFUSED 127.0.0.1:9",
+      size: null,
+      replicas: [{ name: "s3", lastError: "connect ECONNREFUSED 127.0.0.1:9", conflict: null }],
+    });
+    expect(conflict).toMatchObject({
+      state: "error",
+      lastError: null,
+      replicas: [{ conflict: "another lineage in the prefix" }],
+    });
     expect(pending).toMatchObject({ state: "pending", diskFull: true, pendingFiles: 2, lagMs: 2_000 });
   });
 });
@@ -53,12 +75,28 @@ describe("summarizeStatus()", () => {
 describe("parseStatus()", () => {
   test("keeps the per-replica fields, and reads an older agent's database without them", () => {
     const dbs = summarizeStatus(agentStatus([dbStatus({ captureError: "disk I/O error" })]));
-    const msg = parseStatus(encodeMessage({ v: 1, type: "status", device: "gw-01", online: true, session: 3, ts: 3_000, dbs }));
+    const msg = parseStatus(
+      encodeMessage({ v: 1, type: "status", device: "gw-01", online: true, session: 3, ts: 3_000, dbs }),
+    );
     expect(msg.dbs).toEqual(dbs);
-    const old = { path: "/data/app.db", txid: "00000000000004d2", state: "ok" as const, pendingFiles: 0, pendingBytes: 0, lagMs: 0, lastUploadAt: 1, lastError: null, size: 8192 };
-    expect(parseStatus(Buffer.from(JSON.stringify({ v: 1, type: "status", device: "gw-01", online: true, session: 1, ts: 1, dbs: [old] }))).dbs).toEqual([
-      { ...old, captureError: null, diskFull: false, replicas: [] },
-    ]);
+    const old = {
+      path: "/data/app.db",
+      txid: "00000000000004d2",
+      state: "ok" as const,
+      pendingFiles: 0,
+      pendingBytes: 0,
+      lagMs: 0,
+      lastUploadAt: 1,
+      lastError: null,
+      size: 8192,
+    };
+    expect(
+      parseStatus(
+        Buffer.from(
+          JSON.stringify({ v: 1, type: "status", device: "gw-01", online: true, session: 1, ts: 1, dbs: [old] }),
+        ),
+      ).dbs,
+    ).toEqual([{ ...old, captureError: null, diskFull: false, replicas: [] }]);
   });
 });
 
@@ -70,16 +108,24 @@ describe("parseTelemetry()", () => {
   });
 
   test("rejects a payload that is not telemetry", () => {
-    expect(() => parseTelemetry(Buffer.from(JSON.stringify({ v: 1, type: "status", device: "x" })))).toThrow(MessageError);
-    expect(() => parseTelemetry(Buffer.from(JSON.stringify({ v: 1, type: "tele", device: "x", now: 1, dbs: [{}] })))).toThrow("Cannot parse tele message: 'path' must be a string");
+    expect(() => parseTelemetry(Buffer.from(JSON.stringify({ v: 1, type: "status", device: "x" })))).toThrow(
+      MessageError,
+    );
+    expect(() =>
+      parseTelemetry(Buffer.from(JSON.stringify({ v: 1, type: "tele", device: "x", now: 1, dbs: [{}] }))),
+    ).toThrow("Cannot parse tele message: 'path' must be a string");
   });
 });
 
 describe("parseReply()", () => {
   test("keeps the code, also one this reader does not know", () => {
     const base = { v: 1, type: "reply", device: "gw-01", id: "c0000001", ts: 1 };
-    expect(parseReply(Buffer.from(JSON.stringify({ ...base, status: "failed", error: "x", code: "timeout" }))).code).toBe("timeout");
-    expect(parseReply(Buffer.from(JSON.stringify({ ...base, status: "failed", error: "x", code: "from-the-future" }))).code).toBe("from-the-future");
+    expect(
+      parseReply(Buffer.from(JSON.stringify({ ...base, status: "failed", error: "x", code: "timeout" }))).code,
+    ).toBe("timeout");
+    expect(
+      parseReply(Buffer.from(JSON.stringify({ ...base, status: "failed", error: "x", code: "from-the-future" }))).code,
+    ).toBe("from-the-future");
     expect(parseReply(Buffer.from(JSON.stringify({ ...base, status: "failed", error: "x" }))).code).toBeUndefined();
   });
 });

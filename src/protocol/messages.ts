@@ -151,7 +151,9 @@ type ReplicaInput = Pick<ReplicaStatus, "name" | "lastError" | "lagMs" | "lastUp
 };
 
 /** What {@linkcode summarizeDb} reads of a database's status. */
-type DbInput = Pick<DbStatus, "path" | "txid" | "pageSize" | "pages" | "captureError" | "diskFull"> & { readonly replicas: readonly ReplicaInput[] };
+type DbInput = Pick<DbStatus, "path" | "txid" | "pageSize" | "pages" | "captureError" | "diskFull"> & {
+  readonly replicas: readonly ReplicaInput[];
+};
 
 /** Summarises the agent's status for the `status` topic. */
 export function summarizeStatus(status: AgentStatus): DbSummary[] {
@@ -167,7 +169,8 @@ function summarizeDb(db: DbInput): DbSummary {
   const pendingBytes = replicas.reduce((n, r) => Math.max(n, r.pending.bytes), 0);
   const lagMs = replicas.reduce((n, r) => Math.max(n, r.lagMs), 0);
   const uploads = replicas.map((r) => r.lastUploadAt).filter((t): t is number => t !== null);
-  const state = lastError !== null || conflict ? "error" : db.txid === null ? "starting" : pendingFiles > 0 ? "pending" : "ok";
+  const state =
+    lastError !== null || conflict ? "error" : db.txid === null ? "starting" : pendingFiles > 0 ? "pending" : "ok";
   return {
     path: db.path,
     txid: db.txid,
@@ -185,7 +188,13 @@ function summarizeDb(db: DbInput): DbSummary {
 }
 
 function replicaSummary(r: ReplicaInput): ReplicaSummary {
-  return { name: r.name, lastError: r.lastError, conflict: r.conflict ?? null, lagMs: r.lagMs, lastUploadAt: r.lastUploadAt };
+  return {
+    name: r.name,
+    lastError: r.lastError,
+    conflict: r.conflict ?? null,
+    lagMs: r.lagMs,
+    lastUploadAt: r.lastUploadAt,
+  };
 }
 
 /** Encodes a message as UTF-8 JSON. */
@@ -198,21 +207,30 @@ export function encodeMessage(message: StatusMessage | EventMessage | CommandMes
  * @throws {MessageError} when it is not JSON, not an object, or another version or type
  */
 function parseEnvelope(payload: Uint8Array, type: string): Record<string, unknown> {
-  if (payload.length > 256 * 1024) throw new MessageError(`Cannot parse ${type} message: ${payload.length} bytes is over the 256 KiB limit`);
+  if (payload.length > 256 * 1024)
+    throw new MessageError(`Cannot parse ${type} message: ${payload.length} bytes is over the 256 KiB limit`);
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(payload).toString("utf8"));
   } catch {
     throw new MessageError(`Cannot parse ${type} message: payload is not JSON`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new MessageError(`Cannot parse ${type} message: payload is not a JSON object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new MessageError(`Cannot parse ${type} message: payload is not a JSON object`);
   const obj = value as Record<string, unknown>;
-  if (obj.v !== MESSAGE_VERSION) throw new MessageError(`Cannot parse ${type} message: version ${JSON.stringify(obj.v)} is not ${MESSAGE_VERSION}`);
+  if (obj.v !== MESSAGE_VERSION)
+    throw new MessageError(`Cannot parse ${type} message: version ${JSON.stringify(obj.v)} is not ${MESSAGE_VERSION}`);
   if (obj.type !== type) throw new MessageError(`Cannot parse ${type} message: type is ${JSON.stringify(obj.type)}`);
   return obj;
 }
 
-function field<T>(obj: Record<string, unknown>, key: string, type: string, check: (x: unknown) => x is T, what: string): T {
+function field<T>(
+  obj: Record<string, unknown>,
+  key: string,
+  type: string,
+  check: (x: unknown) => x is T,
+  what: string,
+): T {
   const value = obj[key];
   if (!check(value)) throw new MessageError(`Cannot parse ${what} message: '${key}' must be ${type}`);
   return value;
@@ -243,14 +261,16 @@ export function parseStatus(payload: Uint8Array): StatusMessage {
   if (isString(o.agent)) extra.agent = o.agent;
   if (isNumber(o.startedAt)) extra.startedAt = o.startedAt;
   if (Array.isArray(o.dbs)) extra.dbs = o.dbs.filter(isObject).map(parseDbSummary);
-  if (isObject(o.disk) && isNumber(o.disk.free) && isNumber(o.disk.total)) extra.disk = { free: o.disk.free, total: o.disk.total };
+  if (isObject(o.disk) && isNumber(o.disk.free) && isNumber(o.disk.total))
+    extra.disk = { free: o.disk.free, total: o.disk.total };
   return { ...msg, ...extra };
 }
 
 function parseDbSummary(o: Record<string, unknown>): DbSummary {
   const num = (k: string) => (isNumber(o[k]) ? (o[k] as number) : 0);
   const nullableNum = (k: string) => (isNumber(o[k]) ? (o[k] as number) : null);
-  const state = o.state === "ok" || o.state === "pending" || o.state === "error" || o.state === "starting" ? o.state : "starting";
+  const state =
+    o.state === "ok" || o.state === "pending" || o.state === "error" || o.state === "starting" ? o.state : "starting";
   return {
     path: field(o, "path", "a string", isString, "status"),
     txid: isString(o.txid) ? o.txid : null,
@@ -263,7 +283,9 @@ function parseDbSummary(o: Record<string, unknown>): DbSummary {
     size: nullableNum("size"),
     captureError: isString(o.captureError) ? o.captureError : null,
     diskFull: o.diskFull === true,
-    replicas: Array.isArray(o.replicas) ? o.replicas.filter(isObject).map((r) => replicaSummary(parseReplica(r, "status"))) : [],
+    replicas: Array.isArray(o.replicas)
+      ? o.replicas.filter(isObject).map((r) => replicaSummary(parseReplica(r, "status")))
+      : [],
   };
 }
 
@@ -340,7 +362,8 @@ export function parseCommand(payload: Uint8Array): CommandMessage {
     issuedAt: field(b, "issuedAt", "a number", isNumber, "command"),
     expiresAt: field(b, "expiresAt", "a number", isNumber, "command"),
   };
-  if (!COMMAND_ID_RE.test(body.id)) throw new MessageError("Cannot parse command message: 'id' must be 8-64 of A-Z a-z 0-9 _ -");
+  if (!COMMAND_ID_RE.test(body.id))
+    throw new MessageError("Cannot parse command message: 'id' must be 8-64 of A-Z a-z 0-9 _ -");
   return {
     v: 1,
     type: "command",
@@ -357,8 +380,16 @@ export function parseCommand(payload: Uint8Array): CommandMessage {
 export function parseReply(payload: Uint8Array): ReplyMessage {
   const o = parseEnvelope(payload, "reply");
   const status = o.status;
-  if (status !== "accepted" && status !== "progress" && status !== "done" && status !== "failed" && status !== "rejected") {
-    throw new MessageError(`Cannot parse reply message: 'status' ${JSON.stringify(status)} is not one of accepted, progress, done, failed, rejected`);
+  if (
+    status !== "accepted" &&
+    status !== "progress" &&
+    status !== "done" &&
+    status !== "failed" &&
+    status !== "rejected"
+  ) {
+    throw new MessageError(
+      `Cannot parse reply message: 'status' ${JSON.stringify(status)} is not one of accepted, progress, done, failed, rejected`,
+    );
   }
   const msg: ReplyMessage = {
     v: 1,

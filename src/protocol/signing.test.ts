@@ -1,12 +1,28 @@
 import { describe, expect, test } from "bun:test";
 import type { CommandBody } from "./messages.ts";
-import { canonicalJson, generateOperatorKey, parsePrivateKey, parsePublicKey, signatureProblem, signCommand } from "./signing.ts";
+import {
+  canonicalJson,
+  generateOperatorKey,
+  parsePrivateKey,
+  parsePublicKey,
+  signatureProblem,
+  signCommand,
+} from "./signing.ts";
 
-const body: CommandBody = { id: "cmd-0001", device: "dev-1", name: "sync", args: { b: 1, a: [2, { d: 1, c: 2 }] }, issuedAt: 1, expiresAt: 2 };
+const body: CommandBody = {
+  id: "cmd-0001",
+  device: "dev-1",
+  name: "sync",
+  args: { b: 1, a: [2, { d: 1, c: 2 }] },
+  issuedAt: 1,
+  expiresAt: 2,
+};
 
 describe("canonicalJson", () => {
   test("sorts keys at every level and drops undefined", () => {
-    expect(canonicalJson({ b: 1, a: { z: undefined, y: [1, { q: 2, p: "x" }] } })).toBe('{"a":{"y":[1,{"p":"x","q":2}]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { z: undefined, y: [1, { q: 2, p: "x" }] } })).toBe(
+      '{"a":{"y":[1,{"p":"x","q":2}]},"b":1}',
+    );
   });
 });
 
@@ -19,14 +35,30 @@ describe("signCommand / signatureProblem", () => {
     expect(signer.keyId).toBe(op.keyId);
     expect(pinned[0]!.keyId).toBe(op.keyId);
     const msg = signCommand(body, signer);
-    const reordered = JSON.parse(JSON.stringify({ ...msg, body: { expiresAt: 2, issuedAt: 1, args: { a: [2, { c: 2, d: 1 }], b: 1 }, name: "sync", device: "dev-1", id: "cmd-0001" } }));
+    const reordered = JSON.parse(
+      JSON.stringify({
+        ...msg,
+        body: {
+          expiresAt: 2,
+          issuedAt: 1,
+          args: { a: [2, { c: 2, d: 1 }], b: 1 },
+          name: "sync",
+          device: "dev-1",
+          id: "cmd-0001",
+        },
+      }),
+    );
     expect(signatureProblem(reordered, pinned)).toBeUndefined();
   });
 
   test("ErrTampered: any change to the body breaks the signature", () => {
     const msg = signCommand(body, signer);
-    expect(signatureProblem({ ...msg, body: { ...body, device: "dev-2" } }, pinned)).toBe("the signature does not match the command");
-    expect(signatureProblem({ ...msg, body: { ...body, expiresAt: 3 } }, pinned)).toBe("the signature does not match the command");
+    expect(signatureProblem({ ...msg, body: { ...body, device: "dev-2" } }, pinned)).toBe(
+      "the signature does not match the command",
+    );
+    expect(signatureProblem({ ...msg, body: { ...body, expiresAt: 3 } }, pinned)).toBe(
+      "the signature does not match the command",
+    );
   });
 
   test("ErrUnknownKey: a key the device does not pin, and a garbage signature", () => {

@@ -14,7 +14,15 @@
  * @module
  */
 
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from "node:crypto";
 import type { CommandBody, CommandMessage } from "./messages.ts";
 
 const PUBLIC_PREFIX = "ed25519:";
@@ -44,7 +52,8 @@ export function canonicalJson(value: unknown): string {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
-  if (typeof value === "number" && !Number.isFinite(value)) throw new RangeError("Cannot serialize a non-finite number canonically");
+  if (typeof value === "number" && !Number.isFinite(value))
+    throw new RangeError("Cannot serialize a non-finite number canonically");
   return JSON.stringify(value) ?? "null";
 }
 
@@ -52,7 +61,11 @@ export function canonicalJson(value: unknown): string {
 export function generateOperatorKey(): { privatePem: string; publicKey: string; keyId: string } {
   const { privateKey, publicKey } = generateKeyPairSync("ed25519");
   const text = publicKeyText(publicKey);
-  return { privatePem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(), publicKey: text, keyId: keyIdOf(publicKey) };
+  return {
+    privatePem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+    publicKey: text,
+    keyId: keyIdOf(publicKey),
+  };
 }
 
 /**
@@ -62,11 +75,15 @@ export function generateOperatorKey(): { privatePem: string; publicKey: string; 
 export function parsePublicKey(text: string): OperatorPublicKey {
   const trimmed = text.trim();
   if (!trimmed.startsWith(PUBLIC_PREFIX)) {
-    throw new RangeError(`Cannot parse operator public key: expected 'ed25519:<base64url>' (from 'litefleet fleet keygen')`);
+    throw new RangeError(
+      `Cannot parse operator public key: expected 'ed25519:<base64url>' (from 'litefleet fleet keygen')`,
+    );
   }
   const raw = Buffer.from(trimmed.slice(PUBLIC_PREFIX.length), "base64url");
   if (raw.length !== 32 || raw.toString("base64url") !== trimmed.slice(PUBLIC_PREFIX.length)) {
-    throw new RangeError(`Cannot parse operator public key '${trimmed.slice(0, 20)}…': it is not 32 bytes of base64url`);
+    throw new RangeError(
+      `Cannot parse operator public key '${trimmed.slice(0, 20)}…': it is not 32 bytes of base64url`,
+    );
   }
   const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw.toString("base64url") }, format: "jwk" });
   return { keyId: keyIdOf(key), text: trimmed, key };
@@ -81,7 +98,9 @@ export function parsePrivateKey(pem: string): OperatorPrivateKey {
   try {
     key = createPrivateKey({ key: pem, format: "pem" });
   } catch {
-    throw new RangeError("Cannot load operator private key: it is not a PEM private key (make one with 'litefleet fleet keygen')");
+    throw new RangeError(
+      "Cannot load operator private key: it is not a PEM private key (make one with 'litefleet fleet keygen')",
+    );
   }
   if (key.asymmetricKeyType !== "ed25519") {
     throw new RangeError(`Cannot load operator private key: it is ${key.asymmetricKeyType ?? "unknown"}, not ed25519`);
@@ -105,7 +124,9 @@ export function signatureProblem(msg: CommandMessage, keys: readonly OperatorPub
   if (!key) return `signed by key ${JSON.stringify(msg.keyId)}, which this device does not trust`;
   const sig = Buffer.from(msg.signature, "base64url");
   if (sig.length !== 64) return "the signature is not 64 bytes of base64url";
-  return verify(null, Buffer.from(canonicalJson(msg.body)), key.key, sig) ? undefined : "the signature does not match the command";
+  return verify(null, Buffer.from(canonicalJson(msg.body)), key.key, sig)
+    ? undefined
+    : "the signature does not match the command";
 }
 
 function publicKeyText(key: KeyObject): string {

@@ -37,7 +37,9 @@ export function checkTopicId(id: string, what: string): void {
 export function checkTopicRoot(root: string): void {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it rejects (MQTT forbids it in topics)
   if (root === "" || /[#+\u0000]/.test(root) || root.split("/").some((l) => l === "")) {
-    throw new RangeError(`Cannot use MQTT topic root '${root}': it needs one or more non-empty levels without '+', '#' or NUL`);
+    throw new RangeError(
+      `Cannot use MQTT topic root '${root}': it needs one or more non-empty levels without '+', '#' or NUL`,
+    );
   }
 }
 
@@ -54,7 +56,13 @@ export interface DeviceTopics {
 /** The topics of `device` under `root`. */
 export function deviceTopics(root: string, device: string): DeviceTopics {
   const base = `${root}/${device}`;
-  return { status: `${base}/status`, tele: `${base}/tele`, evt: `${base}/evt`, cmd: `${base}/cmd`, resPrefix: `${base}/res/` };
+  return {
+    status: `${base}/status`,
+    tele: `${base}/tele`,
+    evt: `${base}/evt`,
+    cmd: `${base}/cmd`,
+    resPrefix: `${base}/res/`,
+  };
 }
 
 /** Subscriptions the operator side uses to watch every device. */

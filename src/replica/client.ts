@@ -107,10 +107,7 @@ export interface ReplicaClient {
    */
   listAllLevels?(options?: SignalOptions): AsyncIterable<LtxFileInfo>;
   /** Reads a whole file, or `size` bytes from `offset`. */
-  readLtxFile(
-    key: LtxFileKey,
-    options?: SignalOptions & { offset?: number; size?: number },
-  ): Promise<Uint8Array>;
+  readLtxFile(key: LtxFileKey, options?: SignalOptions & { offset?: number; size?: number }): Promise<Uint8Array>;
   /**
    * Streams a whole file: the chunks in order, of any size, never the whole
    * file at once. Memory is bounded by a chunk, whatever the file's size.

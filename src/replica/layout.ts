@@ -20,9 +20,7 @@ import { SNAPSHOT_LEVEL, type LtxFileKey } from "./client.ts";
  */
 export function assertLevel(level: number): void {
   if (!Number.isInteger(level) || level < 0 || level > SNAPSHOT_LEVEL) {
-    throw new RangeError(
-      `Cannot use LTX level '${level}': level must be an integer from 0 to ${SNAPSHOT_LEVEL}`,
-    );
+    throw new RangeError(`Cannot use LTX level '${level}': level must be an integer from 0 to ${SNAPSHOT_LEVEL}`);
   }
 }
 
@@ -34,9 +32,7 @@ export function assertLevel(level: number): void {
 export function ltxFileNameOf(key: LtxFileKey): string {
   assertLevel(key.level);
   if (key.minTxid > key.maxTxid) {
-    throw new RangeError(
-      `Cannot name LTX file: min TXID '${key.minTxid}' is greater than max TXID '${key.maxTxid}'`,
-    );
+    throw new RangeError(`Cannot name LTX file: min TXID '${key.minTxid}' is greater than max TXID '${key.maxTxid}'`);
   }
   return formatLtxFileName(key.minTxid, key.maxTxid);
 }

@@ -24,6 +24,9 @@ export async function listAllLtxFiles(client: ReplicaClient, options: SignalOpti
 }
 
 /** A message-friendly name for one file of a replica. */
-export function describe(client: ReplicaClient, f: LtxFileInfo | { level: number; minTxid: Txid; maxTxid: Txid }): string {
+export function describe(
+  client: ReplicaClient,
+  f: LtxFileInfo | { level: number; minTxid: Txid; maxTxid: Txid },
+): string {
   return `${client.location} level ${f.level} ${formatLtxFileName(f.minTxid, f.maxTxid)}`;
 }

@@ -118,17 +118,29 @@ export class LtxReplicaClient implements ReplicaClient {
    */
   async *listEveryLevel(options: SignalOptions = {}): AsyncGenerator<LtxFileInfo> {
     const parseLevel = this.#layout.parseLevel;
-    if (parseLevel === undefined) throw new TypeError(`Cannot list every level of replica '${this.location}' at once: its layout lists level by level`);
+    if (parseLevel === undefined)
+      throw new TypeError(
+        `Cannot list every level of replica '${this.location}' at once: its layout lists level by level`,
+      );
     const root = this.#layout.root ?? "";
     const action = this.#messages.listAll?.();
-    const list = this.#store.list(root, { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(action === undefined ? {} : { action }) });
+    const list = this.#store.list(root, {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(action === undefined ? {} : { action }),
+    });
     for await (const entry of list) {
       if (!("key" in entry)) continue;
       const m = /^([^/]+)\/([^/]+)$/.exec(entry.key.slice(root.length));
       const level = m === null ? undefined : parseLevel(m[1]!);
       const parsed = level === undefined || level > SNAPSHOT_LEVEL ? undefined : parseLtxFileName(m![2]!);
       if (parsed === undefined) continue;
-      yield { level: level!, minTxid: parsed.minTxid, maxTxid: parsed.maxTxid, size: entry.size, createdAt: entry.lastModified };
+      yield {
+        level: level!,
+        minTxid: parsed.minTxid,
+        maxTxid: parsed.maxTxid,
+        size: entry.size,
+        createdAt: entry.lastModified,
+      };
     }
   }
 
@@ -138,13 +150,18 @@ export class LtxReplicaClient implements ReplicaClient {
    * @throws {NotFoundError} when the file does not exist
    * @throws {RangeError} when `offset` or `size` is not a non-negative integer
    */
-  async readLtxFile(key: LtxFileKey, options: SignalOptions & { offset?: number; size?: number } = {}): Promise<Uint8Array> {
+  async readLtxFile(
+    key: LtxFileKey,
+    options: SignalOptions & { offset?: number; size?: number } = {},
+  ): Promise<Uint8Array> {
     const { signal, offset = 0, size } = options;
     checkByteCount("read LTX file", "offset", offset);
     if (size !== undefined) checkByteCount("read LTX file", "size", size);
     return await this.#store.getBytes(this.#key(key), {
       ...(signal === undefined ? {} : { signal }),
-      ...(offset === 0 && size === undefined ? {} : { range: { offset, ...(size === undefined ? {} : { length: size }) } }),
+      ...(offset === 0 && size === undefined
+        ? {}
+        : { range: { offset, ...(size === undefined ? {} : { length: size }) } }),
     });
   }
 

@@ -151,7 +151,11 @@ export function isCommonPrefix(entry: ListEntry): entry is CommonPrefix {
 }
 
 /** Every object under `prefix` (no delimiter), in key order. */
-export async function* listObjects(store: ObjectStore, prefix: string, options: StoreOptions = {}): AsyncGenerator<ObjectInfo> {
+export async function* listObjects(
+  store: ObjectStore,
+  prefix: string,
+  options: StoreOptions = {},
+): AsyncGenerator<ObjectInfo> {
   for await (const entry of store.list(prefix, options)) if (!isCommonPrefix(entry)) yield entry;
 }
 

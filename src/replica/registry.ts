@@ -55,6 +55,9 @@ export async function createReplicaClient(spec: ReplicaSpec, options: ReplicaCli
   }
   // TypeScript cannot correlate `spec` with `FACTORIES[spec.type]`; the
   // `Factories` type guarantees each factory gets its own spec type.
-  const factory = FACTORIES[spec.type] as (spec: ReplicaSpec, options: ReplicaClientOptions) => ReplicaClient | Promise<ReplicaClient>;
+  const factory = FACTORIES[spec.type] as (
+    spec: ReplicaSpec,
+    options: ReplicaClientOptions,
+  ) => ReplicaClient | Promise<ReplicaClient>;
   return await factory(spec, options);
 }

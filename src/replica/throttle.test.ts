@@ -233,7 +233,10 @@ describe("pacedChunks()", () => {
     const throttle = new ByteThrottle({ bytesPerSecond: 1000, clock: new FakeClock() });
     const reason = new Error("cancelled");
     const run = async (): Promise<void> => {
-      for await (const _ of pacedChunks(new Uint8Array(10), throttle, { chunkSize: 4, signal: AbortSignal.abort(reason) })) {
+      for await (const _ of pacedChunks(new Uint8Array(10), throttle, {
+        chunkSize: 4,
+        signal: AbortSignal.abort(reason),
+      })) {
         // unreachable
       }
     };

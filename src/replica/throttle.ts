@@ -110,7 +110,9 @@ export class ByteThrottle {
   async take(bytes: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     const { signal } = options;
     if (!(Number.isFinite(bytes) && bytes >= 0)) {
-      throw new RangeError(`Cannot take bytes from throttle: 'bytes' must be a non-negative finite number, got '${bytes}'`);
+      throw new RangeError(
+        `Cannot take bytes from throttle: 'bytes' must be a non-negative finite number, got '${bytes}'`,
+      );
     }
     signal?.throwIfAborted();
     if (this.#rate === 0 || bytes === 0) return;

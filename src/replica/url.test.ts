@@ -60,11 +60,20 @@ describe("parseReplicaUrl", () => {
   });
 
   const err: [string, string][] = [
-    ["gs://bucket/path", "Cannot use replica URL 'gs://bucket/path': scheme 'gs' is not supported (use file:// or s3://)"],
+    [
+      "gs://bucket/path",
+      "Cannot use replica URL 'gs://bucket/path': scheme 'gs' is not supported (use file:// or s3://)",
+    ],
     ["abs://acct/c", "Cannot use replica URL 'abs://acct/c': scheme 'abs' is not supported (use file:// or s3://)"],
-    ["sftp://user:pw@host/dir", "Cannot use replica URL 'sftp://***@host/dir': scheme 'sftp' is not supported (use file:// or s3://)"],
+    [
+      "sftp://user:pw@host/dir",
+      "Cannot use replica URL 'sftp://***@host/dir': scheme 'sftp' is not supported (use file:// or s3://)",
+    ],
     ["", "Cannot use replica URL '': the URL is empty"],
-    ["file://relative/dir", "Cannot use replica URL 'file://relative/dir': file URLs must hold an absolute path (e.g. 'file:///var/lib/replica'); use a plain path for a relative directory"],
+    [
+      "file://relative/dir",
+      "Cannot use replica URL 'file://relative/dir': file URLs must hold an absolute path (e.g. 'file:///var/lib/replica'); use a plain path for a relative directory",
+    ],
     ["file:///x?y=1", "Cannot use replica URL 'file:///x': file URLs take no query or fragment"],
     ["s3:///path", "Cannot use replica URL 's3:///path': the bucket name is missing (did you mean 's3://path'?)"],
     ["s3://", "Cannot use replica URL 's3://': the bucket name is missing (s3://BUCKET/prefix)"],
@@ -73,20 +82,53 @@ describe("parseReplicaUrl", () => {
     ["s3:/lake/x", "Cannot use replica URL 's3:/lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
     ["s3:lake/x", "Cannot use replica URL 's3:lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
     ["s3//lake/x", "Cannot use replica URL 's3//lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
-    ["S3:/lake/x?endpoint=http://h:9000", "Cannot use replica URL 'S3:/lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)"],
+    [
+      "S3:/lake/x?endpoint=http://h:9000",
+      "Cannot use replica URL 'S3:/lake/x': an S3 URL starts with 's3://' (did you mean 's3://lake/x'?)",
+    ],
     ["s3:", "Cannot use replica URL 's3:': an S3 URL starts with 's3://' (s3://BUCKET/prefix)"],
-    ["file:/data/x", "Cannot use replica URL 'file:/data/x': a file URL is 'file:///' followed by an absolute path (did you mean 'file:///data/x'?)"],
-    ["file//data/x", "Cannot use replica URL 'file//data/x': a file URL is 'file:///' followed by an absolute path (did you mean 'file:///data/x'?)"],
-    ["file:data", "Cannot use replica URL 'file:data': a file URL is 'file:///' followed by an absolute path (did you mean the relative directory './data'?)"],
-    ["file:", "Cannot use replica URL 'file:': a file URL is 'file:///' followed by an absolute path (e.g. 'file:///var/lib/replica')"],
-    ["gs:/bucket", "Cannot use replica URL 'gs:/bucket': 'gs:' is not a supported scheme (use s3://bucket/prefix or file:///dir; write './gs:/bucket' for a directory whose name has a colon)"],
-    ["s3://b/p?bukket=x", "Cannot use replica URL 's3://b/p': unknown query parameter 'bukket' (known: endpoint, region, force-path-style, skip-verify)"],
-    ["s3://b/p?region=a&region=b", "Cannot use replica URL 's3://b/p': query parameter 'region' is given more than once"],
-    ["s3://b/p?force-path-style=yes", "Cannot use replica URL 's3://b/p': query parameter 'force-path-style' must be 'true' or 'false', received 'yes'"],
-    ["s3://b/p?endpoint=127.0.0.1:9000", "Cannot use S3 endpoint '127.0.0.1:9000': it must be an http:// or https:// URL (e.g. 'http://127.0.0.1:9000')"],
+    [
+      "file:/data/x",
+      "Cannot use replica URL 'file:/data/x': a file URL is 'file:///' followed by an absolute path (did you mean 'file:///data/x'?)",
+    ],
+    [
+      "file//data/x",
+      "Cannot use replica URL 'file//data/x': a file URL is 'file:///' followed by an absolute path (did you mean 'file:///data/x'?)",
+    ],
+    [
+      "file:data",
+      "Cannot use replica URL 'file:data': a file URL is 'file:///' followed by an absolute path (did you mean the relative directory './data'?)",
+    ],
+    [
+      "file:",
+      "Cannot use replica URL 'file:': a file URL is 'file:///' followed by an absolute path (e.g. 'file:///var/lib/replica')",
+    ],
+    [
+      "gs:/bucket",
+      "Cannot use replica URL 'gs:/bucket': 'gs:' is not a supported scheme (use s3://bucket/prefix or file:///dir; write './gs:/bucket' for a directory whose name has a colon)",
+    ],
+    [
+      "s3://b/p?bukket=x",
+      "Cannot use replica URL 's3://b/p': unknown query parameter 'bukket' (known: endpoint, region, force-path-style, skip-verify)",
+    ],
+    [
+      "s3://b/p?region=a&region=b",
+      "Cannot use replica URL 's3://b/p': query parameter 'region' is given more than once",
+    ],
+    [
+      "s3://b/p?force-path-style=yes",
+      "Cannot use replica URL 's3://b/p': query parameter 'force-path-style' must be 'true' or 'false', received 'yes'",
+    ],
+    [
+      "s3://b/p?endpoint=127.0.0.1:9000",
+      "Cannot use S3 endpoint '127.0.0.1:9000': it must be an http:// or https:// URL (e.g. 'http://127.0.0.1:9000')",
+    ],
     ["s3://b/p?region=us%20east", "Cannot use S3 region 'us east': it may only contain letters, digits and '-'"],
     ["s3://b_/p#frag", "Cannot use replica URL 's3://b_/p': S3 URLs take no fragment"],
-    ["s3://b%20c/p", "Cannot use replica URL 's3://b%20c/p': bucket 'b%20c' may only contain letters, digits, '.', '-' and '_'"],
+    [
+      "s3://b%20c/p",
+      "Cannot use replica URL 's3://b%20c/p': bucket 'b%20c' may only contain letters, digits, '.', '-' and '_'",
+    ],
     ["s3://b/%E0%A4%A", "Cannot use replica URL 's3://b/%E0%A4%A': the path has a malformed percent-escape"],
   ];
   for (const [url, message] of err) {

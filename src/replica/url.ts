@@ -26,15 +26,14 @@ export interface ParseReplicaUrlOptions {
 }
 
 /** Query parameters of an `s3://` URL, with their camelCase aliases. */
-const S3_PARAMS: Readonly<Record<string, "endpoint" | "region" | "forcePathStyle" | "skipVerify">> =
-  {
-    endpoint: "endpoint",
-    region: "region",
-    "force-path-style": "forcePathStyle",
-    forcePathStyle: "forcePathStyle",
-    "skip-verify": "skipVerify",
-    skipVerify: "skipVerify",
-  };
+const S3_PARAMS: Readonly<Record<string, "endpoint" | "region" | "forcePathStyle" | "skipVerify">> = {
+  endpoint: "endpoint",
+  region: "region",
+  "force-path-style": "forcePathStyle",
+  forcePathStyle: "forcePathStyle",
+  "skip-verify": "skipVerify",
+  skipVerify: "skipVerify",
+};
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 /** A scheme and a colon not followed by `//` (`s3:/x`, `file:x`, `gs:b`). */
@@ -140,11 +139,12 @@ function rejectMistypedUrl(url: string): void {
         `Cannot use replica URL '${shown}': an S3 URL starts with 's3://' (${path === "" ? "s3://BUCKET/prefix" : `did you mean 's3://${path}'?`})`,
       );
     case "file": {
-      const meant = path === ""
-        ? "e.g. 'file:///var/lib/replica'"
-        : lostColon || rest.startsWith("/")
-        ? `did you mean 'file:///${path}'?`
-        : `did you mean the relative directory './${rest}'?`;
+      const meant =
+        path === ""
+          ? "e.g. 'file:///var/lib/replica'"
+          : lostColon || rest.startsWith("/")
+            ? `did you mean 'file:///${path}'?`
+            : `did you mean the relative directory './${rest}'?`;
       throw new TypeError(
         `Cannot use replica URL '${shown}': a file URL is 'file:///' followed by an absolute path (${meant})`,
       );
@@ -242,9 +242,7 @@ export function checkS3Endpoint(endpoint: string): string {
     );
   }
   if (parsed.username !== "" || parsed.password !== "") {
-    throw new TypeError(
-      `Cannot use S3 endpoint '${displayUrl(endpoint)}': it must not hold credentials`,
-    );
+    throw new TypeError(`Cannot use S3 endpoint '${displayUrl(endpoint)}': it must not hold credentials`);
   }
   return endpoint;
 }
@@ -258,9 +256,7 @@ export function checkS3Endpoint(endpoint: string): string {
  */
 export function checkS3Region(region: string): string {
   if (!/^[A-Za-z0-9-]+$/.test(region)) {
-    throw new TypeError(
-      `Cannot use S3 region '${region}': it may only contain letters, digits and '-'`,
-    );
+    throw new TypeError(`Cannot use S3 region '${region}': it may only contain letters, digits and '-'`);
   }
   return region;
 }

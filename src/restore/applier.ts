@@ -127,7 +127,12 @@ export class ChainedDatabase {
    * @throws {CorruptFileError} when the file is malformed or does not fit
    * @throws {ChecksumMismatchError} when a file or database checksum does not verify
    */
-  async apply(client: ReplicaClient, info: LtxFileInfo, fd: number, options: SignalOptions & { first: boolean }): Promise<void> {
+  async apply(
+    client: ReplicaClient,
+    info: LtxFileInfo,
+    fd: number,
+    options: SignalOptions & { first: boolean },
+  ): Promise<void> {
     const name = describe(client, info);
     const chunks = await client.openLtxFile(info, options.signal ? { signal: options.signal } : {});
     const file = await decodeLtxStream(chunks, { path: name });
@@ -140,7 +145,10 @@ export class ChainedDatabase {
   }
 
   /** Applies the pages of `file`, checked as `apply` describes. */
-  async #applyStream(file: LtxStream, at: { info: LtxFileInfo; name: string; fd: number; first: boolean }): Promise<void> {
+  async #applyStream(
+    file: LtxStream,
+    at: { info: LtxFileInfo; name: string; fd: number; first: boolean },
+  ): Promise<void> {
     const { info, name, fd, first } = at;
     const h = file.header;
     if (h.minTxid !== info.minTxid || h.maxTxid !== info.maxTxid) {
@@ -154,7 +162,9 @@ export class ChainedDatabase {
       this.#sums = new PageChecksums(h.pageSize);
     }
     if (h.pageSize !== this.pageSize) {
-      throw new CorruptFileError(`Cannot apply '${name}': page size ${h.pageSize} differs from ${this.pageSize}`, { path: name });
+      throw new CorruptFileError(`Cannot apply '${name}': page size ${h.pageSize} differs from ${this.pageSize}`, {
+        path: name,
+      });
     }
     const sums = this.#sums;
     const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
@@ -210,8 +220,6 @@ export class ChainedDatabase {
   }
 }
 
-
 function hex(v: bigint): string {
   return v.toString(16).padStart(16, "0");
 }
-

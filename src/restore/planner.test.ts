@@ -16,7 +16,9 @@ describe("planRestore", () => {
     const files = [f(0, 1, 1), f(0, 2, 5), f(0, 6, 9), f(1, 2, 9), f(9, 1, 5), f(0, 10, 12)];
     expect(shape((await planRestore(client, {}, { files })).files)).toEqual(["9:1-5", "0:6-9", "0:10-12"]);
     expect(shape((await planRestore(client, { txid: txid(9) }, { files })).files)).toEqual(["9:1-5", "0:6-9"]);
-    expect(shape((await planRestore(client, { txid: txid(5) }, { files: files.filter((x) => x.level !== 9) })).files)).toEqual(["0:1-1", "0:2-5"]);
+    expect(
+      shape((await planRestore(client, { txid: txid(5) }, { files: files.filter((x) => x.level !== 9) })).files),
+    ).toEqual(["0:1-1", "0:2-5"]);
   });
 
   test("does not walk into a dead end a greedy choice would take", async () => {
@@ -47,7 +49,14 @@ describe("planRestore", () => {
       async readLtxFile(key: LtxFileInfo) {
         reads.push(`${key.level}:${key.minTxid}-${key.maxTxid}`);
         return encodeHeader(
-          newLtxHeader({ pageSize: 4096, commit: 1, minTxid: key.minTxid, maxTxid: key.maxTxid, timestamp: stamps(key), preApplyChecksum: key.minTxid === 1n ? 0n : 1n << 63n }),
+          newLtxHeader({
+            pageSize: 4096,
+            commit: 1,
+            minTxid: key.minTxid,
+            maxTxid: key.maxTxid,
+            timestamp: stamps(key),
+            preApplyChecksum: key.minTxid === 1n ? 0n : 1n << 63n,
+          }),
         );
       },
     } as unknown as ReplicaClient;
@@ -58,7 +67,12 @@ describe("planRestore", () => {
     // Listed (LastModified) times are whole seconds, truncated: TXID 3 is
     // stamped 2465 but listed at 2000, before the target 2033.
     const files = [f(0, 1, 1, 1000), f(0, 2, 2, 1000), f(0, 3, 3, 2000), f(0, 4, 4, 3000)];
-    const stamps = new Map([[1n, 1000], [2n, 1900], [3n, 2465], [4n, 3100]]);
+    const stamps = new Map([
+      [1n, 1000],
+      [2n, 1900],
+      [3n, 2465],
+      [4n, 3100],
+    ]);
     const { client: c, reads } = stampedClient((k) => stamps.get(k.maxTxid) ?? 0);
     const plan = await planRestore(c, { timestamp: new Date(2033) }, { files });
     expect(plan.txid).toBe(txid(2));
@@ -97,9 +111,9 @@ describe("planRestore", () => {
   };
 
   test("restorePoints() are the file ends a chain from a snapshot reaches", () => {
-    expect(restorePoints([f(0, 1, 1), f(0, 2, 4), f(0, 5, 5), f(1, 2, 5), f(0, 7, 9), f(9, 1, 9), f(0, 10, 12)])).toEqual(
-      [1, 4, 5, 9, 12].map(txid),
-    );
+    expect(
+      restorePoints([f(0, 1, 1), f(0, 2, 4), f(0, 5, 5), f(1, 2, 5), f(0, 7, 9), f(9, 1, 9), f(0, 10, 12)]),
+    ).toEqual([1, 4, 5, 9, 12].map(txid));
     expect(restorePoints([f(0, 2, 4)])).toEqual([]);
   });
 
@@ -119,7 +133,9 @@ describe("planRestore", () => {
         "0000000000000009 (1970-01-01T00:00:09.000Z): restore it with --txid 0000000000000009, or leave out --txid for the latest state",
     );
     const broken = await reason([f(0, 1, 1), f(0, 2, 4), f(0, 6, 9)], 0x20);
-    expect(broken).toContain("the latest restore point is 0000000000000004 (1970-01-01T00:00:04.000Z); the chain of files ends there (file 0000000000000005 is missing");
+    expect(broken).toContain(
+      "the latest restore point is 0000000000000004 (1970-01-01T00:00:04.000Z); the chain of files ends there (file 0000000000000005 is missing",
+    );
     expect(broken).toContain("repair the replica");
   });
 

@@ -75,7 +75,9 @@ async function planOver(
   }
   const wanted = await wantedTxid(client, files, target, options);
   if (wanted.txid === undefined) {
-    throw new NoRestorePointError(`Cannot restore from '${client.location}': no LTX file at or before ${describeTarget(target)}`);
+    throw new NoRestorePointError(
+      `Cannot restore from '${client.location}': no LTX file at or before ${describeTarget(target)}`,
+    );
   }
   const snapshots = files
     .filter((f) => f.minTxid === 1n && (wanted.txid === undefined || f.maxTxid <= wanted.txid))
@@ -153,12 +155,19 @@ export function restorePoints(files: readonly LtxFileInfo[]): Txid[] {
  * the replica, before its earliest restore point, or behind a gap in the
  * chain (only the last is damage, and only it says to repair the replica).
  */
-async function notRestorable(client: ReplicaClient, files: readonly LtxFileInfo[], wanted: Txid, options: SignalOptions): Promise<NoRestorePointError> {
+async function notRestorable(
+  client: ReplicaClient,
+  files: readonly LtxFileInfo[],
+  wanted: Txid,
+  options: SignalOptions,
+): Promise<NoRestorePointError> {
   const prefix = `Cannot restore TXID ${formatTxid(wanted)} from '${client.location}'`;
   const points = restorePoints(files);
   const latest = points.at(-1);
   if (latest === undefined) {
-    return new NoRestorePointError(`${prefix}: the replica holds no snapshot (no file starts at TXID ${formatTxid(1n as Txid)}); repair the replica`);
+    return new NoRestorePointError(
+      `${prefix}: the replica holds no snapshot (no file starts at TXID ${formatTxid(1n as Txid)}); repair the replica`,
+    );
   }
   const above = points.find((p) => p > wanted);
   const below = points.filter((p) => p < wanted).at(-1);
@@ -169,7 +178,9 @@ async function notRestorable(client: ReplicaClient, files: readonly LtxFileInfo[
       latest < newest
         ? `; the chain of files ends there (file ${formatTxid((latest + 1n) as Txid)} is missing, so the files up to ${formatTxid(newest as Txid)} cannot be applied): restore --txid ${formatTxid(latest)} or repair the replica`
         : `: restore it with --txid ${formatTxid(latest)}, or leave out --txid for the latest state`;
-    return new NoRestorePointError(`${prefix}: it is past the end of the replica; the latest restore point is ${await point(latest)}${end}`);
+    return new NoRestorePointError(
+      `${prefix}: it is past the end of the replica; the latest restore point is ${await point(latest)}${end}`,
+    );
   }
   if (below === undefined) {
     const earliest = above as Txid;
@@ -201,7 +212,12 @@ async function notRestorable(client: ReplicaClient, files: readonly LtxFileInfo[
  * (the earliest LTX header timestamp among the files ending at it, as
  * `--timestamp` dates it), when a file there can be read.
  */
-async function describePoint(client: ReplicaClient, files: readonly LtxFileInfo[], at: Txid, options: SignalOptions): Promise<string> {
+async function describePoint(
+  client: ReplicaClient,
+  files: readonly LtxFileInfo[],
+  at: Txid,
+  options: SignalOptions,
+): Promise<string> {
   const ending = files.filter((f) => f.maxTxid === at && couldBeLtxFile(f)).slice(0, HEADER_READ_CONCURRENCY);
   if (ending.length === 0) return formatTxid(at);
   const times = await Promise.all(ending.map((f) => headerTimestamp(client, f, options)));
@@ -240,7 +256,10 @@ async function wantedTxid(
   const candidates = files.filter((f) => target.txid === undefined || f.maxTxid <= target.txid);
   if (target.timestamp === undefined) {
     if (target.txid !== undefined) return { txid: target.txid, timestamp: undefined };
-    const newest = candidates.reduce<Txid | undefined>((m, f) => (m === undefined || f.maxTxid > m ? f.maxTxid : m), undefined);
+    const newest = candidates.reduce<Txid | undefined>(
+      (m, f) => (m === undefined || f.maxTxid > m ? f.maxTxid : m),
+      undefined,
+    );
     return { txid: newest, timestamp: undefined };
   }
   const limit = target.timestamp.getTime();
@@ -283,7 +302,11 @@ async function headerTimestamp(client: ReplicaClient, f: LtxFileInfo, options: S
  * (snapshots excluded: they restart the chain), or undefined when the
  * replica has no contiguous chain from there (retention removed it).
  */
-export async function chainFrom(files: readonly LtxFileInfo[], from: Txid, wanted: Txid): Promise<LtxFileInfo[] | undefined> {
+export async function chainFrom(
+  files: readonly LtxFileInfo[],
+  from: Txid,
+  wanted: Txid,
+): Promise<LtxFileInfo[] | undefined> {
   const byMin = new Map<bigint, LtxFileInfo[]>();
   for (const f of files) {
     if (f.level === SNAPSHOT_LEVEL || f.minTxid === 1n || f.maxTxid > wanted) continue;

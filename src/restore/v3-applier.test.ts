@@ -51,7 +51,10 @@ describe("applyV3RestorePlan", () => {
     const replica = copyV3Replica(dir.path);
     const storage = new V3FileStorage(replica);
     const plan = planV3Restore(await storage.list(), {}, storage.location);
-    writeFileSync(join(replica, `generations/${plan.generation}/snapshots/00000000.snapshot.lz4`), new Uint8Array([1, 2, 3]));
+    writeFileSync(
+      join(replica, `generations/${plan.generation}/snapshots/00000000.snapshot.lz4`),
+      new Uint8Array([1, 2, 3]),
+    );
     const output = join(dir.path, "out.db");
     await expect(applyV3RestorePlan(storage, plan, { output })).rejects.toThrow(CorruptFileError);
     expect(await Bun.file(output).exists()).toBe(false);

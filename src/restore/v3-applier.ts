@@ -54,7 +54,11 @@ export async function applyV3RestorePlan(
     ({ size, pageSize } = await reader.writeSnapshot(fd, snapshotPath(plan.snapshot)));
     for (const { index, segments } of plan.indexes) {
       if (segments.length === 0) continue;
-      const replayer = new WalReplayer(fd, { size, pageSize, name: segmentPath({ generation: plan.generation, index, offset: 0 }) });
+      const replayer = new WalReplayer(fd, {
+        size,
+        pageSize,
+        name: segmentPath({ generation: plan.generation, index, offset: 0 }),
+      });
       for (const seg of segments) {
         for await (const content of reader.open(segmentPath(seg))) replayer.push(content);
         replayer.endSegment();

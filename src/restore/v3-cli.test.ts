@@ -5,7 +5,6 @@ import { runCli } from "../../test/harness/cli.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { copyV3Replica, V3_FIXTURE as FIXTURE, v3Manifest } from "../../test/fixtures/litestream-v3/fixture.ts";
 
-
 describe("litefleet restore of a v0.3 replica", () => {
   for (const r of v3Manifest.restores) {
     test(`OK: ${r.name}`, async () => {

@@ -289,7 +289,6 @@ export class CaptureConnection {
   }
 }
 
-
 function fileSize(path: string): number {
   try {
     return statSync(path).size;

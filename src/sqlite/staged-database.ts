@@ -8,7 +8,18 @@
  * @module
  */
 
-import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import { CorruptFileError } from "../errors.ts";
 import { fsyncDir } from "../platform/atomic-write.ts";
@@ -60,7 +71,8 @@ export function checkOutputDirectory(output: string): void {
   outputStep(output, () => {
     const dir = dirname(output);
     accessSync(dir, constants.W_OK);
-    if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`'${dir}' is not a directory`), { code: "ENOTDIR" });
+    if (!statSync(dir).isDirectory())
+      throw Object.assign(new Error(`'${dir}' is not a directory`), { code: "ENOTDIR" });
   });
 }
 

@@ -41,11 +41,7 @@ export type ReadAt = (offset: number, length: number) => Uint8Array;
  * Adds `data` (a multiple of 8 bytes) to a running WAL checksum.
  * For each 8-byte unit: `s0 += w0 + s1; s1 += w1 + s0` with uint32 wraparound.
  */
-export function walChecksum(
-  bigEndian: boolean,
-  data: Uint8Array,
-  seed: WalChecksum,
-): WalChecksum {
+export function walChecksum(bigEndian: boolean, data: Uint8Array, seed: WalChecksum): WalChecksum {
   if (data.length % 8 !== 0) {
     throw new RangeError(`Cannot checksum WAL data: length '${data.length}' is not a multiple of 8`);
   }

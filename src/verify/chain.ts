@@ -15,7 +15,13 @@
 
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lockPageNumber } from "../ltx/checksum.ts";
-import { checkEndMarker, checkPageIndexSize, decodePageIndex, INDEX_SIZE_FROM_END, MIN_FILE_SIZE } from "../ltx/decoder.ts";
+import {
+  checkEndMarker,
+  checkPageIndexSize,
+  decodePageIndex,
+  INDEX_SIZE_FROM_END,
+  MIN_FILE_SIZE,
+} from "../ltx/decoder.ts";
 import {
   decodeHeader,
   decodeTrailer,
@@ -100,9 +106,12 @@ export async function verifyChain(
     options.onFile?.(info);
     const name = describe(client, info);
     if (info.size < MIN_FILE_SIZE) {
-      throw new CorruptFileError(`Cannot verify '${name}': it has ${info.size} bytes, an LTX file has at least ${MIN_FILE_SIZE}`, {
-        path: name,
-      });
+      throw new CorruptFileError(
+        `Cannot verify '${name}': it has ${info.size} bytes, an LTX file has at least ${MIN_FILE_SIZE}`,
+        {
+          path: name,
+        },
+      );
     }
     const headBytes = await client.readLtxFile(info, { offset: 0, size: HEADER_SIZE, ...sig });
     const tailSize = Math.min(info.size - HEADER_SIZE, TAIL_READ_SIZE);
@@ -124,10 +133,14 @@ export async function verifyChain(
       );
     }
     if (pageSize !== 0 && h.pageSize !== pageSize) {
-      throw new CorruptFileError(`Cannot verify '${name}': page size ${h.pageSize} differs from ${pageSize}`, { path: name });
+      throw new CorruptFileError(`Cannot verify '${name}': page size ${h.pageSize} differs from ${pageSize}`, {
+        path: name,
+      });
     }
     if (tailBytes.length !== tailSize) {
-      throw new CorruptFileError(`Cannot verify '${name}': it has fewer bytes than its listed size ${info.size}`, { path: name });
+      throw new CorruptFileError(`Cannot verify '${name}': it has fewer bytes than its listed size ${info.size}`, {
+        path: name,
+      });
     }
     pageSize = h.pageSize;
     pages = h.commit;
@@ -187,7 +200,9 @@ async function withPageIndex(
   const missing = need - tail.length;
   const front = await client.readLtxFile(info, { offset: info.size - need, size: missing, ...ctx.sig });
   if (front.length !== missing) {
-    throw new CorruptFileError(`Cannot verify '${ctx.path}': it has fewer bytes than its listed size ${info.size}`, { path: ctx.path });
+    throw new CorruptFileError(`Cannot verify '${ctx.path}': it has fewer bytes than its listed size ${info.size}`, {
+      path: ctx.path,
+    });
   }
   const out = new Uint8Array(need);
   out.set(front, 0);
@@ -202,7 +217,11 @@ async function withPageIndex(
  *
  * @throws {CorruptFileError} naming the file, what does not fit, and `verify --full`
  */
-function checkPageIndex(h: LtxHeader, tail: Uint8Array, ctx: { path: string; fileSize: number; prevCommit: number | undefined }): void {
+function checkPageIndex(
+  h: LtxHeader,
+  tail: Uint8Array,
+  ctx: { path: string; fileSize: number; prevCommit: number | undefined },
+): void {
   const { path, fileSize, prevCommit } = ctx;
   const full = "; the header or page index is corrupt, run 'litefleet verify --full' to check the whole file";
   const indexEnd = tail.length - INDEX_SIZE_FROM_END;
@@ -212,7 +231,10 @@ function checkPageIndex(h: LtxHeader, tail: Uint8Array, ctx: { path: string; fil
     entries = decodePageIndex(tail.subarray(PAGE_HEADER_SIZE, indexEnd), { path, header: h, fileSize });
   } catch (err) {
     if (!(err instanceof CorruptFileError)) throw err;
-    throw new CorruptFileError(`Cannot verify '${path}': ${indexProblem(err.message, path)}${full}`, { path, cause: err });
+    throw new CorruptFileError(`Cannot verify '${path}': ${indexProblem(err.message, path)}${full}`, {
+      path,
+      cause: err,
+    });
   }
   if (prevCommit === undefined || h.commit <= prevCommit) return;
   const lock = lockPageNumber(h.pageSize);

@@ -10,8 +10,11 @@ describe("imageChecksum", () => {
     const image = new Uint8Array(3 * 512);
     image.fill(7, 512, 1024);
     image.fill(9, 1024);
-    const expected = CHECKSUM_FLAG | (pageChecksum(1, image.subarray(0, 512)) ^ pageChecksum(2, image.subarray(512, 1024)) ^
-      pageChecksum(3, image.subarray(1024)));
+    const expected =
+      CHECKSUM_FLAG |
+      (pageChecksum(1, image.subarray(0, 512)) ^
+        pageChecksum(2, image.subarray(512, 1024)) ^
+        pageChecksum(3, image.subarray(1024)));
     expect(imageChecksum(image, 512)).toBe(expected);
   });
 });
@@ -36,7 +39,9 @@ describe("readLiveImage", () => {
     await using dir = await makeTempDir("live-image-");
     const path = join(dir.path, "a.db");
     const db = new Database(path, { create: true });
-    db.exec("PRAGMA journal_mode = wal; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v); INSERT INTO t VALUES (randomblob(9000));");
+    db.exec(
+      "PRAGMA journal_mode = wal; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (v); INSERT INTO t VALUES (randomblob(9000));",
+    );
     const pages: Uint8Array[] = [];
     const live = readLiveImage(path, { onPage: (pgno, page) => void (pages[pgno - 1] = page.slice()) });
     const image = new Uint8Array(db.serialize());

@@ -25,7 +25,13 @@ import { openFileReader } from "../platform/random-access.ts";
 import { readAt } from "../platform/positional-io.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
 import { committedWalEnd } from "../sqlite/capture-connection.ts";
-import { decodeWalHeader, readWalSegment, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from "../sqlite/wal-reader.ts";
+import {
+  decodeWalHeader,
+  readWalSegment,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  type WalHeader,
+} from "../sqlite/wal-reader.ts";
 
 /** Reads tried before giving up when the WAL restarts under every one of them. */
 const READ_ATTEMPTS = 5;
@@ -52,7 +58,10 @@ class WalMovedError extends Error {}
  * @throws {CorruptFileError} when the database has no valid SQLite page size
  * @throws {Error} from SQLite when the file cannot be opened, or when the WAL restarts under every attempt
  */
-export function readLiveImage(path: string, options: { onPage?: (pgno: number, page: Uint8Array) => void } = {}): LiveImage {
+export function readLiveImage(
+  path: string,
+  options: { onPage?: (pgno: number, page: Uint8Array) => void } = {},
+): LiveImage {
   for (let attempt = 1; ; attempt++) {
     try {
       return readOnce(path, options.onPage);
@@ -96,7 +105,12 @@ function readOnce(path: string, onPage: ((pgno: number, page: Uint8Array) => voi
       let page: Uint8Array;
       if (frameOffset !== undefined && walFd !== undefined && walHeader !== undefined) {
         const frame = readAt(walFd, frameOffset, frameSize);
-        if (frame.length !== frameSize || uint32(frame, 0) !== pgno || uint32(frame, 8) !== walHeader.salt1 || uint32(frame, 12) !== walHeader.salt2) {
+        if (
+          frame.length !== frameSize ||
+          uint32(frame, 0) !== pgno ||
+          uint32(frame, 8) !== walHeader.salt1 ||
+          uint32(frame, 12) !== walHeader.salt2
+        ) {
           throw new WalMovedError(`WAL of '${path}' changed at offset ${frameOffset}`);
         }
         page = frame.subarray(WAL_FRAME_HEADER_SIZE);
@@ -113,7 +127,8 @@ function readOnce(path: string, onPage: ((pgno: number, page: Uint8Array) => voi
     }
     if (walFd !== undefined && walHeader !== undefined) {
       const now = decodeWalHeader(readAt(walFd, 0, WAL_HEADER_SIZE));
-      if (now?.salt1 !== walHeader.salt1 || now.salt2 !== walHeader.salt2) throw new WalMovedError(`WAL of '${path}' restarted`);
+      if (now?.salt1 !== walHeader.salt1 || now.salt2 !== walHeader.salt2)
+        throw new WalMovedError(`WAL of '${path}' restarted`);
     }
     return { path, pageSize, pages, checksum: sums.databaseChecksum(), pageChecksums: sums };
   } finally {
@@ -128,7 +143,11 @@ function readOnce(path: string, onPage: ((pgno: number, page: Uint8Array) => voi
 }
 
 /** The committed frames of the WAL (latest per page), no further than what the wal-index publishes. */
-function walIndex(walFd: number, shmFd: number | undefined, header: WalHeader): { pages: ReadonlyMap<number, number>; commit: number } {
+function walIndex(
+  walFd: number,
+  shmFd: number | undefined,
+  header: WalHeader,
+): { pages: ReadonlyMap<number, number>; commit: number } {
   const until = shmFd === undefined ? undefined : committedWalEnd(shmFd, header);
   const segment = readWalSegment((offset, length) => readAt(walFd, offset, length), header, {
     offset: WAL_HEADER_SIZE,
@@ -152,7 +171,10 @@ function headerPageSize(header: Uint8Array, fileSize: number, path: string): num
   const raw = ((header[16] ?? 0) << 8) | (header[17] ?? 0);
   const size = raw === 1 ? 65536 : raw;
   if (!isValidPageSize(size) || fileSize % size !== 0) {
-    throw new CorruptFileError(`Cannot read database '${path}': header page size ${raw} does not fit its ${fileSize} bytes`, { path });
+    throw new CorruptFileError(
+      `Cannot read database '${path}': header page size ${raw} does not fit its ${fileSize} bytes`,
+      { path },
+    );
   }
   return size;
 }

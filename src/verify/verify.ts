@@ -175,7 +175,12 @@ function concludeFast(a: Attempt & { chain: ChainProof }): VerifyReport {
 }
 
 /** The report fields every outcome shares. */
-function reportBase(a: Attempt): Pick<VerifyReport, "db" | "replica" | "agentSynced" | "txid" | "liveChecksum" | "pages" | "pageSize" | "files" | "bytesInPlan"> {
+function reportBase(
+  a: Attempt,
+): Pick<
+  VerifyReport,
+  "db" | "replica" | "agentSynced" | "txid" | "liveChecksum" | "pages" | "pageSize" | "files" | "bytesInPlan"
+> {
   return {
     db: a.dbPath,
     replica: a.client.location,
@@ -207,7 +212,10 @@ async function concludeFull(a: Attempt & { chain: ChainProof | undefined }): Pro
     const output = join(dir, "restored.db");
     let result;
     try {
-      result = await applyRestorePlan(client, plan, { output, onProgress: (p) => void (current = plan.files[p.filesDone]) });
+      result = await applyRestorePlan(client, plan, {
+        output,
+        onProgress: (p) => void (current = plan.files[p.filesDone]),
+      });
     } catch (err) {
       return failed({ ...a, plan, err, info: current, mode: "full" });
     }
@@ -223,7 +231,9 @@ async function concludeFull(a: Attempt & { chain: ChainProof | undefined }): Pro
       firstDifferingPage: page ?? null,
       firstBadTxid: null,
       badFile: null,
-      error: ok ? null : `page ${page} of the live database differs from the replica restored at TXID ${formatTxid(plan.txid)}`,
+      error: ok
+        ? null
+        : `page ${page} of the live database differs from the replica restored at TXID ${formatTxid(plan.txid)}`,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

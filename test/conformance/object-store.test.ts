@@ -26,19 +26,32 @@ afterAll(async () => {
 });
 
 const makers: [string, () => Promise<ObjectStore>][] = [
-  ["FileObjectStore", async () => {
-    const dir = await makeTempDir("litefleet-object-store-");
-    dirs.push(dir);
-    return new FileObjectStore(dir.path);
-  }],
-  ["S3ObjectStore", async () => {
-    const bucket = `store-${++buckets}`;
-    await s3.createBucket(bucket);
-    return new S3ObjectStore(
-      { type: "s3", bucket, path: "root/x", endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      { env: {} },
-    );
-  }],
+  [
+    "FileObjectStore",
+    async () => {
+      const dir = await makeTempDir("litefleet-object-store-");
+      dirs.push(dir);
+      return new FileObjectStore(dir.path);
+    },
+  ],
+  [
+    "S3ObjectStore",
+    async () => {
+      const bucket = `store-${++buckets}`;
+      await s3.createBucket(bucket);
+      return new S3ObjectStore(
+        {
+          type: "s3",
+          bucket,
+          path: "root/x",
+          endpoint: s3.endpoint,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+        },
+        { env: {} },
+      );
+    },
+  ],
 ];
 
 function names(entries: ListEntry[]): string[] {
@@ -59,7 +72,12 @@ for (const [name, make] of makers) {
       // "b-c", where S3 (byte order, '-' < '/') lists "b-c" first.
       for (const key of ["b/2", "a", "b/1", "b_c", "c/d/e"]) await store.put(key, new Uint8Array([1]));
       expect(names(await collect(store.list("")))).toEqual(["a", "b/1", "b/2", "b_c", "c/d/e"]);
-      expect(names(await collect(store.list("", { delimiter: "/" })))).toEqual(["a", "b/ (prefix)", "b_c", "c/ (prefix)"]);
+      expect(names(await collect(store.list("", { delimiter: "/" })))).toEqual([
+        "a",
+        "b/ (prefix)",
+        "b_c",
+        "c/ (prefix)",
+      ]);
       expect(names(await collect(store.list("b/", { startAfter: "b/1" })))).toEqual(["b/2"]);
       expect(names(await collect(store.list("b")))).toEqual(["b/1", "b/2", "b_c"]);
       expect(await collect(store.list("nothing/"))).toEqual([]);
@@ -70,7 +88,8 @@ for (const [name, make] of makers) {
       const body = Uint8Array.from({ length: 300_000 }, (_, i) => i & 0xff);
       await store.put("k/obj", bytesSource(body), { metadata: { "litestream-timestamp": "x" }, mtime: new Date(0) });
       const chunks: Uint8Array[] = [];
-      for await (const c of await store.get("k/obj", { range: { offset: 10, length: 200_000 } })) chunks.push(new Uint8Array(c));
+      for await (const c of await store.get("k/obj", { range: { offset: 10, length: 200_000 } }))
+        chunks.push(new Uint8Array(c));
       expect(Buffer.concat(chunks)).toEqual(Buffer.from(body.subarray(10, 200_010)));
       expect(await store.getBytes("k/obj", { range: { offset: 299_990 } })).toEqual(body.subarray(299_990));
       expect(await store.getBytes("k/obj", { range: { offset: 400_000, length: 5 } })).toEqual(new Uint8Array(0));

@@ -58,19 +58,22 @@ export function runReplicaClientSuite(
       expect(f.client.location.length).toBeGreaterThan(0);
     });
 
-    test.each([0, 1, SNAPSHOT_LEVEL])("writeLtxFile() then listLtxFiles() and readLtxFile() round-trip at level %d", async (level) => {
-      await using f = await makeClient();
-      const k = key(level, 1, 5);
-      const body = bytes(1000, level);
-      const { etag, ...info } = await f.client.writeLtxFile(k, body, { timestamp: TIMESTAMP });
-      expect(info).toEqual({ ...k, size: 1000, createdAt: TIMESTAMP });
-      const listed = await list(f.client, level);
-      expect(listed.map(keyOf)).toEqual([k]);
-      expect(listed[0]?.size).toBe(1000);
-      // The second-writer guard trusts an ETag the listing repeats (issue #13).
-      expect(listed[0]?.etag).toBe(etag);
-      expect(await f.client.readLtxFile(k)).toEqual(body);
-    });
+    test.each([0, 1, SNAPSHOT_LEVEL])(
+      "writeLtxFile() then listLtxFiles() and readLtxFile() round-trip at level %d",
+      async (level) => {
+        await using f = await makeClient();
+        const k = key(level, 1, 5);
+        const body = bytes(1000, level);
+        const { etag, ...info } = await f.client.writeLtxFile(k, body, { timestamp: TIMESTAMP });
+        expect(info).toEqual({ ...k, size: 1000, createdAt: TIMESTAMP });
+        const listed = await list(f.client, level);
+        expect(listed.map(keyOf)).toEqual([k]);
+        expect(listed[0]?.size).toBe(1000);
+        // The second-writer guard trusts an ETag the listing repeats (issue #13).
+        expect(listed[0]?.etag).toBe(etag);
+        expect(await f.client.readLtxFile(k)).toEqual(body);
+      },
+    );
 
     test("writeLtxFile() of other bytes under the same key changes the listed ETag, if the backend has ETags", async () => {
       await using f = await makeClient();
@@ -123,8 +126,7 @@ export function runReplicaClientSuite(
       await using f = await makeClient();
       const keys = [key(0, 1, 1), key(0, 2, 4), key(0, 5, 5), key(0, 6, 9)];
       for (const k of keys) await f.client.writeLtxFile(k, bytes(8, 2), { timestamp: TIMESTAMP });
-      const seek = async (n: number): Promise<LtxFileKey[]> =>
-        (await list(f.client, 0, { seek: txid(n) })).map(keyOf);
+      const seek = async (n: number): Promise<LtxFileKey[]> => (await list(f.client, 0, { seek: txid(n) })).map(keyOf);
       expect(await seek(0)).toEqual(keys);
       expect(await seek(1)).toEqual(keys);
       expect(await seek(2)).toEqual(keys.slice(1));
@@ -175,7 +177,9 @@ export function runReplicaClientSuite(
 
     test("writeLtxFile() rejects minTxid > maxTxid with RangeError", async () => {
       await using f = await makeClient();
-      await expect(f.client.writeLtxFile(key(0, 5, 4), bytes(1, 1), { timestamp: TIMESTAMP })).rejects.toThrow(RangeError);
+      await expect(f.client.writeLtxFile(key(0, 5, 4), bytes(1, 1), { timestamp: TIMESTAMP })).rejects.toThrow(
+        RangeError,
+      );
     });
 
     test("readLtxFile() reads size bytes from offset", async () => {
@@ -299,7 +303,9 @@ export function runReplicaClientSuite(
     test("writeLtxFile() handles concurrent writes of different keys", async () => {
       await using f = await makeClient();
       const keys = Array.from({ length: 24 }, (_, i) => key(0, i + 1, i + 1));
-      await Promise.all(keys.map((k) => f.client.writeLtxFile(k, bytes(512, Number(k.minTxid)), { timestamp: TIMESTAMP })));
+      await Promise.all(
+        keys.map((k) => f.client.writeLtxFile(k, bytes(512, Number(k.minTxid)), { timestamp: TIMESTAMP })),
+      );
       expect((await list(f.client, 0)).map(keyOf)).toEqual(keys);
       for (const k of keys) expect(await f.client.readLtxFile(k)).toEqual(bytes(512, Number(k.minTxid)));
     });
@@ -345,7 +351,11 @@ export function runReplicaClientSuite(
       const bodies = [bytes(512 * 1024, 23), bytes(512 * 1024, 24)];
       const throttle = new ByteThrottle({ bytesPerSecond: 2 * 1024 * 1024 });
       const start = performance.now();
-      await Promise.all(keys.map((k, i) => f.client.writeLtxFile(k, bodies[i] ?? new Uint8Array(0), { timestamp: TIMESTAMP, throttle })));
+      await Promise.all(
+        keys.map((k, i) =>
+          f.client.writeLtxFile(k, bodies[i] ?? new Uint8Array(0), { timestamp: TIMESTAMP, throttle }),
+        ),
+      );
       // 1 MiB in all at 2 MiB/s; each alone would take 0.25 s.
       expect(performance.now() - start).toBeGreaterThanOrEqual(450);
       expect(await f.client.readLtxFile(key(0, 1, 1))).toEqual(bodies[0] ?? new Uint8Array(0));
@@ -388,7 +398,9 @@ export function runReplicaClientSuite(
       await using f = await makeClient();
       const k = key(0, 1, 1);
       await f.client.writeLtxFile(k, bytes(10, 1), { timestamp: TIMESTAMP });
-      await expect(f.client.readLtxFile(k, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
+      await expect(f.client.readLtxFile(k, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+        name: "AbortError",
+      });
       await expect(
         f.client.writeLtxFile(key(0, 2, 2), bytes(10, 1), { timestamp: TIMESTAMP, signal: AbortSignal.abort() }),
       ).rejects.toMatchObject({ name: "AbortError" });

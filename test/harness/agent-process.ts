@@ -35,7 +35,8 @@ export function startAgent(cfg: string, env: Record<string, string> = {}): Agent
       const deadline = Date.now() + 30_000;
       while (!log.includes(text)) {
         if (Date.now() > deadline) throw new Error(`Agent never logged '${text}':\n${log}`);
-        if (proc.exitCode !== null) throw new Error(`Agent exited (${proc.exitCode}) before logging '${text}':\n${log}`);
+        if (proc.exitCode !== null)
+          throw new Error(`Agent exited (${proc.exitCode}) before logging '${text}':\n${log}`);
         await Bun.sleep(20);
       }
     },

@@ -41,5 +41,12 @@ export function thrownConfigError(parse: () => unknown): ConfigError {
  * 100 ms, replicated to a file replica every 200 ms.
  */
 export function fastDbYaml(db: string, replicaDir: string): string[] {
-  return ["dbs:", `  - path: ${db}`, "    monitor-interval: 100ms", "    replica:", `      path: ${replicaDir}`, "      sync-interval: 200ms"];
+  return [
+    "dbs:",
+    `  - path: ${db}`,
+    "    monitor-interval: 100ms",
+    "    replica:",
+    `      path: ${replicaDir}`,
+    "      sync-interval: 200ms",
+  ];
 }

@@ -25,7 +25,8 @@ export class FaultyReplicaClient implements ReplicaClient {
   }
 
   #check(): void {
-    if (this.offline) throw new ReplicaError(`Cannot reach replica '${this.location}': offline (injected)`, { replica: this.location });
+    if (this.offline)
+      throw new ReplicaError(`Cannot reach replica '${this.location}': offline (injected)`, { replica: this.location });
   }
 
   async init(...args: Parameters<ReplicaClient["init"]>) {

@@ -27,7 +27,11 @@ export type FrameSpec = { pgno: number; data: Uint8Array; encoding: "block" | "s
  * Builds an LTX file by hand from the format description, with a choice of
  * page encoding per frame. `fileChecksum` skips hashing (for huge files).
  */
-export function buildLtx(h: LtxHeader, frames: FrameSpec[], options: { postApply: bigint; fileChecksum?: bigint }): Uint8Array {
+export function buildLtx(
+  h: LtxHeader,
+  frames: FrameSpec[],
+  options: { postApply: bigint; fileChecksum?: bigint },
+): Uint8Array {
   const parts: Uint8Array[] = [encodeHeader(h)];
   const crc = options.fileChecksum === undefined ? new Crc64().update(parts[0]!) : undefined;
   const index: number[] = [];
@@ -73,8 +77,7 @@ export function buildLtx(h: LtxHeader, frames: FrameSpec[], options: { postApply
   view.setBigUint64(tail.length, BigInt(tail.length - 6));
   view.setBigUint64(tail.length + 8, options.postApply);
   crc?.update(end.subarray(0, end.length - 8));
-  view.setBigUint64(tail.length + 16, options.fileChecksum ?? (CHECKSUM_FLAG | crc!.digest()));
+  view.setBigUint64(tail.length + 16, options.fileChecksum ?? CHECKSUM_FLAG | crc!.digest());
   parts.push(end);
   return Buffer.concat(parts);
 }
-

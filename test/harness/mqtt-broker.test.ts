@@ -66,7 +66,11 @@ describe.each(availableBrokerKinds())("startMqttBroker() with %s", (kind) => {
   });
 
   test("users: the right password connects, a wrong one or none is refused", async () => {
-    await using broker = await startMqttBroker({ kind, allowAnonymous: false, users: { "dev-01": "s3cret", ops: "pw" } });
+    await using broker = await startMqttBroker({
+      kind,
+      allowAnonymous: false,
+      users: { "dev-01": "s3cret", ops: "pw" },
+    });
     const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, username: "dev-01", password: "s3cret" });
     expect(client.connected).toBe(true);
     await client.endAsync();
@@ -87,7 +91,9 @@ describe.each(availableBrokerKinds())("startMqttBroker() with %s", (kind) => {
     const broker = await startMqttBroker({ kind });
     await broker.stop();
     await broker.stop();
-    await expect(mqtt.connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 2_000 })).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    await expect(mqtt.connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 2_000 })).rejects.toMatchObject({
+      code: "ECONNREFUSED",
+    });
   });
 });
 
@@ -95,7 +101,9 @@ describe("startMqttBroker() MQTT 5", () => {
   test("aedes refuses an MQTT 5 client (tests needing MQTT 5 must check kind)", async () => {
     await using broker = await startMqttBroker({ kind: "aedes" });
     // Return code 1: "unacceptable protocol version".
-    await expect(mqtt.connectAsync(broker.url, { reconnectPeriod: 0, protocolVersion: 5 })).rejects.toMatchObject({ code: 1 });
+    await expect(mqtt.connectAsync(broker.url, { reconnectPeriod: 0, protocolVersion: 5 })).rejects.toMatchObject({
+      code: 1,
+    });
   });
 
   test.skipIf(!availableBrokerKinds().includes("mosquitto"))("mosquitto accepts an MQTT 5 client", async () => {

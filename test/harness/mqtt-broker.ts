@@ -68,7 +68,12 @@ export interface MqttBrokerOptions {
    * certificate and key; with `requireCertificate`, clients must present a
    * certificate signed by the CA (mTLS). The URL is then `mqtts://`.
    */
-  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string; readonly requireCertificate: boolean };
+  readonly tls?: {
+    readonly ca: string;
+    readonly cert: string;
+    readonly key: string;
+    readonly requireCertificate: boolean;
+  };
 }
 
 const MOSQUITTO_FALLBACK = "/usr/sbin/mosquitto";
@@ -153,7 +158,12 @@ async function startMosquitto(bin: string, auth: Auth, tls: MqttBrokerOptions["t
           ...(process.getuid?.() === 0 ? ["user root"] : []),
           ...(tls === undefined
             ? []
-            : [`cafile ${tls.ca}`, `certfile ${tls.cert}`, `keyfile ${tls.key}`, `require_certificate ${tls.requireCertificate}`]),
+            : [
+                `cafile ${tls.ca}`,
+                `certfile ${tls.cert}`,
+                `keyfile ${tls.key}`,
+                `require_certificate ${tls.requireCertificate}`,
+              ]),
           `allow_anonymous ${auth.allowAnonymous}`,
           ...(auth.users === undefined ? [] : [`password_file ${passwordFile}`]),
           "persistence false",
@@ -172,7 +182,10 @@ async function startMosquitto(bin: string, auth: Auth, tls: MqttBrokerOptions["t
       })();
       const ready = await waitForPort(port, () => proc.exitCode !== null);
       if (!ready) {
-        const state = proc.exitCode === null ? `port ${port} did not open within ${START_TIMEOUT_MS} ms` : `exited with code ${proc.exitCode}`;
+        const state =
+          proc.exitCode === null
+            ? `port ${port} did not open within ${START_TIMEOUT_MS} ms`
+            : `exited with code ${proc.exitCode}`;
         proc.kill("SIGKILL");
         await proc.exited;
         await collected;
@@ -191,7 +204,13 @@ async function startMosquitto(bin: string, auth: Auth, tls: MqttBrokerOptions["t
         await collected;
         await dir[Symbol.asyncDispose]();
       }
-      return { kind: "mosquitto", url: `${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`, port, stop, [Symbol.asyncDispose]: stop };
+      return {
+        kind: "mosquitto",
+        url: `${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
+        port,
+        stop,
+        [Symbol.asyncDispose]: stop,
+      };
     }
   } catch (err) {
     await dir[Symbol.asyncDispose]();

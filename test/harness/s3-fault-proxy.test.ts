@@ -3,7 +3,13 @@
  * real client sees it, against a real s3rver behind the proxy.
  */
 import { describe, expect, test } from "bun:test";
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
 import { startS3Server } from "./s3-server.ts";
 import { startS3FaultProxy, type Fault } from "./s3-fault-proxy.ts";
 
@@ -86,7 +92,9 @@ describe("startS3FaultProxy()", () => {
   ] as const)("%s answers %s (%d) with the S3 XML error body and stores nothing", async (kind, name, status) => {
     await using t = await setup();
     t.arm("PutObject", { kind });
-    expect(await rejection(t.viaProxy.send(new PutObjectCommand({ Bucket: BUCKET, Key: "k", Body: body })))).toMatchObject({ name, status });
+    expect(
+      await rejection(t.viaProxy.send(new PutObjectCommand({ Bucket: BUCKET, Key: "k", Body: body }))),
+    ).toMatchObject({ name, status });
     expect(await stored(t.direct, "k")).toBe(false);
     expect(t.proxy.counts[kind]).toBe(1);
   });
@@ -94,7 +102,9 @@ describe("startS3FaultProxy()", () => {
   test("stored-500 stores the PUT but answers 500", async () => {
     await using t = await setup();
     t.arm("PutObject", { kind: "stored-500" });
-    expect(await rejection(t.viaProxy.send(new PutObjectCommand({ Bucket: BUCKET, Key: "k", Body: body })))).toMatchObject({ name: "InternalError", status: 500 });
+    expect(
+      await rejection(t.viaProxy.send(new PutObjectCommand({ Bucket: BUCKET, Key: "k", Body: body }))),
+    ).toMatchObject({ name: "InternalError", status: 500 });
     const got = await t.direct.send(new GetObjectCommand({ Bucket: BUCKET, Key: "k" }));
     expect(await got.Body?.transformToByteArray()).toEqual(body);
   });

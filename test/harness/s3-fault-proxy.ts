@@ -13,7 +13,13 @@
  * @module
  */
 
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import type { Socket } from "node:net";
 import { parseS3Request } from "./s3-server.ts";
 
@@ -39,7 +45,15 @@ export type FaultKind =
   | "stored-500";
 
 /** Every fault kind, for tables and counters. */
-export const FAULT_KINDS: readonly FaultKind[] = ["error-500", "error-503", "slow-down", "reset", "stall", "truncate", "stored-500"];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "error-500",
+  "error-503",
+  "slow-down",
+  "reset",
+  "stall",
+  "truncate",
+  "stored-500",
+];
 
 /** One fault to inject. */
 export interface Fault {
@@ -96,7 +110,10 @@ export interface S3FaultProxy extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-const ERROR_BODIES: Record<"error-500" | "error-503" | "slow-down" | "stored-500", { status: number; code: string; message: string }> = {
+const ERROR_BODIES: Record<
+  "error-500" | "error-503" | "slow-down" | "stored-500",
+  { status: number; code: string; message: string }
+> = {
   "error-500": { status: 500, code: "InternalError", message: "We encountered an internal error. Please try again." },
   "stored-500": { status: 500, code: "InternalError", message: "We encountered an internal error. Please try again." },
   "error-503": { status: 503, code: "ServiceUnavailable", message: "Service is unable to handle request." },
@@ -117,7 +134,10 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
   const target = new URL(options.target);
   let decide = options.decide;
   const log: ProxyLogEntry[] = [];
-  const counts = Object.fromEntries([...FAULT_KINDS, "outage"].map((k) => [k, 0])) as Record<FaultKind | "outage", number>;
+  const counts = Object.fromEntries([...FAULT_KINDS, "outage"].map((k) => [k, 0])) as Record<
+    FaultKind | "outage",
+    number
+  >;
   const sockets = new Set<Socket>();
   let outage = false;
 
@@ -149,7 +169,12 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
     }
   });
 
-  async function handle(req: IncomingMessage, res: ServerResponse, request: ProxiedRequest, fault: Fault | undefined): Promise<void> {
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: ProxiedRequest,
+    fault: Fault | undefined,
+  ): Promise<void> {
     switch (fault?.kind) {
       case undefined:
         return forwardStreaming(req, res);
@@ -227,14 +252,22 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
     });
   }
 
-  function forwardBuffered(req: IncomingMessage): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> {
+  function forwardBuffered(
+    req: IncomingMessage,
+  ): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> {
     return new Promise((resolve, reject) => {
       const up = upstreamRequest(req);
       up.on("error", reject);
       up.on("response", (upRes) => {
         const chunks: Buffer[] = [];
         upRes.on("data", (c: Buffer) => chunks.push(c));
-        upRes.on("end", () => resolve({ status: upRes.statusCode ?? 502, headers: copyHeaders(upRes.headers), body: Buffer.concat(chunks) }));
+        upRes.on("end", () =>
+          resolve({
+            status: upRes.statusCode ?? 502,
+            headers: copyHeaders(upRes.headers),
+            body: Buffer.concat(chunks),
+          }),
+        );
         upRes.on("error", reject);
       });
       req.pipe(up);
@@ -287,13 +320,18 @@ export async function startS3FaultProxy(options: S3FaultProxyOptions): Promise<S
 function sendError(res: ServerResponse, kind: keyof typeof ERROR_BODIES): void {
   const e = ERROR_BODIES[kind];
   const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${e.code}</Code><Message>${e.message}</Message><RequestId>chaos-proxy</RequestId></Error>`;
-  res.writeHead(e.status, { "content-type": "application/xml", "content-length": String(Buffer.byteLength(body)), "x-amz-request-id": "chaos-proxy" });
+  res.writeHead(e.status, {
+    "content-type": "application/xml",
+    "content-length": String(Buffer.byteLength(body)),
+    "x-amz-request-id": "chaos-proxy",
+  });
   res.end(body);
 }
 
 function copyHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && k !== "connection" && k !== "keep-alive") out[k] = v;
+  for (const [k, v] of Object.entries(headers))
+    if (v !== undefined && k !== "connection" && k !== "keep-alive") out[k] = v;
   return out;
 }
 

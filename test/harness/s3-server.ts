@@ -185,7 +185,10 @@ function classifyRequest(req: IncomingMessage): S3Request {
 }
 
 /** The S3 operation (`PutObject`, `ListObjectsV2` …), bucket and key of a path-style request. */
-export function parseS3Request(method: string, requestUrl: string): { kind: string; bucket: string | undefined; key: string | undefined } {
+export function parseS3Request(
+  method: string,
+  requestUrl: string,
+): { kind: string; bucket: string | undefined; key: string | undefined } {
   const url = new URL(requestUrl, "http://localhost");
   const [, bucket, ...rest] = url.pathname.split("/");
   const key = rest.length > 0 && rest.join("/") !== "" ? decodeURIComponent(rest.join("/")) : undefined;
@@ -231,7 +234,12 @@ interface FilesystemStorePrototype {
     size: number;
     md5: string;
   }>;
-  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+  putPart(
+    bucket: string,
+    uploadId: string,
+    partNumber: number,
+    content: Readable,
+  ): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
   deleteObject(bucket: string, key: string): Promise<void>;
   getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>;
@@ -247,7 +255,10 @@ const passThroughCipher = {
 
 /** Fixes the s3rver defects listed in the module doc; must run before s3rver loads. */
 function patchS3rver(): void {
-  const crypto = require("node:crypto") as Record<"createCipheriv" | "createDecipheriv", (...args: unknown[]) => unknown>;
+  const crypto = require("node:crypto") as Record<
+    "createCipheriv" | "createDecipheriv",
+    (...args: unknown[]) => unknown
+  >;
   for (const name of ["createCipheriv", "createDecipheriv"] as const) {
     const original = crypto[name];
     if ((original as { s3rverPatched?: boolean }).s3rverPatched === true) continue;
@@ -257,7 +268,9 @@ function patchS3rver(): void {
   }
 
   // `stores/filesystem.js` destructures `walk` when it loads, so replace it first.
-  const utils = require("s3rver/lib/utils") as { walk: (dir: string, filter?: (dir: string) => boolean) => Iterable<string> };
+  const utils = require("s3rver/lib/utils") as {
+    walk: (dir: string, filter?: (dir: string) => boolean) => Iterable<string>;
+  };
   utils.walk = function* sortedWalk(dir: string, recurseFilter?: (dir: string) => boolean): Generator<string> {
     const names = readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const name of names) {

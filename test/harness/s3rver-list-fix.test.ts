@@ -14,9 +14,15 @@ describe("fixS3rverDelimiterListing()", () => {
       return [...xml.matchAll(/<CommonPrefixes><Prefix>([^<]*)<\/Prefix><\/CommonPrefixes>/g)].map((m) => m[1] ?? "");
     };
     expect(await list("prefix=db/generations/&delimiter=/")).toEqual(["db/generations/g1/", "db/generations/g2/"]);
-    expect(await list("list-type=2&prefix=db/generations/&delimiter=/")).toEqual(["db/generations/g1/", "db/generations/g2/"]);
+    expect(await list("list-type=2&prefix=db/generations/&delimiter=/")).toEqual([
+      "db/generations/g1/",
+      "db/generations/g2/",
+    ]);
     expect(await list("prefix=db/&delimiter=/")).toEqual(["db/generations/"]);
-    expect(await list("prefix=db/generations/g1/&delimiter=/")).toEqual(["db/generations/g1/snapshots/", "db/generations/g1/wal/"]);
+    expect(await list("prefix=db/generations/g1/&delimiter=/")).toEqual([
+      "db/generations/g1/snapshots/",
+      "db/generations/g1/wal/",
+    ]);
     expect(await list("prefix=db/generations/g1/wal/&delimiter=/")).toEqual([]);
   });
 });

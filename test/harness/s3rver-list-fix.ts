@@ -56,7 +56,9 @@ const PATCHED = Symbol.for("litefleet.s3rverDelimiterFix");
  */
 export function fixS3rverDelimiterListing(): void {
   const Store = require("s3rver/lib/stores/filesystem") as FilesystemStoreClass;
-  const utils = require("s3rver/lib/utils") as { walk: (dir: string, filter?: (dir: string) => boolean) => Iterable<string> };
+  const utils = require("s3rver/lib/utils") as {
+    walk: (dir: string, filter?: (dir: string) => boolean) => Iterable<string>;
+  };
   const proto = Store.prototype as FilesystemStoreClass["prototype"] & { [PATCHED]?: true };
   if (proto[PATCHED]) return;
   const listObjects = proto.listObjects;

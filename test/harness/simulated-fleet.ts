@@ -23,7 +23,12 @@ import { deviceReplica } from "../../src/aggregate/discover.ts";
 import { mulberry32 } from "./prng.ts";
 import { flush, testUploader } from "./uploader.ts";
 
-const CAPTURE = { busyTimeoutMs: 2000, minCheckpointPageCount: 1000, truncatePageN: 100_000, checkpointIntervalMs: 60_000 };
+const CAPTURE = {
+  busyTimeoutMs: 2000,
+  minCheckpointPageCount: 1000,
+  truncatePageN: 100_000,
+  checkpointIntervalMs: 60_000,
+};
 
 /** One simulated device. */
 export interface SimulatedDevice {
@@ -72,10 +77,13 @@ export async function createSimulatedFleet(
       },
     };
     await device.change((db) => {
-      db.exec("CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, value REAL, at INTEGER); CREATE TABLE notes (body TEXT);");
+      db.exec(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, value REAL, at INTEGER); CREATE TABLE notes (body TEXT);",
+      );
       const insert = db.prepare("INSERT INTO readings (sensor, value, at) VALUES (?, ?, ?)");
       db.transaction(() => {
-        for (let r = 0; r < options.rows; r++) insert.run(`s${Math.floor(random() * 8)}`, random() * 100, 1_795_000_000 + r);
+        for (let r = 0; r < options.rows; r++)
+          insert.run(`s${Math.floor(random() * 8)}`, random() * 100, 1_795_000_000 + r);
       })();
       db.run("INSERT INTO notes (body) VALUES (?)", [`hello from ${id}`]);
     });

@@ -39,13 +39,19 @@ export function integrityCheck(path: string): string {
 export function contentHash(db: Database): string {
   const hash = createHash("sha256");
   const tables = db
-    .query("SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE '\\_litefleet%' ESCAPE '\\' ORDER BY name")
+    .query(
+      "SELECT name, sql FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE '\\_litefleet%' ESCAPE '\\' ORDER BY name",
+    )
     .all() as { name: string; sql: string | null }[];
   for (const t of tables) {
     hash.update(`${t.name}\n${t.sql ?? ""}\n`);
     if (!t.sql?.startsWith("CREATE TABLE")) continue;
     for (const row of db.query(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY rowid`).values()) {
-      hash.update(JSON.stringify(row, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString("hex") : typeof v === "bigint" ? v.toString() : v)));
+      hash.update(
+        JSON.stringify(row, (_k, v: unknown) =>
+          v instanceof Uint8Array ? Buffer.from(v).toString("hex") : typeof v === "bigint" ? v.toString() : v,
+        ),
+      );
     }
   }
   return hash.digest("hex");

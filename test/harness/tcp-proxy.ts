@@ -78,7 +78,10 @@ export interface TcpProxy extends AsyncDisposable {
  * ```
  */
 export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy> {
-  const { target: { host: targetHost, port: targetPort }, onData } = options;
+  const {
+    target: { host: targetHost, port: targetPort },
+    onData,
+  } = options;
   const open = new Set<Socket>();
   const history: ChunkArrival[] = [];
   let bytesToTarget = 0;

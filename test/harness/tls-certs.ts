@@ -37,12 +37,66 @@ export function makeTestCertificates(dir: string): TestCertificates {
     if (r.status !== 0) throw new Error(`Cannot make test certificates: openssl ${args[0]} failed:\n${r.stderr}`);
   };
   for (const ca of ["ca", "other-ca"]) {
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", `/CN=litefleet test ${ca}`, "-keyout", f(`${ca}.key`), "-out", f(`${ca}.pem`));
+    run(
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=litefleet test ${ca}`,
+      "-keyout",
+      f(`${ca}.key`),
+      "-out",
+      f(`${ca}.pem`),
+    );
   }
   writeFileSync(f("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  for (const [name, ext] of [["server", ["-extfile", f("server.ext")]], ["client", []]] as const) {
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", `/CN=${name === "server" ? "127.0.0.1" : "dev-1"}`, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`));
-    run("x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "2", "-out", f(`${name}.pem`), ...ext);
+  for (const [name, ext] of [
+    ["server", ["-extfile", f("server.ext")]],
+    ["client", []],
+  ] as const) {
+    run(
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      `/CN=${name === "server" ? "127.0.0.1" : "dev-1"}`,
+      "-keyout",
+      f(`${name}.key`),
+      "-out",
+      f(`${name}.csr`),
+    );
+    run(
+      "x509",
+      "-req",
+      "-in",
+      f(`${name}.csr`),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-out",
+      f(`${name}.pem`),
+      ...ext,
+    );
   }
-  return { ca: f("ca.pem"), serverCert: f("server.pem"), serverKey: f("server.key"), clientCert: f("client.pem"), clientKey: f("client.key"), otherCa: f("other-ca.pem") };
+  return {
+    ca: f("ca.pem"),
+    serverCert: f("server.pem"),
+    serverKey: f("server.key"),
+    clientCert: f("client.pem"),
+    clientKey: f("client.key"),
+    otherCa: f("other-ca.pem"),
+  };
 }

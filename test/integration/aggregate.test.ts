@@ -38,7 +38,9 @@ function expectedRows(devices: readonly SimulatedDevice[], table: string, column
 function centralRows(path: string, table: string, columns: string): unknown[] {
   const db = new Database(path, { readonly: true });
   try {
-    return db.query(`SELECT device_id, ${columns} FROM ${table} ORDER BY device_id, ${table === "notes" ? "_rowid" : "id"}`).all();
+    return db
+      .query(`SELECT device_id, ${columns} FROM ${table} ORDER BY device_id, ${table === "notes" ? "_rowid" : "id"}`)
+      .all();
   } finally {
     db.close();
   }
@@ -62,14 +64,20 @@ describe("litefleet aggregate", () => {
       const before = s3.requests.length;
       const res = await runCli(["aggregate", "--fleet", fleetUrl, "--db", "app.db", "--out", out, "--json"], { env });
       const requests = s3.requests.slice(before);
-      return { res, gets: requests.filter((r) => r.kind === "GetObject").length, report: JSON.parse(res.stdout || "{}") };
+      return {
+        res,
+        gets: requests.filter((r) => r.kind === "GetObject").length,
+        report: JSON.parse(res.stdout || "{}"),
+      };
     };
 
     const first = await run();
     expect(first.res.stderr).toBe("");
     expect(first.res.code).toBe(0);
     expect(first.report.devices).toHaveLength(24);
-    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(expectedRows(devices, "readings", "id, sensor, value, at"));
+    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(
+      expectedRows(devices, "readings", "id, sensor, value, at"),
+    );
     expect(centralRows(out, "notes", "body")).toEqual(expectedRows(devices, "notes", "body"));
 
     // Nothing changed: nothing is downloaded.
@@ -82,21 +90,33 @@ describe("litefleet aggregate", () => {
     await changed[0]!.change((db) => db.exec("INSERT INTO readings (sensor, value, at) VALUES ('new', 1.5, 1)"));
     await changed[1]!.change((db) => db.exec("UPDATE readings SET value = -1 WHERE id % 3 = 0"));
     await changed[2]!.change((db) => db.exec("DELETE FROM readings WHERE id > 10; DELETE FROM notes"));
-    await changed[3]!.change((db) => db.exec("ALTER TABLE readings ADD COLUMN unit TEXT; UPDATE readings SET unit = 'C'"));
+    await changed[3]!.change((db) =>
+      db.exec("ALTER TABLE readings ADD COLUMN unit TEXT; UPDATE readings SET unit = 'C'"),
+    );
     await changed[4]!.change((db) => db.exec("DROP TABLE notes"));
     const second = await run();
     expect(second.res.code).toBe(0);
-    const modes = Object.fromEntries(second.report.devices.map((d: { device: string; cache: { mode: string } }) => [d.device, d.cache.mode]));
-    for (const d of devices) expect({ device: d.id, mode: modes[d.id] }).toEqual({ device: d.id, mode: changed.includes(d) ? "incremental" : "unchanged" });
+    const modes = Object.fromEntries(
+      second.report.devices.map((d: { device: string; cache: { mode: string } }) => [d.device, d.cache.mode]),
+    );
+    for (const d of devices)
+      expect({ device: d.id, mode: modes[d.id] }).toEqual({
+        device: d.id,
+        mode: changed.includes(d) ? "incremental" : "unchanged",
+      });
     // Only the new level-0 files were fetched: one per changed device.
     expect(second.gets).toBe(changed.length);
     expect(second.report.files).toBe(changed.length);
 
-    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(expectedRows(devices, "readings", "id, sensor, value, at"));
+    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(
+      expectedRows(devices, "readings", "id, sensor, value, at"),
+    );
     expect(centralRows(out, "notes", "body")).toEqual(expectedRows(devices, "notes", "body"));
     // Drift rule: the added column exists centrally; devices without it hold NULL.
     const central = new Database(out, { readonly: true });
-    const units = central.query("SELECT device_id, count(*) AS n, count(unit) AS with_unit FROM readings GROUP BY device_id").all() as { device_id: string; n: number; with_unit: number }[];
+    const units = central
+      .query("SELECT device_id, count(*) AS n, count(unit) AS with_unit FROM readings GROUP BY device_id")
+      .all() as { device_id: string; n: number; with_unit: number }[];
     central.close();
     for (const u of units) expect(u.with_unit).toBe(u.device_id === changed[3]!.id ? u.n : 0);
   }, 120_000);
@@ -104,13 +124,22 @@ describe("litefleet aggregate", () => {
   test("a primary key that differs from the central table's is reported, and the device's rows stay", async () => {
     await using dir = await makeTempDir("lf-aggregate-drift-");
     const fleet = join(dir.path, "fleet");
-    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 2, rows: 5, seed: 1 });
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 2,
+      rows: 5,
+      seed: 1,
+    });
     const out = join(dir.path, "central.db");
     expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).code).toBe(0);
-    await devices[1]!.change((db) => db.exec("DROP TABLE notes; CREATE TABLE notes (body TEXT PRIMARY KEY); INSERT INTO notes VALUES ('keyed')"));
+    await devices[1]!.change((db) =>
+      db.exec("DROP TABLE notes; CREATE TABLE notes (body TEXT PRIMARY KEY); INSERT INTO notes VALUES ('keyed')"),
+    );
     const res = await runCli(["aggregate", "--fleet", fleet, "--out", out]);
     expect(res.code).toBe(0);
-    expect(res.stderr).toContain("Not merged (schema): dev-001: notes: its primary key (body) differs from the central table's (_rowid)");
+    expect(res.stderr).toContain(
+      "Not merged (schema): dev-001: notes: its primary key (body) differs from the central table's (_rowid)",
+    );
     expect(centralRows(out, "notes", "body")).toEqual([
       { device_id: "dev-000", body: "hello from dev-000" },
       { device_id: "dev-001", body: "hello from dev-001" },
@@ -120,7 +149,12 @@ describe("litefleet aggregate", () => {
   test("a damaged cached copy is detected by its checksum and rebuilt from the replica", async () => {
     await using dir = await makeTempDir("lf-aggregate-cache-");
     const fleet = join(dir.path, "fleet");
-    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 2, rows: 50, seed: 5 });
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 2,
+      rows: 50,
+      seed: 5,
+    });
     const out = join(dir.path, "central.db");
     expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).code).toBe(0);
     const cached = join(`${out}.cache`, "dev-001.db");
@@ -130,43 +164,76 @@ describe("litefleet aggregate", () => {
     await devices[1]!.change((db) => db.exec("UPDATE readings SET value = 0"));
     const res = await runCli(["aggregate", "--fleet", fleet, "--out", out, "--json"]);
     expect(res.code).toBe(0);
-    const modes = (JSON.parse(res.stdout) as { devices: { device: string; cache: { mode: string } }[] }).devices.map((d) => d.cache.mode);
+    const modes = (JSON.parse(res.stdout) as { devices: { device: string; cache: { mode: string } }[] }).devices.map(
+      (d) => d.cache.mode,
+    );
     expect(modes).toEqual(["unchanged", "full"]);
-    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(expectedRows(devices, "readings", "id, sensor, value, at"));
+    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(
+      expectedRows(devices, "readings", "id, sensor, value, at"),
+    );
   }, 60_000);
 
   test("--parquet on a later run exports every device, and DuckDB reads the same rows as the central database", async () => {
     await using dir = await makeTempDir("lf-aggregate-parquet-");
     const fleet = join(dir.path, "fleet");
-    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 4, rows: 30, seed: 9 });
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 4,
+      rows: 30,
+      seed: 9,
+    });
     const out = join(dir.path, "central.db");
     const lake = join(dir.path, "lake");
     expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).code).toBe(0);
     // Nothing changed on the devices, yet every device is exported: none was before.
     const res = await runCli(["aggregate", "--fleet", fleet, "--out", out, "--parquet", lake, "--json"]);
     expect(res.code).toBe(0);
-    expect((JSON.parse(res.stdout) as { devices: { parquetFiles?: number }[] }).devices.map((d) => d.parquetFiles)).toEqual([2, 2, 2, 2]);
+    expect(
+      (JSON.parse(res.stdout) as { devices: { parquetFiles?: number }[] }).devices.map((d) => d.parquetFiles),
+    ).toEqual([2, 2, 2, 2]);
     const duck = await (await DuckDBInstance.create(":memory:")).connect();
     const reader = await duck.runAndReadAll(
       `SELECT device_id, count(*)::INTEGER AS n, round(sum(value), 6) AS total FROM read_parquet('${lake}/*/readings/*.parquet', hive_partitioning = true) GROUP BY device_id ORDER BY device_id`,
     );
     const central = new Database(out, { readonly: true });
-    const want = central.query("SELECT device_id, count(*) AS n, round(sum(value), 6) AS total FROM readings GROUP BY device_id ORDER BY device_id").all();
+    const want = central
+      .query(
+        "SELECT device_id, count(*) AS n, round(sum(value), 6) AS total FROM readings GROUP BY device_id ORDER BY device_id",
+      )
+      .all();
     central.close();
     expect(reader.getRowObjects()).toEqual(want as never);
     expect(want).toHaveLength(devices.length);
     // And a third run, with nothing new, exports nothing again.
     const idle = await runCli(["aggregate", "--fleet", fleet, "--out", out, "--parquet", lake, "--json"]);
-    expect((JSON.parse(idle.stdout) as { devices: { parquetFiles?: number }[] }).devices.every((d) => d.parquetFiles === undefined)).toBe(true);
+    expect(
+      (JSON.parse(idle.stdout) as { devices: { parquetFiles?: number }[] }).devices.every(
+        (d) => d.parquetFiles === undefined,
+      ),
+    ).toBe(true);
   }, 60_000);
 
   test("--shard i/N splits the fleet exactly, by a stable hash", async () => {
     await using dir = await makeTempDir("lf-aggregate-shard-");
     const fleet = join(dir.path, "fleet");
-    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 10, rows: 2, seed: 3 });
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 10,
+      rows: 2,
+      seed: 3,
+    });
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await runCli(["aggregate", "--fleet", fleet, "--out", join(dir.path, `shard-${i}.db`), "--shard", `${i}/3`, "--json"]);
+      const res = await runCli([
+        "aggregate",
+        "--fleet",
+        fleet,
+        "--out",
+        join(dir.path, `shard-${i}.db`),
+        "--shard",
+        `${i}/3`,
+        "--json",
+      ]);
       expect(res.code).toBe(0);
       const ids = (JSON.parse(res.stdout) as { devices: { device: string }[] }).devices.map((d) => d.device);
       for (const id of ids) expect(inShard(id, { index: i, count: 3 })).toBe(true);
@@ -198,7 +265,18 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
       env,
     });
     const out = join(dir.path, "central.db");
-    const aggregate = (prefix: string) => runCli(["aggregate", "--fleet", `s3://fleet/${prefix}?endpoint=${s3.endpoint}&region=us-east-1`, "--out", out, "--json"], { env });
+    const aggregate = (prefix: string) =>
+      runCli(
+        [
+          "aggregate",
+          "--fleet",
+          `s3://fleet/${prefix}?endpoint=${s3.endpoint}&region=us-east-1`,
+          "--out",
+          out,
+          "--json",
+        ],
+        { env },
+      );
 
     const typo = await aggregate("plant7");
     expect(typo.code).toBe(2);
@@ -220,7 +298,9 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
     expect(replica.code).toBe(2);
     // The first state is the level-9 snapshot (issue #13), so the replica's one folder is 0009/.
     expect(replica.stderr).toContain("its one folder holds no replica of 'app.db' ('<folder>/app.db/0000/…'): '0009'");
-    expect(replica.stderr).toContain("Try: 's3://fleet/plant-7/dev-000/app.db' looks like one device's replica (it holds 0009/): give --fleet the prefix two levels up");
+    expect(replica.stderr).toContain(
+      "Try: 's3://fleet/plant-7/dev-000/app.db' looks like one device's replica (it holds 0009/): give --fleet the prefix two levels up",
+    );
 
     expect((await aggregate("plant-7")).code).toBe(0);
   }, 60_000);
@@ -231,11 +311,18 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
     const out = join(dir.path, "central.db");
     const missing = await runCli(["aggregate", "--fleet", fleet, "--out", out]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`Error: Cannot aggregate '${fleet}': no devices found (looked for '<device>/app.db/ltx/…' under it): the directory does not exist`);
+    expect(missing.stderr).toContain(
+      `Error: Cannot aggregate '${fleet}': no devices found (looked for '<device>/app.db/ltx/…' under it): the directory does not exist`,
+    );
     mkdirSync(fleet);
     expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).stderr).toContain("the directory is empty");
 
-    await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 3, rows: 3, seed: 4 });
+    await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 3,
+      rows: 3,
+      seed: 4,
+    });
     const wrongDb = await runCli(["aggregate", "--fleet", fleet, "--db", "ap.db", "--out", out]);
     expect(wrongDb.code).toBe(2);
     expect(wrongDb.stderr).toBe(
@@ -247,7 +334,12 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
   test("every device failing exits 1 and says 0 of N; some failing exits 4 and merges the others", async () => {
     await using dir = await makeTempDir("lf-aggregate-fail-");
     const fleet = join(dir.path, "fleet");
-    const devices = await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 3, rows: 4, seed: 6 });
+    const devices = await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 3,
+      rows: 4,
+      seed: 6,
+    });
     const out = join(dir.path, "central.db");
 
     damage(fleet, "dev-001");
@@ -257,7 +349,9 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
     expect(some.stderr).toContain(`Aggregated 2 of 3 devices into ${out} in `);
     expect(some.stderr).toContain("; 1 failed: dev-001; 2 full, 0 incremental, 0 unchanged;");
     const merged = devices.filter((d) => d.id !== "dev-001");
-    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(expectedRows(merged, "readings", "id, sensor, value, at"));
+    expect(centralRows(out, "readings", "id, sensor, value, at")).toEqual(
+      expectedRows(merged, "readings", "id, sensor, value, at"),
+    );
 
     damage(fleet, "dev-000");
     damage(fleet, "dev-002");
@@ -267,16 +361,31 @@ describe("litefleet aggregate finds nothing, or fails, out loud (issue #12)", ()
     expect(all.stderr).toContain("; 3 failed: dev-000, dev-001, dev-002; 0 full");
     const json = await runCli(["aggregate", "--fleet", fleet, "--out", join(dir.path, "other.db"), "--json"]);
     expect(json.code).toBe(1);
-    expect((JSON.parse(json.stdout) as { devices: { error?: string }[] }).devices.every((d) => d.error !== undefined)).toBe(true);
+    expect(
+      (JSON.parse(json.stdout) as { devices: { error?: string }[] }).devices.every((d) => d.error !== undefined),
+    ).toBe(true);
   }, 60_000);
 
   test("a shard that holds none of the devices found is not an error", async () => {
     await using dir = await makeTempDir("lf-aggregate-shard0-");
     const fleet = join(dir.path, "fleet");
-    await createSimulatedFleet(join(dir.path, "devices"), { fleet: { type: "file", path: fleet }, count: 1, rows: 1, seed: 8 });
+    await createSimulatedFleet(join(dir.path, "devices"), {
+      fleet: { type: "file", path: fleet },
+      count: 1,
+      rows: 1,
+      seed: 8,
+    });
     const shards = [0, 1, 2, 3].map((i) => ({ i, has: inShard("dev-000", { index: i, count: 4 }) }));
     const empty = shards.find((x) => !x.has)!;
-    const res = await runCli(["aggregate", "--fleet", fleet, "--out", join(dir.path, "c.db"), "--shard", `${empty.i}/4`]);
+    const res = await runCli([
+      "aggregate",
+      "--fleet",
+      fleet,
+      "--out",
+      join(dir.path, "c.db"),
+      "--shard",
+      `${empty.i}/4`,
+    ]);
     expect(res.code).toBe(0);
     expect(res.stderr).toContain(`Aggregated 0 of 0 devices in shard ${empty.i}/4 (1 found) into `);
   }, 60_000);

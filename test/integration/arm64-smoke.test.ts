@@ -23,11 +23,7 @@ const QEMU = Bun.which("qemu-aarch64-static");
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const S3_PREFIX = "arm64/app.db";
 const skipReason =
-  QEMU === null
-    ? "qemu-aarch64-static is not on PATH"
-    : !existsSync(SYSROOT)
-      ? `${SYSROOT} is missing`
-      : undefined;
+  QEMU === null ? "qemu-aarch64-static is not on PATH" : !existsSync(SYSROOT) ? `${SYSROOT} is missing` : undefined;
 if (skipReason !== undefined) {
   console.log(`arm64 smoke test skipped: ${skipReason} (Debian: apt-get install qemu-user-static libc6-arm64-cross)`);
 }
@@ -44,7 +40,11 @@ function spawnArm64(bin: string, args: string[], env: Record<string, string> = {
 /** Runs the arm64 binary to completion. */
 async function runArm64(bin: string, args: string[], env: Record<string, string> = {}) {
   const proc = spawnArm64(bin, args, env);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -117,7 +117,9 @@ describe.skipIf(skipReason !== undefined)("linux-arm64 binary under qemu", () =>
 
     const app = new Database(dbPath, { create: true });
     // The emulated agent holds its checkpoint locks longer than a native one would.
-    app.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
+    app.exec(
+      "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
+    );
     for (let i = 0; i < 50; i++) app.run("INSERT INTO t (v) VALUES (?)", [`before ${i} `.repeat(40)]);
 
     const agent = spawnArm64(bin, ["replicate", "--config", cfg], creds);
@@ -125,7 +127,9 @@ describe.skipIf(skipReason !== undefined)("linux-arm64 binary under qemu", () =>
     const collected = (async () => {
       for await (const chunk of agent.stderr) log += new TextDecoder().decode(chunk);
     })();
-    const s3L0 = () => s3.requests.filter((r) => r.kind === "PutObject" && r.key?.startsWith(s3LevelPrefix(S3_PREFIX, 0)) === true).length;
+    const s3L0 = () =>
+      s3.requests.filter((r) => r.kind === "PutObject" && r.key?.startsWith(s3LevelPrefix(S3_PREFIX, 0)) === true)
+        .length;
     const agentLog = () =>
       `${log}(exit code ${agent.exitCode}; file replica L0 files: ${fileReplicaL0(replicaDir)}; ` +
       `s3 requests: ${s3.requests.map((r) => `${r.kind} ${r.key ?? ""}`).join(", ")})`;

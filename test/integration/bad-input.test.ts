@@ -106,7 +106,9 @@ describe("restore from a damaged bucket", () => {
 
 describe("replica access errors", () => {
   test("a missing bucket is named, exit code 1", async () => {
-    const r = await runCli(["restore", "-o", join(dir.path, "x.db"), `s3://nobucket/db?endpoint=${s3.endpoint}`], { env });
+    const r = await runCli(["restore", "-o", join(dir.path, "x.db"), `s3://nobucket/db?endpoint=${s3.endpoint}`], {
+      env,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("nobucket");
     expect(r.stderr).toContain("does not exist");
@@ -122,7 +124,9 @@ describe("replica access errors", () => {
   });
 
   test("an unreachable endpoint is named", async () => {
-    const r = await runCli(["restore", "-o", join(dir.path, "x.db"), "s3://fleet/db?endpoint=http://127.0.0.1:9"], { env });
+    const r = await runCli(["restore", "-o", join(dir.path, "x.db"), "s3://fleet/db?endpoint=http://127.0.0.1:9"], {
+      env,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("127.0.0.1:9");
   });
@@ -143,7 +147,9 @@ describe("nothing is overwritten", () => {
 
   test("--if-replica-exists skips an empty replica", async () => {
     const out = join(dir.path, "none.db");
-    const r = await runCli(["restore", "--if-replica-exists", "-o", out, `s3://fleet/empty?endpoint=${s3.endpoint}`], { env });
+    const r = await runCli(["restore", "--if-replica-exists", "-o", out, `s3://fleet/empty?endpoint=${s3.endpoint}`], {
+      env,
+    });
     expect(r.code).toBe(0);
     expect(existsSync(out)).toBe(false);
   });
@@ -152,7 +158,10 @@ describe("nothing is overwritten", () => {
 describe("bad config", () => {
   test("an unknown key is named with its path and a suggestion", async () => {
     const cfg = join(dir.path, "bad.yml");
-    writeFileSync(cfg, `dbs:\n  - path: ${join(dir.path, "app.db")}\n    replica:\n      type: s3\n      bukket: fleet\n`);
+    writeFileSync(
+      cfg,
+      `dbs:\n  - path: ${join(dir.path, "app.db")}\n    replica:\n      type: s3\n      bukket: fleet\n`,
+    );
     const r = await runCli(["replicate", "--config", cfg], { env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("dbs[0].replica.bukket");

@@ -69,7 +69,8 @@ function writer(db: string) {
   return {
     insert(n: number, blob = 64) {
       app.transaction(() => {
-        for (let i = 0; i < n; i++) app.run("INSERT INTO readings (sensor, v) VALUES (?, randomblob(?))", [`s${rows++ % 7}`, blob]);
+        for (let i = 0; i < n; i++)
+          app.run("INSERT INTO readings (sensor, v) VALUES (?, randomblob(?))", [`s${rows++ % 7}`, blob]);
       })();
     },
     hash: () => imageHash(app),
@@ -101,7 +102,8 @@ function ltxBytes(dir: string): number {
 }
 
 const putsUnder = (s3: S3Server, prefix: string) =>
-  s3.requests.filter((r) => (r.kind === "PutObject" || r.kind === "CreateMultipartUpload") && r.key?.startsWith(prefix)).length;
+  s3.requests.filter((r) => (r.kind === "PutObject" || r.kind === "CreateMultipartUpload") && r.key?.startsWith(prefix))
+    .length;
 
 describe("batching end to end", () => {
   test("one PUT per batch, whatever the number of commits", async () => {
@@ -189,95 +191,108 @@ describe("batching end to end", () => {
     w.close();
   }, 90_000);
 
-  test(`an outage of ${OUTAGE_SECONDS} s (hanging, then refused) with 5 databases loses nothing and every spool stays within its bound`, async () => {
-    await using s3 = await startS3Server({ buckets: ["fleet"] });
-    await using proxy = await startTcpProxy({ target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) } });
-    await using dir = await makeTempDir("outage-");
-    // Small enough that even a short LITEFLEET_OUTAGE_SECONDS run coalesces.
-    const maxBytes = 16 * 1024;
-    const statusAddr = `127.0.0.1:${await freePort()}`;
-    const names = ["a", "b", "c", "d", "e"];
-    const dbs = names.map((n) => {
-      const path = join(dir.path, `${n}.db`);
-      const app = new Database(path, { create: true });
-      app.exec("PRAGMA journal_mode = wal; CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, v BLOB);");
-      app.close();
-      return { name: n, path, meta: join(dir.path, `.${n}.db-litefleet`), url: `s3://fleet/dev/${n}.db?endpoint=${s3.endpoint}` };
-    });
-    const cfg = join(dir.path, "litefleet.yml");
-    writeFileSync(
-      cfg,
-      [
-        `status: { addr: "${statusAddr}" }`,
-        "levels: []",
-        `spool: { max-bytes: ${maxBytes}, max-age: 1h }`,
-        "dbs:",
-        ...dbs.flatMap((d) => [
-          `  - path: ${d.path}`,
-          // Captures every second (the default); batches every 2 s.
-          "    replica:",
-          `      url: s3://fleet/dev/${d.name}.db?endpoint=${proxy.endpoint}`,
-          "      sync-interval: 2s",
-        ]),
-      ].join("\n"),
-    );
-    const agent = startAgent(cfg, CREDS);
-    await agent.waitForLog("capture started");
-    const writers = dbs.map((d) => writer(d.path));
-    for (const w of writers) w.insert(10);
-    await Bun.sleep(3000);
-    // First half: requests hang (a dead cellular link); second half: refused.
-    proxy.stall();
-    const started = Date.now();
-    const outageEnd = started + OUTAGE_SECONDS * 1000;
-    let samples = 0;
-    let nextSample = started + 5000;
-    let worst = 0;
-    while (Date.now() < outageEnd) {
-      if (Date.now() > started + (OUTAGE_SECONDS * 1000) / 2) proxy.cut();
-      // New rows, and rewrites of the newest pages, keep arriving.
-      for (const w of writers) w.insert(5, 200);
-      await Bun.sleep(250);
-      if (Date.now() >= nextSample) {
-        nextSample += 5000;
-        samples++;
-        const st = await status(statusAddr);
-        for (const d of dbs) {
-          // The documented bound (CONFIG.md, "Local spool"), one replica:
-          // 3 × (max(max-bytes, 2 × S) + S) + S, S = the database's pages in
-          // LTX form (at most 1.02 × pages × page size + 1 KiB).
-          const db = st.dbs.find((x) => x.path === d.path);
-          const size = 1.02 * (db?.pages ?? 0) * (db?.pageSize ?? 0) + 1024;
-          const bound = 3 * (Math.max(maxBytes, 2 * size) + size) + size;
-          // Read after the status, so captures since then count against an older, smaller S.
-          const spool = ltxBytes(d.meta);
-          worst = Math.max(worst, spool / size);
-          expect(spool).toBeLessThanOrEqual(bound);
+  test(
+    `an outage of ${OUTAGE_SECONDS} s (hanging, then refused) with 5 databases loses nothing and every spool stays within its bound`,
+    async () => {
+      await using s3 = await startS3Server({ buckets: ["fleet"] });
+      await using proxy = await startTcpProxy({
+        target: { host: "127.0.0.1", port: Number(new URL(s3.endpoint).port) },
+      });
+      await using dir = await makeTempDir("outage-");
+      // Small enough that even a short LITEFLEET_OUTAGE_SECONDS run coalesces.
+      const maxBytes = 16 * 1024;
+      const statusAddr = `127.0.0.1:${await freePort()}`;
+      const names = ["a", "b", "c", "d", "e"];
+      const dbs = names.map((n) => {
+        const path = join(dir.path, `${n}.db`);
+        const app = new Database(path, { create: true });
+        app.exec("PRAGMA journal_mode = wal; CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, v BLOB);");
+        app.close();
+        return {
+          name: n,
+          path,
+          meta: join(dir.path, `.${n}.db-litefleet`),
+          url: `s3://fleet/dev/${n}.db?endpoint=${s3.endpoint}`,
+        };
+      });
+      const cfg = join(dir.path, "litefleet.yml");
+      writeFileSync(
+        cfg,
+        [
+          `status: { addr: "${statusAddr}" }`,
+          "levels: []",
+          `spool: { max-bytes: ${maxBytes}, max-age: 1h }`,
+          "dbs:",
+          ...dbs.flatMap((d) => [
+            `  - path: ${d.path}`,
+            // Captures every second (the default); batches every 2 s.
+            "    replica:",
+            `      url: s3://fleet/dev/${d.name}.db?endpoint=${proxy.endpoint}`,
+            "      sync-interval: 2s",
+          ]),
+        ].join("\n"),
+      );
+      const agent = startAgent(cfg, CREDS);
+      await agent.waitForLog("capture started");
+      const writers = dbs.map((d) => writer(d.path));
+      for (const w of writers) w.insert(10);
+      await Bun.sleep(3000);
+      // First half: requests hang (a dead cellular link); second half: refused.
+      proxy.stall();
+      const started = Date.now();
+      const outageEnd = started + OUTAGE_SECONDS * 1000;
+      let samples = 0;
+      let nextSample = started + 5000;
+      let worst = 0;
+      while (Date.now() < outageEnd) {
+        if (Date.now() > started + (OUTAGE_SECONDS * 1000) / 2) proxy.cut();
+        // New rows, and rewrites of the newest pages, keep arriving.
+        for (const w of writers) w.insert(5, 200);
+        await Bun.sleep(250);
+        if (Date.now() >= nextSample) {
+          nextSample += 5000;
+          samples++;
+          const st = await status(statusAddr);
+          for (const d of dbs) {
+            // The documented bound (CONFIG.md, "Local spool"), one replica:
+            // 3 × (max(max-bytes, 2 × S) + S) + S, S = the database's pages in
+            // LTX form (at most 1.02 × pages × page size + 1 KiB).
+            const db = st.dbs.find((x) => x.path === d.path);
+            const size = 1.02 * (db?.pages ?? 0) * (db?.pageSize ?? 0) + 1024;
+            const bound = 3 * (Math.max(maxBytes, 2 * size) + size) + size;
+            // Read after the status, so captures since then count against an older, smaller S.
+            const spool = ltxBytes(d.meta);
+            worst = Math.max(worst, spool / size);
+            expect(spool).toBeLessThanOrEqual(bound);
+          }
         }
       }
-    }
-    expect(samples).toBeGreaterThan(2);
-    const end = await status(statusAddr);
-    for (const db of end.dbs) {
-      expect(db.replicas[0]?.lastError).toBeTruthy();
-    }
-    expect(end.dbs.reduce((n, db) => n + (db.replicas[0]?.coalesced ?? 0), 0)).toBeGreaterThan(0);
-    expect(agent.log()).toContain("capture spool coalesced");
-    console.log(`outage: worst spool on disk ${worst.toFixed(2)} × the database's size (${samples} samples × ${dbs.length} dbs)`);
-    proxy.resume();
-    const sync = await runCli(["sync", "--addr", statusAddr, "--timeout", "120"]);
-    expect(sync.stderr).toBe("");
-    expect(sync.code).toBe(0);
-    const expected = writers.map((w) => w.hash());
-    for (const w of writers) w.close();
-    await agent.stop();
-    for (const [i, d] of dbs.entries()) {
-      const out = join(dir.path, `restored-${d.name}.db`);
-      const r = await runCli(["restore", "-o", out, d.url], { env: CREDS });
-      expect(r.stderr).toContain("integrity ok");
-      expect(fileHash(out)).toBe(expected[i] as string);
-    }
-  }, (OUTAGE_SECONDS + 150) * 1000);
+      expect(samples).toBeGreaterThan(2);
+      const end = await status(statusAddr);
+      for (const db of end.dbs) {
+        expect(db.replicas[0]?.lastError).toBeTruthy();
+      }
+      expect(end.dbs.reduce((n, db) => n + (db.replicas[0]?.coalesced ?? 0), 0)).toBeGreaterThan(0);
+      expect(agent.log()).toContain("capture spool coalesced");
+      console.log(
+        `outage: worst spool on disk ${worst.toFixed(2)} × the database's size (${samples} samples × ${dbs.length} dbs)`,
+      );
+      proxy.resume();
+      const sync = await runCli(["sync", "--addr", statusAddr, "--timeout", "120"]);
+      expect(sync.stderr).toBe("");
+      expect(sync.code).toBe(0);
+      const expected = writers.map((w) => w.hash());
+      for (const w of writers) w.close();
+      await agent.stop();
+      for (const [i, d] of dbs.entries()) {
+        const out = join(dir.path, `restored-${d.name}.db`);
+        const r = await runCli(["restore", "-o", out, d.url], { env: CREDS });
+        expect(r.stderr).toContain("integrity ok");
+        expect(fileHash(out)).toBe(expected[i] as string);
+      }
+    },
+    (OUTAGE_SECONDS + 150) * 1000,
+  );
 
   test("kill -9 during an upload leaves nothing half-written and the next start resumes", async () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
@@ -316,4 +331,3 @@ describe("batching end to end", () => {
     await restoreEquals(s, expected);
   }, 120_000);
 });
-

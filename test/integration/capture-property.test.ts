@@ -34,7 +34,9 @@ const SEEDS = Number(process.env.LITEFLEET_SEEDS ?? 50);
 const STEPS = 45;
 const CAPTURE = { busyTimeoutMs: 2000, minCheckpointPageCount: 15, truncatePageN: 60, checkpointIntervalMs: 60_000 };
 
-async function runSeed(seed: number): Promise<{ txids: number; snapshots: number; resyncs: number; checkpoints: number }> {
+async function runSeed(
+  seed: number,
+): Promise<{ txids: number; snapshots: number; resyncs: number; checkpoints: number }> {
   const rand = mulberry32(seed);
   const pick = (n: number) => Math.floor(rand() * n);
   await using dir = await makeTempDir("prop-");
@@ -92,8 +94,7 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
       // expects its own WAL restart.
       await sync();
       if (cap?.checkpoint(rand() < 0.5 ? "PASSIVE" : "TRUNCATE")) checkpoints++;
-    }
-    else if (r < 0.76) {
+    } else if (r < 0.76) {
       app.exec("VACUUM");
     } else if (r < 0.82) {
       // Graceful stop and start.
@@ -195,7 +196,8 @@ async function runSeed(seed: number): Promise<{ txids: number; snapshots: number
     } catch {
       names = [];
     }
-    for (const name of names) verifyLtxFile(readFileSync(join(dir.path, "replica", "ltx", level, name)), { path: name });
+    for (const name of names)
+      verifyLtxFile(readFileSync(join(dir.path, "replica", "ltx", level, name)), { path: name });
   }
   app.close();
   return { txids: restored, snapshots, resyncs, checkpoints };

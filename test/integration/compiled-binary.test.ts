@@ -31,14 +31,19 @@ describe("compiled binary", () => {
     // shared with piped-output.test.ts.
     const bin = await compiledBinary();
     const version = Bun.spawnSync([bin, "version"]);
-    expect(version.stdout.toString()).toMatch(/^litefleet \d+\.\d+\.\d+ \(commit [0-9a-z-]+, linux-(x64|arm64), sqlite 3\./);
+    expect(version.stdout.toString()).toMatch(
+      /^litefleet \d+\.\d+\.\d+ \(commit [0-9a-z-]+, linux-(x64|arm64), sqlite 3\./,
+    );
 
     const dbPath = join(dir.path, "app.db");
     const app = new Database(dbPath, { create: true });
     app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
     for (let i = 0; i < 50; i++) app.run("INSERT INTO t (v) VALUES (?)", [`row ${i} `.repeat(40)]);
     const replica = join(dir.path, "replica");
-    const agent = Bun.spawn([bin, "replicate", dbPath, `file://${replica}`], { stderr: "pipe", env: { PATH: process.env.PATH } });
+    const agent = Bun.spawn([bin, "replicate", dbPath, `file://${replica}`], {
+      stderr: "pipe",
+      env: { PATH: process.env.PATH },
+    });
     let log = "";
     const reader = (async () => {
       for await (const chunk of agent.stderr) log += new TextDecoder().decode(chunk);
@@ -63,7 +68,16 @@ describe("compiled binary", () => {
     mkdirSync(join(fleet, "dev-1"), { recursive: true });
     renameSync(replica, join(fleet, "dev-1", "app.db"));
     const lake = join(dir.path, "lake");
-    const aggregate = Bun.spawnSync([bin, "aggregate", "--fleet", fleet, "--out", join(dir.path, "central.db"), "--parquet", lake]);
+    const aggregate = Bun.spawnSync([
+      bin,
+      "aggregate",
+      "--fleet",
+      fleet,
+      "--out",
+      join(dir.path, "central.db"),
+      "--parquet",
+      lake,
+    ]);
     expect(aggregate.stderr.toString()).toContain("Aggregated 1 of 1 device into");
     expect(aggregate.exitCode).toBe(0);
     expect(existsSync(join(lake, "device_id=dev-1", "t", "part-00000.parquet"))).toBe(true);
@@ -73,11 +87,17 @@ describe("compiled binary", () => {
     await using dir = await makeTempDir("bin-lazy-");
     await using s3 = await startS3Server({ buckets: ["bkt"] });
     const bin = await compiledBinary();
-    const env = { PATH: process.env.PATH, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey };
+    const env = {
+      PATH: process.env.PATH,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    };
 
     const dbPath = join(dir.path, "app.db");
     const app = new Database(dbPath, { create: true });
-    app.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('s3');");
+    app.exec(
+      "PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('s3');",
+    );
     const url = `s3://bkt/app.db?endpoint=${s3.endpoint}`;
     const agent = Bun.spawn([bin, "replicate", dbPath, url], { stderr: "pipe", env });
     let log = "";
@@ -100,11 +120,18 @@ describe("compiled binary", () => {
 
     const v3Out = join(dir.path, "v3.db");
     const generation = "9cd3a38054c3329e";
-    const v3 = Bun.spawnSync([bin, "restore", "-o", v3Out, "--generation", generation, copyV3Replica(dir.path)], { env });
+    const v3 = Bun.spawnSync([bin, "restore", "-o", v3Out, "--generation", generation, copyV3Replica(dir.path)], {
+      env,
+    });
     expect(v3.stderr.toString()).toContain("Litestream v0.3 replica");
-    expect(Buffer.compare(readFileSync(v3Out), readFileSync(join(V3_FIXTURE, "expected", `gen-${generation}.db`)))).toBe(0);
+    expect(
+      Buffer.compare(readFileSync(v3Out), readFileSync(join(V3_FIXTURE, "expected", `gen-${generation}.db`))),
+    ).toBe(0);
 
     const keygen = Bun.spawnSync([bin, "fleet", "keygen", "--out", join(dir.path, "operator.key")], { env });
-    expect({ code: keygen.exitCode, stdout: keygen.stdout.toString() }).toEqual({ code: 0, stdout: expect.stringContaining("operator-keys:") });
+    expect({ code: keygen.exitCode, stdout: keygen.stdout.toString() }).toEqual({
+      code: 0,
+      stdout: expect.stringContaining("operator-keys:"),
+    });
   }, 120_000);
 });

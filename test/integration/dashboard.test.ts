@@ -24,9 +24,14 @@ import { DEFAULT_TOPIC_ROOT, deviceTopics } from "../../src/protocol/topics.ts";
 import { startMqttBroker } from "../harness/mqtt-broker.ts";
 
 const CHROMIUM =
-  Bun.which("chromium") ?? Bun.which("chromium-browser") ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ?? null;
+  Bun.which("chromium") ??
+  Bun.which("chromium-browser") ??
+  ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ??
+  null;
 if (CHROMIUM === null) {
-  console.log("dashboard browser test skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)");
+  console.log(
+    "dashboard browser test skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)",
+  );
 }
 
 const ROOT = DEFAULT_TOPIC_ROOT;
@@ -44,16 +49,44 @@ const SIMS: readonly Sim[] = [
   { db: { state: "ok", lagMs: 0 }, row: { state: "ok", lag: "0 s", pending: "0" } },
   { db: { state: "ok", lagMs: 900 }, row: { state: "ok", lag: "0 s", pending: "0" } },
   // Changes waiting for the batch policy, within the lag threshold (30 min): working as configured.
-  { db: { state: "pending", lagMs: 3_000, pendingFiles: 2, pendingBytes: 1_536 }, row: { state: "ok", lag: "3 s", pending: "2 files / 1.5 KiB" } },
-  { db: { state: "pending", lagMs: 59_999, pendingFiles: 1, pendingBytes: 512 }, row: { state: "ok", lag: "59 s", pending: "1 file / 512 B" } },
-  { db: { state: "pending", lagMs: 120_000, pendingFiles: 40, pendingBytes: 5 * 1024 * 1024 }, row: { state: "ok", lag: "2 min", pending: "40 files / 5.0 MiB" } },
-  { db: { state: "error", lagMs: 3_600_000, lastError: "Cannot upload: HTTP 503", replicas: [{ name: "s3", lastError: "Cannot upload: HTTP 503", conflict: null, lagMs: 3_600_000, lastUploadAt: null }] }, row: { state: "error", lag: "1 h", pending: "0" } },
+  {
+    db: { state: "pending", lagMs: 3_000, pendingFiles: 2, pendingBytes: 1_536 },
+    row: { state: "ok", lag: "3 s", pending: "2 files / 1.5 KiB" },
+  },
+  {
+    db: { state: "pending", lagMs: 59_999, pendingFiles: 1, pendingBytes: 512 },
+    row: { state: "ok", lag: "59 s", pending: "1 file / 512 B" },
+  },
+  {
+    db: { state: "pending", lagMs: 120_000, pendingFiles: 40, pendingBytes: 5 * 1024 * 1024 },
+    row: { state: "ok", lag: "2 min", pending: "40 files / 5.0 MiB" },
+  },
+  {
+    db: {
+      state: "error",
+      lagMs: 3_600_000,
+      lastError: "Cannot upload: HTTP 503",
+      replicas: [
+        { name: "s3", lastError: "Cannot upload: HTTP 503", conflict: null, lagMs: 3_600_000, lastUploadAt: null },
+      ],
+    },
+    row: { state: "error", lag: "1 h", pending: "0" },
+  },
   // An agent that reports no replicas apart (before 0.2): its summary's error.
-  { db: { state: "error", lagMs: 7_200_000, lastError: HOSTILE_ERROR }, row: { state: "error", lag: "2 h", pending: "0" } },
-  { db: { state: "starting", txid: null, lagMs: 0, lastUploadAt: null }, row: { state: "starting", lag: "0 s", pending: "0" } },
+  {
+    db: { state: "error", lagMs: 7_200_000, lastError: HOSTILE_ERROR },
+    row: { state: "error", lag: "2 h", pending: "0" },
+  },
+  {
+    db: { state: "starting", txid: null, lagMs: 0, lastUploadAt: null },
+    row: { state: "starting", lag: "0 s", pending: "0" },
+  },
   { db: { state: "ok", lagMs: 3 * 86_400_000 }, row: { state: "degraded", lag: "3 d", pending: "0" } },
   { db: { state: "ok", lagMs: 45_000 }, row: { state: "ok", lag: "45 s", pending: "0" } },
-  { db: { state: "pending", lagMs: 600_000, pendingFiles: 3, pendingBytes: 3 }, row: { state: "ok", lag: "10 min", pending: "3 files / 3 B" } },
+  {
+    db: { state: "pending", lagMs: 600_000, pendingFiles: 3, pendingBytes: 3 },
+    row: { state: "ok", lag: "10 min", pending: "3 files / 3 B" },
+  },
   // dev-12 loses its connection: only its Will (no databases) is retained.
   { db: { state: "ok" }, row: { state: "offline", lag: "\u2014", pending: "0" } },
 ];
@@ -65,7 +98,9 @@ const SIMS: readonly Sim[] = [
  */
 declare const document: {
   querySelectorAll(selector: string): { readonly length: number };
-  querySelector(selector: string): { readonly textContent: string | null; getAttribute(name: string): string | null } | null;
+  querySelector(
+    selector: string,
+  ): { readonly textContent: string | null; getAttribute(name: string): string | null } | null;
 };
 declare function getComputedStyle(element: unknown): { readonly color: string };
 
@@ -89,7 +124,16 @@ function statusOf(device: string, session: number, db: Partial<DbSummary>): Stat
     replicas: [],
     ...db,
   };
-  return { v: 1, type: "status", device, online: true, session, ts: Date.now(), agent: "litefleet/0.1.0", dbs: [summary] };
+  return {
+    v: 1,
+    type: "status",
+    device,
+    online: true,
+    session,
+    ts: Date.now(),
+    agent: "litefleet/0.1.0",
+    dbs: [summary],
+  };
 }
 
 /** The first message on `topic` for which `accept` holds. */
@@ -112,7 +156,15 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         for (const [i, sim] of SIMS.entries()) {
           const id = deviceId(i);
           const topic = deviceTopics(ROOT, id).status;
-          const will: StatusMessage = { v: 1, type: "status", device: id, online: false, session: 1, ts: Date.now(), reason: "lost" };
+          const will: StatusMessage = {
+            v: 1,
+            type: "status",
+            device: id,
+            online: false,
+            session: 1,
+            ts: Date.now(),
+            reason: "lost",
+          };
           const client = await mqtt.connectAsync(broker.url, {
             reconnectPeriod: 0,
             clientId: id,
@@ -123,7 +175,11 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         }
         // dev-12 drops off; wait until the broker has published (and retained) its Will.
         const lost = deviceTopics(ROOT, deviceId(11)).status;
-        const willSeen = messageWhere(watcher, lost, (p) => (JSON.parse(p.toString()) as StatusMessage).online === false);
+        const willSeen = messageWhere(
+          watcher,
+          lost,
+          (p) => (JSON.parse(p.toString()) as StatusMessage).online === false,
+        );
         await watcher.subscribeAsync(lost, { qos: 1 });
         devices[11]?.stream.destroy();
         await willSeen;
@@ -140,7 +196,9 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         });
 
         await page.goto(dashboard.url);
-        await page.waitForFunction((n) => document.querySelectorAll("#devices tr").length === n, SIMS.length, { timeout: 5_000 });
+        await page.waitForFunction((n) => document.querySelectorAll("#devices tr").length === n, SIMS.length, {
+          timeout: 5_000,
+        });
         await page.waitForSelector('#connection[data-state="live"]', { timeout: 5_000 });
         const rows = await page.$$eval("#devices tr", (trs) =>
           trs.map((tr) => {
@@ -172,11 +230,15 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         expect(rows[8]?.error).toBe("'/var/lib/app/app.db' is 3 d behind its replicas");
         // Only ok is green; the offline device shows when it was last seen, and that no data is known.
         const green = rows[0]?.color;
-        expect(rows.filter((r) => r.color === green).map((r) => r.state)).toEqual(rows.filter((r) => r.state === "ok").map((r) => r.state));
+        expect(rows.filter((r) => r.color === green).map((r) => r.state)).toEqual(
+          rows.filter((r) => r.state === "ok").map((r) => r.state),
+        );
         expect(rows[11]).toMatchObject({ state: "offline", data: "\u2014" });
         expect(rows[11]?.seen).toMatch(/^\d+ s ago$/);
         expect(rows[0]?.data).toMatch(/^\d+ s old$/);
-        expect(await page.textContent("#summary")).toBe("12 devices: 7 ok \u00b7 1 starting \u00b7 1 degraded \u00b7 2 error \u00b7 1 offline");
+        expect(await page.textContent("#summary")).toBe(
+          "12 devices: 7 ok \u00b7 1 starting \u00b7 1 degraded \u00b7 2 error \u00b7 1 offline",
+        );
         expect(await page.$$eval("#devices img", (imgs) => imgs.length)).toBe(0);
         expect(await page.evaluate(() => (globalThis as { pwned?: unknown }).pwned)).toBeUndefined();
 
@@ -187,10 +249,21 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         const dev03 = deviceTopics(ROOT, deviceId(2)).status;
         await devices[2]?.publishAsync(
           dev03,
-          encodeMessage(statusOf(deviceId(2), 1, { state: "error", lagMs: 180_000, pendingFiles: 5, pendingBytes: 2_048, lastError: "Cannot upload: timeout" })),
+          encodeMessage(
+            statusOf(deviceId(2), 1, {
+              state: "error",
+              lagMs: 180_000,
+              pendingFiles: 5,
+              pendingBytes: 2_048,
+              lastError: "Cannot upload: timeout",
+            }),
+          ),
           { qos: 1, retain: true },
         );
-        await devices[0]?.publishAsync(lost, encodeMessage(statusOf(deviceId(11), 2, { state: "ok", lagMs: 1_000 })), { qos: 1, retain: true });
+        await devices[0]?.publishAsync(lost, encodeMessage(statusOf(deviceId(11), 2, { state: "ok", lagMs: 1_000 })), {
+          qos: 1,
+          retain: true,
+        });
         await page.waitForFunction(
           () =>
             document.querySelector('tr[data-device="dev-03"] td[data-field="state"]')?.textContent === "error" &&
@@ -204,7 +277,9 @@ describe.skipIf(CHROMIUM === null)("fleet dashboard in Chromium", () => {
         expect(dev03Row).toEqual(["3 min", "5 files / 2.0 KiB", "'/var/lib/app/app.db' fails: Cannot upload: timeout"]);
         expect(await page.$eval('tr[data-device="dev-12"] td[data-field="lag"]', (td) => td.textContent)).toBe("1 s");
         expect(await page.evaluate(() => (globalThis as { marker?: string }).marker)).toBe("same page");
-        expect(await page.textContent("#summary")).toBe("12 devices: 7 ok \u00b7 1 starting \u00b7 1 degraded \u00b7 3 error \u00b7 0 offline");
+        expect(await page.textContent("#summary")).toBe(
+          "12 devices: 7 ok \u00b7 1 starting \u00b7 1 degraded \u00b7 3 error \u00b7 0 offline",
+        );
 
         await mkdir(ARTIFACTS, { recursive: true });
         const png = join(ARTIFACTS, "dashboard.png");

@@ -50,7 +50,11 @@ afterAll(async () => {
   if (cannot === undefined) await broker.stop();
 });
 
-async function until<T>(what: string, find: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
+async function until<T>(
+  what: string,
+  find: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await find();
@@ -140,12 +144,20 @@ describe("disk full", () => {
           ].join("\n"),
         );
         const topics = deviceTopics("litefleet/v1", DEVICE);
-        const { client: operator, events, statuses } = await watchDevice(broker.url, topics, { protocolVersion: broker.kind === "mosquitto" ? 5 : 4 });
+        const {
+          client: operator,
+          events,
+          statuses,
+        } = await watchDevice(broker.url, topics, { protocolVersion: broker.kind === "mosquitto" ? 5 : 4 });
         const agent = startAgent(cfg);
         try {
           await agent.waitForLog("capture started");
           for (let i = 0; i < 10; i++) app.run("INSERT INTO t (v) VALUES (randomblob(4000))");
-          await until("the first rows in the replica", async () => ((await status()).dbs[0]?.replicas[0]?.pending.files === 0 ? true : undefined), 10_000);
+          await until(
+            "the first rows in the replica",
+            async () => ((await status()).dbs[0]?.replicas[0]?.pending.files === 0 ? true : undefined),
+            10_000,
+          );
 
           // Fill the state directory's file system, then keep writing.
           const filler = fill();
@@ -153,17 +165,26 @@ describe("disk full", () => {
             app.run("INSERT INTO t (v) VALUES (randomblob(20000))");
             await Bun.sleep(20);
           }
-          const full = await until("status to report the full disk", async () => {
-            const s = (await status()).dbs[0];
-            return s?.diskFull === true && s.captureError !== null ? s : undefined;
-          }, 10_000);
+          const full = await until(
+            "status to report the full disk",
+            async () => {
+              const s = (await status()).dbs[0];
+              return s?.diskFull === true && s.captureError !== null ? s : undefined;
+            },
+            10_000,
+          );
           expect(full.captureError).toMatch(/ENOSPC|no space left/);
           const metrics = await (await fetch(`http://${metricsAddr}/metrics`)).text();
           expect(metrics).toMatch(/^litefleet_disk_full\{db="[^"]+"\} 1$/m);
           expect(metrics).toMatch(/^litefleet_capture_failing\{db="[^"]+"\} 1$/m);
           const event = await until("a sync.error event", () => events.find((e) => e.event === "sync.error"), 10_000);
           expect(event.data["diskFull"]).toBe(true);
-          await until("the retained status in error", () => statuses.find((s) => s.dbs?.[0]?.state === "error" && /ENOSPC|no space/.test(s.dbs[0].lastError ?? "")), 10_000);
+          await until(
+            "the retained status in error",
+            () =>
+              statuses.find((s) => s.dbs?.[0]?.state === "error" && /ENOSPC|no space/.test(s.dbs[0].lastError ?? "")),
+            10_000,
+          );
           expect(agent.log()).toContain("disk full");
 
           // Space returns: the agent resumes on its own (no sync command).
@@ -171,11 +192,17 @@ describe("disk full", () => {
           const freedAt = Date.now();
           for (let i = 0; i < 5; i++) app.run("INSERT INTO t (v) VALUES (randomblob(500))");
           const expected = imageHash(app);
-          await until("replication to resume and catch up", async () => {
-            const s = (await status()).dbs[0];
-            const r = s?.replicas[0];
-            return s && r && s.captureError === null && !s.diskFull && r.pending.files === 0 && r.txid === s.txid ? true : undefined;
-          }, 40_000);
+          await until(
+            "replication to resume and catch up",
+            async () => {
+              const s = (await status()).dbs[0];
+              const r = s?.replicas[0];
+              return s && r && s.captureError === null && !s.diskFull && r.pending.files === 0 && r.txid === s.txid
+                ? true
+                : undefined;
+            },
+            40_000,
+          );
           expect(Date.now() - freedAt).toBeLessThan(35_000);
           expect(agent.log()).toContain("sync recovered");
           app.close();
@@ -184,7 +211,8 @@ describe("disk full", () => {
 
           // Nothing corrupted, nothing lost.
           const client = new FileReplicaClient({ type: "file", path: replicaDir });
-          for (const f of await listAllLtxFiles(client)) verifyLtxFile(await client.readLtxFile(f), { path: `${f.level}/${f.minTxid}` });
+          for (const f of await listAllLtxFiles(client))
+            verifyLtxFile(await client.readLtxFile(f), { path: `${f.level}/${f.minTxid}` });
           await expectRestores(replicaDir, join(dir, "restored.db"), expected);
         } finally {
           await agent.kill().catch(() => {});
@@ -197,87 +225,115 @@ describe("disk full", () => {
   test.skipIf(cannot !== undefined)(
     "captures waiting on a full disk still go out: batches of one capture are hard links, nothing copied (chaos seed 45)",
     () =>
-      withSmallDisk("disk-full-batch-", 4 << 20, async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
-        const cfg = join(dir, "litefleet.yml");
-        writeFileSync(
-          cfg,
-          [
-            `status: { addr: "${statusAddr}" }`,
-            "dbs:",
-            `  - path: ${db}`,
-            "    monitor-interval: 100ms",
-            `    meta-path: ${join(state, "meta")}`,
-            "    replica:",
-            `      path: ${replicaDir}`,
-            // Captures wait in the spool: nothing is due on time for an hour.
-            "      min-interval: 1h",
-            "      max-interval: 1h",
-          ].join("\n"),
-        );
-        const agent = startAgent(cfg);
-        try {
-          await agent.waitForLog("capture started");
-          for (let i = 0; i < 30; i++) {
-            app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
-            await Bun.sleep(40);
+      withSmallDisk(
+        "disk-full-batch-",
+        4 << 20,
+        async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
+          const cfg = join(dir, "litefleet.yml");
+          writeFileSync(
+            cfg,
+            [
+              `status: { addr: "${statusAddr}" }`,
+              "dbs:",
+              `  - path: ${db}`,
+              "    monitor-interval: 100ms",
+              `    meta-path: ${join(state, "meta")}`,
+              "    replica:",
+              `      path: ${replicaDir}`,
+              // Captures wait in the spool: nothing is due on time for an hour.
+              "      min-interval: 1h",
+              "      max-interval: 1h",
+            ].join("\n"),
+          );
+          const agent = startAgent(cfg);
+          try {
+            await agent.waitForLog("capture started");
+            for (let i = 0; i < 30; i++) {
+              app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
+              await Bun.sleep(40);
+            }
+            await until(
+              "captures waiting in the spool",
+              async () => (((await status()).dbs[0]?.replicas[0]?.pending.files ?? 0) > 3 ? true : undefined),
+              10_000,
+            );
+            // Every commit captured (the capture itself needs room) before the disk fills.
+            let last: string | null | undefined;
+            await until(
+              "capture to settle",
+              async () => {
+                const now = (await status()).dbs[0]?.txid;
+                const settled = now !== undefined && now === last;
+                last = now;
+                if (!settled) await Bun.sleep(300);
+                return settled ? true : undefined;
+              },
+              10_000,
+            );
+            // The disk fills up to the last byte and stays full.
+            fill();
+            const expected = imageHash(app);
+            const sync = await runCli(["sync", "--addr", statusAddr, "--timeout", "60"]);
+            expect(sync.stderr).toBe("");
+            expect(sync.code).toBe(0);
+            expect(agent.log()).toContain("disk full: batching captures one by one");
+            app.close();
+            await agent.stop();
+            await expectRestores(replicaDir, join(dir, "restored.db"), expected);
+          } finally {
+            await agent.kill().catch(() => {});
           }
-          await until("captures waiting in the spool", async () => ((await status()).dbs[0]?.replicas[0]?.pending.files ?? 0) > 3 ? true : undefined, 10_000);
-          // Every commit captured (the capture itself needs room) before the disk fills.
-          let last: string | null | undefined;
-          await until("capture to settle", async () => {
-            const now = (await status()).dbs[0]?.txid;
-            const settled = now !== undefined && now === last;
-            last = now;
-            if (!settled) await Bun.sleep(300);
-            return settled ? true : undefined;
-          }, 10_000);
-          // The disk fills up to the last byte and stays full.
-          fill();
-          const expected = imageHash(app);
-          const sync = await runCli(["sync", "--addr", statusAddr, "--timeout", "60"]);
-          expect(sync.stderr).toBe("");
-          expect(sync.code).toBe(0);
-          expect(agent.log()).toContain("disk full: batching captures one by one");
-          app.close();
-          await agent.stop();
-          await expectRestores(replicaDir, join(dir, "restored.db"), expected);
-        } finally {
-          await agent.kill().catch(() => {});
-        }
-      }),
+        },
+      ),
     90_000,
   );
 
   test.skipIf(cannot !== undefined)(
     "an agent restarted while its state disk is full starts, and replicates once space returns (chaos, issue #12)",
     () =>
-      withSmallDisk("disk-full-start-", 4 << 20, async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
-        const cfg = join(dir, "litefleet.yml");
-        writeFileSync(
-          cfg,
-          [`status: { addr: "${statusAddr}" }`, "dbs:", `  - path: ${db}`, "    monitor-interval: 100ms", `    meta-path: ${join(state, "meta")}`, "    replica:", `      path: ${replicaDir}`].join("\n"),
-        );
-        let agent = startAgent(cfg);
-        try {
-          await agent.waitForLog("capture started");
-          app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
-          expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "30s"])).code).toBe(0);
-          await agent.kill();
-          const filler = fill();
-          agent = startAgent(cfg);
-          await agent.waitForLog("capture started");
-          for (let i = 0; i < 5; i++) app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
-          await until("status to report the full disk", async () => ((await status()).dbs[0]?.diskFull ? true : undefined), 10_000);
-          rmSync(filler);
-          const expected = imageHash(app);
-          expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "40s"])).code).toBe(0);
-          app.close();
-          await agent.stop();
-          await expectRestores(replicaDir, join(dir, "restored.db"), expected);
-        } finally {
-          await agent.kill().catch(() => {});
-        }
-      }),
+      withSmallDisk(
+        "disk-full-start-",
+        4 << 20,
+        async ({ dir, state, db, replicaDir, statusAddr, app, fill, status }) => {
+          const cfg = join(dir, "litefleet.yml");
+          writeFileSync(
+            cfg,
+            [
+              `status: { addr: "${statusAddr}" }`,
+              "dbs:",
+              `  - path: ${db}`,
+              "    monitor-interval: 100ms",
+              `    meta-path: ${join(state, "meta")}`,
+              "    replica:",
+              `      path: ${replicaDir}`,
+            ].join("\n"),
+          );
+          let agent = startAgent(cfg);
+          try {
+            await agent.waitForLog("capture started");
+            app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
+            expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "30s"])).code).toBe(0);
+            await agent.kill();
+            const filler = fill();
+            agent = startAgent(cfg);
+            await agent.waitForLog("capture started");
+            for (let i = 0; i < 5; i++) app.run("INSERT INTO t (v) VALUES (randomblob(3000))");
+            await until(
+              "status to report the full disk",
+              async () => ((await status()).dbs[0]?.diskFull ? true : undefined),
+              10_000,
+            );
+            rmSync(filler);
+            const expected = imageHash(app);
+            expect((await runCli(["sync", "--addr", statusAddr, "--timeout", "40s"])).code).toBe(0);
+            app.close();
+            await agent.stop();
+            await expectRestores(replicaDir, join(dir, "restored.db"), expected);
+          } finally {
+            await agent.kill().catch(() => {});
+          }
+        },
+      ),
     90_000,
   );
 });

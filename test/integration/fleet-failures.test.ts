@@ -44,11 +44,16 @@ const topics = deviceTopics(ROOT, DEVICE);
 const CREDS = { LITEFLEET_ACCESS_KEY_ID: "S3RVER", LITEFLEET_SECRET_ACCESS_KEY: "S3RVER" };
 
 const CHROMIUM =
-  Bun.which("chromium") ?? Bun.which("chromium-browser") ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ?? null;
+  Bun.which("chromium") ??
+  Bun.which("chromium-browser") ??
+  ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ??
+  null;
 
 /** The page's `document` and `getComputedStyle`, as far as the functions run in the page use them (no DOM types here). */
 declare const document: {
-  querySelector(selector: string): { readonly textContent: string | null; getAttribute(name: string): string | null } | null;
+  querySelector(
+    selector: string,
+  ): { readonly textContent: string | null; getAttribute(name: string): string | null } | null;
 };
 declare function getComputedStyle(element: unknown): { readonly color: string };
 
@@ -97,7 +102,10 @@ async function device(dir: string, broker: MqttBroker, replica: string[]): Promi
       ...replica.map((l) => `      ${l}`),
     ].join("\n"),
   );
-  const watch = await watchDevice(broker.url, topics, { protocolVersion: protocol, clientId: `op-${Math.random().toString(16).slice(2)}` });
+  const watch = await watchDevice(broker.url, topics, {
+    protocolVersion: protocol,
+    clientId: `op-${Math.random().toString(16).slice(2)}`,
+  });
   const brokerArgs = ["--broker", broker.url, "--protocol", protocol === 5 ? "5" : "3.1.1"];
   return {
     db,
@@ -108,8 +116,22 @@ async function device(dir: string, broker: MqttBroker, replica: string[]): Promi
     watch,
     start: () => startAgent(cfg, CREDS),
     async send(command, args = []) {
-      const res = await runCli(["fleet", "send", DEVICE, command, ...brokerArgs, "--operator-key", keyFile, "--json", ...args]);
-      const replies = res.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as ReplyMessage);
+      const res = await runCli([
+        "fleet",
+        "send",
+        DEVICE,
+        command,
+        ...brokerArgs,
+        "--operator-key",
+        keyFile,
+        "--json",
+        ...args,
+      ]);
+      const replies = res.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as ReplyMessage);
       return { code: res.code, stderr: res.stderr, replies };
     },
     fleet: (args) => runCli(["fleet", ...args, ...brokerArgs]),
@@ -160,12 +182,23 @@ describe("unattended devices never fail silently (issue #12)", () => {
       expect(final).toMatchObject({ status: "failed", code: "replica" });
       expect(synced.code).toBe(1);
       expect(final?.error).toContain(`127.0.0.1:${refused}`);
-      expect(d.watch.events.find((e) => e.event === "command.failed")?.data).toMatchObject({ name: "sync", code: "replica" });
+      expect(d.watch.events.find((e) => e.event === "command.failed")?.data).toMatchObject({
+        name: "sync",
+        code: "replica",
+      });
       // And the channel is not blocked: status, verify and restore afterwards are answered, the last two with the replica's error.
       expect((await d.send("status")).code).toBe(0);
-      for (const [command, args] of [["verify", []], ["restore", ["--db", d.db]]] as const) {
+      for (const [command, args] of [
+        ["verify", []],
+        ["restore", ["--db", d.db]],
+      ] as const) {
         const res = await d.send(command, [...args, "--timeout", "30s"]);
-        expect({ command, code: res.code, final: res.replies.at(-1)?.status, kind: res.replies.at(-1)?.code }).toEqual({ command, code: 1, final: "failed", kind: "replica" });
+        expect({ command, code: res.code, final: res.replies.at(-1)?.status, kind: res.replies.at(-1)?.code }).toEqual({
+          command,
+          code: 1,
+          final: "failed",
+          kind: "replica",
+        });
         expect(res.replies.at(-1)?.error).toContain(`127.0.0.1:${refused}`);
       }
 
@@ -268,7 +301,8 @@ describe("unattended devices never fail silently (issue #12)", () => {
     // The device's retained telemetry, as a later operator will read it.
     const teles: { now: number; txid: string | null }[] = [];
     d.watch.client.on("message", (topic, payload) => {
-      if (topic === topics.tele) teles.push({ now: parseTelemetry(payload).ts, txid: parseTelemetry(payload).dbs[0]?.txid ?? null });
+      if (topic === topics.tele)
+        teles.push({ now: parseTelemetry(payload).ts, txid: parseTelemetry(payload).dbs[0]?.txid ?? null });
     });
     await d.watch.client.subscribeAsync(topics.tele, { qos: 0 });
     insert(d.db, 5);
@@ -284,15 +318,26 @@ describe("unattended devices never fail silently (issue #12)", () => {
       const json = await d.fleet(["status", "--json", "--wait", "1s"]);
       expect(json.code).toBe(0);
       const [view] = JSON.parse(json.stdout) as DeviceView[];
-      expect(view).toMatchObject({ device: DEVICE, state: "offline", online: false, reason: "lost", lastSeen: lastTele.now, dataAt: lastTele.now });
+      expect(view).toMatchObject({
+        device: DEVICE,
+        state: "offline",
+        online: false,
+        reason: "lost",
+        lastSeen: lastTele.now,
+        dataAt: lastTele.now,
+      });
       expect(view?.dbs.map((db) => db.txid)).toEqual([lastTele.txid]);
       expect(view!.lastSeen).toBeGreaterThanOrEqual(last.now);
       const table = await d.fleet(["status", "--wait", "1s"]);
       const row = table.stdout.split("\n").find((l) => l.startsWith(DEVICE)) ?? "";
-      expect(row).toMatch(new RegExp(`^${DEVICE} +offline \\(lost\\) +\\d+ s ago +\\d+ s +\\d+ s +\\d+ +${lastTele.txid}`));
+      expect(row).toMatch(
+        new RegExp(`^${DEVICE} +offline \\(lost\\) +\\d+ s ago +\\d+ s +\\d+ s +\\d+ +${lastTele.txid}`),
+      );
 
       if (CHROMIUM === null) {
-        console.log("dashboard part skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)");
+        console.log(
+          "dashboard part skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)",
+        );
         return;
       }
       const client = await mqtt.connectAsync(broker.url, { protocolVersion: d.protocol, reconnectPeriod: 0 });
@@ -324,7 +369,9 @@ describe("unattended devices never fail silently (issue #12)", () => {
         expect(shown.data).toMatch(/^\d+ s old$/);
         // Not the green of ok (#1a7f37).
         expect(shown.color).not.toBe("rgb(26, 127, 55)");
-        expect(await page.textContent("#summary")).toBe("1 devices: 0 ok \u00b7 0 starting \u00b7 0 degraded \u00b7 0 error \u00b7 1 offline");
+        expect(await page.textContent("#summary")).toBe(
+          "1 devices: 0 ok \u00b7 0 starting \u00b7 0 degraded \u00b7 0 error \u00b7 1 offline",
+        );
       } finally {
         await fleetView.close();
         await client.endAsync();

@@ -52,7 +52,10 @@ interface Rig {
   readonly events: EventMessage[];
   readonly statuses: StatusMessage[];
   start(env?: Record<string, string>): AgentProcess;
-  send(command: string, args?: string[]): Promise<{ code: number; replies: { status: string; error?: string; result?: Record<string, unknown> }[] }>;
+  send(
+    command: string,
+    args?: string[],
+  ): Promise<{ code: number; replies: { status: string; error?: string; result?: Record<string, unknown> }[] }>;
   waitFor<T>(what: string, find: () => T | undefined, timeoutMs?: number): Promise<T>;
 }
 
@@ -89,7 +92,11 @@ async function rig(
       ...fastDbYaml(db, join(dir, "replica")),
     ].join("\n"),
   );
-  const { client: operator, events, statuses } = await watchDevice(broker.url, topics, {
+  const {
+    client: operator,
+    events,
+    statuses,
+  } = await watchDevice(broker.url, topics, {
     protocolVersion: protocol,
     clientId: `op-${Math.random().toString(16).slice(2)}`,
     ...extra.operator,
@@ -106,8 +113,27 @@ async function rig(
     statuses,
     start: (env = {}) => startAgent(cfg, env),
     async send(command, args = []) {
-      const res = await runCli(["fleet", "send", DEVICE, command, "--broker", broker.url, "--protocol", protocol === 5 ? "5" : "3.1.1", "--operator-key", keyFile, "--json", "--timeout", "30s", ...args]);
-      const replies = res.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { status: string; error?: string; result?: Record<string, unknown> });
+      const res = await runCli([
+        "fleet",
+        "send",
+        DEVICE,
+        command,
+        "--broker",
+        broker.url,
+        "--protocol",
+        protocol === 5 ? "5" : "3.1.1",
+        "--operator-key",
+        keyFile,
+        "--json",
+        "--timeout",
+        "30s",
+        ...args,
+      ]);
+      const replies = res.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { status: string; error?: string; result?: Record<string, unknown> });
       return { code: res.code, replies };
     },
     async waitFor(what, find, timeoutMs = 20_000) {
@@ -115,7 +141,8 @@ async function rig(
       for (;;) {
         const found = find();
         if (found !== undefined) return found;
-        if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}; events: ${JSON.stringify(events.map((e) => e.event))}`);
+        if (Date.now() > deadline)
+          throw new Error(`Timed out waiting for ${what}; events: ${JSON.stringify(events.map((e) => e.event))}`);
         await Bun.sleep(50);
       }
     },
@@ -137,9 +164,13 @@ function insert(db: string, n: number): void {
 function appData(db: string): string {
   const app = new Database(db, { readonly: true });
   try {
-    const schema = app.query("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '_litefleet%' ORDER BY name").all();
+    const schema = app
+      .query("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '_litefleet%' ORDER BY name")
+      .all();
     const rows = app.query("SELECT id, hex(v) AS v FROM t ORDER BY id").all();
-    return createHash("sha256").update(JSON.stringify([schema, rows])).digest("hex");
+    return createHash("sha256")
+      .update(JSON.stringify([schema, rows]))
+      .digest("hex");
   } finally {
     app.close();
   }
@@ -162,10 +193,17 @@ describe("fleet over MQTT", () => {
     const r = await rig(dir.path, broker, { statusAddr });
     const agent = r.start();
     try {
-      const online = await r.waitFor("online status", () => r.statuses.find((s) => s.online && (s.dbs?.[0]?.txid ?? null) !== null));
+      const online = await r.waitFor("online status", () =>
+        r.statuses.find((s) => s.online && (s.dbs?.[0]?.txid ?? null) !== null),
+      );
       // The link's state is in the local status and the metrics too.
       const local = await runCli(["status", "--addr", statusAddr, "--json"]);
-      expect(JSON.parse(local.stdout).mqtt).toEqual({ connected: true, session: online.session, connections: 1, outboxEvents: expect.any(Number) });
+      expect(JSON.parse(local.stdout).mqtt).toEqual({
+        connected: true,
+        session: online.session,
+        connections: 1,
+        outboxEvents: expect.any(Number),
+      });
       expect(await (await fetch(`http://${statusAddr}/metrics`)).text()).toContain("litefleet_mqtt_connected 1");
       expect(online).toMatchObject({ device: DEVICE, online: true });
       expect(online.dbs?.[0]?.path).toBe(r.db);
@@ -176,7 +214,17 @@ describe("fleet over MQTT", () => {
       expect((await retained).device).toBe(DEVICE);
       await late.endAsync();
       // The operator's table, from the same retained status.
-      const table = await runCli(["fleet", "status", "--broker", broker.url, "--protocol", r.protocol === 5 ? "5" : "3.1.1", "--wait", "300ms", "--json"]);
+      const table = await runCli([
+        "fleet",
+        "status",
+        "--broker",
+        broker.url,
+        "--protocol",
+        r.protocol === 5 ? "5" : "3.1.1",
+        "--wait",
+        "300ms",
+        "--json",
+      ]);
       expect(table.code).toBe(0);
       expect(JSON.parse(table.stdout)).toMatchObject([{ device: DEVICE, online: true, session: online.session }]);
       await agent.kill();
@@ -189,16 +237,27 @@ describe("fleet over MQTT", () => {
   }, 60_000);
 
   test("mTLS: the agent reaches a broker that requires client certificates; a wrong CA is refused", async () => {
-    const missing = opensslMissing() ?? (findMosquitto() === null ? "mosquitto is not installed (the harness serves TLS with mosquitto only)" : undefined);
+    const missing =
+      opensslMissing() ??
+      (findMosquitto() === null
+        ? "mosquitto is not installed (the harness serves TLS with mosquitto only)"
+        : undefined);
     if (missing) {
       console.log(`Skipping the MQTT TLS test: ${missing}`);
       return;
     }
     await using dir = await makeTempDir("lf-fleet-tls-");
     const certs = makeTestCertificates(dir.path);
-    await using broker = await startMqttBroker({ kind: "mosquitto", tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, requireCertificate: true } });
+    await using broker = await startMqttBroker({
+      kind: "mosquitto",
+      tls: { ca: certs.ca, cert: certs.serverCert, key: certs.serverKey, requireCertificate: true },
+    });
     const tlsFiles = (ca: string) => [`  ca: ${ca}`, `  cert: ${certs.clientCert}`, `  key: ${certs.clientKey}`];
-    const operator = { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
+    const operator = {
+      ca: readFileSync(certs.ca),
+      cert: readFileSync(certs.clientCert),
+      key: readFileSync(certs.clientKey),
+    };
     const r = await rig(dir.path, broker, { mqtt: tlsFiles(certs.ca), operator });
     const agent = r.start();
     try {
@@ -239,12 +298,16 @@ describe("fleet over MQTT", () => {
       expect(r.events).toEqual([]);
       proxy.resume();
       await agent.waitForLog("mqtt connected");
-      const written = await r.waitFor("the offline snapshot event", () => r.events.find((e) => e.event === "snapshot.written"));
+      const written = await r.waitFor("the offline snapshot event", () =>
+        r.events.find((e) => e.event === "snapshot.written"),
+      );
       expect(written.data["txid"]).toBe("0000000000000001");
       // In the order they happened.
       const ids = r.events.map((e) => e.id);
       expect(ids).toEqual([...ids].sort((a, b) => Number(a.split("-")[0]) - Number(b.split("-")[0])));
-      await r.waitFor("the outbox to drain", () => (readdirSync(join(dir.path, "fleet-state", "outbox")).length === 0 ? true : undefined));
+      await r.waitFor("the outbox to drain", () =>
+        readdirSync(join(dir.path, "fleet-state", "outbox")).length === 0 ? true : undefined,
+      );
     } finally {
       await r.operator.endAsync();
       await agent.stop();
@@ -276,8 +339,14 @@ describe("fleet over MQTT", () => {
       // The same command three times (QoS 1 redelivery or an operator retry).
       const once = encodeMessage(signCommand(body("dup-00001"), signer));
       for (let i = 0; i < 3; i++) await publish(once);
-      await r.waitFor("the command to finish", () => r.events.find((e) => e.event === "command.done" && e.data["id"] === "dup-00001"));
-      await r.waitFor("two duplicate rejections", () => (r.events.filter((e) => e.event === "command.rejected" && e.data["id"] === "dup-00001").length === 2 ? true : undefined));
+      await r.waitFor("the command to finish", () =>
+        r.events.find((e) => e.event === "command.done" && e.data["id"] === "dup-00001"),
+      );
+      await r.waitFor("two duplicate rejections", () =>
+        r.events.filter((e) => e.event === "command.rejected" && e.data["id"] === "dup-00001").length === 2
+          ? true
+          : undefined,
+      );
       expect(r.events.filter((e) => e.event === "command.accepted" && e.data["id"] === "dup-00001")).toHaveLength(1);
       expect(r.events.filter((e) => e.event === "snapshot.written")).toHaveLength(2);
 
@@ -285,14 +354,22 @@ describe("fleet over MQTT", () => {
       const bad: [string, Buffer][] = [
         ["unsigned", encodeMessage({ ...signCommand(body("unsigned-1"), signer), signature: "" })],
         ["wrongly signed", encodeMessage(signCommand(body("wrongkey-1"), other))],
-        ["tampered", encodeMessage({ ...signCommand(body("tamper-01"), signer), body: { ...body("tamper-01"), name: "sync" } })],
-        ["expired", encodeMessage(signCommand(body("expired-1", { issuedAt: now - 120_000, expiresAt: now - 60_000 }), signer))],
+        [
+          "tampered",
+          encodeMessage({ ...signCommand(body("tamper-01"), signer), body: { ...body("tamper-01"), name: "sync" } }),
+        ],
+        [
+          "expired",
+          encodeMessage(signCommand(body("expired-1", { issuedAt: now - 120_000, expiresAt: now - 60_000 }), signer)),
+        ],
         ["foreign", encodeMessage(signCommand(body("foreign-1", { device: "dev-2" }), signer))],
         ["replayed", once],
         ["not JSON", Buffer.from("{nope")],
       ];
       for (const [, payload] of bad) await publish(payload);
-      await r.waitFor("every bad command rejected", () => (r.events.filter((e) => e.event === "command.rejected").length >= 2 + bad.length ? true : undefined));
+      await r.waitFor("every bad command rejected", () =>
+        r.events.filter((e) => e.event === "command.rejected").length >= 2 + bad.length ? true : undefined,
+      );
       const reasons = r.events.filter((e) => e.event === "command.rejected").map((e) => String(e.data["reason"]));
       expect(reasons.some((x) => x.includes("not 64 bytes"))).toBe(true);
       expect(reasons.some((x) => x.includes("does not trust"))).toBe(true);
@@ -344,7 +421,9 @@ describe("fleet over MQTT", () => {
       expect(appData(r.db)).toBe(wanted);
       expect(integrityCheck(r.db)).toBe("ok");
       // Nothing of the staged copy is left beside the database (issue #12), and the log says what was restored.
-      expect(readdirSync(dir.path).filter((f) => f.includes("litefleet-staged") || f.includes("litefleet-rollback"))).toEqual([]);
+      expect(
+        readdirSync(dir.path).filter((f) => f.includes("litefleet-staged") || f.includes("litefleet-rollback")),
+      ).toEqual([]);
       expect(agent.log()).toMatch(new RegExp(`database restored .*txid=${target}`));
       // Replication continues on the new lineage: the latest restore is the restored database.
       insert(r.db, 5);
@@ -398,7 +477,9 @@ describe("fleet over MQTT", () => {
       expect(unknown.replies.at(-1)?.error).toContain("not a configured database");
       // The planner's message reaches the operator (issue #12): past the end is not a broken replica.
       const past = await r.send("restore", ["--db", r.db, "--output", join(labDir, "past.db"), "--txid", "ffffffff"]);
-      expect(past.replies.at(-1)?.error).toMatch(/Cannot restore TXID 00000000ffffffff from .*: it is past the end of the replica; the latest restore point is [0-9a-f]{16} \(\d{4}-/);
+      expect(past.replies.at(-1)?.error).toMatch(
+        /Cannot restore TXID 00000000ffffffff from .*: it is past the end of the replica; the latest restore point is [0-9a-f]{16} \(\d{4}-/,
+      );
     } finally {
       await r.operator.endAsync();
       await agent.stop();
@@ -413,7 +494,8 @@ describe("fleet over MQTT", () => {
     let agent = r.start({ LITEFLEET_FAILPOINT: "restore.after-swap" });
     try {
       await agent.waitForLog("mqtt connected");
-      const txidOf = async () => ((await r.send("sync")).replies.at(-1)?.result?.["dbs"] as { txid: string }[])[0]!.txid;
+      const txidOf = async () =>
+        ((await r.send("sync")).replies.at(-1)?.result?.["dbs"] as { txid: string }[])[0]!.txid;
       const early = await txidOf();
       const app = new Database(r.db);
       app.exec("CREATE TABLE t2 (x)");

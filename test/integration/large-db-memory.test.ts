@@ -51,7 +51,9 @@ function replicaFiles(dir: string): string[] {
   const root = join(dir, "ltx");
   if (!existsSync(root)) return [];
   return readdirSync(root).flatMap((level) =>
-    readdirSync(join(root, level)).filter((n) => n.endsWith(".ltx")).map((n) => `${level}/${n}`)
+    readdirSync(join(root, level))
+      .filter((n) => n.endsWith(".ltx"))
+      .map((n) => `${level}/${n}`),
   );
 }
 

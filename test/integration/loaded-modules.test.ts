@@ -34,7 +34,18 @@ const HEAVY = {
 
 /** Every subcommand module except `keep`. */
 function otherSubcommands(...keep: string[]): string[] {
-  const all = ["replicate", "restore", "ltx", "verify", "migrate", "aggregate", "fleet", "takeover", "databases", "status"];
+  const all = [
+    "replicate",
+    "restore",
+    "ltx",
+    "verify",
+    "migrate",
+    "aggregate",
+    "fleet",
+    "takeover",
+    "databases",
+    "status",
+  ];
   return all.filter((c) => !keep.includes(c)).map((c) => `src/cli/${c}.ts`);
 }
 
@@ -51,7 +62,11 @@ function normalize(path: string): string {
 }
 
 /** Runs the CLI with the fixture preloaded; with `readyText`, sends SIGTERM once stderr shows it. */
-async function runLogged(dir: string, args: string[], options: { env?: Record<string, string>; readyText?: string } = {}): Promise<Run> {
+async function runLogged(
+  dir: string,
+  args: string[],
+  options: { env?: Record<string, string>; readyText?: string } = {},
+): Promise<Run> {
   const out = join(dir, `modules-${Math.random().toString(16).slice(2)}.txt`);
   const proc = Bun.spawn([process.execPath, "--preload", FIXTURE, CLI_ENTRY, ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LITEFLEET_LOADED_MODULES: out, ...options.env },
@@ -85,7 +100,9 @@ function loadedOf(run: Run, prefixes: readonly string[]): string[] {
 
 function smallDb(path: string): void {
   const db = new Database(path, { create: true });
-  db.exec("PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'), ('b');");
+  db.exec(
+    "PRAGMA journal_mode = wal; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('a'), ('b');",
+  );
   db.close();
 }
 
@@ -105,7 +122,10 @@ describe("loaded modules (issue #13)", () => {
     smallDb(db);
     const replica = join(dir.path, "replica");
     const cfg = join(dir.path, "litefleet.yml");
-    writeFileSync(cfg, ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    replica:", `      path: ${replica}`].join("\n"));
+    writeFileSync(
+      cfg,
+      ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    replica:", `      path: ${replica}`].join("\n"),
+    );
     const run = await runLogged(dir.path, ["replicate", "--config", cfg], { readyText: "capture started" });
     expect({ code: run.code, log: run.log }).toEqual({ code: 0, log: expect.stringContaining("stopped") });
     expect(run.modules).toContain("src/cli/replicate.ts");
@@ -126,8 +146,20 @@ describe("loaded modules (issue #13)", () => {
     const db = join(dir.path, "app.db");
     smallDb(db);
     const cfg = join(dir.path, "litefleet.yml");
-    writeFileSync(cfg, ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    replica:", `      path: ${join(dir.path, "replica")}`].join("\n"));
-    const run = await runLogged(dir.path, ["replicate", "--config", cfg], { env: { LITEFLEET_DEBUG_MEMORY: "60" }, readyText: " memory " });
+    writeFileSync(
+      cfg,
+      [
+        'status: { addr: "" }',
+        "dbs:",
+        `  - path: ${db}`,
+        "    replica:",
+        `      path: ${join(dir.path, "replica")}`,
+      ].join("\n"),
+    );
+    const run = await runLogged(dir.path, ["replicate", "--config", cfg], {
+      env: { LITEFLEET_DEBUG_MEMORY: "60" },
+      readyText: " memory ",
+    });
     expect({ code: run.code, log: run.log }).toEqual({ code: 0, log: expect.stringContaining("stopped") });
     expect(run.log).toMatch(/INFO memory rssKiB=\d+ .*heapKiB=\d+/);
     expect(run.modules).toContain("src/platform/memory.ts");
@@ -161,6 +193,8 @@ describe("loaded modules (issue #13)", () => {
     expect(loadedOf(run, ["node_modules/mqtt/"]).length).toBeGreaterThan(0);
     expect(run.modules).toContain("src/replica/s3/replica-client.ts");
     expect(run.modules).toContain("src/fleet/device-link.ts");
-    expect(loadedOf(run, [...otherSubcommands("replicate"), HEAVY.parquet, HEAVY.v3, HEAVY.dashboard].flat())).toEqual([]);
+    expect(loadedOf(run, [...otherSubcommands("replicate"), HEAVY.parquet, HEAVY.v3, HEAVY.dashboard].flat())).toEqual(
+      [],
+    );
   });
 });

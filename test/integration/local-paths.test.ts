@@ -49,7 +49,10 @@ async function setUp(dir: string): Promise<{ replica: string; live: string }> {
 /** A config replicating `db` to the file replica `replica`, without a status server. */
 function config(dir: string, db: string, replica: string): string {
   const path = join(dir, `litefleet-${readdirSync(dir).length}.yml`);
-  writeFileSync(path, ["status: { addr: \"\" }", "dbs:", `  - path: ${db}`, "    replica:", `      path: ${replica}`, ""].join("\n"));
+  writeFileSync(
+    path,
+    ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    replica:", `      path: ${replica}`, ""].join("\n"),
+  );
   return path;
 }
 
@@ -59,7 +62,11 @@ describe("local paths that cannot be used (issue #12)", () => {
     const { replica } = await setUp(dir.path);
     const out = join(dir.path, "missing", "deeper", "x.db");
     const res = await runCli(["restore", "-o", out, replica]);
-    expectExplained(res, `restore to '${out}': the directory '${join(dir.path, "missing")}' does not exist`, `create it (mkdir -p '${join(dir.path, "missing", "deeper")}')`);
+    expectExplained(
+      res,
+      `restore to '${out}': the directory '${join(dir.path, "missing")}' does not exist`,
+      `create it (mkdir -p '${join(dir.path, "missing", "deeper")}')`,
+    );
     expect(res.stderr).not.toContain("Restoring");
     expect(existsSync(join(dir.path, "missing"))).toBe(false);
   });
@@ -74,10 +81,18 @@ describe("local paths that cannot be used (issue #12)", () => {
       "create it (mkdir -p",
     );
     const missing = join(dir.path, "nothere.db");
-    expectExplained(await runCli(["verify", missing, replica]), `open database '${missing}': '${missing}' does not exist`, "correct the path");
+    expectExplained(
+      await runCli(["verify", missing, replica]),
+      `open database '${missing}': '${missing}' does not exist`,
+      "correct the path",
+    );
     const directory = join(dir.path, "isdir.db");
     mkdirSync(directory);
-    expectExplained(await runCli(["verify", directory, replica]), `open database '${directory}': '${directory}' is a directory, not a file`, "give the path of the file itself");
+    expectExplained(
+      await runCli(["verify", directory, replica]),
+      `open database '${directory}': '${directory}' is a directory, not a file`,
+      "give the path of the file itself",
+    );
   });
 
   test("replicate: a database path that is a directory", async () => {
@@ -85,79 +100,131 @@ describe("local paths that cannot be used (issue #12)", () => {
     const directory = join(dir.path, "isdir.db");
     mkdirSync(directory);
     const res = await runCli(["replicate", "--config", config(dir.path, directory, join(dir.path, "replica"))]);
-    expectExplained(res, `open database '${directory}': '${directory}' is a directory, not a file`, "give the path of the file itself");
+    expectExplained(
+      res,
+      `open database '${directory}': '${directory}' is a directory, not a file`,
+      "give the path of the file itself",
+    );
   });
 
   const roCannot = readOnlyMountProblem();
   if (roCannot !== undefined) console.log(`local-paths.test.ts: read-only file system test skipped: ${roCannot}`);
-  test.skipIf(roCannot !== undefined)("a read-only file system: restore output, verify's -wal/-shm, replicate's state directory, an empty file replica", async () => {
-    await using dir = await makeTempDir("lf-paths-ro-");
-    const { replica, live } = await setUp(dir.path);
-    const ro = join(dir.path, "ro");
-    mkdirSync(ro);
-    expect(spawnOk(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", ro])).toBe(true);
-    try {
-      copyFileSync(live, join(ro, "live.db"));
-      mkdirSync(join(ro, "empty-replica"));
-      expect(spawnOk(["mount", "-o", "remount,ro", ro])).toBe(true);
+  test.skipIf(roCannot !== undefined)(
+    "a read-only file system: restore output, verify's -wal/-shm, replicate's state directory, an empty file replica",
+    async () => {
+      await using dir = await makeTempDir("lf-paths-ro-");
+      const { replica, live } = await setUp(dir.path);
+      const ro = join(dir.path, "ro");
+      mkdirSync(ro);
+      expect(spawnOk(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", ro])).toBe(true);
+      try {
+        copyFileSync(live, join(ro, "live.db"));
+        mkdirSync(join(ro, "empty-replica"));
+        expect(spawnOk(["mount", "-o", "remount,ro", ro])).toBe(true);
 
-      const out = join(ro, "x.db");
-      const restored = await runCli(["restore", "-o", out, replica]);
-      expectExplained(restored, `restore to '${out}': the file system holding '${ro}' is read-only (EROFS)`, "remount it read-write, or choose a path on a writable file system");
+        const out = join(ro, "x.db");
+        const restored = await runCli(["restore", "-o", out, replica]);
+        expectExplained(
+          restored,
+          `restore to '${out}': the file system holding '${ro}' is read-only (EROFS)`,
+          "remount it read-write, or choose a path on a writable file system",
+        );
 
-      const db = join(ro, "live.db");
-      const verified = await runCli(["verify", db, replica]);
-      expectExplained(verified, `open database '${db}': SQLite cannot create its '-wal' and '-shm' files (or the database) in '${ro}': the file system holding '${ro}' is read-only (EROFS)`, "remount it read-write");
+        const db = join(ro, "live.db");
+        const verified = await runCli(["verify", db, replica]);
+        expectExplained(
+          verified,
+          `open database '${db}': SQLite cannot create its '-wal' and '-shm' files (or the database) in '${ro}': the file system holding '${ro}' is read-only (EROFS)`,
+          "remount it read-write",
+        );
 
-      // The agent's state directory beside the database (a raw error from the agent, explained by the CLI).
-      const replicated = await runCli(["replicate", "--config", config(dir.path, db, join(dir.path, "replica2"))]);
-      expectExplained(replicated, `create directory '${join(ro, ".live.db-litefleet")}': the file system holding '${ro}' is read-only (EROFS)`, "remount it read-write");
+        // The agent's state directory beside the database (a raw error from the agent, explained by the CLI).
+        const replicated = await runCli(["replicate", "--config", config(dir.path, db, join(dir.path, "replica2"))]);
+        expectExplained(
+          replicated,
+          `create directory '${join(ro, ".live.db-litefleet")}': the file system holding '${ro}' is read-only (EROFS)`,
+          "remount it read-write",
+        );
 
-      const empty = join(ro, "empty-replica");
-      const fromEmpty = await runCli(["restore", "--config", config(dir.path, live, empty), "-o", join(dir.path, "y.db"), live]);
-      expect(fromEmpty.stderr).toContain(`Error: Cannot open replica '${empty}': read-only file system, mkdir '${join(empty, "ltx")}' (EROFS)`);
-      expect(fromEmpty.stderr).toContain(`Try: Remount the file system holding '${empty}' read-write`);
-      expect(fromEmpty.stderr).not.toMatch(RAW);
-      expect(fromEmpty.code).toBe(1);
-    } finally {
-      spawnOk(["umount", "-l", ro]);
-    }
-  });
+        const empty = join(ro, "empty-replica");
+        const fromEmpty = await runCli([
+          "restore",
+          "--config",
+          config(dir.path, live, empty),
+          "-o",
+          join(dir.path, "y.db"),
+          live,
+        ]);
+        expect(fromEmpty.stderr).toContain(
+          `Error: Cannot open replica '${empty}': read-only file system, mkdir '${join(empty, "ltx")}' (EROFS)`,
+        );
+        expect(fromEmpty.stderr).toContain(`Try: Remount the file system holding '${empty}' read-write`);
+        expect(fromEmpty.stderr).not.toMatch(RAW);
+        expect(fromEmpty.code).toBe(1);
+      } finally {
+        spawnOk(["umount", "-l", ro]);
+      }
+    },
+  );
 
   const nobodyCannot = runAsNobodyProblem();
   if (nobodyCannot !== undefined) console.log(`local-paths.test.ts: permission test skipped: ${nobodyCannot}`);
-  test.skipIf(nobodyCannot !== undefined)("permission denied (uid 65534): restore output, a database, a file replica directory", async () => {
-    await using dir = await makeTempDir("lf-paths-perm-");
-    chmodSync(dir.path, 0o755);
-    const { replica, live } = await setUp(dir.path);
-    const rootOnly = join(dir.path, "root-only");
-    mkdirSync(rootOnly, { mode: 0o755 });
-    const secret = join(dir.path, "secret.db");
-    copyFileSync(live, secret);
-    chmodSync(secret, 0o600);
+  test.skipIf(nobodyCannot !== undefined)(
+    "permission denied (uid 65534): restore output, a database, a file replica directory",
+    async () => {
+      await using dir = await makeTempDir("lf-paths-perm-");
+      chmodSync(dir.path, 0o755);
+      const { replica, live } = await setUp(dir.path);
+      const rootOnly = join(dir.path, "root-only");
+      mkdirSync(rootOnly, { mode: 0o755 });
+      const secret = join(dir.path, "secret.db");
+      copyFileSync(live, secret);
+      chmodSync(secret, 0o600);
 
-    const out = join(rootOnly, "x.db");
-    const restored = await runAsNobody(["restore", "-o", out, replica]);
-    expectExplained(restored, `restore to '${out}': permission denied on '${rootOnly}' (EACCES)`, `check that the user running litefleet (uid 65534) may create files in '${rootOnly}'`);
+      const out = join(rootOnly, "x.db");
+      const restored = await runAsNobody(["restore", "-o", out, replica]);
+      expectExplained(
+        restored,
+        `restore to '${out}': permission denied on '${rootOnly}' (EACCES)`,
+        `check that the user running litefleet (uid 65534) may create files in '${rootOnly}'`,
+      );
 
-    const verified = await runAsNobody(["verify", secret, replica]);
-    expectExplained(verified, `open database '${secret}': permission denied on '${secret}' (EACCES)`, `check that the user running litefleet (uid 65534) may read '${secret}'`);
+      const verified = await runAsNobody(["verify", secret, replica]);
+      expectExplained(
+        verified,
+        `open database '${secret}': permission denied on '${secret}' (EACCES)`,
+        `check that the user running litefleet (uid 65534) may read '${secret}'`,
+      );
 
-    const db = join(rootOnly, "app.db");
-    copyFileSync(live, db);
-    const beside = await runAsNobody(["verify", db, replica]);
-    expectExplained(beside, `open database '${db}': SQLite cannot create its '-wal' and '-shm' files (or the database) in '${rootOnly}'`, `check that the user running litefleet (uid 65534) may create files in '${rootOnly}'`);
+      const db = join(rootOnly, "app.db");
+      copyFileSync(live, db);
+      const beside = await runAsNobody(["verify", db, replica]);
+      expectExplained(
+        beside,
+        `open database '${db}': SQLite cannot create its '-wal' and '-shm' files (or the database) in '${rootOnly}'`,
+        `check that the user running litefleet (uid 65534) may create files in '${rootOnly}'`,
+      );
 
-    const unwritable = join(rootOnly, "replica");
-    const writable = join(dir.path, "anyone");
-    mkdirSync(writable);
-    chmodSync(writable, 0o777);
-    const fromReplica = await runAsNobody(["restore", "--config", config(dir.path, live, unwritable), "-o", join(writable, "y.db"), live]);
-    expect(fromReplica.stderr).toContain(`Error: Cannot open replica '${unwritable}': permission denied, mkdir '${unwritable}' (EACCES)`);
-    expect(fromReplica.stderr).toContain(`Try: Check that the user running litefleet can write to '${unwritable}'`);
-    expect(fromReplica.stderr).not.toMatch(RAW);
-    expect(fromReplica.code).toBe(1);
-  });
+      const unwritable = join(rootOnly, "replica");
+      const writable = join(dir.path, "anyone");
+      mkdirSync(writable);
+      chmodSync(writable, 0o777);
+      const fromReplica = await runAsNobody([
+        "restore",
+        "--config",
+        config(dir.path, live, unwritable),
+        "-o",
+        join(writable, "y.db"),
+        live,
+      ]);
+      expect(fromReplica.stderr).toContain(
+        `Error: Cannot open replica '${unwritable}': permission denied, mkdir '${unwritable}' (EACCES)`,
+      );
+      expect(fromReplica.stderr).toContain(`Try: Check that the user running litefleet can write to '${unwritable}'`);
+      expect(fromReplica.stderr).not.toMatch(RAW);
+      expect(fromReplica.code).toBe(1);
+    },
+  );
 });
 
 function spawnOk(cmd: string[]): boolean {
@@ -177,13 +244,26 @@ const AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"
 function runAsNobodyProblem(): string | undefined {
   if (process.getuid?.() !== 0) return "switching to uid 65534 needs root";
   if (Bun.which("setpriv") === null) return "no setpriv command";
-  const r = Bun.spawnSync([...AS_NOBODY, process.execPath, "-e", `await import(${JSON.stringify(CLI_ENTRY)})`], { stderr: "pipe", env: { PATH: process.env.PATH, HOME: "/tmp" } });
-  return r.exitCode === 0 ? undefined : `bun and ${CLI_ENTRY} are not usable by uid 65534: ${r.stderr.toString().trim().slice(0, 200)}`;
+  const r = Bun.spawnSync([...AS_NOBODY, process.execPath, "-e", `await import(${JSON.stringify(CLI_ENTRY)})`], {
+    stderr: "pipe",
+    env: { PATH: process.env.PATH, HOME: "/tmp" },
+  });
+  return r.exitCode === 0
+    ? undefined
+    : `bun and ${CLI_ENTRY} are not usable by uid 65534: ${r.stderr.toString().trim().slice(0, 200)}`;
 }
 
 /** Runs `litefleet <args>` as uid 65534. */
 async function runAsNobody(args: string[]): Promise<CliRun> {
-  const proc = Bun.spawn([...AS_NOBODY, process.execPath, CLI_ENTRY, ...args], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH, HOME: "/tmp" } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([...AS_NOBODY, process.execPath, CLI_ENTRY, ...args], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { PATH: process.env.PATH, HOME: "/tmp" },
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }

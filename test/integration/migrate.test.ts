@@ -41,7 +41,13 @@ async function ltxFiles(url: string, env: Record<string, string> = {}) {
 
 function s3Parts(url: string) {
   const u = new URL(url);
-  return { bucket: u.host, path: u.pathname.slice(1), endpoint: u.searchParams.get("endpoint") ?? "", region: "us-east-1", forcePathStyle: true };
+  return {
+    bucket: u.host,
+    path: u.pathname.slice(1),
+    endpoint: u.searchParams.get("endpoint") ?? "",
+    region: "us-east-1",
+    forcePathStyle: true,
+  };
 }
 
 describe("litefleet migrate", () => {
@@ -50,10 +56,16 @@ describe("litefleet migrate", () => {
     const replica = copyV3Replica(dir.path);
     // At the fixture's own time: no retention warning whatever today's date is.
     const fixtureTime = Math.max(...Object.values(v3Manifest.mtimes));
-    const run = await runCli(["migrate", "--from", replica, "--to", replica, "--history", "--json"], { now: () => fixtureTime });
+    const run = await runCli(["migrate", "--from", replica, "--to", replica, "--history", "--json"], {
+      now: () => fixtureTime,
+    });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    const result = JSON.parse(run.stdout) as { txid: string; generations: { generation: string; lastTxid: string }[]; files: number };
+    const result = JSON.parse(run.stdout) as {
+      txid: string;
+      generations: { generation: string; lastTxid: string }[];
+      files: number;
+    };
     expect(result.generations.map((g) => g.generation)).toEqual([...v3Manifest.generations]);
 
     // Every file verifies (file checksum; the chain is checked by each restore).
@@ -64,7 +76,11 @@ describe("litefleet migrate", () => {
     const firstGen = result.generations[0]!;
     const cases: { name: string; args: string[]; expected: string }[] = [
       { name: "latest", args: [], expected: "latest.db" },
-      { name: "end of the first generation", args: ["--txid", firstGen.lastTxid], expected: `gen-${firstGen.generation}.db` },
+      {
+        name: "end of the first generation",
+        args: ["--txid", firstGen.lastTxid],
+        expected: `gen-${firstGen.generation}.db`,
+      },
       ...v3Manifest.restores
         .filter((r) => r.timestamp !== undefined)
         .map((r) => ({ name: r.name, args: ["--timestamp", r.timestamp!], expected: r.expected })),
@@ -113,7 +129,10 @@ describe("litefleet migrate", () => {
     await using dir = await makeTempDir("lf-migrate-bad-");
     const replica = copyV3Replica(dir.path);
     // The last segment of the second generation: earlier points are written first.
-    const rel = Object.keys(v3Manifest.mtimes).filter((k) => k.includes(`${v3Manifest.generations[1]}/wal/`)).sort().at(-1)!;
+    const rel = Object.keys(v3Manifest.mtimes)
+      .filter((k) => k.includes(`${v3Manifest.generations[1]}/wal/`))
+      .sort()
+      .at(-1)!;
     const bytes = readFileSync(join(replica, rel));
     bytes[bytes.length - 6]! ^= 0x01;
     writeFileSync(join(replica, rel), bytes);
@@ -130,12 +149,18 @@ describe("litefleet migrate", () => {
     const oldest = Math.min(...Object.values(v3Manifest.mtimes));
     const a = copyV3Replica(join(dir.path, "a"));
     // Ten days after the fixture was made: a warning with a retention that keeps it.
-    const late = await runCli(["migrate", "--from", a, "--to", a, "--history"], { now: () => oldest + 10 * 86_400_000 });
+    const late = await runCli(["migrate", "--from", a, "--to", a, "--history"], {
+      now: () => oldest + 10 * 86_400_000,
+    });
     expect(late.code).toBe(0);
-    expect(late.stderr).toMatch(/Warning: the oldest migrated restore point is from .*set 'snapshot: \{ retention: 2\d\dh \}'/);
+    expect(late.stderr).toMatch(
+      /Warning: the oldest migrated restore point is from .*set 'snapshot: \{ retention: 2\d\dh \}'/,
+    );
     const b = copyV3Replica(join(dir.path, "b"));
     // Within the default retention: no warning.
-    const early = await runCli(["migrate", "--from", b, "--to", b, "--history", "--json"], { now: () => oldest + 3_600_000 });
+    const early = await runCli(["migrate", "--from", b, "--to", b, "--history", "--json"], {
+      now: () => oldest + 3_600_000,
+    });
     expect(early.code).toBe(0);
     expect(early.stderr).toBe("");
     expect(JSON.parse(early.stdout).retentionNeeded).toBeUndefined();
@@ -178,7 +203,9 @@ describe("litefleet migrate", () => {
     const { files } = await ltxFiles(replica);
     const agentFiles = files.filter((f) => f.minTxid > migratedTxid);
     expect(agentFiles.length).toBeGreaterThan(0);
-    expect(Math.min(...agentFiles.filter((f) => f.level === 0).map((f) => Number(f.minTxid)))).toBe(Number(migratedTxid) + 1);
+    expect(Math.min(...agentFiles.filter((f) => f.level === 0).map((f) => Number(f.minTxid)))).toBe(
+      Number(migratedTxid) + 1,
+    );
 
     const out = join(dir.path, "latest.db");
     expect((await runCli(["restore", "-o", out, replica])).code).toBe(0);

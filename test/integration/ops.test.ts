@@ -25,14 +25,7 @@ function makeDb(path: string, rows: number): string {
 
 function config(dir: string, db: string, extra: string[] = []): string {
   const cfg = join(dir, "litefleet.yml");
-  writeFileSync(
-    cfg,
-    [
-      'status: { addr: "" }',
-      ...extra,
-      ...fastDbYaml(db, join(dir, "replica")),
-    ].join("\n"),
-  );
+  writeFileSync(cfg, ['status: { addr: "" }', ...extra, ...fastDbYaml(db, join(dir, "replica"))].join("\n"));
   return cfg;
 }
 
@@ -112,11 +105,36 @@ describe("--exec", () => {
   // Issue #12: `systemctl stop` (SIGTERM to the agent, forwarded) ended in exit 143, a failed
   // unit. A stop the agent received and forwarded, which the child ends of, is a success.
   const stops: { name: string; signal: "SIGTERM" | "SIGINT"; child: (marker: string) => string; code: number }[] = [
-    { name: "a child killed by the forwarded SIGTERM: exit 0", signal: "SIGTERM", child: (m) => `touch ${m}; exec sleep 30`, code: 0 },
-    { name: "a child that exits 143 on the forwarded SIGTERM: exit 0", signal: "SIGTERM", child: (m) => `trap 'exit 143' TERM; touch ${m}; while true; do sleep 0.05; done`, code: 0 },
-    { name: "a child killed by the forwarded SIGINT: exit 0", signal: "SIGINT", child: (m) => `touch ${m}; exec sleep 30`, code: 0 },
-    { name: "a child that exits 130 on the forwarded SIGINT: exit 0", signal: "SIGINT", child: (m) => `trap 'exit 130' INT; touch ${m}; while true; do sleep 0.05; done`, code: 0 },
-    { name: "a child that exits 143 on the forwarded SIGINT keeps 143", signal: "SIGINT", child: (m) => `trap 'exit 143' INT; touch ${m}; while true; do sleep 0.05; done`, code: 143 },
+    {
+      name: "a child killed by the forwarded SIGTERM: exit 0",
+      signal: "SIGTERM",
+      child: (m) => `touch ${m}; exec sleep 30`,
+      code: 0,
+    },
+    {
+      name: "a child that exits 143 on the forwarded SIGTERM: exit 0",
+      signal: "SIGTERM",
+      child: (m) => `trap 'exit 143' TERM; touch ${m}; while true; do sleep 0.05; done`,
+      code: 0,
+    },
+    {
+      name: "a child killed by the forwarded SIGINT: exit 0",
+      signal: "SIGINT",
+      child: (m) => `touch ${m}; exec sleep 30`,
+      code: 0,
+    },
+    {
+      name: "a child that exits 130 on the forwarded SIGINT: exit 0",
+      signal: "SIGINT",
+      child: (m) => `trap 'exit 130' INT; touch ${m}; while true; do sleep 0.05; done`,
+      code: 0,
+    },
+    {
+      name: "a child that exits 143 on the forwarded SIGINT keeps 143",
+      signal: "SIGINT",
+      child: (m) => `trap 'exit 143' INT; touch ${m}; while true; do sleep 0.05; done`,
+      code: 143,
+    },
   ];
   for (const c of stops) {
     test(`${c.signal} to the agent, ${c.name}`, async () => {
@@ -144,7 +162,13 @@ describe("--exec", () => {
     const db = join(dir.path, "app.db");
     makeDb(db, 3);
     const marker = join(dir.path, "child-pid");
-    const proc = spawnCli(["replicate", "--config", config(dir.path, db), "--exec", `echo $$ > ${marker}.tmp; mv ${marker}.tmp ${marker}; exec sleep 30`]);
+    const proc = spawnCli([
+      "replicate",
+      "--config",
+      config(dir.path, db),
+      "--exec",
+      `echo $$ > ${marker}.tmp; mv ${marker}.tmp ${marker}; exec sleep 30`,
+    ]);
     const deadline = Date.now() + 20_000;
     while (!existsSync(marker)) {
       if (Date.now() > deadline) throw new Error("child never started");
@@ -190,7 +214,8 @@ describe("--restore-if-db-not-exists", () => {
     await first.waitForLog("capture started");
     await first.stop();
     // Replacement hardware: the database and the agent's state are gone.
-    for (const f of [db, `${db}-wal`, `${db}-shm`, join(dir.path, ".app.db-litefleet")]) rmSync(f, { recursive: true, force: true });
+    for (const f of [db, `${db}-wal`, `${db}-shm`, join(dir.path, ".app.db-litefleet")])
+      rmSync(f, { recursive: true, force: true });
 
     // Without the flag the agent waits for the application to create it.
     const plain = startAgent(cfg);

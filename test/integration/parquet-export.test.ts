@@ -92,7 +92,9 @@ describe("exportDevice to S3", () => {
       results.push(result);
       const requests = s3.requests.slice(before);
       expect(requests.map((r) => r.kind)).toEqual(["ListObjectsV2", ...Array<string>(result.files).fill("PutObject")]);
-      expect(requests.filter((r) => r.kind === "PutObject").every((r) => typeof r.headers["content-md5"] === "string")).toBe(true);
+      expect(
+        requests.filter((r) => r.kind === "PutObject").every((r) => typeof r.headers["content-md5"] === "string"),
+      ).toBe(true);
     }
     expect(results.map(({ files, rows }) => ({ files, rows }))).toEqual([
       { files: 2, rows: 3 },
@@ -110,7 +112,10 @@ describe("exportDevice to S3", () => {
     ]);
     for (const key of keys) {
       const bytes = await getObject(bucket, key);
-      expect({ key, bytes }).toEqual({ key, bytes: new Uint8Array(await readFile(join(dir, key.slice("fleet/v1/".length)))) });
+      expect({ key, bytes }).toEqual({
+        key,
+        bytes: new Uint8Array(await readFile(join(dir, key.slice("fleet/v1/".length)))),
+      });
     }
   });
 
@@ -120,7 +125,11 @@ describe("exportDevice to S3", () => {
     for (const device of ["a", "ab"]) await exportDevice(central, device, TABLES, sink);
     // Stale objects of `a` (a dropped table, leftovers) beyond one 1000-key listing page.
     for (let i = 0; i < 1001; i++) {
-      await s3.seedObject(bucket, `fleet/v1/device_id=a/dropped/part-${String(i).padStart(5, "0")}.parquet`, new Uint8Array([i & 0xff]));
+      await s3.seedObject(
+        bucket,
+        `fleet/v1/device_id=a/dropped/part-${String(i).padStart(5, "0")}.parquet`,
+        new Uint8Array([i & 0xff]),
+      );
     }
     await s3.seedObject(bucket, "fleet/v1/device_id=a.parquet", new Uint8Array([1]));
     await s3.seedObject(bucket, "other/device_id=a/readings/part-00000.parquet", new Uint8Array([2]));

@@ -70,7 +70,11 @@ let runs = 0;
 const paths = { ltxReplica: "", fleet: "", dbsConfig: "", agentConfig: "", agentDb: "", operatorKey: "" };
 
 /** Runs `command … args` under bash with stdout into `sink`, as an operator's script would. */
-async function piped(command: readonly string[], args: readonly string[], sink: Sink = "slow-reader"): Promise<PipedRun> {
+async function piped(
+  command: readonly string[],
+  args: readonly string[],
+  sink: Sink = "slow-reader",
+): Promise<PipedRun> {
   const n = runs++;
   const out = join(dir.path, `run-${n}.out`);
   const err = join(dir.path, `run-${n}.err`);
@@ -114,8 +118,34 @@ async function publishBulkStatuses(url: string): Promise<void> {
         agent: "0.1.0",
         startedAt: now - 3_600_000,
         dbs: [
-          { path: "/var/lib/app/app.db", txid: txidHex(i + 1), state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs: 0, lastUploadAt: now - 1000, lastError: null, size: 4096 * (i + 1), captureError: null, diskFull: false, replicas: [] },
-          { path: "/var/lib/app/metrics.db", txid: txidHex(i + 7), state: "pending", pendingFiles: 2, pendingBytes: 8192, lagMs: 1500, lastUploadAt: now - 5000, lastError: null, size: 65536, captureError: null, diskFull: false, replicas: [] },
+          {
+            path: "/var/lib/app/app.db",
+            txid: txidHex(i + 1),
+            state: "ok",
+            pendingFiles: 0,
+            pendingBytes: 0,
+            lagMs: 0,
+            lastUploadAt: now - 1000,
+            lastError: null,
+            size: 4096 * (i + 1),
+            captureError: null,
+            diskFull: false,
+            replicas: [],
+          },
+          {
+            path: "/var/lib/app/metrics.db",
+            txid: txidHex(i + 7),
+            state: "pending",
+            pendingFiles: 2,
+            pendingBytes: 8192,
+            lagMs: 1500,
+            lastUploadAt: now - 5000,
+            lastError: null,
+            size: 65536,
+            captureError: null,
+            diskFull: false,
+            replicas: [],
+          },
         ],
         disk: { free: 1_000_000_000, total: 8_000_000_000 },
       };
@@ -147,7 +177,10 @@ async function writeFleet(fleet: string): Promise<void> {
   const image = new Uint8Array(app.serialize());
   app.close();
   for (let i = 0; i < REAL_DEVICES; i++) {
-    const client = new FileReplicaClient({ type: "file", path: join(fleet, `dev-${String(i).padStart(3, "0")}`, "app.db") });
+    const client = new FileReplicaClient({
+      type: "file",
+      path: join(fleet, `dev-${String(i).padStart(3, "0")}`, "app.db"),
+    });
     await client.init();
     await writeLtxChain(client, [{ image, timestamp: Date.now() }], { pageSize: 4096 });
   }
@@ -159,7 +192,11 @@ function writeDbsConfig(cfg: string, root: string): void {
   const lines = ["dbs:"];
   for (let i = 0; i < CONFIG_DBS; i++) {
     const name = `${LONG}-${String(i).padStart(5, "0")}`;
-    lines.push(`  - path: ${join(root, "data", `${name}.db`)}`, "    replica:", `      path: ${join(root, "replicas", name)}`);
+    lines.push(
+      `  - path: ${join(root, "data", `${name}.db`)}`,
+      "    replica:",
+      `      path: ${join(root, "replicas", name)}`,
+    );
   }
   writeFileSync(cfg, `${lines.join("\n")}\n`);
 }
@@ -217,7 +254,19 @@ const LAUNCHERS: ReadonlyArray<{ name: string; command: () => Promise<string[]> 
 
 describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", ({ command }) => {
   test("fleet status --json: 5,000 retained statuses", async () => {
-    const run = await piped(await command(), ["fleet", "status", "--json", "--broker", broker.url, "--protocol", mqttProtocol(), "--topic-root", BULK_ROOT, "--wait", "2s"]);
+    const run = await piped(await command(), [
+      "fleet",
+      "status",
+      "--json",
+      "--broker",
+      broker.url,
+      "--protocol",
+      mqttProtocol(),
+      "--topic-root",
+      BULK_ROOT,
+      "--wait",
+      "2s",
+    ]);
     expect(run.stderr).not.toContain("Error");
     expect(run.code).toBe(0);
     expect(run.stdout.length).toBeGreaterThan(MIB);
@@ -238,9 +287,21 @@ describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", (
 
   test("aggregate --json: 5,020 device reports (exit 4: 5,000 devices have no replica yet, the others are merged)", async () => {
     const out = join(dir.path, `central-${runs}.db`);
-    const run = await piped(await command(), ["aggregate", "--json", "--fleet", paths.fleet, "--out", out, "--concurrency", "32"]);
+    const run = await piped(await command(), [
+      "aggregate",
+      "--json",
+      "--fleet",
+      paths.fleet,
+      "--out",
+      out,
+      "--concurrency",
+      "32",
+    ]);
     expect(run.stdout.length).toBeGreaterThan(MIB);
-    const report = JSON.parse(run.stdout) as { discovered: number; devices: { device: string; error?: string; merge?: unknown }[] };
+    const report = JSON.parse(run.stdout) as {
+      discovered: number;
+      devices: { device: string; error?: string; merge?: unknown }[];
+    };
     expect(report.discovered).toBe(REAL_DEVICES + EMPTY_DEVICES);
     expect(report.devices.filter((d) => d.merge !== undefined).length).toBe(REAL_DEVICES);
     expect(report.devices.filter((d) => d.error !== undefined).length).toBe(EMPTY_DEVICES);
@@ -265,11 +326,28 @@ describe.each(LAUNCHERS)("issue #16: whole output through a slow pipe, $name", (
     expect(verify.code).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, agentSynced: true, db: paths.agentDb });
 
-    const send = await piped(cmd, ["fleet", "send", "dev-1", "sync", "--json", "--broker", broker.url, "--protocol", mqttProtocol(), "--operator-key", paths.operatorKey, "--timeout", "30s"]);
+    const send = await piped(cmd, [
+      "fleet",
+      "send",
+      "dev-1",
+      "sync",
+      "--json",
+      "--broker",
+      broker.url,
+      "--protocol",
+      mqttProtocol(),
+      "--operator-key",
+      paths.operatorKey,
+      "--timeout",
+      "30s",
+    ]);
     expect(send.stderr).not.toContain("Error");
     expect(send.code).toBe(0);
     expect(send.stdout.endsWith("\n")).toBe(true);
-    const replies = send.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { status: string });
+    const replies = send.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { status: string });
     expect(replies[0]?.status).toBe("accepted");
     expect(replies.at(-1)?.status).toBe("done");
   }, 60_000);

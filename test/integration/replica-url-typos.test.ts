@@ -30,7 +30,11 @@ const TYPOS: [url: string, meant: string][] = [
 
 async function run(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = spawnCli(args, { cwd });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -62,9 +66,14 @@ describe("mistyped replica URLs exit 2 and create nothing", () => {
 
   test.concurrent("replicate --config with a mistyped url: in the YAML", async () => {
     await using dir = await withDatabase();
-    writeFileSync(join(dir.path, "litefleet.yml"), ["dbs:", "  - path: app.db", "    replica:", "      url: s3:/lake/x"].join("\n"));
+    writeFileSync(
+      join(dir.path, "litefleet.yml"),
+      ["dbs:", "  - path: app.db", "    replica:", "      url: s3:/lake/x"].join("\n"),
+    );
     const r = await run(["replicate", "--config", "litefleet.yml"], dir.path);
-    expect(r.stderr).toContain("Error: Cannot read config: 'dbs[0].replica.url' is invalid: cannot use replica URL 's3:/lake/x'");
+    expect(r.stderr).toContain(
+      "Error: Cannot read config: 'dbs[0].replica.url' is invalid: cannot use replica URL 's3:/lake/x'",
+    );
     expect(r.stderr).toContain("did you mean 's3://lake/x'?");
     expect(r.code).toBe(2);
     expect(created(dir.path)).toEqual([]);
@@ -82,7 +91,9 @@ describe("mistyped replica URLs exit 2 and create nothing", () => {
     test.concurrent(name, async () => {
       await using dir = await withDatabase();
       const r = await run(args, dir.path);
-      expect(r.stderr).toMatch(/Error: .*Cannot use replica URL 's3(:\/|\/\/)lake\/x': an S3 URL starts with 's3:\/\/' \(did you mean 's3:\/\/lake\/x'\?\)/);
+      expect(r.stderr).toMatch(
+        /Error: .*Cannot use replica URL 's3(:\/|\/\/)lake\/x': an S3 URL starts with 's3:\/\/' \(did you mean 's3:\/\/lake\/x'\?\)/,
+      );
       expect(r.code).toBe(2);
       expect(created(dir.path)).toEqual([]);
     }, 30_000);

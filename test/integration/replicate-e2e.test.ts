@@ -124,9 +124,12 @@ describe("replicate → restore end to end", () => {
     await using p = await prepare("e2e-", seed);
     const { s3, dir, db, log, cfg, env } = p;
     const agent = startAgent(cfg, env);
-    const writer = Bun.spawn([process.execPath, WRITER, db, log, String(seed + 1), "150", "--big", "--vacuum", "--interval-ms", "15"], {
-      stderr: "inherit",
-    });
+    const writer = Bun.spawn(
+      [process.execPath, WRITER, db, log, String(seed + 1), "150", "--big", "--vacuum", "--interval-ms", "15"],
+      {
+        stderr: "inherit",
+      },
+    );
     expect(await writer.exited).toBe(0);
     const agentLog = await agent.stop();
     expect(agentLog).toContain("checkpoint");
@@ -136,7 +139,9 @@ describe("replicate → restore end to end", () => {
     for (const source of [`s3://fleet/gw-01/app.db?endpoint=${s3.endpoint}`, `file://${join(dir.path, "replica")}`]) {
       const name = source.startsWith("s3") ? "s3" : "file";
       const out = join(dir.path, `latest-${name}.db`);
-      const r = await runCli(["restore", "-o", out, source], { env: { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey } });
+      const r = await runCli(["restore", "-o", out, source], {
+        env: { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey },
+      });
       expect(r.stderr).toContain("integrity ok");
       expect(r.code).toBe(0);
       expect(integrityCheck(out)).toBe("ok");
@@ -159,11 +164,21 @@ describe("replicate → restore end to end", () => {
     // Only times after the first capture have a restore point (a loaded
     // machine can start the agent after the writer's first commits).
     const firstCapture = Math.min(...files.map((f) => Date.parse(f.created_at)));
-    const times = [...states.values()].map((s) => s.time).filter((t) => t >= firstCapture).sort((a, b) => a - b);
+    const times = [...states.values()]
+      .map((s) => s.time)
+      .filter((t) => t >= firstCapture)
+      .sort((a, b) => a - b);
     for (let i = 0; i < 4; i++) {
       const t = times[Math.floor(((i + 1) * times.length) / 5)] as number;
       const out = join(dir.path, `time-${i}.db`);
-      const r = await runCli(["restore", "--timestamp", new Date(t).toISOString(), "-o", out, `file://${join(dir.path, "replica")}`]);
+      const r = await runCli([
+        "restore",
+        "--timestamp",
+        new Date(t).toISOString(),
+        "-o",
+        out,
+        `file://${join(dir.path, "replica")}`,
+      ]);
       expect(r.code).toBe(0);
       const rec = expectRecordedState(out, states, `timestamp ${new Date(t).toISOString()}`);
       // The writer stamps its log just after commit; capture happens later still.
@@ -233,14 +248,20 @@ describe("replicate → restore end to end", () => {
     const apps = dbs.map((db) => {
       const app = new Database(db, { create: true });
       // As any application beside the agent: wait out its checkpoint barrier.
-      app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);");
+      app.exec(
+        "PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);",
+      );
       return app;
     });
     const agent = startAgent(cfg, {});
     await agent.waitForLog("capture started");
     // Write until each database has had two snapshots after the first
     // (every 300 ms; a loaded machine takes longer), at least 40 rounds.
-    const lines = () => agent.log().split("\n").filter((l) => l.includes("snapshot uploaded"));
+    const lines = () =>
+      agent
+        .log()
+        .split("\n")
+        .filter((l) => l.includes("snapshot uploaded"));
     const fewest = () => Math.min(...dbs.map((db) => lines().filter((l) => l.includes(`db=${db} `)).length));
     const deadline = Date.now() + 30_000;
     for (let i = 0; i < 40 || (fewest() < 3 && Date.now() < deadline); i++) {

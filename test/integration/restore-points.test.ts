@@ -81,7 +81,12 @@ const backends: Array<[string, (dir: string) => Promise<Backend>]> = [
     "file replica",
     async (dir) => {
       const path = join(dir, "replica");
-      return { client: new FileReplicaClient({ type: "file", path }), source: path, env: {}, [Symbol.asyncDispose]: async () => {} };
+      return {
+        client: new FileReplicaClient({ type: "file", path }),
+        source: path,
+        env: {},
+        [Symbol.asyncDispose]: async () => {},
+      };
     },
   ],
   [
@@ -89,8 +94,16 @@ const backends: Array<[string, (dir: string) => Promise<Backend>]> = [
     async () => {
       const s3 = await startS3Server({ buckets: ["fleet"] });
       const env = { LITEFLEET_ACCESS_KEY_ID: s3.accessKeyId, LITEFLEET_SECRET_ACCESS_KEY: s3.secretAccessKey };
-      const client = new S3ReplicaClient({ type: "s3", bucket: "fleet", path: "dev1/app.db", endpoint: s3.endpoint, forcePathStyle: true }, { env });
-      return { client, source: `s3://fleet/dev1/app.db?endpoint=${s3.endpoint}`, env, [Symbol.asyncDispose]: () => s3.stop() };
+      const client = new S3ReplicaClient(
+        { type: "s3", bucket: "fleet", path: "dev1/app.db", endpoint: s3.endpoint, forcePathStyle: true },
+        { env },
+      );
+      return {
+        client,
+        source: `s3://fleet/dev1/app.db?endpoint=${s3.endpoint}`,
+        env,
+        [Symbol.asyncDispose]: () => s3.stop(),
+      };
     },
   ],
 ];
@@ -112,9 +125,15 @@ describe.each(backends)("restore --txid that no plan reaches exactly (issue #12)
     const inside = await restore("3");
     expect(inside.code).toBe(1);
     expect(inside.wrote).toBe(false);
-    expect(inside.stderr).toContain(`Cannot restore TXID 0000000000000003 from '${client.location}': it is not a restore point`);
-    expect(inside.stderr).toContain("TXIDs 0000000000000002-0000000000000004 were replicated together in one file (level 0)");
-    expect(inside.stderr).toContain(`the nearest restore points are ${await point(client, 1)} and ${await point(client, 4)}`);
+    expect(inside.stderr).toContain(
+      `Cannot restore TXID 0000000000000003 from '${client.location}': it is not a restore point`,
+    );
+    expect(inside.stderr).toContain(
+      "TXIDs 0000000000000002-0000000000000004 were replicated together in one file (level 0)",
+    );
+    expect(inside.stderr).toContain(
+      `the nearest restore points are ${await point(client, 1)} and ${await point(client, 4)}`,
+    );
     expect(inside.stderr).not.toMatch(/repair|missing|broken/);
     // The points it names restore.
     expect((await restore("4")).code).toBe(0);
@@ -124,7 +143,9 @@ describe.each(backends)("restore --txid that no plan reaches exactly (issue #12)
     expect(past.code).toBe(1);
     expect(past.wrote).toBe(false);
     expect(past.stderr).toContain("Cannot restore TXID 0000000000000020");
-    expect(past.stderr).toContain(`it is past the end of the replica; the latest restore point is ${await point(client, 7)}`);
+    expect(past.stderr).toContain(
+      `it is past the end of the replica; the latest restore point is ${await point(client, 7)}`,
+    );
     expect(past.stderr).not.toMatch(/repair|missing|broken/);
 
     // A real gap: file 5 is lost. TXID 7 is behind it.
@@ -138,7 +159,9 @@ describe.each(backends)("restore --txid that no plan reaches exactly (issue #12)
     expect(gap.stderr).toContain("repair the replica");
     // Past the end of a broken replica: both said.
     const pastGap = await restore("20");
-    expect(pastGap.stderr).toContain(`the latest restore point is ${at4}; the chain of files ends there (file 0000000000000005 is missing`);
+    expect(pastGap.stderr).toContain(
+      `the latest restore point is ${at4}; the chain of files ends there (file 0000000000000005 is missing`,
+    );
     expect(pastGap.stderr).toContain("repair the replica");
   }, 60_000);
 });

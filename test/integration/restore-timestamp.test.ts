@@ -82,7 +82,10 @@ describe("restore --timestamp (issue #11)", () => {
 
     // At the header timestamp itself, TXID 3 fits.
     const atStamp = join(dir.path, "at-stamp.db");
-    const exact = await runCli(["restore", "-o", atStamp, "--timestamp", new Date(stamped).toISOString(), "--json", url], { env });
+    const exact = await runCli(
+      ["restore", "-o", atStamp, "--timestamp", new Date(stamped).toISOString(), "--json", url],
+      { env },
+    );
     expect(exact.code).toBe(0);
     expect(JSON.parse(exact.stdout)).toMatchObject({ restored: true, txid: "0000000000000003" });
   }, 60_000);

@@ -39,11 +39,21 @@ describe("resync after the agent was stopped (issue #11)", () => {
     const cfg = join(dir.path, "litefleet.yml");
     writeFileSync(
       cfg,
-      ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    monitor-interval: 50ms", "    replica:", `      path: ${replica}`, "      sync-interval: 50ms"].join("\n"),
+      [
+        'status: { addr: "" }',
+        "dbs:",
+        `  - path: ${db}`,
+        "    monitor-interval: 50ms",
+        "    replica:",
+        `      path: ${replica}`,
+        "      sync-interval: 50ms",
+      ].join("\n"),
     );
     const app = new Database(db, { create: true });
     app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB);");
-    app.run("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t (v) SELECT randomblob(1000) FROM n");
+    app.run(
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t (v) SELECT randomblob(1000) FROM n",
+    );
 
     let agent = startAgent(cfg);
     await agent.waitForLog("capture started");
@@ -61,7 +71,10 @@ describe("resync after the agent was stopped (issue #11)", () => {
       agent = startAgent(cfg);
       await agent.waitForLog("capture started");
       const log = await agent.stop();
-      expect({ lostPosition, resync: log.includes("resync: sent the pages that differ") }).toEqual({ lostPosition, resync: true });
+      expect({ lostPosition, resync: log.includes("resync: sent the pages that differ") }).toEqual({
+        lostPosition,
+        resync: true,
+      });
       const added = (await listL0(replica)).filter((f) => !before.has(f.max_txid));
       const bytes = added.reduce((n, f) => n + f.size, 0);
       // 31 updated rows on about as many pages, one insert, page 1: far below the full file.

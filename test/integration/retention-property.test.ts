@@ -84,7 +84,8 @@ class RecordingClient {
             const at = inner.storageNow ? Date.now() : args[2].timestamp.getTime();
             const info = await inner.writeLtxFile(...args);
             // Batches and snapshots are restore points; compactions end on a batch's TXID.
-            if (args[0].level === 0 || args[0].level === SNAPSHOT_LEVEL) rec.set(args[0].maxTxid, Math.min(at, rec.get(args[0].maxTxid) ?? at));
+            if (args[0].level === 0 || args[0].level === SNAPSHOT_LEVEL)
+              rec.set(args[0].maxTxid, Math.min(at, rec.get(args[0].maxTxid) ?? at));
             return info;
           };
         }
@@ -155,7 +156,9 @@ async function runSeed(seed: number, dirPath: string) {
         const plan = await planRestore(client, { txid: txid(t) }, { files }).catch((err: unknown) => err as Error);
         if (plan instanceof Error) {
           const listing = files.map((f) => `${f.level}:${f.minTxid.toString(16)}-${f.maxTxid.toString(16)}`).join(" ");
-          throw new Error(`seed ${seed} ${label}: replica ${i} cannot restore promised TXID ${t.toString(16)}: ${plan.message}; replica holds ${listing}`);
+          throw new Error(
+            `seed ${seed} ${label}: replica ${i} cannot restore promised TXID ${t.toString(16)}: ${plan.message}; replica holds ${listing}`,
+          );
         }
         expect(plan.txid).toBe(txid(t));
         stats.checked++;
@@ -211,7 +214,8 @@ async function runSeed(seed: number, dirPath: string) {
         await applyRestorePlan(r.inner, await planRestore(r.inner, { txid: txid(t) }, { files }), { output: out });
         expect(integrityCheck(out)).toBe("ok");
         const want = images.get(t);
-        if (fileHash(out) !== want) throw new Error(`seed ${seed}: replica ${i} TXID ${t.toString(16)} restored other bytes than captured`);
+        if (fileHash(out) !== want)
+          throw new Error(`seed ${seed}: replica ${i} TXID ${t.toString(16)} restored other bytes than captured`);
       }
     }
     return { ...stats, files: await Promise.all(replicas.map(async (r) => (await listAllLtxFiles(r.inner)).length)) };
@@ -241,4 +245,3 @@ describe("retention property", () => {
     expect(checked).toBeGreaterThan(SEEDS * STEPS);
   }, 300_000);
 });
-

@@ -120,9 +120,24 @@ describe("systemd/install.sh", () => {
   });
 
   test.each([
-    { name: "unknown option", args: ["--frobnicate"], code: 2, message: "Error: Cannot parse options: unknown argument '--frobnicate'" },
-    { name: "--binary without a path", args: ["--binary"], code: 2, message: "Error: Cannot parse options: --binary needs a path" },
-    { name: "missing binary", args: ["--binary", "/nonexistent/litefleet"], code: 1, message: "Error: Cannot install the binary: '/nonexistent/litefleet' does not exist" },
+    {
+      name: "unknown option",
+      args: ["--frobnicate"],
+      code: 2,
+      message: "Error: Cannot parse options: unknown argument '--frobnicate'",
+    },
+    {
+      name: "--binary without a path",
+      args: ["--binary"],
+      code: 2,
+      message: "Error: Cannot parse options: --binary needs a path",
+    },
+    {
+      name: "missing binary",
+      args: ["--binary", "/nonexistent/litefleet"],
+      code: 1,
+      message: "Error: Cannot install the binary: '/nonexistent/litefleet' does not exist",
+    },
   ])("fails clearly on $name", async ({ args, code, message }) => {
     await using dir = await makeTempDir("systemd-install-");
     const r = install(["--root", dir.path, "--no-start", ...args]);
@@ -185,6 +200,8 @@ describe("systemd/litefleet.service", () => {
 
     expect(verify(copy)).toEqual({ code: 0, output: "" });
     // The check itself works here: an unknown key is reported.
-    expect(verify(copy.replace("\nRestartSec=5\n", "\nRestartSec=5\nNoSuchSetting=yes\n")).output).toContain("NoSuchSetting");
+    expect(verify(copy.replace("\nRestartSec=5\n", "\nRestartSec=5\nNoSuchSetting=yes\n")).output).toContain(
+      "NoSuchSetting",
+    );
   });
 });

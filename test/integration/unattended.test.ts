@@ -39,7 +39,10 @@ import { imageHash, integrityCheck } from "../harness/sqlite-image.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
 
 const CHROMIUM =
-  Bun.which("chromium") ?? Bun.which("chromium-browser") ?? ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ?? null;
+  Bun.which("chromium") ??
+  Bun.which("chromium-browser") ??
+  ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ??
+  null;
 
 /** The page's `document`, as far as the function run in the page uses it (no DOM types here). */
 declare const document: {
@@ -54,12 +57,18 @@ afterAll(async () => {
   await broker.stop();
 });
 
-async function until<T>(what: string, find: () => Promise<T | undefined> | T | undefined, timeoutMs: number, log?: () => string): Promise<T> {
+async function until<T>(
+  what: string,
+  find: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  log?: () => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await find();
     if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${log ? `\n${log()}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${log ? `\n${log()}` : ""}`);
     await Bun.sleep(100);
   }
 }
@@ -80,7 +89,11 @@ interface Device {
   replica(): Promise<ReplicaClient>;
 }
 
-async function device(dir: string, s3: S3Server, options: { id: string; bucket: string; accessKeyId?: string; brokerUrl?: string }): Promise<Device> {
+async function device(
+  dir: string,
+  s3: S3Server,
+  options: { id: string; bucket: string; accessKeyId?: string; brokerUrl?: string },
+): Promise<Device> {
   const db = join(dir, "app.db");
   const statusAddr = `127.0.0.1:${await freePort()}`;
   const metricsAddr = `127.0.0.1:${await freePort()}`;
@@ -162,21 +175,36 @@ describe("a replica that fails at first boot", () => {
     await using s3 = await startS3Server();
     const dev = await device(dir.path, s3, { id: "gw-first", bucket: "fleet" });
     const app = createDb(dev.db, "before the agent");
-    const watch = await watchDevice(broker.url, deviceTopics("litefleet/v1", dev.id), { protocolVersion: protocolVersion() });
+    const watch = await watchDevice(broker.url, deviceTopics("litefleet/v1", dev.id), {
+      protocolVersion: protocolVersion(),
+    });
     const startedAt = Date.now();
     const agent = startAgent(dev.cfg, dev.env);
     try {
       await agent.waitForLog("capture started");
       for (let i = 0; i < 30; i++) app.run("INSERT INTO t (v) VALUES (?)", [`row ${i}`]);
-      const failing = await until("status --json to show the replica failing", async () => {
-        const s = (await dev.status()).dbs[0];
-        return s?.replicas[0]?.lastError ? s : undefined;
-      }, 10_000, agent.log);
+      const failing = await until(
+        "status --json to show the replica failing",
+        async () => {
+          const s = (await dev.status()).dbs[0];
+          return s?.replicas[0]?.lastError ? s : undefined;
+        },
+        10_000,
+        agent.log,
+      );
       expect(failing.replicas[0]?.lastError).toMatch(/bucket/i);
       expect(failing.txid).not.toBeNull(); // capture runs
-      await until("the rows in the spool", async () => ((await dev.status()).dbs[0]?.replicas[0]?.pending.files ?? 0) > 0 ? true : undefined, 10_000);
+      await until(
+        "the rows in the spool",
+        async () => (((await dev.status()).dbs[0]?.replicas[0]?.pending.files ?? 0) > 0 ? true : undefined),
+        10_000,
+      );
       expect(await dev.metrics()).toMatch(/^litefleet_replica_failing\{db="[^"]+",replica="[^"]+"\} 1$/m);
-      await until("the retained status in error", () => watch.statuses.find((s) => s.dbs?.[0]?.state === "error" && /bucket/i.test(s.dbs[0].lastError ?? "")), 10_000);
+      await until(
+        "the retained status in error",
+        () => watch.statuses.find((s) => s.dbs?.[0]?.state === "error" && /bucket/i.test(s.dbs[0].lastError ?? "")),
+        10_000,
+      );
       expect(Date.now() - startedAt).toBeLessThan(12_000);
       expect(agent.log()).toContain("capturing into the local spool meanwhile");
 
@@ -203,17 +231,30 @@ describe("a replica that fails at first boot", () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     const dev = await device(dir.path, s3, { id: "gw-creds", bucket: "fleet", accessKeyId: "NOT-A-KEY" });
     const app = createDb(dev.db, "x");
-    const watch = await watchDevice(broker.url, deviceTopics("litefleet/v1", dev.id), { protocolVersion: protocolVersion() });
+    const watch = await watchDevice(broker.url, deviceTopics("litefleet/v1", dev.id), {
+      protocolVersion: protocolVersion(),
+    });
     const agent = startAgent(dev.cfg, dev.env);
     try {
       await agent.waitForLog("capture started");
       const startedAt = Date.now();
-      const s = await until("status --json to show the error", async () => (await dev.status()).dbs[0]?.replicas[0]?.lastError ?? undefined, 10_000, agent.log);
+      const s = await until(
+        "status --json to show the error",
+        async () => (await dev.status()).dbs[0]?.replicas[0]?.lastError ?? undefined,
+        10_000,
+        agent.log,
+      );
       expect(s).toMatch(/credential|signature|access key/i);
       expect(await dev.metrics()).toMatch(/^litefleet_replica_failing\{db="[^"]+",replica="[^"]+"\} 1$/m);
-      await until("the retained status in error", () => watch.statuses.find((m) => m.dbs?.[0]?.state === "error"), 10_000);
+      await until(
+        "the retained status in error",
+        () => watch.statuses.find((m) => m.dbs?.[0]?.state === "error"),
+        10_000,
+      );
       if (CHROMIUM === null) {
-        console.log("dashboard part skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)");
+        console.log(
+          "dashboard part skipped: no chromium or chromium-browser on PATH or in /usr/bin (Debian: apt-get install chromium)",
+        );
       } else {
         const client = await mqtt.connectAsync(broker.url, { protocolVersion: protocolVersion(), reconnectPeriod: 0 });
         const view = await FleetView.open(client, { root: DEFAULT_TOPIC_ROOT });
@@ -227,7 +268,9 @@ describe("a replica that fails at first boot", () => {
             dev.id,
             { timeout: 10_000 },
           );
-          expect(await page.$eval(`tr[data-device="${dev.id}"] td[data-field="error"]`, (td) => td.textContent)).toMatch(/credential|access key/i);
+          expect(
+            await page.$eval(`tr[data-device="${dev.id}"] td[data-field="error"]`, (td) => td.textContent),
+          ).toMatch(/credential|access key/i);
         } finally {
           await view.close();
           await client.endAsync();
@@ -251,7 +294,9 @@ describe("a second agent on the same replica", () => {
     const b = await device(dirB.path, s3, { id: "gw-07", bucket: "fleet" });
     const appA = createDb(a.db, "the original device");
     const agentA = startAgent(a.cfg, a.env);
-    const watch = await watchDevice(broker.url, deviceTopics("litefleet/v1", "gw-07"), { protocolVersion: protocolVersion() });
+    const watch = await watchDevice(broker.url, deviceTopics("litefleet/v1", "gw-07"), {
+      protocolVersion: protocolVersion(),
+    });
     const appB = createDb(b.db, "the clone");
     appB.run("INSERT INTO t (v) VALUES ('only on the clone')");
     let agentB: ReturnType<typeof startAgent> | undefined;
@@ -265,7 +310,12 @@ describe("a second agent on the same replica", () => {
       // B: refused, loudly, before any file of it lands.
       await agentB.waitForLog("capture started");
       const logB = agentB.log;
-      const conflict = await until("B's status to show the conflict", async () => (await b.status()).dbs[0]?.replicas[0]?.conflict ?? undefined, 10_000, logB);
+      const conflict = await until(
+        "B's status to show the conflict",
+        async () => (await b.status()).dbs[0]?.replicas[0]?.conflict ?? undefined,
+        10_000,
+        logB,
+      );
       expect(conflict).toContain("did not write");
       expect(agentB.log()).toContain("second writer");
       expect(await b.metrics()).toMatch(/^litefleet_replica_conflict\{db="[^"]+",replica="[^"]+"\} 1$/m);
@@ -318,7 +368,9 @@ describe("a second agent on the same replica", () => {
     // The SD card is cloned: the database and the agent's state.
     cpSync(a.db, b.db);
     cpSync(join(dirA.path, ".app.db-litefleet"), join(dirB.path, ".app.db-litefleet"), { recursive: true });
-    expect(LocalStore.open(join(dirB.path, ".app.db-litefleet")).writerIds()).toEqual(LocalStore.open(join(dirA.path, ".app.db-litefleet")).writerIds());
+    expect(LocalStore.open(join(dirB.path, ".app.db-litefleet")).writerIds()).toEqual(
+      LocalStore.open(join(dirA.path, ".app.db-litefleet")).writerIds(),
+    );
 
     agentA = startAgent(a.cfg, a.env);
     let agentB: ReturnType<typeof startAgent> | undefined;
@@ -334,10 +386,21 @@ describe("a second agent on the same replica", () => {
       const dbB = new Database(b.db);
       dbB.run("INSERT INTO t (v) VALUES ('written by B after cloning')");
       dbB.close();
-      const conflict = await until("B's status to show the conflict", async () => (await b.status()).dbs[0]?.replicas[0]?.conflict ?? undefined, 10_000, agentB.log);
+      const conflict = await until(
+        "B's status to show the conflict",
+        async () => (await b.status()).dbs[0]?.replicas[0]?.conflict ?? undefined,
+        10_000,
+        agentB.log,
+      );
       expect(conflict).toContain("written by writer");
       // The clone's MQTT client has the same ID: the broker drops one for the other, and that is said.
-      await until("the MQTT client-ID warning", () => (/another client may use the same client ID/.test(agentA.log() + (agentB?.log() ?? "")) ? true : undefined), 20_000, () => agentA.log() + agentB?.log());
+      await until(
+        "the MQTT client-ID warning",
+        () =>
+          /another client may use the same client ID/.test(agentA.log() + (agentB?.log() ?? "")) ? true : undefined,
+        20_000,
+        () => agentA.log() + agentB?.log(),
+      );
       expect((await runCli(["sync", "--addr", b.statusAddr, "--timeout", "20s"])).code).not.toBe(0);
 
       dbA.close();
@@ -356,7 +419,11 @@ describe("a second agent on the same replica", () => {
     await using s3 = await startS3Server({ buckets: ["fleet"] });
     const [host, port] = new URL(broker.url).host.split(":") as [string, string];
     await using proxy = await startTcpProxy({ target: { host, port: Number(port) } });
-    const dev = await device(dir.path, s3, { id: "gw-stall", bucket: "fleet", brokerUrl: `mqtt://127.0.0.1:${proxy.port}` });
+    const dev = await device(dir.path, s3, {
+      id: "gw-stall",
+      bucket: "fleet",
+      brokerUrl: `mqtt://127.0.0.1:${proxy.port}`,
+    });
     const app = createDb(dev.db, "x");
     const agent = startAgent(dev.cfg, dev.env);
     try {

@@ -48,7 +48,13 @@ describe.skipIf(skipReason !== undefined)("litefleet restore of Litestream v0.3.
       const want = join(dir.path, `want-${i}.db`);
       const got = join(dir.path, `got-${i}.db`);
       await litestreamRestore(`file://${replica}`, want, ts === undefined ? {} : { timestamp: ts });
-      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), `file://${replica}`]);
+      const run = await runCli([
+        "restore",
+        "-o",
+        got,
+        ...(ts === undefined ? [] : ["--timestamp", ts]),
+        `file://${replica}`,
+      ]);
       expect(run.stderr).toContain("Litestream v0.3 replica");
       expect(run.code).toBe(0);
       expect(Buffer.compare(readFileSync(got), readFileSync(want))).toBe(0);
@@ -76,7 +82,9 @@ describe.skipIf(skipReason !== undefined)("litefleet restore of Litestream v0.3.
       const want = join(dir.path, `want-${i}.db`);
       const got = join(dir.path, `got-${i}.db`);
       await litestreamRestore(["-config", cfg, dbPath], want, { ...(ts === undefined ? {} : { timestamp: ts }), env });
-      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], { env: litefleetEnv });
+      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], {
+        env: litefleetEnv,
+      });
       expect(run.stderr).toContain("Litestream v0.3 replica");
       expect(run.code).toBe(0);
       expect(Buffer.compare(readFileSync(got), readFileSync(want))).toBe(0);
@@ -88,7 +96,9 @@ describe.skipIf(skipReason !== undefined)("litefleet restore of Litestream v0.3.
     expect(migrated.code).toBe(0);
     for (const [i, ts] of targets.entries()) {
       const got = join(dir.path, `migrated-${i}.db`);
-      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], { env: litefleetEnv });
+      const run = await runCli(["restore", "-o", got, ...(ts === undefined ? [] : ["--timestamp", ts]), url], {
+        env: litefleetEnv,
+      });
       expect(run.code).toBe(0);
       expect(run.stderr).not.toContain("Litestream v0.3 replica");
       expect(Buffer.compare(readFileSync(got), readFileSync(join(dir.path, `want-${i}.db`)))).toBe(0);

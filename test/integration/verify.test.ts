@@ -25,13 +25,7 @@ import { writeLtxChain } from "../harness/ltx-chain.ts";
 
 function config(dir: string, db: string, statusAddr = ""): string {
   const cfg = join(dir, "litefleet.yml");
-  writeFileSync(
-    cfg,
-    [
-      `status: { addr: "${statusAddr}" }`,
-      ...fastDbYaml(db, join(dir, "replica")),
-    ].join("\n"),
-  );
+  writeFileSync(cfg, [`status: { addr: "${statusAddr}" }`, ...fastDbYaml(db, join(dir, "replica"))].join("\n"));
   return cfg;
 }
 
@@ -78,12 +72,18 @@ function countingClient(inner: ReplicaClient): ReplicaClient & { bytesRead: numb
     location: inner.location,
     init: (o?: Parameters<ReplicaClient["init"]>[0]) => inner.init(o),
     listLtxFiles: (level: number, o?: Parameters<ReplicaClient["listLtxFiles"]>[1]) => inner.listLtxFiles(level, o),
-    async readLtxFile(key: Parameters<ReplicaClient["readLtxFile"]>[0], o?: Parameters<ReplicaClient["readLtxFile"]>[1]) {
+    async readLtxFile(
+      key: Parameters<ReplicaClient["readLtxFile"]>[0],
+      o?: Parameters<ReplicaClient["readLtxFile"]>[1],
+    ) {
       const bytes = await inner.readLtxFile(key, o);
       wrapper.bytesRead += bytes.length;
       return bytes;
     },
-    async openLtxFile(key: Parameters<ReplicaClient["openLtxFile"]>[0], o?: Parameters<ReplicaClient["openLtxFile"]>[1]) {
+    async openLtxFile(
+      key: Parameters<ReplicaClient["openLtxFile"]>[0],
+      o?: Parameters<ReplicaClient["openLtxFile"]>[1],
+    ) {
       const chunks = await inner.openLtxFile(key, o);
       return (async function* () {
         for await (const chunk of chunks) {
@@ -129,13 +129,17 @@ describe("verify", () => {
     expect(proof.bytesFetched).toBeLessThan(dbSize / 10);
 
     // The same count, measured on the wire of a wrapped client.
-    const client = countingClient(await createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} }));
+    const client = countingClient(
+      await createReplicaClient({ type: "file", path: join(dir.path, "replica") }, { env: {} }),
+    );
     const plan = await planRestore(client, {});
     const before = client.bytesRead;
     const chain = await verifyChain(client, plan);
     expect(client.bytesRead - before).toBe(chain.bytesFetched);
     // Per file: the header, the last TAIL_READ_SIZE bytes, and the rest of a larger page index.
-    const indexes = plan.files.map((f) => decodeLtxFile(readFileSync(ltxPath(join(dir.path, "replica"), f)), { path: "x" }));
+    const indexes = plan.files.map((f) =>
+      decodeLtxFile(readFileSync(ltxPath(join(dir.path, "replica"), f)), { path: "x" }),
+    );
     const expected = plan.files.reduce((n, f, i) => {
       const last = indexes[i]!.pageIndex.at(-1);
       const need = f.size - (last ? last.offset + last.size : HEADER_SIZE); // end marker, index, index size, trailer
@@ -226,7 +230,12 @@ describe("verify", () => {
     const fast = await runCli(["verify", db, "--config", cfg, "--json"]);
     expect(fast.code).toBe(3);
     const txid = h.minTxid.toString(16).padStart(16, "0");
-    expect(JSON.parse(fast.stdout)).toMatchObject({ ok: false, mode: "fast", firstBadTxid: txid, replicaChecksum: null });
+    expect(JSON.parse(fast.stdout)).toMatchObject({
+      ok: false,
+      mode: "fast",
+      firstBadTxid: txid,
+      replicaChecksum: null,
+    });
     expect(fast.stderr).toContain(`replica file at TXID ${txid} is bad`);
     expect(fast.stderr).toContain("pre-apply checksum");
     expect(fast.stderr).not.toContain("Try:");
@@ -245,7 +254,9 @@ describe("verify", () => {
   test("a header Commit corrupted to 0x7fffffff fails the fast path with exit 3, as restore and --full do", async () => {
     await using dir = await makeTempDir("verify-commit-");
     const { db, cfg } = await replicatedPair(dir.path, 4);
-    const l0 = ltxFiles(join(dir.path, "replica")).filter((f) => f.includes("/ltx/0/")).sort();
+    const l0 = ltxFiles(join(dir.path, "replica"))
+      .filter((f) => f.includes("/ltx/0/"))
+      .sort();
     const victim = l0[l0.length - 1] as string;
     const txid = setCommit(victim, () => 0x7fffffff);
 
@@ -269,7 +280,9 @@ describe("verify", () => {
   test("a header Commit below a page number the file holds fails the fast path with exit 3", async () => {
     await using dir = await makeTempDir("verify-commit-low-");
     const { db, cfg } = await replicatedPair(dir.path, 4);
-    const l0 = ltxFiles(join(dir.path, "replica")).filter((f) => f.includes("/ltx/0/")).sort();
+    const l0 = ltxFiles(join(dir.path, "replica"))
+      .filter((f) => f.includes("/ltx/0/"))
+      .sort();
     const victim = l0[l0.length - 1] as string;
     let highest = 0;
     const txid = setCommit(victim, (pgnos) => (highest = Math.max(...pgnos)) - 1);
@@ -315,7 +328,9 @@ describe("verify", () => {
     app.close();
     const changed = await runCli(["verify", db, replica, "--full"]);
     expect(changed.code).toBe(3);
-    expect(changed.stderr).toMatch(/page \d+ of the live database differs from the replica restored at TXID 0000000000000003/);
+    expect(changed.stderr).toMatch(
+      /page \d+ of the live database differs from the replica restored at TXID 0000000000000003/,
+    );
     expect(changed.stderr).not.toContain("--full");
   }, 60_000);
 

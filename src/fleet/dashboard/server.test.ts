@@ -16,7 +16,22 @@ function status(device: string, lagMs: number): StatusMessage {
     online: true,
     session: 1,
     ts: 1_000,
-    dbs: [{ path: "/app.db", txid: "00000000000000a1", state: "ok", pendingFiles: 0, pendingBytes: 0, lagMs, lastUploadAt: 900, lastError: null, size: 4096, captureError: null, diskFull: false, replicas: [] }],
+    dbs: [
+      {
+        path: "/app.db",
+        txid: "00000000000000a1",
+        state: "ok",
+        pendingFiles: 0,
+        pendingBytes: 0,
+        lagMs,
+        lastUploadAt: 900,
+        lastError: null,
+        size: 4096,
+        captureError: null,
+        diskFull: false,
+        replicas: [],
+      },
+    ],
   };
 }
 
@@ -82,7 +97,10 @@ describe("startDashboard()", () => {
 
   test("GET /api/devices returns the view's devices", async () => {
     const root = "dash/api";
-    await publisher.publishAsync(deviceTopics(root, "dev-01").status, encodeMessage(status("dev-01", 3_000)), { qos: 1, retain: true });
+    await publisher.publishAsync(deviceTopics(root, "dev-01").status, encodeMessage(status("dev-01", 3_000)), {
+      qos: 1,
+      retain: true,
+    });
     const view = await FleetView.open(watcher, { root });
     await using dashboard = await startDashboard({ view, addr: ":0" });
     // The retained status may arrive before or after open() returns.
@@ -103,7 +121,9 @@ describe("startDashboard()", () => {
     const sse = sseReader(res);
     expect(await sse.nextData()).toEqual([]);
 
-    await publisher.publishAsync(deviceTopics(root, "dev-07").status, encodeMessage(status("dev-07", 120_000)), { qos: 1 });
+    await publisher.publishAsync(deviceTopics(root, "dev-07").status, encodeMessage(status("dev-07", 120_000)), {
+      qos: 1,
+    });
     expect(await sse.nextData()).toMatchObject([{ device: "dev-07", maxLagMs: 120_000 }]);
 
     let frame = await sse.next();
@@ -156,7 +176,9 @@ describe("startDashboard()", () => {
     }
     await using first = await startDashboard({ view });
     const addr = new URL(first.url).host;
-    await expect(startDashboard({ view, addr })).rejects.toThrow(`Cannot start dashboard: listening on '${addr}' failed`);
+    await expect(startDashboard({ view, addr })).rejects.toThrow(
+      `Cannot start dashboard: listening on '${addr}' failed`,
+    );
     await view.close();
   });
 });

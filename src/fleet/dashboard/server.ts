@@ -91,7 +91,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     // On a loopback address, a Host other than a loopback name is a page on
     // another site reaching in through DNS rebinding: refuse it.
     if (LOOPBACK_HOSTS.has(host) && !LOOPBACK_HOSTS.has(hostName(req.headers.host))) {
-      send(res, 421, "text/plain; charset=utf-8", "Cannot serve this host name: the dashboard answers to localhost only\n");
+      send(
+        res,
+        421,
+        "text/plain; charset=utf-8",
+        "Cannot serve this host name: the dashboard answers to localhost only\n",
+      );
       return;
     }
     if (path !== "/" && path !== "/api/devices" && path !== "/events") {
@@ -109,7 +114,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     } else if (path === "/api/devices") {
       send(res, 200, "application/json", JSON.stringify(view.devices()));
     } else {
-      res.writeHead(200, { ...SECURITY_HEADERS, "content-type": "text/event-stream; charset=utf-8", connection: "keep-alive" });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        "content-type": "text/event-stream; charset=utf-8",
+        connection: "keep-alive",
+      });
       if (req.method === "HEAD") {
         res.end();
         return;

@@ -13,7 +13,16 @@ import { join } from "node:path";
 import { NotFoundError, ReplicaError, systemErrorText } from "../../errors.ts";
 import { bytesSource, chunksOf } from "../../platform/byte-source.ts";
 import type { LtxBody, SignalOptions } from "../client.ts";
-import { checkByteCount, type GetOptions, type ListEntry, type ListOptions, type ObjectInfo, type ObjectStore, type PutOptions, type PutResult } from "../object-store.ts";
+import {
+  checkByteCount,
+  type GetOptions,
+  type ListEntry,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  type PutResult,
+} from "../object-store.ts";
 import { pacedChunks, type ByteThrottle } from "../throttle.ts";
 
 /** How many `stat` calls a listing runs at once. */
@@ -141,7 +150,8 @@ export class FileObjectStore implements ObjectStore {
         if (startAfter === undefined || Buffer.compare(Buffer.from(key), Buffer.from(startAfter)) > 0) yield e.info!;
       } else if (delimiter !== undefined) {
         const prefix = `${key}/`;
-        if (startAfter === undefined || Buffer.compare(Buffer.from(prefix), Buffer.from(startAfter)) > 0) yield { prefix };
+        if (startAfter === undefined || Buffer.compare(Buffer.from(prefix), Buffer.from(startAfter)) > 0)
+          yield { prefix };
       } else {
         yield* this.#walk(`${key}/`, "", options);
       }
@@ -312,7 +322,11 @@ export class FileObjectStore implements ObjectStore {
    * wrapped with the action that failed. Aborts pass through unchanged.
    */
   #wrap(err: unknown, action: string): unknown {
-    if (err instanceof Error && (err.name === "AbortError" || err instanceof ReplicaError || err instanceof NotFoundError)) return err;
+    if (
+      err instanceof Error &&
+      (err.name === "AbortError" || err instanceof ReplicaError || err instanceof NotFoundError)
+    )
+      return err;
     const code = errorCode(err);
     // Node's message starts with the code already ("EACCES: permission denied, …").
     const message = `Cannot ${action}: ${systemErrorText(err)}`;
@@ -328,10 +342,18 @@ export class FileObjectStore implements ObjectStore {
       });
     }
     if (code === "ENOSPC" || code === "EDQUOT") {
-      return new ReplicaError(message, { replica, hint: `Free space on the file system holding '${this.#root}'`, cause: err });
+      return new ReplicaError(message, {
+        replica,
+        hint: `Free space on the file system holding '${this.#root}'`,
+        cause: err,
+      });
     }
     if (code === "ENOTDIR" || code === "EEXIST") {
-      return new ReplicaError(message, { replica, hint: `Check that '${this.#root}' is a directory and not a file`, cause: err });
+      return new ReplicaError(message, {
+        replica,
+        hint: `Check that '${this.#root}' is a directory and not a file`,
+        cause: err,
+      });
     }
     return new Error(message, { cause: err });
   }
@@ -342,7 +364,12 @@ function notFound(path: string, cause: unknown): NotFoundError {
 }
 
 /** Writes `body` in chunks, each after `throttle.take` when there is a throttle. */
-async function writeBody(fh: FileHandle, body: LtxBody, throttle: ByteThrottle | undefined, signal: AbortSignal | undefined): Promise<void> {
+async function writeBody(
+  fh: FileHandle,
+  body: LtxBody,
+  throttle: ByteThrottle | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const source = body instanceof Uint8Array ? bytesSource(body) : body;
   const chunks =
     throttle === undefined

@@ -24,6 +24,9 @@ import { FileObjectStore } from "./object-store.ts";
 export class FileReplicaClient extends LtxReplicaClient {
   /** Creates a client for `spec.path`; no I/O happens until a method is called. */
   constructor(spec: FileReplicaSpec) {
-    super(new FileObjectStore(spec.path, { initDir: "ltx" }), { levelPrefix: (level) => `ltx/${level}/`, root: "ltx/" });
+    super(new FileObjectStore(spec.path, { initDir: "ltx" }), {
+      levelPrefix: (level) => `ltx/${level}/`,
+      root: "ltx/",
+    });
   }
 }

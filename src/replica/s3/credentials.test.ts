@@ -11,8 +11,14 @@ describe("loadSharedCredentials", () => {
     await using dir = await makeTempDir("litefleet-aws-");
     const credentials = join(dir.path, "credentials");
     const config = join(dir.path, "config");
-    writeFileSync(credentials, "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s1\n\n# comment\n[work]\naws_access_key_id=AKIAWORK\naws_secret_access_key=s2\naws_session_token = tok\n");
-    writeFileSync(config, "[profile work]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = s3\n[profile cfg-only]\nregion = eu-west-1\naws_access_key_id = AKIACFG\naws_secret_access_key = s4\n");
+    writeFileSync(
+      credentials,
+      "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s1\n\n# comment\n[work]\naws_access_key_id=AKIAWORK\naws_secret_access_key=s2\naws_session_token = tok\n",
+    );
+    writeFileSync(
+      config,
+      "[profile work]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = s3\n[profile cfg-only]\nregion = eu-west-1\naws_access_key_id = AKIACFG\naws_secret_access_key = s4\n",
+    );
     const env = { AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_CONFIG_FILE: config };
     expect(await loadSharedCredentials({ env })).toEqual({
       credentials: { accessKeyId: "AKIADEFAULT", secretAccessKey: "s1" },
@@ -38,13 +44,18 @@ describe("loadSharedCredentials", () => {
     );
     const config = join(dir.path, "config");
     writeFileSync(config, "[profile sso]\nsso_session = corp\nregion = us-east-1\n");
-    await expect(loadSharedCredentials({ env: { HOME: dir.path, AWS_CONFIG_FILE: config, AWS_PROFILE: "sso" } })).rejects.toThrow(
-      `(not supported: sso_session in ${config})`,
-    );
+    await expect(
+      loadSharedCredentials({ env: { HOME: dir.path, AWS_CONFIG_FILE: config, AWS_PROFILE: "sso" } }),
+    ).rejects.toThrow(`(not supported: sso_session in ${config})`);
   });
 
   test("resolveS3Credentials() falls back to the shared files only when no static pair is set", () => {
-    expect(resolveS3Credentials(SPEC, { env: { AWS_PROFILE: "p" }, replica: "s3://b" })).toEqual({ source: "the AWS shared files (profile 'p')" });
-    expect(resolveS3Credentials(SPEC, { env: { AWS_ACCESS_KEY_ID: "A", AWS_SECRET_ACCESS_KEY: "S" }, replica: "s3://b" }).source).toBe("AWS_ACCESS_KEY_ID");
+    expect(resolveS3Credentials(SPEC, { env: { AWS_PROFILE: "p" }, replica: "s3://b" })).toEqual({
+      source: "the AWS shared files (profile 'p')",
+    });
+    expect(
+      resolveS3Credentials(SPEC, { env: { AWS_ACCESS_KEY_ID: "A", AWS_SECRET_ACCESS_KEY: "S" }, replica: "s3://b" })
+        .source,
+    ).toBe("AWS_ACCESS_KEY_ID");
   });
 });

@@ -111,7 +111,10 @@ export async function loadSharedCredentials(options: {
   const profile = profileOf(env);
   const files = [
     { path: env["AWS_SHARED_CREDENTIALS_FILE"] ?? join(home, ".aws", "credentials"), section: profile },
-    { path: env["AWS_CONFIG_FILE"] ?? join(home, ".aws", "config"), section: profile === "default" ? "default" : `profile ${profile}` },
+    {
+      path: env["AWS_CONFIG_FILE"] ?? join(home, ".aws", "config"),
+      section: profile === "default" ? "default" : `profile ${profile}`,
+    },
   ];
   const unsupported: string[] = [];
   for (const { path, section } of files) {
@@ -120,7 +123,9 @@ export async function loadSharedCredentials(options: {
       text = await readFile(path, "utf8");
     } catch (err) {
       if ((err as { code?: unknown }).code === "ENOENT" || (err as { code?: unknown }).code === "ENOTDIR") continue;
-      throw new CredentialsProviderError(`Cannot read AWS shared file '${path}': ${(err as Error).message}`, { cause: err });
+      throw new CredentialsProviderError(`Cannot read AWS shared file '${path}': ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const values = parseIni(text).get(section);
     if (values === undefined) continue;

@@ -23,7 +23,10 @@ export class S3ResponseError extends Error {
   readonly requestId: string | undefined;
 
   /** Creates the error for one answer. */
-  constructor(status: number, details: { code?: string | undefined; message?: string | undefined; requestId?: string | undefined }) {
+  constructor(
+    status: number,
+    details: { code?: string | undefined; message?: string | undefined; requestId?: string | undefined },
+  ) {
     super(details.message ?? `HTTP ${status}`);
     this.name = details.code ?? `HTTP${status}`;
     this.Code = details.code;
@@ -34,23 +37,47 @@ export class S3ResponseError extends Error {
 
 /** Error names/codes that mean the credentials are wrong or lack permission. */
 const AUTH_ERRORS = new Set([
-  "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden", "InvalidToken",
-  "ExpiredToken", "TokenRefreshRequired", "AllAccessDisabled", "InvalidSecurity",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "AccessDenied",
+  "Forbidden",
+  "InvalidToken",
+  "ExpiredToken",
+  "TokenRefreshRequired",
+  "AllAccessDisabled",
+  "InvalidSecurity",
 ]);
 
 /** Error names/codes that mean the bucket is in another region than the one configured. */
-const REGION_ERRORS = new Set(["PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"]);
+const REGION_ERRORS = new Set([
+  "PermanentRedirect",
+  "AuthorizationHeaderMalformed",
+  "IllegalLocationConstraintException",
+]);
 
 /** Socket error codes that mean the endpoint could not be reached. */
 const NETWORK_ERRORS = new Set([
-  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT",
-  "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ConnectionRefused", "TimeoutError",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "ConnectionRefused",
+  "TimeoutError",
 ]);
 
 /** TLS error codes that mean the endpoint's certificate is not trusted. */
 const TLS_ERRORS = new Set([
-  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 
 /** The replica an `S3ErrorMapper` reports for: what its messages and hints name. */
@@ -170,11 +197,14 @@ export class S3ErrorMapper {
     }
     const code = errorCode(err) ?? name;
     if (code !== undefined && TLS_ERRORS.has(code)) {
-      return new ReplicaError(`Cannot ${action}: the TLS certificate of endpoint '${endpoint}' is not trusted (${code})`, {
-        replica,
-        hint: "Install the endpoint's CA certificate, or set skip-verify for a self-signed test endpoint",
-        cause: err,
-      });
+      return new ReplicaError(
+        `Cannot ${action}: the TLS certificate of endpoint '${endpoint}' is not trusted (${code})`,
+        {
+          replica,
+          hint: "Install the endpoint's CA certificate, or set skip-verify for a self-signed test endpoint",
+          cause: err,
+        },
+      );
     }
     if (code !== undefined && NETWORK_ERRORS.has(code)) {
       return new ReplicaError(`Cannot ${action}: endpoint '${endpoint}' is unreachable (${code})`, {
@@ -193,10 +223,13 @@ export class S3ErrorMapper {
       });
     }
     if (status !== undefined) {
-      return new ReplicaError(`Cannot ${action}: S3 answered '${name ?? "unknown error"}' (HTTP ${status}): ${errorMessage(err)}`, {
-        replica,
-        cause: err,
-      });
+      return new ReplicaError(
+        `Cannot ${action}: S3 answered '${name ?? "unknown error"}' (HTTP ${status}): ${errorMessage(err)}`,
+        {
+          replica,
+          cause: err,
+        },
+      );
     }
     return new Error(`Cannot ${action}: ${errorMessage(err)}`, { cause: err });
   }

@@ -37,12 +37,30 @@ const PACED_CHUNK_SIZE = 16 * 1024;
 
 /** Socket error codes worth another attempt. */
 const RETRYABLE_CODES = new Set([
-  "ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND",
-  "EHOSTUNREACH", "ENETUNREACH", "ConnectionClosed", "ConnectionRefused", "UND_ERR_SOCKET",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ConnectionClosed",
+  "ConnectionRefused",
+  "UND_ERR_SOCKET",
 ]);
 
 /** S3 error codes worth another attempt whatever the status. */
-const RETRYABLE_S3_CODES = new Set(["SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable", "Throttling", "ThrottlingException"]);
+const RETRYABLE_S3_CODES = new Set([
+  "SlowDown",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "InternalError",
+  "ServiceUnavailable",
+  "Throttling",
+  "ThrottlingException",
+]);
 
 /** Options of `S3Http`. */
 export interface S3HttpOptions {
@@ -144,7 +162,12 @@ export class S3Http {
    * @throws {ReplicaError} when only half of a credential pair is set
    */
   constructor(spec: S3ReplicaSpec, options: S3HttpOptions) {
-    const { env, maxAttempts = DEFAULT_MAX_ATTEMPTS, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS, clock = systemClock } = options;
+    const {
+      env,
+      maxAttempts = DEFAULT_MAX_ATTEMPTS,
+      requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+      clock = systemClock,
+    } = options;
     checkPositiveInteger("maxAttempts", maxAttempts);
     checkPositiveInteger("requestTimeoutMs", requestTimeoutMs);
     const trimmed = spec.path.replace(/^\/+|\/+$/g, "");
@@ -159,7 +182,8 @@ export class S3Http {
     this.#base.username = "";
     this.#base.password = "";
     // Buckets with dots break virtual-hosted TLS names, as in the SDKs.
-    this.#pathStyle = spec.forcePathStyle ?? (this.customEndpoint || !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(spec.bucket));
+    this.#pathStyle =
+      spec.forcePathStyle ?? (this.customEndpoint || !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(spec.bucket));
     this.#env = env;
     this.#maxAttempts = maxAttempts;
     this.#timeoutMs = requestTimeoutMs;
@@ -216,7 +240,10 @@ export class S3Http {
     const url = this.#urlOf(req.key, req.query);
     const headers: Record<string, string> = { host: url.host, ...req.headers };
     if (req.body !== undefined) headers["x-amz-content-sha256"] = UNSIGNED_PAYLOAD;
-    signRequest({ method: req.method, url, headers }, { credentials, region: this.region, now: new Date(this.#clock.now() + this.#skewMs) });
+    signRequest(
+      { method: req.method, url, headers },
+      { credentials, region: this.region, now: new Date(this.#clock.now() + this.#skewMs) },
+    );
     delete headers["host"];
     headers["user-agent"] = this.#userAgent;
     headers["accept-encoding"] = "identity";
@@ -227,7 +254,10 @@ export class S3Http {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const touch = (): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => attempt.abort(new DOMException(`No progress for ${this.#timeoutMs} ms`, "TimeoutError")), this.#timeoutMs);
+      timer = setTimeout(
+        () => attempt.abort(new DOMException(`No progress for ${this.#timeoutMs} ms`, "TimeoutError")),
+        this.#timeoutMs,
+      );
     };
     const done = (): void => {
       clearTimeout(timer);
@@ -292,10 +322,13 @@ export class S3Http {
   async #resolvedCredentials() {
     const known = this.#credentials.credentials;
     if (known !== undefined) return known;
-    this.#loading ??= loadSharedCredentials({ env: this.#env }).then((c) => (this.#credentials = c), (err: unknown) => {
-      this.#loading = undefined; // A file fixed later is read again.
-      throw err;
-    });
+    this.#loading ??= loadSharedCredentials({ env: this.#env }).then(
+      (c) => (this.#credentials = c),
+      (err: unknown) => {
+        this.#loading = undefined; // A file fixed later is read again.
+        throw err;
+      },
+    );
     const loaded = (await this.#loading).credentials;
     if (loaded === undefined) throw new Error("Cannot sign S3 request: credentials were not loaded");
     return loaded;
@@ -330,8 +363,14 @@ function retryable(err: unknown): boolean {
 }
 
 /** The body of one attempt: chunks of `body`, paced by `throttle`, each one progress for the idle timer. */
-function bodyStream(body: Uint8Array, throttle: ByteThrottle | undefined, signal: AbortSignal, touch: () => void): ReadableStream<Uint8Array> {
-  const chunks = throttle === undefined ? plainChunks(body) : pacedChunks(body, throttle, { chunkSize: PACED_CHUNK_SIZE, signal });
+function bodyStream(
+  body: Uint8Array,
+  throttle: ByteThrottle | undefined,
+  signal: AbortSignal,
+  touch: () => void,
+): ReadableStream<Uint8Array> {
+  const chunks =
+    throttle === undefined ? plainChunks(body) : pacedChunks(body, throttle, { chunkSize: PACED_CHUNK_SIZE, signal });
   const it = chunks[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>(
     {

@@ -12,7 +12,16 @@ import { ReplicaError } from "../../errors.ts";
 import { bytesSource, type ByteSource } from "../../platform/byte-source.ts";
 import { md5Base64 } from "../../platform/hash.ts";
 import { bodySize, type LtxBody } from "../client.ts";
-import type { GetOptions, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutOptions, PutResult, StoreOptions } from "../object-store.ts";
+import type {
+  GetOptions,
+  ListEntry,
+  ListOptions,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  PutResult,
+  StoreOptions,
+} from "../object-store.ts";
 import { checkByteCount } from "../object-store.ts";
 import type { S3ReplicaSpec } from "../spec.ts";
 import { s3ErrorName } from "./errors.ts";
@@ -44,7 +53,6 @@ export interface S3ObjectStoreOptions extends S3HttpOptions {
    */
   readonly partSize?: number;
 }
-
 
 /**
  * Objects in an S3 bucket under the spec's prefix. Failures are mapped by
@@ -101,7 +109,11 @@ export class S3ObjectStore implements ObjectStore {
    */
   async init(options: StoreOptions = {}): Promise<void> {
     const action = options.action ?? `open replica '${this.url}'`;
-    const query = { "list-type": "2", "max-keys": "1", prefix: this.#http.prefix === "" ? undefined : this.#http.prefix };
+    const query = {
+      "list-type": "2",
+      "max-keys": "1",
+      prefix: this.#http.prefix === "" ? undefined : this.#http.prefix,
+    };
     await this.#call(action, { method: "GET", query }, options.signal);
   }
 
@@ -116,7 +128,9 @@ export class S3ObjectStore implements ObjectStore {
         "list-type": "2",
         prefix: root + prefix,
         delimiter,
-        ...(token === undefined ? { "start-after": startAfter === undefined ? undefined : root + startAfter } : { "continuation-token": token }),
+        ...(token === undefined
+          ? { "start-after": startAfter === undefined ? undefined : root + startAfter }
+          : { "continuation-token": token }),
       };
       const xml = (await this.#call(action, { method: "GET", query }, signal)).text;
       const entries: ListEntry[] = [];
@@ -137,7 +151,8 @@ export class S3ObjectStore implements ObjectStore {
         if (name?.startsWith(root)) entries.push({ prefix: name.slice(root.length) });
       }
       // S3 sends objects and prefixes in two lists; merge them in key order.
-      if (delimiter !== undefined) entries.sort((a, b) => compareKeys("key" in a ? a.key : a.prefix, "key" in b ? b.key : b.prefix));
+      if (delimiter !== undefined)
+        entries.sort((a, b) => compareKeys("key" in a ? a.key : a.prefix, "key" in b ? b.key : b.prefix));
       yield* entries;
       token = text(xml, "IsTruncated") === "true" ? text(xml, "NextContinuationToken") : undefined;
     } while (token !== undefined);
@@ -212,7 +227,11 @@ export class S3ObjectStore implements ObjectStore {
     const action = options.action ?? `read '${full}' from replica '${this.url}'`;
     const answer = await this.#call(action, { method: "HEAD", key: full }, options.signal, full);
     const modified = Date.parse(answer.headers.get("last-modified") ?? "");
-    return { key, size: Number(answer.headers.get("content-length") ?? 0), lastModified: new Date(Number.isFinite(modified) ? modified : 0) };
+    return {
+      key,
+      size: Number(answer.headers.get("content-length") ?? 0),
+      lastModified: new Date(Number.isFinite(modified) ? modified : 0),
+    };
   }
 
   /**
@@ -235,7 +254,11 @@ export class S3ObjectStore implements ObjectStore {
     const size = bodySize(body);
     if (size <= this.#partSize) {
       const bytes = size === 0 ? new Uint8Array(0) : await source.read(0, size);
-      const answer = await this.#call(action, { method: "PUT", key: full, headers: { ...headers, "content-md5": md5(bytes) }, body: bytes, throttle }, signal);
+      const answer = await this.#call(
+        action,
+        { method: "PUT", key: full, headers: { ...headers, "content-md5": md5(bytes) }, body: bytes, throttle },
+        signal,
+      );
       return etagResult(answer.headers.get("etag") ?? undefined);
     }
     return await this.#multipart(full, source, { headers, action, throttle, signal });
@@ -257,7 +280,12 @@ export class S3ObjectStore implements ObjectStore {
       const bytes = new TextEncoder().encode(xml);
       const answer = await this.#call(
         action,
-        { method: "POST", query: { delete: "" }, headers: { "content-md5": md5(bytes), "content-type": "application/xml" }, body: bytes },
+        {
+          method: "POST",
+          query: { delete: "" },
+          headers: { "content-md5": md5(bytes), "content-type": "application/xml" },
+          body: bytes,
+        },
         options.signal,
       );
       const failed = elements(answer.text, "Error")[0];
@@ -281,13 +309,20 @@ export class S3ObjectStore implements ObjectStore {
   async #multipart(
     key: string,
     source: ByteSource,
-    options: { headers: Record<string, string>; action: string; throttle: PutOptions["throttle"]; signal: AbortSignal | undefined },
+    options: {
+      headers: Record<string, string>;
+      action: string;
+      throttle: PutOptions["throttle"];
+      signal: AbortSignal | undefined;
+    },
   ): Promise<PutResult> {
     const { headers, action, throttle, signal } = options;
     const created = await this.#call(action, { method: "POST", key, query: { uploads: "" }, headers }, signal);
     const uploadId = text(created.text, "UploadId");
     if (uploadId === undefined) {
-      throw new ReplicaError(`Cannot ${action}: S3 answered CreateMultipartUpload without an upload id`, { replica: this.location });
+      throw new ReplicaError(`Cannot ${action}: S3 answered CreateMultipartUpload without an upload id`, {
+        replica: this.location,
+      });
     }
     const partSize = Math.max(this.#partSize, Math.ceil(source.size / MAX_PARTS));
     const count = Math.ceil(source.size / partSize);
@@ -331,9 +366,18 @@ export class S3ObjectStore implements ObjectStore {
       if (rejected !== undefined) throw rejected.reason;
       const xml =
         '<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-        etags.map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${escapeXml(etag)}</ETag></Part>`).join("") +
+        etags
+          .map((etag, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${escapeXml(etag)}</ETag></Part>`)
+          .join("") +
         "</CompleteMultipartUpload>";
-      const done = await this.#http.request({ method: "POST", key, query: { uploadId }, headers: { "content-type": "application/xml" }, body: new TextEncoder().encode(xml), signal });
+      const done = await this.#http.request({
+        method: "POST",
+        key,
+        query: { uploadId },
+        headers: { "content-type": "application/xml" },
+        body: new TextEncoder().encode(xml),
+        signal,
+      });
       return etagResult(text(done.text, "ETag"));
     } catch (err) {
       // Best effort, with its own time limit instead of the caller's
@@ -348,7 +392,12 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async #call(action: string, req: Parameters<S3Http["request"]>[0], signal: AbortSignal | undefined, objectKey?: string) {
+  async #call(
+    action: string,
+    req: Parameters<S3Http["request"]>[0],
+    signal: AbortSignal | undefined,
+    objectKey?: string,
+  ) {
     return await this.#http.errors.call(action, () => this.#http.request({ ...req, signal }), { signal, objectKey });
   }
 }

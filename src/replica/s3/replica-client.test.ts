@@ -170,7 +170,8 @@ describe("S3ReplicaClient", () => {
     );
     const listed: LtxFileKey[] = [];
     const listCounts = await countRequests(async () => {
-      for await (const info of client.listLtxFiles(0)) listed.push({ level: 0, minTxid: info.minTxid, maxTxid: info.maxTxid });
+      for await (const info of client.listLtxFiles(0))
+        listed.push({ level: 0, minTxid: info.minTxid, maxTxid: info.maxTxid });
     });
     expect(listed).toEqual(keys);
     expect(listCounts).toEqual({ ListObjectsV2: 2 });
@@ -187,7 +188,9 @@ describe("S3ReplicaClient", () => {
     const bucket = await freshBucket();
     const client = makeClient({ bucket });
     await raw.send(new PutObjectCommand({ Bucket: bucket, Key: "app/db/generations/x", Body: "v0.3" }));
-    await raw.send(new PutObjectCommand({ Bucket: bucket, Key: "other/0000/0000000000000001-0000000000000001.ltx", Body: "x" }));
+    await raw.send(
+      new PutObjectCommand({ Bucket: bucket, Key: "other/0000/0000000000000001-0000000000000001.ltx", Body: "x" }),
+    );
     await client.writeLtxFile(key(0, 1, 1), new Uint8Array([1]), { timestamp: TIMESTAMP });
     await client.writeLtxFile(key(9, 1, 1), new Uint8Array([1]), { timestamp: TIMESTAMP });
     await client.deleteAll();
@@ -229,7 +232,12 @@ describe("S3ReplicaClient", () => {
   test("every operation maps a missing bucket to ReplicaError", async () => {
     const client = makeClient({ bucket: "no-such-bucket" });
     const ops: [string, () => Promise<unknown>][] = [
-      ["list", async () => { for await (const _ of client.listLtxFiles(0)) void _; }],
+      [
+        "list",
+        async () => {
+          for await (const _ of client.listLtxFiles(0)) void _;
+        },
+      ],
       ["read", () => client.readLtxFile(key(0, 1, 1))],
       ["write", () => client.writeLtxFile(key(0, 1, 1), new Uint8Array([1]), { timestamp: TIMESTAMP })],
       ["delete", () => client.deleteLtxFiles([key(0, 1, 1)])],
@@ -282,14 +290,21 @@ describe("S3ReplicaClient", () => {
     const bucket = await freshBucket();
     await using dir = await makeTempDir("litefleet-aws-");
     const file = join(dir.path, "credentials");
-    await Bun.write(file, `[other]\naws_access_key_id = ${UNKNOWN_KEY_ID}\naws_secret_access_key = ${SECRET}\n[s3rver]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`);
+    await Bun.write(
+      file,
+      `[other]\naws_access_key_id = ${UNKNOWN_KEY_ID}\naws_secret_access_key = ${SECRET}\n[s3rver]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`,
+    );
     const spec = { type: "s3", bucket, path: "app", endpoint: s3.endpoint } as const;
     const env = { AWS_SHARED_CREDENTIALS_FILE: file, AWS_CONFIG_FILE: join(dir.path, "none"), HOME: dir.path };
     await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "s3rver" }, maxAttempts: 1 }).init();
-    const denied = await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "other" }, maxAttempts: 1 }).init().catch((e: unknown) => e);
+    const denied = await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "other" }, maxAttempts: 1 })
+      .init()
+      .catch((e: unknown) => e);
     expect((denied as Error).message).toContain(`for access key 'AKIA…PLE' from ${file} (profile 'other')`);
     expect(visibleText(denied)).not.toContain(SECRET);
-    const none = await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "missing" }, maxAttempts: 1 }).init().catch((e: unknown) => e);
+    const none = await new S3ReplicaClient(spec, { env: { ...env, AWS_PROFILE: "missing" }, maxAttempts: 1 })
+      .init()
+      .catch((e: unknown) => e);
     expect(none).toBeInstanceOf(ReplicaError);
     expect((none as Error).message).toBe(`Cannot open replica 's3://${bucket}/app': no S3 credentials were found`);
   });
@@ -312,7 +327,12 @@ describe("S3ReplicaClient", () => {
     );
     const ops: [string, () => Promise<unknown>][] = [
       ["init", () => client.init()],
-      ["list", async () => { for await (const _ of client.listLtxFiles(0)) void _; }],
+      [
+        "list",
+        async () => {
+          for await (const _ of client.listLtxFiles(0)) void _;
+        },
+      ],
       ["read", () => client.readLtxFile(key(0, 1, 1))],
       ["write", () => client.writeLtxFile(key(0, 1, 1), new Uint8Array([1]), { timestamp: TIMESTAMP })],
       ["delete", () => client.deleteLtxFiles([key(0, 1, 1)])],
@@ -320,7 +340,9 @@ describe("S3ReplicaClient", () => {
     for (const [name, op] of ops) {
       const err = await op().catch((e: unknown) => e);
       expect([name, err]).toEqual([name, expect.any(ReplicaError)]);
-      expect((err as Error).message).toContain(`access to bucket 'bkt' was denied (${code}) for access key 'AKIA…PLE' from AWS_ACCESS_KEY_ID`);
+      expect((err as Error).message).toContain(
+        `access to bucket 'bkt' was denied (${code}) for access key 'AKIA…PLE' from AWS_ACCESS_KEY_ID`,
+      );
       expect(visibleText(err)).not.toContain(SECRET);
     }
   });
@@ -372,7 +394,10 @@ describe("S3ReplicaClient", () => {
         return new Response("");
       },
     });
-    const client = makeClient({ bucket: "bkt", endpoint: `http://127.0.0.1:${server.port}` }, { requestTimeoutMs: 300 });
+    const client = makeClient(
+      { bucket: "bkt", endpoint: `http://127.0.0.1:${server.port}` },
+      { requestTimeoutMs: 300 },
+    );
     const started = performance.now();
     await expect(client.readLtxFile(key(0, 1, 1))).rejects.toThrow();
     hold = true;
@@ -390,9 +415,26 @@ describe("S3ReplicaClient", () => {
     const keyPath = join(dir.path, "key.pem");
     const certPath = join(dir.path, "cert.pem");
     const gen = Bun.spawnSync(
-      ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=127.0.0.1",
-        "-addext", "subjectAltName=IP:127.0.0.1"],
+      [
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        keyPath,
+        "-out",
+        certPath,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
       { stderr: "pipe" },
     );
     expect(gen.exitCode).toBe(0);
@@ -416,7 +458,14 @@ describe("S3ReplicaClient", () => {
     expect(new S3ReplicaClient({ type: "s3", bucket: "b", path: "x/y" }, { env: {} }).location).toBe("s3://b/x/y");
     expect(new S3ReplicaClient({ type: "s3", bucket: "b", path: "" }, { env: {} }).location).toBe("s3://b");
     const client = new S3ReplicaClient(
-      { type: "s3", bucket: "b", path: "x", endpoint: "http://user:pass@minio:9000", accessKeyId: "AK", secretAccessKey: SECRET },
+      {
+        type: "s3",
+        bucket: "b",
+        path: "x",
+        endpoint: "http://user:pass@minio:9000",
+        accessKeyId: "AK",
+        secretAccessKey: SECRET,
+      },
       { env: {} },
     );
     expect(client.location).toBe("s3://b/x (http://minio:9000/)");
@@ -464,7 +513,9 @@ describe("S3ReplicaClient with a throttle", () => {
     const client = makeClient({ bucket, endpoint: proxy.endpoint });
     const body = pattern(768 * KiB, 1);
     const throttle = new ByteThrottle({ bytesPerSecond: 1 * MiB, burstBytes: 64 * KiB });
-    const counts = await countRequests(() => client.writeLtxFile(key(0, 1, 1), body, { timestamp: TIMESTAMP, throttle }));
+    const counts = await countRequests(() =>
+      client.writeLtxFile(key(0, 1, 1), body, { timestamp: TIMESTAMP, throttle }),
+    );
     expect(counts).toEqual({ PutObject: 1 });
     const put = s3.requests.filter((r) => r.kind === "PutObject").at(-1);
     expect(put?.headers["content-length"]).toBe(String(body.byteLength));
@@ -489,12 +540,18 @@ describe("S3ReplicaClient with a throttle", () => {
     const body = pattern(6 * MiB, 2);
     const throttle = new ByteThrottle({ bytesPerSecond: 8 * MiB, burstBytes: 64 * KiB });
     const start = s3.requests.length;
-    const counts = await countRequests(() => client.writeLtxFile(key(9, 1, 2), body, { timestamp: TIMESTAMP, throttle }));
+    const counts = await countRequests(() =>
+      client.writeLtxFile(key(9, 1, 2), body, { timestamp: TIMESTAMP, throttle }),
+    );
     expect(counts).toEqual({ CreateMultipartUpload: 1, UploadPart: 2, CompleteMultipartUpload: 1 });
     const parts = s3.requests.slice(start).filter((r) => r.kind === "UploadPart");
     expect(parts.map((r) => r.headers["content-md5"])).toEqual([
-      createHash("md5").update(body.subarray(0, 5 * MiB)).digest("base64"),
-      createHash("md5").update(body.subarray(5 * MiB)).digest("base64"),
+      createHash("md5")
+        .update(body.subarray(0, 5 * MiB))
+        .digest("base64"),
+      createHash("md5")
+        .update(body.subarray(5 * MiB))
+        .digest("base64"),
     ]);
     // A 5 MiB part buffered at the paced rate and then sent at line rate
     // would put 5 MiB into one window; paced parts stay near rate × window
@@ -523,9 +580,11 @@ describe("S3ReplicaClient with a throttle", () => {
     })({ bytesPerSecond: 32 * MiB });
     let failure: unknown;
     const counts = await countRequests(() =>
-      client.writeLtxFile(key(9, 1, 3), body, { timestamp: TIMESTAMP, throttle, signal: controller.signal }).catch((e: unknown) => {
-        failure = e;
-      }),
+      client
+        .writeLtxFile(key(9, 1, 3), body, { timestamp: TIMESTAMP, throttle, signal: controller.signal })
+        .catch((e: unknown) => {
+          failure = e;
+        }),
     );
     expect(failure).toMatchObject({ name: "AbortError" });
     expect(counts).toEqual({ CreateMultipartUpload: 1, UploadPart: 2, AbortMultipartUpload: 1 });
@@ -548,7 +607,9 @@ describe("S3ReplicaClient with a throttle", () => {
     const client = makeClient({ bucket, endpoint: p.endpoint }, { maxAttempts: 3 });
     const body = pattern(768 * KiB, 3);
     const throttle = new ByteThrottle({ bytesPerSecond: 4 * MiB });
-    const counts = await countRequests(() => client.writeLtxFile(key(0, 2, 2), body, { timestamp: TIMESTAMP, throttle }));
+    const counts = await countRequests(() =>
+      client.writeLtxFile(key(0, 2, 2), body, { timestamp: TIMESTAMP, throttle }),
+    );
     expect(cuts).toBe(1);
     expect(counts).toEqual({ PutObject: 2 });
     expect(await client.readLtxFile(key(0, 2, 2))).toEqual(body);
@@ -596,12 +657,14 @@ describe("S3ReplicaClient.listAllLevels", () => {
     const bucket = await freshBucket();
     const client = makeClient({ bucket });
     const body = new Uint8Array([1, 2, 3]);
-    for (const k of [key(0, 1, 1), key(0, 2, 3), key(1, 1, 3), key(9, 1, 3)]) await client.writeLtxFile(k, body, { timestamp: new Date(0) });
+    for (const k of [key(0, 1, 1), key(0, 2, 3), key(1, 1, 3), key(9, 1, 3)])
+      await client.writeLtxFile(k, body, { timestamp: new Date(0) });
     await s3.seedObject(bucket, "app/db/generations/0123456789abcdef/snapshots/00000000.snapshot.lz4", body);
     await s3.seedObject(bucket, "app/db/0000/not-an-ltx-name", body);
     await s3.seedObject(bucket, "app/db/000a/0000000000000001-0000000000000001.ltx", body);
     const perLevel: string[] = [];
-    for (let level = 0; level <= 9; level++) for await (const f of client.listLtxFiles(level)) perLevel.push(`${f.level}/${f.minTxid}-${f.maxTxid}/${f.size}`);
+    for (let level = 0; level <= 9; level++)
+      for await (const f of client.listLtxFiles(level)) perLevel.push(`${f.level}/${f.minTxid}-${f.maxTxid}/${f.size}`);
     const all: string[] = [];
     const counts = await countRequests(async () => {
       for await (const f of client.listAllLevels()) all.push(`${f.level}/${f.minTxid}-${f.maxTxid}/${f.size}`);

@@ -68,13 +68,18 @@ export function signRequest(
 ): void {
   const { credentials, region, now } = options;
   const headers = request.headers;
-  const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const amzDate = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
   const day = amzDate.slice(0, 8);
   headers["x-amz-date"] = amzDate;
   headers["x-amz-content-sha256"] ??= EMPTY_SHA256;
   if (credentials.sessionToken !== undefined) headers["x-amz-security-token"] = credentials.sessionToken;
 
-  const names = Object.keys(headers).map((n) => n.toLowerCase()).sort();
+  const names = Object.keys(headers)
+    .map((n) => n.toLowerCase())
+    .sort();
   const canonicalHeaders = names.map((n) => `${n}:${String(headers[n]).trim().replace(/\s+/g, " ")}\n`).join("");
   const signedHeaders = names.join(";");
   const query = [...request.url.searchParams]

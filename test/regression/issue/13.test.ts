@@ -34,10 +34,20 @@ describe("first sync (issue #13)", () => {
     const cfg = join(dir.path, "litefleet.yml");
     writeFileSync(
       cfg,
-      ['status: { addr: "" }', "dbs:", `  - path: ${db}`, "    monitor-interval: 50ms", "    replica:", `      path: ${replica}`, "      sync-interval: 50ms"].join("\n"),
+      [
+        'status: { addr: "" }',
+        "dbs:",
+        `  - path: ${db}`,
+        "    monitor-interval: 50ms",
+        "    replica:",
+        `      path: ${replica}`,
+        "      sync-interval: 50ms",
+      ].join("\n"),
     );
     const app = new Database(db, { create: true });
-    app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, s TEXT);");
+    app.exec(
+      "PRAGMA journal_mode = wal; PRAGMA busy_timeout = 5000; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB, s TEXT);",
+    );
     // About 4 MiB: half incompressible, half text that compresses well.
     app.run(
       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) " +
