@@ -94,11 +94,6 @@ export async function openFileSource(path: string): Promise<FileSource> {
   return source;
 }
 
-/** Reads a whole source into one array (for small bodies only). */
-export async function readAll(source: ByteSource): Promise<Uint8Array> {
-  return source.size === 0 ? new Uint8Array(0) : new Uint8Array(await source.read(0, source.size));
-}
-
 /**
  * Yields `source` in chunks of at most `chunkSize` bytes, from `start` to
  * `end` (default: the whole body).
