@@ -3,25 +3,15 @@
  * ChecksumMismatchError, and a flipped bit is never silently accepted.
  */
 import { describe, expect, test } from "bun:test";
-import { attemptInMemory, expectDomainError } from "../../test/harness/ltx-damage.ts";
+import { attemptInMemory, expectDomainError, GOLDEN_LTX_DIR, GOLDEN_LTX_NAMES } from "../../test/harness/ltx-damage.ts";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { CorruptFileError } from "../errors.ts";
 import { decodeLtxFile } from "./decoder.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/ltx/", import.meta.url);
-const NAMES = [
-  "snapshot.ltx",
-  "snapshot-nochecksum.ltx",
-  "incremental.ltx",
-  "shrink.ltx",
-  "compacted-1-3.ltx",
-  "snapshot-1k.ltx",
-];
-
 describe("decodeLtxFile() on damaged golden files", () => {
-  for (const name of NAMES) {
+  for (const name of GOLDEN_LTX_NAMES) {
     test(`${name}: every truncation fails cleanly`, async () => {
-      const bytes = await Bun.file(new URL(name, FIXTURES)).bytes();
+      const bytes = await Bun.file(new URL(name, GOLDEN_LTX_DIR)).bytes();
       const rand = mulberry32(randomSeed());
       const lengths = new Set<number>();
       for (let n = 0; n < 160; n++) lengths.add(n);
@@ -31,7 +21,7 @@ describe("decodeLtxFile() on damaged golden files", () => {
     });
 
     test(`${name}: single bit flips fail cleanly or leave the pages unchanged`, async () => {
-      const original = await Bun.file(new URL(name, FIXTURES)).bytes();
+      const original = await Bun.file(new URL(name, GOLDEN_LTX_DIR)).bytes();
       const pristine = attemptInMemory(original, name) as Uint8Array[];
       const file = decodeLtxFile(original, { path: name });
       // Compressed bytes are outside the file checksum (it hashes the
@@ -68,7 +58,7 @@ describe("decodeLtxFile() on damaged golden files", () => {
 
 describe("decodeLtxFile() error details", () => {
   async function damaged(edit: (view: DataView, bytes: Uint8Array) => void): Promise<Uint8Array> {
-    const bytes = (await Bun.file(new URL("shrink.ltx", FIXTURES)).bytes()).slice();
+    const bytes = (await Bun.file(new URL("shrink.ltx", GOLDEN_LTX_DIR)).bytes()).slice();
     edit(new DataView(bytes.buffer), bytes);
     return bytes;
   }

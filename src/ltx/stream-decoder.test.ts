@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { buildLtx } from "../../test/harness/ltx-build.ts";
-import { attemptInMemory, expectDomainError } from "../../test/harness/ltx-damage.ts";
+import { attemptInMemory, expectDomainError, GOLDEN_LTX_DIR, GOLDEN_LTX_NAMES } from "../../test/harness/ltx-damage.ts";
 import { mulberry32, randomSeed } from "../../test/harness/prng.ts";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { pageChecksum } from "./checksum.ts";
@@ -14,18 +14,8 @@ import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "./header.ts";
 import { decodeLtxStream } from "./stream-decoder.ts";
 import { txid } from "./txid.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/ltx/", import.meta.url);
-const NAMES = [
-  "snapshot.ltx",
-  "snapshot-nochecksum.ltx",
-  "incremental.ltx",
-  "shrink.ltx",
-  "compacted-1-3.ltx",
-  "snapshot-1k.ltx",
-];
-
 function fixture(name: string): Promise<Uint8Array> {
-  return Bun.file(new URL(name, FIXTURES)).bytes();
+  return Bun.file(new URL(name, GOLDEN_LTX_DIR)).bytes();
 }
 
 /** `bytes` cut at the given offsets, as an async stream. */
@@ -64,7 +54,7 @@ async function attempt(bytes: Uint8Array, path: string, rand: () => number): Pro
 }
 
 describe("decodeLtxStream() on golden files", () => {
-  for (const name of NAMES) {
+  for (const name of GOLDEN_LTX_NAMES) {
     test(`${name}: whole, 1-byte and random chunks give decodeLtxFile()'s header, pages, index and trailer`, async () => {
       const bytes = await fixture(name);
       const expected = decodeLtxFile(bytes, { path: name });
@@ -129,7 +119,7 @@ describe("decodeLtxStream() on golden files", () => {
 });
 
 describe("decodeLtxStream() on damaged golden files", () => {
-  for (const name of NAMES) {
+  for (const name of GOLDEN_LTX_NAMES) {
     test(`${name}: every truncation fails cleanly`, async () => {
       const bytes = await fixture(name);
       const rand = mulberry32(randomSeed());
