@@ -185,7 +185,7 @@ export class DbCapture {
     }
     this.#pos = pos;
     const hdr = this.#conn.readWalHeader();
-    if (!hdr || hdr.salt1 !== pos.salt1 || hdr.salt2 !== pos.salt2 || hdr.checkpointSeq !== pos.checkpointSeq) {
+    if (!hdr || !sameWal(pos, hdr)) {
       // Either our own checkpoint's restart (checked by the first sync) or
       // the WAL changed while we were away. Rebuild the state from the
       // database file and require it to match the recorded checksum.
@@ -234,7 +234,7 @@ export class DbCapture {
     let seed = pos.walChecksum;
     let restarted = false;
     const read = (o: number, n: number) => this.#conn.readWal(o, n);
-    if (hdr.salt1 === pos.salt1 && hdr.salt2 === pos.salt2 && hdr.checkpointSeq === pos.checkpointSeq) {
+    if (sameWal(pos, hdr)) {
       if (!frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
         return this.#resync(hdr, "wal overwritten by another process");
       }
@@ -274,7 +274,8 @@ export class DbCapture {
     const next = max(this.#pos?.txid ?? 0n, this.#floorTxid) + 1n;
     if (base && base.txid + 1n === next && this.#base.checksumsKnown()) {
       const seg = this.#rebuildFromWal(hdr);
-      return this.#writeL0({ hdr, seg, pages: pageRange(seg.commit, this.pageSize), kind: "resync", reason });
+      const pages = pageRange(seg.commit, this.pageSize);
+      return this.#writeL0({ hdr, seg, pages, kind: "resync", reason, keep: this.#lastFramePage(seg) });
     }
     this.#base.startOver();
     const seg = this.#rebuildFromWal(hdr);
@@ -313,13 +314,32 @@ export class DbCapture {
     return { start: WAL_HEADER_SIZE, end, checksum, commit };
   }
 
+  /**
+   * The page of the segment's last frame, which stock Litestream looks for
+   * in the newest L0 file when it resumes (docs/FORMAT.md, "WAL fields").
+   */
+  #lastFramePage(seg: { end: number; commit: number }): number | undefined {
+    const frameSize = WAL_FRAME_HEADER_SIZE + this.pageSize;
+    if (seg.end < WAL_HEADER_SIZE + frameSize) return undefined;
+    const head = this.#conn.readWal(seg.end - frameSize, 4);
+    if (head.length < 4) return undefined;
+    const pgno = new DataView(head.buffer, head.byteOffset, 4).getUint32(0);
+    return pgno <= seg.commit ? pgno : undefined;
+  }
+
   #writeL0(plan: {
     hdr: WalHeader | undefined;
     seg: { start: number; end: number; checksum: readonly [number, number]; commit: number };
     /** Candidate pages, ascending; a resync keeps those whose checksum changed. */
     pages: Iterable<number>;
-    kind: "incremental" | "resync" | "snapshot";
+    /** A page a resync keeps even when unchanged (the last WAL frame's). */
+    keep?: number | undefined;
+    kind: "incremental" | "resync" | "snapshot" | "handover";
     reason: string | undefined;
+    /** The position keeps `expectRestart` (a handover within a fully checkpointed WAL). */
+    expectRestart?: boolean;
+    /** Where page bytes come from (default: the captured state's page map). */
+    read?: (pgno: number) => Uint8Array;
   }): SyncResult {
     const prev = this.#pos;
     const id = txid(max(prev?.txid ?? 0n, this.#floorTxid) + 1n);
@@ -352,7 +372,9 @@ export class DbCapture {
     });
     const checksums = this.#base.checksums;
     const pages = this.#pages;
+    const read = plan.read ?? ((pgno: number) => pages.page(pgno));
     const changedOnly = plan.kind === "resync";
+    const keep = plan.keep;
     checksums.reserve(plan.seg.commit);
     let count = 0;
     let size: number;
@@ -362,9 +384,9 @@ export class DbCapture {
         header,
         pages: (function* () {
           for (const pgno of plan.pages) {
-            const data = pages.page(pgno);
+            const data = read(pgno);
             if (changedOnly) {
-              if (!checksums.update(pgno, data)) continue;
+              if (!checksums.update(pgno, data) && pgno !== keep) continue;
             } else {
               checksums.set(pgno, data);
             }
@@ -396,7 +418,7 @@ export class DbCapture {
       pageSize: this.pageSize,
       commit: plan.seg.commit,
       postApplyChecksum: postApply,
-      expectRestart: false,
+      expectRestart: plan.expectRestart === true,
     };
     // Between the file and the position: a crash in between leaves
     // pages.crc at the state of the newest local file, which is what the
@@ -405,7 +427,10 @@ export class DbCapture {
       { txid: id, checksum: postApply, commit: plan.seg.commit },
       {
         prevTxid: prev?.txid,
-        changed: plan.kind === "incremental" && Array.isArray(plan.pages) ? plan.pages : undefined,
+        changed:
+          (plan.kind === "incremental" || plan.kind === "handover") && Array.isArray(plan.pages)
+            ? plan.pages
+            : undefined,
       },
     );
     this.#store.writePosition(this.#pos);
@@ -427,6 +452,80 @@ export class DbCapture {
       size,
       timestamp,
     };
+  }
+
+  /**
+   * Whether the newest L0 file a replica holds, `tip`, is one stock
+   * Litestream resumes from without a snapshot: a single-TXID file (stock
+   * opens only `N-N` names) of the current position, whose WAL still has
+   * the position's header. Otherwise the agent writes a handover tip
+   * ({@linkcode writeHandover}) at a graceful stop.
+   */
+  resumableBy(tip: { minTxid: Txid; maxTxid: Txid } | undefined): boolean {
+    const pos = this.#pos;
+    if (!pos || this.#snapshotReason !== undefined) return true; // nothing to hand over
+    if (!tip || tip.minTxid !== tip.maxTxid || tip.maxTxid !== pos.txid) return false;
+    const hdr = this.#conn.readWalHeader();
+    return hdr !== undefined && sameWal(pos, hdr);
+  }
+
+  /**
+   * Writes the handover tip (docs/FORMAT.md, "Handover tip"): one more L0
+   * file `N+1-N+1` that changes nothing (pre-apply = post-apply = the
+   * current database checksum) and whose WAL fields stock Litestream
+   * resumes from. Either the last captured frame — its page, read from the
+   * WAL where the position's cumulative checksum proves it is that frame,
+   * is the file's only page, so stock's "last page" check passes — or,
+   * when the WAL restarted since and holds no committed frame yet, offset
+   * 32 of the new WAL with its salts, which stock reads as "at the WAL
+   * header, salts match". Call right after a sync. Returns undefined (and
+   * logs why) when neither can be proven; stock then takes a snapshot.
+   */
+  writeHandover(): SyncResult | undefined {
+    const pos = this.#pos;
+    if (!pos || this.#snapshotReason !== undefined) return undefined;
+    const hdr = this.#conn.readWalHeader();
+    const read = (o: number, n: number) => this.#conn.readWal(o, n);
+    const frameSize = WAL_FRAME_HEADER_SIZE + this.pageSize;
+    if (hdr && sameWal(pos, hdr) && pos.walOffset > WAL_HEADER_SIZE) {
+      const seg = {
+        start: pos.walOffset - frameSize,
+        end: pos.walOffset,
+        checksum: pos.walChecksum,
+        commit: pos.commit,
+      };
+      const pgno = this.#lastFramePage(seg);
+      if (pgno !== undefined && frameMatches(read, hdr, { endOffset: pos.walOffset, checksum: pos.walChecksum })) {
+        const frame = seg.start + WAL_FRAME_HEADER_SIZE;
+        return this.#writeL0({
+          hdr,
+          seg,
+          pages: [pgno],
+          kind: "handover",
+          reason: "handover",
+          expectRestart: pos.expectRestart,
+          read: () => this.#conn.readWal(frame, this.pageSize),
+        });
+      }
+    } else if (hdr && (sameWal(pos, hdr) || (pos.expectRestart && isOneRestartLater(pos, hdr)))) {
+      const seg = readWalSegment(read, hdr, {
+        offset: WAL_HEADER_SIZE,
+        seed: hdr.checksum,
+        ...this.#committedEnd(hdr),
+      });
+      if (seg.endOffset === WAL_HEADER_SIZE) {
+        if (!sameWal(pos, hdr)) this.#pages.reset();
+        return this.#writeL0({
+          hdr,
+          seg: { start: WAL_HEADER_SIZE, end: WAL_HEADER_SIZE, checksum: hdr.checksum, commit: pos.commit },
+          pages: [1],
+          kind: "handover",
+          reason: "handover",
+        });
+      }
+    }
+    this.#log.warn("no handover tip: the WAL changed since the last capture; stock Litestream will take a snapshot");
+    return undefined;
   }
 
   /**
@@ -600,6 +699,11 @@ export class DbCapture {
 function isOneRestartLater(pos: CapturePosition, hdr: WalHeader): boolean {
   const seq = hdr.checkpointSeq;
   return hdr.salt1 === (pos.salt1 + 1) >>> 0 && (seq === pos.checkpointSeq || seq === (pos.checkpointSeq + 1) >>> 0);
+}
+
+/** True when `hdr` is the header of the WAL the position is in. */
+function sameWal(pos: CapturePosition, hdr: WalHeader): boolean {
+  return hdr.salt1 === pos.salt1 && hdr.salt2 === pos.salt2 && hdr.checkpointSeq === pos.checkpointSeq;
 }
 
 /** Pages 1..commit without the lock page. */

@@ -71,6 +71,11 @@ const CONFLICT_RECHECK_MS = 60_000;
  */
 const DISK_FULL_RETRY_MS = 15_000;
 
+/** What a stop left undone: replicas whose final upload did not finish, and why. */
+export interface StopReport {
+  readonly unsent: { replica: string; error: string }[];
+}
+
 /** Capture counters since start (for metrics). */
 export interface CaptureCounters {
   syncs: number;
@@ -597,15 +602,21 @@ export class DbAgent {
 
   /**
    * Stops the loops, then makes a final sync and an explicit upload of
-   * everything pending (bounded by `timeoutMs`), and closes the database.
+   * everything pending (bounded by `timeoutMs`), writes and uploads the
+   * handover tip when the newest L0 file is not one stock Litestream
+   * resumes from (`handover`, docs/OPERATIONS.md), and closes the
+   * database. Resolves with the replicas whose final upload did not
+   * finish, and why (their data waits in the spool for the next start).
    */
-  async stop(options: { timeoutMs: number } = { timeoutMs: 30_000 }): Promise<void> {
+  async stop(options: { timeoutMs: number; handover?: boolean } = { timeoutMs: 30_000 }): Promise<StopReport> {
     this.#abort.abort();
     await Promise.all(this.#loops);
+    const report: StopReport = { unsent: [] };
     try {
-      if (this.#capture) {
+      const cap = this.#capture;
+      if (cap) {
         try {
-          this.#capture.sync();
+          cap.sync();
         } catch (err) {
           // Nothing is lost: the changes stay in the WAL (under our read
           // lock until now) and the next start captures them.
@@ -614,34 +625,75 @@ export class DbAgent {
           });
         }
         const deadline = this.#clock.monotonic() + options.timeoutMs;
-        for (const [i, u] of this.#uploaders.entries()) {
-          const r = this.#opts.replicas[i];
-          if (u.conflict) continue;
-          for (;;) {
-            try {
-              const signal = AbortSignal.timeout(Math.max(1, deadline - this.#clock.monotonic()));
-              await u.tick({ metered: r ? await this.#isMetered(r) : false, explicit: true, signal });
-              break;
-            } catch (err) {
-              if (err instanceof WriterConflictError) {
-                this.#reportConflict(u, err);
-                break;
-              }
-              if (this.#clock.monotonic() >= deadline) {
-                this.#log.warn("final upload did not finish; the spool keeps the data for next start", {
-                  replica: u.name,
-                  err: errorMessage(err),
-                });
-                break;
-              }
-              await this.#clock.sleep(500);
-            }
-          }
+        let unsent = await this.#finalUpload(deadline);
+        if (options.handover !== false && this.#needsHandover(cap, unsent)) {
+          const res = this.#writeHandover(cap);
+          if (res) unsent = await this.#finalUpload(deadline);
         }
+        report.unsent.push(...unsent);
         this.#prune();
       }
     } finally {
       this.#capture?.close();
+    }
+    return report;
+  }
+
+  /** Uploads everything pending to every replica until `deadline`; returns the replicas that did not finish. */
+  async #finalUpload(deadline: number): Promise<StopReport["unsent"]> {
+    const unsent: StopReport["unsent"] = [];
+    for (const [i, u] of this.#uploaders.entries()) {
+      const r = this.#opts.replicas[i];
+      if (u.conflict) {
+        unsent.push({ replica: u.name, error: u.conflict.message });
+        continue;
+      }
+      for (;;) {
+        try {
+          const signal = AbortSignal.timeout(Math.max(1, deadline - this.#clock.monotonic()));
+          await u.tick({ metered: r ? await this.#isMetered(r) : false, explicit: true, signal });
+          break;
+        } catch (err) {
+          if (err instanceof WriterConflictError) {
+            this.#reportConflict(u, err);
+            unsent.push({ replica: u.name, error: err.message });
+            break;
+          }
+          if (this.#clock.monotonic() >= deadline) {
+            this.#log.warn("final upload did not finish; the spool keeps the data for next start", {
+              replica: u.name,
+              err: errorMessage(err),
+            });
+            unsent.push({ replica: u.name, error: errorMessage(err) });
+            break;
+          }
+          await this.#clock.sleep(500);
+        }
+      }
+    }
+    return unsent;
+  }
+
+  /**
+   * True when some replica's newest L0 file, once what is pending is
+   * uploaded, is not one stock Litestream resumes from: a merged batch, a
+   * file behind the position, or one whose WAL has restarted since.
+   */
+  #needsHandover(cap: DbCapture, unsent: StopReport["unsent"]): boolean {
+    const behind = new Set(unsent.map((u) => u.replica));
+    return this.#uploaders.some((u) => !u.conflict && (behind.has(u.name) || !cap.resumableBy(u.newestL0)));
+  }
+
+  #writeHandover(cap: DbCapture): boolean {
+    try {
+      const res = cap.writeHandover();
+      if (res) this.#log.info("handover tip written", { txid: res.txid.toString(16), size: res.size });
+      return res !== undefined;
+    } catch (err) {
+      this.#log.warn("cannot write the handover tip; stock Litestream will take a snapshot", {
+        err: errorMessage(err),
+      });
+      return false;
     }
   }
 }

@@ -66,7 +66,7 @@ export const MERGE_FAN_IN = 32;
  * Merges contiguous local files (each page once, newest wins) into one file
  * `<first min>-<last max>` at `level` in `dst`, with the last input's
  * timestamp and node ID (the writer: every local file is this state's
- * own). Every input is verified (file checksum) on the way. Inputs are
+ * own), and at level 0 its WAL fields (docs/FORMAT.md). Every input is verified (file checksum) on the way. Inputs are
  * read from their files, never whole; past {@linkcode MERGE_FAN_IN} of
  * them, in groups through temp files beside the output.
  */
@@ -102,6 +102,7 @@ export function mergeLocalLtx(
       },
       {
         nodeId,
+        keepWal: options.level === 0,
         fanIn: Math.max(2, options.fanIn ?? MERGE_FAN_IN),
         tempBase,
       },
@@ -127,14 +128,14 @@ export function mergeLocalLtx(
 function compactPaths(
   paths: readonly string[],
   sink: LtxSink,
-  options: { nodeId: bigint; fanIn: number; tempBase: string; depth?: number },
+  options: { nodeId: bigint; keepWal: boolean; fanIn: number; tempBase: string; depth?: number },
 ): CompactLtxResult {
   if (paths.length <= options.fanIn) {
     const files: LtxFile[] = [];
     try {
       for (const path of paths) files.push(openLtxFileAt(path, { autoRecoverable: true }));
       // Both sinks write each chunk out before they return.
-      return compactLtxFiles(files, sink, { nodeId: options.nodeId, reuseFrames: true });
+      return compactLtxFiles(files, sink, { nodeId: options.nodeId, keepWal: options.keepWal, reuseFrames: true });
     } finally {
       for (const f of files) f.close();
     }

@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import { MeteredProbe } from "../platform/metered.ts";
 import { STATUS_VERSION, type AgentStatus, type MqttLinkStatus } from "../protocol/agent-status.ts";
 import { createReplicaClient } from "../replica/registry.ts";
-import { DbAgent } from "./db-agent.ts";
+import { DbAgent, type StopReport } from "./db-agent.ts";
 
 /** What {@linkcode Store.open} takes besides the config. */
 export interface StoreOptions {
@@ -134,8 +134,9 @@ export class Store {
     };
   }
 
-  /** Stops every database with a final sync and upload. */
-  async stop(): Promise<void> {
-    await Promise.all(this.agents.map((a) => a.stop()));
+  /** Stops every database with a final sync, upload and handover tip; returns what each left unsent. */
+  async stop(): Promise<{ db: string; unsent: StopReport["unsent"] }[]> {
+    const reports = await Promise.all(this.agents.map((a) => a.stop()));
+    return reports.map((r, i) => ({ db: this.agents[i]?.path ?? "", unsent: r.unsent }));
   }
 }

@@ -129,6 +129,8 @@ export class Uploader {
   #continuation: { txid: Txid; checksum: bigint | undefined } | undefined;
   /** The last level-0 file this process uploaded. */
   #lastPut: LtxFileInfo | undefined;
+  /** The remote level-0 file with the highest TXID, as of the last `settle`. */
+  #l0Tip: LtxFileInfo | undefined;
 
   constructor(options: UploaderOptions) {
     this.name = options.name;
@@ -206,6 +208,7 @@ export class Uploader {
     const listed: LtxFileInfo[] = [];
     let snapshotTime = 0;
     let tip: LtxFileInfo | undefined;
+    let l0Tip: LtxFileInfo | undefined;
     // Only the levels in use: L0, the configured compaction levels and L9
     // (every TXID is in L0 or covered by an L9 snapshot).
     const inUse = new Set([0, SNAPSHOT_LEVEL, ...this.#o.levels.map((_, i) => i + 1)]);
@@ -223,6 +226,7 @@ export class Uploader {
       for (const f of remote.values()) {
         if (f.maxTxid > max) max = f.maxTxid;
         if (!tip || f.maxTxid > tip.maxTxid) tip = f;
+        if (level === 0 && (!l0Tip || f.maxTxid > l0Tip.maxTxid)) l0Tip = f;
       }
       for (const local of locals) {
         if (local.maxTxid > max) break;
@@ -270,6 +274,7 @@ export class Uploader {
     const built = [uploaded[0] ?? 0n, localMax, this.#state?.built ?? 0n].reduce((a, b) => (a > b ? a : b));
     this.#setState({ uploaded, snapshotTime, built: txid(built) });
     this.#tip = tip;
+    this.#l0Tip = l0Tip;
     this.#settled = true;
     return this.#state as ReplicaState;
   }
@@ -442,6 +447,16 @@ export class Uploader {
       undefined,
     );
     return { files: all.length, bytes: all.reduce((n, f) => n + f.size, 0), oldestAt: oldest };
+  }
+
+  /**
+   * The newest level-0 file the replica holds, as far as this process
+   * knows (its last upload, else what `settle` listed); undefined when it
+   * has not been reached or holds none.
+   */
+  get newestL0(): LtxFileInfo | undefined {
+    const [put, listed] = [this.#lastPut, this.#l0Tip];
+    return put && (!listed || put.maxTxid >= listed.maxTxid) ? put : listed;
   }
 
   /** Does whatever the policy says is due now; see the module documentation. */

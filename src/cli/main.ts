@@ -44,6 +44,7 @@ const SINGLE_DASH_ALIASES = new Set([
   "timeout",
   "exec",
   "restore-if-db-not-exists",
+  "once",
   "generation",
   "index",
   "from",
@@ -85,6 +86,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       "run the application as a child after the first sync; forward signals; exit with its code",
     )
     .option("--restore-if-db-not-exists", "restore a missing database from its first replica before replicating")
+    .option("--once", "capture, upload everything pending and the handover tip, then exit (not with --exec)")
     .action(async (db: string | undefined, url: string | undefined, opts: ReplicateOptions) => {
       const { runReplicate } = await import("./replicate.ts");
       code = await runReplicate(

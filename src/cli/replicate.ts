@@ -1,7 +1,8 @@
 /**
  * `litefleet replicate`: runs the agent for every configured database (or
- * one given on the command line) until SIGINT/SIGTERM, then makes a final
- * sync and upload.
+ * one given on the command line) until SIGINT/SIGTERM (or, with `--once`,
+ * for one round), then makes a final sync and upload and writes the
+ * handover tip stock Litestream resumes from (docs/OPERATIONS.md).
  *
  * @module
  */
@@ -15,7 +16,7 @@ import { Store } from "../agent/store.ts";
 import type { AgentFleet } from "../fleet/agent-fleet.ts";
 import { configForSingleDb } from "../config/parse.ts";
 import type { Config, DbConfig } from "../config/schema.ts";
-import { UsageError } from "../errors.ts";
+import { errorMessage, UsageError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { systemClock } from "../platform/clock.ts";
 import { sqliteVersion } from "../platform/sqlite.ts";
@@ -42,11 +43,16 @@ export interface ReplicateOptions {
   readonly exec?: string;
   /** Restore each missing database from its first replica before starting. */
   readonly restoreIfDbNotExists?: boolean;
+  /** Capture, upload everything pending and the handover tip, then exit (Litestream's `-once`). */
+  readonly once?: boolean;
 }
 
 /** Runs `replicate`; resolves with the exit code when stopped. */
 export async function runReplicate(io: CliIo, args: string[], options: ReplicateOptions): Promise<number> {
   requireSqliteVersion(sqliteVersion());
+  if (options.once && options.exec !== undefined) {
+    throw new UsageError("Cannot combine --once with --exec", "run the application separately, or drop --once");
+  }
   const config = resolveConfig(io, args, options);
   if (config.dbs.length === 0) {
     throw new UsageError(
@@ -118,8 +124,10 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     // replica to answer) stops at once.
     await Promise.race([Promise.all(store.agents.map((a) => startLogged(a, log))), stopSignal]);
     stopMemoryLog = await startMemoryLog(io.env["LITEFLEET_DEBUG_MEMORY"], log);
-    const command = options.exec ?? config.exec;
-    if (command !== undefined && !stopRequested) {
+    const command = options.once ? undefined : (options.exec ?? config.exec);
+    if (options.once) {
+      if (!stopRequested) code = await syncOnce(store, log);
+    } else if (command !== undefined && !stopRequested) {
       await Promise.race([store.firstSync(), stopSignal]);
       if (!stopRequested) {
         child = startExecChild(command, { env: io.env });
@@ -144,7 +152,8 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
       await stopSignal;
     }
     log.info("stopping");
-    await store.stop();
+    const reports = await store.stop();
+    if (options.once) code = reportUnsent(reports, log) ? ExitCode.failure : code;
   } finally {
     stopMemoryLog();
     await fleet?.stop();
@@ -153,6 +162,41 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   }
   log.info("stopped", { code });
   return code;
+}
+
+/**
+ * `--once`: captures and uploads everything pending now, as an explicit
+ * `sync` does (the batch policy, time windows and the metered policy do not
+ * hold level-0 uploads back; snapshots and compaction keep their windows).
+ * The stop that follows writes the handover tip. Returns the exit code so
+ * far: a failure when a replica could not be reached or refused an upload.
+ */
+async function syncOnce(store: Store, log: Logger): Promise<number> {
+  try {
+    await store.syncNow();
+    return ExitCode.ok;
+  } catch (err) {
+    log.error("--once: upload failed; what was captured stays in the local spool for the next run", {
+      err: errorMessage(err),
+    });
+    return ExitCode.failure;
+  }
+}
+
+/** Logs every replica a stop left behind; true when there is one. */
+function reportUnsent(reports: Awaited<ReturnType<Store["stop"]>>, log: Logger): boolean {
+  let any = false;
+  for (const r of reports) {
+    for (const u of r.unsent) {
+      any = true;
+      log.error("--once: the replica does not hold everything captured", {
+        db: r.db,
+        replica: u.replica,
+        err: u.error,
+      });
+    }
+  }
+  return any;
 }
 
 /**

@@ -17,7 +17,10 @@ async function load(name: string): Promise<LtxFile> {
 }
 
 /** Runs the compactor into memory and decodes (and verifies) its output. */
-function compact(inputs: LtxFile[], options: { timestamp?: number } = {}): { file: LtxFile; size: number } {
+function compact(
+  inputs: LtxFile[],
+  options: { timestamp?: number; keepWal?: boolean } = {},
+): { file: LtxFile; size: number } {
   const chunks: Uint8Array[] = [];
   const result = compactLtxFiles(inputs, (chunk) => chunks.push(chunk), options);
   const file = verifyLtxFile(Buffer.concat(chunks), { path: "compacted" });
@@ -70,6 +73,42 @@ describe("compactLtxFiles()", () => {
     expect(file.header.preApplyChecksum).toBe(0n);
     expect(file.trailer.postApplyChecksum).toBe(0n);
     expect(apply(new Uint8Array(0), file)).toEqual(await Bun.file(new URL("db2.db", FIXTURES)).bytes());
+  });
+
+  test("zeroes the WAL fields, or with keepWal takes the last input's (a merged L0 file)", () => {
+    const pageSize = 512;
+    const file = (tx: number, wal: { offset: bigint; size: bigint; salt: number }): LtxFile => {
+      const h: LtxHeader = {
+        version: 3,
+        flags: HEADER_FLAG_NO_CHECKSUM,
+        pageSize,
+        commit: 2,
+        minTxid: txid(tx),
+        maxTxid: txid(tx),
+        timestamp: 1000 + tx,
+        preApplyChecksum: 0n,
+        walOffset: wal.offset,
+        walSize: wal.size,
+        walSalt1: wal.salt,
+        walSalt2: wal.salt + 1,
+        nodeId: 0n,
+      };
+      const pages = tx === 1 ? [1, 2] : [tx];
+      const bytes = encodeLtxFile(
+        h,
+        pages.map((pgno) => ({ pgno, data: new Uint8Array(pageSize).fill(tx) })),
+        0n,
+      );
+      return decodeLtxFile(bytes, { path: `${tx}.ltx` });
+    };
+    const inputs = [file(1, { offset: 32n, size: 1072n, salt: 7 }), file(2, { offset: 32n, size: 536n, salt: 9 })];
+    expect(compact(inputs).file.header).toMatchObject({ walOffset: 0n, walSize: 0n, walSalt1: 0, walSalt2: 0 });
+    expect(compact(inputs, { keepWal: true }).file.header).toMatchObject({
+      walOffset: 32n,
+      walSize: 536n,
+      walSalt1: 9,
+      walSalt2: 10,
+    });
   });
 
   test("rejects empty, non-contiguous and mixed-page-size inputs", async () => {

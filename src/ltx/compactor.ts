@@ -25,6 +25,12 @@ export interface CompactLtxOptions {
   nodeId?: bigint;
   /** See {@linkcode LtxEncoderOptions.reuseFrames}: the sink consumes each chunk before it returns. */
   reuseFrames?: boolean;
+  /**
+   * Take the last input's WAL fields (a merged level-0 file: stock
+   * Litestream resumes from the WAL position of the newest L0 file).
+   * @default false (zero, as for compactions into levels 1..8 and snapshots)
+   */
+  keepWal?: boolean;
 }
 
 /** What {@linkcode compactLtxFiles} wrote. */
@@ -45,7 +51,9 @@ export interface CompactLtxResult {
  * first input's pre-apply checksum, and holds, for every page number up to
  * the final commit, the page from the newest input that contains it. It has
  * the NoChecksum flag (and zero checksums) if any input has it. WAL fields
- * are zero; the node ID is `options.nodeId` (default zero).
+ * are zero, or the last input's with `options.keepWal` (the newest input
+ * holds the page of its last WAL frame, and newest wins, so the output
+ * does too); the node ID is `options.nodeId` (default zero).
  *
  * Every input is read through {@linkcode LtxFile.pages} to the end, so a
  * corrupt input fails the compaction instead of being copied. On any error
@@ -87,6 +95,7 @@ export function compactLtxFiles(
   }
 
   const noChecksum = inputs.some((f) => hasNoChecksum(f.header));
+  const keepWal = options.keepWal === true;
   const header: LtxHeader = {
     version: VERSION,
     flags: noChecksum ? HEADER_FLAG_NO_CHECKSUM : 0,
@@ -96,10 +105,10 @@ export function compactLtxFiles(
     maxTxid: last.header.maxTxid,
     timestamp: options.timestamp ?? last.header.timestamp,
     preApplyChecksum: noChecksum ? 0n : first.header.preApplyChecksum,
-    walOffset: 0n,
-    walSize: 0n,
-    walSalt1: 0,
-    walSalt2: 0,
+    walOffset: keepWal ? last.header.walOffset : 0n,
+    walSize: keepWal ? last.header.walSize : 0n,
+    walSalt1: keepWal ? last.header.walSalt1 : 0,
+    walSalt2: keepWal ? last.header.walSalt2 : 0,
     nodeId: options.nodeId ?? 0n,
   };
   const encoder = new LtxEncoder(header, sink, { reuseFrames: options.reuseFrames ?? false });

@@ -1,0 +1,200 @@
+/**
+ * Issue #14, handing a database back to stock Litestream v0.5: after
+ * litefleet stops, the newest L0 file of its replica must be one stock
+ * resumes from incrementally (a single-TXID file whose WAL fields and page
+ * match the live WAL: the handover tip). Checked with the model of stock's
+ * resume (`test/harness/stock-litestream-resume.ts`) against the real agent
+ * in its own process, a file replica and real SQLite, round trip included:
+ * stock's next L0 file restores with litefleet to the live database, and
+ * litefleet continues on top of it.
+ */
+import { Database } from "bun:sqlite";
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeHeader, HEADER_SIZE } from "../../src/ltx/header.ts";
+import { txid } from "../../src/ltx/txid.ts";
+import { startAgent } from "../harness/agent-process.ts";
+import { runCli } from "../harness/cli.ts";
+import { fileHash, imageHash, integrityCheck } from "../harness/sqlite-image.ts";
+import { stockNextL0, stockResume } from "../harness/stock-litestream-resume.ts";
+import { makeTempDir } from "../harness/temp-dir.ts";
+
+interface Setup {
+  db: string;
+  replica: string;
+  cfg: string;
+  app: Database;
+  insert(n: number): void;
+}
+
+function setup(dir: string, upload: string[]): Setup {
+  const db = join(dir, "app.db");
+  const replica = join(dir, "replica");
+  const app = new Database(db, { create: true });
+  app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0");
+  app.exec("CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, v BLOB)");
+  const cfg = join(dir, "litefleet.yml");
+  writeFileSync(
+    cfg,
+    [
+      'status: { addr: "" }',
+      "levels: []",
+      "logging: { level: debug }",
+      "dbs:",
+      `  - path: ${db}`,
+      "    monitor-interval: 100ms",
+      "    replica:",
+      `      url: file://${replica}`,
+      ...upload.map((l) => `      ${l}`),
+    ].join("\n"),
+  );
+  let rows = 0;
+  const insert = (n: number) =>
+    app.transaction(() => {
+      for (let i = 0; i < n; i++)
+        app.run("INSERT INTO readings (sensor, v) VALUES (?, randomblob(300))", [`s${rows++}`]);
+    })();
+  return { db, replica, cfg, app, insert };
+}
+
+/** The replica's level-0 file names, oldest first. */
+function l0Names(replica: string): string[] {
+  const dir = join(replica, "ltx", "0");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => n.endsWith(".ltx"))
+    .sort();
+}
+
+/** True for a file name `min-max` with min < max (a merged batch). */
+function isMerged(name: string | undefined): boolean {
+  if (name === undefined) return false;
+  const [min, max] = name.replace(".ltx", "").split("-");
+  return min !== max;
+}
+
+function l0Header(replica: string, name: string) {
+  return decodeHeader(readFileSync(join(replica, "ltx", "0", name)).subarray(0, HEADER_SIZE), { path: name });
+}
+
+/** Several captures, seconds apart, that one batch merges (the upload policy holds them for an hour). */
+async function capturesMergedAtStop(s: Setup): Promise<string> {
+  const agent = startAgent(s.cfg);
+  await agent.waitForLog("capture started");
+  for (let i = 0; i < 4; i++) {
+    s.insert(20);
+    await Bun.sleep(300);
+  }
+  return agent.stop();
+}
+
+/** Stock's incremental write of what changed since, then litefleet's restore: byte-identical and intact. */
+async function expectStockRoundTrip(s: Setup, dir: string, resume: ReturnType<typeof stockResume>): Promise<void> {
+  s.insert(15);
+  s.app.run("UPDATE readings SET sensor = 'x' WHERE id % 5 = 0");
+  expect(stockNextL0(s.db, s.replica, resume)).toBe(txid(resume.txid + 1n));
+  const out = join(dir, `restored-${resume.txid}.db`);
+  const run = await runCli(["restore", "-o", out, s.replica]);
+  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.stringContaining("integrity ok") });
+  expect(fileHash(out)).toBe(imageHash(s.app));
+  expect(integrityCheck(out)).toBe("ok");
+}
+
+describe("handing over to stock Litestream v0.5 (issue #14)", () => {
+  test("after a graceful stop over merged batches, stock resumes incrementally at the agent's WAL position; its next file restores, and litefleet continues on top", async () => {
+    await using dir = await makeTempDir("stock-resume-");
+    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"]);
+    const log = await capturesMergedAtStop(s);
+    expect(log).toContain("handover tip written");
+    const names = l0Names(s.replica);
+    const tip = names.at(-1) as string;
+    expect(isMerged(tip)).toBe(false);
+    // The round's batch merged several captures: a `min-max` file stock cannot open.
+    expect(isMerged(names.at(-2))).toBe(true);
+    const h = l0Header(s.replica, tip);
+    const resume = stockResume(s.db, s.replica);
+    expect(resume).toMatchObject({ decision: "incremental", offset: Number(h.walOffset + h.walSize) });
+    expect(resume.offset).toBeGreaterThan(32 + 4096 + 24);
+    await expectStockRoundTrip(s, dir.path, resume);
+
+    // Back to litefleet: a takeover continues on top of what stock wrote (docs/OPERATIONS.md).
+    expect((await runCli(["takeover", "--config", s.cfg])).code).toBe(0);
+    s.insert(10);
+    const once = await runCli(["replicate", "-once", "-config", s.cfg]);
+    expect(once.code).toBe(0);
+    const out = join(dir.path, "after-litefleet.db");
+    expect((await runCli(["restore", "-o", out, s.replica])).code).toBe(0);
+    expect(fileHash(out)).toBe(imageHash(s.app));
+    s.app.close();
+  }, 60_000);
+
+  test("without the handover (kill -9 after a merged upload) stock cannot resume; replicate --once writes it", async () => {
+    await using dir = await makeTempDir("stock-resume-");
+    const s = setup(dir.path, ["min-interval: 1s", "max-interval: 1s"]);
+    const agent = startAgent(s.cfg);
+    await agent.waitForLog("capture started");
+    // Writes every 150 ms, batches every second: kill as soon as the newest upload is a merged batch.
+    const deadline = Date.now() + 20_000;
+    while (!isMerged(l0Names(s.replica).at(-1))) {
+      if (Date.now() > deadline) throw new Error(`no merged batch uploaded:\n${agent.log()}`);
+      s.insert(10);
+      await Bun.sleep(150);
+    }
+    await agent.kill();
+    const stuck = stockResume(s.db, s.replica);
+    expect(stuck).toMatchObject({ decision: "error", reason: expect.stringContaining("no such file") });
+
+    const once = await runCli(["replicate", "--once", "--config", s.cfg]);
+    expect({ code: once.code, handover: once.stderr.includes("handover tip written") }).toEqual({
+      code: 0,
+      handover: true,
+    });
+    const resume = stockResume(s.db, s.replica);
+    expect(resume.decision).toBe("incremental");
+    await expectStockRoundTrip(s, dir.path, resume);
+    s.app.close();
+  }, 60_000);
+
+  test("the WAL restarted by the application between stop and stock's start: stock continues from offset 32", async () => {
+    await using dir = await makeTempDir("stock-resume-");
+    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"]);
+    await capturesMergedAtStop(s);
+    s.app.exec("PRAGMA wal_checkpoint(RESTART)");
+    s.insert(1); // restarts the WAL (new salts) over its first frames only
+    const resume = stockResume(s.db, s.replica);
+    expect(resume).toMatchObject({ decision: "incremental", offset: 32 });
+    await expectStockRoundTrip(s, dir.path, resume);
+    s.app.close();
+  }, 60_000);
+
+  test("a TRUNCATE checkpoint between stop and stock's start: stock takes a snapshot (its own rule)", async () => {
+    await using dir = await makeTempDir("stock-resume-");
+    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"]);
+    await capturesMergedAtStop(s);
+    s.app.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    s.insert(1);
+    expect(stockResume(s.db, s.replica)).toMatchObject({
+      decision: "snapshot",
+      reason: "wal truncated by another process",
+    });
+    s.app.close();
+  }, 60_000);
+
+  test("replicate --once fails loudly when the replica cannot be written, and refuses --exec", async () => {
+    await using dir = await makeTempDir("stock-resume-");
+    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"]);
+    s.insert(5);
+    s.app.close();
+    // A regular file where the replica directory should be: every write fails.
+    writeFileSync(s.replica, "not a directory");
+    const run = await runCli(["replicate", "--once", "--config", s.cfg]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("--once");
+    const usage = await runCli(["replicate", "--once", "--exec", "true", "--config", s.cfg]);
+    expect({ code: usage.code, err: usage.stderr.includes("Cannot combine --once with --exec") }).toEqual({
+      code: 2,
+      err: true,
+    });
+  }, 90_000);
+});
