@@ -94,16 +94,31 @@ describe("replicate with a watched directory", () => {
       for (const [rel, db] of [
         ["first.db", first],
         ["later.db", later],
-        ["site/a/nested.db", nested],
       ] as const) {
-        expect({
-          rel,
-          hash: await restoreHash(join(replica, rel), join(tmp.path, `out-${rel.replaceAll("/", "-")}`)),
-        }).toEqual({
-          rel,
-          hash: imageHash(db),
-        });
+        const out = join(tmp.path, `out-${rel}`);
+        expect({ rel, hash: await restoreHash(join(replica, rel), out) }).toEqual({ rel, hash: imageHash(db) });
       }
+      // DB_PATH arguments resolve through the directory entry.
+      const nestedPath = join(data, "site", "a", "nested.db");
+      const out = join(tmp.path, "nested.out");
+      const restored = await runCli(["restore", "--config", cfg, "-o", out, nestedPath]);
+      expect(restored.code).toBe(0);
+      expect(fileHash(out)).toBe(imageHash(nested));
+      const verified = await runCli(["verify", "--config", cfg, join(data, "later.db")]);
+      expect({ code: verified.code, err: verified.stderr }).toEqual({ code: 0, err: expect.any(String) });
+      const listed = await runCli(["databases", "--json", "--config", cfg]);
+      expect(JSON.parse(listed.stdout)).toEqual([
+        {
+          dir: data,
+          pattern: "*.db",
+          recursive: true,
+          watch: true,
+          matches: ["first.db", "later.db", "site/a/nested.db"].map((rel) => ({
+            path: join(data, rel),
+            replicas: [{ name: "file", url: `file://${join(replica, rel)}` }],
+          })),
+        },
+      ]);
     } finally {
       for (const db of dbs) db.close();
       if (agent.proc.exitCode === null) await agent.kill();
