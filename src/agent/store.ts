@@ -1,7 +1,9 @@
 /**
  * Every replicated database of one agent process: builds a `DbAgent` per
  * configured database, starts and stops them together, and answers for all
- * of them (status, explicit sync, metrics).
+ * of them (status, explicit sync, metrics). Databases a directory entry
+ * finds while running are added and removed one at a time
+ * (`addDb` / `removeDb`) without touching the others.
  *
  * @module
  */
@@ -30,6 +32,8 @@ export class Store {
   #config: Config;
   #version: string;
   #agents: DbAgent[];
+  /** The config of each agent, same order as `#agents`. */
+  #dbs: DbConfig[];
   #make: (db: DbConfig) => Promise<DbAgent>;
   #mqttStatus: (() => MqttLinkStatus) | undefined;
 
@@ -41,6 +45,7 @@ export class Store {
   static async open(config: Config, options: StoreOptions): Promise<Store> {
     const store = new Store(config, options);
     store.#agents = await Promise.all(config.dbs.map((db) => store.#make(db)));
+    store.#dbs = [...config.dbs];
     return store;
   }
 
@@ -77,11 +82,51 @@ export class Store {
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
     this.#agents = [];
+    this.#dbs = [];
   }
 
-  /** One agent per configured database, in config order. */
+  /** One agent per database: the configured ones in config order, then those added since. */
   get agents(): readonly DbAgent[] {
     return this.#agents;
+  }
+
+  /** The config of each database, in the order of {@linkcode Store.agents}. */
+  get dbs(): readonly DbConfig[] {
+    return this.#dbs;
+  }
+
+  /** Whether the database at `path` is replicated by this store. */
+  has(path: string): boolean {
+    return this.#dbs.some((d) => d.path === path);
+  }
+
+  /**
+   * Adds a database found while running and returns its agent, not yet
+   * started (the caller starts it, so a slow start holds up nothing else).
+   * @throws {RangeError} when the store already has the database
+   */
+  async addDb(db: DbConfig): Promise<DbAgent> {
+    if (this.has(db.path)) throw new RangeError(`Cannot add database '${db.path}': it is already replicated`);
+    const agent = await this.#make(db);
+    // Checked again: another add of the same path may have finished while the clients loaded.
+    if (this.has(db.path)) throw new RangeError(`Cannot add database '${db.path}': it is already replicated`);
+    this.#agents = [...this.#agents, agent];
+    this.#dbs = [...this.#dbs, db];
+    return agent;
+  }
+
+  /**
+   * Stops the agent of `path` (with its final sync and upload, as at
+   * shutdown) and forgets it; its local state stays on disk for a later
+   * return. Does nothing when the store does not have it.
+   */
+  async removeDb(path: string): Promise<void> {
+    const i = this.#dbs.findIndex((d) => d.path === path);
+    const agent = this.#agents[i];
+    if (i < 0 || !agent) return;
+    this.#agents = this.#agents.filter((a) => a !== agent);
+    this.#dbs = this.#dbs.filter((_, j) => j !== i);
+    await agent.stop();
   }
 
   /**
@@ -92,18 +137,20 @@ export class Store {
    * @throws {RangeError} when `path` is not a configured database
    */
   async replaceDb(path: string, between: () => Promise<void>): Promise<DbAgent> {
-    const i = this.#agents.findIndex((a) => a.path === path);
-    const db = this.#config.dbs.find((d) => d.path === path);
-    if (i < 0 || !db) throw new RangeError(`Cannot replace database '${path}': it is not configured`);
-    await this.#agents[i]!.stop();
+    const old = this.#agents.find((a) => a.path === path);
+    const db = this.#dbs.find((d) => d.path === path);
+    if (!old || !db) throw new RangeError(`Cannot replace database '${path}': it is not configured`);
+    await old.stop();
+    let next: DbAgent | undefined;
     try {
       await between();
     } finally {
-      const next = await this.#make(db);
-      this.#agents[i] = next;
+      next = await this.#make(db);
+      const made = next;
+      this.#agents = this.#agents.map((a) => (a === old ? made : a));
       await next.start();
     }
-    return this.#agents[i]!;
+    return next;
   }
 
   /** Starts every database (resolves when each has opened capture). */

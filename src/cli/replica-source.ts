@@ -1,14 +1,15 @@
 /**
  * Turns a `DB_PATH|REPLICA_URL` argument into a replica client, as
  * `restore` and `ltx` accept it: a URL (`s3://`, `file://`), a configured
- * database path (its first replica, or `--replica NAME`), or a directory
- * holding a file replica.
+ * database path, or one a directory entry claims (its first replica, or
+ * `--replica NAME`), or a directory holding a file replica.
  *
  * @module
  */
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { findConfiguredDb } from "../config/dir-entry.ts";
 import type { Config, DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import type { ReplicaClient } from "../replica/client.ts";
@@ -40,7 +41,7 @@ export async function resolveReplicaSource(
     return { client: await createReplicaClient(spec, { env: io.env }), db: undefined };
   }
   const abs = resolve(io.cwd, arg);
-  const db = options.config?.dbs.find((d) => d.path === abs);
+  const db = options.config && findConfiguredDb(options.config, abs);
   if (db) {
     const replica =
       options.replica === undefined ? db.replicas[0] : db.replicas.find((r) => r.name === options.replica);

@@ -9,6 +9,7 @@
 
 import { existsSync } from "node:fs";
 import type { DbAgent } from "../agent/db-agent.ts";
+import { DirWatcher, dirDatabasesAtStart } from "../agent/dir-watcher.ts";
 import { LocalStore } from "../agent/local-store.ts";
 import { renderMetrics } from "../agent/metrics.ts";
 import type { HttpSurface } from "../agent/status-server.ts";
@@ -53,14 +54,17 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   if (options.once && options.exec !== undefined) {
     throw new UsageError("Cannot combine --once with --exec", "run the application separately, or drop --once");
   }
-  const config = resolveConfig(io, args, options);
-  if (config.dbs.length === 0) {
+  const configured = resolveConfig(io, args, options);
+  if (configured.dbs.length === 0 && configured.dirs.length === 0) {
     throw new UsageError(
       "Cannot replicate: the config lists no databases",
       "add a 'dbs:' entry or run 'litefleet replicate DB_PATH REPLICA_URL'",
     );
   }
-  const log = createLogger({ level: config.logging.level, format: config.logging.format, sink: io.stderr });
+  const log = createLogger({ level: configured.logging.level, format: configured.logging.format, sink: io.stderr });
+  // The databases directory entries find now replicate from the start like configured ones.
+  const found = dirDatabasesAtStart(configured, log);
+  const config: Config = { ...configured, dbs: [...configured.dbs, ...found] };
   for (const db of config.dbs) {
     if (options.restoreIfDbNotExists || db.restoreIfDbNotExists) await restoreIfMissing(io, db, log);
   }
@@ -96,6 +100,19 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
   });
   let code: number = ExitCode.ok;
   let stopMemoryLog = (): void => {};
+  const watchers = config.dirs
+    .filter((entry) => entry.watch)
+    .map(
+      (entry) =>
+        new DirWatcher({
+          entry,
+          claimed: (path) => store.has(path),
+          add: async (db) => startLogged(await store.addDb(db), log),
+          remove: (path) => store.removeDb(path),
+          log,
+        }),
+    );
+  const stopWatchers = () => Promise.all(watchers.map((w) => w.stop()));
   try {
     // node:http loads only for a server that is on (~1-2 MiB of RSS otherwise; issue #13).
     const { startMetricsServer, startStatusServer } =
@@ -123,6 +140,7 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
     // A signal while starting (waiting for a database to appear, or for a
     // replica to answer) stops at once.
     await Promise.race([Promise.all(store.agents.map((a) => startLogged(a, log))), stopSignal]);
+    if (!stopRequested) for (const w of watchers) w.start(found);
     stopMemoryLog = await startMemoryLog(io.env["LITEFLEET_DEBUG_MEMORY"], log);
     const command = options.once ? undefined : (options.exec ?? config.exec);
     if (options.once) {
@@ -152,9 +170,11 @@ export async function runReplicate(io: CliIo, args: string[], options: Replicate
       await stopSignal;
     }
     log.info("stopping");
+    await stopWatchers();
     const reports = await store.stop();
     if (options.once) code = reportUnsent(reports, log) ? ExitCode.failure : code;
   } finally {
+    await stopWatchers();
     stopMemoryLog();
     await fleet?.stop();
     unregister();

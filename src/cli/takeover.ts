@@ -13,6 +13,7 @@
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { LocalStore } from "../agent/local-store.ts";
+import { findConfiguredDb } from "../config/dir-entry.ts";
 import { UsageError } from "../errors.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
@@ -29,7 +30,8 @@ export async function runTakeover(
 ): Promise<number> {
   const config = loadConfig(io, options.config);
   if (!config) throw new UsageError("Cannot take over: no config file", "pass --config FILE or set LITEFLEET_CONFIG");
-  const dbs = dbPath === undefined ? config.dbs : config.dbs.filter((d) => d.path === resolve(io.cwd, dbPath));
+  const named = dbPath === undefined ? undefined : findConfiguredDb(config, resolve(io.cwd, dbPath));
+  const dbs = dbPath === undefined ? config.dbs : named ? [named] : [];
   if (dbs.length === 0) {
     throw new UsageError(
       `Cannot take over '${dbPath}': the config has no such database`,

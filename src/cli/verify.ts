@@ -9,6 +9,7 @@
  */
 
 import { resolve } from "node:path";
+import { findConfiguredDb } from "../config/dir-entry.ts";
 import { UsageError } from "../errors.ts";
 import { verifyReplica, type VerifyReport } from "../verify/verify.ts";
 import { ExitCode, type CliIo } from "./io.ts";
@@ -33,7 +34,7 @@ export async function runVerify(
   const config = loadConfig(io, options.config);
   const dbPath = resolve(io.cwd, dbArg);
   const { client } = await resolveReplicaSource(io, replicaUrl ?? dbArg, { config, replica: options.replica });
-  if (replicaUrl === undefined && !config?.dbs.some((d) => d.path === dbPath)) {
+  if (replicaUrl === undefined && !(config && findConfiguredDb(config, dbPath))) {
     throw new UsageError(
       `Cannot verify '${dbPath}': it is not a database in the config`,
       "pass --config, or a REPLICA_URL after DB_PATH",

@@ -67,6 +67,16 @@ describe("example configs", () => {
     });
     expect(config.device.id).toBe("plant7-gateway");
     expect(config.dbs.map((db) => db.replicas.map((r) => r.name))).toEqual([["s3"], ["minio", "usb"]]);
+    expect(config.dirs).toMatchObject([
+      {
+        dir: "/var/lib/app/tenants",
+        pattern: "*.db",
+        recursive: true,
+        watch: true,
+        metaDir: "/var/lib/litefleet/tenants",
+        settings: { replicas: [{ spec: { type: "s3", bucket: "fleet-backups", path: "plant7-gateway/tenants" } }] },
+      },
+    ]);
     expect(config.dbs[0]?.replicas[0]?.spec).toEqual({
       type: "s3",
       bucket: "fleet-backups",

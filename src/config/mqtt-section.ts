@@ -33,12 +33,12 @@ const MQTT_KEYS = [
 
 /**
  * Reads `mqtt:`; undefined when absent.
- * @param ctx `base` for relative paths, `deviceId` for the default client id, `firstDb` for the default state dir
+ * @param ctx `base` for relative paths, `deviceId` for the default client id, `firstDbDir` (the directory of the first database, or of the first directory entry) for the default state dir
  * @throws {ConfigError} naming the key for an unknown key or a bad value
  */
 export function readMqtt(
   root: MapReader,
-  ctx: { base: string; deviceId: string; firstDb: string | undefined },
+  ctx: { base: string; deviceId: string; firstDbDir: string | undefined },
 ): MqttConfig | undefined {
   const m = root.map("mqtt");
   if (!m) return undefined;
@@ -64,7 +64,7 @@ export function readMqtt(
   check(() => checkTopicId(ctx.deviceId, "device id"), "device.id", ctx.deviceId);
   const stateDir =
     m.path("state-dir", ctx.base) ??
-    (ctx.firstDb === undefined ? undefined : posix.join(posix.dirname(ctx.firstDb), ".litefleet-fleet"));
+    (ctx.firstDbDir === undefined ? undefined : posix.join(ctx.firstDbDir, ".litefleet-fleet"));
   if (stateDir === undefined) {
     const field = fieldPath(m.field, "state-dir");
     throw configError(field, `'${field}' is required when no database is configured`, {});

@@ -1,8 +1,8 @@
 import { defaultReplica, thrownConfigError } from "../../test/harness/config.ts";
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../errors.ts";
-import { configForSingleDb, defaultMetaPath, parseConfig, type ParseConfigOptions } from "./parse.ts";
-import { type Config, type DbConfig, DEFAULTS } from "./schema.ts";
+import { configForSingleDb, parseConfig, type ParseConfigOptions } from "./parse.ts";
+import { type Config, type DbConfig, DEFAULTS, defaultMetaPath } from "./schema.ts";
 
 const OPTIONS: ParseConfigOptions = {
   env: { HOME: "/home/op", BUCKET: "backups", N: "500", YES: "true", DEVICE_ID_ENV_ONLY: "x" },
@@ -35,6 +35,7 @@ function config(extra: Partial<Config> = {}): Config {
     metrics: { addr: undefined },
     exec: undefined,
     dbs: [],
+    dirs: [],
     mqtt: undefined,
     fleet: { operatorKeys: [], restoreDirs: [], quiesceTimeout: DEFAULTS.fleet.quiesceTimeout, probe: undefined },
     ...extra,
@@ -360,9 +361,10 @@ dbs:
     },
     {
       name: "unsupported db key",
-      text: "dbs:\n  - dir: /data\n",
-      field: "dbs[0].dir",
-      message: "Cannot read config: key 'dbs[0].dir' is a Litestream setting that litefleet does not support",
+      text: "dbs:\n  - max-sync-wal-bytes: 1MiB\n",
+      field: "dbs[0].max-sync-wal-bytes",
+      message:
+        "Cannot read config: key 'dbs[0].max-sync-wal-bytes' is a Litestream setting that litefleet does not support",
     },
     {
       name: "per-db snapshot",
@@ -375,7 +377,8 @@ dbs:
       name: "missing db path",
       text: "dbs:\n  - replica: { path: r }\n",
       field: "dbs[0].path",
-      message: "Cannot read config: missing key 'dbs[0].path' (the database file to replicate)",
+      message:
+        "Cannot read config: missing key 'dbs[0].path' (the database file to replicate, or 'dir' and 'pattern' for a directory of them)",
     },
     {
       name: "db path is a URL",

@@ -12,10 +12,19 @@ import { LineCounter, parseDocument, type YAMLError } from "yaml";
 import { ConfigError, errorMessage } from "../errors.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
 import { expandEnv, type VariableLookup } from "./expand.ts";
+import { checkDirEntries, DIR_ONLY_KEYS, readDirEntry } from "./dir-section.ts";
 import { defaultLevels, readLevels } from "./levels-section.ts";
 import { CONFIG_ERROR_PREFIX, configError, fieldPath, MapReader } from "./map-reader.ts";
 import { readCredentials, readReplicas, type ReplicaContext } from "./replica-section.ts";
-import { type Config, type DbConfig, DEFAULTS, type LogFormat, type LogLevel } from "./schema.ts";
+import {
+  type Config,
+  type DbConfig,
+  DEFAULTS,
+  defaultMetaPath,
+  type DirEntryConfig,
+  type LogFormat,
+  type LogLevel,
+} from "./schema.ts";
 import { readSpool, resolveSpool, type SpoolLayer } from "./spool-section.ts";
 import { defaultFleet, readFleet, readMqtt } from "./mqtt-section.ts";
 import { readMetrics, readStatus } from "./status-section.ts";
@@ -99,13 +108,10 @@ const DB_KEYS = [
   "restore-if-db-not-exists",
   "replica",
   "replicas",
+  ...DIR_ONLY_KEYS,
 ];
 const DB_UNSUPPORTED: Readonly<Record<string, string>> = {
-  ...Object.fromEntries(
-    ["dir", "pattern", "recursive", "watch", "meta-dir", "max-sync-wal-bytes", "max-checkpoint-page-count"].map(
-      (key) => [key, NOT_SUPPORTED],
-    ),
-  ),
+  ...Object.fromEntries(["max-sync-wal-bytes", "max-checkpoint-page-count"].map((key) => [key, NOT_SUPPORTED])),
   snapshot: `${TOP_LEVEL} ('snapshot.interval', 'snapshot.retention')`,
   levels: TOP_LEVEL,
   status: TOP_LEVEL,
@@ -173,11 +179,26 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   if (upload !== undefined) resolveUpload(upload, undefined);
   const credentials = readCredentials(root);
   const list = root.list("dbs") ?? [];
-  const dbs = list.map((_, i) => readDb(root.item("dbs", i), { base, lookup, credentials, upload, spool }));
-  checkDistinct(dbs);
-  const mqtt = readMqtt(root, { base, deviceId: id, firstDb: dbs[0]?.path });
+  const dbs: DbConfig[] = [];
+  const dbIndexes: number[] = [];
+  const dirs: DirEntryConfig[] = [];
+  list.forEach((_, index) => {
+    const r = root.item("dbs", index);
+    r.checkKeys(DB_KEYS, DB_UNSUPPORTED);
+    const ctx: DbContext = { base, lookup, credentials, upload, spool };
+    if (r.has("dir")) {
+      dirs.push(readDirEntry(r, { base, index, settings: () => readDbSettings(r, ctx) }));
+    } else {
+      dbs.push(readDb(r, ctx));
+      dbIndexes.push(index);
+    }
+  });
+  checkDistinct(dbs, dbIndexes);
+  checkDirEntries(dbs, dbIndexes, dirs);
+  const firstDir = dbs[0] === undefined ? dirs[0]?.dir : posix.dirname(dbs[0].path);
+  const mqtt = readMqtt(root, { base, deviceId: id, firstDbDir: firstDir });
   const fleet = readFleet(root, { base });
-  return { device: { id }, logging, snapshot, levels, status, metrics, exec, dbs, mqtt, fleet };
+  return { device: { id }, logging, snapshot, levels, status, metrics, exec, dbs, dirs, mqtt, fleet };
 }
 
 /**
@@ -223,6 +244,7 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
     status: { addr: DEFAULTS.status.addr },
     metrics: { addr: undefined },
     exec: undefined,
+    dirs: [],
     dbs: [
       {
         ...dbDefaults(),
@@ -234,21 +256,6 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
     mqtt: undefined,
     fleet: defaultFleet(),
   };
-}
-
-/**
- * Returns the default meta directory of a database: `<dir>/.<basename>-litefleet`.
- *
- * @example
- * ```ts
- * defaultMetaPath("/var/lib/app.db"); // "/var/lib/.app.db-litefleet"
- * ```
- *
- * @param dbPath absolute database path
- * @returns the meta directory path
- */
-export function defaultMetaPath(dbPath: string): string {
-  return posix.join(posix.dirname(dbPath), `.${posix.basename(dbPath)}${DEFAULTS.db.metaPathSuffix}`);
 }
 
 function parseYaml(text: string): unknown {
@@ -331,23 +338,10 @@ function dbDefaults(): Omit<DbConfig, "path" | "metaPath" | "replicas"> {
   return { ...rest, spool: resolveSpool(undefined, undefined), restoreIfDbNotExists: false };
 }
 
-function readDb(r: MapReader, ctx: DbContext): DbConfig {
-  const { base } = ctx;
-  r.checkKeys(DB_KEYS, DB_UNSUPPORTED);
-  const path = r.path("path", base);
-  if (path === undefined) {
-    const field = fieldPath(r.field, "path");
-    throw configError(field, `missing key '${field}' (the database file to replicate)`);
-  }
-  const metaPath = r.path("meta-path", base) ?? defaultMetaPath(path);
-  if (metaPath === path) {
-    const field = fieldPath(r.field, "meta-path");
-    throw configError(field, `'${field}' must differ from the database path '${path}'`, { value: metaPath });
-  }
+/** The settings of a `dbs:` entry other than its database or directory (keys already checked). */
+function readDbSettings(r: MapReader, ctx: DbContext): Omit<DbConfig, "path" | "metaPath"> {
   const defaults = dbDefaults();
   return {
-    path,
-    metaPath,
     monitorInterval: r.duration("monitor-interval", 1) ?? defaults.monitorInterval,
     checkpointInterval: r.duration("checkpoint-interval", 1) ?? defaults.checkpointInterval,
     minCheckpointPageCount: r.integer("min-checkpoint-page-count", 1) ?? defaults.minCheckpointPageCount,
@@ -359,26 +353,53 @@ function readDb(r: MapReader, ctx: DbContext): DbConfig {
   };
 }
 
+/** A `dbs:` entry with `path:` (one database file). */
+function readDb(r: MapReader, ctx: DbContext): DbConfig {
+  const { base } = ctx;
+  const path = r.path("path", base);
+  if (path === undefined) {
+    const field = fieldPath(r.field, "path");
+    throw configError(
+      field,
+      `missing key '${field}' (the database file to replicate, or 'dir' and 'pattern' for a directory of them)`,
+    );
+  }
+  const dirOnly = DIR_ONLY_KEYS.find((key) => r.has(key));
+  if (dirOnly !== undefined) {
+    const field = fieldPath(r.field, dirOnly);
+    throw configError(
+      field,
+      `'${field}' is only supported with 'dir' (a directory of databases), not with 'path'${dirOnly === "meta-dir" ? " (use 'meta-path')" : ""}`,
+    );
+  }
+  const metaPath = r.path("meta-path", base) ?? defaultMetaPath(path);
+  if (metaPath === path) {
+    const field = fieldPath(r.field, "meta-path");
+    throw configError(field, `'${field}' must differ from the database path '${path}'`, { value: metaPath });
+  }
+  return { path, metaPath, ...readDbSettings(r, ctx) };
+}
+
 /** Two entries must not share a database or a meta directory. */
-function checkDistinct(dbs: readonly DbConfig[]): void {
+function checkDistinct(dbs: readonly DbConfig[], indexes: readonly number[]): void {
   const paths = new Map<string, number>();
   const metaPaths = new Map<string, number>();
   dbs.forEach((db, i) => {
     const first = paths.get(db.path);
     if (first !== undefined) {
-      const field = `dbs[${i}].path`;
+      const field = `dbs[${indexes[i]}].path`;
       throw configError(field, `'${field}' repeats the database '${db.path}' of 'dbs[${first}].path'`, {
         value: db.path,
       });
     }
     const firstMeta = metaPaths.get(db.metaPath);
     if (firstMeta !== undefined) {
-      const field = `dbs[${i}].meta-path`;
+      const field = `dbs[${indexes[i]}].meta-path`;
       throw configError(field, `'${field}' repeats the meta path '${db.metaPath}' of 'dbs[${firstMeta}]'`, {
         value: db.metaPath,
       });
     }
-    paths.set(db.path, i);
-    metaPaths.set(db.metaPath, i);
+    paths.set(db.path, indexes[i]!);
+    metaPaths.set(db.metaPath, indexes[i]!);
   });
 }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { posix } from "node:path";
 import type { ReplicaSpec } from "../replica/spec.ts";
 
 /** Log verbosity, lowest first. */
@@ -59,8 +60,13 @@ export interface Config {
    * with the child's code (Litestream's `exec`). `undefined` = none.
    */
   exec: string | undefined;
-  /** Databases to replicate; may be empty when the CLI names one. */
+  /** Databases to replicate (the `dbs:` entries with `path:`); may be empty when the CLI names one. */
   dbs: DbConfig[];
+  /**
+   * The `dbs:` entries with `dir:`: directories whose matching databases are
+   * found at start (and, with `watch`, while running); see `dir-entry.ts`.
+   */
+  dirs: DirEntryConfig[];
   /** The fleet link over MQTT (docs/FLEET.md); `undefined` = no MQTT. */
   mqtt: MqttConfig | undefined;
   /** Who may command this device and what commands may touch. */
@@ -159,6 +165,28 @@ export interface DbConfig {
   replicas: ReplicaConfig[];
 }
 
+/**
+ * A `dbs:` entry naming a directory: each SQLite database under `dir` whose
+ * file name matches `pattern` is replicated with `settings`, its path
+ * relative to `dir` appended to each replica's path (`dirDbConfig`).
+ */
+export interface DirEntryConfig {
+  /** Position in `dbs:`, for messages (`dbs[2]`). */
+  index: number;
+  /** Absolute directory path. */
+  dir: string;
+  /** Glob on the file name (`*`, `?`, `[a-z]`, `[!a-z]`, `\\` escapes), e.g. `*.db`. */
+  pattern: string;
+  /** Whether subdirectories are searched (and watched) too. */
+  recursive: boolean;
+  /** Whether databases created (or removed) later are picked up (or stopped) while running. */
+  watch: boolean;
+  /** Absolute directory the state of each found database goes under (by relative path); `undefined` = beside each database. */
+  metaDir: string | undefined;
+  /** Every per-database setting; replica paths are the bases each found database's relative path is appended to. */
+  settings: Omit<DbConfig, "path" | "metaPath">;
+}
+
 /** One destination of one database. */
 export interface ReplicaConfig {
   /**
@@ -255,6 +283,21 @@ export const DEFAULTS: {
   upload: { minInterval: 10 * SECOND, maxInterval: 60 * SECOND, maxBatchBytes: 16 * 1024 * 1024, bandwidth: 0 },
   metered: { mode: "auto", minInterval: 5 * MINUTE, maxInterval: 15 * MINUTE, snapshots: false },
 });
+
+/**
+ * Returns the default meta directory of a database: `<dir>/.<basename>-litefleet`.
+ *
+ * @example
+ * ```ts
+ * defaultMetaPath("/var/lib/app.db"); // "/var/lib/.app.db-litefleet"
+ * ```
+ *
+ * @param dbPath absolute database path
+ * @returns the meta directory path
+ */
+export function defaultMetaPath(dbPath: string): string {
+  return posix.join(posix.dirname(dbPath), `.${posix.basename(dbPath)}${DEFAULTS.db.metaPathSuffix}`);
+}
 
 function deepFreeze<T extends object>(value: T): T {
   for (const child of Object.values(value)) {

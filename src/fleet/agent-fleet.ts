@@ -115,28 +115,31 @@ export class AgentFleet {
     await this.link.stop();
   }
 
+  /** The databases replicated now: those a directory entry found come and go. */
+  #dbs(): readonly DbConfig[] {
+    return this.#store?.dbs ?? this.#config.dbs;
+  }
+
   #requireStore(): Store {
     if (!this.#store) throw new Error("Cannot run a command: the agent is still starting");
     return this.#store;
   }
 
   #commands(): Record<string, CommandSpec> {
-    const dbsOf = (args: Readonly<Record<string, unknown>>): DbConfig[] => {
-      if (args["db"] === undefined) return this.#config.dbs;
-      const db = this.#config.dbs.find((d) => d.path === args["db"]);
+    const dbsOf = (args: Readonly<Record<string, unknown>>): readonly DbConfig[] => {
+      if (args["db"] === undefined) return this.#dbs();
+      const db = this.#dbs().find((d) => d.path === args["db"]);
       if (!db)
         throw new UsageError(
-          `Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#config.dbs.map((d) => d.path).join(", ")})`,
+          `Cannot run the command: '${String(args["db"])}' is not a configured database (${this.#dbs()
+            .map((d) => d.path)
+            .join(", ")})`,
         );
       return [db];
     };
     /** The paths a command names (all without `db`), for claims and messages; never throws. */
     const pathsOf = (args: Readonly<Record<string, unknown>>): string[] =>
-      typeof args["db"] === "string"
-        ? [args["db"]]
-        : args["db"] === undefined
-          ? this.#config.dbs.map((d) => d.path)
-          : [];
+      typeof args["db"] === "string" ? [args["db"]] : args["db"] === undefined ? this.#dbs().map((d) => d.path) : [];
     const agentOf = (db: DbConfig) => {
       const agent = this.#requireStore().agents.find((a) => a.path === db.path);
       if (!agent) throw new Error(`Cannot run the command: no agent for '${db.path}'`);
@@ -212,7 +215,7 @@ export class AgentFleet {
         explainTimeout: explainWait,
         run: (args, ctx) =>
           runRemoteRestore(
-            { store: this.#requireStore(), dbs: this.#config.dbs, fleet: this.#config.fleet, log: this.#log },
+            { store: this.#requireStore(), dbs: this.#dbs(), fleet: this.#config.fleet, log: this.#log },
             args,
             ctx,
           ),
