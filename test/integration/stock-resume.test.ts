@@ -146,10 +146,10 @@ describe("handing over to stock Litestream v0.5 (issue #14)", () => {
     expect(stuck).toMatchObject({ decision: "error", reason: expect.stringContaining("no such file") });
 
     const once = await runCli(["replicate", "--once", "--config", s.cfg]);
-    expect({ code: once.code, handover: once.stderr.includes("handover tip written") }).toEqual({
-      code: 0,
-      handover: true,
-    });
+    // Either the captures still pending at the kill went up as one single-TXID file, or the
+    // newest upload was merged and --once wrote the handover tip: both leave an N-N tip.
+    expect(once.code).toBe(0);
+    expect(isMerged(l0Names(s.replica).at(-1))).toBe(false);
     const resume = stockResume(s.db, s.replica);
     expect(resume.decision).toBe("incremental");
     await expectStockRoundTrip(s, dir.path, resume);
