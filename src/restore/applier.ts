@@ -23,8 +23,12 @@ import { openFileReader, type RandomAccessReader } from "../platform/random-acce
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { PageWriter } from "./page-writer.ts";
+import { PlanPrefetcher } from "./prefetch.ts";
 import { describe, type RestorePlan } from "./planner.ts";
-import { writeStagedDatabase } from "../sqlite/staged-database.ts";
+import { type IntegrityCheck, writeStagedDatabase } from "../sqlite/staged-database.ts";
+
+/** Where `ChainedDatabase.apply` reads a file: a replica, or what stands in for one (prefetched bytes, a local copy). */
+export type LtxSource = Pick<ReplicaClient, "location" | "openLtxFile">;
 
 /** Progress after each file. */
 export interface RestoreProgress {
@@ -55,19 +59,39 @@ export interface RestoreResult {
 export async function applyRestorePlan(
   client: ReplicaClient,
   plan: RestorePlan,
-  options: SignalOptions & { output: string; onProgress?: (p: RestoreProgress) => void },
+  options: SignalOptions & {
+    output: string;
+    onProgress?: (p: RestoreProgress) => void;
+    /** The check before the output appears (default `full`: `PRAGMA integrity_check`). */
+    integrity?: IntegrityCheck;
+    /** Files downloaded at once, still applied in order (default 1; see `prefetch.ts`). */
+    parallelism?: number;
+  },
 ): Promise<RestoreResult> {
   const db = new ChainedDatabase();
   const bytesTotal = plan.files.reduce((n, f) => n + f.size, 0);
   let bytesDone = 0;
-  await writeStagedDatabase(options.output, async (fd) => {
-    for (const [i, info] of plan.files.entries()) {
-      await db.apply(client, info, fd, { ...options, first: i === 0 });
-      bytesDone += info.size;
-      options.onProgress?.({ filesDone: i + 1, filesTotal: plan.files.length, bytesDone, bytesTotal });
-    }
-    db.requireAllPages(client.location);
+  const prefetch = new PlanPrefetcher(client, plan.files, {
+    parallelism: options.parallelism ?? 1,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
+  try {
+    await writeStagedDatabase(
+      options.output,
+      async (fd) => {
+        for (const [i, info] of plan.files.entries()) {
+          const source = { location: client.location, openLtxFile: () => prefetch.open(i) };
+          await db.apply(source, info, fd, { ...options, first: i === 0 });
+          bytesDone += info.size;
+          options.onProgress?.({ filesDone: i + 1, filesTotal: plan.files.length, bytesDone, bytesTotal });
+        }
+        db.requireAllPages(client.location);
+      },
+      options.integrity ? { integrity: options.integrity } : {},
+    );
+  } finally {
+    prefetch.close();
+  }
   return {
     path: options.output,
     txid: plan.txid,
@@ -128,7 +152,7 @@ export class ChainedDatabase {
    * @throws {ChecksumMismatchError} when a file or database checksum does not verify
    */
   async apply(
-    client: ReplicaClient,
+    client: LtxSource,
     info: LtxFileInfo,
     fd: number,
     options: SignalOptions & { first: boolean },
