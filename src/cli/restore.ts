@@ -18,6 +18,7 @@ import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
 import { checkOutputDirectory, INTEGRITY_CHECKS, type IntegrityCheck } from "../sqlite/staged-database.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
+import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 import { resolveReplicaSource } from "./replica-source.ts";
@@ -149,6 +150,18 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     say(`Replica '${client.location}' holds no backup; nothing restored`);
     if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "no-replica", path: output })}\n`);
     return ExitCode.ok;
+  }
+  if (options.follow) {
+    const { runFollow } = await import("./restore-follow.ts");
+    return runFollow(io, client, {
+      output,
+      files,
+      integrity,
+      parallelism,
+      intervalMs: durationOption(options.followInterval, "--follow-interval", 1000),
+      json: options.json,
+      ...(db && output === db.path ? { metaPath: db.metaPath } : {}),
+    });
   }
   const plan = await planRestore(client, target, { files });
   if (options.dryRun) {

@@ -140,13 +140,31 @@ export class ChainedDatabase {
     return db;
   }
 
+  /**
+   * A copy with the same page checksums (8 bytes a page), to verify a file
+   * against without touching this one: `fork().apply(…, undefined, …)`.
+   */
+  fork(): ChainedDatabase {
+    const db = new ChainedDatabase();
+    db.pageSize = this.pageSize;
+    db.commit = this.commit;
+    if (this.pageSize === 0) return db;
+    db.#sums = new PageChecksums(this.pageSize);
+    for (let p = 1; p <= this.#sums.pageCount; p++) {
+      if (this.#sums.has(p)) db.#sums.setChecksum(p, this.#sums.get(p));
+    }
+    return db;
+  }
+
   /** The LTX database checksum of what was built. */
   get checksum(): bigint {
     return this.#sums.databaseChecksum();
   }
 
   /**
-   * Downloads `info` and applies it to the database open at `fd`.
+   * Downloads `info` and applies it to the database open at `fd`; with
+   * `fd` undefined, only checks it (every page decoded and checksummed,
+   * nothing written: see `fork`).
    * `first` skips the pre-apply check (a snapshot starts the chain).
    * @throws {CorruptFileError} when the file is malformed or does not fit
    * @throws {ChecksumMismatchError} when a file or database checksum does not verify
@@ -154,7 +172,7 @@ export class ChainedDatabase {
   async apply(
     client: LtxSource,
     info: LtxFileInfo,
-    fd: number,
+    fd: number | undefined,
     options: SignalOptions & { first: boolean },
   ): Promise<void> {
     const name = describe(client, info);
@@ -171,7 +189,7 @@ export class ChainedDatabase {
   /** Applies the pages of `file`, checked as `apply` describes. */
   async #applyStream(
     file: LtxStream,
-    at: { info: LtxFileInfo; name: string; fd: number; first: boolean },
+    at: { info: LtxFileInfo; name: string; fd: number | undefined; first: boolean },
   ): Promise<void> {
     const { info, name, fd, first } = at;
     const h = file.header;
@@ -203,14 +221,16 @@ export class ChainedDatabase {
     // the caller discards the staged output. They are decoded straight into
     // the writer's buffer, which goes out a MiB at a time, and each page's
     // checksum comes from the decoder's one CRC pass over it.
-    const writer = this.#writerFor(fd);
-    for await (const { pgno, digest } of file.pages({ into: (pgno) => writer.slot(pgno) })) {
+    const writer = fd === undefined ? undefined : this.#writerFor(fd);
+    const scratch = writer ? undefined : new Uint8Array(this.pageSize);
+    const into = (pgno: number) => (writer ? writer.slot(pgno) : (scratch as Uint8Array));
+    for await (const { pgno, digest } of file.pages({ into })) {
       sums.setDigest(pgno, digest);
       this.#pacer.add(this.pageSize);
     }
-    writer.flush();
+    writer?.flush();
     this.commit = h.commit;
-    ftruncateSync(fd, this.commit * this.pageSize);
+    if (fd !== undefined) ftruncateSync(fd, this.commit * this.pageSize);
     sums.truncate(this.commit);
     if (checked && file.trailer.postApplyChecksum !== sums.databaseChecksum()) {
       throw new ChecksumMismatchError(
