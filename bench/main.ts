@@ -14,6 +14,7 @@ import { runFootprint } from "./footprint.ts";
 import { runIdleRss } from "./idle-rss.ts";
 import { runLarge } from "./large.ts";
 import { ProcessGuard } from "./process-guard.ts";
+import { runRestoreParallelism } from "./restore-parallelism.ts";
 import { runResyncBench } from "./resync.ts";
 import { runS3Clients } from "./s3-clients.ts";
 import { runWriteThroughput } from "./write-throughput.ts";
@@ -56,6 +57,11 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
     description:
       "issue #13: RSS of the AWS SDK, Bun's S3Client and litefleet's SigV4 client: import, 100 small requests, 64 MiB up/down",
     run: runS3Clients,
+  },
+  "restore-parallelism": {
+    description:
+      "issue #14: restore --parallelism 1 vs 8 of 500 small level-0 files on s3rver; seconds, identical output",
+    run: runRestoreParallelism,
   },
   resync: {
     description:

@@ -19,6 +19,30 @@ describe("normalizeArgs", () => {
     ]);
     expect(normalizeArgs(["-bogus", "--config=x"])).toEqual(["-bogus", "--config=x"]);
   });
+
+  test("rewrites restore's -integrity-check, -parallelism, -dry-run and -follow-interval; -f stays the short option", () => {
+    expect(
+      normalizeArgs([
+        "restore",
+        "-integrity-check",
+        "quick",
+        "-parallelism=4",
+        "-dry-run",
+        "-f",
+        "-follow-interval",
+        "2s",
+      ]),
+    ).toEqual([
+      "restore",
+      "--integrity-check",
+      "quick",
+      "--parallelism=4",
+      "--dry-run",
+      "-f",
+      "--follow-interval",
+      "2s",
+    ]);
+  });
 });
 
 describe("main", () => {

@@ -50,6 +50,10 @@ const SINGLE_DASH_ALIASES = new Set([
   "from",
   "to",
   "history",
+  "integrity-check",
+  "parallelism",
+  "dry-run",
+  "follow-interval",
 ]);
 
 /** Rewrites Litestream-style `-config x` into `--config x`. */
@@ -109,6 +113,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .option("--replica <name>", "which configured replica to use (default: the first)")
     .option("--if-db-not-exists", "do nothing (exit 0) when the output exists")
     .option("--if-replica-exists", "do nothing (exit 0) when the replica holds no backup")
+    .option("--integrity-check <mode>", "check before the output appears: none, quick or full (default full)")
+    .option("--parallelism <n>", "files downloaded at once, applied in order (default 8)")
+    .option("--dry-run", "print the plan (files per level, TXIDs, bytes, output) and write nothing")
+    .option("-f, --follow", "after the restore, keep applying new files: a continuously updated read copy")
+    .option("--follow-interval <duration>", "how often --follow polls the replica (default 1s)")
     .option("--json", "print the result as JSON on stdout")
     .action(async (source: string, opts) => {
       const { runRestore } = await import("./restore.ts");

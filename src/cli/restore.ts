@@ -1,6 +1,8 @@
 /**
  * `litefleet restore`: rebuilds a database from a replica, at the latest
- * TXID, a given `--txid`, or the last state at or before `--timestamp`.
+ * TXID, a given `--txid`, or the last state at or before `--timestamp`;
+ * `--dry-run` prints the plan only (`restore-dry-run.ts`), `--follow`
+ * keeps the copy up to date afterwards (`restore-follow.ts`).
  *
  * @module
  */
@@ -13,9 +15,10 @@ import { UsageError } from "../errors.ts";
 import { formatTxid, parseTxid, type Txid } from "../ltx/txid.ts";
 import { applyRestorePlan, type RestoreProgress } from "../restore/applier.ts";
 import { listAllLtxFiles, planRestore } from "../restore/planner.ts";
-import { checkOutputDirectory } from "../sqlite/staged-database.ts";
+import { checkOutputDirectory, INTEGRITY_CHECKS, type IntegrityCheck } from "../sqlite/staged-database.ts";
 import type { ReplicaSpec } from "../replica/spec.ts";
 import { parseReplicaUrl } from "../replica/url.ts";
+import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 import { resolveReplicaSource } from "./replica-source.ts";
@@ -34,12 +37,27 @@ export interface RestoreOptions {
   readonly ifDbNotExists?: boolean;
   readonly ifReplicaExists?: boolean;
   readonly json?: boolean;
+  /** `none`, `quick` or `full` (default). */
+  readonly integrityCheck?: string;
+  /** Files downloaded at once (default 8). */
+  readonly parallelism?: string;
+  readonly dryRun?: boolean;
+  /** Keep applying new files after the restore (`-f`). */
+  readonly follow?: boolean;
+  /** How often follow mode polls the replica (default 1s). */
+  readonly followInterval?: string;
 }
+
+/** Default `--parallelism`, as stock Litestream. */
+export const DEFAULT_PARALLELISM = 8;
 
 /** Runs `restore`; returns the exit code. */
 export async function runRestore(io: CliIo, source: string, options: RestoreOptions): Promise<number> {
   const target = parseTarget(options);
   const v3Target = parseV3Target(options);
+  const integrity = parseIntegrityCheck(options.integrityCheck);
+  const parallelism = parseParallelism(options.parallelism);
+  checkFollowOptions(options);
   const config = loadConfig(io, options.config);
   const v3Dir = resolve(io.cwd, source);
   if (!source.includes("://") && !existsSync(join(v3Dir, "ltx")) && existsSync(join(v3Dir, "generations"))) {
@@ -50,12 +68,21 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
         "Cannot use --txid with a Litestream v0.3 replica",
         "use --generation/--index or --timestamp",
       );
-    if (!db)
+    if (!db) {
+      if (options.follow) throw followV3Error();
       return runV3Restore(
         io,
         { type: "file", path: v3Dir },
-        { output: options.output, target: v3Target, json: options.json, ifDbNotExists: options.ifDbNotExists },
+        {
+          output: options.output,
+          target: v3Target,
+          json: options.json,
+          ifDbNotExists: options.ifDbNotExists,
+          integrity,
+          dryRun: options.dryRun,
+        },
       );
+    }
   }
   const { client, db } = await resolveReplicaSource(io, source, { config, replica: options.replica });
   const outputArg = options.output ?? db?.path;
@@ -66,7 +93,8 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
   const say = (msg: string) => {
     if (!options.json) io.stderr(`${msg}\n`);
   };
-  if (existsSync(output)) {
+  // A dry run reports an existing output; follow mode resumes it.
+  if (existsSync(output) && !options.dryRun && !options.follow) {
     if (options.ifDbNotExists) {
       say(`Database '${output}' already exists; nothing restored`);
       if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "db-exists", path: output })}\n`);
@@ -77,7 +105,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
       "choose another path with -o, or add --if-db-not-exists",
     );
   }
-  checkOutputDirectory(output);
+  if (!options.dryRun) checkOutputDirectory(output);
   await client.init();
   const files = await listAllLtxFiles(client);
   const spec = replicaSpecOf(io, source, db, options.replica);
@@ -101,11 +129,14 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
           "Cannot use --txid with a Litestream v0.3 replica",
           "use --generation/--index or --timestamp",
         );
+      if (options.follow) throw followV3Error();
       return runV3Restore(io, spec, {
         output,
         target: v3Target,
         json: options.json,
         ifDbNotExists: options.ifDbNotExists,
+        integrity,
+        dryRun: options.dryRun,
       });
     }
   }
@@ -120,13 +151,35 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "no-replica", path: output })}\n`);
     return ExitCode.ok;
   }
+  if (options.follow) {
+    const { runFollow } = await import("./restore-follow.ts");
+    return runFollow(io, client, {
+      output,
+      files,
+      integrity,
+      parallelism,
+      intervalMs: durationOption(options.followInterval, "--follow-interval", 1000),
+      json: options.json,
+      ...(db && output === db.path ? { metaPath: db.metaPath } : {}),
+    });
+  }
   const plan = await planRestore(client, target, { files });
+  if (options.dryRun) {
+    const { printLtxDryRun } = await import("./restore-dry-run.ts");
+    await printLtxDryRun(io, client, plan, { files, output, json: options.json });
+    return ExitCode.ok;
+  }
   say(
     `Restoring ${client.location} to TXID ${formatTxid(plan.txid)} (${plan.files.length} files, ${formatBytes(plan.files.reduce((n, f) => n + f.size, 0))}) into ${output}`,
   );
   const started = Date.now();
   const progress = io.isTty && !options.json ? progressPrinter(io, started) : undefined;
-  const result = await applyRestorePlan(client, plan, { output, ...(progress ? { onProgress: progress } : {}) });
+  const result = await applyRestorePlan(client, plan, {
+    output,
+    integrity,
+    parallelism,
+    ...(progress ? { onProgress: progress } : {}),
+  });
   if (db && output === db.path) LocalStore.resetAfterRestore(db.metaPath);
   if (progress) io.stderr("\n");
   if (options.json) {
@@ -140,15 +193,72 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
         files: result.files,
         bytes: result.bytes,
         checksum: result.checksum.toString(16).padStart(16, "0"),
+        integrityCheck: integrity,
         seconds: (Date.now() - started) / 1000,
       })}\n`,
     );
   } else {
     say(
-      `Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+      `Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, ${integrityWords(integrity)}, in ${((Date.now() - started) / 1000).toFixed(1)}s`,
     );
   }
   return ExitCode.ok;
+}
+
+/** What the result line says about the integrity check. */
+export function integrityWords(mode: IntegrityCheck): string {
+  return mode === "none" ? "integrity check skipped" : mode === "quick" ? "quick_check ok" : "integrity ok";
+}
+
+function parseIntegrityCheck(text: string | undefined): IntegrityCheck {
+  if (text === undefined) return "full";
+  const mode = INTEGRITY_CHECKS.find((m) => m === text);
+  if (mode === undefined) {
+    throw new UsageError(
+      `Cannot parse --integrity-check '${text}': expected none, quick or full`,
+      "e.g. --integrity-check quick",
+    );
+  }
+  return mode;
+}
+
+function parseParallelism(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PARALLELISM;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 64) {
+    throw new UsageError(
+      `Cannot parse --parallelism '${text}': expected a whole number from 1 to 64`,
+      "e.g. --parallelism 8",
+    );
+  }
+  return n;
+}
+
+function checkFollowOptions(options: RestoreOptions): void {
+  if (!options.follow) {
+    if (options.followInterval !== undefined)
+      throw new UsageError("Cannot use --follow-interval without --follow", "add -f (--follow)");
+    return;
+  }
+  if (options.txid !== undefined || options.timestamp !== undefined)
+    throw new UsageError(
+      `Cannot use --follow with ${options.txid !== undefined ? "--txid" : "--timestamp"}: follow mode always goes to the latest state`,
+      "leave out --txid/--timestamp, or leave out -f",
+    );
+  if (options.dryRun) throw new UsageError("Cannot use --follow with --dry-run", "leave out one of them");
+  if (options.generation !== undefined || options.index !== undefined) throw followV3Error();
+  if (options.ifDbNotExists)
+    throw new UsageError(
+      "Cannot use --follow with --if-db-not-exists: follow mode resumes an existing output",
+      "leave out --if-db-not-exists",
+    );
+}
+
+function followV3Error(): UsageError {
+  return new UsageError(
+    "Cannot follow a Litestream v0.3 replica: follow mode applies LTX files",
+    "restore it without -f, or convert it first with 'litefleet migrate'",
+  );
 }
 
 function parseV3Target(options: RestoreOptions): { generation?: string; index?: number; timestamp?: Date } {
@@ -199,12 +309,14 @@ async function runV3Restore(
     target: { generation?: string; index?: number; timestamp?: Date };
     json: boolean | undefined;
     ifDbNotExists: boolean | undefined;
+    integrity: IntegrityCheck;
+    dryRun: boolean | undefined;
   },
 ): Promise<number> {
   if (options.output === undefined)
     throw new UsageError("Cannot restore from a replica directory without an output path", "add -o PATH");
   const output = resolve(io.cwd, options.output);
-  if (existsSync(output)) {
+  if (existsSync(output) && !options.dryRun) {
     if (options.ifDbNotExists) {
       if (options.json) io.stdout(`${JSON.stringify({ restored: false, reason: "db-exists", path: output })}\n`);
       else io.stderr(`Database '${output}' already exists; nothing restored\n`);
@@ -215,7 +327,7 @@ async function runV3Restore(
       "choose another path with -o, or add --if-db-not-exists",
     );
   }
-  checkOutputDirectory(output);
+  if (!options.dryRun) checkOutputDirectory(output);
   const [{ createV3Storage }, { planV3Restore }, { applyV3RestorePlan }] = await Promise.all([
     import("../litestream-v3/layout.ts"),
     import("../litestream-v3/planner.ts"),
@@ -223,20 +335,25 @@ async function runV3Restore(
   ]);
   const storage = createV3Storage(spec, { env: io.env });
   const plan = planV3Restore(await storage.list(), options.target, storage.location);
+  if (options.dryRun) {
+    const { printV3DryRun } = await import("./restore-dry-run.ts");
+    printV3DryRun(io, plan, { location: storage.location, output, json: options.json });
+    return ExitCode.ok;
+  }
   const started = Date.now();
   if (!options.json) {
     io.stderr(
       `Restoring Litestream v0.3 replica ${storage.location} generation ${plan.generation} (snapshot ${plan.snapshot.index}, ${plan.indexes.length} WAL indexes) into ${output}\n`,
     );
   }
-  const result = await applyV3RestorePlan(storage, plan, { output });
+  const result = await applyV3RestorePlan(storage, plan, { output, integrity: options.integrity });
   if (options.json) {
     io.stdout(
-      `${JSON.stringify({ restored: true, format: "litestream-v0.3", ...result, seconds: (Date.now() - started) / 1000 })}\n`,
+      `${JSON.stringify({ restored: true, format: "litestream-v0.3", ...result, integrityCheck: options.integrity, seconds: (Date.now() - started) / 1000 })}\n`,
     );
   } else {
     io.stderr(
-      `Restored generation ${result.generation} index ${result.index}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
+      `Restored generation ${result.generation} index ${result.index}: ${result.pages} pages, ${integrityWords(options.integrity)}, in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
     );
   }
   return ExitCode.ok;

@@ -25,7 +25,7 @@ export async function listAllLtxFiles(client: ReplicaClient, options: SignalOpti
 
 /** A message-friendly name for one file of a replica. */
 export function describe(
-  client: ReplicaClient,
+  client: Pick<ReplicaClient, "location">,
   f: LtxFileInfo | { level: number; minTxid: Txid; maxTxid: Txid },
 ): string {
   return `${client.location} level ${f.level} ${formatLtxFileName(f.minTxid, f.maxTxid)}`;

@@ -23,8 +23,12 @@ import { openFileReader, type RandomAccessReader } from "../platform/random-acce
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { PageWriter } from "./page-writer.ts";
+import { PlanPrefetcher } from "./prefetch.ts";
 import { describe, type RestorePlan } from "./planner.ts";
-import { writeStagedDatabase } from "../sqlite/staged-database.ts";
+import { type IntegrityCheck, writeStagedDatabase } from "../sqlite/staged-database.ts";
+
+/** Where `ChainedDatabase.apply` reads a file: a replica, or what stands in for one (prefetched bytes, a local copy). */
+export type LtxSource = Pick<ReplicaClient, "location" | "openLtxFile">;
 
 /** Progress after each file. */
 export interface RestoreProgress {
@@ -55,19 +59,39 @@ export interface RestoreResult {
 export async function applyRestorePlan(
   client: ReplicaClient,
   plan: RestorePlan,
-  options: SignalOptions & { output: string; onProgress?: (p: RestoreProgress) => void },
+  options: SignalOptions & {
+    output: string;
+    onProgress?: (p: RestoreProgress) => void;
+    /** The check before the output appears (default `full`: `PRAGMA integrity_check`). */
+    integrity?: IntegrityCheck;
+    /** Files downloaded at once, still applied in order (default 1; see `prefetch.ts`). */
+    parallelism?: number;
+  },
 ): Promise<RestoreResult> {
   const db = new ChainedDatabase();
   const bytesTotal = plan.files.reduce((n, f) => n + f.size, 0);
   let bytesDone = 0;
-  await writeStagedDatabase(options.output, async (fd) => {
-    for (const [i, info] of plan.files.entries()) {
-      await db.apply(client, info, fd, { ...options, first: i === 0 });
-      bytesDone += info.size;
-      options.onProgress?.({ filesDone: i + 1, filesTotal: plan.files.length, bytesDone, bytesTotal });
-    }
-    db.requireAllPages(client.location);
+  const prefetch = new PlanPrefetcher(client, plan.files, {
+    parallelism: options.parallelism ?? 1,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
+  try {
+    await writeStagedDatabase(
+      options.output,
+      async (fd) => {
+        for (const [i, info] of plan.files.entries()) {
+          const source = { location: client.location, openLtxFile: () => prefetch.open(i) };
+          await db.apply(source, info, fd, { ...options, first: i === 0 });
+          bytesDone += info.size;
+          options.onProgress?.({ filesDone: i + 1, filesTotal: plan.files.length, bytesDone, bytesTotal });
+        }
+        db.requireAllPages(client.location);
+      },
+      options.integrity ? { integrity: options.integrity } : {},
+    );
+  } finally {
+    prefetch.close();
+  }
   return {
     path: options.output,
     txid: plan.txid,
@@ -116,21 +140,39 @@ export class ChainedDatabase {
     return db;
   }
 
+  /**
+   * A copy with the same page checksums (8 bytes a page), to verify a file
+   * against without touching this one: `fork().apply(…, undefined, …)`.
+   */
+  fork(): ChainedDatabase {
+    const db = new ChainedDatabase();
+    db.pageSize = this.pageSize;
+    db.commit = this.commit;
+    if (this.pageSize === 0) return db;
+    db.#sums = new PageChecksums(this.pageSize);
+    for (let p = 1; p <= this.#sums.pageCount; p++) {
+      if (this.#sums.has(p)) db.#sums.setChecksum(p, this.#sums.get(p));
+    }
+    return db;
+  }
+
   /** The LTX database checksum of what was built. */
   get checksum(): bigint {
     return this.#sums.databaseChecksum();
   }
 
   /**
-   * Downloads `info` and applies it to the database open at `fd`.
+   * Downloads `info` and applies it to the database open at `fd`; with
+   * `fd` undefined, only checks it (every page decoded and checksummed,
+   * nothing written: see `fork`).
    * `first` skips the pre-apply check (a snapshot starts the chain).
    * @throws {CorruptFileError} when the file is malformed or does not fit
    * @throws {ChecksumMismatchError} when a file or database checksum does not verify
    */
   async apply(
-    client: ReplicaClient,
+    client: LtxSource,
     info: LtxFileInfo,
-    fd: number,
+    fd: number | undefined,
     options: SignalOptions & { first: boolean },
   ): Promise<void> {
     const name = describe(client, info);
@@ -147,7 +189,7 @@ export class ChainedDatabase {
   /** Applies the pages of `file`, checked as `apply` describes. */
   async #applyStream(
     file: LtxStream,
-    at: { info: LtxFileInfo; name: string; fd: number; first: boolean },
+    at: { info: LtxFileInfo; name: string; fd: number | undefined; first: boolean },
   ): Promise<void> {
     const { info, name, fd, first } = at;
     const h = file.header;
@@ -179,14 +221,16 @@ export class ChainedDatabase {
     // the caller discards the staged output. They are decoded straight into
     // the writer's buffer, which goes out a MiB at a time, and each page's
     // checksum comes from the decoder's one CRC pass over it.
-    const writer = this.#writerFor(fd);
-    for await (const { pgno, digest } of file.pages({ into: (pgno) => writer.slot(pgno) })) {
+    const writer = fd === undefined ? undefined : this.#writerFor(fd);
+    const scratch = writer ? undefined : new Uint8Array(this.pageSize);
+    const into = (pgno: number) => (writer ? writer.slot(pgno) : (scratch as Uint8Array));
+    for await (const { pgno, digest } of file.pages({ into })) {
       sums.setDigest(pgno, digest);
       this.#pacer.add(this.pageSize);
     }
-    writer.flush();
+    writer?.flush();
     this.commit = h.commit;
-    ftruncateSync(fd, this.commit * this.pageSize);
+    if (fd !== undefined) ftruncateSync(fd, this.commit * this.pageSize);
     sums.truncate(this.commit);
     if (checked && file.trailer.postApplyChecksum !== sums.databaseChecksum()) {
       throw new ChecksumMismatchError(

@@ -292,7 +292,7 @@ async function wantedTxid(
 }
 
 /** The LTX header timestamp of `f` (one ranged read of `HEADER_SIZE` bytes). */
-async function headerTimestamp(client: ReplicaClient, f: LtxFileInfo, options: SignalOptions): Promise<number> {
+export async function headerTimestamp(client: ReplicaClient, f: LtxFileInfo, options: SignalOptions): Promise<number> {
   const bytes = await client.readLtxFile(f, { offset: 0, size: HEADER_SIZE, ...sig(options) });
   return decodeHeader(bytes, { path: describe(client, f) }).timestamp;
 }

@@ -18,7 +18,7 @@ import { V3ObjectReader } from "../litestream-v3/object-reader.ts";
 import type { V3RestorePlan } from "../litestream-v3/planner.ts";
 import { segmentPath, snapshotPath, type V3Storage } from "../litestream-v3/layout.ts";
 import { WalReplayer } from "../litestream-v3/wal-replay.ts";
-import { writeStagedDatabase } from "../sqlite/staged-database.ts";
+import { type IntegrityCheck, writeStagedDatabase } from "../sqlite/staged-database.ts";
 
 /** The outcome of a v0.3 restore. */
 export interface V3RestoreResult {
@@ -44,30 +44,34 @@ export interface V3RestoreResult {
 export async function applyV3RestorePlan(
   storage: V3Storage,
   plan: V3RestorePlan,
-  options: { output: string },
+  options: { output: string; integrity?: IntegrityCheck },
 ): Promise<V3RestoreResult> {
   const reader = new V3ObjectReader(storage);
   let pageSize = 0;
   let size = 0;
   let transactions = 0;
-  await writeStagedDatabase(options.output, async (fd) => {
-    ({ size, pageSize } = await reader.writeSnapshot(fd, snapshotPath(plan.snapshot)));
-    for (const { index, segments } of plan.indexes) {
-      if (segments.length === 0) continue;
-      const replayer = new WalReplayer(fd, {
-        size,
-        pageSize,
-        name: segmentPath({ generation: plan.generation, index, offset: 0 }),
-      });
-      for (const seg of segments) {
-        for await (const content of reader.open(segmentPath(seg))) replayer.push(content);
-        replayer.endSegment();
+  await writeStagedDatabase(
+    options.output,
+    async (fd) => {
+      ({ size, pageSize } = await reader.writeSnapshot(fd, snapshotPath(plan.snapshot)));
+      for (const { index, segments } of plan.indexes) {
+        if (segments.length === 0) continue;
+        const replayer = new WalReplayer(fd, {
+          size,
+          pageSize,
+          name: segmentPath({ generation: plan.generation, index, offset: 0 }),
+        });
+        for (const seg of segments) {
+          for await (const content of reader.open(segmentPath(seg))) replayer.push(content);
+          replayer.endSegment();
+        }
+        pageSize = replayer.pageSize;
+        size = replayer.size;
+        transactions += replayer.transactions;
       }
-      pageSize = replayer.pageSize;
-      size = replayer.size;
-      transactions += replayer.transactions;
-    }
-  });
+    },
+    options.integrity ? { integrity: options.integrity } : {},
+  );
   const last = plan.indexes.at(-1);
   return {
     path: options.output,

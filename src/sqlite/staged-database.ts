@@ -1,7 +1,8 @@
 /**
  * Writing a restored database safely, shared by the LTX and the Litestream
  * v0.3 appliers: refuse an existing output, build `<output>.tmp`, fsync,
- * run `PRAGMA integrity_check`, rename over `<output>`, fsync the
+ * run `PRAGMA integrity_check` (or `quick_check`, or nothing: see
+ * {@linkcode IntegrityCheck}), rename over `<output>`, fsync the
  * directory. A failure at any point removes the temp file and leaves
  * `<output>` untouched.
  *
@@ -21,19 +22,36 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import { CorruptFileError } from "../errors.ts";
+import { CorruptFileError, errorMessage } from "../errors.ts";
 import { fsyncDir } from "../platform/atomic-write.ts";
 import { localFileError } from "../platform/file-errors.ts";
 import { openSqlConnection } from "../platform/sqlite.ts";
 
 /**
+ * How a restored database is checked before it replaces the output:
+ * `full` runs `PRAGMA integrity_check` (litefleet's default), `quick` runs
+ * `PRAGMA quick_check` (no index-content comparison: much faster on large
+ * databases), `none` skips the check (the LTX checksums still verified
+ * every page).
+ */
+export type IntegrityCheck = "none" | "quick" | "full";
+
+/** The values of {@linkcode IntegrityCheck}, for option parsing. */
+export const INTEGRITY_CHECKS: readonly IntegrityCheck[] = ["none", "quick", "full"];
+
+/**
  * Runs `write` on the descriptor of `<output>.tmp`, then commits the file as
  * described in the module documentation. Returns what `write` returned.
+ * `integrity` picks the check (default `full`).
  * @throws {Error} when `output` exists
  * @throws {LocalFileError} when `output` cannot be written (its directory is missing, read-only, not ours …)
- * @throws {CorruptFileError} when the result fails `integrity_check`
+ * @throws {CorruptFileError} when the result fails the integrity check
  */
-export async function writeStagedDatabase<T>(output: string, write: (fd: number) => Promise<T>): Promise<T> {
+export async function writeStagedDatabase<T>(
+  output: string,
+  write: (fd: number) => Promise<T>,
+  options: { integrity?: IntegrityCheck } = {},
+): Promise<T> {
   if (existsSync(output)) {
     throw new Error(`Cannot restore to '${output}': the file exists (choose another output path or remove it)`);
   }
@@ -49,7 +67,7 @@ export async function writeStagedDatabase<T>(output: string, write: (fd: number)
     outputStep(output, () => fsyncSync(fd));
     closeSync(fd);
     open = false;
-    checkIntegrity(tmp);
+    checkIntegrity(tmp, options.integrity ?? "full");
     outputStep(output, () => renameSync(tmp, output));
     await fsyncDir(dirname(output));
     ok = true;
@@ -92,23 +110,32 @@ export function writeAll(fd: number, data: Uint8Array, position: number): void {
 }
 
 /**
- * Runs `PRAGMA integrity_check` on `path` and removes the `-wal`/`-shm` it
- * leaves.
+ * Runs `PRAGMA integrity_check` (`full`, the default) or `PRAGMA
+ * quick_check` (`quick`) on `path` and removes the `-wal`/`-shm` it
+ * leaves; `none` does nothing.
  * @throws {CorruptFileError} unless the result is "ok"
  */
-export function checkIntegrity(path: string): void {
-  const db = openSqlConnection(path, { busyTimeoutMs: 1000 });
+export function checkIntegrity(path: string, mode: IntegrityCheck = "full"): void {
+  if (mode === "none") return;
+  const pragma = mode === "quick" ? "quick_check" : "integrity_check";
+  let result: string[];
   try {
-    const rows = db.all<{ integrity_check: string }>("PRAGMA integrity_check");
-    const result = rows.map((r) => r.integrity_check);
-    if (result.length !== 1 || result[0] !== "ok") {
-      throw new CorruptFileError(
-        `Cannot restore: integrity_check failed on the restored database: ${result.slice(0, 5).join("; ")}`,
-        { path },
-      );
+    const db = openSqlConnection(path, { busyTimeoutMs: 1000 });
+    try {
+      result = db.all<Record<string, string>>(`PRAGMA ${pragma}`).map((r) => String(Object.values(r)[0]));
+    } finally {
+      db.close();
     }
-  } finally {
-    db.close();
+  } catch (err) {
+    // SQLite may refuse the file outright (a damaged schema or root page).
+    if (!/malformed|not a database|SQLITE_CORRUPT|SQLITE_NOTADB/i.test(errorMessage(err))) throw err;
+    result = [errorMessage(err)];
+  }
+  if (result.length !== 1 || result[0] !== "ok") {
+    throw new CorruptFileError(
+      `Cannot restore: ${pragma} failed on the restored database: ${result.slice(0, 5).join("; ")}`,
+      { path },
+    );
   }
   for (const suffix of ["-wal", "-shm"]) rmSync(`${path}${suffix}`, { force: true });
 }
