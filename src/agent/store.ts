@@ -183,7 +183,8 @@ export class Store {
 
   /** Stops every database with a final sync, upload and handover tip; returns what each left unsent. */
   async stop(): Promise<{ db: string; unsent: StopReport["unsent"] }[]> {
-    const reports = await Promise.all(this.agents.map((a) => a.stop()));
+    const timeoutMs = this.#config.shutdownSyncTimeout;
+    const reports = await Promise.all(this.agents.map((a) => a.stop({ timeoutMs })));
     return reports.map((r, i) => ({ db: this.agents[i]?.path ?? "", unsent: r.unsent }));
   }
 }

@@ -38,6 +38,7 @@ function config(extra: Partial<Config> = {}): Config {
     dirs: [],
     mqtt: undefined,
     fleet: { operatorKeys: [], restoreDirs: [], quiesceTimeout: DEFAULTS.fleet.quiesceTimeout, probe: undefined },
+    shutdownSyncTimeout: DEFAULTS.shutdownSyncTimeout,
     ...extra,
   };
 }
@@ -74,6 +75,7 @@ spool:
   max-age: 6h
 upload:
   sync-interval: 30s
+shutdown-sync-timeout: 5s
 dbs: []
 `,
       want: config({
@@ -84,6 +86,7 @@ dbs: []
         status: { addr: "localhost:8080" },
         metrics: { addr: "0.0.0.0:9398" },
         exec: "/usr/bin/app --serve",
+        shutdownSyncTimeout: 5_000,
       }),
     },
     {
@@ -269,6 +272,12 @@ dbs:
       field: "addr",
       message:
         "Cannot read config: key 'addr' is a Litestream setting that litefleet does not support (the status server's address is 'status.addr')",
+    },
+    {
+      name: "shutdown-sync-timeout of zero",
+      text: "shutdown-sync-timeout: 0s\n",
+      field: "shutdown-sync-timeout",
+      message: "Cannot read config: 'shutdown-sync-timeout' must be greater than 0: received '0s'",
     },
     {
       name: "sync-interval at the top level",

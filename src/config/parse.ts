@@ -72,6 +72,7 @@ const ROOT_KEYS = [
   "fleet",
   "access-key-id",
   "secret-access-key",
+  "shutdown-sync-timeout",
 ];
 const ROOT_UNSUPPORTED: Readonly<Record<string, string>> = {
   ...Object.fromEntries(
@@ -83,7 +84,6 @@ const ROOT_UNSUPPORTED: Readonly<Record<string, string>> = {
       "verify-compaction",
       "heartbeat-url",
       "heartbeat-interval",
-      "shutdown-sync-timeout",
       "shutdown-sync-interval",
       "socket",
       "mcp-addr",
@@ -198,7 +198,21 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   const firstDir = dbs[0] === undefined ? dirs[0]?.dir : posix.dirname(dbs[0].path);
   const mqtt = readMqtt(root, { base, deviceId: id, firstDbDir: firstDir });
   const fleet = readFleet(root, { base });
-  return { device: { id }, logging, snapshot, levels, status, metrics, exec, dbs, dirs, mqtt, fleet };
+  const shutdownSyncTimeout = root.duration("shutdown-sync-timeout", 1) ?? DEFAULTS.shutdownSyncTimeout;
+  return {
+    device: { id },
+    logging,
+    snapshot,
+    levels,
+    status,
+    metrics,
+    exec,
+    dbs,
+    dirs,
+    mqtt,
+    fleet,
+    shutdownSyncTimeout,
+  };
 }
 
 /**
@@ -255,6 +269,7 @@ export function configForSingleDb(dbPath: string, replicaUrl: string, options: S
     ],
     mqtt: undefined,
     fleet: defaultFleet(),
+    shutdownSyncTimeout: DEFAULTS.shutdownSyncTimeout,
   };
 }
 

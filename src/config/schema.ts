@@ -71,6 +71,12 @@ export interface Config {
   mqtt: MqttConfig | undefined;
   /** Who may command this device and what commands may touch. */
   fleet: FleetConfig;
+  /**
+   * How long a graceful stop keeps retrying its final upload (and the
+   * handover tip) before it leaves the rest in the spool, in ms (> 0;
+   * Litestream's `shutdown-sync-timeout`).
+   */
+  shutdownSyncTimeout: number;
 }
 
 /** `mqtt:`. Durations in ms. */
@@ -245,6 +251,7 @@ export const DEFAULTS: {
     readonly outboxMaxBytes: number;
   };
   readonly fleet: { readonly quiesceTimeout: number };
+  readonly shutdownSyncTimeout: number;
   readonly spool: { readonly maxBytes: number; readonly maxAge: number };
   readonly upload: Readonly<UploadPolicy>;
   readonly metered: {
@@ -279,6 +286,7 @@ export const DEFAULTS: {
     outboxMaxBytes: 1024 * 1024,
   },
   fleet: { quiesceTimeout: 60 * SECOND },
+  shutdownSyncTimeout: 30 * SECOND,
   spool: { maxBytes: 256 * 1024 * 1024, maxAge: 24 * HOUR },
   upload: { minInterval: 10 * SECOND, maxInterval: 60 * SECOND, maxBatchBytes: 16 * 1024 * 1024, bandwidth: 0 },
   metered: { mode: "auto", minInterval: 5 * MINUTE, maxInterval: 15 * MINUTE, snapshots: false },
