@@ -14,6 +14,9 @@
  * {@linkcode stockResume} answers what stock's first sync decides;
  * {@linkcode stockNextL0} performs its incremental write into the replica,
  * so a test can restore the result and compare it with the live database.
+ * Both read and write a file replica directory; {@linkcode stockResumeVia}
+ * and {@linkcode stockNextL0Via} do the same through a `ReplicaClient`
+ * (an S3 replica: stock's `MaxLTXFileInfo`, `OpenLTXFile`, `WriteLTXFile`).
  *
  * @module
  */
@@ -34,6 +37,7 @@ import { encodeLtxFile } from "../../src/ltx/encoder.ts";
 import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "../../src/ltx/header.ts";
 import { lockPageNumber } from "../../src/ltx/checksum.ts";
 import { txid, type Txid } from "../../src/ltx/txid.ts";
+import type { LtxFileInfo, ReplicaClient } from "../../src/replica/client.ts";
 import { walChecksum, type WalChecksum } from "../../src/sqlite/wal-reader.ts";
 
 const WAL_HEADER = 32;
@@ -92,20 +96,58 @@ function u32(b: Uint8Array, at: number): number {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at);
 }
 
+/** The replica's newest L0 file as stock downloads it: its name's TXID range and its bytes. */
+interface DownloadedTip {
+  readonly name: string;
+  readonly min: bigint;
+  readonly max: bigint;
+  readonly bytes: Uint8Array;
+}
+
 /**
  * What stock Litestream v0.5 decides at its first sync of `dbPath` when it
  * starts with an empty local state on top of the file replica `replicaDir`.
  */
 export function stockResume(dbPath: string, replicaDir: string): StockResume {
-  const walPath = `${dbPath}-wal`;
-  const none = { offset: WAL_HEADER, txid: txid(0), salts: [0, 0] as const, commit: 0 };
   // checkDatabaseBehindReplica: local position 0 < the replica's max ⇒ download its newest L0 `min-max`.
   const tip = newestL0(replicaDir);
+  const bytes = tip && readFileSync(join(replicaDir, "ltx", "0", tip.name));
+  return resumeFromTip(dbPath, tip && bytes ? { ...tip, bytes } : undefined);
+}
+
+/**
+ * {@linkcode stockResume} over any replica (S3 included) through its
+ * `ReplicaClient`, as stock does it: `MaxLTXFileInfo(0)` (the level-0 file
+ * with the highest max TXID, from a listing), then `OpenLTXFile` of it into
+ * the local L0 directory.
+ */
+export async function stockResumeVia(dbPath: string, client: ReplicaClient): Promise<StockResume> {
+  let tip: LtxFileInfo | undefined;
+  for await (const f of client.listLtxFiles(0)) if (!tip || f.maxTxid > tip.maxTxid) tip = f;
+  if (!tip) return resumeFromTip(dbPath, undefined);
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await client.openLtxFile(tip)) chunks.push(chunk);
+  return resumeFromTip(dbPath, {
+    name: ltxName(tip.minTxid, tip.maxTxid),
+    min: tip.minTxid,
+    max: tip.maxTxid,
+    bytes: Buffer.concat(chunks),
+  });
+}
+
+function ltxName(min: bigint, max: bigint): string {
+  return `${min.toString(16).padStart(16, "0")}-${max.toString(16).padStart(16, "0")}.ltx`;
+}
+
+/** Stock's first sync once the replica's newest L0 file (if any) is its local L0 file. */
+function resumeFromTip(dbPath: string, tip: DownloadedTip | undefined): StockResume {
+  const walPath = `${dbPath}-wal`;
+  const none = { offset: WAL_HEADER, txid: txid(0), salts: [0, 0] as const, commit: 0 };
   if (!tip) return { decision: "snapshot", reason: "first sync", ...none };
   // Pos(): the newest local L0 file, fully verified (`dec.Verify()`), its post-apply TXID.
   let file: LtxFile;
   try {
-    file = verifyLtxFile(readFileSync(join(replicaDir, "ltx", "0", tip.name)), { path: tip.name });
+    file = verifyLtxFile(tip.bytes, { path: tip.name });
   } catch (err) {
     return { decision: "error", reason: `pos: verify: ${String(err)}`, ...none };
   }
@@ -114,7 +156,7 @@ export function stockResume(dbPath: string, replicaDir: string): StockResume {
   if (tip.min !== pos) {
     return {
       decision: "error",
-      reason: `open ${pos.toString(16).padStart(16, "0")}-${pos.toString(16).padStart(16, "0")}.ltx: no such file`,
+      reason: `open ${ltxName(pos, pos)}: no such file`,
       ...none,
       txid: pos,
     };
@@ -208,6 +250,35 @@ function frameSaltsUntil(walPath: string, pageSize: number, until: readonly [num
  * there was nothing new (stock writes nothing then).
  */
 export function stockNextL0(dbPath: string, replicaDir: string, resume: StockResume): Txid | undefined {
+  const next = encodeNextL0(dbPath, resume);
+  if (!next) return undefined;
+  writeFileSync(join(replicaDir, "ltx", "0", ltxName(next.txid, next.txid)), next.bytes);
+  return next.txid;
+}
+
+/**
+ * {@linkcode stockNextL0} into any replica through its `ReplicaClient`
+ * (stock's `WriteLTXFile` of the new L0 file; on S3 one PUT of
+ * `<prefix>/0000/<TXID>-<TXID>.ltx`).
+ */
+export async function stockNextL0Via(
+  dbPath: string,
+  client: ReplicaClient,
+  resume: StockResume,
+): Promise<Txid | undefined> {
+  const next = encodeNextL0(dbPath, resume);
+  if (!next) return undefined;
+  await client.writeLtxFile({ level: 0, minTxid: next.txid, maxTxid: next.txid }, next.bytes, {
+    timestamp: new Date(next.timestamp),
+  });
+  return next.txid;
+}
+
+/** The bytes of stock's next L0 file after `resume` (see {@linkcode stockNextL0}), or undefined when nothing is new. */
+function encodeNextL0(
+  dbPath: string,
+  resume: StockResume,
+): { txid: Txid; bytes: Uint8Array; timestamp: number } | undefined {
   if (resume.decision !== "incremental") {
     throw new RangeError(`Cannot model stock's incremental write: stock decided '${resume.decision}'`);
   }
@@ -254,13 +325,14 @@ export function stockNextL0(dbPath: string, replicaDir: string, resume: StockRes
   const pgnos = new Set(committed.keys());
   for (let p = resume.commit + 1; p <= commit; p++) if (p !== lock) pgnos.add(p);
   const next = txid(resume.txid + 1n);
+  const timestamp = Date.now();
   const header = newLtxHeader({
     flags: HEADER_FLAG_NO_CHECKSUM,
     pageSize,
     commit,
     minTxid: next,
     maxTxid: next,
-    timestamp: Date.now(),
+    timestamp,
     walOffset: BigInt(offset),
     walSize: BigInt(end - offset),
     walSalt1: salts[0],
@@ -276,7 +348,5 @@ export function stockNextL0(dbPath: string, replicaDir: string, resume: StockRes
           : readAt(walPath, at + FRAME_HEADER, pageSize);
       return { pgno, data };
     });
-  const name = `${next.toString(16).padStart(16, "0")}-${next.toString(16).padStart(16, "0")}.ltx`;
-  writeFileSync(join(replicaDir, "ltx", "0", name), encodeLtxFile(header, pages, 0n));
-  return next;
+  return { txid: next, bytes: encodeLtxFile(header, pages, 0n), timestamp };
 }

@@ -8,97 +8,25 @@
  * stock's next L0 file restores with litefleet to the live database, and
  * litefleet continues on top of it.
  */
-import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeHeader, HEADER_SIZE } from "../../src/ltx/header.ts";
-import { txid } from "../../src/ltx/txid.ts";
 import { startAgent } from "../harness/agent-process.ts";
 import { runCli } from "../harness/cli.ts";
-import { fileHash, imageHash, integrityCheck } from "../harness/sqlite-image.ts";
-import { stockNextL0, stockResume } from "../harness/stock-litestream-resume.ts";
+import { fileHash, imageHash } from "../harness/sqlite-image.ts";
+import {
+  capturesMergedAtStop,
+  expectStockRoundTrip,
+  isMerged,
+  l0Names,
+  setupStockSide as setup,
+} from "../harness/stock-handover.ts";
+import { stockResume } from "../harness/stock-litestream-resume.ts";
 import { makeTempDir } from "../harness/temp-dir.ts";
-
-interface Setup {
-  db: string;
-  replica: string;
-  cfg: string;
-  app: Database;
-  insert(n: number): void;
-}
-
-function setup(dir: string, upload: string[]): Setup {
-  const db = join(dir, "app.db");
-  const replica = join(dir, "replica");
-  const app = new Database(db, { create: true });
-  app.exec("PRAGMA journal_mode = wal; PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0");
-  app.exec("CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, v BLOB)");
-  const cfg = join(dir, "litefleet.yml");
-  writeFileSync(
-    cfg,
-    [
-      'status: { addr: "" }',
-      "levels: []",
-      "logging: { level: debug }",
-      "dbs:",
-      `  - path: ${db}`,
-      "    monitor-interval: 100ms",
-      "    replica:",
-      `      url: file://${replica}`,
-      ...upload.map((l) => `      ${l}`),
-    ].join("\n"),
-  );
-  let rows = 0;
-  const insert = (n: number) =>
-    app.transaction(() => {
-      for (let i = 0; i < n; i++)
-        app.run("INSERT INTO readings (sensor, v) VALUES (?, randomblob(300))", [`s${rows++}`]);
-    })();
-  return { db, replica, cfg, app, insert };
-}
-
-/** The replica's level-0 file names, oldest first. */
-function l0Names(replica: string): string[] {
-  const dir = join(replica, "ltx", "0");
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((n) => n.endsWith(".ltx"))
-    .sort();
-}
-
-/** True for a file name `min-max` with min < max (a merged batch). */
-function isMerged(name: string | undefined): boolean {
-  if (name === undefined) return false;
-  const [min, max] = name.replace(".ltx", "").split("-");
-  return min !== max;
-}
 
 function l0Header(replica: string, name: string) {
   return decodeHeader(readFileSync(join(replica, "ltx", "0", name)).subarray(0, HEADER_SIZE), { path: name });
-}
-
-/** Several captures, seconds apart, that one batch merges (the upload policy holds them for an hour). */
-async function capturesMergedAtStop(s: Setup): Promise<string> {
-  const agent = startAgent(s.cfg);
-  await agent.waitForLog("capture started");
-  for (let i = 0; i < 4; i++) {
-    s.insert(20);
-    await Bun.sleep(300);
-  }
-  return agent.stop();
-}
-
-/** Stock's incremental write of what changed since, then litefleet's restore: byte-identical and intact. */
-async function expectStockRoundTrip(s: Setup, dir: string, resume: ReturnType<typeof stockResume>): Promise<void> {
-  s.insert(15);
-  s.app.run("UPDATE readings SET sensor = 'x' WHERE id % 5 = 0");
-  expect(stockNextL0(s.db, s.replica, resume)).toBe(txid(resume.txid + 1n));
-  const out = join(dir, `restored-${resume.txid}.db`);
-  const run = await runCli(["restore", "-o", out, s.replica]);
-  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.stringContaining("integrity ok") });
-  expect(fileHash(out)).toBe(imageHash(s.app));
-  expect(integrityCheck(out)).toBe("ok");
 }
 
 describe("handing over to stock Litestream v0.5 (issue #14)", () => {
@@ -183,7 +111,8 @@ describe("handing over to stock Litestream v0.5 (issue #14)", () => {
 
   test("replicate --once fails loudly when the replica cannot be written, and refuses --exec", async () => {
     await using dir = await makeTempDir("stock-resume-");
-    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"]);
+    // The final upload gives up after a second instead of the default 30 s.
+    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"], { top: ["shutdown-sync-timeout: 1s"] });
     s.insert(5);
     s.app.close();
     // A regular file where the replica directory should be: every write fails.
@@ -196,5 +125,5 @@ describe("handing over to stock Litestream v0.5 (issue #14)", () => {
       code: 2,
       err: true,
     });
-  }, 90_000);
+  }, 30_000);
 });
