@@ -580,6 +580,9 @@ export class DbAgent {
 
   /** Sleeps `ms`, ending early when the agent stops or a capture wakes us and `early()` says so. */
   async #sleepOrWake(ms: number, early: () => boolean): Promise<void> {
+    // A stop that came before this sleep began fires no abort event: the
+    // loop would sleep the whole `ms` (a minute after a conflict) first.
+    if (this.#abort.signal.aborted) return;
     const ctl = new AbortController();
     const onAbort = () => ctl.abort();
     this.#abort.signal.addEventListener("abort", onAbort, { once: true });

@@ -57,6 +57,22 @@ describe("handing over to stock Litestream v0.5 (issue #14)", () => {
     s.app.close();
   }, 60_000);
 
+  test("replicate --once on a replica another writer continued exits 1 at once, naming the conflict", async () => {
+    await using dir = await makeTempDir("stock-resume-");
+    const s = setup(dir.path, ["min-interval: 1h", "max-interval: 1h"]);
+    await capturesMergedAtStop(s);
+    // Stock Litestream writes on top; this device's litefleet state is not taken over.
+    await expectStockRoundTrip(s, dir.path, stockResume(s.db, s.replica));
+    s.insert(10);
+    const started = performance.now();
+    const once = await runCli(["replicate", "--once", "--config", s.cfg]);
+    // The upload loop slept a minute (its conflict recheck) when the stop came first.
+    expect(performance.now() - started).toBeLessThan(20_000);
+    expect(once.code).toBe(1);
+    expect(once.stderr).toContain("A second agent replicates to the same place");
+    s.app.close();
+  }, 90_000);
+
   test("without the handover (kill -9 after a merged upload) stock cannot resume; replicate --once writes it", async () => {
     await using dir = await makeTempDir("stock-resume-");
     const s = setup(dir.path, ["min-interval: 1s", "max-interval: 1s"]);
