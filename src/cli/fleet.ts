@@ -75,13 +75,13 @@ const TIMEOUT_MS = 60_000;
 
 /**
  * The exit code of `fleet send` for the final reply (docs/CLI.md): 0 done
- * (3 when a verify did not prove equality); "rejected" 4; "failed" by its
- * code: "usage" 2, "checksum-mismatch"/"corrupt" 3, "timeout" 5, any other
- * (or none, from an older device) 1.
+ * (3 when a verify did not prove equality); "rejected" 7 ("bad-arguments"
+ * 2); "failed" by its code: "usage" 2, "checksum-mismatch"/"corrupt" 3,
+ * "timeout" 5, any other (or none, from an older device) 1.
  */
 export function exitCodeOfReply(reply: Pick<ReplyMessage, "status" | "code" | "result">): number {
   if (reply.status === "done") return reply.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
-  if (reply.status === "rejected") return ExitCode.refused;
+  if (reply.status === "rejected") return reply.code === "bad-arguments" ? ExitCode.usage : ExitCode.refused;
   if (reply.status !== "failed") return ExitCode.failure;
   switch (reply.code) {
     case "usage":
@@ -137,7 +137,9 @@ export async function runFleetSend(
   const args: Record<string, unknown> = {};
   if (options.db !== undefined) args["db"] = options.db;
   if (options.txid !== undefined) args["txid"] = options.txid;
-  if (options.timestamp !== undefined) args["timestamp"] = options.timestamp;
+  // Digits alone are Unix milliseconds, anything else an RFC 3339 time (docs/FLEET.md).
+  if (options.timestamp !== undefined)
+    args["timestamp"] = /^\d+$/.test(options.timestamp) ? Number(options.timestamp) : options.timestamp;
   if (options.output !== undefined) args["output"] = options.output;
   if (options.full) args["full"] = true;
   const settings = brokerSettings(io, options);
