@@ -116,7 +116,7 @@ export class SchemaSet {
         errors.push(`${here}: ${value} <= ${s["exclusiveMinimum"]}`);
     }
     if (Array.isArray(value) && s["items"] !== undefined)
-      value.forEach((item, i) => this.#check(s["items"] as Schema, doc, item, `${at}/${i}`, errors));
+      for (const [i, item] of value.entries()) this.#check(s["items"] as Schema, doc, item, `${at}/${i}`, errors);
     if (isObject(value)) {
       for (const key of (s["required"] as string[] | undefined) ?? [])
         if (!(key in value)) errors.push(`${here}: '${key}' is required`);
