@@ -73,24 +73,27 @@ afterAll(async () => {
   await broker.stop();
 });
 
-function send(args: string[]) {
-  return runCli([
-    "fleet",
-    "send",
-    "--broker",
-    broker.url,
-    "--protocol",
-    broker.kind === "mosquitto" ? "5" : "3.1.1",
-    "--topic-root",
-    ROOT,
-    "--operator-key",
-    keyFile,
-    "--wait",
-    "500ms",
-    "--timeout",
-    "3s",
-    ...args,
-  ]);
+function send(args: string[], options: { isTty?: boolean } = {}) {
+  return runCli(
+    [
+      "fleet",
+      "send",
+      "--broker",
+      broker.url,
+      "--protocol",
+      broker.kind === "mosquitto" ? "5" : "3.1.1",
+      "--topic-root",
+      ROOT,
+      "--operator-key",
+      keyFile,
+      "--wait",
+      "500ms",
+      "--timeout",
+      "3s",
+      ...args,
+    ],
+    options,
+  );
 }
 
 interface Report {
@@ -139,6 +142,14 @@ describe("fleet send --select", () => {
       ["lab-01", "no reply", "-"],
     ]);
     expect(res.stdout).toContain("Cannot reach device 'lab-01'");
+  }, 30_000);
+
+  test("on a terminal the summary is one line rewritten in place", async () => {
+    const res = await send(["--devices", "gw-01,gw-03", "sync"], { isTty: true });
+    expect(res.code).toBe(0);
+    expect(res.stderr.startsWith("\r\x1b[Ksent 1/2")).toBe(true);
+    expect(res.stderr.split("\n")).toEqual([expect.stringContaining("\r\x1b[Ksent 2/2  accepted 2  done 2"), ""]);
+    expect(res.stderr.endsWith("\r\x1b[Ksent 2/2  accepted 2  done 2  failed 0  rejected 0  no reply 0\n")).toBe(true);
   }, 30_000);
 
   test("every device alike exits as a single send would: all refused 7, all unreachable 6", async () => {
