@@ -44,6 +44,8 @@ describe("exitCodeOfReply()", () => {
       [{ status: "rejected", code: "bad-signature" }, ExitCode.refused],
       [{ status: "rejected", code: "busy" }, ExitCode.refused],
       [{ status: "rejected" }, ExitCode.refused],
+      [{ status: "rejected", code: "bad-arguments" }, ExitCode.usage],
+      [{ status: "rejected", code: "too-large" }, ExitCode.refused],
       [{ status: "failed", code: "usage" }, ExitCode.usage],
       [{ status: "failed", code: "checksum-mismatch" }, ExitCode.integrity],
       [{ status: "failed", code: "corrupt" }, ExitCode.integrity],

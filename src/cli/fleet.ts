@@ -24,7 +24,7 @@ import { formatAge } from "../fleet/device-health.ts";
 import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../protocol/messages.ts";
 import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
-import { generateOperatorKey, parsePrivateKey } from "../protocol/signing.ts";
+import { generateOperatorKey, parsePrivateKey, type OperatorPrivateKey } from "../protocol/signing.ts";
 import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../protocol/topics.ts";
 import { UsageError } from "../errors.ts";
 import { durationOption } from "./duration-option.ts";
@@ -75,13 +75,13 @@ const TIMEOUT_MS = 60_000;
 
 /**
  * The exit code of `fleet send` for the final reply (docs/CLI.md): 0 done
- * (3 when a verify did not prove equality); "rejected" 4; "failed" by its
- * code: "usage" 2, "checksum-mismatch"/"corrupt" 3, "timeout" 5, any other
- * (or none, from an older device) 1.
+ * (3 when a verify did not prove equality); "rejected" 7 ("bad-arguments"
+ * 2); "failed" by its code: "usage" 2, "checksum-mismatch"/"corrupt" 3,
+ * "timeout" 5, any other (or none, from an older device) 1.
  */
 export function exitCodeOfReply(reply: Pick<ReplyMessage, "status" | "code" | "result">): number {
   if (reply.status === "done") return reply.result?.["ok"] === false ? ExitCode.integrity : ExitCode.ok;
-  if (reply.status === "rejected") return ExitCode.refused;
+  if (reply.status === "rejected") return reply.code === "bad-arguments" ? ExitCode.usage : ExitCode.refused;
   if (reply.status !== "failed") return ExitCode.failure;
   switch (reply.code) {
     case "usage":
@@ -96,57 +96,77 @@ export function exitCodeOfReply(reply: Pick<ReplyMessage, "status" | "code" | "r
   }
 }
 
-/** Runs `fleet send`. */
-export async function runFleetSend(
-  io: CliIo,
-  device: string,
-  command: string,
-  options: BrokerOptions & {
-    keyFile?: string;
-    db?: string;
-    txid?: string;
-    timestamp?: string;
-    output?: string;
-    full?: boolean;
-    timeout?: string;
-    ttl?: string;
-    id?: string;
-    json?: boolean;
-  },
-) {
-  try {
-    checkTopicId(device, "device id");
-  } catch (err) {
-    throw new UsageError((err as Error).message, "device ids are shown by 'litefleet fleet status'");
-  }
-  const keyFile = options.keyFile ?? io.env["LITEFLEET_OPERATOR_KEY"];
-  if (keyFile === undefined)
+/** The command's options of `fleet send` (one device or many). */
+export interface SendOptions {
+  keyFile?: string;
+  db?: string;
+  txid?: string;
+  timestamp?: string;
+  output?: string;
+  full?: boolean;
+  timeout?: string;
+  ttl?: string;
+  json?: boolean;
+}
+
+/**
+ * The operator key from `--operator-key` or `$LITEFLEET_OPERATOR_KEY`.
+ * @throws {UsageError} when there is none, or it is not an Ed25519 private key
+ */
+export function loadSigner(io: CliIo, keyFile: string | undefined): OperatorPrivateKey {
+  const file = keyFile ?? io.env["LITEFLEET_OPERATOR_KEY"];
+  if (file === undefined)
     throw new UsageError(
       "Cannot sign the command: no operator key",
       "pass --key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY",
     );
-  let signer;
   try {
-    signer = parsePrivateKey(readFileSync(resolve(io.cwd, keyFile), "utf8"));
+    return parsePrivateKey(readFileSync(resolve(io.cwd, file), "utf8"));
   } catch (err) {
     throw new UsageError(
-      `Cannot use operator key '${keyFile}': ${(err as Error).message}`,
+      `Cannot use operator key '${file}': ${(err as Error).message}`,
       "make one with 'litefleet fleet keygen --out FILE'",
     );
   }
+}
+
+/** The command's `args` from the options, and how long to wait for its final reply and how long it stays valid. */
+export function commandRequest(
+  command: string,
+  options: SendOptions,
+): { args: Record<string, unknown>; timeoutMs: number; ttlMs: number } {
   const args: Record<string, unknown> = {};
   if (options.db !== undefined) args["db"] = options.db;
   if (options.txid !== undefined) args["txid"] = options.txid;
-  if (options.timestamp !== undefined) args["timestamp"] = options.timestamp;
+  // Digits alone are Unix milliseconds, anything else an RFC 3339 time (docs/FLEET.md).
+  if (options.timestamp !== undefined)
+    args["timestamp"] = /^\d+$/.test(options.timestamp) ? Number(options.timestamp) : options.timestamp;
   if (options.output !== undefined) args["output"] = options.output;
   if (options.full) args["full"] = true;
-  const settings = brokerSettings(io, options);
   const ttlMs = durationOption(options.ttl, "--ttl", 300_000);
   const timeoutMs = durationOption(
     options.timeout,
     "--timeout",
     LONG_COMMANDS.has(command) ? LONG_TIMEOUT_MS : TIMEOUT_MS,
   );
+  return { args, timeoutMs, ttlMs };
+}
+
+/** Runs `fleet send`. */
+export async function runFleetSend(
+  io: CliIo,
+  device: string,
+  command: string,
+  options: BrokerOptions & SendOptions & { id?: string },
+) {
+  try {
+    checkTopicId(device, "device id");
+  } catch (err) {
+    throw new UsageError((err as Error).message, "device ids are shown by 'litefleet fleet status'");
+  }
+  const signer = loadSigner(io, options.keyFile);
+  const { args, timeoutMs, ttlMs } = commandRequest(command, options);
+  const settings = brokerSettings(io, options);
   const client = await connectBroker(settings.broker);
   let last: ReplyMessage | undefined;
   try {
@@ -266,7 +286,7 @@ export function formatTable(devices: readonly DeviceView[], now: number): string
 }
 
 /** Broker settings from flags, env and config (see the module documentation). */
-function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSettings; root: string } {
+export function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSettings; root: string } {
   const config = loadConfig(io, options.config)?.mqtt;
   const url = options.broker ?? io.env["LITEFLEET_MQTT_URL"] ?? config?.url;
   if (url === undefined)

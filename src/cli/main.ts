@@ -218,14 +218,17 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   brokerOptions(
     fleet
       .command("send")
-      .description("send a signed command and follow its replies (sync, snapshot, status, verify, restore)")
-      .argument("<device>", "device id")
-      .argument("<command>", "sync | snapshot | status | verify | restore"),
+      .description(
+        "send a signed command and follow its replies (sync, snapshot, status, verify, restore); with --select or --devices, to many devices",
+      )
+      .usage("[options] <device> <command>  |  --select SELECTOR [options] <command>")
+      .argument("<device>", "device id (left out with --select / --devices)")
+      .argument("[command]", "sync | snapshot | status | verify | restore"),
   )
     .option("--operator-key <file>", "operator private key (default: $LITEFLEET_OPERATOR_KEY)")
     .option("--db <path>", "the device's database (default: all; required for restore)")
     .option("--txid <hex>", "restore: this TXID")
-    .option("--timestamp <rfc3339>", "restore: the last state at or before this time")
+    .option("--timestamp <time>", "restore: the last state at or before this time (RFC 3339, or Unix ms)")
     .option(
       "--output <path>",
       "restore: to this path on the device (inside fleet.restore-dirs) instead of the live database",
@@ -237,13 +240,34 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       "the command's deadline: give up waiting for its final reply after this long (default 60s; 10m for restore and verify)",
     )
     .option("--ttl <duration>", "how long the command stays valid (default 5m)")
-    .option("--json", "print every reply as JSON")
-    .action(async (device: string, command: string, opts) => {
+    .option("--json", "print every reply as JSON (many devices: the per-device outcomes)")
+    .option(
+      "--select <selector>",
+      "many devices: state=…, version=…, lag-over=…, search=… (repeatable; all must hold)",
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
+    .option("--devices <ids>", "many devices: these ids, comma-separated")
+    .option("--devices-file <file>", "many devices: the ids in this file (one per line, # comments)")
+    .option("--rate <n/s>", "many devices: commands started per second (default 20/s)")
+    .option("--max-in-flight <n>", "many devices: commands waiting for their final reply at once (default 100)")
+    .option("--wait <duration>", "many devices: how long to collect retained statuses before selecting (default 1s)")
+    .option("--dry-run", "many devices: list the selected devices, send nothing")
+    .action(async (device: string, command: string | undefined, opts) => {
+      const options = { ...opts, ...(opts.operatorKey ? { keyFile: opts.operatorKey } : {}) };
+      const many = await import("./fleet-send-many.ts");
+      if (many.wantsFleet(options)) {
+        if (command !== undefined)
+          throw new UsageError(
+            `Cannot send to '${device}' and to a selection at once`,
+            "give either a device or --select / --devices",
+          );
+        code = await many.runFleetSendMany(io, device, options);
+        return;
+      }
+      if (command === undefined)
+        throw new UsageError("Cannot send: no command", "litefleet fleet send DEVICE COMMAND, e.g. gw-01 sync");
       const { runFleetSend } = await import("./fleet.ts");
-      code = await runFleetSend(io, device, command, {
-        ...opts,
-        ...(opts.operatorKey ? { keyFile: opts.operatorKey } : {}),
-      });
+      code = await runFleetSend(io, device, command, options);
     });
   brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost"))
     .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")

@@ -30,7 +30,7 @@ import { CommandExecutor, untilAborted, type CommandSpec } from "./commands.ts";
 import { DeviceLink } from "./device-link.ts";
 import { DeviceState } from "./device-state.ts";
 import { Outbox } from "./outbox.ts";
-import { recoverInterruptedRestore, runRemoteRestore } from "./remote-restore.ts";
+import { checkRestoreArgs, recoverInterruptedRestore, runRemoteRestore } from "./remote-restore.ts";
 
 /** Default deadline of a `restore` that carries none: staging a large database takes a while. */
 const RESTORE_TIMEOUT_MS = 60 * 60_000;
@@ -128,6 +128,8 @@ export class AgentFleet {
   #commands(): Record<string, CommandSpec> {
     const dbsOf = (args: Readonly<Record<string, unknown>>): readonly DbConfig[] => {
       if (args["db"] === undefined) return this.#dbs();
+      if (typeof args["db"] !== "string")
+        throw new UsageError(`Cannot run the command: 'db' must be a string: ${JSON.stringify(args["db"])}`);
       const db = this.#dbs().find((d) => d.path === args["db"]);
       if (!db)
         throw new UsageError(
@@ -146,10 +148,12 @@ export class AgentFleet {
       return agent;
     };
     const shared = (args: Readonly<Record<string, unknown>>) => ({ dbs: pathsOf(args), exclusive: false });
+    const checkDbs = (args: Readonly<Record<string, unknown>>): void => void dbsOf(args);
     const explainWait = (args: Readonly<Record<string, unknown>>) =>
       describeSyncWait(this.#requireStore().status(), pathsOf(args));
     return {
       sync: {
+        check: checkDbs,
         claims: shared,
         explainTimeout: explainWait,
         run: async (args, ctx) => {
@@ -166,6 +170,7 @@ export class AgentFleet {
         },
       },
       snapshot: {
+        check: checkDbs,
         claims: shared,
         explainTimeout: explainWait,
         run: async (args, ctx) => {
@@ -186,6 +191,12 @@ export class AgentFleet {
         },
       },
       verify: {
+        check: (args) => {
+          if (args["full"] !== undefined && typeof args["full"] !== "boolean")
+            throw new UsageError(`Cannot verify: 'full' must be true or false: ${JSON.stringify(args["full"])}`);
+          for (const db of dbsOf(args))
+            if (db.replicas.length === 0) throw new UsageError(`Cannot verify '${db.path}': it has no replica`);
+        },
         claims: shared,
         explainTimeout: explainWait,
         run: async (args, ctx) => {
@@ -210,6 +221,7 @@ export class AgentFleet {
         },
       },
       restore: {
+        check: (args) => checkRestoreArgs({ dbs: this.#dbs(), fleet: this.#config.fleet }, args),
         claims: (args) => ({ dbs: typeof args["db"] === "string" ? [args["db"]] : [], exclusive: true }),
         defaultTimeoutMs: RESTORE_TIMEOUT_MS,
         explainTimeout: explainWait,

@@ -164,20 +164,19 @@ describe("CommandExecutor", () => {
     expect(t.replies.at(-1)).toMatchObject({ status: "rejected", code: "replay", result: { restored: true } });
   });
 
-  test("refusals carry their code: bad signature, expired, replay, unknown command, bad timeoutMs; a foreign device gets no reply", async () => {
+  test("refusals carry their code: bad signature, expired, replay, unknown command, bad timeoutMs, another device", async () => {
     await using t = await setup({ status: { run: async () => ({}) } });
     const other = parsePrivateKey(generateOperatorKey().privatePem);
-    const cases: [CommandBody, ReturnType<typeof parsePrivateKey>, string | undefined][] = [
+    const cases: [CommandBody, ReturnType<typeof parsePrivateKey>, string][] = [
       [t.body("status"), other, "bad-signature"],
       [t.body("status", {}, { issuedAt: Date.now() - 120_000, expiresAt: Date.now() - 60_000 }), signer, "expired"],
       [t.body("frobnicate"), signer, "unknown-command"],
       [t.body("status", { timeoutMs: "soon" }), signer, "bad-payload"],
-      [t.body("status", {}, { device: "dev-2" }), signer, undefined],
+      [t.body("status", {}, { device: "dev-2" }), signer, "wrong-device"],
     ];
     for (const [b, key, code] of cases) {
       await t.send(b, key);
-      expect(t.final(b.id)?.code).toBe(code);
-      if (code !== undefined) expect(t.final(b.id)?.status).toBe("rejected");
+      expect(t.final(b.id)).toMatchObject({ status: "rejected", code, device: DEVICE });
     }
     const ok = t.body("status");
     await t.send(ok);
@@ -193,6 +192,58 @@ describe("CommandExecutor", () => {
       "replay",
       "bad-payload",
     ]);
+    // Not JSON: nothing names an id, so only the event tells.
+    expect(t.replies.filter((r) => r.status === "rejected")).toHaveLength(cases.length + 1);
+  });
+
+  test("a payload that is not a valid command but names an id is answered with its code: unsigned, v:2, over 256 KiB, malformed", async () => {
+    await using t = await setup({ status: { run: async () => ({}) } });
+    const signed = (b: CommandBody) =>
+      JSON.parse(encodeMessage(signCommand(b, signer)).toString()) as Record<string, unknown>;
+    const unsigned = t.body("status");
+    const v2 = t.body("status");
+    const big = t.body("status", { pad: "x".repeat(300 * 1024) });
+    const malformed = t.body("status");
+    const payloads: [string, Record<string, unknown>, string][] = [
+      [unsigned.id, { v: 1, type: "command", body: unsigned }, "bad-signature"],
+      [v2.id, { ...signed(v2), v: 2 }, "bad-version"],
+      [big.id, signed(big), "too-large"],
+      [malformed.id, { ...signed(malformed), body: { ...malformed, issuedAt: "now" } }, "bad-payload"],
+    ];
+    for (const [id, payload, code] of payloads) {
+      await t.executor.handle(Buffer.from(JSON.stringify(payload)), {});
+      expect(t.final(id)).toMatchObject({ status: "rejected", code, device: DEVICE });
+      expect(t.events.at(-1)).toMatchObject({ event: "command.rejected", data: { id, code } });
+    }
+    expect(t.replies.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    // Over 1 MiB the payload is not parsed at all: the event only.
+    const huge = t.body("status", { pad: "x".repeat(1100 * 1024) });
+    await t.executor.handle(encodeMessage(signCommand(huge, signer)), {});
+    expect(t.final(huge.id)).toBeUndefined();
+    expect(t.events.at(-1)).toMatchObject({ event: "command.rejected", data: { code: "too-large" } });
+  });
+
+  test("a command whose arguments fail its check is rejected 'bad-arguments', never accepted, and its handler never runs", async () => {
+    let runs = 0;
+    await using t = await setup({
+      restore: {
+        check: (args) => {
+          if (args["db"] !== "/a.db")
+            throw new UsageError(`Cannot restore '${String(args["db"])}': it is not a configured database`);
+        },
+        run: async () => (runs++, {}),
+      },
+    });
+    const bad = t.body("restore", { db: "/nope.db" });
+    await t.send(bad);
+    expect(t.replies.filter((r) => r.id === bad.id).map((r) => [r.status, r.code, r.error])).toEqual([
+      ["rejected", "bad-arguments", "Cannot restore '/nope.db': it is not a configured database"],
+    ]);
+    expect(t.events.map((e) => e.event)).toEqual(["command.rejected"]);
+    // Not recorded: a corrected resend under the same id runs.
+    await t.send({ ...bad, args: { db: "/a.db" } });
+    expect(t.replies.at(-1)).toMatchObject({ id: bad.id, status: "done" });
+    expect(runs).toBe(1);
   });
 
   test("a failed handler's reply is coded by its error", async () => {

@@ -1,11 +1,13 @@
 /**
  * Remote commands on the device: every payload from `cmd` is checked before
- * anything runs, in this order, and rejected with a reply (when it has an
- * id), a `command.rejected` event and a code (`protocol/reply-codes.ts`), with no
- * effect:
+ * anything runs, in this order, and rejected with a `command.rejected`
+ * event, a code (`protocol/reply-codes.ts`) and, whenever the payload names
+ * a valid command id, a "rejected" reply on this device's own `res/` topic,
+ * with no effect:
  *
- * 1. well-formed (`parseCommand`), `args.timeoutMs` a positive number if
- *    given — "bad-payload";
+ * 1. well-formed (`parseCommand`): at most 256 KiB — "too-large" —,
+ *    `v` 1 — "bad-version" —, the command shape — "bad-payload" —, a
+ *    `keyId` and a `signature` — "bad-signature";
  * 2. addressed to this device — "wrong-device";
  * 3. signed by a pinned operator key (`signing.ts`) — "bad-signature";
  * 4. not expired, not issued in the future (beyond the allowed clock skew),
@@ -14,9 +16,16 @@
  * 5. an id never seen before (QoS 1 redelivery, a replay): a repeated id
  *    gets its recorded outcome in a "rejected" reply, never a second run —
  *    "replay";
- * 6. a known command name — "unknown-command";
- * 7. its databases free: a restore needs its database to itself, other
+ * 6. a known command name — "unknown-command"; `args.timeoutMs` a positive
+ *    number if given — "bad-payload";
+ * 7. its arguments pass the command's own checks (`CommandSpec.check`: a
+ *    configured `db`, a well-formed `txid`, an allowed `output` …) —
+ *    "bad-arguments", so a command that would fail them is never accepted;
+ * 8. its databases free: a restore needs its database to itself, other
  *    commands share (`db-claims.ts`) — "busy".
+ *
+ * Refusals before the signature check (1, 2) are answered too: the reply
+ * goes only to this device's own topic and carries nothing but the reason.
  *
  * Then: "accepted", the handler runs, and "done" with its result or
  * "failed" with its error and code. Commands run side by side (a `status`
@@ -41,7 +50,7 @@
 
 import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { MessageError, parseCommand, type CommandBody, type ReplyMessage } from "../protocol/messages.ts";
+import { CommandParseError, parseCommand, type CommandBody, type ReplyMessage } from "../protocol/messages.ts";
 import type { FailureCode, RefusalCode } from "../protocol/reply-codes.ts";
 import { signatureProblem, type OperatorPublicKey } from "../protocol/signing.ts";
 import { CommandError, failureCode } from "./command-error.ts";
@@ -71,6 +80,12 @@ export interface CommandContext {
 export interface CommandSpec {
   /** Runs the command: resolves with the result, rejects with a clear error (a `CommandError` picks the code). */
   run(args: Readonly<Record<string, unknown>>, ctx: CommandContext): Promise<Record<string, unknown>>;
+  /**
+   * Checks the arguments before the command is accepted (no side effects):
+   * throws an error naming the bad argument and what is allowed, and the
+   * command is rejected with code "bad-arguments".
+   */
+  check?(args: Readonly<Record<string, unknown>>): void;
   /** The databases it works on and whether it needs them to itself; none: it runs beside anything. */
   claims?(args: Readonly<Record<string, unknown>>): ClaimRequest;
   /** Its deadline when the command carries no `timeoutMs` (default {@linkcode DEFAULT_COMMAND_TIMEOUT_MS}). */
@@ -166,15 +181,12 @@ export class CommandExecutor {
       const msg = parseCommand(payload);
       body = msg.body;
       const problem = this.#problem(msg.body, now);
-      if (problem !== undefined)
-        return await this.#reject(body, meta, problem.code, problem.reason, now, problem.code !== "wrong-device");
+      if (problem !== undefined) return await this.#reject(body, meta, problem.code, problem.reason, now);
       const signature = signatureProblem(msg, this.#o.keys);
-      if (signature !== undefined) return await this.#reject(body, meta, "bad-signature", signature, now, true);
+      if (signature !== undefined) return await this.#reject(body, meta, "bad-signature", signature, now);
     } catch (err) {
-      if (!(err instanceof MessageError)) throw err;
-      await this.#o.event("command.rejected", { reason: err.message, code: "bad-payload" });
-      this.#o.log.warn("command rejected", { reason: err.message, code: "bad-payload" });
-      return undefined;
+      if (!(err instanceof CommandParseError)) throw err;
+      return await this.#refuseUnparsed(err, meta, now);
     }
     const seen = this.#o.state.seen(body.id);
     if (seen) {
@@ -182,7 +194,7 @@ export class CommandExecutor {
       await this.#o.event("command.rejected", { id: body.id, name: body.name, reason, code: "replay" });
       await this.#o.reply(
         {
-          ...this.#replyBase(body, now),
+          ...this.#replyBase(body.id, now),
           status: "rejected",
           error: reason,
           code: "replay",
@@ -200,7 +212,6 @@ export class CommandExecutor {
         "unknown-command",
         `unknown command '${body.name}' (known: ${Object.keys(this.#o.commands).join(", ")})`,
         now,
-        true,
       );
     const timeout = body.args["timeoutMs"];
     if (timeout !== undefined && (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0)) {
@@ -210,8 +221,12 @@ export class CommandExecutor {
         "bad-payload",
         `'timeoutMs' must be a positive number of milliseconds: ${JSON.stringify(timeout)}`,
         now,
-        true,
       );
+    }
+    try {
+      spec.check?.(body.args);
+    } catch (err) {
+      return await this.#reject(body, meta, "bad-arguments", errorMessage(err), now);
     }
     const claim = this.#claims.claim(body.id, body.name, spec.claims?.(body.args) ?? { dbs: [], exclusive: false });
     if ("conflict" in claim) {
@@ -222,7 +237,6 @@ export class CommandExecutor {
         "busy",
         `'${db}' is in use by command ${id} (${name}); retry when it has finished`,
         now,
-        true,
       );
     }
     const timeoutMs = Math.min(timeout ?? spec.defaultTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, MAX_COMMAND_TTL_MS);
@@ -230,7 +244,7 @@ export class CommandExecutor {
       await this.#o.state.record(body.id, { expiresAt: body.expiresAt, status: "running" }, now, MAX_CLOCK_SKEW_MS);
       await this.#o.event("command.accepted", { id: body.id, name: body.name, timeoutMs });
       this.#o.log.info("command accepted", { id: body.id, name: body.name, timeoutMs });
-      await this.#o.reply({ ...this.#replyBase(body, now), status: "accepted" }, meta);
+      await this.#o.reply({ ...this.#replyBase(body.id, now), status: "accepted" }, meta);
     } catch (err) {
       claim.release();
       throw err;
@@ -255,7 +269,7 @@ export class CommandExecutor {
         await this.#o.event(`${body.name}.step`, { id: body.id, step, ...data });
         await this.#o.reply(
           {
-            ...this.#replyBase(body, Date.now()),
+            ...this.#replyBase(body.id, Date.now()),
             status: "progress",
             step,
             ...(Object.keys(data).length ? { result: data } : {}),
@@ -322,7 +336,7 @@ export class CommandExecutor {
         name: body.name,
         ms,
       });
-      if (!late) await this.#o.reply({ ...this.#replyBase(body, now), status: "done", result }, meta);
+      if (!late) await this.#o.reply({ ...this.#replyBase(body.id, now), status: "done", result }, meta);
       return;
     }
     const error = errorMessage(outcome.error);
@@ -336,7 +350,7 @@ export class CommandExecutor {
       err: error,
       ms,
     });
-    if (!late) await this.#o.reply({ ...this.#replyBase(body, now), status: "failed", error, code }, meta);
+    if (!late) await this.#o.reply({ ...this.#replyBase(body.id, now), status: "failed", error, code }, meta);
   }
 
   /** Device, validity window: why the body must not run, or undefined. */
@@ -352,23 +366,31 @@ export class CommandExecutor {
     return undefined;
   }
 
-  /** Rejects with an event; replies only to commands addressed here (a foreign device's topic is not ours to answer on). */
+  /** Rejects with an event and a reply (on this device's own topic, whoever the command was addressed to). */
   async #reject(
     body: CommandBody,
     meta: CommandMeta,
     code: RefusalCode,
     reason: string,
     now: number,
-    replyable: boolean,
   ): Promise<undefined> {
     await this.#o.event("command.rejected", { id: body.id, name: body.name, reason, code });
     this.#o.log.warn("command rejected", { id: body.id, name: body.name, code, reason });
-    if (replyable)
-      await this.#o.reply({ ...this.#replyBase(body, now), status: "rejected", error: reason, code }, meta);
+    await this.#o.reply({ ...this.#replyBase(body.id, now), status: "rejected", error: reason, code }, meta);
     return undefined;
   }
 
-  #replyBase(body: CommandBody, ts: number): Pick<ReplyMessage, "v" | "type" | "device" | "id" | "ts"> {
-    return { v: 1, type: "reply", device: this.#o.device, id: body.id, ts };
+  /** Rejects a payload that is not a valid command: a reply only when it names a valid id. */
+  async #refuseUnparsed(err: CommandParseError, meta: CommandMeta, now: number): Promise<undefined> {
+    const { code, id, message: reason } = err;
+    await this.#o.event("command.rejected", { ...(id !== undefined ? { id } : {}), reason, code });
+    this.#o.log.warn("command rejected", { ...(id !== undefined ? { id } : {}), reason, code });
+    if (id !== undefined)
+      await this.#o.reply({ ...this.#replyBase(id, now), status: "rejected", error: reason, code }, meta);
+    return undefined;
+  }
+
+  #replyBase(id: string, ts: number): Pick<ReplyMessage, "v" | "type" | "device" | "id" | "ts"> {
+    return { v: 1, type: "reply", device: this.#o.device, id, ts };
   }
 }

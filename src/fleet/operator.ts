@@ -108,7 +108,14 @@ export interface CommandRequest {
 export async function* sendCommand(
   client: MqttClient,
   request: CommandRequest,
-  options: { signer: OperatorPrivateKey; protocolVersion: 4 | 5; timeoutMs: number; now?: () => number },
+  options: {
+    signer: OperatorPrivateKey;
+    protocolVersion: 4 | 5;
+    timeoutMs: number;
+    now?: () => number;
+    /** Called with the command id once the broker took the command (QoS 1 acknowledged). */
+    onSent?: (id: string) => void;
+  },
 ): AsyncGenerator<ReplyMessage> {
   const now = (options.now ?? Date.now)();
   const body: CommandBody = {
@@ -143,6 +150,7 @@ export async function* sendCommand(
         ? { properties: { responseTopic: replyTopic, correlationData: Buffer.from(body.id) } }
         : {}),
     });
+    options.onSent?.(body.id);
     const started = Date.now();
     let answered = false;
     for (;;) {

@@ -44,6 +44,7 @@ import {
   copyFileSync,
   existsSync,
   fsyncSync,
+  lstatSync,
   openSync,
   readFileSync,
   realpathSync,
@@ -94,6 +95,21 @@ export interface RemoteRestoreDeps {
   readonly dbs: readonly DbConfig[];
   readonly fleet: FleetConfig;
   readonly log: Logger;
+}
+
+/**
+ * Checks a `restore` command's arguments before it is accepted (nothing is
+ * written): `db` configured, `txid` / `timestamp` well-formed, `output`
+ * allowed (see `outputPath`).
+ * @throws {UsageError} naming the bad argument
+ */
+export function checkRestoreArgs(
+  deps: { readonly dbs: readonly Pick<DbConfig, "path">[]; readonly fleet: Pick<FleetConfig, "restoreDirs"> },
+  args: Readonly<Record<string, unknown>>,
+): void {
+  const db = configuredDb(deps.dbs, args["db"]);
+  restoreTarget(args);
+  if (args["output"] !== undefined) outputPath(deps.fleet, db, args["output"]);
 }
 
 /**
@@ -293,7 +309,7 @@ async function rollBack(
   await snapshotUnlessLate(store, db, signal, log);
 }
 
-function configuredDb(dbs: readonly DbConfig[], arg: unknown): DbConfig {
+function configuredDb<D extends Pick<DbConfig, "path">>(dbs: readonly D[], arg: unknown): D {
   if (typeof arg !== "string")
     throw new UsageError(`Cannot restore: 'db' must name a configured database (${dbs.map((d) => d.path).join(", ")})`);
   const db = dbs.find((d) => d.path === arg);
@@ -316,19 +332,41 @@ function restoreTarget(args: Readonly<Record<string, unknown>>): { txid?: Txid; 
       throw new UsageError(`Cannot restore: 'txid' ${JSON.stringify(txid)} is not up to 16 hex digits`);
     }
   }
-  if (timestamp !== undefined) {
-    const t = typeof timestamp === "string" ? new Date(timestamp) : undefined;
-    if (!t || Number.isNaN(t.getTime())) throw new UsageError("Cannot restore: 'timestamp' must be an RFC 3339 time");
-    return { timestamp: t };
-  }
+  if (timestamp !== undefined) return { timestamp: restoreTime(timestamp) };
   return {};
+}
+
+/** RFC 3339 `date-time` (section 5.6): full date, `T` (or `t`, space), time, `Z` or an offset. */
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * A restore `timestamp`: a number is Unix milliseconds (a non-negative
+ * integer), a string an RFC 3339 time with its offset (docs/FLEET.md).
+ * @throws {UsageError} naming the value otherwise
+ */
+function restoreTime(value: unknown): Date {
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new UsageError(
+        `Cannot restore: 'timestamp' ${value} is not a whole, non-negative number of Unix milliseconds`,
+      );
+    return new Date(value);
+  }
+  const t = typeof value === "string" && RFC3339_RE.test(value) ? new Date(value) : undefined;
+  if (!t || Number.isNaN(t.getTime()))
+    throw new UsageError(
+      `Cannot restore: 'timestamp' ${JSON.stringify(value)} is neither Unix milliseconds (a number) nor an RFC 3339 time such as "2026-11-22T10:00:00Z"`,
+    );
+  return t;
 }
 
 /**
  * An output path must be absolute, lie inside one of `fleet.restore-dirs`
- * once symlinks are resolved (its directory must exist), and not exist.
+ * once symlinks are resolved (its directory must exist), and not exist —
+ * not even as a dangling symlink, which a restore would otherwise follow
+ * out of the allowed directories or replace.
  */
-function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
+function outputPath(fleet: Pick<FleetConfig, "restoreDirs">, db: Pick<DbConfig, "path">, arg: unknown): string {
   if (typeof arg !== "string" || !isAbsolute(arg))
     throw new UsageError("Cannot restore: 'output' must be an absolute path");
   const out = resolve(arg);
@@ -355,7 +393,12 @@ function outputPath(fleet: FleetConfig, db: DbConfig, arg: unknown): string {
     );
   }
   const target = join(dir, basename(out));
-  if (existsSync(target)) throw new UsageError(`Cannot restore to '${out}': the file exists`);
+  const existing = lstatSync(target, { throwIfNoEntry: false });
+  if (existing?.isSymbolicLink())
+    throw new UsageError(
+      `Cannot restore to '${out}': it is a symbolic link (a restore never writes through or over one)`,
+    );
+  if (existing) throw new UsageError(`Cannot restore to '${out}': the file exists`);
   return target;
 }
 

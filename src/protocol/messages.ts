@@ -9,9 +9,20 @@
  */
 
 import type { AgentStatus, DbStatus, ReplicaStatus } from "./agent-status.ts";
+import type { RefusalCode } from "./reply-codes.ts";
 
 /** Payload schema version. */
 export const MESSAGE_VERSION = 1;
+
+/** The largest payload a parser accepts (256 KiB); a larger one is refused unread. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/**
+ * The largest command payload searched for an id to answer, when it is over
+ * {@linkcode MAX_PAYLOAD_BYTES}: parsing bigger ones just to refuse them
+ * would let any sender make the device allocate a multiple of the payload.
+ */
+export const MAX_ID_SCAN_BYTES = 1024 * 1024;
 
 /** One replica of a database in a status message. */
 export interface ReplicaSummary {
@@ -141,6 +152,22 @@ export class MessageError extends Error {
   override name = "MessageError";
 }
 
+/**
+ * A `cmd` payload that is not a valid, signed command message: the refusal
+ * code it earns and, when the payload names one (`body.id`, a valid id),
+ * the command id a rejection can be answered under.
+ */
+export class CommandParseError extends MessageError {
+  override name = "CommandParseError";
+  readonly code: RefusalCode;
+  readonly id: string | undefined;
+  constructor(message: string, options: { code: RefusalCode; id: string | undefined }) {
+    super(message);
+    this.code = options.code;
+    this.id = options.id;
+  }
+}
+
 const COMMAND_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 
 /** What {@linkcode summarizeDb} reads of a replica's status. */
@@ -207,21 +234,31 @@ export function encodeMessage(message: StatusMessage | EventMessage | CommandMes
  * @throws {MessageError} when it is not JSON, not an object, or another version or type
  */
 function parseEnvelope(payload: Uint8Array, type: string): Record<string, unknown> {
-  if (payload.length > 256 * 1024)
-    throw new MessageError(`Cannot parse ${type} message: ${payload.length} bytes is over the 256 KiB limit`);
+  if (payload.length > MAX_PAYLOAD_BYTES) throw new MessageError(oversize(type, payload.length));
+  const obj = parseObject(payload, type);
+  if (obj.v !== MESSAGE_VERSION)
+    throw new MessageError(`Cannot parse ${type} message: version ${JSON.stringify(obj.v)} is not ${MESSAGE_VERSION}`);
+  if (obj.type !== type) throw new MessageError(`Cannot parse ${type} message: type is ${JSON.stringify(obj.type)}`);
+  return obj;
+}
+
+function oversize(type: string, length: number): string {
+  return `Cannot parse ${type} message: ${length} bytes is over the ${MAX_PAYLOAD_BYTES / 1024} KiB limit`;
+}
+
+/**
+ * Parses a payload as a JSON object.
+ * @throws {MessageError} when it is not JSON, or not an object
+ */
+function parseObject(payload: Uint8Array, type: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(payload).toString("utf8"));
   } catch {
     throw new MessageError(`Cannot parse ${type} message: payload is not JSON`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new MessageError(`Cannot parse ${type} message: payload is not a JSON object`);
-  const obj = value as Record<string, unknown>;
-  if (obj.v !== MESSAGE_VERSION)
-    throw new MessageError(`Cannot parse ${type} message: version ${JSON.stringify(obj.v)} is not ${MESSAGE_VERSION}`);
-  if (obj.type !== type) throw new MessageError(`Cannot parse ${type} message: type is ${JSON.stringify(obj.type)}`);
-  return obj;
+  if (!isObject(value)) throw new MessageError(`Cannot parse ${type} message: payload is not a JSON object`);
+  return value;
 }
 
 function field<T>(
@@ -348,29 +385,67 @@ export function parseEvent(payload: Uint8Array): EventMessage {
 }
 
 /**
- * Parses a `cmd` payload (the signature is checked by `signing.ts`, not here).
- * @throws {MessageError} naming the first bad field
+ * Parses a `cmd` payload (the signature is checked by `signing.ts`, not
+ * here; only its presence is).
+ * @throws {CommandParseError} with the refusal code ("too-large",
+ *   "bad-payload", "bad-version", "bad-signature" when unsigned) and the
+ *   command id when the payload names a valid one
  */
 export function parseCommand(payload: Uint8Array): CommandMessage {
-  const o = parseEnvelope(payload, "command");
-  const b = field(o, "body", "an object", isObject, "command");
-  const body: CommandBody = {
-    id: field(b, "id", "a string", isString, "command"),
-    device: field(b, "device", "a string", isString, "command"),
-    name: field(b, "name", "a string", isString, "command"),
-    args: field(b, "args", "an object", isObject, "command"),
-    issuedAt: field(b, "issuedAt", "a number", isNumber, "command"),
-    expiresAt: field(b, "expiresAt", "a number", isNumber, "command"),
-  };
-  if (!COMMAND_ID_RE.test(body.id))
-    throw new MessageError("Cannot parse command message: 'id' must be 8-64 of A-Z a-z 0-9 _ -");
-  return {
-    v: 1,
-    type: "command",
-    body,
-    keyId: field(o, "keyId", "a string", isString, "command"),
-    signature: field(o, "signature", "a string", isString, "command"),
-  };
+  if (payload.length > MAX_PAYLOAD_BYTES) {
+    let id: string | undefined;
+    if (payload.length <= MAX_ID_SCAN_BYTES) {
+      try {
+        id = commandIdIn(parseObject(payload, "command"));
+      } catch (err) {
+        if (!(err instanceof MessageError)) throw err;
+      }
+    }
+    throw new CommandParseError(oversize("command", payload.length), { code: "too-large", id });
+  }
+  let o: Record<string, unknown>;
+  try {
+    o = parseObject(payload, "command");
+  } catch (err) {
+    if (!(err instanceof MessageError)) throw err;
+    throw new CommandParseError(err.message, { code: "bad-payload", id: undefined });
+  }
+  const id = commandIdIn(o);
+  if (o.v !== MESSAGE_VERSION)
+    throw new CommandParseError(
+      `Cannot parse command message: version ${JSON.stringify(o.v)} is not ${MESSAGE_VERSION}`,
+      { code: "bad-version", id },
+    );
+  let body: CommandBody;
+  try {
+    if (o.type !== "command") throw new MessageError(`Cannot parse command message: type is ${JSON.stringify(o.type)}`);
+    const b = field(o, "body", "an object", isObject, "command");
+    body = {
+      id: field(b, "id", "a string", isString, "command"),
+      device: field(b, "device", "a string", isString, "command"),
+      name: field(b, "name", "a string", isString, "command"),
+      args: field(b, "args", "an object", isObject, "command"),
+      issuedAt: field(b, "issuedAt", "a number", isNumber, "command"),
+      expiresAt: field(b, "expiresAt", "a number", isNumber, "command"),
+    };
+    if (!COMMAND_ID_RE.test(body.id))
+      throw new MessageError("Cannot parse command message: 'id' must be 8-64 of A-Z a-z 0-9 _ -");
+  } catch (err) {
+    if (!(err instanceof MessageError)) throw err;
+    throw new CommandParseError(err.message, { code: "bad-payload", id });
+  }
+  if (!isString(o.keyId) || !isString(o.signature))
+    throw new CommandParseError(
+      "Cannot accept command: it is not signed ('keyId' and 'signature' must be strings; sign it with an operator key)",
+      { code: "bad-signature", id },
+    );
+  return { v: 1, type: "command", body, keyId: o.keyId, signature: o.signature };
+}
+
+/** `body.id` of a command-like object when it is a valid command id (so a refusal can be answered). */
+function commandIdIn(o: Record<string, unknown>): string | undefined {
+  const id = isObject(o.body) ? o.body.id : undefined;
+  return isString(id) && COMMAND_ID_RE.test(id) ? id : undefined;
 }
 
 /**

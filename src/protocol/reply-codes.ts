@@ -15,9 +15,13 @@
 export const REFUSAL_CODES = [
   /** Not a valid command message, or a malformed protocol field (`timeoutMs`). */
   "bad-payload",
-  /** Unsigned, signed by a key the device does not trust, or tampered with. */
+  /** The payload is over the 256 KiB limit (`MAX_PAYLOAD_BYTES`). */
+  "too-large",
+  /** Its `v` is not a version this device speaks (1). */
+  "bad-version",
+  /** Unsigned (no `keyId` or `signature`), signed by a key the device does not trust, or tampered with. */
   "bad-signature",
-  /** Addressed to another device (seen in `command.rejected` events only: the device never answers on another's topic). */
+  /** Addressed to another device (`body.device`); answered on this device's own `res/` topic. */
   "wrong-device",
   /** Outside its validity: expired, issued in the device's future, or valid for longer than 24 h. */
   "expired",
@@ -27,11 +31,21 @@ export const REFUSAL_CODES = [
   "unknown-command",
   /** Another command holds a database it needs (a restore runs alone on its database). */
   "busy",
+  /**
+   * Its arguments would fail: `db` not configured, a malformed `txid` or
+   * `timestamp`, an `output` outside `fleet.restore-dirs` or existing (a
+   * dangling symlink included). Checked before "accepted", so nothing ran.
+   */
+  "bad-arguments",
 ] as const;
 
 /** Codes of a `failed` reply: the command ran and did not succeed. */
 export const FAILURE_CODES = [
-  /** Bad arguments: `db` not configured, a malformed `txid`, an `output` outside `fleet.restore-dirs` … */
+  /**
+   * Bad arguments found only while running (an `output` file that appeared
+   * after the command was accepted); agents before issue #15 also used it
+   * for what is now "bad-arguments".
+   */
   "usage",
   /** A replica could not be reached or refused (network, credentials, missing bucket). */
   "replica",

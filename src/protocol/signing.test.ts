@@ -80,3 +80,35 @@ describe("signCommand / signatureProblem", () => {
     expect(() => parsePrivateKey("not a pem")).toThrow("not a PEM private key");
   });
 });
+
+describe("the docs/FLEET.md test vector", () => {
+  // docs/FLEET.md "Implementing a client": a third party checks its own code against these.
+  const pem =
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n-----END PRIVATE KEY-----\n";
+  const vector: CommandBody = {
+    id: "c0123456789abcdef",
+    device: "gw-01",
+    name: "restore",
+    args: { timestamp: "2026-11-22T10:00:00Z", db: "/var/lib/app/app.db", timeoutMs: 595000 },
+    issuedAt: 1795318328140,
+    expiresAt: 1795318628140,
+  };
+
+  test("public key line, key id, canonical body and signature", () => {
+    const key = parsePrivateKey(pem);
+    expect(key.publicKey).toBe("ed25519:6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
+    expect(key.keyId).toBe("kfe812c12f3ab4ce6");
+    expect(canonicalJson(vector)).toBe(
+      '{"args":{"db":"/var/lib/app/app.db","timeoutMs":595000,"timestamp":"2026-11-22T10:00:00Z"},"device":"gw-01","expiresAt":1795318628140,"id":"c0123456789abcdef","issuedAt":1795318328140,"name":"restore"}',
+    );
+    expect(signCommand(vector, key).signature).toBe(
+      "7UvBY5BkfeURc2cODg5zddlyXTyHqf1SxijUjs5Nz0d_aH6iDPMwhskHaDMYkQdAaHtOHmB9O5OiP7WmRDZ-AQ",
+    );
+  });
+
+  test("canonical escaping and numbers", () => {
+    expect(canonicalJson({ b: [1, 2.5, -0, 1e21, 0.1, true, null], a: 'é\n\u0001"\\/', B: {}, "": 0 })).toBe(
+      '{"":0,"B":{},"a":"é\\n\\u0001\\"\\\\/","b":[1,2.5,0,1e+21,0.1,true,null]}',
+    );
+  });
+});

@@ -6,7 +6,7 @@
  * | topic | direction | QoS | retained |
  * |---|---|---|---|
  * | `<root>/<device>/status` | device → fleet | 1 | yes (Last Will: offline) |
- * | `<root>/<device>/tele`   | device → fleet | 0 | no |
+ * | `<root>/<device>/tele`   | device → fleet | 0 | yes (the whole status object) |
  * | `<root>/<device>/evt`    | device → fleet | 1 | no |
  * | `<root>/<device>/cmd`    | operator → device | 1 | no |
  * | `<root>/<device>/res/<x>`| device → operator | 1 | no |

@@ -22,7 +22,7 @@ export interface CliRun {
 /** Runs `litefleet <args>` in this process. */
 export async function runCli(
   args: string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string; now?: () => number } = {},
+  options: { env?: Record<string, string | undefined>; cwd?: string; now?: () => number; isTty?: boolean } = {},
 ): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
@@ -32,7 +32,7 @@ export async function runCli(
     flush: async () => {},
     env: options.env ?? {},
     cwd: options.cwd ?? process.cwd(),
-    isTty: false,
+    isTty: options.isTty ?? false,
     onSignal: () => () => {},
     ...(options.now ? { now: options.now } : {}),
   };

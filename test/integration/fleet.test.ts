@@ -465,15 +465,24 @@ describe("fleet over MQTT", () => {
       expect(readdirSync(labDir)).toEqual(["copy.db"]);
       expect(appData(copy)).toBe(before);
       expect(agent.log()).toContain("database restored to another path");
+      // Argument checks run before "accepted": refused, never accepted-then-failed (issue #15).
       const outside = await r.send("restore", ["--db", r.db, "--output", join(dir.path, "elsewhere.db")]);
       expect(outside.code).toBe(2);
-      expect(outside.replies.at(-1)).toMatchObject({ status: "failed", code: "usage" });
+      expect(outside.replies.map((x) => x.status)).toEqual(["rejected"]);
+      expect(outside.replies.at(-1)).toMatchObject({ status: "rejected", code: "bad-arguments" });
       expect(outside.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
+      // A dangling symlink inside the restore dir is refused, not followed or replaced (issue #15).
+      symlinkSync(join(dir.path, "target-of-link.db"), join(labDir, "dangling.db"));
+      const dangling = await r.send("restore", ["--db", r.db, "--output", join(labDir, "dangling.db")]);
+      expect(dangling.replies).toMatchObject([{ status: "rejected", code: "bad-arguments" }]);
+      expect(dangling.replies.at(-1)?.error).toContain("it is a symbolic link");
+      expect(readdirSync(dir.path)).not.toContain("target-of-link.db");
       // A symlink inside the restore dir does not lead out of it.
       symlinkSync(dir.path, join(labDir, "escape"));
       const escaped = await r.send("restore", ["--db", r.db, "--output", join(labDir, "escape", "x.db")]);
       expect(escaped.replies.at(-1)?.error).toContain("not inside fleet.restore-dirs");
       const unknown = await r.send("restore", ["--db", "/etc/passwd"]);
+      expect(unknown.replies).toMatchObject([{ status: "rejected", code: "bad-arguments" }]);
       expect(unknown.replies.at(-1)?.error).toContain("not a configured database");
       // The planner's message reaches the operator (issue #12): past the end is not a broken replica.
       const past = await r.send("restore", ["--db", r.db, "--output", join(labDir, "past.db"), "--txid", "ffffffff"]);
