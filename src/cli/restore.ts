@@ -138,6 +138,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
         pageSize: result.pageSize,
         pages: result.pages,
         files: result.files,
+        uncheckedFiles: result.unchecked,
         bytes: result.bytes,
         checksum: result.checksum.toString(16).padStart(16, "0"),
         seconds: (Date.now() - started) / 1000,
@@ -147,8 +148,17 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     say(
       `Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, integrity ok, in ${((Date.now() - started) / 1000).toFixed(1)}s`,
     );
+    if (result.unchecked > 0) say(uncheckedLine(result.unchecked, result.files));
   }
   return ExitCode.ok;
+}
+
+/** The line that says how many files of a restore had no database checksums to compare. */
+function uncheckedLine(unchecked: number, files: number): string {
+  return (
+    `Note: ${unchecked} of ${files} files recorded no database checksums (written by another tool, or their checksum record names other bytes); ` +
+    "their pages were checked by the file checksums and integrity_check only"
+  );
 }
 
 function parseV3Target(options: RestoreOptions): { generation?: string; index?: number; timestamp?: Date } {

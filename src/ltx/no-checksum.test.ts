@@ -118,6 +118,14 @@ describe("toNoChecksum", () => {
     expect(Buffer.compare(await materialize(again.body), plain)).toBe(0);
   });
 
+  test("bytes that are not an LTX file come back as they are", async () => {
+    for (const bytes of [new Uint8Array(0), new Uint8Array([1, 2, 3]), new TextEncoder().encode("not an LTX file")]) {
+      const copy = await toNoChecksum(bytesSource(bytes), "n.ltx");
+      expect(copy.checksums).toBeUndefined();
+      expect(await materialize(copy.body)).toEqual(bytes);
+    }
+  });
+
   test("a malformed page index is a CorruptFileError", async () => {
     const { checked } = pair({ pageSize: 512, commit: 1, minTxid: 2n, maxTxid: 2n }, [1]);
     const bad = checked.slice();

@@ -30,6 +30,7 @@ import {
   decodeHeader,
   HEADER_FLAG_NO_CHECKSUM,
   HEADER_SIZE,
+  MAGIC,
   hasNoChecksum,
   PAGE_HEADER_SIZE,
   TRAILER_SIZE,
@@ -51,6 +52,8 @@ export interface NoChecksumCopy {
   readonly checksums: DatabaseChecksums | undefined;
 }
 
+const MAGIC_BYTES = new TextEncoder().encode(MAGIC);
+
 /** Bytes per read while counting the page index's entries. */
 const INDEX_READ_SIZE = 64 * 1024;
 
@@ -59,19 +62,25 @@ const PRE_APPLY_OFFSET = 40;
 
 /**
  * The NoChecksum form of the LTX file in `source`, as a view over it (same
- * size; the 100 header bytes and the 16 trailer bytes differ). A file that
- * already has the NoChecksum flag comes back as it is, with no checksums.
+ * size; the 100 header bytes and the 16 trailer bytes differ). A body that
+ * has no database checksums to take out — an LTX file with the NoChecksum
+ * flag already, or bytes that do not start with the LTX magic at all —
+ * comes back as it is, with no checksums.
  *
  * @param path names the file in errors
- * @throws {CorruptFileError} when the header or page index is malformed
+ * @throws {CorruptFileError} when an LTX header, its size or its page index is malformed
  */
 export async function toNoChecksum(source: ByteSource, path: string): Promise<NoChecksumCopy> {
+  const as: NoChecksumCopy = { body: source, checksums: undefined };
+  if (source.size < MAGIC_BYTES.length) return as;
+  const magic = await source.read(0, MAGIC_BYTES.length);
+  if (magic.some((b, i) => b !== MAGIC_BYTES[i])) return as;
   if (source.size < MIN_FILE_SIZE) {
     throw new CorruptFileError(`Cannot convert '${path}' to NoChecksum: it has ${source.size} bytes`, { path });
   }
   const oldHeader = (await source.read(0, HEADER_SIZE)).slice();
   const header = decodeHeader(oldHeader, { path });
-  if (hasNoChecksum(header)) return { body: source, checksums: undefined };
+  if (hasNoChecksum(header)) return as;
   const tail = await source.read(source.size - INDEX_SIZE_FROM_END, INDEX_SIZE_FROM_END);
   const view = new DataView(tail.buffer, tail.byteOffset, INDEX_SIZE_FROM_END);
   const indexSize = checkPageIndexSize(view.getBigUint64(0), source.size, { path });

@@ -85,13 +85,17 @@ function countingClient(inner: ReplicaClient): ReplicaClient & { bytesRead: numb
       o?: Parameters<ReplicaClient["openLtxFile"]>[1],
     ) {
       const chunks = await inner.openLtxFile(key, o);
-      return (async function* () {
-        for await (const chunk of chunks) {
-          wrapper.bytesRead += chunk.length;
-          yield chunk;
-        }
-      })();
+      return {
+        checksums: chunks.checksums,
+        async *[Symbol.asyncIterator]() {
+          for await (const chunk of chunks) {
+            wrapper.bytesRead += chunk.length;
+            yield chunk;
+          }
+        },
+      };
     },
+    statLtxFile: inner.statLtxFile.bind(inner),
     writeLtxFile: inner.writeLtxFile.bind(inner),
     deleteLtxFiles: inner.deleteLtxFiles.bind(inner),
     deleteAll: inner.deleteAll.bind(inner),
