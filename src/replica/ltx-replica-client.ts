@@ -179,10 +179,15 @@ export class LtxReplicaClient implements ReplicaClient {
    */
   async openLtxFile(key: LtxFileKey, options: SignalOptions = {}): Promise<LtxFileBody> {
     const body = await this.#store.get(this.#key(key), options);
-    return {
-      checksums: checksumRecordOf(body.metadata, describe(this, key)),
-      [Symbol.asyncIterator]: () => body[Symbol.asyncIterator](),
-    };
+    let checksums;
+    try {
+      checksums = checksumRecordOf(body.metadata, describe(this, key));
+    } catch (err) {
+      // Start and stop the body, so the store releases it (a file's descriptor, a response).
+      for await (const _ of body) break;
+      throw err;
+    }
+    return { checksums, [Symbol.asyncIterator]: () => body[Symbol.asyncIterator]() };
   }
 
   /**

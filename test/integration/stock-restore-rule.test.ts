@@ -7,15 +7,18 @@
  * the model of stock's rule (`test/harness/stock-restore-rule.ts`), which
  * must succeed and equal litefleet's restore byte for byte. The same
  * replicas written the old way (flags 0 on the replica) fail the model
- * with stock's error, and still restore with litefleet, checked.
+ * with stock's error, and still restore with litefleet, checked. The model
+ * itself is held to stock v0.5.16's own restores of the replica it wrote
+ * (`../shared/fixtures/litestream-v05/`). No stock binary runs here.
  *
  * @module
  */
 
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { DbCapture } from "../../src/agent/capture.ts";
 import { LocalStore } from "../../src/agent/local-store.ts";
 import { Uploader } from "../../src/agent/uploader.ts";
@@ -158,7 +161,22 @@ async function everyPointThroughStock(client: ReplicaClient, dir: string): Promi
   return n;
 }
 
+/** Stock Litestream v0.5.16's own replica and its own restores of it. */
+const V05_FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/litestream-v05/", import.meta.url));
+
 describe("stock Litestream restore rule", () => {
+  test("the model reproduces stock v0.5.16's own restores of the replica it wrote, at every TXID", async () => {
+    await using dir = await makeTempDir("lf-stock-rule-");
+    cpSync(join(V05_FIXTURE, "replica"), join(dir.path, "replica"), { recursive: true });
+    const client = new FileReplicaClient({ type: "file", path: join(dir.path, "replica") });
+    for (const n of [1n, 2n, 3n, 4n]) {
+      const stock = await stockRestore(client, await stockRestorePlan(client, { txid: n as Txid }));
+      expect(Buffer.compare(stock, readFileSync(join(V05_FIXTURE, `expected-txid-${n}.db`)))).toBe(0);
+    }
+    const latest = await stockRestore(client, await stockRestorePlan(client));
+    expect(Buffer.compare(latest, readFileSync(join(V05_FIXTURE, "expected-txid-4.db")))).toBe(0);
+  });
+
   test("every restore point of a replica the real capture and uploader wrote passes stock's rule and equals litefleet's restore", async () => {
     await using dir = await makeTempDir("lf-stock-rule-");
     const client = new FileReplicaClient({ type: "file", path: join(dir.path, "replica") });

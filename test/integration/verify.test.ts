@@ -54,7 +54,9 @@ async function replicatedPair(dir: string, blobs: number): Promise<{ db: string;
 function ltxFiles(replica: string): string[] {
   const out: string[] = [];
   for (const level of readdirSync(join(replica, "ltx"))) {
-    for (const f of readdirSync(join(replica, "ltx", level))) out.push(join(replica, "ltx", level, f));
+    for (const f of readdirSync(join(replica, "ltx", level)).filter((n) => n.endsWith(".ltx"))) {
+      out.push(join(replica, "ltx", level, f));
+    }
   }
   return out;
 }
