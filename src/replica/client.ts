@@ -90,6 +90,13 @@ export interface WriteLtxFileOptions extends SignalOptions {
    * body goes out as fast as the storage takes it.
    */
   readonly throttle?: ByteThrottle;
+  /**
+   * The checksum record of a body that is already in NoChecksum form (a
+   * file copied from another replica, with `statLtxFile`'s record), stored
+   * beside it; ignored for a body with checksums of its own (flags 0),
+   * whose record comes from the body.
+   */
+  readonly checksums?: DatabaseChecksums | undefined;
 }
 
 /**

@@ -211,10 +211,11 @@ export class LtxReplicaClient implements ReplicaClient {
   async writeLtxFile(key: LtxFileKey, body: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
     const { signal, timestamp, throttle } = options;
     const stored = await toNoChecksum(body instanceof Uint8Array ? bytesSource(body) : body, describe(this, key));
+    const checksums = stored.checksums ?? options.checksums;
     const { etag } = await this.#store.put(this.#key(key), stored.body, {
       metadata: {
         "litestream-timestamp": timestamp.toISOString(),
-        ...(stored.checksums === undefined ? {} : { [CHECKSUMS_METADATA]: formatChecksumRecord(stored.checksums) }),
+        ...(checksums === undefined ? {} : { [CHECKSUMS_METADATA]: formatChecksumRecord(checksums) }),
       },
       mtime: timestamp,
       ...(throttle === undefined ? {} : { throttle }),
