@@ -31,6 +31,7 @@ import { decodeHeader, decodeTrailer, HEADER_SIZE, TRAILER_SIZE, type LtxHeader 
 import { formatTxid, txid, type Txid } from "../ltx/txid.ts";
 import type { Logger } from "../log.ts";
 import { systemClock, type Clock } from "../platform/clock.ts";
+import { effectivePostApply } from "../replica/checksum-record.ts";
 import { SNAPSHOT_LEVEL, type LtxFileInfo, type ReplicaClient } from "../replica/client.ts";
 import type { ByteThrottle } from "../replica/throttle.ts";
 import { describe } from "../restore/planner.ts";
@@ -411,21 +412,25 @@ export class Uploader {
     }
   }
 
-  /** The database checksum a replica file records after it applies (its trailer), if any. */
+  /**
+   * The database checksum a replica file records after it applies, if
+   * any: its trailer's (files of earlier versions), or the checksum record
+   * stored beside a NoChecksum file when it names the file's bytes (one
+   * HEAD more), as `effectivePostApply` rules.
+   */
   async #checksumAt(f: LtxFileInfo | undefined, signal: AbortSignal | undefined): Promise<bigint | undefined> {
     if (!f || f.size < HEADER_SIZE + TRAILER_SIZE) return undefined;
-    const bytes = await this.client.readLtxFile(f, {
-      offset: f.size - TRAILER_SIZE,
-      size: TRAILER_SIZE,
-      ...(signal ? { signal } : {}),
-    });
-    const { postApplyChecksum } = decodeTrailer(bytes, { path: describe(this.client, f) });
-    return postApplyChecksum === 0n ? undefined : postApplyChecksum;
+    const sig = signal ? { signal } : {};
+    const bytes = await this.client.readLtxFile(f, { offset: f.size - TRAILER_SIZE, size: TRAILER_SIZE, ...sig });
+    const trailer = decodeTrailer(bytes, { path: describe(this.client, f) });
+    const record = trailer.postApplyChecksum === 0n ? (await this.client.statLtxFile(f, sig)).checksums : undefined;
+    return effectivePostApply(trailer, record);
   }
 
   /**
-   * The database checksum the replica records at its highest TXID (one
-   * ranged read of the tip file's trailer, after `settle`), so the
+   * The database checksum the replica records at its highest TXID (a
+   * ranged read of the tip file's trailer and a HEAD for its checksum
+   * record, after `settle`), so the
    * first file of a fresh local state can continue the replica's checksum
    * chain. Undefined when unknown (no tip, or it records no checksums).
    */

@@ -191,6 +191,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
         pageSize: result.pageSize,
         pages: result.pages,
         files: result.files,
+        uncheckedFiles: result.unchecked,
         bytes: result.bytes,
         checksum: result.checksum.toString(16).padStart(16, "0"),
         integrityCheck: integrity,
@@ -201,6 +202,7 @@ export async function runRestore(io: CliIo, source: string, options: RestoreOpti
     say(
       `Restored TXID ${formatTxid(result.txid)}: ${result.pages} pages, ${integrityWords(integrity)}, in ${((Date.now() - started) / 1000).toFixed(1)}s`,
     );
+    if (result.unchecked > 0) say(uncheckedLine(result.unchecked, result.files));
   }
   return ExitCode.ok;
 }
@@ -258,6 +260,14 @@ function followV3Error(): UsageError {
   return new UsageError(
     "Cannot follow a Litestream v0.3 replica: follow mode applies LTX files",
     "restore it without -f, or convert it first with 'litefleet migrate'",
+  );
+}
+
+/** The line that says how many files of a restore had no database checksums to compare. */
+function uncheckedLine(unchecked: number, files: number): string {
+  return (
+    `Note: ${unchecked} of ${files} files recorded no database checksums (written by another tool, or their checksum record names other bytes); ` +
+    "their pages were checked by the file checksums and integrity_check only"
   );
 }
 

@@ -68,6 +68,11 @@ function finish(io: CliIo, options: VerifyOptions, report: VerifyReport): number
       `ok: ${report.db} equals ${report.replica} at TXID ${report.matchedTxid} ` +
         `(checksum ${report.liveChecksum}, ${report.pages} pages; ${report.mode} path fetched ${report.bytesFetched} of ${report.bytesInPlan} bytes)\n`,
     );
+    if ((report.uncheckedFiles ?? 0) > 0) {
+      io.stdout(
+        `note: ${report.uncheckedFiles} of ${report.files} files recorded no database checksums (written by another tool, or their checksum record names other bytes); the pages were compared instead\n`,
+      );
+    }
   }
   if (!report.ok) {
     io.stderr(`Error: Cannot verify '${report.db}': ${report.error}\n`);

@@ -106,3 +106,36 @@ export async function* chunksOf(
 ): AsyncGenerator<Uint8Array> {
   for (let at = start; at < end; at += chunkSize) yield await source.read(at, Math.min(chunkSize, end - at));
 }
+
+/** Bytes that replace a stretch of a body in {@linkcode overlaySource}. */
+export interface BytePatch {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * `source` with the bytes of each patch in place of its own (same size):
+ * reads that touch a patch get a fresh copy with the patch applied, the
+ * others `source`'s own result.
+ * @throws {RangeError} when a patch lies outside the body
+ */
+export function overlaySource(source: ByteSource, patches: readonly BytePatch[]): ByteSource {
+  for (const p of patches) checkRange(source, p.offset, p.bytes.byteLength, "a patched body");
+  const patched: ByteSource = {
+    size: source.size,
+    async read(offset, length) {
+      checkRange(patched, offset, length, "a patched body");
+      const hits = patches.filter((p) => p.offset < offset + length && p.offset + p.bytes.byteLength > offset);
+      const own = await source.read(offset, length);
+      if (hits.length === 0) return own;
+      const out = own.slice();
+      for (const p of hits) {
+        const from = Math.max(p.offset, offset);
+        const to = Math.min(p.offset + p.bytes.byteLength, offset + length);
+        out.set(p.bytes.subarray(from - p.offset, to - p.offset), from - offset);
+      }
+      return out;
+    },
+  };
+  return patched;
+}

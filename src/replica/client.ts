@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { DatabaseChecksums } from "../ltx/no-checksum.ts";
 import type { Txid } from "../ltx/txid.ts";
 import type { ByteSource } from "../platform/byte-source.ts";
 import type { ByteThrottle } from "./throttle.ts";
@@ -43,6 +44,22 @@ export interface LtxFileInfo extends LtxFileKey {
   readonly etag?: string;
 }
 
+/**
+ * A streamed LTX file with the checksum record stored beside it (see
+ * `checksum-record.ts`; undefined when the object has none). The record
+ * counts only for the bytes it names: `effectiveChecksums` decides.
+ */
+export interface LtxFileBody extends AsyncIterable<Uint8Array> {
+  readonly checksums: DatabaseChecksums | undefined;
+}
+
+/** What `statLtxFile` says about one file, without its bytes. */
+export interface LtxFileStat {
+  readonly size: number;
+  /** The checksum record stored beside the file; see `LtxFileBody.checksums`. */
+  readonly checksums: DatabaseChecksums | undefined;
+}
+
 /** Options accepted by every I/O call. */
 export interface SignalOptions {
   readonly signal?: AbortSignal;
@@ -73,6 +90,13 @@ export interface WriteLtxFileOptions extends SignalOptions {
    * body goes out as fast as the storage takes it.
    */
   readonly throttle?: ByteThrottle;
+  /**
+   * The checksum record of a body that is already in NoChecksum form (a
+   * file copied from another replica, with `statLtxFile`'s record), stored
+   * beside it; ignored for a body with checksums of its own (flags 0),
+   * whose record comes from the body.
+   */
+  readonly checksums?: DatabaseChecksums | undefined;
 }
 
 /**
@@ -110,14 +134,26 @@ export interface ReplicaClient {
   readLtxFile(key: LtxFileKey, options?: SignalOptions & { offset?: number; size?: number }): Promise<Uint8Array>;
   /**
    * Streams a whole file: the chunks in order, of any size, never the whole
-   * file at once. Memory is bounded by a chunk, whatever the file's size.
+   * file at once, and the checksum record the same read returned. Memory
+   * is bounded by a chunk, whatever the file's size.
+   * @throws {CorruptFileError} when the record does not parse
    */
-  openLtxFile(key: LtxFileKey, options?: SignalOptions): Promise<AsyncIterable<Uint8Array>>;
+  openLtxFile(key: LtxFileKey, options?: SignalOptions): Promise<LtxFileBody>;
   /**
-   * Writes a file. `timestamp` is the LTX header timestamp, stored as file
-   * mtime or S3 metadata `litestream-timestamp`; `throttle` paces the body
-   * (see `WriteLtxFileOptions`). A `ByteSource` body is read in pieces
-   * (again on a retry), never whole.
+   * The size and checksum record of a file, without its bytes (S3: a HEAD).
+   * @throws {NotFoundError} when the file does not exist
+   * @throws {CorruptFileError} when the record does not parse
+   */
+  statLtxFile(key: LtxFileKey, options?: SignalOptions): Promise<LtxFileStat>;
+  /**
+   * Writes a file. A file with database checksums (flags 0) is stored as
+   * its NoChecksum form, which stock Litestream restores, with the
+   * checksums in a record beside it (`checksum-record.ts`); the body is
+   * converted on the way out, never in place. `timestamp` is the LTX
+   * header timestamp, stored as file mtime or S3 metadata
+   * `litestream-timestamp`; `throttle` paces the body (see
+   * `WriteLtxFileOptions`). A `ByteSource` body is read in pieces (again
+   * on a retry), never whole.
    */
   writeLtxFile(key: LtxFileKey, body: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo>;
   /** Deletes files; missing ones are ignored. */

@@ -8,18 +8,24 @@
  */
 
 import { parseLtxFileName } from "../ltx/file-name.ts";
+import { toNoChecksum } from "../ltx/no-checksum.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
+import { bytesSource } from "../platform/byte-source.ts";
+import { CHECKSUMS_METADATA, checksumRecordOf, formatChecksumRecord } from "./checksum-record.ts";
 import {
   bodySize,
   SNAPSHOT_LEVEL,
   type LtxBody,
+  type LtxFileBody,
   type LtxFileInfo,
   type LtxFileKey,
+  type LtxFileStat,
   type ReplicaClient,
   type SignalOptions,
   type WriteLtxFileOptions,
 } from "./client.ts";
 import { assertLevel, ltxFileNameOf } from "./layout.ts";
+import { describe } from "./ltx-files.ts";
 import { checkByteCount, listObjects, type ObjectStore } from "./object-store.ts";
 
 /** Where a backend keeps each level (keys relative to the store's root). */
@@ -166,22 +172,51 @@ export class LtxReplicaClient implements ReplicaClient {
   }
 
   /**
-   * Streams a whole file in chunks.
+   * Streams a whole file in chunks, with its checksum record (from the
+   * same GET on S3).
    * @throws {NotFoundError} when the file does not exist (before it returns)
+   * @throws {CorruptFileError} when the record does not parse
    */
-  async openLtxFile(key: LtxFileKey, options: SignalOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    return await this.#store.get(this.#key(key), options);
+  async openLtxFile(key: LtxFileKey, options: SignalOptions = {}): Promise<LtxFileBody> {
+    const body = await this.#store.get(this.#key(key), options);
+    let checksums;
+    try {
+      checksums = checksumRecordOf(body.metadata, describe(this, key));
+    } catch (err) {
+      // Start and stop the body, so the store releases it (a file's descriptor, a response).
+      for await (const _ of body) break;
+      throw err;
+    }
+    return { checksums, [Symbol.asyncIterator]: () => body[Symbol.asyncIterator]() };
   }
 
   /**
-   * Writes a file with the LTX timestamp as S3 metadata
-   * `litestream-timestamp` (RFC 3339) and as the file mtime.
+   * Size and checksum record of a file (one HEAD on S3).
+   * @throws {NotFoundError} when the file does not exist
+   * @throws {CorruptFileError} when the record does not parse
+   */
+  async statLtxFile(key: LtxFileKey, options: SignalOptions = {}): Promise<LtxFileStat> {
+    const info = await this.#store.head(this.#key(key), options);
+    return { size: info.size, checksums: checksumRecordOf(info.metadata, describe(this, key)) };
+  }
+
+  /**
+   * Writes a file in its NoChecksum form (see `ReplicaClient.writeLtxFile`),
+   * with the LTX timestamp as metadata `litestream-timestamp` (RFC 3339)
+   * and as the file mtime, and the checksum record as metadata
+   * `litefleet-checksums`.
+   * @throws {CorruptFileError} when the body is not a well-formed LTX file
    * @throws {ReplicaError} when the storage refuses the write
    */
   async writeLtxFile(key: LtxFileKey, body: LtxBody, options: WriteLtxFileOptions): Promise<LtxFileInfo> {
     const { signal, timestamp, throttle } = options;
-    const { etag } = await this.#store.put(this.#key(key), body, {
-      metadata: { "litestream-timestamp": timestamp.toISOString() },
+    const stored = await toNoChecksum(body instanceof Uint8Array ? bytesSource(body) : body, describe(this, key));
+    const checksums = stored.checksums ?? options.checksums;
+    const { etag } = await this.#store.put(this.#key(key), stored.body, {
+      metadata: {
+        "litestream-timestamp": timestamp.toISOString(),
+        ...(checksums === undefined ? {} : { [CHECKSUMS_METADATA]: formatChecksumRecord(checksums) }),
+      },
       mtime: timestamp,
       ...(throttle === undefined ? {} : { throttle }),
       ...(signal === undefined ? {} : { signal }),

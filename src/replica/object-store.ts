@@ -26,6 +26,24 @@ export interface ObjectInfo {
    * the key is written again with other bytes; file: absent.
    */
   readonly etag?: string;
+  /**
+   * `head` only: the user metadata the object was written with (names in
+   * lower case; S3: the `x-amz-meta-*` headers, a directory: the sidecar
+   * file). Listings leave it unset.
+   */
+  readonly metadata?: ObjectMetadata;
+}
+
+/** User metadata of an object: names in lower case. */
+export type ObjectMetadata = Readonly<Record<string, string>>;
+
+/**
+ * A streamed object: its chunks, and the user metadata the same read
+ * returned (S3: the GET's headers, a directory: the sidecar), so a reader
+ * needs no second request for it.
+ */
+export interface ObjectBody extends AsyncIterable<Uint8Array> {
+  readonly metadata: ObjectMetadata;
 }
 
 /** What a `put` reports about the object it wrote. */
@@ -82,10 +100,12 @@ export interface GetOptions extends StoreOptions {
 /** Options of `ObjectStore.put`. */
 export interface PutOptions extends StoreOptions {
   /**
-   * User metadata. S3: `x-amz-meta-<name>` headers (Litestream's
-   * `litestream-timestamp`); a directory has nowhere to keep it and ignores it.
+   * User metadata (names in lower case). S3: `x-amz-meta-<name>` headers
+   * (Litestream's `litestream-timestamp`), written by the same request as
+   * the object; a directory: a sidecar file beside it (see
+   * `FileObjectStore`). `get` and `head` return it.
    */
-  readonly metadata?: Readonly<Record<string, string>>;
+  readonly metadata?: ObjectMetadata;
   /**
    * The object's time. A directory sets the file's mtime to it; S3 ignores
    * it (`LastModified` is the upload time on the storage's clock).
@@ -105,6 +125,8 @@ export interface PutOptions extends StoreOptions {
  *   nothing.
  * - `get`, `getBytes` and `head` throw `NotFoundError` for a missing object
  *   (`get` before it returns).
+ * - `get` and `head` return the metadata of the last `put` of the key (none
+ *   when it was written without).
  * - `delete` ignores keys that are already gone.
  * - Failures to reach the storage or authenticate throw `ReplicaError` with
  *   a hint for the operator; aborts pass through unchanged.
@@ -122,10 +144,10 @@ export interface ObjectStore {
   /** Lists the keys that start with `prefix` (relative to the root); see the contract. */
   list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>;
   /** Streams an object (or a range of it) in chunks of any size. */
-  get(key: string, options?: GetOptions): Promise<AsyncIterable<Uint8Array>>;
+  get(key: string, options?: GetOptions): Promise<ObjectBody>;
   /** Reads a small object or range into one array. */
   getBytes(key: string, options?: GetOptions): Promise<Uint8Array>;
-  /** Size and time of one object. */
+  /** Size, time and metadata of one object. */
   head(key: string, options?: StoreOptions): Promise<ObjectInfo>;
   /** Writes an object; see the contract. */
   put(key: string, body: LtxBody, options?: PutOptions): Promise<PutResult>;

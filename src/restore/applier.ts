@@ -3,7 +3,10 @@
  * stream decoder and writes its pages into `<output>.tmp` as they arrive,
  * keeping the database checksum (one checksum per page) as it goes; checks
  * each file's checksum at its end and the chain's database checksums
- * (pre-apply against the state built so far, post-apply after), then
+ * (pre-apply against the state built so far, post-apply after; which
+ * checksums a file has is `effectiveChecksums`' rule: its own header and
+ * trailer, or the record stored beside a NoChecksum file when it names
+ * the file's bytes; files with none are counted, not skipped silently), then
  * fsyncs, runs `PRAGMA integrity_check`, and only then renames over
  * `<output>`. Memory is a page and a chunk plus 8 bytes per page, whatever
  * the files' sizes. A failure at any point (a checksum at the end of a
@@ -17,11 +20,13 @@ import { ftruncateSync } from "node:fs";
 import { ChecksumMismatchError, CorruptFileError } from "../errors.ts";
 import { lockPageNumber, PageChecksums } from "../ltx/checksum.ts";
 import { decodeLtxStream, type LtxStream } from "../ltx/stream-decoder.ts";
-import { HEADER_FLAG_NO_CHECKSUM } from "../ltx/header.ts";
+import { hasNoChecksum } from "../ltx/header.ts";
+import { effectiveChecksums } from "../replica/checksum-record.ts";
 import { GarbagePacer } from "../platform/gc.ts";
 import { openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
+import type { DatabaseChecksums } from "../ltx/no-checksum.ts";
 import { PageWriter } from "./page-writer.ts";
 import { PlanPrefetcher } from "./prefetch.ts";
 import { describe, type RestorePlan } from "./planner.ts";
@@ -48,6 +53,12 @@ export interface RestoreResult {
   readonly bytes: number;
   /** Database checksum of the result (LTX definition). */
   readonly checksum: bigint;
+  /**
+   * Files of the plan that had no database checksums (stock Litestream's,
+   * or a record that names other bytes): their pages were checked by the
+   * file checksum only, the chain not across them.
+   */
+  readonly unchecked: number;
 }
 
 /**
@@ -100,6 +111,7 @@ export async function applyRestorePlan(
     files: plan.files.length,
     bytes: bytesDone,
     checksum: db.checksum,
+    unchecked: db.unchecked,
   };
 }
 
@@ -116,6 +128,8 @@ export class ChainedDatabase {
   #writer: PageWriter | undefined;
   pageSize = 0;
   commit = 0;
+  /** Files applied that had no database checksums (see `RestoreResult.unchecked`). */
+  unchecked = 0;
 
   /**
    * Starts from the database file at `path`, read one page at a time (its
@@ -179,7 +193,7 @@ export class ChainedDatabase {
     const chunks = await client.openLtxFile(info, options.signal ? { signal: options.signal } : {});
     const file = await decodeLtxStream(chunks, { path: name });
     try {
-      await this.#applyStream(file, { info, name, fd, first: options.first });
+      await this.#applyStream(file, { info, name, fd, first: options.first, record: chunks.checksums });
     } catch (err) {
       await file.cancel().catch(() => {});
       throw err;
@@ -189,9 +203,15 @@ export class ChainedDatabase {
   /** Applies the pages of `file`, checked as `apply` describes. */
   async #applyStream(
     file: LtxStream,
-    at: { info: LtxFileInfo; name: string; fd: number | undefined; first: boolean },
+    at: {
+      info: LtxFileInfo;
+      name: string;
+      fd: number | undefined;
+      first: boolean;
+      record: DatabaseChecksums | undefined;
+    },
   ): Promise<void> {
-    const { info, name, fd, first } = at;
+    const { info, name, fd, first, record } = at;
     const h = file.header;
     if (h.minTxid !== info.minTxid || h.maxTxid !== info.maxTxid) {
       throw new CorruptFileError(
@@ -209,13 +229,10 @@ export class ChainedDatabase {
       });
     }
     const sums = this.#sums;
-    const checked = (h.flags & HEADER_FLAG_NO_CHECKSUM) === 0;
-    if (checked && !first && h.preApplyChecksum !== sums.databaseChecksum()) {
-      throw new ChecksumMismatchError(
-        `Cannot apply '${name}': pre-apply checksum ${hex(h.preApplyChecksum)} does not match the database built so far (${hex(sums.databaseChecksum())})`,
-        { path: name, expected: h.preApplyChecksum, actual: sums.databaseChecksum() },
-      );
-    }
+    // A file's own pre-apply checksum is checked before its pages; a
+    // record's only once the trailer shows it names these bytes.
+    const before = first || (hasNoChecksum(h) && record === undefined) ? undefined : sums.databaseChecksum();
+    if (!hasNoChecksum(h) && before !== undefined) checkPreApply(name, h.preApplyChecksum, before);
     // Pages land in the output before the file's checksum is known (it is
     // checked when the pages end): a bad file fails the whole restore, and
     // the caller discards the staged output. They are decoded straight into
@@ -232,10 +249,16 @@ export class ChainedDatabase {
     this.commit = h.commit;
     if (fd !== undefined) ftruncateSync(fd, this.commit * this.pageSize);
     sums.truncate(this.commit);
-    if (checked && file.trailer.postApplyChecksum !== sums.databaseChecksum()) {
+    const checksums = effectiveChecksums(h, file.trailer, record);
+    if (checksums === undefined) {
+      this.unchecked++;
+      return;
+    }
+    if (hasNoChecksum(h) && before !== undefined) checkPreApply(name, checksums.preApply, before);
+    if (checksums.postApply !== sums.databaseChecksum()) {
       throw new ChecksumMismatchError(
-        `Cannot apply '${name}': post-apply checksum ${hex(file.trailer.postApplyChecksum)} does not match the restored database (${hex(sums.databaseChecksum())})`,
-        { path: name, expected: file.trailer.postApplyChecksum, actual: sums.databaseChecksum() },
+        `Cannot apply '${name}': post-apply checksum ${hex(checksums.postApply)} does not match the restored database (${hex(sums.databaseChecksum())})`,
+        { path: name, expected: checksums.postApply, actual: sums.databaseChecksum() },
       );
     }
   }
@@ -262,6 +285,15 @@ export class ChainedDatabase {
       }
     }
   }
+}
+
+/** @throws {ChecksumMismatchError} when `preApply` is not the checksum of the database built so far */
+function checkPreApply(name: string, preApply: bigint, before: bigint): void {
+  if (preApply === before) return;
+  throw new ChecksumMismatchError(
+    `Cannot apply '${name}': pre-apply checksum ${hex(preApply)} does not match the database built so far (${hex(before)})`,
+    { path: name, expected: preApply, actual: before },
+  );
 }
 
 function hex(v: bigint): string {

@@ -34,7 +34,14 @@ import { formatTxid, type Txid } from "../ltx/txid.ts";
 import { fsyncDir } from "../platform/atomic-write.ts";
 import { openFileReader, type RandomAccessReader } from "../platform/random-access.ts";
 import { openSqlConnection, type SqlConnection } from "../platform/sqlite.ts";
-import { SNAPSHOT_LEVEL, type LtxFileInfo, type LtxFileKey, type ReplicaClient } from "../replica/client.ts";
+import type { DatabaseChecksums } from "../ltx/no-checksum.ts";
+import {
+  SNAPSHOT_LEVEL,
+  type LtxFileBody,
+  type LtxFileInfo,
+  type LtxFileKey,
+  type ReplicaClient,
+} from "../replica/client.ts";
 import { describe, listAllLtxFiles } from "../replica/ltx-files.ts";
 import type { IntegrityCheck } from "../sqlite/staged-database.ts";
 import { applyRestorePlan, ChainedDatabase, type LtxSource } from "./applier.ts";
@@ -209,11 +216,14 @@ export class FollowCopy {
       );
     }
     const download = `${this.output}-follow.download`;
-    await downloadTo(client, info, download, options.signal);
+    const checksums = await downloadTo(client, info, download, options.signal);
     try {
       const local: LtxSource = {
         location: client.location,
-        openLtxFile: async () => createReadStream(download, { highWaterMark: 1024 * 1024 }),
+        openLtxFile: async () => {
+          const stream = createReadStream(download, { highWaterMark: 1024 * 1024 });
+          return { checksums, [Symbol.asyncIterator]: () => stream[Symbol.asyncIterator]() };
+        },
       };
       // Checked whole first: a damaged file fails here, with nothing written.
       await this.#db.fork().apply(local, info, undefined, { first: torn !== undefined });
@@ -342,11 +352,21 @@ async function checkReachable(
   );
 }
 
-/** Streams `info` into `path` (replaced), fsync not needed: it is read back at once and removed. */
-async function downloadTo(client: ReplicaClient, info: LtxFileInfo, path: string, signal?: AbortSignal): Promise<void> {
+/**
+ * Streams `info` into `path` (replaced), fsync not needed: it is read back at once and removed.
+ * @returns the checksum record the object carries, for the checks of the local copy
+ */
+async function downloadTo(
+  client: ReplicaClient,
+  info: LtxFileInfo,
+  path: string,
+  signal?: AbortSignal,
+): Promise<DatabaseChecksums | undefined> {
   const fd = openSync(path, "w", 0o600);
+  let body: LtxFileBody;
   try {
-    for await (const chunk of await client.openLtxFile(info, signal ? { signal } : {})) {
+    body = await client.openLtxFile(info, signal ? { signal } : {});
+    for await (const chunk of body) {
       let done = 0;
       while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
     }
@@ -356,6 +376,7 @@ async function downloadTo(client: ReplicaClient, info: LtxFileInfo, path: string
     throw err;
   }
   closeSync(fd);
+  return body.checksums;
 }
 
 /** The copy's page-1 bytes at `PAGE1_BYTES`. */

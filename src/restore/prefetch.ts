@@ -10,7 +10,8 @@
  * @module
  */
 
-import type { LtxFileInfo, ReplicaClient } from "../replica/client.ts";
+import type { DatabaseChecksums } from "../ltx/no-checksum.ts";
+import type { LtxFileBody, LtxFileInfo, ReplicaClient } from "../replica/client.ts";
 
 /** The largest file fetched ahead (bigger ones stream in their turn). */
 export const PREFETCH_FILE_BYTES = 4 * 1024 * 1024;
@@ -29,12 +30,13 @@ export interface PrefetchOptions {
 }
 
 /** What the prefetcher reads through: a replica client's two reads. */
-export type PrefetchClient = Pick<ReplicaClient, "openLtxFile" | "readLtxFile">;
+export type PrefetchClient = Pick<ReplicaClient, "openLtxFile">;
 
 /** A file fetched ahead, or being fetched. */
 interface Fetched {
   readonly size: number;
-  readonly bytes: Promise<Uint8Array>;
+  /** The file's bytes and the checksum record its object carries (`LtxFileBody.checksums`). */
+  readonly body: Promise<{ bytes: Uint8Array; checksums: DatabaseChecksums | undefined }>;
 }
 
 /**
@@ -86,7 +88,7 @@ export class PlanPrefetcher {
    * bytes fetched ahead, or a stream opened now. Starts the next fetches.
    * @throws the storage's error for this file (`NotFoundError`, `ReplicaError` …)
    */
-  async open(index: number): Promise<AsyncIterable<Uint8Array>> {
+  async open(index: number): Promise<LtxFileBody> {
     if (this.#scan <= index) this.#scan = index + 1;
     const ahead = this.#fetched.get(index);
     this.#fetched.delete(index);
@@ -95,8 +97,8 @@ export class PlanPrefetcher {
       return this.#client.openLtxFile(this.#files[index] as LtxFileInfo, { signal: this.#abort.signal });
     }
     try {
-      const bytes = await ahead.bytes;
-      return oneChunk(bytes);
+      const { bytes, checksums } = await ahead.body;
+      return { checksums, [Symbol.asyncIterator]: () => oneChunk(bytes) };
     } finally {
       this.#held -= ahead.size;
       this.#fill();
@@ -123,17 +125,29 @@ export class PlanPrefetcher {
       this.#inFlight++;
       this.#held += info.size;
       this.#peak = Math.max(this.#peak, this.#held);
-      const bytes = this.#client.readLtxFile(info, { signal: this.#abort.signal }).finally(() => {
+      const body = readWhole(this.#client, info, this.#abort.signal).finally(() => {
         this.#inFlight--;
         this.#fill();
       });
       // A failure surfaces when the applier reaches this file (or never, after close).
-      bytes.catch(() => {});
-      this.#fetched.set(index, { size: info.size, bytes });
+      body.catch(() => {});
+      this.#fetched.set(index, { size: info.size, body });
     }
   }
 }
 
 async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
+}
+
+/** A whole (small) file in memory, with the checksum record of its object. */
+async function readWhole(
+  client: PrefetchClient,
+  info: LtxFileInfo,
+  signal: AbortSignal,
+): Promise<{ bytes: Uint8Array; checksums: DatabaseChecksums | undefined }> {
+  const body = await client.openLtxFile(info, { signal });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk.slice());
+  return { bytes: Buffer.concat(chunks), checksums: body.checksums };
 }

@@ -3,8 +3,11 @@
  * each LTX file's header (first 100 bytes), trailer (last 16 bytes) and page
  * index with ranged reads, checks each header against its page index, and
  * checks the chain of database checksums: every file's pre-apply checksum
- * equals the previous file's post-apply checksum. The result is the
- * post-apply checksum the replica claims for the plan's TXID.
+ * equals the previous file's post-apply checksum. A file's checksums are
+ * its header's and trailer's, or for a NoChecksum file the record stored
+ * beside it (one HEAD on S3) when the record names the file's bytes
+ * (`effectiveChecksums`). The result is the post-apply checksum the
+ * replica claims for the plan's TXID.
  *
  * What this does not prove: that the page bodies match their checksums. A
  * file's own checksum covers its whole body, so checking it means
@@ -34,6 +37,7 @@ import {
   type LtxHeader,
 } from "../ltx/header.ts";
 import { formatTxid, type Txid } from "../ltx/txid.ts";
+import { effectiveChecksums } from "../replica/checksum-record.ts";
 import type { LtxFileInfo, ReplicaClient, SignalOptions } from "../replica/client.ts";
 import { describe, type RestorePlan } from "../restore/planner.ts";
 
@@ -51,6 +55,8 @@ export interface ChainProof {
   readonly pages: number;
   /** Files walked. */
   readonly files: number;
+  /** Files without database checksums (only with `allowNoChecksum`): the chain is not checked across them. */
+  readonly unchecked: number;
   /** Bytes downloaded (headers, trailers and page indexes). */
   readonly bytesFetched: number;
   /** Total size of the plan's files, for comparison. */
@@ -81,8 +87,9 @@ export const TAIL_READ_SIZE = 256;
  * checksum covers those, which `verify --full` checks.
  *
  * `allowNoChecksum` (for `--full`, which restores and compares pages)
- * accepts files with the NoChecksum flag: they break the checksum chain
- * (no continuity check across them) and record no position.
+ * accepts files without database checksums (NoChecksum without a record
+ * of their bytes): they break the checksum chain (no continuity check
+ * across them), record no position, and are counted in `unchecked`.
  *
  * @throws {ChecksumMismatchError} naming the first file (TXID range) whose
  *   pre-apply checksum does not continue the chain
@@ -101,6 +108,7 @@ export async function verifyChain(
   let prevCommit: number | undefined;
   let pageSize = 0;
   let pages = 0;
+  let unchecked = 0;
   const positions: Array<{ txid: Txid; checksum: bigint }> = [];
   for (const info of plan.files) {
     options.onFile?.(info);
@@ -121,14 +129,6 @@ export async function verifyChain(
     if (h.minTxid !== info.minTxid || h.maxTxid !== info.maxTxid) {
       throw new CorruptFileError(
         `Cannot verify '${name}': its header says TXIDs ${formatTxid(h.minTxid)}-${formatTxid(h.maxTxid)}`,
-        { path: name },
-      );
-    }
-    const noChecksum = hasNoChecksum(h);
-    if (noChecksum && options.allowNoChecksum !== true) {
-      throw new CorruptFileError(
-        `Cannot verify '${name}': it records no database checksums (NoChecksum flag), which the fast path compares; ` +
-          "run 'litefleet verify --full', which restores the replica and compares every page",
         { path: name },
       );
     }
@@ -154,18 +154,28 @@ export async function verifyChain(
     bytesFetched += withIndex.fetched;
     checkPageIndex(h, withIndex.bytes, { path: name, fileSize: info.size, prevCommit });
     prevCommit = h.commit;
-    if (noChecksum) {
+    const record = hasNoChecksum(h) ? (await client.statLtxFile(info, sig)).checksums : undefined;
+    const checksums = effectiveChecksums(h, trailer, record);
+    if (checksums === undefined) {
+      if (options.allowNoChecksum !== true) {
+        throw new CorruptFileError(
+          `Cannot verify '${name}': it records no database checksums (NoChecksum flag, ${record === undefined ? "and no checksum record beside it" : "and its checksum record names other bytes"}), which the fast path compares; ` +
+            "run 'litefleet verify --full', which restores the replica and compares every page",
+          { path: name },
+        );
+      }
+      unchecked++;
       previous = undefined;
       continue;
     }
-    if (previous !== undefined && h.preApplyChecksum !== previous) {
+    if (previous !== undefined && checksums.preApply !== previous) {
       throw new ChecksumMismatchError(
-        `Cannot verify TXID ${formatTxid(h.minTxid)}: '${name}' has pre-apply checksum ${hex64(h.preApplyChecksum)}, ` +
+        `Cannot verify TXID ${formatTxid(h.minTxid)}: '${name}' has pre-apply checksum ${hex64(checksums.preApply)}, ` +
           `but the chain before it ends at ${hex64(previous)}`,
-        { path: name, expected: previous, actual: h.preApplyChecksum },
+        { path: name, expected: previous, actual: checksums.preApply },
       );
     }
-    previous = trailer.postApplyChecksum;
+    previous = checksums.postApply;
     positions.push({ txid: h.maxTxid, checksum: previous });
   }
   if (plan.files.length === 0) throw new RangeError("Cannot verify an empty restore plan");
@@ -175,6 +185,7 @@ export async function verifyChain(
     pageSize,
     pages,
     files: plan.files.length,
+    unchecked,
     bytesFetched,
     bytesInPlan: plan.files.reduce((n, f) => n + f.size, 0),
     positions,

@@ -63,6 +63,13 @@ export interface VerifyReport {
   readonly pages: number;
   readonly pageSize: number;
   readonly files: number;
+  /**
+   * Files of the plan without database checksums (stock Litestream's, or a
+   * checksum record that names other bytes), checked by `--full` through
+   * their pages only; the fast path fails on them. Null when a check failed
+   * part way.
+   */
+  readonly uncheckedFiles: number | null;
   /** Null when a check failed part way. */
   readonly bytesFetched: number | null;
   readonly bytesInPlan: number;
@@ -141,6 +148,7 @@ function failed(a: Attempt & { err: unknown; info: LtxFileInfo | undefined; mode
     pages: live.pages,
     pageSize: live.pageSize,
     files: plan.files.length,
+    uncheckedFiles: null,
     bytesFetched: null,
     bytesInPlan: plan.files.reduce((n, f) => n + f.size, 0),
     firstDifferingPage: null,
@@ -164,6 +172,7 @@ function concludeFast(a: Attempt & { chain: ChainProof }): VerifyReport {
     ok,
     mode: "fast",
     matchedTxid: matched === undefined ? null : formatTxid(matched),
+    uncheckedFiles: chain.unchecked,
     bytesFetched: chain.bytesFetched,
     firstDifferingPage: null,
     firstBadTxid: null,
@@ -227,6 +236,7 @@ async function concludeFull(a: Attempt & { chain: ChainProof | undefined }): Pro
       ok,
       mode: "full",
       matchedTxid: ok ? formatTxid(plan.txid) : null,
+      uncheckedFiles: result.unchecked,
       bytesFetched: result.bytes,
       firstDifferingPage: page ?? null,
       firstBadTxid: null,

@@ -3,7 +3,9 @@
  * directory store and the S3 store on a real s3rver.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { NotFoundError } from "../../src/errors.ts";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CorruptFileError, NotFoundError } from "../../src/errors.ts";
 import { bytesSource } from "../../src/platform/byte-source.ts";
 import { FileObjectStore } from "../../src/replica/file/object-store.ts";
 import type { ListEntry, ObjectStore } from "../../src/replica/object-store.ts";
@@ -99,12 +101,58 @@ for (const [name, make] of makers) {
       await expect(store.head("k/none")).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    test("put() metadata comes back from get() and head(), a put without it clears it, a multipart put keeps it", async () => {
+      const store = await make();
+      const metadata = { "litestream-timestamp": "2026-01-02T03:04:05.000Z", "litefleet-checksums": "v1 a b" };
+      await store.put("m/obj", new Uint8Array([1, 2, 3]), { metadata });
+      expect((await store.head("m/obj")).metadata).toEqual(metadata);
+      const body = await store.get("m/obj");
+      expect(body.metadata).toEqual(metadata);
+      for await (const _ of body) {
+        // Read to the end, which closes the file.
+      }
+      const ranged = await store.get("m/obj", { range: { offset: 1, length: 1 } });
+      expect(ranged.metadata).toEqual(metadata);
+      for await (const _ of ranged) {
+        // Read to the end.
+      }
+      // Listings never show metadata (nor, for a directory, the sidecar).
+      expect(await collect(store.list("m/"))).toEqual([
+        expect.objectContaining({ key: "m/obj", size: 3 }) as unknown as ListEntry,
+      ]);
+      await store.put("m/obj", new Uint8Array([4]));
+      expect((await store.head("m/obj")).metadata).toEqual({});
+      const big = new Uint8Array(6 * 1024 * 1024 + 17);
+      await store.put("m/big", bytesSource(big), { metadata });
+      expect((await store.head("m/big")).metadata).toEqual(metadata);
+      await store.delete(["m/obj", "m/big"]);
+      expect(await collect(store.list(""))).toEqual([]);
+    });
+
     test("delete() ignores missing keys and deletePrefix() removes a folder and nothing beside it", async () => {
       const store = await make();
-      for (const key of ["d/1", "d/e/2", "d-keep", "x"]) await store.put(key, new Uint8Array([1]));
+      for (const key of ["d/1", "d/e/2", "d-keep", "x"])
+        await store.put(key, new Uint8Array([1]), { metadata: { a: "b" } });
       await store.delete(["x", "never"]);
       await store.deletePrefix("d/");
       expect(names(await collect(store.list("")))).toEqual(["d-keep"]);
     });
   });
 }
+
+describe("FileObjectStore sidecars", () => {
+  test("sit beside the object as <name>.meta.json, go with delete(), and a damaged one is a CorruptFileError", async () => {
+    await using dir = await makeTempDir("litefleet-sidecar-");
+    const store = new FileObjectStore(dir.path);
+    await store.put("a/obj", new Uint8Array([1]), { metadata: { k: "v" } });
+    expect(JSON.parse(await readFile(join(dir.path, "a", "obj.meta.json"), "utf8"))).toEqual({ k: "v" });
+    await store.delete(["a/obj"]);
+    expect(await readdir(join(dir.path, "a"))).toEqual([]);
+    await store.put("a/obj", new Uint8Array([1]), { metadata: { k: "v" } });
+    await writeFile(join(dir.path, "a", "obj.meta.json"), "{ not json");
+    const err = await store.head("a/obj").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CorruptFileError);
+    expect((err as Error).message).toContain("obj.meta.json' is not a JSON object of strings");
+    await expect(store.get("a/obj")).rejects.toBeInstanceOf(CorruptFileError);
+  });
+});

@@ -12,6 +12,10 @@ import { txid } from "../../src/ltx/txid.ts";
 import { ByteThrottle } from "../../src/replica/throttle.ts";
 import { bytesSource } from "../../src/platform/byte-source.ts";
 import { mulberry32 } from "../harness/prng.ts";
+import { CHECKSUM_FLAG } from "../../src/ltx/checksum.ts";
+import { verifyLtxFile } from "../../src/ltx/decoder.ts";
+import { encodeLtxFile } from "../../src/ltx/encoder.ts";
+import { HEADER_FLAG_NO_CHECKSUM, newLtxHeader } from "../../src/ltx/header.ts";
 
 /** One fresh, empty replica for one test; disposing it removes whatever the test wrote. */
 export interface ReplicaClientFixture extends AsyncDisposable {
@@ -50,6 +54,36 @@ export function runReplicaClientSuite(
       await using f = await makeClient();
       await f.client.init();
       expect(await list(f.client, 0)).toEqual([]);
+    });
+
+    test("writeLtxFile() stores an LTX file NoChecksum with its checksum record, which open, stat and a copy keep", async () => {
+      await using f = await makeClient();
+      const rand = mulberry32(11);
+      const pages = [1, 2, 3].map((pgno) => ({
+        pgno,
+        data: Uint8Array.from({ length: 512 }, () => Math.floor(rand() * 256)),
+      }));
+      const k = { level: 0, minTxid: txid(4), maxTxid: txid(4) };
+      const header = newLtxHeader({ ...k, pageSize: 512, commit: 3, timestamp: TIMESTAMP.getTime() });
+      const pre = CHECKSUM_FLAG | 0x1234n;
+      const post = CHECKSUM_FLAG | 0x5678n;
+      await f.client.writeLtxFile(k, encodeLtxFile({ ...header, preApplyChecksum: pre }, pages, post), {
+        timestamp: TIMESTAMP,
+      });
+      const stored = verifyLtxFile(await f.client.readLtxFile(k), { path: "stored" });
+      expect(stored.header.flags).toBe(HEADER_FLAG_NO_CHECKSUM);
+      const record = { preApply: pre, postApply: post, file: stored.trailer.fileChecksum };
+      expect((await f.client.statLtxFile(k)).checksums).toEqual(record);
+      const body = await f.client.openLtxFile(k);
+      expect(body.checksums).toEqual(record);
+      for await (const _ of body) {
+        // Read to the end.
+      }
+      const copy = { ...k, level: 1 };
+      await f.client.writeLtxFile(copy, await f.client.readLtxFile(k), { timestamp: TIMESTAMP, checksums: record });
+      expect((await f.client.statLtxFile(copy)).checksums).toEqual(record);
+      await f.client.writeLtxFile(copy, await f.client.readLtxFile(k), { timestamp: TIMESTAMP });
+      expect((await f.client.statLtxFile(copy)).checksums).toBeUndefined();
     });
 
     test("type and location are set", async () => {

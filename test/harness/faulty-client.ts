@@ -45,6 +45,10 @@ export class FaultyReplicaClient implements ReplicaClient {
     this.#check();
     return this.#inner.openLtxFile(...args);
   }
+  async statLtxFile(...args: Parameters<ReplicaClient["statLtxFile"]>) {
+    this.#check();
+    return this.#inner.statLtxFile(...args);
+  }
   async writeLtxFile(...args: Parameters<ReplicaClient["writeLtxFile"]>) {
     this.#check();
     this.writes.push(args[0]);

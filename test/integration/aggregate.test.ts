@@ -248,7 +248,9 @@ describe("litefleet aggregate", () => {
 function damage(fleet: string, device: string): void {
   const ltx = join(fleet, device, "app.db", "ltx");
   for (const level of readdirSync(ltx)) {
-    for (const name of readdirSync(join(ltx, level))) writeFileSync(join(ltx, level, name), "not an LTX file");
+    for (const name of readdirSync(join(ltx, level)).filter((n) => n.endsWith(".ltx"))) {
+      writeFileSync(join(ltx, level, name), "not an LTX file");
+    }
   }
 }
 

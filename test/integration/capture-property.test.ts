@@ -196,7 +196,7 @@ async function runSeed(
     } catch {
       names = [];
     }
-    for (const name of names)
+    for (const name of names.filter((n) => n.endsWith(".ltx")))
       verifyLtxFile(readFileSync(join(dir.path, "replica", "ltx", level, name)), { path: name });
   }
   app.close();

@@ -54,7 +54,9 @@ async function replicatedPair(dir: string, blobs: number): Promise<{ db: string;
 function ltxFiles(replica: string): string[] {
   const out: string[] = [];
   for (const level of readdirSync(join(replica, "ltx"))) {
-    for (const f of readdirSync(join(replica, "ltx", level))) out.push(join(replica, "ltx", level, f));
+    for (const f of readdirSync(join(replica, "ltx", level)).filter((n) => n.endsWith(".ltx"))) {
+      out.push(join(replica, "ltx", level, f));
+    }
   }
   return out;
 }
@@ -85,13 +87,17 @@ function countingClient(inner: ReplicaClient): ReplicaClient & { bytesRead: numb
       o?: Parameters<ReplicaClient["openLtxFile"]>[1],
     ) {
       const chunks = await inner.openLtxFile(key, o);
-      return (async function* () {
-        for await (const chunk of chunks) {
-          wrapper.bytesRead += chunk.length;
-          yield chunk;
-        }
-      })();
+      return {
+        checksums: chunks.checksums,
+        async *[Symbol.asyncIterator]() {
+          for await (const chunk of chunks) {
+            wrapper.bytesRead += chunk.length;
+            yield chunk;
+          }
+        },
+      };
     },
+    statLtxFile: inner.statLtxFile.bind(inner),
     writeLtxFile: inner.writeLtxFile.bind(inner),
     deleteLtxFiles: inner.deleteLtxFiles.bind(inner),
     deleteAll: inner.deleteAll.bind(inner),
@@ -169,7 +175,9 @@ describe("verify", () => {
     const to = await createReplicaClient(parseReplicaUrl(url, { cwd: dir.path }), { env });
     await to.init();
     for (const f of await listAllLtxFiles(from)) {
-      await to.writeLtxFile(f, await from.readLtxFile(f), { timestamp: f.createdAt });
+      // A copy keeps each file's checksum record.
+      const { checksums } = await from.statLtxFile(f);
+      await to.writeLtxFile(f, await from.readLtxFile(f), { timestamp: f.createdAt, checksums });
     }
     const start = s3.requests.length;
     const res = await runCli(["verify", db, url, "--json"], { env });

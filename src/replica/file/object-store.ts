@@ -2,15 +2,23 @@
  * An `ObjectStore` over a local (or mounted) directory: key `a/b/c` is the
  * file `<root>/a/b/c`. Writes are atomic (a unique temp file in the same
  * directory, fsync, rename, fsync of the directory); a write's `mtime`
- * becomes the file's mtime; user metadata is not kept.
+ * becomes the file's mtime; user metadata goes to a sidecar file
+ * `<name>.meta.json` (a JSON object of strings) beside the object, renamed
+ * into place before the object so a visible object never lacks the sidecar
+ * of its write. Sidecars are never listed as objects; a write without
+ * metadata removes the sidecar of an earlier one, `delete` removes it with
+ * the object. Another tool that rewrites an object without knowing of the
+ * sidecar leaves it beside the new bytes: readers of metadata must bind it
+ * to the bytes it describes (the LTX checksum record does, by the file
+ * checksum).
  *
  * @module
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { NotFoundError, ReplicaError, systemErrorText } from "../../errors.ts";
+import { CorruptFileError, NotFoundError, ReplicaError, systemErrorText } from "../../errors.ts";
 import { bytesSource, chunksOf } from "../../platform/byte-source.ts";
 import type { LtxBody, SignalOptions } from "../client.ts";
 import {
@@ -18,7 +26,9 @@ import {
   type GetOptions,
   type ListEntry,
   type ListOptions,
+  type ObjectBody,
   type ObjectInfo,
+  type ObjectMetadata,
   type ObjectStore,
   type PutOptions,
   type PutResult,
@@ -39,6 +49,9 @@ const ACCESS_CODES = new Set(["EACCES", "EPERM", "EROFS"]);
 
 /** The temp files of `put` (`<name>.<12 hex>.tmp`), never listed. */
 const TEMP_NAME = /\.[0-9a-f]{12}\.tmp$/;
+
+/** What a sidecar's name adds to its object's: `<name>.meta.json`, never listed. */
+const SIDECAR_SUFFIX = ".meta.json";
 
 /** Options of `FileObjectStore`. */
 export interface FileObjectStoreOptions {
@@ -120,7 +133,9 @@ export class FileObjectStore implements ObjectStore {
       if (errorCode(err) === "ENOENT") return;
       throw this.#wrap(err, `list '${dir}'`);
     }
-    const candidates = names.filter((n) => n.startsWith(namePrefix) && !TEMP_NAME.test(n));
+    const candidates = names.filter(
+      (n) => n.startsWith(namePrefix) && !TEMP_NAME.test(n) && !n.endsWith(SIDECAR_SUFFIX),
+    );
     const entries: { name: string; dir: boolean; info?: ObjectInfo }[] = [];
     for (let i = 0; i < candidates.length; i += STAT_CONCURRENCY) {
       signal?.throwIfAborted();
@@ -159,10 +174,12 @@ export class FileObjectStore implements ObjectStore {
   }
 
   /**
-   * Streams a file (or a range of it) in chunks of 256 KiB.
+   * Streams a file (or a range of it) in chunks of 256 KiB, with the
+   * metadata of its sidecar (read after the file is opened).
    * @throws {NotFoundError} when the file does not exist
+   * @throws {CorruptFileError} when its sidecar is not a JSON object of strings
    */
-  async get(key: string, options: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+  async get(key: string, options: GetOptions = {}): Promise<ObjectBody> {
     const { signal, range } = options;
     if (range !== undefined) {
       checkByteCount("read object", "offset", range.offset);
@@ -170,10 +187,17 @@ export class FileObjectStore implements ObjectStore {
     }
     const path = this.pathOf(key);
     const fh = await this.#open(path, signal);
+    let metadata: ObjectMetadata;
+    try {
+      metadata = await this.#readSidecar(path);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
     const wrap = (err: unknown): unknown => this.#wrap(err, `read '${path}'`);
     let position = range?.offset ?? 0;
     let left = range?.length ?? Number.POSITIVE_INFINITY;
-    return (async function* () {
+    const chunks = (async function* () {
       try {
         while (left > 0) {
           signal?.throwIfAborted();
@@ -193,6 +217,7 @@ export class FileObjectStore implements ObjectStore {
         await fh.close();
       }
     })();
+    return { metadata, [Symbol.asyncIterator]: () => chunks };
   }
 
   /**
@@ -227,31 +252,66 @@ export class FileObjectStore implements ObjectStore {
   }
 
   /**
-   * Size and mtime of a file.
+   * Size, mtime and sidecar metadata of a file.
    * @throws {NotFoundError} when it does not exist
+   * @throws {CorruptFileError} when its sidecar is not a JSON object of strings
    */
   async head(key: string, options: SignalOptions = {}): Promise<ObjectInfo> {
     options.signal?.throwIfAborted();
     const path = this.pathOf(key);
+    let st: Awaited<ReturnType<typeof stat>>;
     try {
-      const st = await stat(path);
+      st = await stat(path);
       if (!st.isFile()) throw Object.assign(new Error(`ENOENT: not a file, stat '${path}'`), { code: "ENOENT" });
-      return { key, size: st.size, lastModified: new Date(st.mtimeMs) };
     } catch (err) {
       if (errorCode(err) === "ENOENT") throw notFound(path, err);
       throw this.#wrap(err, `read '${path}'`);
     }
+    return { key, size: st.size, lastModified: new Date(st.mtimeMs), metadata: await this.#readSidecar(path) };
+  }
+
+  /** The metadata in the sidecar of the file at `path` (none without one). */
+  async #readSidecar(path: string): Promise<ObjectMetadata> {
+    const sidecar = path + SIDECAR_SUFFIX;
+    let text: string;
+    try {
+      text = await readFile(sidecar, "utf8");
+    } catch (err) {
+      if (errorCode(err) === "ENOENT") return {};
+      throw this.#wrap(err, `read '${sidecar}'`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const isRecord =
+      typeof parsed === "object" &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      Object.values(parsed).every((v) => typeof v === "string");
+    if (!isRecord) {
+      throw new CorruptFileError(
+        `Cannot read the metadata of '${path}': its sidecar '${sidecar}' is not a JSON object of strings; ` +
+          "delete the sidecar to read the object without metadata",
+        { path: sidecar },
+      );
+    }
+    return parsed as ObjectMetadata;
   }
 
   /**
    * Writes a file atomically, replacing any file with the same key, and
-   * sets its mtime to `mtime`. With a `throttle` the temp file is written
+   * sets its mtime to `mtime`; `metadata` goes to the sidecar, renamed into
+   * place just before the file (without metadata, an earlier sidecar is
+   * removed first). With a `throttle` the temp file is written
    * in 64 KiB chunks, each after `throttle.take` (a mounted network share
    * is then paced like an upload).
    * @throws {ReplicaError} when the directory is not writable or the disk is full
    */
   async put(key: string, body: LtxBody, options: PutOptions = {}): Promise<PutResult> {
-    const { signal, mtime, throttle } = options;
+    const { signal, mtime, throttle, metadata = {} } = options;
     const path = this.pathOf(key);
     const slash = key.lastIndexOf("/");
     const dir = slash < 0 ? this.#root : this.pathOf(key.slice(0, slash));
@@ -271,6 +331,7 @@ export class FileObjectStore implements ObjectStore {
       }
       if (mtime !== undefined) await utimes(tmp, mtime, mtime);
       signal?.throwIfAborted();
+      await this.#writeSidecar(path, metadata);
       await rename(tmp, path);
       await syncDir(dir);
       return {};
@@ -282,13 +343,40 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
-  /** Deletes files; missing ones are ignored. */
+  /**
+   * Puts `metadata` in the sidecar of `path` (temp file, fsync, rename), or
+   * removes the sidecar when there is none.
+   */
+  async #writeSidecar(path: string, metadata: ObjectMetadata): Promise<void> {
+    const sidecar = path + SIDECAR_SUFFIX;
+    if (Object.keys(metadata).length === 0) {
+      await rm(sidecar, { force: true });
+      return;
+    }
+    const tmp = `${sidecar}.${randomBytes(6).toString("hex")}.tmp`;
+    try {
+      const fh = await open(tmp, "w");
+      try {
+        await fh.writeFile(`${JSON.stringify(metadata)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, sidecar);
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Deletes files (and their sidecars); missing ones are ignored. */
   async delete(keys: readonly string[], options: SignalOptions = {}): Promise<void> {
     for (const key of keys) {
       options.signal?.throwIfAborted();
       const path = this.pathOf(key);
       try {
         await rm(path, { force: true });
+        await rm(path + SIDECAR_SUFFIX, { force: true });
       } catch (err) {
         throw this.#wrap(err, `delete '${path}'`);
       }

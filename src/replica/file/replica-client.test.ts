@@ -19,8 +19,15 @@ describe("FileReplicaClient", () => {
     const client = new FileReplicaClient({ type: "file", path: dir.path });
     await client.writeLtxFile(key(0, 7, 7), new Uint8Array([1, 2]), { timestamp: TIMESTAMP });
     await client.writeLtxFile(key(9, 1, 0xa3), new Uint8Array([3]), { timestamp: TIMESTAMP });
-    expect(await readdir(join(dir.path, "ltx", "0"))).toEqual(["0000000000000007-0000000000000007.ltx"]);
-    expect(await readdir(join(dir.path, "ltx", "9"))).toEqual(["0000000000000001-00000000000000a3.ltx"]);
+    // Each beside its metadata sidecar (here only `litestream-timestamp`: the bodies are not LTX files).
+    expect((await readdir(join(dir.path, "ltx", "0"))).sort()).toEqual([
+      "0000000000000007-0000000000000007.ltx",
+      "0000000000000007-0000000000000007.ltx.meta.json",
+    ]);
+    expect((await readdir(join(dir.path, "ltx", "9"))).sort()).toEqual([
+      "0000000000000001-00000000000000a3.ltx",
+      "0000000000000001-00000000000000a3.ltx.meta.json",
+    ]);
     const st = await stat(join(dir.path, "ltx", "0", "0000000000000007-0000000000000007.ltx"));
     expect(st.size).toBe(2);
     expect(Math.abs(st.mtimeMs - TIMESTAMP.getTime())).toBeLessThan(1000);
@@ -31,7 +38,10 @@ describe("FileReplicaClient", () => {
     const client = new FileReplicaClient({ type: "file", path: dir.path });
     const k = key(1, 1, 4);
     await Promise.all([1, 2, 3].map((n) => client.writeLtxFile(k, new Uint8Array(n), { timestamp: TIMESTAMP })));
-    expect(await readdir(join(dir.path, "ltx", "1"))).toEqual(["0000000000000001-0000000000000004.ltx"]);
+    expect((await readdir(join(dir.path, "ltx", "1"))).sort()).toEqual([
+      "0000000000000001-0000000000000004.ltx",
+      "0000000000000001-0000000000000004.ltx.meta.json",
+    ]);
   });
 
   test("init() creates the replica directory", async () => {

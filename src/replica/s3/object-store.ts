@@ -16,7 +16,9 @@ import type {
   GetOptions,
   ListEntry,
   ListOptions,
+  ObjectBody,
   ObjectInfo,
+  ObjectMetadata,
   ObjectStore,
   PutOptions,
   PutResult,
@@ -162,7 +164,7 @@ export class S3ObjectStore implements ObjectStore {
    * Streams an object or a range of it.
    * @throws {NotFoundError} when the object does not exist (`path` is the full key)
    */
-  async get(key: string, options: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+  async get(key: string, options: GetOptions = {}): Promise<ObjectBody> {
     const { range, signal } = options;
     const full = this.fullKey(key);
     const action = options.action ?? `read '${full}' from replica '${this.url}'`;
@@ -170,30 +172,37 @@ export class S3ObjectStore implements ObjectStore {
       checkByteCount("read object", "offset", range.offset);
       if (range.length !== undefined) checkByteCount("read object", "size", range.length);
       if (range.length === 0) {
-        await this.head(key, { ...options, action });
-        return emptyChunks();
+        const { metadata = {} } = await this.head(key, { ...options, action });
+        return emptyBody(metadata);
       }
     }
     const headers: Record<string, string> =
       range === undefined || (range.offset === 0 && range.length === undefined)
         ? {}
         : { range: `bytes=${range.offset}-${range.length === undefined ? "" : range.offset + range.length - 1}` };
-    let body: AsyncIterable<Uint8Array>;
+    let answer: Awaited<ReturnType<S3Http["request"]>>;
     try {
-      body = (await this.#http.request({ method: "GET", key: full, headers, signal, stream: true })).body;
+      answer = await this.#http.request({ method: "GET", key: full, headers, signal, stream: true });
     } catch (err) {
       // S3 answers 416 for a range starting past the end (or any range of an empty object).
-      if (s3ErrorName(err) === "InvalidRange") return emptyChunks();
+      if (s3ErrorName(err) === "InvalidRange") {
+        const { metadata = {} } = await this.head(key, { ...options, action });
+        return emptyBody(metadata);
+      }
       throw this.#http.errors.toError(err, action, { objectKey: full });
     }
     const errors = this.#http.errors;
-    return (async function* () {
-      try {
-        yield* body;
-      } catch (err) {
-        throw errors.toError(err, action, { objectKey: full });
-      }
-    })();
+    const body = answer.body;
+    return {
+      metadata: metadataOf(answer.headers),
+      async *[Symbol.asyncIterator]() {
+        try {
+          yield* body;
+        } catch (err) {
+          throw errors.toError(err, action, { objectKey: full });
+        }
+      },
+    };
   }
 
   /**
@@ -219,7 +228,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * Size and LastModified of one object (HeadObject).
+   * Size, LastModified and user metadata of one object (HeadObject).
    * @throws {NotFoundError} when it does not exist
    */
   async head(key: string, options: StoreOptions = {}): Promise<ObjectInfo> {
@@ -231,6 +240,7 @@ export class S3ObjectStore implements ObjectStore {
       key,
       size: Number(answer.headers.get("content-length") ?? 0),
       lastModified: new Date(Number.isFinite(modified) ? modified : 0),
+      metadata: metadataOf(answer.headers),
     };
   }
 
@@ -250,7 +260,7 @@ export class S3ObjectStore implements ObjectStore {
     const action = options.action ?? `write '${full}' to replica '${this.url}'`;
     const source = body instanceof Uint8Array ? bytesSource(body) : body;
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+    for (const [name, value] of Object.entries(metadata)) headers[METADATA_PREFIX + name.toLowerCase()] = value;
     const size = bodySize(body);
     if (size <= this.#partSize) {
       const bytes = size === 0 ? new Uint8Array(0) : await source.read(0, size);
@@ -426,4 +436,18 @@ function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-async function* emptyChunks(): AsyncGenerator<Uint8Array> {}
+/** The headers that carry user metadata: `x-amz-meta-<name>`. */
+const METADATA_PREFIX = "x-amz-meta-";
+
+/** The user metadata in an answer's headers (names in lower case, as `Headers` gives them). */
+function metadataOf(headers: Headers): ObjectMetadata {
+  const out: Record<string, string> = {};
+  for (const [name, value] of headers)
+    if (name.startsWith(METADATA_PREFIX)) out[name.slice(METADATA_PREFIX.length)] = value;
+  return out;
+}
+
+/** An empty body (a range past the end) with the object's metadata. */
+function emptyBody(metadata: ObjectMetadata): ObjectBody {
+  return { metadata, async *[Symbol.asyncIterator]() {} };
+}
