@@ -12,6 +12,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DbCapture } from "../../src/agent/capture.ts";
+import { ChecksumMismatchError } from "../../src/errors.ts";
 import { LocalStore } from "../../src/agent/local-store.ts";
 import { runFollow } from "../../src/cli/restore-follow.ts";
 import type { CliIo } from "../../src/cli/io.ts";
@@ -19,7 +20,7 @@ import { compactLtxFiles } from "../../src/ltx/compactor.ts";
 import { decodeLtxFile } from "../../src/ltx/decoder.ts";
 import { formatTxid, txid } from "../../src/ltx/txid.ts";
 import { nullLogger } from "../../src/log.ts";
-import type { ReplicaClient } from "../../src/replica/client.ts";
+import type { LtxFileInfo, ReplicaClient } from "../../src/replica/client.ts";
 import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { listAllLtxFiles } from "../../src/replica/ltx-files.ts";
 import { FollowCopy } from "../../src/restore/follow.ts";
@@ -218,6 +219,39 @@ describe("restore --follow", () => {
     expect(withoutCopyHeader(readFileSync(output))).toEqual(withoutCopyHeader(states[5] as Uint8Array));
   });
 
+  test("a file whose checksum record does not fit the copy is refused before any page lands", async () => {
+    await using dir = await makeTempDir("lf-follow-record-");
+    const replicaDir = join(dir.path, "replica");
+    const client = new FileReplicaClient({ type: "file", path: replicaDir });
+    await client.init();
+    const states = images(3);
+    await writeLtxChain(
+      client,
+      states.slice(0, 2).map((image, i) => ({ image, timestamp: 1_700_000_000_000 + i })),
+      { pageSize: 4096 },
+    );
+    const output = join(dir.path, "copy.db");
+    const copy = await FollowCopy.create(client, await planRestore(client, {}), {
+      output,
+      integrity: "full",
+      parallelism: 1,
+    });
+    const before = readFileSync(output);
+    // TXID 3 arrives with a record that names its bytes but a wrong post-apply checksum.
+    const { scratch, files } = await writeChainFrom(replicaDir, states, () => false);
+    const third = files[2] as LtxFileInfo;
+    const { checksums } = await scratch.statLtxFile(third);
+    if (checksums === undefined) throw new Error("the scratch replica's file has no checksum record");
+    await client.writeLtxFile(third, await scratch.readLtxFile(third), {
+      timestamp: third.createdAt,
+      checksums: { ...checksums, postApply: checksums.postApply ^ 1n },
+    });
+    await expect(copy.apply(client, third)).rejects.toBeInstanceOf(ChecksumMismatchError);
+    copy.close();
+    expect(readFileSync(output)).toEqual(before);
+    expect(readFileSync(`${output}-txid`, "utf8")).toBe("0000000000000002\n");
+  });
+
   test("bridges a level-0 gap from a compacted level", async () => {
     await using dir = await makeTempDir("lf-follow-gap-");
     const replicaDir = join(dir.path, "replica");
@@ -305,7 +339,9 @@ async function writeChainFrom(
     .sort((a, b) => Number(a.minTxid - b.minTxid));
   for (const f of files) {
     if (have.has(f.maxTxid) || !copy(f.maxTxid)) continue;
-    await client.writeLtxFile(f, await scratch.readLtxFile(f), { timestamp: f.createdAt });
+    // The checksum record goes with the copy, so the copy's files are checked as the scratch's are.
+    const { checksums } = await scratch.statLtxFile(f);
+    await client.writeLtxFile(f, await scratch.readLtxFile(f), { timestamp: f.createdAt, checksums });
   }
   return {
     scratch,
