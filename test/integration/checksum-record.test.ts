@@ -149,6 +149,14 @@ for (const [name, make] of backends) {
       const wrong = formatChecksumRecord({ ...record, postApply: record.postApply ^ 1n });
       await rewrite(b, key, bytes, { ...timestamp, [CHECKSUMS_METADATA]: wrong });
       await expect(restore(b, join(dir.path, "wrong.db"))).rejects.toBeInstanceOf(ChecksumMismatchError);
+      // The same through files fetched ahead (--parallelism, the CLI's default 8): the record comes along.
+      await expect(
+        applyRestorePlan(b.client, await planRestore(b.client, {}), {
+          output: join(dir.path, "wrong-ahead.db"),
+          parallelism: 8,
+        }),
+      ).rejects.toBeInstanceOf(ChecksumMismatchError);
+      expect((await runCli(["restore", "-o", join(dir.path, "wrong-cli.db"), b.source], { env: b.env })).code).toBe(3);
       await expect(verifyChain(b.client, plan)).rejects.toBeInstanceOf(ChecksumMismatchError);
 
       // A record that does not parse: a damaged object, exit 3, never skipped.
