@@ -71,6 +71,21 @@ const CONFLICT_RECHECK_MS = 60_000;
  */
 const DISK_FULL_RETRY_MS = 15_000;
 
+/** Options of `DbAgent.stop`. */
+export interface StopOptions {
+  /** Bound of the final upload (ms). */
+  readonly timeoutMs: number;
+  /** Write and upload the handover tip when stock Litestream needs it. @default true */
+  readonly handover?: boolean;
+  /**
+   * `false`: only the final capture, no upload and no handover tip;
+   * everything stays in the spool for the next start (a restore's restart,
+   * which uploads it under its own deadline), and nothing is reported
+   * unsent. @default true
+   */
+  readonly upload?: boolean;
+}
+
 /** What a stop left undone: replicas whose final upload did not finish, and why. */
 export interface StopReport {
   readonly unsent: { replica: string; error: string }[];
@@ -106,6 +121,8 @@ export class DbAgent {
   #capture: DbCapture | undefined;
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
+  /** The start, once begun: `stop()` waits for it, so no capture opens after a stop. */
+  #starting: Promise<void> | undefined;
   #wake = new Set<() => void>();
   #waiters = new Map<Uploader, Waiter[]>();
   #metered = new Map<string, boolean>();
@@ -179,8 +196,14 @@ export class DbAgent {
    * (no network, a missing bucket, wrong credentials) is retried by its
    * upload loop, with the error in the status meanwhile. A takeover waits
    * for every replica, since capture must start above what they hold.
+   * Calling it again returns the same start.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     await this.#waitForDatabase();
     if (this.#abort.signal.aborted) return;
     this.#store.beginWriterSession();
@@ -203,6 +226,8 @@ export class DbAgent {
     }
     const floor = txid(this.#uploaders.reduce((m, u) => (u.maxTxid > m ? u.maxTxid : m), 0n));
     const floorChecksum = await this.#floorChecksum(floor);
+    // A stop while the replica was asked: the capture must not open behind it.
+    if (this.#abort.signal.aborted) return;
     this.#capture = DbCapture.open(this.path, {
       store: this.#store,
       capture: this.#opts.capture,
@@ -610,9 +635,12 @@ export class DbAgent {
    * resumes from (`handover`, docs/OPERATIONS.md), and closes the
    * database. Resolves with the replicas whose final upload did not
    * finish, and why (their data waits in the spool for the next start).
+   * A stop during `start()` ends that start first.
    */
-  async stop(options: { timeoutMs: number; handover?: boolean } = { timeoutMs: 30_000 }): Promise<StopReport> {
+  async stop(options: StopOptions = { timeoutMs: 30_000 }): Promise<StopReport> {
     this.#abort.abort();
+    // Its failure went to whoever awaited `start()`; here it only has to be over.
+    await this.#starting?.catch(() => undefined);
     await Promise.all(this.#loops);
     const report: StopReport = { unsent: [] };
     try {
@@ -627,14 +655,16 @@ export class DbAgent {
             err: errorMessage(err),
           });
         }
-        const deadline = this.#clock.monotonic() + options.timeoutMs;
-        let unsent = await this.#finalUpload(deadline);
-        if (options.handover !== false && this.#needsHandover(cap, unsent)) {
-          const res = this.#writeHandover(cap);
-          if (res) unsent = await this.#finalUpload(deadline);
+        if (options.upload !== false) {
+          const deadline = this.#clock.monotonic() + options.timeoutMs;
+          let unsent = await this.#finalUpload(deadline);
+          if (options.handover !== false && this.#needsHandover(cap, unsent)) {
+            const res = this.#writeHandover(cap);
+            if (res) unsent = await this.#finalUpload(deadline);
+          }
+          report.unsent.push(...unsent);
+          this.#prune();
         }
-        report.unsent.push(...unsent);
-        this.#prune();
       }
     } finally {
       this.#capture?.close();

@@ -9,11 +9,12 @@
  */
 
 import type { Config, DbConfig } from "../config/schema.ts";
+import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { MeteredProbe } from "../platform/metered.ts";
 import { STATUS_VERSION, type AgentStatus, type MqttLinkStatus } from "../protocol/agent-status.ts";
 import { createReplicaClient } from "../replica/registry.ts";
-import { DbAgent, type StopReport } from "./db-agent.ts";
+import { DbAgent, type StopOptions, type StopReport } from "./db-agent.ts";
 
 /** What {@linkcode Store.open} takes besides the config. */
 export interface StoreOptions {
@@ -36,6 +37,7 @@ export class Store {
   #dbs: DbConfig[];
   #make: (db: DbConfig) => Promise<DbAgent>;
   #mqttStatus: (() => MqttLinkStatus) | undefined;
+  #log: Logger;
 
   /**
    * Builds one agent per configured database. Async because a replica
@@ -52,6 +54,7 @@ export class Store {
   /** The agents are made by {@linkcode Store.open}. */
   private constructor(config: Config, options: StoreOptions) {
     this.#mqttStatus = options.mqttStatus;
+    this.#log = options.log;
     this.#config = config;
     this.#version = options.version;
     const meteredProbe = new MeteredProbe();
@@ -130,27 +133,42 @@ export class Store {
   }
 
   /**
-   * Stops the agent of `path` (with its final sync), runs `between` while
-   * nothing of this process has the database open, then starts a new agent
-   * for it (which reads its local state afresh). Resolves once capture is
-   * open again.
+   * Stops the agent of `path` (as `stop` says; with its final upload by
+   * default), runs `between` while nothing of this process has the
+   * database open, then puts a new agent in its place (which reads its
+   * local state afresh) and starts it. Resolves once `between` ran, with
+   * the new agent and its start (which resolves once capture is open
+   * again): not waiting for it, since a start waits as long as the
+   * replicas do not answer when it must take over what they hold. When
+   * `between` throws, the new agent is started all the same (a failure of
+   * that start is logged) and the error is rethrown.
    * @throws {RangeError} when `path` is not a configured database
    */
-  async replaceDb(path: string, between: () => Promise<void>): Promise<DbAgent> {
+  async replaceDb(
+    path: string,
+    between: () => Promise<void>,
+    stop?: StopOptions,
+  ): Promise<{ agent: DbAgent; started: Promise<void> }> {
     const old = this.#agents.find((a) => a.path === path);
     const db = this.#dbs.find((d) => d.path === path);
     if (!old || !db) throw new RangeError(`Cannot replace database '${path}': it is not configured`);
-    await old.stop();
-    let next: DbAgent | undefined;
+    await old.stop(stop);
+    let failure: { err: unknown } | undefined;
     try {
       await between();
-    } finally {
-      next = await this.#make(db);
-      const made = next;
-      this.#agents = this.#agents.map((a) => (a === old ? made : a));
-      await next.start();
+    } catch (err) {
+      failure = { err };
     }
-    return next;
+    const next = await this.#make(db);
+    this.#agents = this.#agents.map((a) => (a === old ? next : a));
+    const started = next.start();
+    if (failure) {
+      started.catch((err: unknown) =>
+        this.#log.error("cannot restart replication of the database", { db: path, err: errorMessage(err) }),
+      );
+      throw failure.err;
+    }
+    return { agent: next, started };
   }
 
   /** Starts every database (resolves when each has opened capture). */

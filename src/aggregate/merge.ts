@@ -28,6 +28,8 @@ import type { SqlConnection } from "../platform/sqlite.ts";
 export interface MergeResult {
   readonly tables: readonly { readonly table: string; readonly upserted: number; readonly deleted: number }[];
   readonly skipped: readonly { readonly table: string; readonly reason: string }[];
+  /** Columns this device brought that the central table lacked: added (`ALTER TABLE ADD COLUMN`). */
+  readonly added: readonly { readonly table: string; readonly columns: readonly string[] }[];
 }
 
 interface Column {
@@ -110,6 +112,7 @@ export function mergeDevice(
 function mergeAttached(central: SqlConnection, device: string, only: readonly string[] | undefined): MergeResult {
   const tables: { table: string; upserted: number; deleted: number }[] = [];
   const skipped: { table: string; reason: string }[] = [];
+  const added: { table: string; columns: string[] }[] = [];
   const deviceTables = central
     .all<{ name: string }>(
       "SELECT name FROM dev.sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' " +
@@ -119,7 +122,7 @@ function mergeAttached(central: SqlConnection, device: string, only: readonly st
     .filter((t) => only === undefined || only.includes(t));
   for (const table of deviceTables) {
     const columns = central.all<Column>(`SELECT name, type, pk FROM pragma_table_info(?, 'dev')`, table);
-    const problem = mergeTable(central, device, table, columns, tables);
+    const problem = mergeTable(central, device, table, columns, { tables, added });
     if (problem) skipped.push({ table, reason: problem });
   }
   // Tables the device no longer has (or never had): it has no rows there.
@@ -128,7 +131,7 @@ function mergeAttached(central: SqlConnection, device: string, only: readonly st
     const deleted = central.run(`DELETE FROM main.${q(table)} WHERE device_id = ?`, device);
     if (deleted > 0) tables.push({ table, upserted: 0, deleted });
   }
-  return { tables, skipped };
+  return { tables, skipped, added };
 }
 
 /** Merges one table; returns why it was skipped, or undefined. */
@@ -137,7 +140,10 @@ function mergeTable(
   device: string,
   table: string,
   columns: readonly Column[],
-  out: { table: string; upserted: number; deleted: number }[],
+  out: {
+    tables: { table: string; upserted: number; deleted: number }[];
+    added: { table: string; columns: string[] }[];
+  },
 ): string | undefined {
   if (columns.some((c) => c.name === "device_id" || c.name === "_rowid")) {
     return "it has a column named 'device_id' or '_rowid', which the central table uses itself";
@@ -164,12 +170,16 @@ function mergeTable(
   const centralColumns = central
     .all<{ name: string }>(`SELECT name FROM pragma_table_info(?, 'main')`, table)
     .map((c) => c.name);
+  const newColumns: string[] = [];
   for (const c of columns) {
     if (!centralColumns.includes(c.name)) {
       central.exec(`ALTER TABLE main.${q(table)} ADD COLUMN ${q(c.name)} ${c.type}`.trim());
       centralColumns.push(c.name);
+      newColumns.push(c.name);
     }
   }
+  // A table created just now is not drift: only columns added to an existing one are.
+  if (recorded !== undefined && newColumns.length > 0) out.added.push({ table, columns: newColumns });
   // Every central column is written: the device's value, or NULL for a column it lacks.
   const data = centralColumns.filter((c) => c !== "device_id" && c !== "_rowid");
   const has = new Set(columns.map((c) => c.name));
@@ -197,7 +207,7 @@ function mergeTable(
     `DELETE FROM main.${q(table)} WHERE device_id = ? AND NOT EXISTS (SELECT 1 FROM dev.${q(table)} AS d WHERE ${match})`,
     device,
   );
-  out.push({ table, upserted, deleted });
+  out.tables.push({ table, upserted, deleted });
   return undefined;
 }
 

@@ -7,6 +7,7 @@
  * Exit 0 when every device merged; 4 when some failed (each named on
  * stderr; the others are merged); 1 when every device failed; 2 for bad
  * arguments and when no devices are found (docs/CLI.md, docs/AGGREGATE.md).
+ * Schema drift goes to stderr one line each, with `--json` too.
  *
  * @module
  */
@@ -127,9 +128,6 @@ export async function runAggregate(io: CliIo, options: AggregateCliOptions): Pro
   } else {
     const count = (mode: string) => report.devices.filter((r) => r.cache?.mode === mode).length;
     const rows = (r: DeviceReport, k: "upserted" | "deleted") => (r.merge?.tables ?? []).reduce((n, t) => n + t[k], 0);
-    const skipped = report.devices.flatMap((r) =>
-      (r.merge?.skipped ?? []).map((s) => `${r.device}: ${s.table}: ${s.reason}`),
-    );
     const devices = `${report.devices.length} device${report.devices.length === 1 ? "" : "s"}`;
     const of = shard ? `${devices} in shard ${shard.index}/${shard.count} (${report.discovered} found)` : devices;
     const failures =
@@ -145,8 +143,24 @@ export async function runAggregate(io: CliIo, options: AggregateCliOptions): Pro
         `${report.files} LTX files (${formatBytes(report.bytes)}) fetched; ` +
         `${report.devices.reduce((n, r) => n + rows(r, "upserted"), 0)} rows written, ${report.devices.reduce((n, r) => n + rows(r, "deleted"), 0)} deleted\n`,
     );
-    for (const s of skipped) io.stderr(`Not merged (schema): ${s}\n`);
   }
+  // With --json too: stdout carries the report, stderr what an operator must see.
+  for (const line of driftLines(report.devices, db)) io.stderr(`${line}\n`);
   if (failed.length === 0) return ExitCode.ok;
   return merged === 0 ? ExitCode.failure : ExitCode.partial;
+}
+
+/**
+ * One line per schema drift of this run, naming the device, the database,
+ * the table and the columns (docs/AGGREGATE.md "Schema drift"): tables not
+ * merged for a device, and columns a device added to a central table.
+ */
+export function driftLines(devices: readonly DeviceReport[], db: string): string[] {
+  return devices.flatMap((r) => [
+    ...(r.merge?.skipped ?? []).map((s) => `Not merged (schema): ${r.device}: ${db}: ${s.table}: ${s.reason}`),
+    ...(r.merge?.added ?? []).map(
+      (a) =>
+        `Schema drift: ${r.device}: ${db}: ${a.table}: column${a.columns.length === 1 ? "" : "s"} ${a.columns.join(", ")} added to the central table (other devices' rows hold NULL there)`,
+    ),
+  ]);
 }

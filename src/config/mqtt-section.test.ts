@@ -19,6 +19,7 @@ describe("mqtt:", () => {
       operatorKeys: [],
       restoreDirs: [],
       quiesceTimeout: DEFAULTS.fleet.quiesceTimeout,
+      swapTimeout: DEFAULTS.fleet.swapTimeout,
       probe: undefined,
     });
   });
@@ -91,17 +92,26 @@ describe("mqtt:", () => {
 });
 
 describe("fleet:", () => {
-  test("operator keys, restore dirs, quiesce timeout and probe", () => {
+  test("operator keys, restore dirs, quiesce and swap timeouts and probe", () => {
     const key = generateOperatorKey().publicKey;
     const c = parse(
-      `fleet:\n  operator-keys: ["${key}"]\n  restore-dirs: [lab, /tmp/x]\n  quiesce-timeout: 2m\n  probe: SELECT 1\n${DB}`,
+      `fleet:\n  operator-keys: ["${key}"]\n  restore-dirs: [lab, /tmp/x]\n  quiesce-timeout: 2m\n  swap-timeout: 90s\n  probe: SELECT 1\n${DB}`,
     );
     expect(c.fleet).toEqual({
       operatorKeys: [key],
       restoreDirs: ["/srv/lab", "/tmp/x"],
       quiesceTimeout: 120_000,
+      swapTimeout: 90_000,
       probe: "SELECT 1",
     });
+  });
+
+  test("ErrRange: a swap timeout is > 0 and at most an hour", () => {
+    expect(errorOf(`fleet:\n  swap-timeout: 2h\n${DB}`).message).toBe(
+      `Cannot read config: 'fleet.swap-timeout' must be at most 1h (the application is locked out that long): received "2h"`,
+    );
+    expect(errorOf(`fleet:\n  swap-timeout: 0s\n${DB}`).field).toBe("fleet.swap-timeout");
+    expect(parse(`fleet:\n  swap-timeout: 1h\n${DB}`).fleet.swapTimeout).toBe(3_600_000);
   });
 
   test("ErrKey: names the item", () => {

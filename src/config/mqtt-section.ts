@@ -99,7 +99,7 @@ export function readMqtt(
 export function readFleet(root: MapReader, ctx: { base: string }): FleetConfig {
   const f = root.map("fleet");
   if (!f) return defaultFleet();
-  f.checkKeys(["operator-keys", "restore-dirs", "quiesce-timeout", "probe"]);
+  f.checkKeys(["operator-keys", "restore-dirs", "quiesce-timeout", "swap-timeout", "probe"]);
   const keys = f.stringList("operator-keys") ?? [];
   for (const [i, k] of keys.entries())
     check(() => parsePublicKey(k), fieldPath(fieldPath(f.field, "operator-keys"), i), "(key)");
@@ -108,13 +108,41 @@ export function readFleet(root: MapReader, ctx: { base: string }): FleetConfig {
     operatorKeys: keys,
     restoreDirs: dirs,
     quiesceTimeout: f.duration("quiesce-timeout", 1) ?? DEFAULTS.fleet.quiesceTimeout,
+    swapTimeout: swapTimeout(f),
     probe: f.string("probe"),
   };
 }
 
 /** The `fleet:` section when absent. */
 export function defaultFleet(): FleetConfig {
-  return { operatorKeys: [], restoreDirs: [], quiesceTimeout: DEFAULTS.fleet.quiesceTimeout, probe: undefined };
+  return {
+    operatorKeys: [],
+    restoreDirs: [],
+    quiesceTimeout: DEFAULTS.fleet.quiesceTimeout,
+    swapTimeout: DEFAULTS.fleet.swapTimeout,
+    probe: undefined,
+  };
+}
+
+/**
+ * `fleet.swap-timeout`: > 0 and at most an hour — the application is locked
+ * out that long at worst, so a slip like "60m" for "60s" is refused.
+ * @throws {ConfigError} naming the key otherwise
+ */
+function swapTimeout(f: MapReader): number {
+  const ms = f.duration("swap-timeout", 1);
+  if (ms === undefined) return DEFAULTS.fleet.swapTimeout;
+  if (ms > DEFAULTS.fleet.maxSwapTimeout) {
+    const field = fieldPath(f.field, "swap-timeout");
+    throw configError(
+      field,
+      `'${field}' must be at most 1h (the application is locked out that long): received ${JSON.stringify(f.raw("swap-timeout"))}`,
+      {
+        value: f.raw("swap-timeout"),
+      },
+    );
+  }
+  return ms;
 }
 
 function check(fn: () => unknown, field: string, value: string): void {

@@ -37,7 +37,13 @@ function config(extra: Partial<Config> = {}): Config {
     dbs: [],
     dirs: [],
     mqtt: undefined,
-    fleet: { operatorKeys: [], restoreDirs: [], quiesceTimeout: DEFAULTS.fleet.quiesceTimeout, probe: undefined },
+    fleet: {
+      operatorKeys: [],
+      restoreDirs: [],
+      quiesceTimeout: DEFAULTS.fleet.quiesceTimeout,
+      swapTimeout: DEFAULTS.fleet.swapTimeout,
+      probe: undefined,
+    },
     shutdownSyncTimeout: DEFAULTS.shutdownSyncTimeout,
     ...extra,
   };

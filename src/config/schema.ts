@@ -115,6 +115,12 @@ export interface FleetConfig {
   restoreDirs: string[];
   /** How long a live restore waits for the application to release the database (ms). */
   quiesceTimeout: number;
+  /**
+   * How long a live restore may keep the application locked out once it let
+   * go (ms): the last pre-restore upload, the swap and the health check; past
+   * it the restore rolls back and releases the lock (docs/FLEET.md).
+   */
+  swapTimeout: number;
   /** SQL that must succeed on a restored database before it is committed (health probe). */
   probe: string | undefined;
 }
@@ -250,7 +256,7 @@ export const DEFAULTS: {
     readonly willDelay: number;
     readonly outboxMaxBytes: number;
   };
-  readonly fleet: { readonly quiesceTimeout: number };
+  readonly fleet: { readonly quiesceTimeout: number; readonly swapTimeout: number; readonly maxSwapTimeout: number };
   readonly shutdownSyncTimeout: number;
   readonly spool: { readonly maxBytes: number; readonly maxAge: number };
   readonly upload: Readonly<UploadPolicy>;
@@ -285,7 +291,7 @@ export const DEFAULTS: {
     willDelay: 30 * SECOND,
     outboxMaxBytes: 1024 * 1024,
   },
-  fleet: { quiesceTimeout: 60 * SECOND },
+  fleet: { quiesceTimeout: 60 * SECOND, swapTimeout: 60 * SECOND, maxSwapTimeout: 3600 * SECOND },
   shutdownSyncTimeout: 30 * SECOND,
   spool: { maxBytes: 256 * 1024 * 1024, maxAge: 24 * HOUR },
   upload: { minInterval: 10 * SECOND, maxInterval: 60 * SECOND, maxBatchBytes: 16 * 1024 * 1024, bandwidth: 0 },

@@ -8,25 +8,33 @@
  *    rollback copy;
  * 2. stage: restore into `.<db>-litefleet-staged` (every checksum verified,
  *    `integrity_check`), then run the health probe (`fleet.probe`) on it;
- * 3. quiesce: create `<db>.litefleet-lock` — the contract: the application
- *    closes its connections while that file exists and reopens when it is
- *    gone — and wait (`fleet.quiesce-timeout`) until SQLite grants an
- *    exclusive lock, which it does only when no other process has the
- *    database open; then one more sync uploads the last pre-restore writes;
+ * 3. quiesce: one sync while the application still runs, then create
+ *    `<db>.litefleet-lock` — the contract: the application closes its
+ *    connections while that file exists and reopens when it is gone — and
+ *    wait (`fleet.quiesce-timeout`) until SQLite grants an exclusive lock,
+ *    which it does only when no other process has the database open; then
+ *    one more sync uploads the last pre-restore writes;
  * 4. swap: checkpoint, keep a rollback copy `.<db>-litefleet-rollback`,
  *    rename the staged file over the database, remove stale `-wal`/`-shm`,
- *    fsync; reset the agent's local state so replication continues as a new
+ *    fsync;
+ * 5. health: `quick_check` and the probe on the live path, before anything
+ *    captured it; a failure puts the rollback copy back;
+ * 6. commit: remove the lock, the rollback copy and the journal; the agent
+ *    restarts on a reset local state, so replication continues as a new
  *    lineage: the next TXID above everything in the bucket holds the
  *    restored database whole, followed by a level-9 snapshot, and every
- *    older TXID still restores the history before the restore;
- * 5. health: `quick_check` and the probe on the live path;
- * 6. commit (remove the lock and the rollback copy) or roll back (the
- *    rollback copy goes back in place, again as a new lineage).
+ *    older TXID still restores the history before the restore.
  *
- * The command's deadline (its signal) is honoured up to the swap: the
- * restore stops there and the live database is as before. Once the swap
- * began it is finished properly (health check, then commit or roll back),
- * only without waiting any longer for the new lineage to be uploaded.
+ * The locked window is time-boxed (`swap-deadline.ts`): from the moment the
+ * application let go, the last upload, the swap and the health check must
+ * end within `fleet.swap-timeout`, or the restore rolls back (or stops
+ * before the swap), removes the lock, and fails with code "swap-timeout".
+ * Only the agent's restart after quiesce and the last upload wait for a
+ * replica in that window, and the time-box aborts them; the agent's stops
+ * in it upload nothing, and its restart after the swap (which reads the
+ * bucket's position, as long as the bucket is down) runs after the lock is
+ * gone. The command's deadline (its signal) bounds the same steps;
+ * after the commit it bounds only the wait for the new lineage's upload.
  *
  * The staged copy's `-wal`/`-shm` (left by the probe) are removed, and a
  * restore that finished logs what it restored, to which TXID.
@@ -69,6 +77,7 @@ import { applyRestorePlan } from "../restore/applier.ts";
 import { planRestore } from "../restore/planner.ts";
 import { CommandError } from "./command-error.ts";
 import { untilAborted, type CommandContext } from "./commands.ts";
+import { startSwapDeadline, type SwapDeadline } from "./swap-deadline.ts";
 
 /** The files a live restore uses next to the database. */
 export function restoreFiles(dbPath: string): { lock: string; staged: string; rollback: string; journal: string } {
@@ -167,51 +176,105 @@ export async function runRemoteRestore(
     return { db: db.path, output, txid: formatTxid(result.txid), pages: result.pages, live: false };
   }
 
-  // 3–6. Live swap, journaled.
+  // 3–6. Live swap, journaled; the application is locked out at most fleet.swap-timeout once it let go.
+  const agentOf = () => deps.store.agents.find((a) => a.path === db.path);
+  // Uploaded while the application still runs, so little is left for the locked window, and a
+  // replica that fails now fails the restore before anything is locked.
+  const before = agentOf();
+  if (before) await untilAborted(before.syncNow(), signal);
+  let lockedOut: SwapDeadline | undefined;
   let swapped = false;
+  let rolledBack = false;
+  let restarted: Promise<void>;
   try {
     signal.throwIfAborted();
     await writeJournal(files.journal, { id: ctx.body.id, step: "staged" });
     writeFileSync(files.lock, JSON.stringify({ command: ctx.body.id, since: new Date().toISOString() }));
     // Our agent's own connections hold SQLite locks too: stop it while waiting for the application.
-    await deps.store.replaceDb(db.path, () => waitForRelease(db.path, deps.fleet.quiesceTimeout, signal));
-    // The restarted agent captured what the application wrote until it let go: upload it.
-    const restarted = deps.store.agents.find((a) => a.path === db.path);
-    if (restarted) await untilAborted(restarted.syncNow(), signal);
-    await ctx.progress("quiesced");
-    await deps.store.replaceDb(db.path, async () => {
-      await waitForRelease(db.path, deps.fleet.quiesceTimeout, signal);
-      // The last point where the deadline stops the restore: from here on it is finished.
-      signal.throwIfAborted();
-      checkpointAndCopy(db.path, files.rollback);
-      await writeJournal(files.journal, { id: ctx.body.id, step: "copied" });
-      await replaceDatabase(files.staged, db.path);
-      swapped = true;
-      await writeJournal(files.journal, { id: ctx.body.id, step: "swapped" });
-      failpoint("restore.after-swap");
-      LocalStore.resetAfterRestore(db.metaPath);
-    });
-    await ctx.progress("swapped");
-    const lineage = await snapshotUnlessLate(deps.store, db, signal, log);
-    await ctx.progress("new-lineage", lineage ? { txid: formatTxid(lineage.txid), uploaded: lineage.uploaded } : {});
-    probe(db.path, deps.fleet.probe, "quick_check");
-    await ctx.progress("healthy");
+    // Its stops upload nothing: the restart uploads under the time-box instead.
+    const first = await deps.store.replaceDb(
+      db.path,
+      async () => {
+        await waitForRelease(db.path, deps.fleet.quiesceTimeout, signal);
+        lockedOut = startSwapDeadline(deps.fleet.swapTimeout, signal, db.path);
+      },
+      QUICK_STOP,
+    );
+    const locked = (lockedOut as SwapDeadline | undefined)?.signal ?? signal;
+    // The restarted agent captured what the application wrote until it let go: upload it, or
+    // the new lineage (which drops the local spool) would lose it.
+    await untilAborted(
+      first.started.then(() => first.agent.syncNow()),
+      locked,
+    );
+    await untilAborted(ctx.progress("quiesced"), locked);
+    const second = await deps.store.replaceDb(
+      db.path,
+      async () => {
+        await waitForRelease(db.path, deps.fleet.quiesceTimeout, locked);
+        // The last point where the command's deadline alone stops the restore untouched.
+        locked.throwIfAborted();
+        checkpointAndCopy(db.path, files.rollback);
+        await writeJournal(files.journal, { id: ctx.body.id, step: "copied" });
+        await replaceDatabase(files.staged, db.path);
+        swapped = true;
+        await writeJournal(files.journal, { id: ctx.body.id, step: "swapped" });
+        failpoint("restore.after-swap");
+        try {
+          probe(db.path, deps.fleet.probe, "quick_check");
+          locked.throwIfAborted();
+        } catch (err) {
+          // Nothing has captured the restored file yet: back in place, the agent's state fits it again.
+          await replaceDatabase(files.rollback, db.path);
+          rolledBack = true;
+          throw err;
+        }
+        LocalStore.resetAfterRestore(db.metaPath);
+      },
+      QUICK_STOP,
+    );
+    restarted = second.started;
   } catch (err) {
-    if (swapped) await rollBack(deps.store, db, files, signal, log);
+    lockedOut?.[Symbol.dispose]();
     removeWithSideFiles(files.staged);
     rmSync(files.lock, { force: true });
-    rmSync(files.journal, { force: true });
-    if (swapped)
+    const intact = !swapped || rolledBack;
+    // A rollback that itself failed is left to the next start (`recoverInterruptedRestore`).
+    if (intact) {
+      rmSync(files.rollback, { force: true });
+      rmSync(files.journal, { force: true });
+    }
+    if (rolledBack)
       log.warn("restore rolled back", { txid: formatTxid(result.txid), command: ctx.body.id, err: errorMessage(err) });
     throw new Error(
-      `${(err as Error).message}${swapped ? "; rolled back to the database as it was before the restore" : "; the live database was not changed"}`,
+      `${(err as Error).message}${
+        !swapped
+          ? "; the live database was not changed"
+          : rolledBack
+            ? "; rolled back to the database as it was before the restore"
+            : "; the rollback failed too: the next agent start rolls it back"
+      }`,
       { cause: err },
     );
   }
+  lockedOut?.[Symbol.dispose]();
+  // Committed: the application may reopen; the new lineage is uploaded meanwhile.
   rmSync(files.lock, { force: true });
   rmSync(files.rollback, { force: true });
   rmSync(files.journal, { force: true });
-  const lineageTxid = deps.store.agents.find((a) => a.path === db.path)?.capture?.position?.txid;
+  await ctx.progress("swapped");
+  await ctx.progress("healthy");
+  try {
+    await untilAborted(restarted, signal);
+  } catch (err) {
+    if (!signal.aborted)
+      throw new Error(`The database was restored, but its replication did not restart: ${errorMessage(err)}`, {
+        cause: err,
+      });
+  }
+  const lineage = await snapshotUnlessLate(deps.store, db, signal, log);
+  await ctx.progress("new-lineage", lineage ? { txid: formatTxid(lineage.txid), uploaded: lineage.uploaded } : {});
+  const lineageTxid = agentOf()?.capture?.position?.txid;
   log.info("database restored", {
     txid: formatTxid(result.txid),
     pages: result.pages,
@@ -227,9 +290,13 @@ export async function runRemoteRestore(
   };
 }
 
+/** How a restore stops the agent: no final upload (the restart uploads under the time-box) and no handover tip. */
+const QUICK_STOP = { timeoutMs: 0, handover: false, upload: false } as const;
+
 /**
- * The new lineage's level-9 snapshot, waited for until the deadline: past
- * it the agent uploads it in the background and the restore goes on.
+ * The new lineage's level-9 snapshot, waited for until the command's
+ * deadline: past it, or when the replica fails meanwhile, the agent uploads
+ * it in the background and the restore (already committed) goes on.
  */
 async function snapshotUnlessLate(
   store: Store,
@@ -242,11 +309,9 @@ async function snapshotUnlessLate(
   try {
     return await untilAborted(agent.snapshotNow(), signal);
   } catch (err) {
-    if (!signal.aborted) throw err;
-    log.warn(
-      "restore: the deadline passed before the new lineage was uploaded; the agent uploads it in the background",
-      {},
-    );
+    log.warn("restore: the new lineage is not uploaded yet; the agent uploads it in the background", {
+      err: errorMessage(err),
+    });
     return undefined;
   }
 }
@@ -293,20 +358,6 @@ export async function recoverInterruptedRestore(
   rmSync(files.lock, { force: true });
   rmSync(files.journal, { force: true });
   return { id: journal.id, outcome };
-}
-
-async function rollBack(
-  store: Store,
-  db: DbConfig,
-  files: ReturnType<typeof restoreFiles>,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<void> {
-  await store.replaceDb(db.path, async () => {
-    await replaceDatabase(files.rollback, db.path);
-    rmSync(db.metaPath, { recursive: true, force: true });
-  });
-  await snapshotUnlessLate(store, db, signal, log);
 }
 
 function configuredDb<D extends Pick<DbConfig, "path">>(dbs: readonly D[], arg: unknown): D {

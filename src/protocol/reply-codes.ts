@@ -61,6 +61,12 @@ export const FAILURE_CODES = [
   "unhealthy",
   /** The application did not close the database within `fleet.quiesce-timeout`. */
   "quiesce-timeout",
+  /**
+   * A live restore did not finish within `fleet.swap-timeout` of the
+   * application letting go (a replica stopped answering, say): it rolled
+   * back, removed the lock file, and the live database is as before.
+   */
+  "swap-timeout",
   /** The command's deadline passed before it finished. */
   "timeout",
   /** Anything else; `error` says what. */

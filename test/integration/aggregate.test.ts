@@ -121,7 +121,7 @@ describe("litefleet aggregate", () => {
     for (const u of units) expect(u.with_unit).toBe(u.device_id === changed[3]!.id ? u.n : 0);
   }, 120_000);
 
-  test("a primary key that differs from the central table's is reported, and the device's rows stay", async () => {
+  test("schema drift is reported on stderr one line each, with --json too (issue #15): a primary key that differs (the device's rows stay), a column added", async () => {
     await using dir = await makeTempDir("lf-aggregate-drift-");
     const fleet = join(dir.path, "fleet");
     const devices = await createSimulatedFleet(join(dir.path, "devices"), {
@@ -132,18 +132,38 @@ describe("litefleet aggregate", () => {
     });
     const out = join(dir.path, "central.db");
     expect((await runCli(["aggregate", "--fleet", fleet, "--out", out])).code).toBe(0);
+    await devices[0]!.change((db) => db.exec("ALTER TABLE notes ADD COLUMN mood TEXT; ALTER TABLE notes ADD COLUMN n"));
     await devices[1]!.change((db) =>
       db.exec("DROP TABLE notes; CREATE TABLE notes (body TEXT PRIMARY KEY); INSERT INTO notes VALUES ('keyed')"),
     );
-    const res = await runCli(["aggregate", "--fleet", fleet, "--out", out]);
+    const res = await runCli(["aggregate", "--fleet", fleet, "--out", out, "--json"]);
     expect(res.code).toBe(0);
-    expect(res.stderr).toContain(
-      "Not merged (schema): dev-001: notes: its primary key (body) differs from the central table's (_rowid)",
-    );
+    expect(res.stderr.split("\n").filter((l) => l.startsWith("Not merged") || l.startsWith("Schema drift"))).toEqual([
+      "Schema drift: dev-000: app.db: notes: columns mood, n added to the central table (other devices' rows hold NULL there)",
+      "Not merged (schema): dev-001: app.db: notes: its primary key (body) differs from the central table's (_rowid)",
+    ]);
+    // The same in the report.
+    const merges = (JSON.parse(res.stdout) as { devices: { device: string; merge: unknown }[] }).devices.map((d) => [
+      d.device,
+      d.merge,
+    ]);
+    expect(merges).toMatchObject([
+      ["dev-000", { skipped: [], added: [{ table: "notes", columns: ["mood", "n"] }] }],
+      ["dev-001", { skipped: [{ table: "notes" }], added: [] }],
+    ]);
     expect(centralRows(out, "notes", "body")).toEqual([
       { device_id: "dev-000", body: "hello from dev-000" },
       { device_id: "dev-001", body: "hello from dev-001" },
     ]);
+    // Without --json: the same lines after the summary (for a device merged in this run); drift
+    // already merged is not reported again.
+    await devices[0]!.change((db) => db.exec("INSERT INTO notes (body, mood) VALUES ('again', 'ok')"));
+    await devices[1]!.change((db) => db.exec("INSERT INTO notes VALUES ('more')"));
+    const again = await runCli(["aggregate", "--fleet", fleet, "--out", out]);
+    expect(again.stderr).toContain(
+      "Not merged (schema): dev-001: app.db: notes: its primary key (body) differs from the central table's (_rowid)",
+    );
+    expect(again.stderr).not.toContain("Schema drift:");
   }, 60_000);
 
   test("a damaged cached copy is detected by its checksum and rebuilt from the replica", async () => {
@@ -211,6 +231,23 @@ describe("litefleet aggregate", () => {
         (d) => d.parquetFiles === undefined,
       ),
     ).toBe(true);
+    // Drift (issue #15): one device gains a column, so its new file has a column the others' lack. The
+    // query of docs/AGGREGATE.md, as written there, matches columns by name across files.
+    await devices[2]!.change((db) =>
+      db.exec("ALTER TABLE readings ADD COLUMN unit TEXT; UPDATE readings SET unit = 'C'"),
+    );
+    expect((await runCli(["aggregate", "--fleet", fleet, "--out", out, "--parquet", lake])).code).toBe(0);
+    const documented = await duck.runAndReadAll(
+      `SELECT device_id, avg(value) AS avg, count(unit)::INTEGER AS units FROM read_parquet('${lake}/*/readings/*.parquet', hive_partitioning = true, union_by_name = true) GROUP BY 1 ORDER BY 1`,
+    );
+    const check = new Database(out, { readonly: true });
+    const wantDrift = check
+      .query("SELECT device_id, avg(value) AS avg, count(unit) AS units FROM readings GROUP BY 1 ORDER BY 1")
+      .all();
+    check.close();
+    expect(documented.getRowObjects()).toEqual(wantDrift as never);
+    expect((wantDrift as { units: number }[]).map((r) => r.units > 0)).toEqual([false, false, true, false]);
+    duck.closeSync();
   }, 60_000);
 
   test("--shard i/N splits the fleet exactly, by a stable hash", async () => {

@@ -416,7 +416,7 @@ describe("fleet over MQTT", () => {
       expect(res.replies.at(-1)?.error).toBeUndefined();
       expect(res.code).toBe(0);
       const steps = res.replies.filter((x) => x.status === "progress").map((x) => (x as { step?: string }).step);
-      expect(steps).toEqual(["planned", "staged", "quiesced", "swapped", "new-lineage", "healthy"]);
+      expect(steps).toEqual(["planned", "staged", "quiesced", "swapped", "healthy", "new-lineage"]);
       expect(await new Response(writer.stdout as ReadableStream).text()).toContain("paused");
       expect(appData(r.db)).toBe(wanted);
       expect(integrityCheck(r.db)).toBe("ok");
