@@ -12,7 +12,7 @@ import type { DbConfig } from "../config/schema.ts";
 import { UsageError } from "../errors.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
-import { table } from "./ltx.ts";
+import { table } from "./text-table.ts";
 import { describeSpec } from "./replicate.ts";
 
 /** Runs `databases`; returns the exit code. */

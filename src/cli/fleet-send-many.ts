@@ -35,6 +35,7 @@ import {
   type SendOptions,
 } from "./fleet.ts";
 import { ExitCode, type CliIo } from "./io.ts";
+import { table } from "./text-table.ts";
 
 /** Default of `--rate`. */
 const DEFAULT_RATE_PER_SECOND = 20;
@@ -262,16 +263,4 @@ function formatSelection(selected: readonly string[], views: ReadonlyMap<string,
 
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return `${rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n")}\n`;
 }

@@ -7,6 +7,7 @@
 import { formatTxid } from "../ltx/txid.ts";
 import { listAllLtxFiles } from "../restore/planner.ts";
 import { ExitCode, type CliIo } from "./io.ts";
+import { table } from "./text-table.ts";
 import { loadConfig } from "./load-config.ts";
 import { resolveReplicaSource } from "./replica-source.ts";
 
@@ -49,18 +50,4 @@ export async function runLtx(io: CliIo, source: string, options: LtxOptions): Pr
   }
   io.stdout(table(rows));
   return ExitCode.ok;
-}
-
-/** Formats rows as left-aligned columns. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) for (const [i, c] of r.entries()) widths[i] = Math.max(widths[i] ?? 0, c.length);
-  return `${rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n")}\n`;
 }

@@ -17,7 +17,7 @@ import type { AgentStatus, ReplicaStatus } from "../protocol/agent-status.ts";
 import { durationOption } from "./duration-option.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
-import { table } from "./ltx.ts";
+import { table } from "./text-table.ts";
 import { formatBytes } from "./restore.ts";
 
 /** Options of `status` and `sync`. */
