@@ -57,6 +57,7 @@ export function dbStatus(input: {
         coalesced: s.coalesced,
         projectedPerMonth: {
           puts: Math.round((s.puts * MONTH_MS) / elapsed),
+          requests: Math.round(((s.puts + s.lists + s.deletes) * MONTH_MS) / elapsed),
           bytes: Math.round((s.bytes * MONTH_MS) / elapsed),
         },
       };

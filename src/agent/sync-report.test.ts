@@ -22,7 +22,7 @@ function replica(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus {
     deletes: 0,
     batches: 0,
     coalesced: 0,
-    projectedPerMonth: { puts: 0, bytes: 0 },
+    projectedPerMonth: { puts: 0, requests: 0, bytes: 0 },
     ...overrides,
   };
 }

@@ -2,9 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../test/harness/cli.ts";
+import { dbRow, deviceView } from "../../test/harness/fleet-summaries.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { parseConfig } from "../config/parse.ts";
-import type { DeviceView } from "../fleet/fleet-view.ts";
 import { parsePrivateKey } from "../protocol/signing.ts";
 import { exitCodeOfReply, formatTable } from "./fleet.ts";
 import { ExitCode } from "./io.ts";
@@ -60,64 +60,52 @@ describe("exitCodeOfReply()", () => {
 });
 
 describe("formatTable()", () => {
-  const base: DeviceView = {
+  const offline = deviceView({
     device: "gw-04",
     state: "offline",
-    problems: [],
     online: false,
     reason: "lost",
     session: 3,
     lastSeen: 100_000,
+    heardAt: 100_000,
     dataAt: null,
     agent: "0.1.0",
-    dbs: [],
-    dbState: null,
-    maxLagMs: 0,
-    pendingFiles: 0,
-    pendingBytes: 0,
-    lastUploadAt: null,
-    lastError: null,
-  };
+    rows: [dbRow({ db: null, state: "offline", txid: null, lagMs: null, lastUploadAt: null, size: null })],
+  });
 
   test("an offline device without data: its state, last seen, and dashes rather than zeros", () => {
-    expect(formatTable([base], 400_000)).toBe(
+    expect(formatTable([offline], 400_000)).toBe(
       [
-        "DEVICE  STATE           LAST SEEN  DATA AGE  LAG  PENDING  TXID  PROBLEM",
-        "gw-04   offline (lost)  5 min ago  -         -    -        -",
+        "DEVICE  DB  STATE           LAST SEEN  DATA AGE  LAG  PENDING  TXID  AGENT  FREE DISK  PROBLEM",
+        "gw-04   -   offline (lost)  5 min ago  -         -    -        -     0.1.0  -",
         "",
       ].join("\n"),
     );
   });
 
-  test("a device with data: its age, lag and first problem", () => {
-    const db = {
-      path: "/data/app.db",
-      txid: "00000000000000a1",
-      state: "error" as const,
-      pendingFiles: 2,
-      pendingBytes: 9,
-      lagMs: 90_000,
-      lastUploadAt: 1,
-      lastError: "x",
-      size: 1,
-      captureError: null,
-      diskFull: false,
-      replicas: [],
-    };
-    const view: DeviceView = {
-      ...base,
-      state: "error",
-      online: true,
-      reason: null,
+  test("one row per database, each with its own state, lag and first problem; the device's age, agent and disk on each", () => {
+    const view = deviceView({
+      device: "gw-04",
+      heardAt: 390_000,
+      lastSeen: 1,
       dataAt: 390_000,
-      lastSeen: 390_000,
-      dbs: [db],
-      maxLagMs: 90_000,
-      pendingFiles: 2,
-      problems: ["replica 's3' of '/data/app.db' fails: x", "more"],
-    };
-    expect(formatTable([view], 400_000).split("\n")[1]).toBe(
-      "gw-04   error  10 s ago   10 s      1 min  2        00000000000000a1  replica 's3' of '/data/app.db' fails: x (+1 more)",
-    );
+      agent: "0.2.0",
+      disk: { free: 5 * 1024 ** 3, total: 20 * 1024 ** 3 },
+      rows: [
+        dbRow({
+          db: "/data/app.db",
+          state: "error",
+          txid: "00000000000000a1",
+          lagMs: 90_000,
+          pendingFiles: 2,
+          problems: ["replica 's3' of '/data/app.db' fails: x", "more"],
+        }),
+        dbRow({ db: "/data/log.db", state: "pending", txid: "00000000000000b2", lagMs: 5_000, pendingFiles: 1 }),
+      ],
+    });
+    expect(formatTable([view], 400_000).split("\n").slice(1, 3)).toEqual([
+      "gw-04   /data/app.db  error    10 s ago   10 s      1 min  2        00000000000000a1  0.2.0  5.0 GiB (25%)  replica 's3' of '/data/app.db' fails: x (+1 more)",
+      "gw-04   /data/log.db  pending  10 s ago   10 s      5 s    1        00000000000000b2  0.2.0  5.0 GiB (25%)",
+    ]);
   });
 });

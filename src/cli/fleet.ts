@@ -4,8 +4,10 @@
  * - `keygen --out FILE`: a new Ed25519 operator key (private key file, mode
  *   0600, never overwritten) and, on stdout, the `fleet.operator-keys` YAML
  *   to paste into device configs;
- * - `status [--watch] [--json]`: the fleet from retained status messages,
- *   one state per device (starting, ok, degraded, error, offline);
+ * - `status [--watch] [--json] [filters]`: the fleet from retained status
+ *   messages, one row per database, problems first, under a one-line
+ *   summary; `--state`, `--lag-over`, `--search`, `--version` filter the
+ *   rows (`fleet/fleet-query.ts`, the same as the dashboard's URL);
  * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
  *   its exit code follows the final reply's code ({@linkcode exitCodeOfReply});
  * - `dashboard [--addr]`: a live web page on localhost.
@@ -20,7 +22,16 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { isBrokerUrl } from "../protocol/broker-url.ts";
-import { formatAge } from "../fleet/device-health.ts";
+import { DEFAULT_HEALTH_THRESHOLDS, formatAge, type HealthThresholds } from "../fleet/device-health.ts";
+import {
+  FilterError,
+  filterDevices,
+  fleetSummary,
+  formatSummary,
+  isNoFilter,
+  parseFilter,
+  type FleetFilter,
+} from "../fleet/fleet-query.ts";
 import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
 import type { ReplyMessage } from "../protocol/messages.ts";
 import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
@@ -193,25 +204,132 @@ export async function runFleetSend(
   return last === undefined ? ExitCode.failure : exitCodeOfReply(last);
 }
 
-/** Runs `fleet status`: prints the fleet once (after retained messages arrive) or, with `--watch`, on every change. */
+/** The filter and RPO options of `fleet status` and `fleet dashboard`. */
+export interface ViewOptions {
+  readonly state?: string;
+  readonly lagOver?: string;
+  readonly search?: string;
+  readonly version?: string;
+  readonly rpo?: string;
+}
+
+/** `fleet status` prints once no retained message arrived for this long (`--wait`), by default (ms). */
+export const DEFAULT_QUIET_MS = 500;
+/** … and at the latest after this long (ms), however the messages trickle in. */
+const MAX_WAIT_MS = 60_000;
+/** `fleet status --watch` reprints at most this often (ms). */
+const WATCH_PRINT_MS = 1_000;
+
+function viewFilter(options: ViewOptions): FleetFilter {
+  try {
+    return parseFilter({
+      state: options.state,
+      lagOver: options.lagOver,
+      search: options.search,
+      version: options.version,
+    });
+  } catch (err) {
+    if (!(err instanceof FilterError)) throw err;
+    throw new UsageError(
+      err.message
+        .replace("Cannot filter by state", "Cannot use --state")
+        .replace("Cannot filter by lag-over", "Cannot use --lag-over"),
+      'e.g. --state error,offline --lag-over 1h --search gw- --version 0.9 (docs/FLEET.md "Fleet views")',
+    );
+  }
+}
+
+function viewThresholds(options: ViewOptions): HealthThresholds {
+  return { ...DEFAULT_HEALTH_THRESHOLDS, rpoMs: durationOption(options.rpo, "--rpo", DEFAULT_HEALTH_THRESHOLDS.rpoMs) };
+}
+
+/** A confirming sleep of {@linkcode retainedQuiet} (ms). */
+const SETTLE_MS = 20;
+
+const sleep = (ms: number) => new Promise<void>((resolveSleep) => setTimeout(resolveSleep, ms));
+
+/**
+ * Resolves once retained messages stop arriving: `quietMs` after the last
+ * one (or after the subscription, with none), at the latest after
+ * {@linkcode MAX_WAIT_MS}. Live messages do not count: a fleet that keeps
+ * publishing would never fall quiet. A quiet period is confirmed by three
+ * short sleeps that came back on time with no message meanwhile: on a busy
+ * machine the process may not run for a while, and then the quiet period
+ * is over by the clock while the messages that arrived meanwhile wait
+ * unread in the socket.
+ */
+async function retainedQuiet(view: FleetView, quietMs: number): Promise<void> {
+  const started = performance.now();
+  let last = started;
+  const off = view.onChange((change) => {
+    if (change.retained) last = performance.now();
+  });
+  const overdue = () => performance.now() - started >= MAX_WAIT_MS;
+  try {
+    for (;;) {
+      const idle = performance.now() - last;
+      if (idle < quietMs) {
+        await sleep(quietMs - idle);
+        continue;
+      }
+      const mark = last;
+      let onTime = 0;
+      while (onTime < 3 && last === mark && !overdue()) {
+        const before = performance.now();
+        await sleep(SETTLE_MS);
+        if (performance.now() - before < 2 * SETTLE_MS) onTime++;
+      }
+      if (last === mark || overdue()) return;
+    }
+  } finally {
+    off();
+  }
+}
+
+/**
+ * Runs `fleet status`: prints the fleet once (after the retained messages
+ * arrived) or, with `--watch`, again after changes (at most once a second).
+ */
 export async function runFleetStatus(
   io: CliIo,
-  options: BrokerOptions & { watch?: boolean; json?: boolean; wait?: string },
+  options: BrokerOptions & ViewOptions & { watch?: boolean; json?: boolean; wait?: string },
 ): Promise<number> {
+  const filter = viewFilter(options);
+  const thresholds = viewThresholds(options);
+  const quietMs = durationOption(options.wait, "--wait", DEFAULT_QUIET_MS);
   const settings = brokerSettings(io, options);
+  const now = io.now ?? Date.now;
   const client = await connectBroker(settings.broker);
-  const view = await FleetView.open(client, { root: settings.root });
+  const view = await FleetView.open(client, {
+    root: settings.root,
+    thresholds,
+    now,
+    staleCheckMs: options.watch ? 1000 : 0,
+  });
   try {
-    // Retained messages arrive right after the subscription; give them a moment.
-    await new Promise((r) => setTimeout(r, durationOption(options.wait, "--wait", 1000)));
+    await retainedQuiet(view, quietMs);
     const print = () => {
-      const devices = view.devices();
-      if (options.json) io.stdout(`${JSON.stringify(devices)}\n`);
-      else io.stdout(formatTable(devices, (io.now ?? Date.now)()));
+      const at = now();
+      const all = view.devices();
+      const shown = filterDevices(all, filter);
+      const summary = formatSummary(fleetSummary(all, at), formatAge);
+      const rows = (list: readonly DeviceView[]) => list.reduce((n, d) => n + d.rows.length, 0);
+      const showing = isNoFilter(filter) ? "" : `showing ${rows(shown)} of ${rows(all)} rows\n`;
+      if (options.json) {
+        io.stderr(`${summary}\n${showing}`);
+        io.stdout(`${JSON.stringify(shown)}\n`);
+      } else io.stdout(`${summary}\n${showing}${formatTable(shown, at)}`);
     };
     print();
     if (options.watch) {
-      const off = view.onChange(print);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const off = view.onChange((change) => {
+        if (change.kind === "event" || timer !== undefined) return;
+        timer = setTimeout(() => {
+          timer = undefined;
+          print();
+        }, WATCH_PRINT_MS);
+      });
       await new Promise<void>((resolveStop) => {
         const unregister = io.onSignal(() => {
           unregister();
@@ -219,19 +337,26 @@ export async function runFleetStatus(
         });
       });
       off();
+      clearTimeout(timer);
     }
   } finally {
     await view.close();
-    await client.endAsync();
+    // Forced: retained messages may still be on their way, and a polite DISCONNECT then waits
+    // for the broker to close a connection it is still writing to (issue #15: it hung).
+    await client.endAsync(true);
   }
   return ExitCode.ok;
 }
 
 /** Runs `fleet dashboard` until SIGINT/SIGTERM. */
-export async function runFleetDashboard(io: CliIo, options: BrokerOptions & { addr?: string }): Promise<number> {
+export async function runFleetDashboard(
+  io: CliIo,
+  options: BrokerOptions & Pick<ViewOptions, "rpo"> & { addr?: string },
+): Promise<number> {
+  const thresholds = viewThresholds(options);
   const settings = brokerSettings(io, options);
   const client = await connectBroker(settings.broker);
-  const view = await FleetView.open(client, { root: settings.root });
+  const view = await FleetView.open(client, { root: settings.root, thresholds });
   // The dashboard's server and page load only for this subcommand (issue #13).
   const { startDashboard } = await import("../fleet/dashboard/server.ts");
   const dashboard = await startDashboard({ view, addr: options.addr ?? "127.0.0.1:9398" });
@@ -244,37 +369,62 @@ export async function runFleetDashboard(io: CliIo, options: BrokerOptions & { ad
   });
   await dashboard.close();
   await view.close();
-  await client.endAsync();
+  await client.endAsync(true);
   return ExitCode.ok;
 }
 
+/** 5368709120 → "5.0 GiB". */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
 /**
- * One row per device: its state (offline with why), when it was last heard
- * from, how old the data in the row is, and its first problem. Without
- * data (a device first seen offline that never sent telemetry) the data
- * columns show "-", never zeros.
+ * One row per database (a device that lists none: one row with DB `-`),
+ * in the order given (`filterDevices` sorts problems first): the device,
+ * the database, its state (offline with why), when the device was last
+ * heard from, how old the row's data is, lag, pending files, TXID, agent
+ * version, free disk, and the first problem. Without data (a device first
+ * seen offline that never sent telemetry) the data columns show "-", never
+ * zeros.
  */
 export function formatTable(devices: readonly DeviceView[], now: number): string {
-  const rows = [["DEVICE", "STATE", "LAST SEEN", "DATA AGE", "LAG", "PENDING", "TXID", "PROBLEM"]];
+  const rows = [
+    ["DEVICE", "DB", "STATE", "LAST SEEN", "DATA AGE", "LAG", "PENDING", "TXID", "AGENT", "FREE DISK", "PROBLEM"],
+  ];
   for (const d of devices) {
-    const known = d.dbs.length > 0;
-    const txid = !known ? "-" : d.dbs.length === 1 ? (d.dbs[0]?.txid ?? "-") : `${d.dbs.length} dbs`;
-    const problem =
-      d.problems.length === 0
-        ? ""
-        : `${d.problems[0]}${d.problems.length > 1 ? ` (+${d.problems.length - 1} more)` : ""}`;
-    rows.push([
-      d.device,
-      d.state === "offline" ? `offline (${d.reason ?? "?"})` : d.state,
-      `${formatAge(now - d.lastSeen)} ago`,
-      d.dataAt === null ? "-" : formatAge(now - d.dataAt),
-      known ? formatAge(d.maxLagMs) : "-",
-      known ? String(d.pendingFiles) : "-",
-      txid,
-      problem,
-    ]);
+    const disk =
+      d.disk === null
+        ? "-"
+        : `${formatBytes(d.disk.free)}${d.disk.total > 0 ? ` (${Math.round((100 * d.disk.free) / d.disk.total)}%)` : ""}`;
+    for (const r of d.rows) {
+      const known = r.db !== null;
+      const problem =
+        r.problems.length === 0
+          ? ""
+          : `${r.problems[0]}${r.problems.length > 1 ? ` (+${r.problems.length - 1} more)` : ""}`;
+      rows.push([
+        d.device,
+        r.db ?? "-",
+        r.state === "offline" ? `offline (${d.reason ?? "?"})` : r.state,
+        `${formatAge(now - d.heardAt)} ago`,
+        d.dataAt === null ? "-" : formatAge(now - d.dataAt),
+        known && r.lagMs !== null ? formatAge(r.lagMs) : "-",
+        known ? String(r.pendingFiles) : "-",
+        r.txid ?? "-",
+        d.agent ?? "-",
+        disk,
+        problem,
+      ]);
+    }
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? "").length), 0));
   return `${rows
     .map((r) =>
       r

@@ -73,6 +73,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     .description("Replicate SQLite databases to S3 or a directory (Litestream v0.5 layout), fleet-ready")
     // `--version` and `-V` print the same line as `litefleet version`.
     .version(versionLine(), "-V, --version", "print the version")
+    // Program options only before the subcommand: `fleet status --version 0.9` is the
+    // subcommand's filter, not the program's version flag.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError("(run with --help for usage)");
@@ -207,10 +210,25 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       const { runFleetKeygen } = await import("./fleet.ts");
       code = runFleetKeygen(io, opts);
     });
-  brokerOptions(fleet.command("status").description("show every device from its retained status"))
-    .option("--watch", "keep printing on every change until Ctrl-C")
-    .option("--wait <duration>", "how long to collect retained statuses before printing (default 1s)")
-    .option("--json", "print JSON")
+  const viewOptions = (cmd: Command): Command =>
+    cmd.option(
+      "--rpo <duration>",
+      "a database whose oldest change not yet in every replica waited longer is 'lagging' (default 30m)",
+    );
+  viewOptions(
+    brokerOptions(
+      fleet
+        .command("status")
+        .description("show every database of every device from their retained statuses, problems first"),
+    ),
+  )
+    .option("--state <states>", "only rows in these states (comma-separated: error,conflict,offline,stale,…)")
+    .option("--lag-over <duration>", "only databases lagging more than this (e.g. 1h)")
+    .option("--search <text>", "only rows whose device id or database path contains this (ignoring case)")
+    .option("--version <versions>", "only devices running these agent versions (comma-separated; 0.9 matches 0.9.x)")
+    .option("--watch", "keep printing after changes (at most once a second) until Ctrl-C")
+    .option("--wait <duration>", "print once no retained status has arrived for this long (default 500ms)")
+    .option("--json", "print the device list as JSON (the summary goes to stderr)")
     .action(async (opts) => {
       const { runFleetStatus } = await import("./fleet.ts");
       code = await runFleetStatus(io, opts);
@@ -269,7 +287,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       const { runFleetSend } = await import("./fleet.ts");
       code = await runFleetSend(io, device, command, options);
     });
-  brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost"))
+  viewOptions(brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost")))
     .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")
     .action(async (opts) => {
       const { runFleetDashboard } = await import("./fleet.ts");

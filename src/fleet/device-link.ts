@@ -306,6 +306,7 @@ export class DeviceLink {
       startedAt: status.startedAt,
       dbs: summarizeStatus(status),
       ...(disk ? { disk } : {}),
+      intervalMs: this.#o.config.statusInterval,
     };
     await client
       .publishAsync(this.topics.status, encodeMessage(msg), { qos: 1, retain: true })

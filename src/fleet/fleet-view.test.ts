@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mqtt, { type MqttClient } from "mqtt";
-import { dbSummary as db } from "../../test/harness/fleet-summaries.ts";
+import { dbSummary as db, replicaSummary as replica } from "../../test/harness/fleet-summaries.ts";
 import { startMqttBroker, type MqttBroker } from "../../test/harness/mqtt-broker.ts";
 import { encodeMessage, type EventMessage, type StatusMessage } from "../protocol/messages.ts";
 import { DEFAULT_TOPIC_ROOT, deviceTopics } from "../protocol/topics.ts";
@@ -81,7 +81,7 @@ function nextMessage(client: MqttClient, topic: string): Promise<void> {
 }
 
 describe("FleetView", () => {
-  test("devices() lists retained statuses sorted by device id, with derived fields", async () => {
+  test("devices() lists retained statuses problems first, one row per database, with derived fields", async () => {
     const root = `${ROOT}-sorted`;
     await using t = await setup();
     for (const id of ["dev-c", "dev-a", "dev-b"])
@@ -92,6 +92,8 @@ describe("FleetView", () => {
         status("dev-b", {
           session: 3,
           ts: 5_000,
+          intervalMs: 10_000,
+          disk: { free: 500, total: 1000 },
           dbs: [
             db({
               path: "/a.db",
@@ -100,6 +102,7 @@ describe("FleetView", () => {
               pendingBytes: 100,
               lagMs: 3_000,
               lastUploadAt: 4_000,
+              replicas: [replica({ projectedPerMonth: { requests: 100, bytes: 2_000 } })],
             }),
             db({
               path: "/b.db",
@@ -109,6 +112,10 @@ describe("FleetView", () => {
               lagMs: 9_000,
               lastUploadAt: 2_000,
               lastError: "Cannot upload: 503",
+              replicas: [
+                replica({ lastError: "Cannot upload: 503", projectedPerMonth: { requests: 10, bytes: 20 } }),
+                replica({ name: "b", projectedPerMonth: { requests: 1, bytes: 2 } }),
+              ],
             }),
             db({ path: "/c.db", state: "starting", txid: null, lastUploadAt: null }),
           ],
@@ -116,18 +123,61 @@ describe("FleetView", () => {
       ),
     );
 
-    const view = await FleetView.open(t.watcher, { root });
-    await waitFor(view, () => view.devices().find((d) => d.device === "dev-b")?.session === 3, "dev-b session 3");
-    expect(view.devices().map((d) => d.device)).toEqual(["dev-a", "dev-b", "dev-c"]);
-    const devB = view.devices()[1];
+    const view = await FleetView.open(t.watcher, { root, now: () => 6_000 });
+    await waitFor(view, () => view.device("dev-b")?.session === 3, "dev-b session 3");
+    expect(view.devices().map((d) => d.device)).toEqual(["dev-b", "dev-a", "dev-c"]);
+    const devB = view.devices()[0];
     expect({ ...devB, dbs: devB?.dbs.length }).toEqual({
       device: "dev-b",
       state: "error",
-      problems: ["'/b.db' fails: Cannot upload: 503"],
+      problems: ["replica 's3' of '/b.db' fails: Cannot upload: 503"],
       online: true,
       reason: null,
       session: 3,
       lastSeen: 5_000,
+      heardAt: 5_000,
+      stale: false,
+      intervalMs: 10_000,
+      disk: { free: 500, total: 1000 },
+      projectedPerMonth: { requests: 111, bytes: 2_022 },
+      rows: [
+        {
+          db: "/b.db",
+          state: "error",
+          problems: ["replica 's3' of '/b.db' fails: Cannot upload: 503"],
+          txid: "0000000000000001",
+          lagMs: 9_000,
+          pendingFiles: 1,
+          pendingBytes: 50,
+          lastUploadAt: 2_000,
+          size: 4096,
+          projectedPerMonth: { requests: 11, bytes: 22 },
+        },
+        {
+          db: "/c.db",
+          state: "starting",
+          problems: [],
+          txid: null,
+          lagMs: 0,
+          pendingFiles: 0,
+          pendingBytes: 0,
+          lastUploadAt: null,
+          size: 4096,
+          projectedPerMonth: null,
+        },
+        {
+          db: "/a.db",
+          state: "pending",
+          problems: [],
+          txid: "0000000000000001",
+          lagMs: 3_000,
+          pendingFiles: 2,
+          pendingBytes: 100,
+          lastUploadAt: 4_000,
+          size: 4096,
+          projectedPerMonth: { requests: 100, bytes: 2_000 },
+        },
+      ],
       dataAt: 5_000,
       agent: "litefleet/0.1.0",
       dbs: 3,
@@ -138,8 +188,122 @@ describe("FleetView", () => {
       lastUploadAt: 4_000,
       lastError: "Cannot upload: 503",
     });
-    expect(view.devices()[0]?.state).toBe("ok");
+    expect(view.device("dev-a")).toMatchObject({ state: "ok", rows: [{ db: "/data/app.db", state: "ok" }] });
+    expect(view.size).toBe(3);
+    expect(view.summary()).toMatchObject({
+      at: 6_000,
+      devices: 3,
+      databases: 5,
+      states: { error: 1, ok: 2 },
+      dbStates: { error: 1, starting: 1, pending: 1, ok: 2 },
+      oldestData: { device: "dev-a", ageMs: 5_000 },
+      projectedPerMonth: { requests: 111, bytes: 2_022, devices: 1 },
+    });
     await view.close();
+  });
+
+  test("stale: an online device silent for 3 status intervals, on an injected clock; a live status ends it", async () => {
+    const root = `${ROOT}-staleness`;
+    await using t = await setup();
+    let now = 100_000;
+    // Retained: heard at their own ts (at most now). dev-old reports no interval: 60 s is assumed.
+    await t.publish(
+      deviceTopics(root, "dev-fast").status,
+      encodeMessage(status("dev-fast", { ts: 99_000, intervalMs: 10_000 })),
+    );
+    await t.publish(deviceTopics(root, "dev-old").status, encodeMessage(status("dev-old", { ts: 99_000 })));
+    await t.publish(
+      deviceTopics(root, "dev-future").status,
+      encodeMessage(status("dev-future", { ts: 10_000_000, intervalMs: 10_000 })),
+    );
+    await t.publish(
+      deviceTopics(root, "dev-will").status,
+      encodeMessage(status("dev-will", { online: false, reason: "lost", ts: 1, dbs: [] })),
+    );
+    const view = await FleetView.open(t.watcher, { root, now: () => now, staleCheckMs: 0 });
+    const changes: FleetChange[] = [];
+    view.onChange((c) => changes.push(c));
+    await waitFor(view, () => view.size === 4, "four devices");
+    expect(view.device("dev-future")?.heardAt).toBe(100_000);
+    const states = () => Object.fromEntries(view.devices().map((d) => [d.device, d.state]));
+    expect(states()).toEqual({ "dev-will": "offline", "dev-fast": "ok", "dev-future": "ok", "dev-old": "ok" });
+
+    now = 99_000 + 30_000; // exactly 3 intervals of dev-fast: not yet
+    view.checkStale();
+    expect(changes.filter((c) => c.kind === "stale")).toEqual([]);
+    now = 99_000 + 30_001;
+    view.checkStale();
+    expect(changes.filter((c) => c.kind === "stale")).toEqual([{ kind: "stale", device: "dev-fast" }]);
+    expect(view.device("dev-fast")).toMatchObject({
+      state: "stale",
+      stale: true,
+      online: true,
+      rows: [{ state: "stale", problems: ["no status for over 30 s (3 status intervals)"] }],
+    });
+    expect(view.devices().map((d) => d.device)).toEqual(["dev-will", "dev-fast", "dev-future", "dev-old"]);
+    view.checkStale(); // no flip, no change
+    expect(changes.filter((c) => c.kind === "stale")).toHaveLength(1);
+
+    now = 100_000 + 180_001; // dev-old: 3 × 60 s; dev-future: heard at 100 000
+    view.checkStale();
+    expect(states()).toEqual({ "dev-will": "offline", "dev-fast": "stale", "dev-future": "stale", "dev-old": "stale" });
+    expect(view.summary().states).toMatchObject({ stale: 3, offline: 1, ok: 0 });
+
+    // A live status: heard now (whatever its ts says), not stale any more.
+    changes.length = 0;
+    await t.publish(
+      deviceTopics(root, "dev-fast").status,
+      encodeMessage(status("dev-fast", { ts: 5, intervalMs: 10_000 })),
+      false,
+    );
+    await waitFor(view, () => view.device("dev-fast")?.stale === false, "dev-fast heard again");
+    expect(view.device("dev-fast")).toMatchObject({ state: "ok", heardAt: now, lastSeen: 99_000 });
+    expect(changes).toEqual([{ kind: "status", device: "dev-fast", retained: false }]);
+    view.checkStale();
+    expect(changes).toHaveLength(1);
+    await view.close();
+  });
+
+  test("checks staleness on its own every staleCheckMs", async () => {
+    const root = `${ROOT}-stale-timer`;
+    await using t = await setup();
+    let now = 1_000;
+    await t.publish(
+      deviceTopics(root, "dev-01").status,
+      encodeMessage(status("dev-01", { ts: 1_000, intervalMs: 1_000 })),
+    );
+    const view = await FleetView.open(t.watcher, { root, now: () => now, staleCheckMs: 20 });
+    await waitFor(view, () => view.size === 1, "dev-01");
+    const turned = new Promise<FleetChange>((resolve) => view.onChange((c) => c.kind === "stale" && resolve(c)));
+    now = 10_000;
+    expect(await turned).toEqual({ kind: "stale", device: "dev-01" });
+    await view.close();
+  });
+
+  test("sees every one of 2,500 retained QoS 1 statuses on mosquitto's default limits (a QoS 1 subscription gets ~1,020)", async () => {
+    if (broker.kind !== "mosquitto") {
+      console.log("skipped: the QoS 1 queue limit is mosquitto's (max_queued_messages)");
+      return;
+    }
+    const root = `${ROOT}-many`;
+    await using t = await setup();
+    const ids = Array.from({ length: 2_500 }, (_, i) => `dev-${String(i).padStart(4, "0")}`);
+    await Promise.all(
+      ids.map((id) =>
+        t.publisher.publishAsync(deviceTopics(root, id).status, encodeMessage(status(id)), { qos: 1, retain: true }),
+      ),
+    );
+    const view = await FleetView.open(t.watcher, { root });
+    await waitFor(view, () => view.size === ids.length, "2,500 devices");
+    await view.close();
+    // The control: the same retained statuses through a QoS 1 subscription.
+    let received = 0;
+    t.watcher.on("message", (topic) => {
+      if (topic.startsWith(`${root}/`)) received++;
+    });
+    await t.watcher.subscribeAsync(`${root}/+/status`, { qos: 1 });
+    await Bun.sleep(1_000);
+    expect(received).toBeLessThan(ids.length);
   });
 
   test("a device first seen offline (only its Will retained) gets its last data and last-seen time from its retained telemetry", async () => {
@@ -314,9 +478,9 @@ describe("FleetView", () => {
     await t.publish(topics.status, "");
     await waitFor(view, () => changes.length === 3, "three changes");
     expect(changes).toEqual([
-      { kind: "status", device: "dev-01" },
+      { kind: "status", device: "dev-01", retained: false },
       { kind: "event", device: "dev-01" },
-      { kind: "removed", device: "dev-01" },
+      { kind: "removed", device: "dev-01", retained: false },
     ]);
     expect(view.devices()).toEqual([]);
     expect(view.events("dev-01")).toEqual([]);

@@ -1,72 +1,55 @@
 import { describe, expect, test } from "bun:test";
-import { dbSummary } from "../../test/harness/fleet-summaries.ts";
-import {
-  matches,
-  parseDeviceList,
-  parseSelector,
-  selectDevices,
-  SelectorError,
-  type SelectableDevice,
-} from "./selector.ts";
+import { dbRow, deviceView } from "../../test/harness/fleet-summaries.ts";
+import { matches, parseDeviceList, parseSelector, selectDevices, SelectorError } from "./selector.ts";
 
-function device(id: string, overrides: Partial<SelectableDevice> = {}): SelectableDevice {
-  return { device: id, state: "ok", agent: "0.1.0", dbs: [dbSummary()], problems: [], ...overrides };
-}
-
-const fleet: SelectableDevice[] = [
-  device("gw-01"),
-  device("gw-02", { state: "error", problems: ["replica 's3' of '/data/app.db' fails: ECONNREFUSED"] }),
-  device("gw-03", { state: "offline", agent: "0.0.9" }),
-  device("lab-01", { state: "degraded", dbs: [dbSummary({ path: "/srv/lab.db", lagMs: 45 * 60_000 })] }),
-  device("lab-02", { agent: null, dbs: [] }),
+const fleet = [
+  deviceView({ device: "gw-01" }),
+  deviceView({ device: "gw-02", rows: [dbRow({ state: "error", problems: ["replica 's3' fails: ECONNREFUSED"] })] }),
+  deviceView({ device: "gw-03", agent: "0.0.9", rows: [dbRow({ state: "offline" })] }),
+  deviceView({ device: "lab-01", rows: [dbRow({ db: "/srv/lab.db", state: "lagging", lagMs: 45 * 60_000 })] }),
+  deviceView({ device: "lab-02", agent: "0.1.0-rc1", rows: [dbRow({ db: null, lagMs: null })] }),
 ];
 
 describe("parseSelector()", () => {
-  test("parses every clause, with alternatives and several texts", () => {
-    const s = parseSelector(["state=error,offline version=0.1.0", "lag-over=30m", "search=GW-,lab"]);
-    expect(s).toEqual({
-      states: new Set(["error", "offline"]),
-      versions: new Set(["0.1.0"]),
-      lagOverMs: 30 * 60_000,
-      search: ["gw-", "lab"],
-    });
+  test("parses every clause into the filter of 'fleet status', with alternatives and several texts", () => {
+    const s = parseSelector(["state=error,offline version=0.1.0", "lag-over=30m", "search=GW-"]);
+    expect(s).toEqual({ states: ["error", "offline"], versions: ["0.1.0"], lagOverMs: 30 * 60_000, search: "GW-" });
   });
 
   test("names the bad clause", () => {
-    const cases: [string[], string][] = [
+    const cases: [string[], string | RegExp][] = [
       [[""], "Cannot parse selector: it is empty (e.g. 'state=error')"],
       [
         ["colour=red"],
         "Cannot parse selector clause 'colour=red': the key must be one of state, version, lag-over, search",
       ],
       [["state="], "Cannot parse selector clause 'state=': it has no value"],
-      [
-        ["state=broken"],
-        "Cannot parse selector clause 'state=broken': unknown state 'broken' (states: starting, ok, degraded, error, offline)",
-      ],
+      [["state=broken"], /^Cannot parse selector: Cannot filter by state 'broken': use one or more of error, /],
       [
         ["state=ok", "state=error"],
         "Cannot parse selector: 'state' is given twice (list alternatives in one clause: state=a,b)",
       ],
-      [["lag-over=1m,2m"], "Cannot parse selector clause 'lag-over=1m,2m': 'lag-over' takes one duration"],
+      [["lag-over=soon"], /^Cannot parse selector: Cannot filter by lag-over 'soon': /],
     ];
-    for (const [texts, message] of cases) expect(() => parseSelector(texts)).toThrow(new SelectorError(message));
-    expect(() => parseSelector(["lag-over=soon"])).toThrow(/^Cannot parse selector clause 'lag-over=soon': /);
+    for (const [texts, message] of cases) {
+      expect(() => parseSelector(texts)).toThrow(SelectorError);
+      expect(() => parseSelector(texts)).toThrow(message);
+    }
   });
 });
 
 describe("selectDevices()", () => {
   const ids = (...texts: string[]) => selectDevices(fleet, { selector: parseSelector(texts) });
 
-  test("each clause selects by the state, version, lag and text that 'fleet status' shows", () => {
+  test("each clause selects the devices 'fleet status' lists with the same filter", () => {
     expect(ids("state=error")).toEqual(["gw-02"]);
     expect(ids("state=error,offline")).toEqual(["gw-02", "gw-03"]);
     expect(ids("version=0.0.9")).toEqual(["gw-03"]);
-    expect(ids("version=-")).toEqual(["lab-02"]);
+    // A version matches its patches and pre-releases.
+    expect(ids("version=0.1")).toEqual(["gw-01", "gw-02", "lab-01", "lab-02"]);
     expect(ids("lag-over=30m")).toEqual(["lab-01"]);
     expect(ids("lag-over=1h")).toEqual([]);
     expect(ids("search=LAB")).toEqual(["lab-01", "lab-02"]);
-    expect(ids("search=econnrefused")).toEqual(["gw-02"]);
     expect(ids("search=/srv/")).toEqual(["lab-01"]);
   });
 
@@ -80,7 +63,7 @@ describe("selectDevices()", () => {
     expect(selectDevices(fleet, { devices: ["gw-01", "gw-02"], selector: parseSelector(["state=error"]) })).toEqual([
       "gw-02",
     ]);
-    expect(matches(parseSelector(["state=ok"]), device("x"))).toBe(true);
+    expect(matches(parseSelector(["state=ok"]), deviceView({ device: "x" }))).toBe(true);
   });
 });
 

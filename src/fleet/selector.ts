@@ -9,10 +9,14 @@
  *
  * | clause | a device matches when |
  * |---|---|
- * | `state=error,offline` | its state is one of them (`starting`, `ok`, `degraded`, `error`, `offline`) |
- * | `version=0.1.0,0.1.1` | its agent version is one of them (`-` matches a device that reported none) |
+ * | `state=error,offline` | a database row is in one of these states (`FLEET_STATES`) |
+ * | `version=0.9,0.1.1` | its agent version is one of them or a patch of one (`0.9` matches `0.9.2`) |
  * | `lag-over=30m` | a database's lag is over the duration (`30m`, `2h`, `90s`) |
- * | `search=gw-,lab` | its id, agent version, a database path or a problem contains one of them (ignoring case) |
+ * | `search=gw-` | its id or a database path contains the text (ignoring case) |
+ *
+ * The clauses are `fleet status`'s filters (`--state`, `--version`,
+ * `--lag-over`, `--search`, `fleet-query.ts`), so `fleet send --select`
+ * reaches exactly the devices `fleet status` lists with the same filters.
  *
  * Devices publish no tags, so there is no tag clause.
  *
@@ -24,32 +28,16 @@
  * @module
  */
 
-import { parseDuration } from "../config/duration.ts";
 import { errorMessage } from "../errors.ts";
 import { checkTopicId } from "../protocol/topics.ts";
-import type { DeviceHealth } from "./device-health.ts";
+import { FilterError, filterDevice, parseFilter, type FilterInput, type FleetFilter } from "./fleet-query.ts";
 import type { DeviceView } from "./fleet-view.ts";
 
-/** Every device state; a `Record` so that a new state fails to compile here until it is selectable. */
-const STATES: Readonly<Record<DeviceHealth, true>> = {
-  starting: true,
-  ok: true,
-  degraded: true,
-  error: true,
-  offline: true,
-};
+/** The selector keys, and the `fleet status` filter each one is. */
+const KEYS = { state: "state", version: "version", "lag-over": "lagOver", search: "search" } as const;
 
-const KEYS = ["state", "version", "lag-over", "search"] as const;
-
-/** A parsed selector: every present field must hold. */
-export interface Selector {
-  readonly states?: ReadonlySet<DeviceHealth>;
-  readonly versions?: ReadonlySet<string>;
-  /** A database lag over this many ms. */
-  readonly lagOverMs?: number;
-  /** Lower-cased needles; one must be contained. */
-  readonly search?: readonly string[];
-}
+/** A parsed selector: `fleet status`'s filter; every present field must hold. */
+export type Selector = FleetFilter;
 
 /** A selector text that does not parse; the message names the clause and what is allowed. */
 export class SelectorError extends Error {
@@ -61,67 +49,37 @@ export class SelectorError extends Error {
  * @throws {SelectorError} naming the bad clause: unknown key, no value, a key given twice, an unknown state, a bad duration
  */
 export function parseSelector(texts: readonly string[]): Selector {
-  const out: { -readonly [K in keyof Selector]: Selector[K] } = {};
-  const seen = new Set<string>();
+  const input: { -readonly [K in keyof FilterInput]: FilterInput[K] } = {};
   const clauses = texts.flatMap((t) => t.split(/\s+/)).filter((c) => c !== "");
   if (clauses.length === 0) throw new SelectorError("Cannot parse selector: it is empty (e.g. 'state=error')");
   for (const clause of clauses) {
     const eq = clause.indexOf("=");
     const key = eq < 0 ? clause : clause.slice(0, eq);
-    const values = (eq < 0 ? "" : clause.slice(eq + 1)).split(",").filter((v) => v !== "");
-    if (!(KEYS as readonly string[]).includes(key))
-      throw new SelectorError(`Cannot parse selector clause '${clause}': the key must be one of ${KEYS.join(", ")}`);
-    if (values.length === 0) throw new SelectorError(`Cannot parse selector clause '${clause}': it has no value`);
-    if (seen.has(key))
+    const value = eq < 0 ? "" : clause.slice(eq + 1);
+    if (!Object.hasOwn(KEYS, key))
+      throw new SelectorError(
+        `Cannot parse selector clause '${clause}': the key must be one of ${Object.keys(KEYS).join(", ")}`,
+      );
+    const field = KEYS[key as keyof typeof KEYS];
+    if (value.split(",").every((v) => v.trim() === ""))
+      throw new SelectorError(`Cannot parse selector clause '${clause}': it has no value`);
+    if (input[field] !== undefined)
       throw new SelectorError(
         `Cannot parse selector: '${key}' is given twice (list alternatives in one clause: ${key}=a,b)`,
       );
-    seen.add(key);
-    switch (key) {
-      case "state": {
-        const unknown = values.filter((v) => !Object.hasOwn(STATES, v));
-        if (unknown.length > 0)
-          throw new SelectorError(
-            `Cannot parse selector clause '${clause}': unknown state '${unknown[0]}' (states: ${Object.keys(STATES).join(", ")})`,
-          );
-        out.states = new Set(values as DeviceHealth[]);
-        break;
-      }
-      case "version":
-        out.versions = new Set(values);
-        break;
-      case "lag-over":
-        if (values.length > 1)
-          throw new SelectorError(`Cannot parse selector clause '${clause}': 'lag-over' takes one duration`);
-        try {
-          out.lagOverMs = parseDuration(values[0] as string);
-        } catch (err) {
-          throw new SelectorError(`Cannot parse selector clause '${clause}': ${errorMessage(err)}`);
-        }
-        break;
-      default:
-        out.search = values.map((v) => v.toLowerCase());
-    }
+    input[field] = value;
   }
-  return out;
+  try {
+    return parseFilter(input);
+  } catch (err) {
+    if (err instanceof FilterError) throw new SelectorError(`Cannot parse selector: ${errorMessage(err)}`);
+    throw err;
+  }
 }
 
-/** What a selector reads of a device's view. */
-export type SelectableDevice = Pick<DeviceView, "device" | "state" | "agent" | "dbs" | "problems">;
-
-/** True when `view` satisfies every clause of `selector`. */
-export function matches(selector: Selector, view: SelectableDevice): boolean {
-  if (selector.states && !selector.states.has(view.state)) return false;
-  if (selector.versions && !selector.versions.has(view.agent ?? "-")) return false;
-  if (selector.lagOverMs !== undefined && !view.dbs.some((db) => db.lagMs > (selector.lagOverMs as number)))
-    return false;
-  if (selector.search) {
-    const haystack = [view.device, view.agent ?? "", ...view.dbs.map((db) => db.path), ...view.problems].map((s) =>
-      s.toLowerCase(),
-    );
-    if (!selector.search.some((needle) => haystack.some((s) => s.includes(needle)))) return false;
-  }
-  return true;
+/** True when `view` satisfies every clause of `selector` (one of its rows passes the filter). */
+export function matches(selector: Selector, view: DeviceView): boolean {
+  return filterDevice(view, selector) !== undefined;
 }
 
 /**
@@ -152,7 +110,7 @@ export function parseDeviceList(text: string): string[] {
  * given; `devices` alone selects exactly those, in their order.
  */
 export function selectDevices(
-  views: readonly SelectableDevice[],
+  views: readonly DeviceView[],
   options: { selector?: Selector; devices?: readonly string[] },
 ): string[] {
   const { selector, devices } = options;

@@ -37,8 +37,11 @@ export interface ReplicaStatus {
   readonly deletes: number;
   readonly batches: number;
   readonly coalesced: number;
-  /** PUTs and bytes per 30 days at the rate seen since start. */
-  readonly projectedPerMonth: { readonly puts: number; readonly bytes: number };
+  /**
+   * PUTs, all requests (PUT + LIST + DELETE) and bytes per 30 days at the
+   * rate seen since start.
+   */
+  readonly projectedPerMonth: { readonly puts: number; readonly requests: number; readonly bytes: number };
 }
 
 /** One database. */

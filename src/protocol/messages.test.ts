@@ -22,7 +22,7 @@ function replica(overrides: Partial<ReplicaStatus> & { conflict?: string | null 
     deletes: 0,
     batches: 4,
     coalesced: 0,
-    projectedPerMonth: { puts: 1, bytes: 1 },
+    projectedPerMonth: { puts: 1, requests: 2, bytes: 1 },
     ...overrides,
   };
 }
@@ -97,6 +97,50 @@ describe("parseStatus()", () => {
         ),
       ).dbs,
     ).toEqual([{ ...old, captureError: null, diskFull: false, replicas: [] }]);
+  });
+});
+
+describe("issue #15 fields", () => {
+  test("the status carries each replica's monthly projection (all requests) and the status interval", () => {
+    const dbs = summarizeStatus(
+      agentStatus([dbStatus({ replicas: [replica({ projectedPerMonth: { puts: 40, requests: 90, bytes: 7 } })] })]),
+    );
+    expect(dbs[0]?.replicas[0]?.projectedPerMonth).toEqual({ requests: 90, bytes: 7 });
+    const msg = parseStatus(
+      encodeMessage({ v: 1, type: "status", device: "gw-01", online: true, session: 3, ts: 3, dbs, intervalMs: 5_000 }),
+    );
+    expect(msg.intervalMs).toBe(5_000);
+    expect(msg.dbs?.[0]?.replicas[0]?.projectedPerMonth).toEqual({ requests: 90, bytes: 7 });
+  });
+
+  test("an older agent: no interval, no projection in its status; its telemetry's PUTs stand in for requests", () => {
+    const old = { name: "s3", lastError: null, lagMs: 0, lastUploadAt: 1 };
+    const msg = parseStatus(
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          type: "status",
+          device: "gw-01",
+          online: true,
+          session: 1,
+          ts: 1,
+          intervalMs: -1,
+          dbs: [{ path: "/a.db", replicas: [old] }],
+        }),
+      ),
+    );
+    expect(msg.intervalMs).toBeUndefined();
+    expect(msg.dbs?.[0]?.replicas[0]?.projectedPerMonth).toBeNull();
+    const status = agentStatus([dbStatus()]);
+    const oldTele = {
+      ...status,
+      dbs: status.dbs.map((d) => ({
+        ...d,
+        replicas: d.replicas.map((r) => ({ ...r, projectedPerMonth: { puts: 30, bytes: 9 } })),
+      })),
+    };
+    const tele = parseTelemetry(Buffer.from(JSON.stringify({ v: 1, type: "tele", ...oldTele })));
+    expect(tele.dbs[0]?.replicas[0]?.projectedPerMonth).toEqual({ requests: 30, bytes: 9 });
   });
 });
 

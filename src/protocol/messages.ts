@@ -33,6 +33,11 @@ export interface ReplicaSummary {
   readonly conflict: string | null;
   readonly lagMs: number;
   readonly lastUploadAt: number | null;
+  /**
+   * S3 requests (PUT + LIST + DELETE) and bytes uploaded per 30 days at the
+   * rate seen since the agent started (issue #15); null from older agents.
+   */
+  readonly projectedPerMonth: { readonly requests: number; readonly bytes: number } | null;
 }
 
 /** One database in a status message. */
@@ -78,6 +83,12 @@ export interface StatusMessage {
   readonly dbs?: readonly DbSummary[];
   /** Free and total bytes of the file system holding the first database. */
   readonly disk?: { readonly free: number; readonly total: number };
+  /**
+   * The device's `mqtt.status-interval` (ms): it publishes its status at
+   * least this often while online (issue #15; absent from older agents and
+   * from the Will).
+   */
+  readonly intervalMs?: number;
 }
 
 /** `evt`: something happened (QoS 1 via the on-disk outbox). */
@@ -175,6 +186,8 @@ type ReplicaInput = Pick<ReplicaStatus, "name" | "lastError" | "lagMs" | "lastUp
   readonly pending: { readonly files: number; readonly bytes: number };
   /** Reported by agents that detect other writers. */
   readonly conflict?: string | null;
+  /** `requests` from agents since issue #15 (before: `puts` alone, a lower bound). */
+  readonly projectedPerMonth?: { readonly puts?: number; readonly requests?: number; readonly bytes: number } | null;
 };
 
 /** What {@linkcode summarizeDb} reads of a database's status. */
@@ -221,7 +234,15 @@ function replicaSummary(r: ReplicaInput): ReplicaSummary {
     conflict: r.conflict ?? null,
     lagMs: r.lagMs,
     lastUploadAt: r.lastUploadAt,
+    projectedPerMonth: projection(r.projectedPerMonth),
   };
+}
+
+/** A replica's monthly projection as the status carries it, from the agent's (null when unknown). */
+function projection(p: ReplicaInput["projectedPerMonth"]): ReplicaSummary["projectedPerMonth"] {
+  if (p === undefined || p === null) return null;
+  const requests = p.requests ?? p.puts;
+  return requests === undefined ? null : { requests, bytes: p.bytes };
 }
 
 /** Encodes a message as UTF-8 JSON. */
@@ -300,6 +321,7 @@ export function parseStatus(payload: Uint8Array): StatusMessage {
   if (Array.isArray(o.dbs)) extra.dbs = o.dbs.filter(isObject).map(parseDbSummary);
   if (isObject(o.disk) && isNumber(o.disk.free) && isNumber(o.disk.total))
     extra.disk = { free: o.disk.free, total: o.disk.total };
+  if (isNumber(o.intervalMs) && o.intervalMs > 0) extra.intervalMs = o.intervalMs;
   return { ...msg, ...extra };
 }
 
@@ -329,6 +351,8 @@ function parseDbSummary(o: Record<string, unknown>): DbSummary {
 /** A replica of a status or telemetry message; missing optional fields read as "nothing to report". */
 function parseReplica(r: Record<string, unknown>, what: string): ReplicaInput {
   const pending = isObject(r.pending) ? r.pending : {};
+  const p = isObject(r.projectedPerMonth) ? r.projectedPerMonth : undefined;
+  const requests = p && isNumber(p.requests) ? p.requests : p && isNumber(p.puts) ? p.puts : undefined;
   return {
     name: field(r, "name", "a string", isString, what),
     lastError: isString(r.lastError) ? r.lastError : null,
@@ -336,6 +360,8 @@ function parseReplica(r: Record<string, unknown>, what: string): ReplicaInput {
     lagMs: isNumber(r.lagMs) ? r.lagMs : 0,
     lastUploadAt: isNumber(r.lastUploadAt) ? r.lastUploadAt : null,
     pending: { files: isNumber(pending.files) ? pending.files : 0, bytes: isNumber(pending.bytes) ? pending.bytes : 0 },
+    projectedPerMonth:
+      p !== undefined && requests !== undefined && isNumber(p.bytes) ? { requests, bytes: p.bytes } : null,
   };
 }
 

@@ -74,6 +74,16 @@ export interface MqttBrokerOptions {
     readonly key: string;
     readonly requireCertificate: boolean;
   };
+  /**
+   * mosquitto's `max_queued_messages` (mosquitto only): how many messages it
+   * holds for one client beyond those in flight; past it, it drops QoS 0
+   * messages to a client that reads slower than they come (docs/FLEET.md
+   * "Broker settings for large fleets"). Fleets of thousands need it above
+   * twice the number of devices.
+   *
+   * @default {1000} (mosquitto's own default)
+   */
+  readonly maxQueuedMessages?: number;
 }
 
 const MOSQUITTO_FALLBACK = "/usr/sbin/mosquitto";
@@ -111,7 +121,7 @@ export async function startMqttBroker(options: MqttBrokerOptions = {}): Promise<
   if (kind === "mosquitto") {
     const bin = findMosquitto();
     if (bin === null) throw new Error(`Cannot start mosquitto: no 'mosquitto' on PATH or at ${MOSQUITTO_FALLBACK}`);
-    const broker = await startMosquitto(bin, auth, options.tls);
+    const broker = await startMosquitto(bin, auth, options.tls, options.maxQueuedMessages);
     announce(kind, `mosquitto (${bin})`);
     return broker;
   }
@@ -140,7 +150,12 @@ function announce(kind: MqttBrokerKind, what: string): void {
   console.log(`MQTT test broker: ${what}`);
 }
 
-async function startMosquitto(bin: string, auth: Auth, tls: MqttBrokerOptions["tls"]): Promise<MqttBroker> {
+async function startMosquitto(
+  bin: string,
+  auth: Auth,
+  tls: MqttBrokerOptions["tls"],
+  maxQueuedMessages: number | undefined,
+): Promise<MqttBroker> {
   const dir = await makeTempDir("litefleet-mosquitto-");
   try {
     const passwordFile = join(dir.path, "passwords");
@@ -166,6 +181,7 @@ async function startMosquitto(bin: string, auth: Auth, tls: MqttBrokerOptions["t
               ]),
           `allow_anonymous ${auth.allowAnonymous}`,
           ...(auth.users === undefined ? [] : [`password_file ${passwordFile}`]),
+          ...(maxQueuedMessages === undefined ? [] : [`max_queued_messages ${maxQueuedMessages}`]),
           "persistence false",
           "log_dest stderr",
           "log_type error",

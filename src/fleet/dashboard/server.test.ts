@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { request } from "node:http";
 import mqtt, { type MqttClient } from "mqtt";
 import { startMqttBroker, type MqttBroker } from "../../../test/harness/mqtt-broker.ts";
-import { FleetView } from "../fleet-view.ts";
+import { FleetView, type DeviceView } from "../fleet-view.ts";
 import { encodeMessage, type StatusMessage } from "../../protocol/messages.ts";
 import { deviceTopics } from "../../protocol/topics.ts";
 import { PAGE_CSP } from "./page.ts";
@@ -55,6 +55,17 @@ function sseReader(res: Response) {
         buffer += decoder.decode(value, { stream: true });
       }
     },
+    /** The data of the next frame of event `name`, parsed (frames of other events are skipped). */
+    async nextEvent(name: string): Promise<unknown> {
+      for (;;) {
+        const frame = await this.next();
+        if (frame === null) throw new Error(`Cannot read SSE event '${name}': the stream ended`);
+        const lines = frame.split("\n");
+        if (!lines.includes(`event: ${name}`)) continue;
+        const data = lines.find((l) => l.startsWith("data: "));
+        if (data !== undefined) return JSON.parse(data.slice(6));
+      }
+    },
     /** The next frame with a `data:` line, parsed. */
     async nextData(): Promise<unknown> {
       for (;;) {
@@ -92,6 +103,10 @@ describe("startDashboard()", () => {
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
     expect(res.headers.get("content-security-policy")).toBe(PAGE_CSP);
     expect(await res.text()).toContain('<tbody id="devices">');
+    // The one severity order, as fleet-query.ts sorts.
+    expect(await (await fetch(dashboard.url)).text()).toContain(
+      'var STATES = ["error","conflict","offline","stale","lagging","degraded","starting","pending","ok"];',
+    );
     await view.close();
   });
 
@@ -112,27 +127,104 @@ describe("startDashboard()", () => {
     await view.close();
   });
 
-  test("GET /events sends the list at once, after each change, and heartbeats", async () => {
+  test("GET /api/devices and /api/summary: problems first, filtered by the URL's query; 400 on a bad filter", async () => {
+    const root = "dash/api-filter";
+    for (const [id, lag] of [
+      ["dev-01", 0],
+      ["dev-02", 2 * 3_600_000],
+      ["dev-03", 0],
+    ] as const) {
+      await publisher.publishAsync(deviceTopics(root, id).status, encodeMessage(status(id, lag)), {
+        qos: 1,
+        retain: true,
+      });
+    }
+    const view = await FleetView.open(watcher, { root, now: () => 2_000 });
+    await using dashboard = await startDashboard({ view });
+    while (view.size < 3) await new Promise<void>((resolve) => view.onChange(() => resolve()));
+    const ids = async (query: string) =>
+      ((await (await fetch(new URL(`api/devices${query}`, dashboard.url))).json()) as DeviceView[]).map(
+        (d) => d.device,
+      );
+    expect(await ids("")).toEqual(["dev-02", "dev-01", "dev-03"]);
+    expect(await ids("?state=lagging")).toEqual(["dev-02"]);
+    expect(await ids("?lag-over=1h&search=DEV-0")).toEqual(["dev-02"]);
+    expect(await ids("?search=dev-03&version=0.1")).toEqual([]);
+    const bad = await fetch(new URL("api/devices?state=red", dashboard.url));
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toStartWith("Cannot filter by state 'red': use one or more of error, conflict,");
+    const summary = await (await fetch(new URL("api/summary", dashboard.url))).json();
+    expect(summary).toMatchObject({ at: 2_000, devices: 3, databases: 3, states: { lagging: 1, ok: 2 } });
+    await view.close();
+  });
+
+  test("GET /events: a snapshot at once, then updates with only the changed devices, per client filter, and heartbeats", async () => {
     const root = "dash/events";
-    const view = await FleetView.open(watcher, { root });
+    await publisher.publishAsync(deviceTopics(root, "dev-01").status, encodeMessage(status("dev-01", 0)), {
+      qos: 1,
+      retain: true,
+    });
+    const view = await FleetView.open(watcher, { root, now: () => 2_000 });
+    while (view.size < 1) await new Promise<void>((resolve) => view.onChange(() => resolve()));
     await using dashboard = await startDashboard({ view, heartbeatMs: 20 });
     const res = await fetch(new URL("events", dashboard.url));
     expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
-    const sse = sseReader(res);
-    expect(await sse.nextData()).toEqual([]);
+    const all = sseReader(res);
+    const lagging = sseReader(await fetch(new URL("events?state=lagging", dashboard.url)));
+    const first = (await all.nextEvent("snapshot")) as { summary: unknown; devices: Record<string, unknown>[] };
+    expect(first.devices.map((d) => d.device)).toEqual(["dev-01"]);
+    // The raw summaries stay out of the stream: rows carry them.
+    expect(first.devices[0]).not.toHaveProperty("dbs");
+    expect(first.devices[0]).toMatchObject({ rows: [{ db: "/app.db", state: "ok" }] });
+    expect(first.summary).toMatchObject({ devices: 1, states: { ok: 1 } });
+    expect(await lagging.nextEvent("snapshot")).toMatchObject({ devices: [] });
 
-    await publisher.publishAsync(deviceTopics(root, "dev-07").status, encodeMessage(status("dev-07", 120_000)), {
-      qos: 1,
-    });
-    expect(await sse.nextData()).toMatchObject([{ device: "dev-07", maxLagMs: 120_000 }]);
+    // A burst of changes becomes one update per client; dev-01 does not change, so it is not sent again.
+    await Promise.all(
+      (
+        [
+          ["dev-07", 120_000],
+          ["dev-08", 3_600_000],
+          ["dev-07", 7_200_000],
+        ] as const
+      ).map(([id, lag]) =>
+        publisher.publishAsync(deviceTopics(root, id).status, encodeMessage(status(id, lag)), { qos: 1 }),
+      ),
+    );
+    const update = (await all.nextEvent("update")) as { devices: DeviceView[]; removed: string[]; summary: unknown };
+    expect(update.devices.map((d) => [d.device, d.maxLagMs])).toEqual([
+      ["dev-07", 7_200_000],
+      ["dev-08", 3_600_000],
+    ]);
+    expect(update.removed).toEqual([]);
+    expect(update.summary).toMatchObject({ devices: 3, states: { lagging: 2, ok: 1 } });
+    expect(await lagging.nextEvent("update")).toMatchObject({ devices: [{ device: "dev-07" }, { device: "dev-08" }] });
 
-    let frame = await sse.next();
-    while (frame !== null && frame.startsWith("data: ")) frame = await sse.next();
+    // dev-08 catches up: still listed for all, removed for the lagging client.
+    await publisher.publishAsync(deviceTopics(root, "dev-08").status, encodeMessage(status("dev-08", 0)), { qos: 1 });
+    expect(await all.nextEvent("update")).toMatchObject({ devices: [{ device: "dev-08", state: "ok" }], removed: [] });
+    expect(await lagging.nextEvent("update")).toMatchObject({ devices: [], removed: ["dev-08"] });
+
+    let frame = await all.next();
+    while (frame !== null && !frame.startsWith(":")) frame = await all.next();
     expect(frame).toBe(": heartbeat");
+    await lagging.cancel();
 
     await dashboard.close();
     // close() ends the stream.
-    while (frame !== null) frame = await sse.next();
+    while (frame !== null) frame = await all.next();
+    await view.close();
+  });
+
+  test("GET /events with a filter it cannot use: one 'invalid' event, then heartbeats only", async () => {
+    const view = await FleetView.open(watcher, { root: "dash/invalid" });
+    await using dashboard = await startDashboard({ view, heartbeatMs: 20 });
+    const sse = sseReader(await fetch(new URL("events?lag-over=soon", dashboard.url)));
+    expect(await sse.nextEvent("invalid")).toEqual({
+      error: "Cannot filter by lag-over 'soon': expected a number followed by a unit (e.g. '10s', '1m30s')",
+    });
+    expect(await sse.next()).toBe(": heartbeat");
+    await sse.cancel();
     await view.close();
   });
 

@@ -4,25 +4,47 @@
  *
  * | route | answer |
  * |---|---|
- * | `GET /` | the page ({@linkcode PAGE_HTML}) |
- * | `GET /api/devices` | `DeviceView[]` as JSON |
- * | `GET /events` | Server-Sent Events: the `DeviceView[]` at once and after every change, a comment as heartbeat |
+ * | `GET /` | the page ({@linkcode PAGE_HTML}); its URL's query holds the filters |
+ * | `GET /api/devices?…` | `DeviceView[]` as JSON, problems first, filtered by `state`, `lag-over`, `search`, `version` (400 on a bad value) |
+ * | `GET /api/summary` | the `FleetSummary` as JSON |
+ * | `GET /events?…` | Server-Sent Events, filtered like `/api/devices`: `snapshot` at once, then `update`s (below); a comment as heartbeat |
  *
- * Changes are coalesced: a burst of statuses (such as the retained ones when
- * the view opens) becomes one push per {@linkcode PUSH_DELAY_MS}. The server
- * listens on loopback unless told otherwise and has no authentication, so
- * it must not be exposed as is.
+ * `/events` frames (docs/FLEET.md "Dashboard stream"): `event: snapshot`
+ * with `{"summary": FleetSummary, "devices": [...]}`, then `event: update`
+ * with `{"summary", "devices": [the changed devices that match], "removed":
+ * [ids no longer listed]}`, each device a `DeviceView` without `dbs` (the
+ * raw summaries, which `rows` already carries: half the bytes at 10,000
+ * devices); with a filter it cannot use, one
+ * `event: invalid` with `{"error": "…"}` and heartbeats only. Changes are
+ * coalesced: a burst of statuses (such as the retained ones when the view
+ * opens, or 200 updates a second from a large fleet) becomes one update per
+ * {@linkcode PUSH_DELAY_MS}, carrying only the devices that changed. The
+ * server listens on loopback unless told otherwise and has no
+ * authentication, so it must not be exposed as is.
  *
  * @module
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { FleetView } from "../fleet-view.ts";
+import { FilterError, filterDevice, filterDevices, filterFromQuery, type FleetFilter } from "../fleet-query.ts";
+import type { DeviceView, FleetView } from "../fleet-view.ts";
 import { PAGE_CSP, PAGE_HTML } from "./page.ts";
 
 /** Longest wait between a change and its push to `/events` clients (ms). */
-export const PUSH_DELAY_MS = 50;
+export const PUSH_DELAY_MS = 100;
+
+/** A device as `/events` sends it: without the raw `dbs`. */
+function streamed(d: DeviceView): Omit<DeviceView, "dbs"> {
+  const { dbs: _, ...rest } = d;
+  return rest;
+}
+
+/** An `/events` client: its filter (null when it sent one that cannot be used) and the devices it lists. */
+interface Stream {
+  readonly filter: FleetFilter | null;
+  readonly shown: Set<string>;
+}
 
 /** Options for {@linkcode startDashboard}. */
 export interface DashboardOptions {
@@ -80,14 +102,15 @@ function hostName(header: string | undefined): string {
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { host, port } = parseAddr(options.addr ?? "127.0.0.1:0");
   const { view } = options;
-  const streams = new Set<ServerResponse>();
+  const streams = new Map<ServerResponse, Stream>();
 
   const server = createServer((req, res) => {
     handle(req, res);
   });
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const path = url.pathname;
     // On a loopback address, a Host other than a loopback name is a page on
     // another site reaching in through DNS rebinding: refuse it.
     if (LOOPBACK_HOSTS.has(host) && !LOOPBACK_HOSTS.has(hostName(req.headers.host))) {
@@ -99,7 +122,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       );
       return;
     }
-    if (path !== "/" && path !== "/api/devices" && path !== "/events") {
+    if (path !== "/" && path !== "/api/devices" && path !== "/api/summary" && path !== "/events") {
       send(res, 404, "text/plain; charset=utf-8", `Cannot find ${path}\n`);
       return;
     }
@@ -112,7 +135,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       res.setHeader("content-security-policy", PAGE_CSP);
       send(res, 200, "text/html; charset=utf-8", PAGE_HTML);
     } else if (path === "/api/devices") {
-      send(res, 200, "application/json", JSON.stringify(view.devices()));
+      let filter: FleetFilter;
+      try {
+        filter = filterFromQuery(url.searchParams);
+      } catch (err) {
+        if (!(err instanceof FilterError)) throw err;
+        send(res, 400, "text/plain; charset=utf-8", `${err.message}\n`);
+        return;
+      }
+      send(res, 200, "application/json", JSON.stringify(filterDevices(view.devices(), filter)));
+    } else if (path === "/api/summary") {
+      send(res, 200, "application/json", JSON.stringify(view.summary()));
     } else {
       res.writeHead(200, {
         ...SECURITY_HEADERS,
@@ -123,23 +156,58 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         res.end();
         return;
       }
-      res.write(`retry: 2000\ndata: ${JSON.stringify(view.devices())}\n\n`);
-      streams.add(res);
+      let filter: FleetFilter | null = null;
+      try {
+        filter = filterFromQuery(url.searchParams);
+      } catch (err) {
+        if (!(err instanceof FilterError)) throw err;
+        res.write(`retry: 2000\nevent: invalid\ndata: ${JSON.stringify({ error: err.message })}\n\n`);
+      }
+      const stream: Stream = { filter, shown: new Set() };
+      if (filter !== null) {
+        const devices = filterDevices(view.devices(), filter);
+        for (const d of devices) stream.shown.add(d.device);
+        const frame = JSON.stringify({ summary: view.summary(), devices: devices.map(streamed) });
+        res.write(`retry: 2000\nevent: snapshot\ndata: ${frame}\n\n`);
+      }
+      streams.set(res, stream);
       res.on("close", () => streams.delete(res));
     }
   }
 
+  /** Devices changed since the last push. */
+  let changed = new Set<string>();
   let pushTimer: ReturnType<typeof setTimeout> | undefined;
+  const push = () => {
+    pushTimer = undefined;
+    const ids = changed;
+    changed = new Set();
+    const views = new Map<string, DeviceView | undefined>();
+    for (const id of ids) views.set(id, view.device(id));
+    const summary = JSON.stringify(view.summary());
+    for (const [res, stream] of streams) {
+      if (stream.filter === null) continue;
+      const devices: Omit<DeviceView, "dbs">[] = [];
+      const removed: string[] = [];
+      for (const [id, v] of views) {
+        const shown = v === undefined ? undefined : filterDevice(v, stream.filter);
+        if (shown !== undefined) {
+          devices.push(streamed(shown));
+          stream.shown.add(id);
+        } else if (stream.shown.delete(id)) removed.push(id);
+      }
+      res.write(
+        `event: update\ndata: {"summary":${summary},"devices":${JSON.stringify(devices)},"removed":${JSON.stringify(removed)}}\n\n`,
+      );
+    }
+  };
   const unsubscribe = view.onChange((change) => {
-    if (change.kind === "event" || pushTimer !== undefined) return;
-    pushTimer = setTimeout(() => {
-      pushTimer = undefined;
-      const frame = `data: ${JSON.stringify(view.devices())}\n\n`;
-      for (const res of streams) res.write(frame);
-    }, PUSH_DELAY_MS);
+    if (change.kind === "event") return;
+    changed.add(change.device);
+    pushTimer ??= setTimeout(push, PUSH_DELAY_MS);
   });
   const heartbeat = setInterval(() => {
-    for (const res of streams) res.write(": heartbeat\n\n");
+    for (const res of streams.keys()) res.write(": heartbeat\n\n");
   }, options.heartbeatMs ?? 15_000);
 
   let closed = false;
@@ -149,7 +217,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     unsubscribe();
     clearTimeout(pushTimer);
     clearInterval(heartbeat);
-    for (const res of streams) res.end();
+    for (const res of streams.keys()) res.end();
     const done = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
     server.closeAllConnections();
     await done;
