@@ -4,7 +4,7 @@
  * (mosquitto when installed) — status, telemetry, events, replies of every
  * kind, the Will after kill -9, the stopped status —, the commands the CLI
  * publishes, and the CLI's and the dashboard's JSON (`fleet status --json`,
- * `fleet send --devices … --json`, `/api/devices`).
+ * `fleet send --devices … --json`, `/api/devices`, `/api/summary`).
  *
  * Along the way: every rejection of a command with a parseable id is
  * answered with its code (unsigned, another device's, over 256 KiB, `v:2`,
@@ -196,6 +196,9 @@ describe("docs/schemas", () => {
         const res = await fetch(new URL("/api/devices", dashboard.url));
         expect(res.status).toBe(200);
         expectValid("api-devices.schema.json", await res.json());
+        const summary = await fetch(new URL("/api/summary", dashboard.url));
+        expect(summary.status).toBe(200);
+        expectValid("summary.schema.json", await summary.json());
       } finally {
         await dashboard.close();
         await view.close();
