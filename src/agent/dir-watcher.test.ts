@@ -26,27 +26,32 @@ function createDb(path: string): void {
 
 const quiet = createLogger({ level: "error", format: "text", sink: () => {} });
 
-/** A clock whose sleeps end only when the test calls `tick()` (or the sleep's signal aborts). */
-function manualClock(): Clock & { tick(): Promise<void>; sleeping(): number } {
-  const sleepers = new Set<() => void>();
+/**
+ * A clock whose sleeps end only when the test calls `tick()` (or the sleep's
+ * signal aborts); `tick()` resolves with the lengths of the sleeps it ended.
+ */
+function manualClock(): Clock & { tick(): Promise<number[]>; sleeping(): number } {
+  const sleepers = new Map<() => void, number>();
   return {
     now: () => Date.now(),
     monotonic: () => performance.now(),
-    sleep(_ms, signal) {
+    sleep(ms, signal) {
       return new Promise((resolve) => {
         const done = () => {
           sleepers.delete(done);
           resolve();
         };
         if (signal?.aborted) return resolve();
-        sleepers.add(done);
+        sleepers.set(done, ms);
         signal?.addEventListener("abort", done, { once: true });
       });
     },
     async tick() {
-      for (const wake of [...sleepers]) wake();
+      const woken = [...sleepers];
+      for (const [wake] of woken) wake();
       // Let the woken loop scan and go back to sleep.
       for (let i = 0; i < 20 && sleepers.size === 0; i++) await Bun.sleep(1);
+      return woken.map(([, ms]) => ms);
     },
     sleeping: () => sleepers.size,
   };
@@ -95,6 +100,35 @@ describe("dirDatabasesAtStart", () => {
 });
 
 describe("DirWatcher", () => {
+  test("DirWatcher scans once right after it starts: a database removed while the others were starting goes at once", async () => {
+    await using tmp = await makeTempDir("dir-start-scan-");
+    const dir = tmp.path;
+    const config = configFor(dir, "    watch: true\n");
+    createDb(join(dir, "a.db"));
+    const initial = dirDatabasesAtStart(config, quiet);
+    rmSync(join(dir, "a.db")); // before the watches exist: no event will tell
+    const clock = manualClock();
+    const removed: string[] = [];
+    const watcher = new DirWatcher({
+      entry: config.dirs[0]!,
+      claimed: () => true,
+      add: async () => {},
+      remove: async (path) => void removed.push(path),
+      log: quiet,
+      clock,
+      fsEvents: false,
+    });
+    watcher.start(initial);
+    try {
+      for (let i = 0; i < 100 && clock.sleeping() === 0; i++) await Bun.sleep(1);
+      // Only the debounce stands before the first scan, not the 10 s rescan.
+      expect(await clock.tick()).toEqual([250]);
+      expect(removed).toEqual([join(dir, "a.db")]);
+    } finally {
+      await watcher.stop();
+    }
+  });
+
   test("DirWatcher rescans on its clock: adds new databases, removes vanished ones, retries a failed start", async () => {
     await using tmp = await makeTempDir("dir-rescan-");
     const dir = tmp.path;

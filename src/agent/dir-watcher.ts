@@ -139,6 +139,10 @@ export class DirWatcher {
       if (claimedPath(this.#o.entry, db.path) !== undefined) this.#tracked.set(db.path, db);
     }
     this.#syncWatches();
+    // What changed between the scan at start and these watches (a database
+    // removed or created while the others were starting) raised no event:
+    // one scan right away instead of at the first rescan.
+    this.#changed.abort();
     this.#loop = this.#run();
   }
 
