@@ -9,6 +9,7 @@ import { runAggregateBench } from "./aggregate.ts";
 import { runBatching } from "./batching.ts";
 import type { Benchmark } from "./benchmark.ts";
 import { runChaos } from "./chaos.ts";
+import { runFleetBench } from "./fleet.ts";
 import { OPTIONS_USAGE, parseBenchOptions, type BenchOptions } from "./cli-options.ts";
 import { runFootprint } from "./footprint.ts";
 import { runIdleRss } from "./idle-rss.ts";
@@ -35,6 +36,12 @@ const BENCHMARKS: Readonly<Record<string, Benchmark>> = {
       "issue #11: the real agent under seeded S3 faults, kill -9, clock steps, ENOSPC; every restore point checked (--seeds N, --short; --help)",
     run: () => Promise.reject(new Error("chaos takes its own options")),
     runWithArgs: runChaos,
+  },
+  fleet: {
+    description:
+      "issue #15: 10,000 simulated devices on mosquitto: fleet status timed, the dashboard in headless Chromium under 200 updates/s, its RSS (--help)",
+    run: () => Promise.reject(new Error("fleet takes its own options")),
+    runWithArgs: runFleetBench,
   },
   footprint: {
     description:
