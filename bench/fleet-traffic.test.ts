@@ -50,6 +50,14 @@ describe("FleetTraffic", () => {
     if (back !== undefined) expect(back.status.session).toBe(offline.status.session + 1);
   });
 
+  test("next() keeps a conflict a conflict and a full disk full while they last", () => {
+    const updates = run(7, 20_000).filter((u) => u.kind === "still-failing");
+    const conflict = updates.find((u) => u.device.endsWith("01"));
+    const degraded = updates.find((u) => u.device.endsWith("05"));
+    expect(conflict?.status.dbs?.[0]?.replicas[0]?.conflict).toStartWith("another writer");
+    expect(degraded?.status.dbs?.[0]).toMatchObject({ diskFull: true, state: "ok" });
+  });
+
   test("the same seed gives the same updates; another seed, others", () => {
     const devices = (seed: number) => run(seed, 200).map((u) => `${u.device}:${u.kind}`);
     expect(devices(3)).toEqual(devices(3));

@@ -16,7 +16,7 @@
  *   stays where it is, so its updates must show on screen;
  * - **offline**: comes back (a birth status, the next session), caught up;
  * - **error / conflict / degraded**: half of the time recovers (caught up),
- *   else keeps failing;
+ *   else keeps failing the way it did;
  * - **starting / stale**: heard again, caught up;
  * - **ok / pending / lagging**: its lag grows (pending; past the RPO,
  *   lagging) or shrinks to zero (caught up); rarely, it loses its
@@ -169,7 +169,11 @@ export class FleetTraffic {
         d.startedAt = now;
         return this.#caughtUp(d, now, "back-online");
       case "error":
-        return r < 0.5 ? this.#caughtUp(d, now, "recovered") : this.#failing(d, now, "still-failing", false);
+        if (r < 0.5) return this.#caughtUp(d, now, "recovered");
+        // A writer conflict or a full disk stays what it is while it lasts; only the TXID moves on.
+        return this.#keepsFailing(d)
+          ? this.#online(d, now, "still-failing", false)
+          : this.#failing(d, now, "still-failing", false);
       case "quiet":
         return this.#caughtUp(d, now, "heartbeat");
       default:
@@ -251,6 +255,11 @@ export class FleetTraffic {
       },
       ...d.dbs.slice(1),
     ];
+  }
+
+  #keepsFailing(d: DeviceState): boolean {
+    const first = d.dbs[0]!;
+    return first.diskFull || first.replicas.some((rep) => rep.conflict !== null);
   }
 
   #failing(d: DeviceState, now: number, kind: UpdateKind, watched: boolean): TrafficUpdate {
