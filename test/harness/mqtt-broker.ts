@@ -147,7 +147,8 @@ function defaultKind(): MqttBrokerKind {
 function announce(kind: MqttBrokerKind, what: string): void {
   if (announced.has(kind)) return;
   announced.add(kind);
-  console.log(`MQTT test broker: ${what}`);
+  // stderr: a benchmark's stdout may be JSON (`bun run bench fleet --json`).
+  console.error(`MQTT test broker: ${what}`);
 }
 
 async function startMosquitto(
