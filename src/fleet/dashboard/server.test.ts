@@ -256,7 +256,7 @@ describe("startDashboard()", () => {
       });
     if (view.size === 0) await changes(1);
     now = 20_000;
-    let next = changes(2);
+    const next = changes(2);
     await publisher.publishAsync(topics.status, encodeMessage(status("dev-01", 2 * 3_600_000)), { qos: 1 });
     await publisher.publishAsync(
       topics.evt,

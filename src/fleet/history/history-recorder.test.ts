@@ -23,6 +23,7 @@ function source() {
       return () => listeners.delete(l);
     },
     device: (id) => views.get(id),
+    devices: () => [...views.values()],
     events: (id) => events.get(id) ?? [],
     status(v) {
       views.set(v.device, v);

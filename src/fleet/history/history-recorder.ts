@@ -44,6 +44,7 @@ const ERROR_REPORT_MS = 60_000;
 /** What the recorder reads of a `FleetView` (which it is). */
 export interface HistorySource {
   onChange(listener: (change: FleetChange) => void): () => void;
+  devices(): readonly DeviceView[];
   device(id: string): DeviceView | undefined;
   events(device: string): readonly EventMessage[];
 }
@@ -153,6 +154,8 @@ export class HistoryRecorder {
       this.#memo.set(device, m);
     }
     this.#unsubscribe = source.onChange((change) => this.#observe(change));
+    // Statuses that arrived before this recorder listened (retained ones, right after the view subscribed).
+    for (const view of source.devices()) this.recordDevice(view.device, view);
     const pruneEveryMs = options.pruneEveryMs ?? 60_000;
     if (pruneEveryMs > 0) {
       this.#pruneTimer = setInterval(() => void this.prune().catch(() => undefined), pruneEveryMs);
