@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import mqtt, { type MqttClient } from "mqtt";
 import { runCli, spawnCli } from "../../test/harness/cli.ts";
 import { freePort } from "../../test/harness/free-port.ts";
 import { startMqttBroker, type MqttBroker } from "../../test/harness/mqtt-broker.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { startDashboard } from "../fleet/dashboard/server.ts";
 import { FleetView } from "../fleet/fleet-view.ts";
+import { connectBroker } from "../fleet/operator.ts";
 import { HistoryStore, type NewHistoryEntry } from "../fleet/history/history-store.ts";
 import { encodeMessage } from "../protocol/messages.ts";
 import { deviceTopics } from "../protocol/topics.ts";
@@ -31,10 +31,10 @@ const ENTRIES: NewHistoryEntry[] = [
 ];
 
 let broker: MqttBroker;
-let client: MqttClient;
+let client: Awaited<ReturnType<typeof connectBroker>>;
 beforeAll(async () => {
   broker = await startMqttBroker();
-  client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  client = await connectBroker({ url: broker.url, protocolVersion: 4 });
 });
 afterAll(async () => {
   await client.endAsync();
@@ -172,6 +172,8 @@ describe("fleet dashboard --history", () => {
     );
     const env = { XDG_STATE_HOME: join(dir.path, "state") };
     const args = ["fleet", "dashboard", "--broker", broker.url, "--topic-root", root, "--addr", "127.0.0.1:0"];
+    // aedes speaks MQTT 3.1.1 only.
+    args.push("--protocol", broker.kind === "mosquitto" ? "5" : "3.1.1");
     const proc = spawnCli([...args, "--history-retention", "2d"], { env });
     const log = { text: "" };
     const started = await stderrUntil(proc, "(Ctrl-C to stop)", log);
