@@ -10,7 +10,10 @@
  *   rows (`fleet/fleet-query.ts`, the same as the dashboard's URL);
  * - `send DEVICE COMMAND [args]`: a signed command, following its replies;
  *   its exit code follows the final reply's code ({@linkcode exitCodeOfReply});
- * - `dashboard [--addr]`: a live web page on localhost.
+ * - `dashboard [--addr] [--history FILE | --no-history]`: a live web page on
+ *   localhost, keeping a history file (`fleet-history.ts`);
+ * - `history DEVICE`: a device's timeline, from a dashboard or its file
+ *   (`fleet-history.ts`).
  *
  * The broker comes from `--broker` (else `$LITEFLEET_MQTT_URL`, else the
  * config's `mqtt.url`); the password only from `$LITEFLEET_MQTT_PASSWORD`
@@ -39,6 +42,7 @@ import { generateOperatorKey, parsePrivateKey, type OperatorPrivateKey } from ".
 import { checkTopicId, DEFAULT_TOPIC_ROOT } from "../protocol/topics.ts";
 import { UsageError } from "../errors.ts";
 import { durationOption } from "./duration-option.ts";
+import type { DashboardHistoryOptions } from "./fleet-history.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
 
@@ -348,26 +352,55 @@ export async function runFleetStatus(
   return ExitCode.ok;
 }
 
-/** Runs `fleet dashboard` until SIGINT/SIGTERM. */
+/**
+ * Runs `fleet dashboard` until SIGINT/SIGTERM, keeping history in a file
+ * (`fleet-history.ts`) unless `--no-history`. The history file is opened
+ * first: a file that cannot be used stops the command before it connects.
+ */
 export async function runFleetDashboard(
   io: CliIo,
-  options: BrokerOptions & Pick<ViewOptions, "rpo"> & { addr?: string },
+  options: BrokerOptions & Pick<ViewOptions, "rpo"> & DashboardHistoryOptions & { addr?: string },
 ): Promise<number> {
   const thresholds = viewThresholds(options);
   const settings = brokerSettings(io, options);
-  const client = await connectBroker(settings.broker);
-  const view = await FleetView.open(client, { root: settings.root, thresholds });
-  // The dashboard's server and page load only for this subcommand (issue #13).
+  // The history side loads only for the dashboard (issue #13).
+  const { describeHistory, openDashboardHistory } = await import("./fleet-history.ts");
+  const history = await openDashboardHistory(io, options);
+  let client: Awaited<ReturnType<typeof connectBroker>>;
+  let view: FleetView;
+  try {
+    client = await connectBroker(settings.broker);
+    view = await FleetView.open(client, { root: settings.root, thresholds });
+  } catch (err) {
+    history?.store.close();
+    throw err;
+  }
+  // The dashboard's server, page and history recorder load only for this subcommand (issue #13).
+  const { HistoryRecorder } = await import("../fleet/history/history-recorder.ts");
+  const recorder = history === null ? null : new HistoryRecorder(view, history.store, history.options);
+  void recorder?.prune().catch(() => undefined);
   const { startDashboard } = await import("../fleet/dashboard/server.ts");
-  const dashboard = await startDashboard({ view, addr: options.addr ?? "127.0.0.1:9398" });
-  io.stderr(`Fleet dashboard on ${dashboard.url} (Ctrl-C to stop)\n`);
-  await new Promise<void>((resolveStop) => {
+  let dashboard: Awaited<ReturnType<typeof startDashboard>>;
+  try {
+    dashboard = await startDashboard({ view, addr: options.addr ?? "127.0.0.1:9398", history: recorder });
+  } catch (err) {
+    await recorder?.stop();
+    await view.close();
+    await client.endAsync(true);
+    throw err;
+  }
+  // Listening for the signal before saying how to send it: a Ctrl-C right after the line stops cleanly.
+  const stopped = new Promise<void>((resolveStop) => {
     const unregister = io.onSignal(() => {
       unregister();
       resolveStop();
     });
   });
+  io.stderr(describeHistory(history));
+  io.stderr(`Fleet dashboard on ${dashboard.url} (Ctrl-C to stop)\n`);
+  await stopped;
   await dashboard.close();
+  await recorder?.stop();
   await view.close();
   await client.endAsync(true);
   return ExitCode.ok;

@@ -289,9 +289,30 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     });
   viewOptions(brokerOptions(fleet.command("dashboard").description("serve a live fleet page on localhost")))
     .option("--addr <host:port>", "where to listen (default 127.0.0.1:9398)")
+    .option(
+      "--history <file>",
+      "keep the fleet's history here (default $XDG_STATE_HOME/litefleet/fleet-history.db, else ~/.local/state/litefleet/fleet-history.db)",
+    )
+    .option("--no-history", "keep no history (the timeline panel stays empty)")
+    .option("--history-retention <duration>", "drop history older than this (default 7d)")
+    .option("--history-max-rows <n>", "keep at most this many history entries, the newest (default 2000000)")
     .action(async (opts) => {
       const { runFleetDashboard } = await import("./fleet.ts");
       code = await runFleetDashboard(io, opts);
+    });
+  fleet
+    .command("history")
+    .description("show a device's timeline (state changes, events, lag) from a running dashboard or its history file")
+    .argument("<device>", "device id")
+    .option("--db <path>", "only this database (and the device's own events)")
+    .option("--since <time>", "only entries since: a duration back from now (1h, 2d), RFC 3339, or Unix ms")
+    .option("--limit <n>", "at most this many entries, the newest (default 1000, at most 10000)")
+    .option("--json", "print the answer of the dashboard's /api/history")
+    .option("--url <url>", "the dashboard to ask (default http://127.0.0.1:9398/)")
+    .option("--history <file>", "read this history file instead (read-only; the dashboard may keep running)")
+    .action(async (device: string, opts) => {
+      const { runFleetHistory } = await import("./fleet-history.ts");
+      code = await runFleetHistory(io, device, opts);
     });
 
   program

@@ -4,7 +4,8 @@
  * (mosquitto when installed) — status, telemetry, events, replies of every
  * kind, the Will after kill -9, the stopped status —, the commands the CLI
  * publishes, and the CLI's and the dashboard's JSON (`fleet status --json`,
- * `fleet send --devices … --json`, `/api/devices`, `/api/summary`).
+ * `fleet send --devices … --json`, `/api/devices`, `/api/summary`,
+ * `/api/history` with the entries a real history recorder wrote).
  *
  * Along the way: every rejection of a command with a parseable id is
  * answered with its code (unsigned, another device's, over 256 KiB, `v:2`,
@@ -21,6 +22,8 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { startDashboard } from "../../src/fleet/dashboard/server.ts";
 import { FleetView } from "../../src/fleet/fleet-view.ts";
+import { HistoryRecorder } from "../../src/fleet/history/history-recorder.ts";
+import { HistoryStore } from "../../src/fleet/history/history-store.ts";
 import { generateOperatorKey, parsePrivateKey, signCommand } from "../../src/protocol/signing.ts";
 import { deviceTopics } from "../../src/protocol/topics.ts";
 import { startAgent } from "../harness/agent-process.ts";
@@ -190,9 +193,21 @@ describe("docs/schemas", () => {
       expectValid("fleet-send.schema.json", JSON.parse(many.stdout));
       const operator = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
       const view = await FleetView.open(operator, { root: ROOT });
-      const dashboard = await startDashboard({ view, addr: "127.0.0.1:0" });
+      const recorder = new HistoryRecorder(view, HistoryStore.open(join(dir.path, "fleet-history.db")));
+      const dashboard = await startDashboard({ view, addr: "127.0.0.1:0", history: recorder });
       try {
         await waitFor("the view to know the device", () => view.devices().length > 0);
+        // A command while the dashboard records: its events join the device's states and lag.
+        expect((await send(["--devices", DEVICE, "status", "--wait", "0s"])).code).toBe(0);
+        const kinds = () => new Set(recorder.query({ device: DEVICE })?.entries.map((e) => e.kind));
+        await waitFor("history with states, lag and events", () => kinds().size === 3);
+        const history = await fetch(new URL(`/api/history?device=${DEVICE}`, dashboard.url));
+        expect(history.status).toBe(200);
+        expectValid("history.schema.json", await history.json());
+        const perDbRes = await fetch(new URL(`/api/history?device=${DEVICE}&db=${db}&limit=2`, dashboard.url));
+        const perDb = (await perDbRes.json()) as { entries: unknown[] };
+        expect(perDb.entries).toHaveLength(2);
+        expectValid("history.schema.json", perDb);
         const res = await fetch(new URL("/api/devices", dashboard.url));
         expect(res.status).toBe(200);
         expectValid("api-devices.schema.json", await res.json());
@@ -201,6 +216,7 @@ describe("docs/schemas", () => {
         expectValid("summary.schema.json", await summary.json());
       } finally {
         await dashboard.close();
+        await recorder.stop();
         await view.close();
         await operator.endAsync();
       }
@@ -233,6 +249,7 @@ describe("docs/schemas", () => {
       "restore",
       "restore",
       "status",
+      "status", // while the dashboard records history
     ]);
     for (const c of commands) expectValid("command.schema.json", c);
     const replies = json("res");

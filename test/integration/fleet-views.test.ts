@@ -11,8 +11,10 @@
  * - its filters (`--state`, `--lag-over`, `--search`, `--version`);
  * - the dashboard in headless Chromium: problem rows first within 2 s of
  *   load, only a window of rows in the DOM, filters from and into the URL,
- *   a live update moving a device to the top, the timeline panel ("no
- *   history" while `/api/history` 404s). Screenshots go to `.artifacts/`.
+ *   a live update moving a device to the top, the timeline panel of a row
+ *   with the entries the dashboard's history recorder wrote (a real history
+ *   file), and "no history" for a device it never saw. Screenshots go to
+ *   `.artifacts/`.
  *
  * The Chromium part needs Chromium (Debian: `apt-get install chromium`);
  * without it that test is skipped and says why.
@@ -26,11 +28,14 @@ import { chromium } from "playwright-core";
 import { startDashboard } from "../../src/fleet/dashboard/server.ts";
 import { FLEET_STATES, stateRank, type DeviceHealth } from "../../src/fleet/device-health.ts";
 import { FleetView, type DeviceView } from "../../src/fleet/fleet-view.ts";
+import { HistoryRecorder } from "../../src/fleet/history/history-recorder.ts";
+import { HistoryStore } from "../../src/fleet/history/history-store.ts";
 import { encodeMessage, type StatusMessage } from "../../src/protocol/messages.ts";
 import { deviceTopics } from "../../src/protocol/topics.ts";
 import { CLI_ENTRY, runCli } from "../harness/cli.ts";
 import { generateFleet, publishFleet, type GeneratedDevice } from "../harness/fleet-statuses.ts";
 import { startMqttBroker, type MqttBroker } from "../harness/mqtt-broker.ts";
+import { makeTempDir } from "../harness/temp-dir.ts";
 
 const CHROMIUM =
   Bun.which("chromium") ??
@@ -211,13 +216,16 @@ describe.skipIf(CHROMIUM === null)(`the dashboard with ${DEVICES} devices in Chr
         const deadline = Date.now() + 10_000;
         while (view.size < DEVICES && Date.now() < deadline) await Bun.sleep(50);
         expect(view.size).toBe(DEVICES);
-        await using dashboard = await startDashboard({ view, addr: "127.0.0.1:0" });
+        await using dir = await makeTempDir("fleet-views-history-");
+        const recorder = new HistoryRecorder(view, HistoryStore.open(join(dir.path, "fleet-history.db")));
+        await using _stop = { [Symbol.asyncDispose]: () => recorder.stop() };
+        await using dashboard = await startDashboard({ view, addr: "127.0.0.1:0", history: recorder });
         await using browser = await chromium.launch({ executablePath: CHROMIUM ?? "", args: ["--no-sandbox"] });
         const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
         const problems: string[] = [];
         page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
         page.on("console", (msg) => {
-          // The timeline's fetch of the missing /api/history logs a 404 by itself.
+          // The timeline's fetch of a device without history logs its 404 by itself.
           if (msg.type() === "error" && !msg.text().includes("404")) problems.push(`console error: ${msg.text()}`);
         });
 
@@ -340,14 +348,32 @@ describe.skipIf(CHROMIUM === null)(`the dashboard with ${DEVICES} devices in Chr
         expect(await page.textContent("#invalid")).toStartWith("Cannot filter by lag-over 'nonsense':");
         await page.fill("#f-lag-over", "");
 
-        // The timeline of a row: /api/history answers 404 here, so "no history".
+        // The timeline of a row: what the recorder wrote since the dashboard started, newest first.
         await page.click('#devices tr[data-device="gw-00104"]');
-        await page.waitForSelector("#timeline[data-state=empty]", { timeout: 5_000 });
+        await page.waitForSelector("#timeline[data-state=ready]", { timeout: 5_000 });
         expect(await page.textContent("#timeline-title")).toBe("gw-00104 \u00b7 /var/lib/app/app.db");
-        expect(await page.textContent("#timeline-status")).toBe("no history");
+        const recorded = recorder.query({ device: "gw-00104", db: "/var/lib/app/app.db" })?.entries ?? [];
+        expect(recorded.length).toBeGreaterThan(0);
+        const n = recorded.length;
+        expect(await page.textContent("#timeline-status")).toBe(`${n} ${n === 1 ? "entry" : "entries"}`);
+        const items = await page.$$eval("#timeline-entries li", (lis) =>
+          lis.map((li) => ({
+            kind: li.getAttribute("data-kind"),
+            text: (li as unknown as { textContent: string }).textContent,
+          })),
+        );
+        expect(items.map((i) => i.kind)).toEqual(recorded.map((e) => e.kind).reverse());
+        const first = recorded[0]!;
+        expect(items.at(-1)?.text).toContain(first.kind === "state" ? `state ${first.state}` : String(first.kind));
         await page.screenshot({ path: join(ARTIFACTS, "dashboard-timeline.png") });
         await page.keyboard.press("Escape");
         expect(await page.isHidden("#timeline")).toBe(true);
+        // A device the dashboard never saw: 404, "no history".
+        await page.evaluate(() =>
+          (globalThis as unknown as { openTimeline(d: string, db: null): void }).openTimeline("gw-99999", null),
+        );
+        await page.waitForSelector("#timeline[data-state=empty]", { timeout: 5_000 });
+        expect(await page.textContent("#timeline-status")).toBe("no history");
         expect(problems).toEqual([]);
       } finally {
         await view.close();

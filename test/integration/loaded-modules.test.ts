@@ -29,7 +29,7 @@ const HEAVY = {
   mqtt: ["node_modules/mqtt/", "node_modules/mqtt-packet/", "src/fleet/device-link.ts"],
   parquet: ["node_modules/hyparquet-writer/", "src/aggregate/"],
   v3: ["src/litestream-v3/", "src/restore/v3-applier.ts"],
-  dashboard: ["src/fleet/dashboard/"],
+  dashboard: ["src/fleet/dashboard/", "src/fleet/history/", "src/cli/fleet-history.ts"],
 } as const;
 
 /** Every subcommand module except `keep`. */

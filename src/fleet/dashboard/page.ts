@@ -21,9 +21,11 @@
  *   for the rest. Updates (server-side coalesced, only changed devices) are
  *   applied at once and rendered at most once per animation frame (or
  *   100 ms when frames do not come).
- * - **Timeline**: clicking a row fetches `api/history?device=…&db=…` and
- *   shows its entries (a list, and a sparkline of `lag` entries); a 404
- *   shows "no history".
+ * - **Timeline**: clicking a row fetches `api/history?device=…&db=…`
+ *   (`server.ts`; the newest 1,000 entries, `history-store.ts`
+ *   `HistoryEntry`) and shows them newest first (a list of the latest 500,
+ *   and a sparkline of `lag` entries); a 404 shows "no history", another
+ *   error (503: the dashboard runs with `--no-history`) its message.
  *
  * Test hooks: `#devices tr[data-device]` per visible row (with `data-db`,
  * `data-state`, `data-online`, `data-index`), `td[data-field="device|db|state|seen|data|lag|pending|txid|upload|agent|disk|error"]`
@@ -344,8 +346,12 @@ function openTimeline(device, db) {
   fetch("api/history?" + q.toString()).then(function (res) {
     if (token !== historyRequest) return;
     if (res.status === 404) { timeline.setAttribute("data-state", "empty"); setText($("timeline-status"), "no history"); return; }
-    if (!res.ok) { timeline.setAttribute("data-state", "failed"); setText($("timeline-status"), "history unavailable (HTTP " + res.status + ")"); return; }
-    return res.json().then(function (h) { if (token === historyRequest) showHistory(h.entries || []); });
+    if (!res.ok) return res.text().then(function (t) {
+      if (token !== historyRequest) return;
+      timeline.setAttribute("data-state", "failed");
+      setText($("timeline-status"), "history unavailable (HTTP " + res.status + (t.trim() === "" ? "" : ": " + t.trim()) + ")");
+    });
+    return res.json().then(function (h) { if (token === historyRequest) showHistory(h.entries || [], h.truncated === true); });
   }).catch(function (err) {
     if (token !== historyRequest) return;
     timeline.setAttribute("data-state", "failed");
@@ -353,10 +359,10 @@ function openTimeline(device, db) {
   });
 }
 
-function showHistory(entries) {
+function showHistory(entries, truncated) {
   if (entries.length === 0) { timeline.setAttribute("data-state", "empty"); setText($("timeline-status"), "no history"); return; }
   timeline.setAttribute("data-state", "ready");
-  setText($("timeline-status"), entries.length + (entries.length === 1 ? " entry" : " entries"));
+  setText($("timeline-status"), (truncated ? "latest " : "") + entries.length + (entries.length === 1 ? " entry" : " entries"));
   var lags = entries.filter(function (e) { return e.kind === "lag" && typeof e.lagMs === "number"; });
   if (lags.length > 1) {
     var svg = $("timeline-spark");
@@ -380,7 +386,8 @@ function showHistory(entries) {
     var time = document.createElement("time");
     time.textContent = new Date(e.ts).toISOString().replace("T", " ").slice(0, 19);
     li.appendChild(time);
-    var what = e.kind === "state" ? "state " + e.state : e.kind === "event" ? String(e.event) : e.kind === "lag" ? "lag " + formatDuration(e.lagMs) : String(e.kind);
+    var where = e.db && (selected === null || selected.db !== e.db) ? e.db + ": " : "";
+    var what = where + (e.kind === "state" ? "state " + e.state : e.kind === "event" ? String(e.event) : e.kind === "lag" ? "lag " + formatDuration(e.lagMs) : String(e.kind));
     li.appendChild(document.createTextNode(what + (e.detail ? ": " + (typeof e.detail === "string" ? e.detail : JSON.stringify(e.detail)) : "")));
     list.appendChild(li);
   });

@@ -5,6 +5,10 @@ import { startMqttBroker, type MqttBroker } from "../../../test/harness/mqtt-bro
 import { FleetView, type DeviceView } from "../fleet-view.ts";
 import { encodeMessage, type StatusMessage } from "../../protocol/messages.ts";
 import { deviceTopics } from "../../protocol/topics.ts";
+import { HistoryRecorder } from "../history/history-recorder.ts";
+import { HistoryStore } from "../history/history-store.ts";
+import { makeTempDir } from "../../../test/harness/temp-dir.ts";
+import { join } from "node:path";
 import { PAGE_CSP } from "./page.ts";
 import { startDashboard } from "./server.ts";
 
@@ -225,6 +229,90 @@ describe("startDashboard()", () => {
     });
     expect(await sse.next()).toBe(": heartbeat");
     await sse.cancel();
+    await view.close();
+  });
+
+  test("GET /api/history: a device's recorded timeline from the live stream, oldest first; 400, 404 and 503 explained", async () => {
+    await using dir = await makeTempDir("dash-hist-");
+    const root = "dash/history";
+    const topics = deviceTopics(root, "dev-01");
+    await publisher.publishAsync(topics.status, encodeMessage(status("dev-01", 0)), { qos: 1, retain: true });
+    let now = 10_000;
+    const view = await FleetView.open(watcher, { root, now: () => now, staleCheckMs: 0 });
+    const recorder = new HistoryRecorder(view, HistoryStore.open(join(dir.path, "h.db")), {
+      now: () => now,
+      flushMs: 0,
+      pruneEveryMs: 0,
+    });
+    await using dashboard = await startDashboard({ view, history: recorder, now: () => now });
+    const changes = (n: number) =>
+      new Promise<void>((resolve) => {
+        let seen = 0;
+        const off = view.onChange(() => {
+          if (++seen < n) return;
+          off();
+          resolve();
+        });
+      });
+    if (view.size === 0) await changes(1);
+    now = 20_000;
+    const next = changes(2);
+    await publisher.publishAsync(topics.status, encodeMessage(status("dev-01", 2 * 3_600_000)), { qos: 1 });
+    await publisher.publishAsync(
+      topics.evt,
+      encodeMessage({
+        v: 1,
+        type: "event",
+        device: "dev-01",
+        id: "1-0",
+        ts: 1_500,
+        event: "upload.error",
+        data: { db: "/app.db", error: "SlowDown" },
+      }),
+      { qos: 1 },
+    );
+    await next;
+    const get = (query: string) => fetch(new URL(`api/history${query}`, dashboard.url));
+    const res = await get("?device=dev-01&db=/app.db");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(await res.json()).toEqual({
+      device: "dev-01",
+      db: "/app.db",
+      truncated: false,
+      entries: [
+        { ts: 10_000, kind: "state", db: "/app.db", state: "ok" },
+        { ts: 10_000, kind: "lag", db: "/app.db", lagMs: 0 },
+        { ts: 20_000, kind: "state", db: "/app.db", state: "lagging", detail: "'/app.db' is 2 h behind its replicas" },
+        { ts: 20_000, kind: "lag", db: "/app.db", lagMs: 7_200_000 },
+        {
+          ts: 20_000,
+          kind: "event",
+          db: "/app.db",
+          event: "upload.error",
+          detail: { db: "/app.db", error: "SlowDown" },
+        },
+      ],
+    });
+    const newest = await (await get("?device=dev-01&limit=2&since=15s")).json();
+    expect(newest).toMatchObject({ db: null, truncated: true, entries: [{ kind: "lag" }, { kind: "event" }] });
+
+    const bad = await get("?device=dev-01&limit=0");
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toBe("Cannot parse limit '0': use a whole number from 1 to 10000\n");
+    expect(await (await get("?since=1h")).text()).toBe("Cannot read history: the 'device' parameter is required\n");
+    expect((await get("?device=dev-01&since=yesterday")).status).toBe(400);
+    const unknown = await get("?device=dev-99");
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toBe("Cannot find history of device 'dev-99': nothing was recorded\n");
+    expect((await get("?device=dev-01&db=/other.db")).status).toBe(404);
+
+    await using off = await startDashboard({ view });
+    const disabled = await fetch(new URL("api/history?device=dev-01", off.url));
+    expect(disabled.status).toBe(503);
+    expect(await disabled.text()).toContain("it was started with --no-history");
+    await recorder.stop();
     await view.close();
   });
 

@@ -7,6 +7,7 @@
  * | `GET /` | the page ({@linkcode PAGE_HTML}); its URL's query holds the filters |
  * | `GET /api/devices?…` | `DeviceView[]` as JSON, problems first, filtered by `state`, `lag-over`, `search`, `version` (400 on a bad value) |
  * | `GET /api/summary` | the `FleetSummary` as JSON |
+ * | `GET /api/history?device=ID[&db=PATH][&since=…][&limit=N]` | `{device, db, entries, truncated}` (`history-store.ts`): the newest `limit` (default 1,000, at most 10,000) entries at or after `since` (a duration back from now, RFC 3339 or Unix ms), oldest first; 400 on a bad parameter, 404 for a device (or database) with no history, 503 when history is off |
  * | `GET /events?…` | Server-Sent Events, filtered like `/api/devices`: `snapshot` at once, then `update`s (below); a comment as heartbeat |
  *
  * `/events` frames (docs/FLEET.md "Dashboard stream"): `event: snapshot`
@@ -29,6 +30,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { FilterError, filterDevice, filterDevices, filterFromQuery, type FleetFilter } from "../fleet-query.ts";
 import type { DeviceView, FleetView } from "../fleet-view.ts";
+import { HistoryParamError, historyQueryFromParams } from "../history/history-params.ts";
+import type { HistoryAnswer, HistoryQuery } from "../history/history-store.ts";
 import { PAGE_CSP, PAGE_HTML } from "./page.ts";
 
 /** Longest wait between a change and its push to `/events` clients (ms). */
@@ -46,9 +49,22 @@ interface Stream {
   readonly shown: Set<string>;
 }
 
+/** What `/api/history` reads: a `HistoryRecorder` (or a `HistoryStore`). */
+export interface HistoryReader {
+  query(q: HistoryQuery): HistoryAnswer | undefined;
+}
+
 /** Options for {@linkcode startDashboard}. */
 export interface DashboardOptions {
   readonly view: FleetView;
+  /** The history to serve at `/api/history`; absent or null: history is off (503). */
+  readonly history?: HistoryReader | null;
+  /**
+   * The dashboard's clock (Unix ms), for `since` durations.
+   *
+   * @default {Date.now}
+   */
+  readonly now?: () => number;
   /**
    * `host:port` to listen on (`[::1]:8080` for IPv6); port 0 picks a free
    * one, an empty host means 127.0.0.1.
@@ -77,6 +93,8 @@ const SECURITY_HEADERS = {
   "referrer-policy": "no-referrer",
   "cache-control": "no-store",
 };
+
+const ROUTES = new Set(["/", "/api/devices", "/api/summary", "/api/history", "/events"]);
 
 /** Host names that mean this machine. */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
@@ -122,7 +140,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       );
       return;
     }
-    if (path !== "/" && path !== "/api/devices" && path !== "/api/summary" && path !== "/events") {
+    if (!ROUTES.has(path)) {
       send(res, 404, "text/plain; charset=utf-8", `Cannot find ${path}\n`);
       return;
     }
@@ -146,6 +164,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       send(res, 200, "application/json", JSON.stringify(filterDevices(view.devices(), filter)));
     } else if (path === "/api/summary") {
       send(res, 200, "application/json", JSON.stringify(view.summary()));
+    } else if (path === "/api/history") {
+      history(url.searchParams, res);
     } else {
       res.writeHead(200, {
         ...SECURITY_HEADERS,
@@ -173,6 +193,36 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       streams.set(res, stream);
       res.on("close", () => streams.delete(res));
     }
+  }
+
+  function history(params: URLSearchParams, res: ServerResponse): void {
+    const text = "text/plain; charset=utf-8";
+    const reader = options.history;
+    if (reader === undefined || reader === null) {
+      send(res, 503, text, "Cannot read history: this dashboard keeps none (it was started with --no-history)\n");
+      return;
+    }
+    let q: HistoryQuery;
+    try {
+      q = historyQueryFromParams(params, (options.now ?? Date.now)());
+    } catch (err) {
+      if (!(err instanceof HistoryParamError)) throw err;
+      send(res, 400, text, `${err.message}\n`);
+      return;
+    }
+    let answer: HistoryAnswer | undefined;
+    try {
+      answer = reader.query(q);
+    } catch (err) {
+      send(res, 503, text, `Cannot read history: ${(err as Error).message}\n`);
+      return;
+    }
+    if (answer === undefined) {
+      const what = q.db === undefined ? `device '${q.device}'` : `database '${q.db}' of device '${q.device}'`;
+      send(res, 404, text, `Cannot find history of ${what}: nothing was recorded\n`);
+      return;
+    }
+    send(res, 200, "application/json", JSON.stringify(answer));
   }
 
   /** Devices changed since the last push. */

@@ -1,0 +1,97 @@
+/**
+ * The parameters of a history read, one rule for `/api/history` and
+ * `fleet history`: `since` is a duration back from now (`1h`, `2d`), an
+ * RFC 3339 time, or Unix ms; `limit` a whole number 1-10,000 (default
+ * 1,000); and the retention's duration, which also takes days (`7d`).
+ *
+ * @module
+ */
+
+import { parseDuration } from "../../config/duration.ts";
+import { checkTopicId } from "../../protocol/topics.ts";
+import { MAX_HISTORY_LIMIT, type HistoryQuery } from "./history-store.ts";
+
+/** Default `limit`. */
+export const DEFAULT_HISTORY_LIMIT = 1000;
+
+/** A history parameter is not usable; its message names the parameter and what is accepted. */
+export class HistoryParamError extends RangeError {
+  override name = "HistoryParamError";
+}
+
+/**
+ * A duration that may start with days: `7d`, `1d12h`, `90m`, `0`.
+ *
+ * @throws {HistoryParamError} naming `name` and the value
+ */
+export function parseLongDuration(text: string, name: string): number {
+  const m = /^\s*(?:(\d+)d)?(.*)$/.exec(text);
+  const days = Number(m?.[1] ?? 0);
+  const rest = (m?.[2] ?? "").trim();
+  try {
+    if (m?.[1] === undefined && rest === "") throw new SyntaxError("the value is empty");
+    return days * 86_400_000 + (rest === "" ? 0 : parseDuration(rest));
+  } catch (err) {
+    const why = (err as Error).message.replace(/^Cannot parse duration '.*?': /s, "");
+    throw new HistoryParamError(`Cannot parse ${name} '${text}': ${why} (e.g. 7d, 12h, 30m)`);
+  }
+}
+
+/**
+ * `since` as Unix ms: a duration back from `now`, an RFC 3339 time, or Unix ms (digits).
+ *
+ * @throws {HistoryParamError} for anything else
+ */
+export function parseSince(text: string, now: number, name = "since"): number {
+  const s = text.trim();
+  if (/^\d+$/.test(s)) return Number(s);
+  if (/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(s)) {
+    const t = Date.parse(s);
+    if (!Number.isNaN(t)) return t;
+    throw new HistoryParamError(`Cannot parse ${name} '${text}': not a valid RFC 3339 time`);
+  }
+  try {
+    return now - parseLongDuration(s, name);
+  } catch {
+    throw new HistoryParamError(
+      `Cannot parse ${name} '${text}': use a duration back from now (1h, 2d), an RFC 3339 time (2026-12-01T10:00:00Z) or Unix ms`,
+    );
+  }
+}
+
+/**
+ * `limit`: a whole number 1-10,000.
+ *
+ * @throws {HistoryParamError} for anything else
+ */
+export function parseLimit(text: string, name = "limit"): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_HISTORY_LIMIT)
+    throw new HistoryParamError(`Cannot parse ${name} '${text}': use a whole number from 1 to ${MAX_HISTORY_LIMIT}`);
+  return n;
+}
+
+/**
+ * The query of `/api/history?device=ID[&db=PATH][&since=…][&limit=N]`.
+ *
+ * @throws {HistoryParamError} for a missing or invalid device, or a bad `since` or `limit`
+ */
+export function historyQueryFromParams(params: URLSearchParams, now: number): HistoryQuery {
+  const device = params.get("device");
+  if (device === null || device === "")
+    throw new HistoryParamError("Cannot read history: the 'device' parameter is required");
+  try {
+    checkTopicId(device, "device id");
+  } catch (err) {
+    throw new HistoryParamError(`Cannot read history: ${(err as Error).message}`);
+  }
+  const db = params.get("db");
+  const since = params.get("since");
+  const limit = params.get("limit");
+  return {
+    device,
+    ...(db !== null && db !== "" ? { db } : {}),
+    ...(since !== null && since !== "" ? { since: parseSince(since, now) } : {}),
+    limit: limit !== null && limit !== "" ? parseLimit(limit) : DEFAULT_HISTORY_LIMIT,
+  };
+}
