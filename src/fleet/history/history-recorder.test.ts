@@ -204,6 +204,12 @@ describe("HistoryRecorder", () => {
     rec.flush();
     expect(recovered).toEqual([2]);
     expect(rec.stats()).toEqual({ written: 3, dropped: 6, pruned: 0 });
+    // The dropped state changes of gw-1 are recorded with its next status, not lost until the state changes again.
+    src.status(deviceView({ device: "gw-1", rows: [dbRow({ db: "/a.db", lagMs: 60_000, state: "lagging" })] }));
+    rec.flush();
+    const states = rec.query({ device: "gw-1", db: "/a.db" })?.entries.filter((e) => e.kind === "state");
+    expect(states?.map((e) => e.state)).toEqual(["lagging"]);
+    expect(rec.query({ device: "gw-1", db: "/a.db" })?.entries.filter((e) => e.kind === "lag")).toHaveLength(1);
     await rec.stop();
   });
 

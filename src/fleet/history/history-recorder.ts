@@ -217,6 +217,15 @@ export class HistoryRecorder {
     } catch (err) {
       this.#dropped += batch.length;
       this.#failures++;
+      // What was dropped is not on file: forget it, so that the next status
+      // of each of those series records its state (and a lag sample) again.
+      for (const e of batch) {
+        if (e.kind === "event") continue;
+        const m = this.#memo.get(e.device)?.get(e.db ?? "");
+        if (m === undefined) continue;
+        if (e.kind === "state") m.state = undefined;
+        else m.lagAt = m.lag = undefined;
+      }
       const now = this.#now();
       if (now - this.#reportedAt >= ERROR_REPORT_MS) {
         this.#reportedAt = now;
