@@ -37,17 +37,19 @@
  * @module
  */
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
+import { HistoryStore } from "../src/fleet/history/history-store.ts";
 import { encodeMessage } from "../src/protocol/messages.ts";
 import { deviceTopics } from "../src/protocol/topics.ts";
 import { generateFleet, publishFleet } from "../test/harness/fleet-statuses.ts";
 import { freePort } from "../test/harness/free-port.ts";
 import { findMosquitto, startMqttBroker } from "../test/harness/mqtt-broker.ts";
+import { makeTempDir } from "../test/harness/temp-dir.ts";
 import type { BenchContext } from "./benchmark.ts";
 import { DashboardPage, findChromium } from "./fleet-page.ts";
 import { checkTableOrder, renderFleetReport, summarize, type FleetBenchResult } from "./fleet-report.ts";
@@ -167,6 +169,8 @@ export async function runFleetBench(args: readonly string[], ctx: BenchContext):
   say(`${brokerName} at ${broker.url}; publishing ${options.devices} devices`);
   const publishMs = await publishFleet(broker.url, ROOT, fleet);
   const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  await using scratch = await makeTempDir("bench-fleet-");
+  const historyPath = join(scratch.path, "fleet-history.db");
 
   // 3. fleet status, before the dashboard connects.
   const runsMs: number[] = [];
@@ -201,7 +205,18 @@ export async function runFleetBench(args: readonly string[], ctx: BenchContext):
   const port = await freePort();
   const dashboardProc = guard.track(
     Bun.spawn(
-      [process.execPath, CLI_ENTRY, "fleet", "dashboard", "--broker", broker.url, "--addr", `127.0.0.1:${port}`],
+      [
+        process.execPath,
+        CLI_ENTRY,
+        "fleet",
+        "dashboard",
+        "--broker",
+        broker.url,
+        "--addr",
+        `127.0.0.1:${port}`,
+        "--history",
+        historyPath,
+      ],
       { env, stdout: "ignore", stderr: "pipe" },
     ),
   );
@@ -313,6 +328,7 @@ export async function runFleetBench(args: readonly string[], ctx: BenchContext):
       screenshots.push(path);
     }
     const history = await probeHistory(url, fleet[0]!.id);
+    if (history.present) history.text += `; ${historyFileFigures(historyPath)}`;
     if (options.screenshots !== undefined) {
       if (history.present) {
         try {
@@ -410,6 +426,19 @@ async function probeHistory(url: string, device: string): Promise<{ present: boo
     present: res.ok,
     text: `HTTP ${res.status}, ${Buffer.byteLength(body).toLocaleString("en-US")} bytes for ${device}`,
   };
+}
+
+/** The history file's entries and size (the dashboard still writing: read-only, WAL counted). */
+function historyFileFigures(path: string): string {
+  const store = HistoryStore.open(path, { readonly: true });
+  try {
+    const { entries } = store.stats();
+    const wal = `${path}-wal`;
+    const bytes = statSync(path).size + (existsSync(wal) ? statSync(wal).size : 0);
+    return `history file: ${entries.toLocaleString("en-US")} entries, ${(bytes / 2 ** 20).toFixed(1)} MiB with its WAL`;
+  } finally {
+    store.close();
+  }
 }
 
 /** Polls `check` every 100 ms until it is true. */
