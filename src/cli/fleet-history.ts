@@ -30,6 +30,7 @@ import { DEFAULT_HISTORY_LIMIT, parseLimit, parseLongDuration, parseSince } from
 import type { HistoryAnswer, HistoryEntry, HistoryQuery, HistoryStore } from "../fleet/history/history-store.ts";
 import { checkTopicId } from "../protocol/topics.ts";
 import { ExitCode, type CliIo } from "./io.ts";
+import { table } from "./text-table.ts";
 
 /** The dashboard's default address, as a URL (`fleet dashboard --addr` default). */
 export const DEFAULT_DASHBOARD_URL = "http://127.0.0.1:9398/";
@@ -233,15 +234,7 @@ export function formatHistory(answer: HistoryAnswer): string {
       what(e),
       e.detail === undefined ? "" : typeof e.detail === "string" ? e.detail : JSON.stringify(e.detail),
     ]);
-  const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? "").length), 0));
-  return `${rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n")}\n`;
+  return table(rows);
 }
 
 function what(e: HistoryEntry): string {

@@ -45,6 +45,7 @@ import { durationOption } from "./duration-option.ts";
 import type { DashboardHistoryOptions } from "./fleet-history.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { loadConfig } from "./load-config.ts";
+import { table } from "./text-table.ts";
 
 /** Broker options shared by the fleet subcommands. */
 export interface BrokerOptions {
@@ -457,15 +458,7 @@ export function formatTable(devices: readonly DeviceView[], now: number): string
       ]);
     }
   }
-  const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? "").length), 0));
-  return `${rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n")}\n`;
+  return table(rows);
 }
 
 /** Broker settings from flags, env and config (see the module documentation). */
