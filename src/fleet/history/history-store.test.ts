@@ -91,6 +91,25 @@ describe("HistoryStore.open()", () => {
     expect(readFileSync(path)).toEqual(before);
   });
 
+  test("a directory that cannot be created is an error naming the file and what to pass instead", async () => {
+    await using dir = await makeTempDir("hist-");
+    const notDir = join(dir.path, "state");
+    writeFileSync(notDir, "a file where the directory should be");
+    const path = join(notDir, "litefleet", "h.db");
+    let caught: unknown;
+    try {
+      HistoryStore.open(path);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(LocalFileError);
+    expect((caught as LocalFileError).message).toBe(`Cannot create the directory of history file '${path}': ENOTDIR`);
+    expect((caught as LocalFileError).hint).toBe(
+      "pass --history with a file in a writable directory (or --no-history)",
+    );
+    expect(readFileSync(notDir, "utf8")).toBe("a file where the directory should be");
+  });
+
   test("read-only: a missing file is an error naming it; an open one is read beside its writer", async () => {
     await using dir = await makeTempDir("hist-");
     const path = join(dir.path, "h.db");

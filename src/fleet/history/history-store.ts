@@ -157,7 +157,22 @@ export class HistoryStore {
         code: "ENOENT",
         hint: "pass the file 'fleet dashboard' prints at startup ('History in …'), or read from the dashboard with --url",
       });
-    if (!readonly) mkdirSync(dirname(path), { recursive: true });
+    if (!readonly) {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new LocalFileError(
+          `Cannot create the directory of history file '${path}': ${code ?? (err as Error).message}`,
+          {
+            path: dirname(path),
+            ...(code === undefined ? {} : { code }),
+            hint: "pass --history with a file in a writable directory (or --no-history)",
+            cause: err,
+          },
+        );
+      }
+    }
     let db: SqlConnection;
     try {
       db = openSqlConnection(path, { readonly, create: !readonly, busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
