@@ -162,6 +162,8 @@ export async function runFleetBench(args: readonly string[], ctx: BenchContext):
   const notes: string[] = [];
 
   await using broker = await startMqttBroker({ kind: "mosquitto", maxQueuedMessages: 2 * options.devices + 5_000 });
+  // Killed on Ctrl-C/SIGTERM too (the guard's signal handler does not run `await using`).
+  if (broker.process !== undefined) guard.track(broker.process);
   const version = Bun.spawnSync([findMosquitto() ?? "mosquitto", "-h"]).stdout.toString();
   const brokerName = `mosquitto ${/version ([\d.]+)/.exec(version)?.[1] ?? "?"} (max_queued_messages ${2 * options.devices + 5_000})`;
   const fleet = generateFleet(options.devices, Date.now());

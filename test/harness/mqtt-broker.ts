@@ -20,6 +20,7 @@
  */
 
 import { Aedes, type AuthenticateError } from "aedes";
+import type { Subprocess } from "bun";
 import { pbkdf2Sync, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
@@ -37,6 +38,8 @@ export interface MqttBroker extends AsyncDisposable {
   /** `mqtt://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
+  /** mosquitto's process (absent for the in-process aedes), for a caller that must kill it on a signal. */
+  readonly process?: Subprocess;
   stop(): Promise<void>;
 }
 
@@ -225,6 +228,7 @@ async function startMosquitto(
         kind: "mosquitto",
         url: `${tls ? "mqtts" : "mqtt"}://127.0.0.1:${port}`,
         port,
+        process: proc,
         stop,
         [Symbol.asyncDispose]: stop,
       };
