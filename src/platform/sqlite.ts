@@ -38,6 +38,12 @@ export interface OpenOptions {
   readonly create?: boolean;
   /** `PRAGMA busy_timeout` in milliseconds (default 5000). */
   readonly busyTimeoutMs?: number;
+  /**
+   * Read-only and immutable (SQLite's `immutable=1`): no lock, no `-shm`,
+   * so a file in a directory this process cannot write is read too. Only
+   * for a file nobody writes while it is open, whose `-wal` is gone.
+   */
+  readonly immutable?: boolean;
 }
 
 /**
@@ -48,12 +54,15 @@ export interface OpenOptions {
  * @throws {Error} naming `path` when SQLite cannot open it for another reason (not a database …)
  */
 export function openSqlConnection(path: string, options: OpenOptions = {}): SqlConnection {
-  const how = { write: options.readonly !== true, create: options.readonly !== true && options.create === true };
+  const readonly = options.readonly === true || options.immutable === true;
+  const how = { write: !readonly, create: !readonly && options.create === true };
   let db: Database;
   try {
-    db = options.readonly
-      ? new Database(path, { readonly: true })
-      : new Database(path, { create: options.create ?? false, readwrite: true });
+    db = options.immutable
+      ? new Database(`file:${encodeURIComponent(path).replaceAll("%2F", "/")}?immutable=1`, IMMUTABLE_FLAGS)
+      : options.readonly
+        ? new Database(path, { readonly: true })
+        : new Database(path, { create: options.create ?? false, readwrite: true });
   } catch (err) {
     throw isOpenFailure(err)
       ? databaseOpenError(path, err, how)
@@ -91,6 +100,9 @@ export function openSqlConnection(path: string, options: OpenOptions = {}): SqlC
     close: () => db.close(),
   };
 }
+
+/** `SQLITE_OPEN_READONLY | SQLITE_OPEN_URI` (0x40; bun:sqlite's constants lack it): a `file:` URI with `immutable=1`. */
+const IMMUTABLE_FLAGS = constants.SQLITE_OPEN_READONLY | 0x40;
 
 /** SQLite's (extended) result code name of `err`, e.g. `SQLITE_CANTOPEN`. */
 function sqliteCode(err: unknown): string | undefined {

@@ -13,6 +13,7 @@ import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { HistoryStore } from "../../src/fleet/history/history-store.ts";
 import { FileReplicaClient } from "../../src/replica/file/replica-client.ts";
 import { CLI_ENTRY, runCli, type CliRun } from "../harness/cli.ts";
 import { writeLtxChain } from "../harness/ltx-chain.ts";
@@ -223,6 +224,25 @@ describe("local paths that cannot be used (issue #12)", () => {
       expect(fromReplica.stderr).toContain(`Try: Check that the user running litefleet can write to '${unwritable}'`);
       expect(fromReplica.stderr).not.toMatch(RAW);
       expect(fromReplica.code).toBe(1);
+    },
+  );
+
+  test.skipIf(nobodyCannot !== undefined)(
+    "fleet history --history reads a stopped dashboard's file in a directory it cannot write (uid 65534)",
+    async () => {
+      await using dir = await makeTempDir("lf-paths-hist-");
+      chmodSync(dir.path, 0o755);
+      const file = join(dir.path, "fleet-history.db");
+      const store = HistoryStore.open(file);
+      store.append([{ device: "gw-1", db: null, ts: 1_000, kind: "state", state: "ok" }]);
+      store.close();
+      chmodSync(file, 0o644);
+      // No -shm (no dashboard has it open), no -wal: read as an immutable file.
+      expect(existsSync(`${file}-shm`) || existsSync(`${file}-wal`)).toBe(false);
+      const read = await runAsNobody(["fleet", "history", "gw-1", "--history", file, "--json"]);
+      expect(read.stderr).toBe("");
+      expect(read.code).toBe(0);
+      expect(JSON.parse(read.stdout).entries).toEqual([{ ts: 1_000, kind: "state", db: null, state: "ok" }]);
     },
   );
 });

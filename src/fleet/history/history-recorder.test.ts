@@ -97,6 +97,24 @@ describe("HistoryRecorder", () => {
     await third.stop();
   });
 
+  test("a restarted dashboard does not sample an unchanged lag again (the last sample is read back)", async () => {
+    await using dir = await makeTempDir("hist-");
+    const path = join(dir.path, "h.db");
+    const src = source();
+    const c = clock();
+    const view = deviceView({ device: "gw-1", rows: [dbRow({ db: "/a.db", lagMs: 5_000 })] });
+    const rec = new HistoryRecorder(src, HistoryStore.open(path), { ...manual, now: c.now });
+    src.status(view);
+    await rec.stop();
+    c.advance(120_000);
+    // The view already holds the retained status when the recorder starts, and sends it again.
+    const again = new HistoryRecorder(src, HistoryStore.open(path), { ...manual, now: c.now });
+    src.status(view);
+    const lags = again.query({ device: "gw-1", db: "/a.db" })?.entries.filter((e) => e.kind === "lag");
+    expect(lags?.map((e) => [e.ts - 1_000_000, e.lagMs])).toEqual([[0, 5_000]]);
+    await again.stop();
+  });
+
   test("samples lag at most once per lagSampleMs when it changed, sooner on a jump of half and 10 s", async () => {
     await using dir = await makeTempDir("hist-");
     const src = source();

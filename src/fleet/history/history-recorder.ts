@@ -148,9 +148,10 @@ export class HistoryRecorder {
     this.#pruneBatch = Math.trunc(positive(options.pruneBatch ?? 5000, "pruneBatch"));
     this.#onError = options.onError;
     this.#onRecovered = options.onRecovered;
-    for (const [device, states] of store.lastStates()) {
+    for (const [device, series] of store.lastSeries()) {
       const m = new Map<string, SeriesMemo>();
-      for (const [db, state] of states) m.set(db, { state, lagAt: undefined, lag: undefined });
+      for (const [db, last] of series)
+        m.set(db, { state: last.state ?? undefined, lagAt: last.lagAt ?? undefined, lag: last.lag ?? undefined });
       this.#memo.set(device, m);
     }
     this.#unsubscribe = source.onChange((change) => this.#observe(change));

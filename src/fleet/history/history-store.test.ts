@@ -38,13 +38,13 @@ describe("HistoryStore.open()", () => {
     expect(raw.get<{ application_id: number }>("PRAGMA application_id")?.application_id).toBe(HISTORY_APPLICATION_ID);
     raw.close();
     const again = HistoryStore.open(path);
-    expect(again.lastStates()).toEqual(
+    expect(again.lastSeries()).toEqual(
       new Map([
         [
           "gw-1",
           new Map([
-            ["", "ok"],
-            ["/a.db", "lagging"],
+            ["", { state: "ok", lagAt: null, lag: null }],
+            ["/a.db", { state: "lagging", lagAt: 1_000, lag: 5 }],
           ]),
         ],
       ]),
@@ -110,6 +110,53 @@ describe("HistoryStore.open()", () => {
     expect(readFileSync(notDir, "utf8")).toBe("a file where the directory should be");
   });
 
+  test("a directory given as the file is refused as a directory", async () => {
+    await using dir = await makeTempDir("hist-");
+    for (const readonly of [false, true])
+      expect(() => HistoryStore.open(dir.path, { readonly })).toThrow(
+        `Cannot use '${dir.path}' as a history file: it is a directory, not a file`,
+      );
+  });
+
+  test("a damaged file: refused at a writer's open (quick_check), a CorruptFileError naming it at a reader's query", async () => {
+    await using dir = await makeTempDir("hist-");
+    const path = join(dir.path, "h.db");
+    const store = HistoryStore.open(path);
+    const detail = { text: "x".repeat(200) };
+    for (let i = 0; i < 20; i++)
+      store.append(
+        Array.from(
+          { length: 100 },
+          (_, j): NewHistoryEntry => ({
+            device: `gw-${j % 10}`,
+            db: null,
+            ts: i * 100 + j,
+            kind: "event",
+            event: "e",
+            detail,
+          }),
+        ),
+      );
+    store.checkpoint();
+    store.close();
+    // Garbage over the pages in the middle of the file (not the header).
+    const image = readFileSync(path);
+    image.fill(0xa5, image.length / 2, image.length / 2 + 3 * 4096);
+    writeFileSync(path, image);
+    expect(() => HistoryStore.open(path)).toThrow(CorruptFileError);
+    expect(() => HistoryStore.open(path)).toThrow(`Cannot use history file '${path}': it is damaged (`);
+    const reader = HistoryStore.open(path, { readonly: true });
+    let caught: unknown;
+    try {
+      for (let j = 0; j < 10; j++) reader.query({ device: `gw-${j}`, limit: 10_000 });
+    } catch (err) {
+      caught = err;
+    }
+    reader.close();
+    expect(caught).toBeInstanceOf(CorruptFileError);
+    expect((caught as Error).message).toStartWith(`Cannot read history file '${path}': it is damaged (`);
+  });
+
   test("read-only: a missing file is an error naming it; an open one is read beside its writer", async () => {
     await using dir = await makeTempDir("hist-");
     const path = join(dir.path, "h.db");
@@ -124,6 +171,31 @@ describe("HistoryStore.open()", () => {
     expect(reader.query({ device: "gw-1" })?.entries.length).toBe(2);
     reader.close();
     writer.close();
+  });
+
+  test("a write that fails on a full disk (SQLite rolled back itself) leaves no entry filed under another device", async () => {
+    await using dir = await makeTempDir("hist-");
+    const path = join(dir.path, "h.db");
+    const seed = HistoryStore.open(path);
+    seed.append([state("gw-0", null, 1, "ok")]);
+    const pages = seed.stats().bytes / 4096;
+    seed.close();
+    // Room for small entries only: a big one fills the "disk".
+    const store = HistoryStore.open(path, { maxPageCount: pages + 4 });
+    const big: NewHistoryEntry = {
+      device: "new-a",
+      db: null,
+      ts: 2,
+      kind: "event",
+      event: "e",
+      detail: { t: "x".repeat(64 * 1024) },
+    };
+    expect(() => store.append([state("new-a", null, 2, "ok"), big])).toThrow("database or disk is full");
+    store.append([lag("new-b", "/b.db", 3, 7_000)]);
+    store.append([state("new-a", null, 4, "ok")]);
+    expect(store.query({ device: "new-a" })?.entries).toEqual([{ ts: 4, kind: "state", db: null, state: "ok" }]);
+    expect(store.query({ device: "new-b" })?.entries).toEqual([{ ts: 3, kind: "lag", db: "/b.db", lagMs: 7_000 }]);
+    store.close();
   });
 
   test("two stores on one file (two dashboards) both write: WAL and busy_timeout, no SQLITE_BUSY", async () => {

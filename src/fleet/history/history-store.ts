@@ -23,7 +23,7 @@
  * @module
  */
 
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { CorruptFileError, LocalFileError } from "../../errors.ts";
 import { openSqlConnection, type SqlConnection } from "../../platform/sqlite.ts";
@@ -103,6 +103,19 @@ export interface HistoryStoreOptions {
    * @default {5000}
    */
   readonly busyTimeoutMs?: number;
+  /**
+   * A cap on the file's pages (`PRAGMA max_page_count`): a write beyond it
+   * fails as on a full disk. Unlimited by default; tests set it.
+   */
+  readonly maxPageCount?: number;
+}
+
+/** The last recorded state and lag sample of one series (a device, or one of its databases). */
+export interface SeriesLast {
+  readonly state: string | null;
+  /** When the last lag sample was taken (Unix ms), or null before any. */
+  readonly lagAt: number | null;
+  readonly lag: number | null;
 }
 
 const KIND_CODE: Readonly<Record<HistoryKind, number>> = { state: 0, event: 1, lag: 2 };
@@ -110,7 +123,8 @@ const KIND_NAME: readonly HistoryKind[] = ["state", "event", "lag"];
 const HINT = "move it away (it is never overwritten) or pass --history with another file (or --no-history)";
 
 const SCHEMA = `
-CREATE TABLE series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, db TEXT NOT NULL, state TEXT, UNIQUE (device, db));
+CREATE TABLE series (id INTEGER PRIMARY KEY, device TEXT NOT NULL, db TEXT NOT NULL, state TEXT,
+  lag_ts INTEGER, lag INTEGER, UNIQUE (device, db));
 CREATE TABLE entries (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, ts INTEGER NOT NULL, kind INTEGER NOT NULL,
   name TEXT, lag INTEGER, detail TEXT);
 CREATE INDEX entries_series_ts ON entries (series, ts);
@@ -151,6 +165,12 @@ export class HistoryStore {
    */
   static open(path: string, options: HistoryStoreOptions = {}): HistoryStore {
     const readonly = options.readonly === true;
+    if (existsSync(path) && statSync(path).isDirectory())
+      throw new LocalFileError(`Cannot use '${path}' as a history file: it is a directory, not a file`, {
+        path,
+        code: "EISDIR",
+        hint: "pass --history with a file path, e.g. --history /var/lib/litefleet/fleet-history.db",
+      });
     if (readonly && !existsSync(path))
       throw new LocalFileError(`Cannot open history file '${path}': it does not exist`, {
         path,
@@ -175,7 +195,12 @@ export class HistoryStore {
     }
     let db: SqlConnection;
     try {
-      db = openSqlConnection(path, { readonly, create: !readonly, busyTimeoutMs: options.busyTimeoutMs ?? 5000 });
+      db = openSqlConnection(path, {
+        readonly,
+        create: !readonly,
+        busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+        immutable: readonly && readableOnlyAsImmutable(path),
+      });
     } catch (err) {
       if (err instanceof LocalFileError) throw err;
       throw new CorruptFileError(`Cannot open history file '${path}': it is not a SQLite database: ${HINT}`, {
@@ -186,6 +211,16 @@ export class HistoryStore {
     try {
       checkFormat(path, db, readonly);
       if (!readonly) {
+        // A damaged file found now, not as a failing write or read hours later.
+        const check = db.all<{ quick_check: string }>("PRAGMA quick_check(5)").map((r) => r.quick_check);
+        if (check.join() !== "ok")
+          throw new CorruptFileError(
+            `Cannot use history file '${path}': it is damaged (${check.join("; ")}): ${HINT}`,
+            {
+              path,
+            },
+          );
+        if (options.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${Math.trunc(options.maxPageCount)}`);
         db.exec("PRAGMA journal_mode = WAL");
         // History is not the data of record: a power cut may lose the last transactions, never the file.
         db.exec("PRAGMA synchronous = NORMAL");
@@ -204,7 +239,7 @@ export class HistoryStore {
 
   /**
    * Stores `entries` in one transaction. A state entry also becomes its
-   * series' last state ({@linkcode HistoryStore.lastStates}).
+   * series' last state, a lag entry its last sample ({@linkcode HistoryStore.lastSeries}).
    */
   append(entries: readonly NewHistoryEntry[]): void {
     if (entries.length === 0) return;
@@ -224,24 +259,35 @@ export class HistoryStore {
           detail,
         );
         if (e.kind === "state") this.#db.run("UPDATE series SET state = ? WHERE id = ?", name, series);
+        else if (e.kind === "lag")
+          this.#db.run(
+            "UPDATE series SET lag_ts = ?, lag = ? WHERE id = ?",
+            Math.trunc(e.ts),
+            Math.trunc(e.lagMs ?? 0),
+            series,
+          );
       }
       this.#db.exec("COMMIT");
     } catch (err) {
-      this.#db.exec("ROLLBACK");
-      // Ids handed out inside the rolled-back transaction are gone.
+      // Ids handed out inside the rolled-back transaction are gone (SQLite
+      // may have rolled back by itself, as on a full disk).
       this.#series.clear();
+      if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
       throw err;
     }
   }
 
-  /** The last recorded state of every series: `device` → (`db`, '' for the device) → state. One row per series. */
-  lastStates(): Map<string, Map<string, string>> {
-    const out = new Map<string, Map<string, string>>();
-    for (const r of this.#db.all<{ device: string; db: string; state: string }>(
-      "SELECT device, db, state FROM series WHERE state IS NOT NULL",
-    )) {
+  /** The last recorded state and lag sample of every series: `device` → (`db`, '' for the device) → last. One row per series. */
+  lastSeries(): Map<string, Map<string, SeriesLast>> {
+    const out = new Map<string, Map<string, SeriesLast>>();
+    const rows = this.#reading(() =>
+      this.#db.all<{ device: string; db: string; state: string | null; lag_ts: number | null; lag: number | null }>(
+        "SELECT device, db, state, lag_ts, lag FROM series WHERE state IS NOT NULL OR lag_ts IS NOT NULL",
+      ),
+    );
+    for (const r of rows) {
       const m = out.get(r.device) ?? out.set(r.device, new Map()).get(r.device)!;
-      m.set(r.db, r.state);
+      m.set(r.db, { state: r.state, lagAt: r.lag_ts, lag: r.lag });
     }
     return out;
   }
@@ -252,6 +298,10 @@ export class HistoryStore {
    * that database) has no history at all.
    */
   query(q: HistoryQuery): HistoryAnswer | undefined {
+    return this.#reading(() => this.#query(q));
+  }
+
+  #query(q: HistoryQuery): HistoryAnswer | undefined {
     const limit = Math.min(Math.max(1, Math.trunc(q.limit ?? 1000)), MAX_HISTORY_LIMIT);
     const series = this.#db.all<{ id: number; db: string }>("SELECT id, db FROM series WHERE device = ?", q.device);
     if (series.length === 0) return undefined;
@@ -308,7 +358,7 @@ export class HistoryStore {
 
   /** Entry and series counts and the file's size (counting is a scan: for tests and figures, not per request). */
   stats(): HistoryStats {
-    const n = (sql: string) => this.#db.get<{ n: number }>(sql)?.n ?? 0;
+    const n = (sql: string) => this.#reading(() => this.#db.get<{ n: number }>(sql)?.n ?? 0);
     return {
       entries: n("SELECT count(*) AS n FROM entries"),
       series: n("SELECT count(*) AS n FROM series"),
@@ -328,6 +378,24 @@ export class HistoryStore {
     this.#db.close();
   }
 
+  /**
+   * Runs a read; a damaged file becomes a {@linkcode CorruptFileError} naming it.
+   * @throws {CorruptFileError} when SQLite finds the file damaged
+   */
+  #reading<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB")
+        throw new CorruptFileError(
+          `Cannot read history file '${this.path}': it is damaged (${(err as Error).message}): ${HINT}`,
+          { path: this.path, cause: err },
+        );
+      throw err;
+    }
+  }
+
   #seriesId(device: string, db: string): number {
     const key = `${device}\u0000${db}`;
     const known = this.#series.get(key);
@@ -336,6 +404,23 @@ export class HistoryStore {
     const id = this.#db.get<{ id: number }>("SELECT id FROM series WHERE device = ? AND db = ?", device, db)!.id;
     this.#series.set(key, id);
     return id;
+  }
+}
+
+/**
+ * Whether a read-only open must be immutable: SQLite cannot create the
+ * `-shm` of a WAL file in a directory this process cannot write, which is
+ * only safe to do without when no dashboard has the file open (no `-shm`)
+ * and nothing waits in a `-wal`.
+ */
+function readableOnlyAsImmutable(path: string): boolean {
+  if (existsSync(`${path}-shm`)) return false;
+  try {
+    accessSync(dirname(path), constants.W_OK);
+    return false;
+  } catch {
+    const wal = `${path}-wal`;
+    return !existsSync(wal) || statSync(wal).size === 0;
   }
 }
 
