@@ -87,7 +87,7 @@ describe("fleet history", () => {
       { now },
     );
     expect(since.stdout.split("\n").length).toBe(3);
-    expect(since.stderr).toBe("Showing the latest 1 entries; --limit (up to 10000) or --since for others\n");
+    expect(since.stderr).toBe("Showing the latest 1 entry; --limit (up to 10000) or --since for others\n");
   });
 
   test("errors: unknown device (1), bad options (2), a corrupt file (3), no dashboard at --url (6)", async () => {
@@ -139,8 +139,16 @@ describe("fleet history", () => {
     const disabled = await runCli(["fleet", "history", "gw-1", "--url", off.url]);
     expect(disabled.code).toBe(ExitCode.failure);
     expect(disabled.stderr).toBe(
-      "Error: Cannot read history: this dashboard keeps none (it was started with --no-history)\nTry: read a history file directly with --history FILE\n",
+      "Error: Cannot read history: this dashboard keeps none (it was started with --no-history)\nTry: start the dashboard without --no-history, or read a history file with --history FILE\n",
     );
+    // A URL that is not a dashboard: its 404 is not "nothing was recorded".
+    const elsewhere = await runCli(["fleet", "history", "gw-1", "--url", `${dashboard.url}sub/`]);
+    expect(elsewhere.code).toBe(ExitCode.failure);
+    expect(elsewhere.stderr).toBe(
+      `Error: Cannot read history from '${dashboard.url}sub/api/history': it answered HTTP 404 (Cannot find /sub/api/history): not a litefleet dashboard\nTry: pass the address 'fleet dashboard' prints at startup, e.g. --url http://127.0.0.1:9398/\n`,
+    );
+    const emptyDb = await runCli(["fleet", "history", "gw-1", "--url", dashboard.url, "--db", ""]);
+    expect(emptyDb.code).toBe(ExitCode.usage);
     store.close();
     await view.close();
   });

@@ -101,8 +101,11 @@ export async function openDashboardHistory(
       retentionMs,
       maxRows,
       onError: (err, failures) =>
-        io.stderr(`Error: Cannot record history in ${file} (${failures} failed writes so far): ${errorMessage(err)}\n`),
-      onRecovered: (failures) => io.stderr(`History recording recovered after ${failures} failed writes\n`),
+        io.stderr(
+          `Error: Cannot record history in ${file} (${plural(failures, "failed write", "failed writes")} so far): ${errorMessage(err)}\n`,
+        ),
+      onRecovered: (failures) =>
+        io.stderr(`History recording recovered after ${plural(failures, "failed write", "failed writes")}\n`),
     },
   };
 }
@@ -144,6 +147,8 @@ export async function runFleetHistory(io: CliIo, device: string, options: FleetH
   } catch (err) {
     throw new UsageError(errorMessage(err), "e.g. --since 1h (or 2d, 2026-12-01T10:00:00Z) --limit 100");
   }
+  if (options.db === "")
+    throw new UsageError("Cannot use --db '': the database path is empty", "leave --db out for the whole device");
   if (options.history !== undefined && options.url !== undefined)
     throw new UsageError("Cannot read from --url and --history at once", "give one of them");
   const query: HistoryQuery = { device, db: options.db, since, limit };
@@ -159,9 +164,16 @@ export async function runFleetHistory(io: CliIo, device: string, options: FleetH
   else {
     io.stdout(formatHistory(answer));
     if (answer.truncated)
-      io.stderr(`Showing the latest ${answer.entries.length} entries; --limit (up to 10000) or --since for others\n`);
+      io.stderr(
+        `Showing the latest ${plural(answer.entries.length, "entry", "entries")}; --limit (up to 10000) or --since for others\n`,
+      );
   }
   return ExitCode.ok;
+}
+
+/** `1 entry`, `2 entries`. */
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 /** Why there is no answer, and the exit code. */
@@ -211,13 +223,25 @@ async function readDashboard(base: string, query: HistoryQuery): Promise<History
       hint: "start it with 'litefleet fleet dashboard', pass its --url, or read its file with --history FILE",
     };
   }
-  if (res.status === 404) return unknown(query);
+  if (res.status === 404) {
+    // The dashboard's "nothing recorded" is JSON; any other 404 is not from a dashboard.
+    const body = await res.text();
+    if (res.headers.get("content-type")?.startsWith("application/json") && body.includes('"error"'))
+      return unknown(query);
+    return {
+      failed: ExitCode.failure,
+      message: `Cannot read history from '${url.origin}${url.pathname}': it answered HTTP 404 (${body.trim().slice(0, 80) || "no body"}): not a litefleet dashboard`,
+      hint: `pass the address 'fleet dashboard' prints at startup, e.g. --url ${DEFAULT_DASHBOARD_URL}`,
+    };
+  }
   if (!res.ok) {
     const body = (await res.text()).trim();
     return {
       failed: res.status === 400 ? ExitCode.usage : ExitCode.failure,
       message: body === "" ? `Cannot read history: the dashboard answered HTTP ${res.status}` : body,
-      ...(res.status === 503 ? { hint: "read a history file directly with --history FILE" } : {}),
+      ...(res.status === 503
+        ? { hint: "start the dashboard without --no-history, or read a history file with --history FILE" }
+        : {}),
     };
   }
   return (await res.json()) as HistoryAnswer;

@@ -305,8 +305,20 @@ describe("startDashboard()", () => {
     expect((await get("?device=dev-01&since=yesterday")).status).toBe(400);
     const unknown = await get("?device=dev-99");
     expect(unknown.status).toBe(404);
-    expect(await unknown.text()).toBe("Cannot find history of device 'dev-99': nothing was recorded\n");
+    expect(unknown.headers.get("content-type")).toBe("application/json");
+    expect(await unknown.json()).toEqual({
+      error: "Cannot find history of device 'dev-99': nothing was recorded",
+      device: "dev-99",
+      db: null,
+    });
     expect((await get("?device=dev-01&db=/other.db")).status).toBe(404);
+    const emptyDb = await get("?device=dev-01&db=");
+    expect(emptyDb.status).toBe(400);
+    expect(await emptyDb.text()).toBe(
+      "Cannot read history: the 'db' parameter is empty (leave it out for the whole device)\n",
+    );
+    for (const since of ["2026-02-30T00:00:00Z", "2026-12-01T00:00", "2026-12-01T24:00:00Z"])
+      expect((await get(`?device=dev-01&since=${encodeURIComponent(since)}`)).status).toBe(400);
 
     await using off = await startDashboard({ view });
     const disabled = await fetch(new URL("api/history?device=dev-01", off.url));

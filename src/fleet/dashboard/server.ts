@@ -7,7 +7,7 @@
  * | `GET /` | the page ({@linkcode PAGE_HTML}); its URL's query holds the filters |
  * | `GET /api/devices?…` | `DeviceView[]` as JSON, problems first, filtered by `state`, `lag-over`, `search`, `version` (400 on a bad value) |
  * | `GET /api/summary` | the `FleetSummary` as JSON |
- * | `GET /api/history?device=ID[&db=PATH][&since=…][&limit=N]` | `{device, db, entries, truncated}` (`history-store.ts`): the newest `limit` (default 1,000, at most 10,000) entries at or after `since` (a duration back from now, RFC 3339 or Unix ms), oldest first; 400 on a bad parameter, 404 for a device (or database) with no history, 503 when history is off |
+ * | `GET /api/history?device=ID[&db=PATH][&since=…][&limit=N]` | `{device, db, entries, truncated}` (`history-store.ts`): the newest `limit` (default 1,000, at most 10,000) entries at or after `since` (a duration back from now, RFC 3339 or Unix ms), oldest first; 400 on a bad parameter, 404 (JSON `{error, device, db}`) for a device (or database) with no history, 500 when the history file cannot be read (damaged), 503 when history is off |
  * | `GET /events?…` | Server-Sent Events, filtered like `/api/devices`: `snapshot` at once, then `update`s (below); a comment as heartbeat |
  *
  * `/events` frames (docs/FLEET.md "Dashboard stream"): `event: snapshot`
@@ -28,6 +28,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { errorMessage } from "../../errors.ts";
 import { FilterError, filterDevice, filterDevices, filterFromQuery, type FleetFilter } from "../fleet-query.ts";
 import type { DeviceView, FleetView } from "../fleet-view.ts";
 import { HistoryParamError, historyQueryFromParams } from "../history/history-params.ts";
@@ -214,12 +215,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     try {
       answer = reader.query(q);
     } catch (err) {
-      send(res, 503, text, `Cannot read history: ${(err as Error).message}\n`);
+      // A damaged file (its message names it), or SQLite failing to read.
+      send(res, 500, text, `${errorMessage(err)}\n`);
       return;
     }
     if (answer === undefined) {
       const what = q.db === undefined ? `device '${q.device}'` : `database '${q.db}' of device '${q.device}'`;
-      send(res, 404, text, `Cannot find history of ${what}: nothing was recorded\n`);
+      // JSON, so that a client tells it from a 404 of something that is not a dashboard.
+      const body = {
+        error: `Cannot find history of ${what}: nothing was recorded`,
+        device: q.device,
+        db: q.db ?? null,
+      };
+      send(res, 404, "application/json", JSON.stringify(body));
       return;
     }
     send(res, 200, "application/json", JSON.stringify(answer));

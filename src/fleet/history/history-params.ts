@@ -31,9 +31,10 @@ export function parseLongDuration(text: string, name: string): number {
   try {
     if (m?.[1] === undefined && rest === "") throw new SyntaxError("the value is empty");
     return days * 86_400_000 + (rest === "" ? 0 : parseDuration(rest));
-  } catch (err) {
-    const why = (err as Error).message.replace(/^Cannot parse duration '.*?': /s, "");
-    throw new HistoryParamError(`Cannot parse ${name} '${text}': ${why} (e.g. 7d, 12h, 30m)`);
+  } catch {
+    throw new HistoryParamError(
+      `Cannot parse ${name} '${text}': use whole days first, then hours, minutes or seconds (7d, 1d12h, 36h, 90m)`,
+    );
   }
 }
 
@@ -45,10 +46,12 @@ export function parseLongDuration(text: string, name: string): number {
 export function parseSince(text: string, now: number, name = "since"): number {
   const s = text.trim();
   if (/^\d+$/.test(s)) return Number(s);
-  if (/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(s)) {
-    const t = Date.parse(s);
-    if (!Number.isNaN(t)) return t;
-    throw new HistoryParamError(`Cannot parse ${name} '${text}': not a valid RFC 3339 time`);
+  if (/^\d{4}-\d\d-\d\d[Tt ]/.test(s)) {
+    const t = parseRfc3339(s);
+    if (t !== undefined) return t;
+    throw new HistoryParamError(
+      `Cannot parse ${name} '${text}': not an RFC 3339 time (a real date and time with Z or an offset, e.g. 2026-12-01T10:00:00Z)`,
+    );
   }
   try {
     return now - parseLongDuration(s, name);
@@ -57,6 +60,18 @@ export function parseSince(text: string, now: number, name = "since"): number {
       `Cannot parse ${name} '${text}': use a duration back from now (1h, 2d), an RFC 3339 time (2026-12-01T10:00:00Z) or Unix ms`,
     );
   }
+}
+
+/** Unix ms of an RFC 3339 time (`2026-12-01T10:00:00Z`, `…+02:00`, fractions), or undefined for anything else, such as February 30 or a time without a zone. */
+function parseRfc3339(s: string): number | undefined {
+  const m = /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/.exec(s);
+  if (m === null) return undefined;
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) return undefined;
+  if (h > 23 || mi > 59 || sec > 59) return undefined;
+  const t = Date.parse(s.replace(" ", "T"));
+  return Number.isNaN(t) ? undefined : t;
 }
 
 /**
@@ -86,11 +101,13 @@ export function historyQueryFromParams(params: URLSearchParams, now: number): Hi
     throw new HistoryParamError(`Cannot read history: ${(err as Error).message}`);
   }
   const db = params.get("db");
+  if (db === "")
+    throw new HistoryParamError("Cannot read history: the 'db' parameter is empty (leave it out for the whole device)");
   const since = params.get("since");
   const limit = params.get("limit");
   return {
     device,
-    ...(db !== null && db !== "" ? { db } : {}),
+    ...(db !== null ? { db } : {}),
     ...(since !== null && since !== "" ? { since: parseSince(since, now) } : {}),
     limit: limit !== null && limit !== "" ? parseLimit(limit) : DEFAULT_HISTORY_LIMIT,
   };
