@@ -1,8 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { runCli } from "../../test/harness/cli.ts";
 import { dbRow, deviceView } from "../../test/harness/fleet-summaries.ts";
+import { startMqttBroker } from "../../test/harness/mqtt-broker.ts";
 import { makeTempDir } from "../../test/harness/temp-dir.ts";
 import { parseConfig } from "../config/parse.ts";
 import { parsePrivateKey } from "../protocol/signing.ts";
@@ -107,5 +110,63 @@ describe("formatTable()", () => {
       "gw-04   /data/app.db  error    10 s ago   10 s      1 min  2        00000000000000a1  0.2.0  5.0 GiB (25%)  replica 's3' of '/data/app.db' fails: x (+1 more)",
       "gw-04   /data/log.db  pending  10 s ago   10 s      5 s    1        00000000000000b2  0.2.0  5.0 GiB (25%)",
     ]);
+  });
+});
+
+describe("fleet dashboard --addr", () => {
+  test("a malformed --addr exits 2 with a Try: line, before it connects or opens the history file", async () => {
+    await using dir = await makeTempDir("fleet-dashboard-addr-");
+    // A TCP server as the broker, counting connections: there must be none.
+    let connections = 0;
+    const tcp = createNetServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolveListen) => tcp.listen(0, "127.0.0.1", () => resolveListen()));
+    const broker = `mqtt://127.0.0.1:${(tcp.address() as AddressInfo).port}`;
+    try {
+      for (const addr of ["nope", "127.0.0.1:99999", "::1:80"]) {
+        const history = join(dir.path, "history.db");
+        const r = await runCli(["fleet", "dashboard", "--broker", broker, "--addr", addr, "--history", history]);
+        expect(r.stderr).toBe(
+          `Error: Cannot parse --addr '${addr}': use host:port with a port in 0-65535\n` +
+            "Try: e.g. --addr 127.0.0.1:9398, --addr [::1]:8080, or --addr 0.0.0.0:9398 on every interface (port 0 picks a free one)\n",
+        );
+        expect(r.code).toBe(ExitCode.usage);
+        expect(existsSync(history)).toBe(false);
+      }
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise((resolveClose) => tcp.close(resolveClose));
+    }
+  });
+
+  test("a port in use exits 1 naming the address, EADDRINUSE and what to try; the broker connection is closed", async () => {
+    await using broker = await startMqttBroker();
+    await using dir = await makeTempDir("fleet-dashboard-addr-");
+    const taken = createHttpServer();
+    await new Promise<void>((resolveListen) => taken.listen(0, "127.0.0.1", () => resolveListen()));
+    const addr = `127.0.0.1:${(taken.address() as AddressInfo).port}`;
+    try {
+      const r = await runCli([
+        "fleet",
+        "dashboard",
+        "--broker",
+        broker.url,
+        "--protocol",
+        broker.kind === "mosquitto" ? "5" : "3.1.1",
+        "--addr",
+        addr,
+        "--history",
+        join(dir.path, "history.db"),
+      ]);
+      expect(r.stderr).toBe(
+        `Error: Cannot start dashboard: listening on '${addr}' failed: the address is already in use (EADDRINUSE)\n` +
+          "Try: another process listens there: stop it, or pass another --addr (e.g. --addr 127.0.0.1:0 for a free port)\n",
+      );
+      expect(r.code).toBe(ExitCode.failure);
+    } finally {
+      await new Promise((resolveClose) => taken.close(resolveClose));
+    }
   });
 });
