@@ -170,3 +170,66 @@ describe("fleet dashboard --addr", () => {
     }
   });
 });
+
+/** The long options `litefleet <command> --help` lists, each with its description (wrapped lines joined). */
+async function helpOptions(command: string[]): Promise<Map<string, string>> {
+  const help = await runCli([...command, "--help"]);
+  expect(help.code).toBe(0);
+  const options = new Map<string, string>();
+  let last: string | undefined;
+  for (const line of help.stdout.slice(help.stdout.indexOf("\nOptions:\n")).split("\n")) {
+    const m = /^ {2}(?:-\w, )?(--[a-z][a-z-]*)(?: <[^>]+>)?\s+(.*)$/.exec(line);
+    if (m !== null) {
+      last = m[1]!;
+      options.set(last, m[2]!);
+    } else if (last !== undefined && /^ {4,}\S/.test(line)) options.set(last, `${options.get(last)} ${line.trim()}`);
+    else last = undefined;
+  }
+  return options;
+}
+
+describe("Try: hints of the fleet commands", () => {
+  const broker = ["--broker", "mqtt://127.0.0.1:1"];
+  // Each case is refused before anything connects; `means` is what the option named first must be for.
+  const cases: { args: string[]; env?: Record<string, string>; means: RegExp }[] = [
+    { args: ["fleet", "send", "gw-1", "sync", ...broker], means: /operator private key/ },
+    { args: ["fleet", "send", "--devices", "gw-1,gw-2", "sync", ...broker], means: /operator private key/ },
+    { args: ["fleet", "send", "gw-1", "sync", "--devices", "gw-2"], means: /many devices/ },
+    { args: ["fleet", "send", "--devices", "gw-1,gw-2", "--id", "x", "sync"], means: /command id/ },
+    { args: ["fleet", "status"], means: /MQTT broker/ },
+    { args: ["fleet", "status", "--broker", "http://x"], means: /MQTT broker/ },
+    { args: ["fleet", "status", ...broker, "--protocol", "7"], means: /3\.1\.1/ },
+    { args: ["fleet", "status", ...broker, "--state", "bogus"], means: /states/ },
+    { args: ["fleet", "dashboard", ...broker, "--addr", "nope"], means: /where to listen/ },
+    { args: ["fleet", "keygen"], means: /private key/ },
+  ];
+  for (const { args, env, means } of cases) {
+    test(`'${args.join(" ")}' names options of its command, the first one the right one`, async () => {
+      const r = await runCli(args, { env: env ?? {} });
+      expect(r.code).toBe(ExitCode.usage);
+      const hint = /^Try: (.*)$/m.exec(r.stderr)?.[1];
+      expect(hint).toBeDefined();
+      const named = [...(hint ?? "").matchAll(/(?<![\w-])--[a-z][a-z-]*/g)].map((m) => m[0]);
+      expect(named.length).toBeGreaterThan(0);
+      const command = args.slice(0, 2);
+      const options = await helpOptions(command);
+      for (const option of named) expect({ option, listed: options.has(option) }).toEqual({ option, listed: true });
+      expect(options.get(named[0]!)).toMatch(means);
+    });
+  }
+
+  test("a bad broker URL from $LITEFLEET_MQTT_URL names the variable, not --broker, and never quotes the URL", async () => {
+    const r = await runCli(["fleet", "status"], { env: { LITEFLEET_MQTT_URL: "http://user:secret@x" } });
+    expect(r.code).toBe(ExitCode.usage);
+    expect(r.stderr).toBe(
+      "Error: Cannot use $LITEFLEET_MQTT_URL: it must start with mqtt://, mqtts://, ws:// or wss://\nTry: e.g. LITEFLEET_MQTT_URL=mqtts://broker.example.com:8883\n",
+    );
+  });
+
+  test("no operator key: the hint names --operator-key, not --key (the TLS client key)", async () => {
+    const r = await runCli(["fleet", "send", "gw-1", "sync", ...broker], { env: {} });
+    expect(r.stderr).toBe(
+      "Error: Cannot sign the command: no operator key\nTry: pass --operator-key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY\n",
+    );
+  });
+});

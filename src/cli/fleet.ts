@@ -135,7 +135,7 @@ export function loadSigner(io: CliIo, keyFile: string | undefined): OperatorPriv
   if (file === undefined)
     throw new UsageError(
       "Cannot sign the command: no operator key",
-      "pass --key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY",
+      "pass --operator-key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY",
     );
   try {
     return parsePrivateKey(readFileSync(resolve(io.cwd, file), "utf8"));
@@ -511,11 +511,17 @@ export function brokerSettings(io: CliIo, options: BrokerOptions): { broker: Bro
       "Cannot reach the fleet: no MQTT broker",
       "pass --broker mqtt://host:1883, set $LITEFLEET_MQTT_URL, or --config with an 'mqtt' section",
     );
-  if (!isBrokerUrl(url))
+  if (!isBrokerUrl(url)) {
+    // The config's mqtt.url was checked when it was read: a bad URL came from the flag or the
+    // environment. The URL is not quoted: it may hold a password (mqtt://user:pass@host).
+    const from = options.broker !== undefined ? "--broker" : "$LITEFLEET_MQTT_URL";
     throw new UsageError(
-      "Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://",
-      "e.g. --broker mqtts://broker.example.com:8883",
+      `Cannot use ${from}: it must start with mqtt://, mqtts://, ws:// or wss://`,
+      from === "--broker"
+        ? "e.g. --broker mqtts://broker.example.com:8883"
+        : "e.g. LITEFLEET_MQTT_URL=mqtts://broker.example.com:8883",
     );
+  }
   let protocolVersion: 4 | 5 = config?.protocolVersion ?? 5;
   if (options.protocol !== undefined) {
     if (options.protocol === "5") protocolVersion = 5;
