@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -231,5 +231,31 @@ describe("Try: hints of the fleet commands", () => {
     expect(r.stderr).toBe(
       "Error: Cannot sign the command: no operator key\nTry: pass --operator-key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY\n",
     );
+  });
+});
+
+describe("an operator's --config", () => {
+  test("with only mqtt.url, username and password: fleet status connects with them; replicate still requires mqtt.state-dir", async () => {
+    await using broker = await startMqttBroker({ allowAnonymous: false, users: { ops: "s3cret" } });
+    await using dir = await makeTempDir("fleet-operator-config-");
+    const file = join(dir.path, "operator.yml");
+    writeFileSync(file, `mqtt:\n  url: ${broker.url}\n  username: ops\n  password: s3cret\n`);
+    const protocol = broker.kind === "mosquitto" ? "5" : "3.1.1";
+    const status = await runCli(["fleet", "status", "--config", file, "--protocol", protocol, "--wait", "100ms"]);
+    expect(status.stderr).toBe("");
+    expect(status.stdout).toStartWith("0 devices");
+    expect(status.code).toBe(ExitCode.ok);
+    // The credentials did come from the file: the broker refuses anyone else.
+    const wrong = `mqtt:\n  url: ${broker.url}\n  username: ops\n  password: wrong\n`;
+    writeFileSync(join(dir.path, "wrong.yml"), wrong);
+    const refused = await runCli(["fleet", "status", "--config", join(dir.path, "wrong.yml"), "--protocol", protocol]);
+    expect(refused.stderr).toContain("Not authorized");
+    expect(refused.code).toBe(ExitCode.failure);
+
+    const agent = await runCli(["replicate", "--config", file]);
+    expect(agent.stderr).toBe(
+      `Error: Cannot read config: 'mqtt.state-dir' is required when no database is configured (the agent keeps its session counter and event outbox there) (in '${file}')\n`,
+    );
+    expect(agent.code).toBe(ExitCode.usage);
   });
 });

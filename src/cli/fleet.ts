@@ -504,7 +504,8 @@ export function formatTable(devices: readonly DeviceView[], now: number): string
 
 /** Broker settings from flags, env and config (see the module documentation). */
 export function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSettings; root: string } {
-  const config = loadConfig(io, options.config)?.mqtt;
+  // The operator's config needs only what connects (mqtt.url, credentials, TLS): no state-dir.
+  const config = loadConfig(io, options.config, "operator")?.mqtt;
   const url = options.broker ?? io.env["LITEFLEET_MQTT_URL"] ?? config?.url;
   if (url === undefined)
     throw new UsageError(
