@@ -36,6 +36,7 @@ import {
   type FleetFilter,
 } from "../fleet/fleet-query.ts";
 import { FleetView, type DeviceView } from "../fleet/fleet-view.ts";
+import { parseDashboardAddr } from "../fleet/dashboard/listen-addr.ts";
 import type { ReplyMessage } from "../protocol/messages.ts";
 import { NoReplyError, connectBroker, sendCommand, type BrokerSettings } from "../fleet/operator.ts";
 import { generateOperatorKey, parsePrivateKey, type OperatorPrivateKey } from "../protocol/signing.ts";
@@ -134,7 +135,7 @@ export function loadSigner(io: CliIo, keyFile: string | undefined): OperatorPriv
   if (file === undefined)
     throw new UsageError(
       "Cannot sign the command: no operator key",
-      "pass --key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY",
+      "pass --operator-key FILE (from 'litefleet fleet keygen') or set $LITEFLEET_OPERATOR_KEY",
     );
   try {
     return parsePrivateKey(readFileSync(resolve(io.cwd, file), "utf8"));
@@ -353,16 +354,54 @@ export async function runFleetStatus(
   return ExitCode.ok;
 }
 
+/** Where `fleet dashboard` listens without `--addr`. */
+const DEFAULT_DASHBOARD_ADDR = "127.0.0.1:9398";
+
+/**
+ * `--addr` of `fleet dashboard`, checked.
+ * @throws {UsageError} when it is not `host:port` with a port in 0-65535
+ */
+function dashboardAddr(addr: string | undefined): string {
+  const text = addr ?? DEFAULT_DASHBOARD_ADDR;
+  try {
+    parseDashboardAddr(text, "--addr");
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new UsageError(
+      err.message,
+      `e.g. --addr ${DEFAULT_DASHBOARD_ADDR}, --addr [::1]:8080, or --addr 0.0.0.0:9398 on every interface (port 0 picks a free one)`,
+    );
+  }
+  return text;
+}
+
+/** What to try when the dashboard cannot listen, by the system error's code. */
+function listenHint(code: string | undefined): string {
+  switch (code) {
+    case "EADDRINUSE":
+      return "another process listens there: stop it, or pass another --addr (e.g. --addr 127.0.0.1:0 for a free port)";
+    case "EACCES":
+      return "ports below 1024 need privileges: pass --addr with a port above 1023 (e.g. --addr 127.0.0.1:9398)";
+    case "EADDRNOTAVAIL":
+      return "pass --addr with an address of this machine (e.g. --addr 127.0.0.1:9398, or 0.0.0.0:9398 for every interface)";
+    default:
+      return "pass another --addr (e.g. --addr 127.0.0.1:0 for a free port)";
+  }
+}
+
 /**
  * Runs `fleet dashboard` until SIGINT/SIGTERM, keeping history in a file
- * (`fleet-history.ts`) unless `--no-history`. The history file is opened
- * first: a file that cannot be used stops the command before it connects.
+ * (`fleet-history.ts`) unless `--no-history`. The command line (`--addr`,
+ * `--rpo`, the broker options) is checked first, then the history file is
+ * opened: either one wrong stops the command before it connects. An
+ * address it cannot listen on exits 1 with the system's code and a hint.
  */
 export async function runFleetDashboard(
   io: CliIo,
   options: BrokerOptions & Pick<ViewOptions, "rpo"> & DashboardHistoryOptions & { addr?: string },
 ): Promise<number> {
   const thresholds = viewThresholds(options);
+  const addr = dashboardAddr(options.addr);
   const settings = brokerSettings(io, options);
   // The history side loads only for the dashboard (issue #13).
   const { describeHistory, openDashboardHistory } = await import("./fleet-history.ts");
@@ -380,15 +419,17 @@ export async function runFleetDashboard(
   const { HistoryRecorder } = await import("../fleet/history/history-recorder.ts");
   const recorder = history === null ? null : new HistoryRecorder(view, history.store, history.options);
   void recorder?.prune().catch(() => undefined);
-  const { startDashboard } = await import("../fleet/dashboard/server.ts");
+  const { DashboardListenError, startDashboard } = await import("../fleet/dashboard/server.ts");
   let dashboard: Awaited<ReturnType<typeof startDashboard>>;
   try {
-    dashboard = await startDashboard({ view, addr: options.addr ?? "127.0.0.1:9398", history: recorder });
+    dashboard = await startDashboard({ view, addr, history: recorder });
   } catch (err) {
     await recorder?.stop();
     await view.close();
     await client.endAsync(true);
-    throw err;
+    if (!(err instanceof DashboardListenError)) throw err;
+    io.stderr(`Error: ${err.message}\nTry: ${listenHint(err.code)}\n`);
+    return ExitCode.failure;
   }
   // Listening for the signal before saying how to send it: a Ctrl-C right after the line stops cleanly.
   const stopped = new Promise<void>((resolveStop) => {
@@ -463,18 +504,25 @@ export function formatTable(devices: readonly DeviceView[], now: number): string
 
 /** Broker settings from flags, env and config (see the module documentation). */
 export function brokerSettings(io: CliIo, options: BrokerOptions): { broker: BrokerSettings; root: string } {
-  const config = loadConfig(io, options.config)?.mqtt;
+  // The operator's config needs only what connects (mqtt.url, credentials, TLS): no state-dir.
+  const config = loadConfig(io, options.config, "operator")?.mqtt;
   const url = options.broker ?? io.env["LITEFLEET_MQTT_URL"] ?? config?.url;
   if (url === undefined)
     throw new UsageError(
       "Cannot reach the fleet: no MQTT broker",
       "pass --broker mqtt://host:1883, set $LITEFLEET_MQTT_URL, or --config with an 'mqtt' section",
     );
-  if (!isBrokerUrl(url))
+  if (!isBrokerUrl(url)) {
+    // The config's mqtt.url was checked when it was read: a bad URL came from the flag or the
+    // environment. The URL is not quoted: it may hold a password (mqtt://user:pass@host).
+    const from = options.broker !== undefined ? "--broker" : "$LITEFLEET_MQTT_URL";
     throw new UsageError(
-      "Cannot use --broker: it must start with mqtt://, mqtts://, ws:// or wss://",
-      "e.g. --broker mqtts://broker.example.com:8883",
+      `Cannot use ${from}: it must start with mqtt://, mqtts://, ws:// or wss://`,
+      from === "--broker"
+        ? "e.g. --broker mqtts://broker.example.com:8883"
+        : "e.g. LITEFLEET_MQTT_URL=mqtts://broker.example.com:8883",
     );
+  }
   let protocolVersion: 4 | 5 = config?.protocolVersion ?? 5;
   if (options.protocol !== undefined) {
     if (options.protocol === "5") protocolVersion = 5;

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseConfig } from "../config/parse.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config, OperatorConfig } from "../config/schema.ts";
 import { ConfigError } from "../errors.ts";
 import { defaultDeviceId } from "../platform/device-id.ts";
 import type { CliIo } from "./io.ts";
@@ -19,9 +19,18 @@ export const DEFAULT_CONFIG_PATH = "/etc/litefleet.yml";
 /**
  * Loads the config named by `--config` / `$LITEFLEET_CONFIG` / the default.
  * Returns `undefined` when none was named and the default does not exist.
+ * `mode` is who reads it (`parseConfig`): the agent by default; the
+ * operator's fleet commands pass `"operator"`, which needs no
+ * `mqtt.state-dir`.
  * @throws {ConfigError} when the named file is missing or invalid
  */
-export function loadConfig(io: CliIo, explicit: string | undefined): Config | undefined {
+export function loadConfig(io: CliIo, explicit: string | undefined, mode?: "agent"): Config | undefined;
+export function loadConfig(io: CliIo, explicit: string | undefined, mode: "operator"): OperatorConfig | undefined;
+export function loadConfig(
+  io: CliIo,
+  explicit: string | undefined,
+  mode: "agent" | "operator" = "agent",
+): OperatorConfig | undefined {
   const named = explicit ?? io.env.LITEFLEET_CONFIG;
   const path = resolve(io.cwd, named ?? DEFAULT_CONFIG_PATH);
   if (named === undefined && !existsSync(path)) return undefined;
@@ -35,7 +44,7 @@ export function loadConfig(io: CliIo, explicit: string | undefined): Config | un
     });
   }
   try {
-    return parseConfig(text, { env: io.env, cwd: io.cwd, deviceId: deviceId(io), configPath: path });
+    return parseConfig(text, { env: io.env, cwd: io.cwd, deviceId: deviceId(io), configPath: path, mode });
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new ConfigError(`${err.message} (in '${path}')`, { field: err.field, cause: err });

@@ -174,20 +174,21 @@ describe("docs/CONFIG.md", () => {
     for (const key of METERED_POLICY_KEYS) expect(doc).toContain(`| \`metered-policy.${key}\` |`);
   });
 
-  test("docs/CONFIG.md YAML examples parse", () => {
+  test("docs/CONFIG.md YAML examples parse (an operator's config as the fleet commands read it, and the agent refuses it)", () => {
     const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
     expect(blocks.length).toBeGreaterThanOrEqual(3);
+    const options = {
+      env: { SITE: "plant7", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s", MQTT_PASSWORD: "pw" },
+      cwd: "/",
+      deviceId: "host-1",
+    };
+    const operator = blocks.filter((block) => /^# an operator's config\b/.test(block));
+    expect(operator).toHaveLength(1);
     for (const block of blocks) {
-      expect(
-        () =>
-          parseConfig(block, {
-            env: { SITE: "plant7", S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s" },
-            cwd: "/",
-            deviceId: "host-1",
-          }),
-        block.split("\n")[0],
-      ).not.toThrow();
+      const mode = operator.includes(block) ? "operator" : "agent";
+      expect(() => parseConfig(block, { ...options, mode }), block.split("\n")[0]).not.toThrow();
     }
+    for (const block of operator) expect(() => parseConfig(block, options)).toThrow("'mqtt.state-dir' is required");
   });
 
   test("docs/CONFIG.md no longer calls retention unenforced", () => {

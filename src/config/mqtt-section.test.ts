@@ -71,6 +71,50 @@ describe("mqtt:", () => {
     });
   });
 
+  describe("state-dir: the agent's alone", () => {
+    const OPERATOR_FILE = 'mqtt:\n  url: mqtts://broker:8883\n  username: ops\n  password: "$MQTT_PASSWORD"\n';
+
+    test("ErrStateDir: the agent (the default mode) requires it when no database gives it", () => {
+      const err = thrownConfigError(() =>
+        parseConfig(OPERATOR_FILE, { env: { MQTT_PASSWORD: "pw" }, cwd: "/srv", deviceId: "gw-01" }),
+      );
+      expect(err.field).toBe("mqtt.state-dir");
+      expect(err.message).toBe(
+        "Cannot read config: 'mqtt.state-dir' is required when no database is configured (the agent keeps its session counter and event outbox there)",
+      );
+      const explicit = thrownConfigError(() =>
+        parseConfig(OPERATOR_FILE, { env: { MQTT_PASSWORD: "pw" }, cwd: "/srv", deviceId: "gw-01", mode: "agent" }),
+      );
+      expect(explicit.field).toBe("mqtt.state-dir");
+    });
+
+    test("the operator's mode accepts a file with only mqtt.url and credentials: no state dir", () => {
+      const options = { env: { MQTT_PASSWORD: "pw" }, cwd: "/srv", deviceId: "laptop", mode: "operator" } as const;
+      const c = parseConfig(OPERATOR_FILE, options);
+      expect(c.mqtt).toEqual({
+        url: "mqtts://broker:8883",
+        username: "ops",
+        password: "pw",
+        clientId: "laptop",
+        topicRoot: "litefleet/v1",
+        statusInterval: 60_000,
+        keepalive: 60_000,
+        protocolVersion: 5,
+        willDelay: 30_000,
+        stateDir: undefined,
+        outboxMaxBytes: 1024 * 1024,
+      });
+      expect(c.dbs).toEqual([]);
+      // Given (or from a database), it is resolved as for the agent; every other check still holds.
+      expect(parseConfig(`${OPERATOR_FILE}  state-dir: state\n`, options).mqtt?.stateDir).toBe("/srv/state");
+      expect(parseConfig(`${OPERATOR_FILE}${DB}`, options).mqtt?.stateDir).toBe("/data/.litefleet-fleet");
+      expect(thrownConfigError(() => parseConfig("mqtt: { username: x }\n", options)).field).toBe("mqtt.url");
+      expect(thrownConfigError(() => parseConfig("mqtt: { url: mqtt://b, state: x }\n", options)).field).toBe(
+        "mqtt.state",
+      );
+    });
+  });
+
   test("ErrUrl: missing or not an MQTT URL", () => {
     expect(errorOf(`mqtt: { username: x }\n${DB}`).message).toContain("'mqtt.url' is required");
     expect(errorOf(`mqtt: { url: "http://broker" }\n${DB}`).message).toContain("must start with mqtt://");

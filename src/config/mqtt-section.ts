@@ -12,7 +12,7 @@ import { checkTopicId, checkTopicRoot } from "../protocol/topics.ts";
 import { parsePublicKey } from "../protocol/signing.ts";
 import { errorMessage } from "../errors.ts";
 import { configError, fieldPath, type MapReader } from "./map-reader.ts";
-import { DEFAULTS, type FleetConfig, type MqttConfig } from "./schema.ts";
+import { DEFAULTS, type FleetConfig, type MqttConfig, type OperatorMqttConfig } from "./schema.ts";
 
 const MQTT_KEYS = [
   "url",
@@ -31,15 +31,33 @@ const MQTT_KEYS = [
   "outbox-max-bytes",
 ];
 
+/** What {@linkcode readMqtt} needs from the enclosing config. */
+export interface MqttContext {
+  /** Relative paths resolve against it. */
+  readonly base: string;
+  /** The default client id. */
+  readonly deviceId: string;
+  /** The directory of the first database, or of the first directory entry: the default state dir. */
+  readonly firstDbDir: string | undefined;
+  /**
+   * Who reads the config: the agent needs `state-dir` (given, or from the
+   * first database); the operator's commands only connect, so without
+   * either it is undefined.
+   *
+   * @default {"agent"}
+   */
+  readonly mode?: "agent" | "operator";
+}
+
 /**
  * Reads `mqtt:`; undefined when absent.
- * @param ctx `base` for relative paths, `deviceId` for the default client id, `firstDbDir` (the directory of the first database, or of the first directory entry) for the default state dir
- * @throws {ConfigError} naming the key for an unknown key or a bad value
+ * @throws {ConfigError} naming the key for an unknown key or a bad value,
+ * and for the agent, `mqtt.state-dir` when it is neither given nor follows
+ * from a database
  */
-export function readMqtt(
-  root: MapReader,
-  ctx: { base: string; deviceId: string; firstDbDir: string | undefined },
-): MqttConfig | undefined {
+export function readMqtt(root: MapReader, ctx: MqttContext & { mode?: "agent" }): MqttConfig | undefined;
+export function readMqtt(root: MapReader, ctx: MqttContext): OperatorMqttConfig | undefined;
+export function readMqtt(root: MapReader, ctx: MqttContext): OperatorMqttConfig | undefined {
   const m = root.map("mqtt");
   if (!m) return undefined;
   m.checkKeys(MQTT_KEYS);
@@ -65,11 +83,15 @@ export function readMqtt(
   const stateDir =
     m.path("state-dir", ctx.base) ??
     (ctx.firstDbDir === undefined ? undefined : posix.join(ctx.firstDbDir, ".litefleet-fleet"));
-  if (stateDir === undefined) {
+  if (stateDir === undefined && (ctx.mode ?? "agent") === "agent") {
     const field = fieldPath(m.field, "state-dir");
-    throw configError(field, `'${field}' is required when no database is configured`, {});
+    throw configError(
+      field,
+      `'${field}' is required when no database is configured (the agent keeps its session counter and event outbox there)`,
+      {},
+    );
   }
-  const cfg: MqttConfig = {
+  const cfg: OperatorMqttConfig = {
     url,
     clientId,
     topicRoot,

@@ -24,6 +24,7 @@ import {
   type DirEntryConfig,
   type LogFormat,
   type LogLevel,
+  type OperatorConfig,
 } from "./schema.ts";
 import { readSpool, resolveSpool, type SpoolLayer } from "./spool-section.ts";
 import { defaultFleet, readFleet, readMqtt } from "./mqtt-section.ts";
@@ -40,6 +41,17 @@ export interface ParseConfigOptions {
   readonly deviceId: string;
   /** Path of the config file; relative paths in the config resolve against its directory. */
   readonly configPath?: string;
+  /**
+   * Who reads the config. `"agent"` (`replicate` and the commands that act
+   * on its databases) requires everything the agent runs with;
+   * `"operator"` (`fleet status`, `send`, `dashboard`) only connects to the
+   * broker, so a file with just `mqtt.url` (and credentials) is enough:
+   * `mqtt.state-dir`, the agent's session counter and outbox, may then be
+   * absent ({@linkcode OperatorConfig}).
+   *
+   * @default {"agent"}
+   */
+  readonly mode?: "agent" | "operator";
 }
 
 /** Inputs of {@linkcode configForSingleDb}. */
@@ -145,13 +157,15 @@ const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
  * ```
  *
  * @param text the YAML text
- * @param options environment, working directory, fallback device id, config path
- * @returns the resolved config
+ * @param options environment, working directory, fallback device id, config path, mode
+ * @returns the resolved config (with `mode: "operator"`, `mqtt.stateDir` may be undefined)
  * @throws {ConfigError} for invalid YAML (`field` `""`, line and column in the
  * message) and for every invalid key or value (`field` is the key path)
  * @throws {TypeError} when `options.cwd` is not absolute
  */
-export function parseConfig(text: string, options: ParseConfigOptions): Config {
+export function parseConfig(text: string, options: ParseConfigOptions & { readonly mode?: "agent" }): Config;
+export function parseConfig(text: string, options: ParseConfigOptions): OperatorConfig;
+export function parseConfig(text: string, options: ParseConfigOptions): OperatorConfig {
   if (!posix.isAbsolute(options.cwd)) {
     throw new TypeError(`Cannot parse config: the working directory '${options.cwd}' is not absolute`);
   }
@@ -196,7 +210,7 @@ export function parseConfig(text: string, options: ParseConfigOptions): Config {
   checkDistinct(dbs, dbIndexes);
   checkDirEntries(dbs, dbIndexes, dirs);
   const firstDir = dbs[0] === undefined ? dirs[0]?.dir : posix.dirname(dbs[0].path);
-  const mqtt = readMqtt(root, { base, deviceId: id, firstDbDir: firstDir });
+  const mqtt = readMqtt(root, { base, deviceId: id, firstDbDir: firstDir, mode: options.mode ?? "agent" });
   const fleet = readFleet(root, { base });
   const shutdownSyncTimeout = root.duration("shutdown-sync-timeout", 1) ?? DEFAULTS.shutdownSyncTimeout;
   return {

@@ -107,6 +107,15 @@ export interface MqttConfig {
   outboxMaxBytes: number;
 }
 
+/**
+ * `mqtt:` as the operator's commands read it (`parseConfig` with `mode:
+ * "operator"`): `state-dir` is the agent's alone, so it may be absent.
+ */
+export type OperatorMqttConfig = Omit<MqttConfig, "stateDir"> & { stateDir: string | undefined };
+
+/** A config read for the operator's commands (`fleet status`, `send`, `dashboard`): see {@linkcode OperatorMqttConfig}. */
+export type OperatorConfig = Omit<Config, "mqtt"> & { mqtt: OperatorMqttConfig | undefined };
+
 /** `fleet:`. */
 export interface FleetConfig {
   /** Pinned operator public keys (`ed25519:…`); commands signed by none of them are rejected. */

@@ -10,7 +10,7 @@ import { HistoryStore } from "../history/history-store.ts";
 import { makeTempDir } from "../../../test/harness/temp-dir.ts";
 import { join } from "node:path";
 import { PAGE_CSP } from "./page.ts";
-import { startDashboard } from "./server.ts";
+import { DashboardListenError, startDashboard } from "./server.ts";
 
 function status(device: string, lagMs: number): StatusMessage {
   return {
@@ -359,7 +359,7 @@ describe("startDashboard()", () => {
     await view.close();
   });
 
-  test("rejects a malformed address and a port in use", async () => {
+  test("rejects a malformed address, and a port in use with its system code", async () => {
     const view = await FleetView.open(watcher, { root: "dash/addr" });
     for (const addr of ["8080", "127.0.0.1:70000", "a:b:1"]) {
       await expect(startDashboard({ view, addr })).rejects.toThrow(
@@ -368,8 +368,15 @@ describe("startDashboard()", () => {
     }
     await using first = await startDashboard({ view });
     const addr = new URL(first.url).host;
-    await expect(startDashboard({ view, addr })).rejects.toThrow(
-      `Cannot start dashboard: listening on '${addr}' failed`,
+    const err = await startDashboard({ view, addr }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DashboardListenError);
+    expect((err as DashboardListenError).code).toBe("EADDRINUSE");
+    expect((err as DashboardListenError).addr).toBe(addr);
+    expect((err as Error).message).toBe(
+      `Cannot start dashboard: listening on '${addr}' failed: the address is already in use (EADDRINUSE)`,
     );
     await view.close();
   });

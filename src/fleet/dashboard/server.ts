@@ -28,12 +28,41 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { errorMessage } from "../../errors.ts";
+import { errorMessage, systemErrorText } from "../../errors.ts";
 import { FilterError, filterDevice, filterDevices, filterFromQuery, type FleetFilter } from "../fleet-query.ts";
 import type { DeviceView, FleetView } from "../fleet-view.ts";
 import { HistoryParamError, historyQueryFromParams } from "../history/history-params.ts";
 import type { HistoryAnswer, HistoryQuery } from "../history/history-store.ts";
+import { parseDashboardAddr } from "./listen-addr.ts";
 import { PAGE_CSP, PAGE_HTML } from "./page.ts";
+
+/** Why listening failed, for the system codes an operator meets (Bun's EADDRINUSE message names only the port). */
+const LISTEN_REASONS: Readonly<Record<string, string>> = {
+  EADDRINUSE: "the address is already in use",
+  EACCES: "permission denied",
+  EADDRNOTAVAIL: "the host is not an address of this machine",
+};
+
+/**
+ * The dashboard could not listen on its address. `code` is the system
+ * error (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL` …), when there was one;
+ * the message ends with the reason and that code.
+ */
+export class DashboardListenError extends Error {
+  override name = "DashboardListenError";
+  /** The address as given (`host:port`). */
+  readonly addr: string;
+  readonly code: string | undefined;
+  constructor(addr: string, cause: unknown) {
+    const raw = (cause as { code?: unknown } | null)?.code;
+    const code = typeof raw === "string" ? raw : undefined;
+    const known = code === undefined ? undefined : LISTEN_REASONS[code];
+    const reason = known === undefined ? systemErrorText(cause) : `${known} (${code})`;
+    super(`Cannot start dashboard: listening on '${addr}' failed: ${reason}`, { cause });
+    this.addr = addr;
+    this.code = code;
+  }
+}
 
 /** Longest wait between a change and its push to `/events` clients (ms). */
 export const PUSH_DELAY_MS = 100;
@@ -110,7 +139,7 @@ function hostName(header: string | undefined): string {
  * Starts the dashboard for `view`.
  *
  * @throws {RangeError} when `addr` is not `host:port` with a port in 0-65535
- * @throws {Error} when the address cannot be bound (e.g. `EADDRINUSE`)
+ * @throws {DashboardListenError} when the address cannot be bound (e.g. `EADDRINUSE`)
  *
  * @example
  * ```ts
@@ -119,7 +148,7 @@ function hostName(header: string | undefined): string {
  * ```
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
-  const { host, port } = parseAddr(options.addr ?? "127.0.0.1:0");
+  const { host, port } = parseDashboardAddr(options.addr ?? "127.0.0.1:0");
   const { view } = options;
   const streams = new Map<ServerResponse, Stream>();
 
@@ -291,7 +320,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   } catch (err) {
     await close().catch(() => undefined);
-    throw new Error(`Cannot start dashboard: listening on '${options.addr ?? "127.0.0.1:0"}' failed`, { cause: err });
+    throw new DashboardListenError(options.addr ?? "127.0.0.1:0", err);
   }
   const bound = (server.address() as AddressInfo).port;
   const urlHost = host.includes(":") ? `[${host}]` : host;
@@ -301,19 +330,4 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { ...SECURITY_HEADERS, "content-type": type, "content-length": Buffer.byteLength(body) });
   res.end(res.req.method === "HEAD" ? undefined : body);
-}
-
-/**
- * Splits `host:port` (`[v6]:port` for IPv6); an empty host is 127.0.0.1.
- *
- * @throws {RangeError} when it is not that shape or the port is out of range
- */
-function parseAddr(addr: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr);
-  const port = Number(match?.[3]);
-  if (match === null || port > 65535) {
-    throw new RangeError(`Cannot parse dashboard address '${addr}': use host:port with a port in 0-65535`);
-  }
-  const host = match[1] ?? match[2] ?? "";
-  return { host: host === "" ? "127.0.0.1" : host, port };
 }
