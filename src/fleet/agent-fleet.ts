@@ -101,6 +101,18 @@ export class AgentFleet {
         0,
       );
       await this.link.event("restore.recovered", { db: db.path, id: recovered.id, outcome: recovered.outcome });
+      await this.link.event("command.failed", { id: recovered.id, name: "restore", error, code: "interrupted" });
+      // The operator may still be waiting: its final answer, once connected (on res/<id>).
+      this.link.replyWhenConnected({
+        v: 1,
+        type: "reply",
+        device: this.#config.device.id,
+        id: recovered.id,
+        ts: Date.now(),
+        status: "failed",
+        error,
+        code: "interrupted",
+      });
     }
   }
 

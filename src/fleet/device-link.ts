@@ -74,6 +74,9 @@ export class DeviceLink {
   #client: MqttClient | undefined;
   #session = 0;
   #eventSeq = 0;
+  /** Final replies waiting for a connection ({@linkcode DeviceLink.replyWhenConnected}). */
+  readonly #pendingReplies: ReplyMessage[] = [];
+  #flushingReplies = false;
   #draining = false;
   #loop: Promise<void> | undefined;
   /** Connections made so far (for tests and the log). */
@@ -136,6 +139,31 @@ export class DeviceLink {
     await client.publishAsync(topic, encodeMessage(reply), opts).catch((err: unknown) => {
       this.#o.log.warn("cannot publish command reply", { id: reply.id, err: errorMessage(err) });
     });
+  }
+
+  /**
+   * Publishes a final reply on `res/<command id>` now, or once connected
+   * (a command a crash interrupted, answered at the next start). Kept in
+   * memory until sent: a repeated command gets its recorded outcome anyway.
+   */
+  replyWhenConnected(reply: ReplyMessage): void {
+    this.#pendingReplies.push(reply);
+    const client = this.#client;
+    if (client?.connected) void this.#flushReplies();
+  }
+
+  async #flushReplies(): Promise<void> {
+    if (this.#flushingReplies) return;
+    this.#flushingReplies = true;
+    try {
+      // One at a time, each removed once published: a connection lost meanwhile keeps the rest for the next.
+      while (this.#pendingReplies.length > 0 && this.#client?.connected) {
+        await this.reply(this.#pendingReplies[0]!, {});
+        this.#pendingReplies.shift();
+      }
+    } finally {
+      this.#flushingReplies = false;
+    }
   }
 
   /** Republishes the retained status now (after a change worth showing). */
@@ -225,6 +253,7 @@ export class DeviceLink {
         await this.#publishStatus(client);
         void this.#publishTelemetry(client);
         void this.#drain();
+        void this.#flushReplies();
       } catch (err) {
         this.#o.log.warn("mqtt session setup failed", { err: errorMessage(err) });
         client.end(true);

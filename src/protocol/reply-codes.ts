@@ -67,6 +67,12 @@ export const FAILURE_CODES = [
    * back, removed the lock file, and the live database is as before.
    */
   "swap-timeout",
+  /**
+   * The agent stopped (a crash, kill -9, power loss) while the command ran;
+   * its next start finished what it could (a live restore rolled back or
+   * cleaned up) and sends this final reply once connected.
+   */
+  "interrupted",
   /** The command's deadline passed before it finished. */
   "timeout",
   /** Anything else; `error` says what. */

@@ -55,7 +55,10 @@ interface Rig {
   send(
     command: string,
     args?: string[],
-  ): Promise<{ code: number; replies: { status: string; error?: string; result?: Record<string, unknown> }[] }>;
+  ): Promise<{
+    code: number;
+    replies: { status: string; error?: string; code?: string; result?: Record<string, unknown> }[];
+  }>;
   waitFor<T>(what: string, find: () => T | undefined, timeoutMs?: number): Promise<T>;
 }
 
@@ -518,14 +521,24 @@ describe("fleet over MQTT", () => {
       insert(r.db, 10);
       const before = appData(r.db);
       // The agent dies (SIGKILL) right after renaming the staged file over the database.
-      const crashed = r.send("restore", ["--db", r.db, "--txid", mid, "--timeout", "5s"]);
+      const crashed = r.send("restore", ["--db", r.db, "--txid", mid, "--timeout", "60s"]);
       expect(await agent.proc.exited).toBe(137);
-      // The operator sees no final reply after "accepted": it times out (exit 5).
-      expect((await crashed).code).toBe(5);
+      // The operator, still waiting after "accepted", gets its final reply from the agent's next start.
       agent = r.start();
       await agent.waitForLog("finished an interrupted restore");
+      const answered = await crashed;
+      expect(answered.replies[0]?.status).toBe("accepted");
+      expect(answered.replies.at(-1)?.status).toBe("failed");
+      expect(answered.replies.at(-1)).toMatchObject({
+        code: "interrupted",
+        error: "the agent stopped during the restore; rolled back to the database as it was before",
+      });
+      expect(answered.code).toBe(1);
       await r.waitFor("the recovery event", () => r.events.find((e) => e.event === "restore.recovered"));
       expect(r.events.find((e) => e.event === "restore.recovered")?.data["outcome"]).toBe("rolled-back");
+      await r.waitFor("the command.failed event", () =>
+        r.events.find((e) => e.event === "command.failed" && e.data["code"] === "interrupted"),
+      );
       expect(appData(r.db)).toBe(before);
       expect(integrityCheck(r.db)).toBe("ok");
     } finally {
