@@ -141,7 +141,11 @@ function selection(io: CliIo, options: FleetSelectOptions): { selector?: Selecto
   try {
     const selector = options.select === undefined ? undefined : parseSelector(options.select);
     let devices: string[] | undefined;
-    if (options.devices !== undefined) devices = parseDeviceList(options.devices);
+    // A list given but empty is a mistake (a script that produced nothing), not a selection that matched nothing.
+    if (options.devices !== undefined) {
+      devices = parseDeviceList(options.devices);
+      if (devices.length === 0) throw new UsageError("Cannot send: --devices names no device", hint);
+    }
     if (options.devicesFile !== undefined) {
       let text: string;
       try {
@@ -149,7 +153,13 @@ function selection(io: CliIo, options: FleetSelectOptions): { selector?: Selecto
       } catch (err) {
         throw new UsageError(`Cannot read --devices-file '${options.devicesFile}': ${errorMessage(err)}`, hint);
       }
-      devices = [...new Set([...(devices ?? []), ...parseDeviceList(text)])];
+      const listed = parseDeviceList(text);
+      if (listed.length === 0)
+        throw new UsageError(
+          `Cannot send: --devices-file '${options.devicesFile}' names no device (only blank lines and # comments)`,
+          hint,
+        );
+      devices = [...new Set([...(devices ?? []), ...listed])];
     }
     return { ...(selector ? { selector } : {}), ...(devices ? { devices } : {}) };
   } catch (err) {

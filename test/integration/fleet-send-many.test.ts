@@ -176,4 +176,20 @@ describe("fleet send --select", () => {
     const both = await send(["gw-01", "sync", "--select", "state=ok"]);
     expect(both.code).toBe(2);
   }, 30_000);
+
+  test("an explicit list that names no device is a usage error, not an empty success", async () => {
+    await using dir = await makeTempDir("lf-send-empty-");
+    const file = join(dir.path, "ids.txt");
+    writeFileSync(file, "# nothing today\n\n");
+    const before = devices.map((d) => d.ran.length);
+    const fromFile = await send(["--devices-file", file, "sync"]);
+    expect(fromFile.code).toBe(2);
+    expect(fromFile.stderr).toStartWith(
+      `Error: Cannot send: --devices-file '${file}' names no device (only blank lines and # comments)\n`,
+    );
+    const empty = await send(["--devices", "", "sync"]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toStartWith("Error: Cannot send: --devices names no device\n");
+    expect(devices.map((d) => d.ran.length)).toEqual(before);
+  }, 30_000);
 });
