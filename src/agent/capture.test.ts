@@ -207,7 +207,7 @@ describe("DbCapture", () => {
     expect(after).toMatchObject({
       snapshot: false,
       resync: true,
-      reason: "database changed while the agent was stopped",
+      reason: "database changed while it was not captured (the agent stopped, or a restore paused capture)",
     });
     if (after) s.hashes.set(after.txid, imageHash(s.app));
     await flush(s.uploader);

@@ -207,7 +207,8 @@ export class DbAgent {
     await this.#waitForDatabase();
     if (this.#abort.signal.aborted) return;
     this.#store.beginWriterSession();
-    if (this.#takeover) this.#log.warn("takeover: this database continues on top of whatever its replicas hold");
+    // Asked for (`litefleet takeover`, or a restore that made this the database of record): said, not warned.
+    if (this.#takeover) this.#log.info("takeover: this database continues on top of whatever its replicas hold");
     await Promise.all(this.#uploaders.map((u) => this.#settleAtStart(u)));
     if (this.#abort.signal.aborted) return;
     if (this.#takeover) this.#store.clearTakeover();
