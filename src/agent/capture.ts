@@ -206,7 +206,8 @@ export class DbCapture {
     const sums = this.#pages.checksums(pos.commit);
     const actual = sums.databaseChecksum();
     if (actual !== pos.postApplyChecksum) {
-      this.#snapshotReason = "database changed while it was not captured (the agent stopped, or a restore paused capture)";
+      this.#snapshotReason =
+        "database changed while it was not captured (the agent stopped, or a restore paused capture)";
       this.#log.warn("database checksum differs from the last capture", {
         expected: pos.postApplyChecksum.toString(16),
         actual: actual.toString(16),
