@@ -34,7 +34,8 @@ export function dbStatus(input: {
     replicas: input.uploaders.map((u) => {
       const pending = u.pending();
       const s = u.stats;
-      const elapsed = Math.max(1, input.now - s.startedAt);
+      // Monotonic: a clock NTP stepped must not turn the month's projection into nonsense.
+      const elapsed = Math.max(1, u.uptimeMs());
       const state = u.state;
       return {
         name: u.name,

@@ -29,7 +29,8 @@ export interface StoreOptions {
 
 /** See the module documentation. */
 export class Store {
-  readonly startedAt = Date.now();
+  /** The monotonic clock at start (`performance.now()`). */
+  readonly #startedMono = performance.now();
   #config: Config;
   #version: string;
   #agents: DbAgent[];
@@ -188,12 +189,14 @@ export class Store {
 
   /** The agent's status object. */
   status(): AgentStatus {
+    const now = Date.now();
     return {
       version: STATUS_VERSION,
       agent: this.#version,
       device: this.#config.device.id,
-      startedAt: this.startedAt,
-      now: Date.now(),
+      // The start as the wall clock now dates it: `now - startedAt` is the uptime even after a clock step.
+      startedAt: Math.round(now - (performance.now() - this.#startedMono)),
+      now,
       dbs: this.agents.map((a) => a.status()),
       mqtt: this.#mqttStatus?.() ?? null,
     };

@@ -140,6 +140,27 @@ describe("Uploader.tick", () => {
     expect(await f.restore("r.db")).toBe(imageHash(f.app));
   });
 
+  test("a wall clock stepped forward two hours right after a capture does not rush its batch (the review's 4 of 4)", async () => {
+    await using dir = await makeTempDir("uploader-");
+    using f = await fixture(dir.path);
+    f.write(1);
+    await f.up.tick({ metered: false, explicit: true }); // the first state, uploaded
+    f.clock.advance(5_000);
+    expect((await f.up.tick({ metered: false })).files).toBe(0); // the spool looked at: nothing new
+    f.write(1);
+    f.clock.advance(1_000);
+    f.clock.step(2 * 3_600_000);
+    // Uptime (and so the status's monthly projection) runs on the monotonic clock: 6 s, not two hours.
+    expect(f.up.uptimeMs()).toBeLessThan(60_000);
+    // By the wall clock the new capture is two hours old; it was not there 1 s ago, so it is at most 1 s old.
+    expect((await f.up.tick({ metered: false })).files).toBe(0);
+    f.clock.advance(30_000);
+    expect((await f.up.tick({ metered: false })).files).toBe(0); // 31 s: before max-interval (60 s)
+    f.clock.advance(30_000);
+    expect((await f.up.tick({ metered: false })).files).toBe(1); // 61 s: due, as without the step
+    expect(await f.restore("r.db")).toBe(imageHash(f.app));
+  });
+
   test("the leftovers of a merge interrupted by a crash (output written, inputs not yet removed) are dropped, not merged again (chaos seed 79)", async () => {
     await using dir = await makeTempDir("uploader-");
     using f = await fixture(dir.path);

@@ -62,7 +62,8 @@ export interface UploaderOptions {
 
 /** Counters since start, for status and metrics. */
 export interface UploaderStats {
-  readonly startedAt: number;
+  /** The monotonic clock at start: `uptimeMs()` counts from it, whatever the wall clock does. */
+  readonly startedMono: number;
   puts: number;
   bytes: number;
   lists: number;
@@ -119,9 +120,12 @@ export class Uploader {
    * process saw it: batch ages and `max-interval` run on it, so a wall-clock
    * step (NTP) neither stalls nor rushes uploads. A file is dated when a tick
    * first sees it (the agent ticks at least every 5 s), by its wall-clock
-   * age then (never negative); files from before the start likewise.
+   * age then (never negative), but at most the time since its directory was
+   * last looked at; files from before the start by their wall-clock age.
    */
   #madeAt = new Map<string, number>();
+  /** Monotonic time each directory's pending files were last looked at (by `#batchState`), by its root. */
+  readonly #lookedAt = new Map<string, number>();
   /** True while `state.json` is behind the state in memory (a full disk). */
   #stateUnsaved = false;
   #settled = false;
@@ -147,7 +151,7 @@ export class Uploader {
     const now = { wall: this.#clock.now(), mono: this.#clock.monotonic() };
     this.#lastCompactAt = options.levels.map(() => ({ ...now }));
     this.stats = {
-      startedAt: now.wall,
+      startedMono: now.mono,
       puts: 0,
       bytes: 0,
       lists: 0,
@@ -158,6 +162,11 @@ export class Uploader {
       lastUploadAt: 0,
       lastError: undefined,
     };
+  }
+
+  /** How long this uploader has run (ms), on the monotonic clock: a wall-clock step does not change it. */
+  uptimeMs(): number {
+    return this.#clock.monotonic() - this.stats.startedMono;
   }
 
   /** The replica's known state, if any. */
@@ -527,21 +536,32 @@ export class Uploader {
   /** What the batch policy is asked about `pending` files of `dir`, on the monotonic clock. */
   #batchState(dir: LtxDir, pending: readonly LtxFileInfo[], explicit: boolean): BatchState {
     const first = pending[0];
+    const now = this.#clock.monotonic();
+    const oldestPendingAt = first && Math.min(...pending.map((f) => this.#madeAtOf(dir, f)));
+    this.#lookedAt.set(dir.root, now);
     return {
-      now: this.#clock.monotonic(),
+      now,
       lastUploadAt: this.#lastBatchAt ?? Number.NEGATIVE_INFINITY,
-      oldestPendingAt: first && Math.min(...pending.map((f) => this.#madeAtOf(dir, f))),
+      oldestPendingAt,
       pendingBytes: pending.reduce((n, f) => n + f.size, 0),
       explicit,
     };
   }
 
-  /** Monotonic time `f` of `dir` was made (see `#madeAt`). */
+  /**
+   * Monotonic time `f` of `dir` was made (see `#madeAt`): from its
+   * wall-clock age when first seen, but a file that was not there when the
+   * directory was last looked at is at most that old, whatever the wall
+   * clock says (a forward step must not make a new capture look overdue).
+   */
   #madeAtOf(dir: LtxDir, f: LtxFileInfo, at?: number): number {
     const key = madeAtKey(dir, f);
     let t = this.#madeAt.get(key);
     if (t === undefined) {
-      t = at ?? this.#clock.monotonic() - Math.max(0, this.#clock.now() - f.createdAt.getTime());
+      const now = this.#clock.monotonic();
+      const wallAge = Math.max(0, this.#clock.now() - f.createdAt.getTime());
+      const lookedAt = this.#lookedAt.get(dir.root);
+      t = at ?? now - (lookedAt === undefined ? wallAge : Math.min(wallAge, now - lookedAt));
       this.#madeAt.set(key, t);
     }
     return t;
