@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseConfig } from "../config/parse.ts";
 import type { Config, OperatorConfig } from "../config/schema.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, systemErrorText } from "../errors.ts";
 import { defaultDeviceId } from "../platform/device-id.ts";
 import type { CliIo } from "./io.ts";
 
@@ -38,10 +38,7 @@ export function loadConfig(
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    throw new ConfigError(`Cannot read config file '${path}': ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      field: "",
-      cause: err,
-    });
+    throw new ConfigError(`Cannot read config file '${path}': ${unreadableWhy(err)}`, { field: "", cause: err });
   }
   try {
     return parseConfig(text, { env: io.env, cwd: io.cwd, deviceId: deviceId(io), configPath: path, mode });
@@ -50,6 +47,22 @@ export function loadConfig(
       throw new ConfigError(`${err.message} (in '${path}')`, { field: err.field, cause: err });
     }
     throw err;
+  }
+}
+
+/** Why a config file cannot be read, and what to do, e.g. "it does not exist (ENOENT): pass --config …". */
+function unreadableWhy(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  switch (code) {
+    case "ENOENT":
+      return "it does not exist (ENOENT): pass --config with an existing file, or set LITEFLEET_CONFIG";
+    case "EISDIR":
+      return "it is a directory, not a file (EISDIR): pass the YAML file itself";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${code}): run as a user that may read it, or give that user read access`;
+    default:
+      return systemErrorText(err);
   }
 }
 

@@ -99,7 +99,14 @@ describe("main", () => {
       name: "missing config file",
       args: ["replicate", "--config", "/nonexistent.yml"],
       code: 2,
-      stderr: /Cannot read config file '\/nonexistent.yml'/,
+      stderr:
+        /Cannot read config file '\/nonexistent.yml': it does not exist \(ENOENT\): pass --config with an existing file, or set LITEFLEET_CONFIG/,
+    },
+    {
+      name: "a directory as the config file",
+      args: ["replicate", "--config", "/tmp"],
+      code: 2,
+      stderr: /Cannot read config file '\/tmp': it is a directory, not a file \(EISDIR\): pass the YAML file itself/,
     },
     {
       name: "replicate with one argument",

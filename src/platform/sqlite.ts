@@ -6,6 +6,7 @@
  */
 
 import { Database, constants } from "bun:sqlite";
+import { accessSync, constants as fsConstants, existsSync } from "node:fs";
 import { errorMessage } from "../errors.ts";
 import { databaseOpenError } from "./file-errors.ts";
 
@@ -56,6 +57,15 @@ export interface OpenOptions {
 export function openSqlConnection(path: string, options: OpenOptions = {}): SqlConnection {
   const readonly = options.readonly === true || options.immutable === true;
   const how = { write: !readonly, create: !readonly && options.create === true };
+  // SQLite opens a file it may not write read-only without a word and fails at the first write
+  // ("attempt to write a readonly database", no path): find that here, explained.
+  if (how.write && existsSync(path)) {
+    try {
+      accessSync(path, fsConstants.R_OK | fsConstants.W_OK);
+    } catch (err) {
+      throw databaseOpenError(path, err, how);
+    }
+  }
   let db: Database;
   try {
     db = options.immutable

@@ -228,6 +228,30 @@ describe("local paths that cannot be used (issue #12)", () => {
   );
 
   test.skipIf(nobodyCannot !== undefined)(
+    "a database the user may read but not write: refused at open naming it, not at the first write (uid 65534)",
+    async () => {
+      await using dir = await makeTempDir("lf-paths-rodb-");
+      chmodSync(dir.path, 0o777);
+      const db = join(dir.path, "app.db");
+      const app = new Database(db, { create: true });
+      app.exec("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+      app.close();
+      chmodSync(db, 0o644);
+      const sqlite = join(import.meta.dir, "../../src/platform/sqlite.ts");
+      const script = `const { openSqlConnection } = await import(${JSON.stringify(sqlite)});
+try { openSqlConnection(${JSON.stringify(db)}); console.log("opened"); } catch (e) { console.log(e.name + ": " + e.message + " | " + e.hint); }`;
+      const r = Bun.spawnSync([...AS_NOBODY, process.execPath, "-e", script], {
+        stdout: "pipe",
+        stderr: "pipe",
+        env: { PATH: process.env.PATH, HOME: "/tmp" },
+      });
+      expect(r.stdout.toString().trim()).toBe(
+        `LocalFileError: Cannot open database '${db}': permission denied on '${db}' (EACCES) | check that the user running litefleet (uid 65534) may read and write '${db}'`,
+      );
+    },
+  );
+
+  test.skipIf(nobodyCannot !== undefined)(
     "fleet history --history reads a stopped dashboard's file in a directory it cannot write (uid 65534)",
     async () => {
       await using dir = await makeTempDir("lf-paths-hist-");
