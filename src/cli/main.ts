@@ -322,6 +322,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     )
     .argument("[db_path]", "only this configured database (default: all)")
     .addOption(configOption())
+    .option(
+      "--agent-stopped",
+      "with status.addr off (nothing to ask whether the agent runs): you checked that it is stopped",
+    )
     .action(async (db: string | undefined, opts) => {
       const { runTakeover } = await import("./takeover.ts");
       code = await runTakeover(io, db, opts);

@@ -26,7 +26,7 @@ const RUNNING_PROBE_MS = 1000;
 export async function runTakeover(
   io: CliIo,
   dbPath: string | undefined,
-  options: { config?: string },
+  options: { config?: string; agentStopped?: boolean },
 ): Promise<number> {
   const config = loadConfig(io, options.config);
   if (!config) throw new UsageError("Cannot take over: no config file", "pass --config FILE or set LITEFLEET_CONFIG");
@@ -36,6 +36,13 @@ export async function runTakeover(
     throw new UsageError(
       `Cannot take over '${dbPath}': the config has no such database`,
       "litefleet databases --config FILE lists them",
+    );
+  }
+  // Deleting a running agent's state stalls its replication: refuse unless it is known to be stopped.
+  if (!config.status.addr && options.agentStopped !== true) {
+    throw new UsageError(
+      "Cannot take over: with 'status.addr' off there is no way to tell whether the agent is running",
+      "stop it (systemctl stop litefleet), then run takeover --agent-stopped",
     );
   }
   if (

@@ -47,7 +47,7 @@ describe("handing over to stock Litestream v0.5 (issue #14)", () => {
     await expectStockRoundTrip(s, dir.path, resume);
 
     // Back to litefleet: a takeover continues on top of what stock wrote (docs/OPERATIONS.md).
-    expect((await runCli(["takeover", "--config", s.cfg])).code).toBe(0);
+    expect((await runCli(["takeover", "--config", s.cfg, "--agent-stopped"])).code).toBe(0);
     s.insert(10);
     const once = await runCli(["replicate", "-once", "-config", s.cfg]);
     expect(once.code).toBe(0);
