@@ -45,6 +45,18 @@ export const OPTIONS_USAGE = `Options:
   --help              print this help`;
 
 /**
+ * `--<name> <text>` of a benchmark's own options as a positive whole number.
+ *
+ * @throws {RangeError} naming the option and the value
+ */
+export function positiveOption(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new RangeError(`Cannot parse options: --${name} must be a positive whole number, got '${text}'`);
+  return n;
+}
+
+/**
  * Parses the options that follow the benchmark name.
  *
  * @returns the options, or `"help"` when `--help` was given

@@ -51,6 +51,7 @@ import { freePort } from "../test/harness/free-port.ts";
 import { findMosquitto, startMqttBroker } from "../test/harness/mqtt-broker.ts";
 import { makeTempDir } from "../test/harness/temp-dir.ts";
 import type { BenchContext } from "./benchmark.ts";
+import { positiveOption } from "./cli-options.ts";
 import { DashboardPage, findChromium } from "./fleet-page.ts";
 import { checkTableOrder, renderFleetReport, summarize, type FleetBenchResult } from "./fleet-report.ts";
 import { FleetTraffic, type TrafficUpdate } from "./fleet-traffic.ts";
@@ -123,21 +124,15 @@ export function parseFleetOptions(args: readonly string[]): FleetBenchOptions | 
     strict: true,
   });
   if (values.help) return "help";
-  const positive = (name: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new RangeError(`Cannot parse options: --${name} must be a positive whole number, got '${text}'`);
-    return n;
-  };
-  const devices = positive("devices", values.devices);
+  const devices = positiveOption("devices", values.devices);
   if (devices < 100)
     throw new RangeError(`Cannot parse options: --devices must be at least 100 (one of each state), got ${devices}`);
   return {
     devices,
-    rate: positive("rate", values.rate),
-    seconds: positive("seconds", values.seconds),
-    runs: positive("runs", values.runs),
-    seed: positive("seed", values.seed),
+    rate: positiveOption("rate", values.rate),
+    seconds: positiveOption("seconds", values.seconds),
+    runs: positiveOption("runs", values.runs),
+    seed: positiveOption("seed", values.seed),
     screenshots: values.screenshots,
     json: values.json,
     out: values.out,

@@ -31,6 +31,7 @@ import { startS3Server, type S3Server } from "../test/harness/s3-server.ts";
 import { baseEnv, runCommand, startAgent, stopAgent, type AgentLaunch } from "./agent-process.ts";
 import { resolveBinaries } from "./agent-binaries.ts";
 import type { BenchContext } from "./benchmark.ts";
+import { positiveOption } from "./cli-options.ts";
 import { machineInfo } from "./machine-info.ts";
 import { readMemoryKiB, RssSampler } from "./process-stats.ts";
 import type { TrackChild } from "./process-guard.ts";
@@ -111,19 +112,18 @@ export function parseIdleRssOptions(args: readonly string[]): IdleRssOptions | "
     strict: true,
   });
   if (values.help) return "help";
-  const positive = (name: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0)
-      throw new RangeError(`Cannot parse options: --${name} must be a positive whole number, got '${text}'`);
-    return n;
-  };
   const binaries = values["litefleet-bin"].map((spec, i) => {
     const eq = spec.indexOf("=");
     return eq > 0
       ? { label: spec.slice(0, eq), path: spec.slice(eq + 1) }
       : { label: values["litefleet-bin"].length > 1 ? `litefleet ${i + 1}` : "litefleet", path: spec };
   });
-  return { idleSeconds: positive("idle", values.idle), runs: positive("runs", values.runs), out: values.out, binaries };
+  return {
+    idleSeconds: positiveOption("idle", values.idle),
+    runs: positiveOption("runs", values.runs),
+    out: values.out,
+    binaries,
+  };
 }
 
 /** Runs the benchmark; see the module documentation. */
