@@ -26,8 +26,14 @@ import {
   DEFAULT_HISTORY_RETENTION_MS,
   type HistoryRecorderOptions,
 } from "../fleet/history/history-recorder.ts";
-import { DEFAULT_HISTORY_LIMIT, parseLimit, parseLongDuration, parseSince } from "../fleet/history/history-params.ts";
-import type { HistoryAnswer, HistoryEntry, HistoryQuery, HistoryStore } from "../fleet/history/history-store.ts";
+import { parseLimit, parseLongDuration, parseSince } from "../fleet/history/history-params.ts";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  type HistoryAnswer,
+  type HistoryEntry,
+  type HistoryQuery,
+  type HistoryStore,
+} from "../fleet/history/history-store.ts";
 import { checkTopicId } from "../protocol/topics.ts";
 import { ExitCode, type CliIo } from "./io.ts";
 import { table } from "./text-table.ts";

@@ -9,10 +9,7 @@
 
 import { parseDuration } from "../../config/duration.ts";
 import { checkTopicId } from "../../protocol/topics.ts";
-import { MAX_HISTORY_LIMIT, type HistoryQuery } from "./history-store.ts";
-
-/** Default `limit`. */
-export const DEFAULT_HISTORY_LIMIT = 1000;
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type HistoryQuery } from "./history-store.ts";
 
 /** A history parameter is not usable; its message names the parameter and what is accepted. */
 export class HistoryParamError extends RangeError {

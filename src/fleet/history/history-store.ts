@@ -7,9 +7,10 @@
  *
  * Layout (`PRAGMA application_id` {@linkcode HISTORY_APPLICATION_ID},
  * `user_version` {@linkcode HISTORY_FORMAT}):
- * - `series(id, device, db, state)`: one row per device (`db` = '') and per
- *   database of a device; `state` is the last recorded state, so that a
- *   restarted dashboard does not record an unchanged state again;
+ * - `series(id, device, db, state, lag_ts, lag)`: one row per device (`db`
+ *   = '') and per database of a device; `state` is the last recorded state
+ *   and `lag_ts`/`lag` the last lag sample, so that a restarted dashboard
+ *   records neither again unchanged;
  * - `entries(id, series, ts, kind, name, lag, detail)`: `kind` 0 state
  *   (`name` the state), 1 event (`name` the event), 2 lag (`lag` in ms);
  *   `detail` JSON or null. Index `(series, ts)`.
@@ -35,6 +36,8 @@ export const HISTORY_APPLICATION_ID = 0x4c464831;
 export const HISTORY_FORMAT = 1;
 /** Most entries one query returns. */
 export const MAX_HISTORY_LIMIT = 10_000;
+/** Entries a query returns when it names no `limit`. */
+export const DEFAULT_HISTORY_LIMIT = 1000;
 
 /** What an entry records. */
 export type HistoryKind = "state" | "event" | "lag";
@@ -302,7 +305,7 @@ export class HistoryStore {
   }
 
   #query(q: HistoryQuery): HistoryAnswer | undefined {
-    const limit = Math.min(Math.max(1, Math.trunc(q.limit ?? 1000)), MAX_HISTORY_LIMIT);
+    const limit = Math.min(Math.max(1, Math.trunc(q.limit ?? DEFAULT_HISTORY_LIMIT)), MAX_HISTORY_LIMIT);
     const series = this.#db.all<{ id: number; db: string }>("SELECT id, db FROM series WHERE device = ?", q.device);
     if (series.length === 0) return undefined;
     const dbOf = new Map(series.map((s) => [s.id, s.db]));
